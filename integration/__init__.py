@@ -1,0 +1,1 @@
+"""Baton: the AI-to-human handoff engine for Zendesk, Freshdesk and Intercom."""

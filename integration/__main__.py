@@ -1,0 +1,3 @@
+from integration.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Text helpers shared by the signals: normalization, tokens, quoting, similarity."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+
+
+@lru_cache(maxsize=16384)
+def fold(text: str) -> str:
+    """Lower-case, compatibility-normalized, accent-free text for matching.
+
+    NFKC turns styled letters (𝓘 𝔀𝓪𝓷𝓽) and full-width forms into plain ones; accents are
+    dropped so "reclamação" and "reclamacao" match the same pattern. Offsets are not kept:
+    quotes are taken from the original text with :func:`quote`.
+    """
+    text = unicodedata.normalize("NFKC", text).replace("’", "'")
+    text = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=16384)
+def tokens(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(fold(text)))
+
+
+def quote(text: str, start: int, end: int, width: int = 60) -> str:
+    """The matched span with a little context, for evidence an agent can read."""
+    a = max(0, start - width // 3)
+    b = min(len(text), end + width // 3)
+    out = text[a:b].strip()
+    return ("…" if a > 0 else "") + out + ("…" if b < len(text) else "")
+
+
+def find_span(original: str, folded_match: str) -> tuple[int, int]:
+    """Locate a match found in ``fold(original)`` in the original text (best effort)."""
+    i = fold(original).find(folded_match)
+    if i < 0 or len(fold(original)) != len(original):
+        # folding changed the length (ligatures, styled letters): fall back to the whole text
+        return (0, len(original)) if i < 0 else (i, min(len(original), i + len(folded_match)))
+    return i, i + len(folded_match)
+
+
+def evidence_quote(original: str, match: re.Match[str]) -> str:
+    start, end = find_span(original, match.group(0))
+    return quote(original, start, end)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+@lru_cache(maxsize=16384)
+def shingles(text: str) -> frozenset[str]:
+    """Content-word set plus character 4-grams: robust to rephrasing and typos."""
+    toks = [t for t in tokens(text) if t not in STOPWORDS]
+    grams = set(toks)
+    joined = " ".join(toks)
+    grams.update(joined[i : i + 4] for i in range(max(0, len(joined) - 3)))
+    return frozenset(grams)
+
+
+def similarity(a: str, b: str) -> float:
+    return jaccard(shingles(a), shingles(b))
+
+
+STOPWORDS = frozenset(
+    """a an the i me my we our you your it its is are was were be been am do does did
+    to of in on at for with from by and or but if so as that this these those there here
+    can could would should will shall may might must please pls plz thanks thank hi hello hey
+    what when where which who how why not no yes ok okay just also too very really""".split()
+)
