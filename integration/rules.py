@@ -38,6 +38,7 @@ class Topic:
     action: str = "escalate"
     priority: str = "normal"
     tier: int = 2
+    exclude: tuple[str, ...] = ()  # phrases that mean it is not this topic ("newsletter")
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,15 @@ def _topics() -> dict[str, Topic]:
                 "re:\\b(?:transaction|deposit|balance|bonus)\\s+is\\s+(?:wrong|incorrect|not\\s+there|not\\s+visible)",
                 "cobro indebido", "cobro doble", "cobrado dos veces", "me cobraron", "preleve deux fois",
                 "facture deux fois", "double prelevement", "doppelt abgebucht", "falsche abbuchung",
-                "cobrado duas vezes", "cobranca indevida",
+                "cobrado duas vezes", "cobranca indevida", "not credit*", "can't pay", "cannot pay", "cant pay",
+                "unable to pay", "payment error*",
+                "re:\\b(?:trouble|issue|problem|error)s?\\s+(?:with|in|on)\\s*(?:the\\s+|my\\s+|an?\\s+)?(?:online\\s+)?payments?\\b",
+                "re:\\bwhere\\s+(?:is|gone|did|has)\\s+(?:my\\s+)?(?:money|balance|bonus|deposit|payment)",
+                "re:\\b(?:didn'?t|did\\s+not|not|never)\\s+(?:get|got|receive|received|recieved)\\s+(?:my\\s+|the\\s+)?cash\\s+bonus",
+                "re:\\b(?:issue|problem|query|queries|question)\\s+(?:with|about|related\\s+to|regarding)\\s+(?:my\\s+|the\\s+)?(?:bill|payments?|invoice|charges?)\\b",
+                "re:\\b(?:not|never)\\s+(?:received|provided|publi\\w+|got|get|sent)\\b[\\w\\s]{0,15}\\bbill\\b",
             ),
+            exclude=("tax*",),
             priority="high",
         ),
         "refund": Topic(
@@ -110,11 +118,14 @@ def _topics() -> dict[str, Topic]:
                 "refund*", "money back", "reimburs*", "chargeback", "charge back", "reembolso*",
                 "devolucion del dinero", "rembours*", "ruckerstattung", "geld zuruck", "estorno",
             ),
+            # asking about the policy is a question the bot can answer, not a dispute
+            exclude=("refund* polic*", "reimbursement polic*", "in which case*", "in what case*",
+                     "in which situation*", "in what situation*", "under what circumstance*"),
         ),
         "cancellation": Topic(
             "cancellation or account deletion",
             (
-                "cancel*", "cancle*", "unsubscrib*", "terminate my *", "end my subscription", "stop my subscription",
+                "cancel*", "cancle*", "cacnel*", "cancfel*", "unsubscrib*", "removal of my *", "terminate my *", "end my subscription", "stop my subscription",
                 "close my account", "delete my account", "delete account", "deleting * account",
                 "remove my account", "deactivate my account", "close account",
                 "re:\\b(?:delete|deleting|remove|removing|close|closing|terminate|terminating)\\s+(?:\\w+\\s+){0,2}account\\b",
@@ -122,6 +133,8 @@ def _topics() -> dict[str, Topic]:
                 "supprimer mon compte", "kundigen", "kundigung", "stornieren", "storno",
                 "konto loschen", "cancelamento", "excluir minha conta", "cancelar",
             ),
+            exclude=("newsletter*", "mailing list", "marketing email*", "notification*",
+                     "cancellation fee*", "cancellation polic*"),
         ),
         "legal": Topic(
             "legal",

@@ -14,6 +14,7 @@ def evaluate(conversation: Conversation, rules: Rules = DEFAULT_RULES,
              model: classifier.LinearModel | None = None) -> Decision:
     """Decide for the conversation as it stands after its last message. ``model`` overrides the
     shipped classifier (cross-validation uses it)."""
+    lang = language.detect(conversation, rules.language)
     findings = [
         explicit.detect(conversation),
         sentiment.detect(conversation, rules.sentiment.threshold),
@@ -22,11 +23,11 @@ def evaluate(conversation: Conversation, rules: Rules = DEFAULT_RULES,
         customer.segment(conversation, rules.segment),
         customer.repeat_contact(conversation, rules.repeat_contact),
         customer.bot_confidence(conversation, rules.bot_confidence),
-        language.detect(conversation, rules.language),
+        lang,
     ]
     if rules.model.enabled:
         findings.append(classifier.detect(conversation, rules.model, findings, model))
-    return policy.decide(conversation, findings, rules, findings[7].details.get("language"))
+    return policy.decide(conversation, findings, rules, lang.details.get("language"))
 
 
 __all__ = ["evaluate"]

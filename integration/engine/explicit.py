@@ -20,7 +20,8 @@ _PEOPLE = r"""(?:
        einem\s+|einer\s+|dem\s+|der\s+)?
     (?:real\s+|live\s+|actual\s+|human\s+|customer\s+(?:service|care|support)\s+|support\s+|service\s+|
        sales\s+|account\s+|senior\s+|chat\s+|echte[nmr]?\s+|echten\s+)?
-    (?:human(?:\s+being)?s?|person|someone|somebody|some\s+one|any\s*one|agents?|agnet|representatives?|
+    (?:human(?:\s+being)?s?|person|eprson|persn|someone|somneone|somone|somebody|some\s+one|any\s*one|
+       agents?|agnet|agen|representatives?|assistant|
        executive|coustmer\s+executive|supervisor|manager|operator|advisor|adviser|specialist|
        customer\s+(?:service|care|support)|support\s+team|live\s+chat|call\s+cent(?:er|re)|
        humano|persona|alguien|agente|asesor|operadora?|representante|ejecutivo|
@@ -34,14 +35,15 @@ _PEOPLE = r"""(?:
 _TARGET = rf"(?:{_PEOPLE}|support)"
 
 _CONTACT_VERB = r"""(?:
-    talk|speak|chat|connect|transfer|put\s+me\s+through|escalate|contact|reach|call|
+    talk(?:ing|k|int)?|speak(?:ing)?|spoke|chat(?:ting)?|connect(?:ing|ed)?|transfer(?:ring|red)?|
+    put\s+me\s+through|escalat(?:e|ing)|contact(?:ing)?|reach(?:ing)?|call(?:ing)?|
     hablar|habla|comunicar(?:me)?|pasar(?:me)?|pasame|transferir(?:me)?|contactar|ponerme\s+en\s+contacto|
     parler|discuter|joindre|contacter|transferer|passer|mettre\s+en\s+relation|
     sprechen|reden|verbinden|verbinde|weiterleiten|kontaktieren|
     falar|conversar|transferir|passar\s+para
 )"""
 _WANT_VERB = r"""(?:
-    get|give\s+me|need|want|request|prefer|can\s+i\s+have|is\s+there|are\s+there|
+    get|give\s+me|need|want|request|prefer|can\s+i\s+have|is\s+the(?:re|r)|are\s+there|
     quiero|necesito|je\s+veux|je\s+voudrais|brauche|mochte|quero|preciso
 )"""
 

@@ -34,16 +34,19 @@ CUES: tuple[tuple[str, str, float, re.Pattern[str]], ...] = (
         r"pessim[oa]", r"absurdo", r"vergonha",
     )),
     ("fraud", "accuses of fraud or cheating", 0.6, _words(
-        r"fraud\w*", r"froud\w*", r"scam\w*", r"cheat\w*", r"fake", r"not\s+genuine", r"rip\s*-?off",
-        r"ripped\s+off", r"thie(?:f|ves)", r"stealing", r"estafa\w*", r"fraude", r"arnaque\w*",
+        r"fraud\w*", r"froud\w*", r"scam\w*", r"cheat\w*", r"not\s+genuine", r"rip\s*-?off",
+        r"ripped\s+off", r"thie(?:f|ves)", r"fake\s+(?:teams?|players?|users?|accounts?|reviews?)", r"stealing", r"estafa\w*", r"fraude", r"arnaque\w*",
         r"escroc\w*", r"betrug\w*", r"abzocke", r"golpe",
     )),
     ("complaint", "complains", 0.5, _words(
-        r"complain\w*", r"complaint", r"not\s+(?:happy|satisfied|ok|okay)", r"unhappy", r"disappoint\w*",
+        r"complain\w*", r"complaint",
+        r"(?:lodg\w*|fil(?:e|ing)|filea|mak(?:e|ing)|submit\w*|rais(?:e|ing))\s+(?:an?\s+|my\s+)?(?:\w+\s+)?(?:claim|clain|complaint|reclamation|reclaqmation|reclsmation)",
+        r"claim\s+against", r"not\s+(?:happy|satisfied|ok|okay)", r"unhappy", r"disappoint\w*",
         r"frustrat\w*", r"angry", r"annoy\w*", r"furious", r"upset", r"fed\s+up", r"sick\s+of",
         r"tired\s+of", r"(?:bad|poor|awful|worst)\s+(?:service|support|experience|customer\s+\w+)",
         r"no\s*(?:one|body)\s+(?:is\s+)?(?:answering|responding|replying|picking|helping)",
-        r"not\s+(?:picking\s+up|reachable|responding)", r"unreachable", r"(?:not|never)\s+(?:been\s+)?resolved",
+        r"not\s+(?:picking\s+up|reachable|responding)", r"unreachable",
+        r"(?:call\s+cent(?:er|re)|customer\s+care|helpline|phone|number)[\w\s]{0,15}?(?:unavailable|not\s+(?:reachable|available|working|picking\s+up)|invalid)", r"(?:not|never)\s+(?:been\s+)?resolved",
         r"queja", r"reclamacion", r"molest[oa]", r"plainte", r"reclamation", r"decu", r"en\s+colere",
         r"beschwerde", r"verargert", r"enttauscht", r"reclamacao", r"chatead[oa]", r"decepcionad[oa]",
     )),
@@ -59,17 +62,18 @@ CUES: tuple[tuple[str, str, float, re.Pattern[str]], ...] = (
         r"deja\s+(?:essaye|dit)", r"schon\s+(?:versucht|gesagt)", r"ja\s+(?:tentei|disse)",
     )),
     ("threat_to_leave", "threatens to leave", 0.5, _words(
-        r"switch(?:ing)?\s+to", r"(?:go|going|move|moving)\s+to\s+(?:a\s+|your\s+)?competitor\w*",
+        r"switch(?:ing)?\s+(?:to\s+)?(?:another|a\s+different|a\s+competitor|your\s+competitor)\w*",
+        r"(?:go|going|move|moving)\s+to\s+(?:a\s+|your\s+)?competitor\w*",
         r"(?:i'?m|i\s+am)\s+done", r"never\s+(?:again|use|order|buy|shop)", r"take\s+my\s+business",
         r"(?:leave|leaving)\s+(?:you|your)", r"bad\s+review", r"report\s+(?:you|this)", r"uninstall\w*",
         r"last\s+time\s+i", r"me\s+voy\s+a\s+la\s+competencia", r"je\s+vais\s+partir", r"nie\s+wieder",
     )),
-    ("urgency", "says it is urgent", 0.4, _words(
+    ("urgency", "says it is urgent", 0.5, _words(
         r"urgent\w*", r"emergency", r"asap", r"immediate\w*", r"right\s+now", r"dringend", r"urgente",
         r"inmediat\w*", r"imediat\w*", r"sofort",
     )),
-    ("profanity", "swears", 0.4, re.compile(
-        r"\b(?:damn\w*|crap\w*|shit\w*|fuck\w*|f\*+k\w*|wtf|bloody|sucks?|bs|hell|mierda|merde|putain|schei(?:ss|ß)e?\w*|porra)\b"
+    ("profanity", "swears", 0.5, re.compile(
+        r"\b(?:(?:god)?damn\w*|crap\w*|shit\w*|fuck\w*|f\*+k\w*|wtf|bloody|sucks?|bs|hell|mierda|merde|putain|schei(?:ss|ß)e?\w*|porra)\b"
     )),
 )
 _SHOUT_WORD = re.compile(r"\b[A-Z]{3,}\b")

@@ -9,7 +9,7 @@ import re
 from functools import lru_cache
 from typing import Mapping
 
-from integration.engine.text import evidence_quote, fold
+from integration.engine.text import evidence_quote, fold, tokens
 from integration.model import Conversation, Evidence, Finding, Role
 from integration.rules import Topic
 
@@ -27,19 +27,26 @@ def phrase_pattern(phrase: str) -> str:
     return r"\b" + r"\s+".join(parts) + r"(?!\w)"
 
 
+_NEVER = re.compile(r"(?!)")
+Compiled = tuple[tuple[str, Topic, re.Pattern[str], re.Pattern[str]], ...]
+
+
+def _alternation(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(phrase_pattern(p) for p in phrases)) if phrases else _NEVER
+
+
 @lru_cache(maxsize=64)
-def _compile(topics: tuple[tuple[str, Topic], ...]) -> tuple[tuple[str, Topic, re.Pattern[str]], ...]:
-    return tuple(
-        (name, t, re.compile("|".join(phrase_pattern(p) for p in t.phrases))) for name, t in topics
-    )
+def _compile(topics: tuple[tuple[str, Topic], ...]) -> Compiled:
+    return tuple((name, t, _alternation(t.phrases), _alternation(t.exclude)) for name, t in topics)
 
 
-def compiled(topics: Mapping[str, Topic]) -> tuple[tuple[str, Topic, re.Pattern[str]], ...]:
+def compiled(topics: Mapping[str, Topic]) -> Compiled:
     return _compile(tuple(topics.items()))
 
 
-def detect(conversation: Conversation, topics: Mapping[str, Topic], lookback: int = 3) -> list[Finding]:
-    """One finding per topic mentioned in the last ``lookback`` customer messages, latest first."""
+def detect(conversation: Conversation, topics: Mapping[str, Topic]) -> list[Finding]:
+    """One finding per topic in the latest customer message, or in the one before when the latest
+    is a short follow-up ("ok, when?"): a topic left behind earlier no longer counts."""
     found: dict[str, Finding] = {}
     seen = 0
     for i in range(len(conversation.messages) - 1, -1, -1):
@@ -47,10 +54,12 @@ def detect(conversation: Conversation, topics: Mapping[str, Topic], lookback: in
         if msg.role is not Role.CUSTOMER:
             continue
         folded = fold(msg.text)
-        for name, topic, pattern in compiled(topics):
+        for name, topic, pattern, exclude in compiled(topics):
             if name in found:
                 continue
             m = pattern.search(folded)
+            if m and exclude.search(folded):
+                continue
             if m:
                 ev = Evidence(i, evidence_quote(msg.text, m), 1.0, 1.0, topic.label)
                 found[name] = Finding(
@@ -58,6 +67,6 @@ def detect(conversation: Conversation, topics: Mapping[str, Topic], lookback: in
                     f"The customer raises a {topic.label} topic.", (ev,), category=name,
                 )
         seen += 1
-        if seen >= lookback:
+        if seen >= 2 or found or len(tokens(msg.text)) > 5:
             break
     return list(found.values())
