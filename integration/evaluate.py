@@ -174,7 +174,9 @@ class Scoreboard:
         def row(name: str, c: Counts) -> str:
             return (f"{name:<14} n={c.tp + c.fp + c.fn + c.tn:<5} P={c.precision:.3f} R={c.recall:.3f} "
                     f"F1={c.f1:.3f} false-escalations={c.false_escalation_rate:.1%}")
-        lines = [row("pooled", self.pooled), row("real users", self.real_users)]
+        lines = [row("pooled", self.pooled)]
+        if self.real_users.tp + self.real_users.fp + self.real_users.fn + self.real_users.tn:
+            lines.append(row("real users", self.real_users))
         lines += [row(s, c) for s, c in sorted(self.by_source.items())]
         lines.append("recall per gold reason:")
         lines += [f"  {r:<20} {c.recall:.3f} ({c.tp}/{c.tp + c.fn})" for r, c in sorted(self.by_reason.items())]

@@ -15,10 +15,12 @@ def evaluate(conversation: Conversation, rules: Rules = DEFAULT_RULES,
     """Decide for the conversation as it stands after its last message. ``model`` overrides the
     shipped classifier (cross-validation uses it)."""
     lang = language.detect(conversation, rules.language)
+    mood = sentiment.detect(conversation, rules.sentiment.threshold)
+    upset = mood.score >= rules.sentiment.offer_threshold
     findings = [
         explicit.detect(conversation),
-        sentiment.detect(conversation, rules.sentiment.threshold),
-        *topic.detect(conversation, rules.topics),
+        mood,
+        *topic.detect(conversation, rules.topics, carry_over=upset),
         loop.detect(conversation, rules.loop),
         customer.segment(conversation, rules.segment),
         customer.repeat_contact(conversation, rules.repeat_contact),

@@ -34,7 +34,8 @@ class LinearModel:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def top_words(self, features: Mapping[str, float], n: int = 4) -> list[str]:
-        contrib = [(self.weights.get(k, 0.0) * v, k) for k, v in features.items() if k.startswith(("w:", "b:"))]
+        contrib = [(self.weights.get(k, 0.0) * v, k) for k, v in features.items()
+                   if k.startswith(("w:", "b:")) and not set(k[2:].split("_")) <= STOPWORDS]
         return [k[2:].replace("_", " ") for c, k in sorted(contrib, reverse=True)[:n] if c > 0.3]
 
 

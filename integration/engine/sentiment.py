@@ -120,7 +120,7 @@ def detect(conversation: Conversation, threshold: float = 0.5) -> Finding:
     score = last
     if earlier:
         # memory: an angry customer who calms down for one message is still an angry customer
-        score = max(last, 0.6 * last + 0.4 * max(earlier))
+        score = max(last, 0.5 * last + 0.5 * max(earlier))
         compounds = [m.compound for _, _, m in moods[-3:]]
         if len(compounds) == 3 and compounds[0] > compounds[1] > compounds[2] and compounds[2] < -0.2:
             score = min(1.0, score + 0.15)  # getting worse message after message
@@ -138,7 +138,7 @@ def detect(conversation: Conversation, threshold: float = 0.5) -> Finding:
     if fired:
         summary = "The customer is frustrated" + (f" ({', '.join(labels)})." if labels else ".")
     elif score > 0.2:
-        summary = "Some negative tone, below the escalation threshold."
+        summary = "The customer sounds unhappy" + (f" ({', '.join(labels)})" if labels else "") + ", not yet angry."
     else:
         summary = "The customer's tone is neutral or positive."
     return Finding(

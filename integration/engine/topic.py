@@ -44,9 +44,11 @@ def compiled(topics: Mapping[str, Topic]) -> Compiled:
     return _compile(tuple(topics.items()))
 
 
-def detect(conversation: Conversation, topics: Mapping[str, Topic]) -> list[Finding]:
-    """One finding per topic in the latest customer message, or in the one before when the latest
-    is a short follow-up ("ok, when?"): a topic left behind earlier no longer counts."""
+def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: bool = False) -> list[Finding]:
+    """One finding per topic in the latest customer message, most important first. Topics of the
+    two customer messages before count too when the latest is a short follow-up ("ok, when?") or
+    ``carry_over`` says it is still the same trouble (an angry follow-up); otherwise a topic the
+    conversation has left behind no longer counts."""
     found: dict[str, Finding] = {}
     seen = 0
     for i in range(len(conversation.messages) - 1, -1, -1):
@@ -67,6 +69,9 @@ def detect(conversation: Conversation, topics: Mapping[str, Topic]) -> list[Find
                     f"The customer raises a {topic.label} topic.", (ev,), category=name,
                 )
         seen += 1
-        if seen >= 2 or found or len(tokens(msg.text)) > 5:
+        if seen >= 3 or (seen == 1 and not carry_over and len(tokens(msg.text)) > 5):
             break
-    return list(found.values())
+    return sorted(found.values(), key=lambda f: -_PRIORITY[topics[f.category].priority])  # type: ignore[index]
+
+
+_PRIORITY = {"low": 0, "normal": 1, "high": 2, "urgent": 3}

@@ -1,0 +1,60 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FIXTURE = Path(__file__).parent / "fixtures" / "evaluate_small.jsonl"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "integration", "evaluate", *args],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
+
+
+def test_evaluate_writes_one_decision_per_good_line_and_reports_bad_ones():
+    p = run(str(FIXTURE))
+    assert p.returncode == 1  # some lines were malformed
+    decisions = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [d["id"] for d in decisions] == ["a", "b", "d", "f"]  # the rest is still evaluated
+    assert "line 3: not JSON" in p.stderr
+    assert 'line 5: "messages"[0]."role": must be one of customer, bot, agent, system' in p.stderr
+    by_id = {d["id"]: d for d in decisions}
+    assert by_id["a"]["escalate"] is True and by_id["a"]["action"] == "escalate"
+    assert by_id["a"]["reasons"][0]["code"] == "explicit_request"
+    assert by_id["a"]["evidence"][0]["quote"] == "Can I talk to a human?"
+    assert by_id["b"]["escalate"] is False and by_id["b"]["reasons"] == []
+    assert by_id["d"]["category"] == "security_privacy" and by_id["d"]["priority"] == "urgent"
+    assert set(by_id["f"]) >= {"id", "escalate", "action", "reasons", "evidence", "priority", "category"}
+
+
+def test_labels_produce_a_summary_pooled_per_source_and_per_reason(tmp_path):
+    out = tmp_path / "out.jsonl"
+    p = run(str(FIXTURE), "--output", str(out))
+    assert p.stdout == ""
+    assert len(out.read_text().splitlines()) == 4
+    assert "pooled         n=3     P=1.000 R=1.000 F1=1.000 false-escalations=0.0%" in p.stderr
+    assert "demo           n=2" in p.stderr and "other          n=1" in p.stderr
+    assert "explicit_request     1.000 (1/1)" in p.stderr
+    assert "risky_topic          1.000 (1/1)" in p.stderr
+
+
+def test_bad_rules_file_is_refused_with_the_field(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"loop": {"rephrases": 0}}')
+    p = run(str(FIXTURE), "--rules", str(rules))
+    assert p.returncode == 2
+    assert "loop.rephrases: must be at least 1" in p.stderr
+    assert p.stdout == ""
+
+
+def test_rules_change_decisions(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"topics": {"cancellation": {"action": "ignore"}}, "model": {"enabled": false}}')
+    p = run(str(FIXTURE), "--rules", str(rules))
+    f = next(json.loads(line) for line in p.stdout.splitlines() if json.loads(line)["id"] == "f")
+    assert f["action"] == "continue"
+
+
+def test_missing_input_file_is_a_clear_error():
+    p = run("does-not-exist.jsonl")
+    assert p.returncode == 2 and "does-not-exist.jsonl" in p.stderr
