@@ -54,6 +54,7 @@ def main() -> int:
     ap.add_argument("dev", nargs="?", default=str(ROOT.parent / "shared/data/escalation_dev.jsonl"))
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--write", action="store_true", help="fit on all rows and write model.json")
+    ap.add_argument("--errors", metavar="SOURCE", help="print the cross-validated mistakes of one source")
     args = ap.parse_args()
 
     rows = [json.loads(line) for line in open(args.dev, encoding="utf-8") if line.strip()]
@@ -68,8 +69,12 @@ def main() -> int:
     for train, test in StratifiedKFold(args.folds, shuffle=True, random_state=0).split(rows, strata):
         model = fit([feats[i] for i in train], labels[train])
         for i in test:
-            board.add(rows[i], evaluate(convs[i], DEFAULT_RULES, model).escalate)
+            decision = evaluate(convs[i], DEFAULT_RULES, model)
+            board.add(rows[i], decision.escalate)
             rules_only.add(rows[i], base[i].escalate)
+            if args.errors == rows[i]["source"] and decision.escalate != bool(labels[i]):
+                said = " | ".join(m["text"][:160] for m in rows[i]["messages"][-3:])
+                print(f"{rows[i]['label']:<12} {[r.code for r in decision.reasons]} {said}")
     print(f"hand-written signals only ({len(rows)} rows):\n{rules_only.report()}\n")
     print(f"signals + learned model, {args.folds}-fold cross-validation:\n{board.report()}")
 

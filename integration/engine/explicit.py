@@ -52,7 +52,7 @@ _PATTERNS = tuple(
     for p in (
         # the whole message is a target or a bare contact word: "Live agent", "Talk", "Contact"
         rf"""^\W*(?:{_PEOPLE}|talk|contact|contact\s+us|call\s+me|call\s*back|agent\s+to\s+chat|
-            chat\s+with\s+someone)\W*(?:please|pls|plz|now|asap|bitte|por\s+favor)?\W*$""",
+            chat\s+with\s+someone|(?:can|could|may)\s+i\s+(?:talk|speak|chat)\s+(?:to|with)\s+(?:you|someone))\W*(?:please|pls|plz|now|asap|bitte|por\s+favor)?\W*$""",
         # "talk to a human", "hablar con un agente", "parler à un conseiller"
         rf"\b{_CONTACT_VERB}\b(?:\W+\w+){{0,4}}?\W+{_TARGET}\b",
         # "I need an agent", "quiero un agente": the target right after the verb

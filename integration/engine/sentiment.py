@@ -26,7 +26,7 @@ def _words(*alternatives: str) -> re.Pattern[str]:
 # (cue, agent-readable label, weight, pattern on folded text)
 CUES: tuple[tuple[str, str, float, re.Pattern[str]], ...] = (
     ("insult", "insults the service", 0.6, _words(
-        r"useless", r"stupid", r"dumb", r"idiot\w*", r"horrible", r"pathetic", r"terrible", r"worst",
+        r"useless", r"stupid", r"dumb", r"idiot\w*", r"horrible", r"pathetic", r"terrible", r"worst", r"worsy",
         r"rubbish", r"garbage", r"trash", r"waste\s+(?:of\s+(?:my\s+)?(?:time|money)|app)", r"ridiculous",
         r"unacceptable", r"disgusting", r"incompetent", r"a\s+joke", r"nonsense", r"clueless",
         r"inutil", r"estupid[oa]", r"pesim[oa]", r"una\s+verguenza", r"nul(?:le)?", r"inutile",
@@ -56,7 +56,7 @@ CUES: tuple[tuple[str, str, float, re.Pattern[str]], ...] = (
         r"still\s+(?:not|no|doesn'?t|isn'?t|hasn'?t|haven'?t|nothing|waiting|broken)",
         r"for\s+the\s+(?:second|third|fourth|\d+(?:st|nd|rd|th))\s+time", r"how\s+many\s+times",
         r"keeps?\s+(?:asking|saying|telling|happening)", r"same\s+(?:answer|thing|question|problem|issue)",
-        r"not\s+(?:helpful|helping|what\s+i\s+(?:asked|said|want\w*))", r"(?:doesn'?t|didn'?t|did\s+not|does\s+not)\s+help",
+        r"not\s+(?:helpful|helping|what\s+i\s+(?:asked|said|want\w*))", r"(?:of\s+)?no\s+help", r"(?:doesn'?t|didn'?t|did\s+not|does\s+not)\s+help",
         r"(?:did\s+you\s+not|you\s+don'?t|you\s+do\s+not|you\s+didn'?t)\s+understand", r"not\s+answered",
         r"(?:didn'?t|did\s+not|doesn'?t|does\s+not)\s+work", r"ya\s+(?:lo\s+)?(?:intente|dije|hice)",
         r"deja\s+(?:essaye|dit)", r"schon\s+(?:versucht|gesagt)", r"ja\s+(?:tentei|disse)",
@@ -100,7 +100,8 @@ def mood(text: str) -> MessageMood:
             cues.append((label, evidence_quote(text, m)))
     letters = [c for c in text if c.isalpha()]
     shouted = _SHOUT_WORD.findall(text)
-    if len(letters) >= 8 and len(shouted) >= 2 and sum(c.isupper() for c in letters) > 0.6 * len(letters):
+    caps = sum(c.isupper() for c in letters) > 0.6 * len(letters)
+    if len(letters) >= 8 and (len(shouted) >= 3 or (len(shouted) >= 2 and caps)):
         score += 0.3
         cues.append(("shouts", quote(text, 0, len(text))))
     m = _REPEATED_PUNCT.search(text)

@@ -17,6 +17,9 @@ from tests.builders import conv
     ("Is the site down? The dashboard is down for everyone", "outage"),
     ("Ich möchte meinen Vertrag kündigen", "cancellation"),
     ("Quiero un reembolso", "refund"),
+    ("Is there an internet problem in the Alta Loma area? I have no internet at all.", "outage"),
+    ("I need information about the removal of my Gold account", "cancellation"),
+    ("Why is it showing the wrong balance?", "billing_dispute"),
 ])
 def test_default_taxonomy(text, category):
     found = topic.detect(conv(text), DEFAULT_RULES.topics)
