@@ -190,3 +190,40 @@ class ReplyToCustomer:
 
 
 WriteBack = AddNote | AddTags | SetPriority | Assign | ReplyToCustomer
+
+
+@dataclass(frozen=True)
+class Event:
+    """A helpdesk webhook, normalized: enough to find the conversation and to deduplicate."""
+
+    provider: str
+    installation_id: str
+    key: str  # deduplication key: the helpdesk's event id, or one the body template carries
+    kind: str  # "comment_added", "ticket_created", …
+    ticket_id: str
+    actor_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Installation:
+    """One helpdesk account that installed Baton, with its decrypted credentials."""
+
+    id: str
+    provider: str
+    base_url: str
+    credentials: Mapping[str, str]
+    webhook_secret: str
+    settings: Mapping[str, Any] = field(default_factory=dict)  # api_user_id, bot_user_ids, groups …
+    rules: Mapping[str, Any] = field(default_factory=dict)  # raw rules JSON, validated on use
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The write-backs for one decision, applied once under ``key``."""
+
+    key: str
+    ticket_id: str
+    actions: tuple[WriteBack, ...]
+    remote: Mapping[str, Any] = field(default_factory=dict)  # ticket state read before planning

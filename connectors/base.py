@@ -1,0 +1,189 @@
+"""What every connector provides, the HTTP client they share, and the errors with meaning.
+
+A connector is the only code that knows a helpdesk's JSON. It verifies and parses webhooks into
+:class:`~integration.model.Event` and, through its client, loads a conversation and applies a
+:class:`~integration.model.Plan`. It never decides anything.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping, Protocol
+
+import requests
+
+from integration.model import Conversation, Event, Installation, Plan
+
+log = logging.getLogger("baton.connectors")
+
+
+# Webhook errors: the web layer maps each to one HTTP answer.
+class WebhookError(Exception):
+    status = 400
+
+
+class InvalidSignature(WebhookError):
+    """Missing, malformed, wrong or stale signature: 401, nothing recorded."""
+
+    status = 401
+
+
+class NotOurs(WebhookError):
+    """Not a payload this helpdesk sends: 400."""
+
+    status = 400
+
+
+class Ignored(WebhookError):
+    """A real event we do not act on (or our own echo): 200 so the helpdesk does not retry."""
+
+    status = 200
+
+
+# API errors. Transient ones are retried; permanent ones go to the dead letters.
+class ApiError(Exception):
+    transient = False
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ApiHostError(ApiError):
+    """5xx or connection refused."""
+
+    transient = True
+
+
+class ApiTimeoutError(ApiError):
+    transient = True
+
+
+class ApiConflict(ApiError):
+    """409: the ticket changed under us; re-read and re-apply."""
+
+    transient = True
+
+
+class ApiRateLimited(ApiError):
+    transient = True
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+
+
+class ApiUnauthorized(ApiError):
+    """401/403: the installation's credentials no longer work."""
+
+
+class ApiNotFound(ApiError):
+    pass
+
+
+class ApiInvalid(ApiError):
+    """422 or another 4xx: our request is wrong; retrying will not help."""
+
+
+def constant_time_equal(a: str | bytes, b: str | bytes) -> bool:
+    a_bytes = a.encode() if isinstance(a, str) else a
+    b_bytes = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(a_bytes, b_bytes)
+
+
+@dataclass
+class HttpClient:
+    """One place for base URL, auth, timeouts and the mapping of HTTP failures to errors.
+
+    Redirects are never followed on writes: a tenant-derived URL must not bounce our credentials
+    elsewhere.
+    """
+
+    base_url: str
+    auth: Any = None  # requests auth object or None
+    headers: Mapping[str, str] | None = None
+    timeout: tuple[float, float] = (5.0, 15.0)  # connect, read
+    session: requests.Session | None = None
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self.session = self.session or requests.Session()
+        self.calls = 0
+
+    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        url = f"{self.base_url}{path}"
+        self.calls += 1
+        try:
+            r = self.session.request(  # type: ignore[union-attr]
+                method, url, json=json, params=params, auth=self.auth, headers=dict(self.headers or {}),
+                timeout=self.timeout, allow_redirects=method == "GET",
+            )
+        except requests.Timeout as e:
+            raise ApiTimeoutError(f"{method} {path}: timed out") from e
+        except requests.ConnectionError as e:
+            raise ApiHostError(f"{method} {path}: cannot connect") from e
+        if r.status_code == 429:
+            raise ApiRateLimited(f"{method} {path}: rate limited", _retry_after(r.headers.get("Retry-After")))
+        if r.status_code >= 500:
+            raise ApiHostError(f"{method} {path}: {r.status_code}", r.status_code)
+        if r.status_code in (401, 403):
+            raise ApiUnauthorized(f"{method} {path}: {r.status_code}", r.status_code)
+        if r.status_code == 404:
+            raise ApiNotFound(f"{method} {path}: not found", 404)
+        if r.status_code == 409:
+            raise ApiConflict(f"{method} {path}: conflict", 409)
+        if r.status_code >= 400:
+            raise ApiInvalid(f"{method} {path}: {r.status_code} {r.text[:200]}", r.status_code)
+        if r.status_code == 204 or not r.content:
+            return None
+        return r.json()
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value else 60.0
+    except ValueError:
+        return 60.0  # an HTTP date or garbage: wait a minute rather than hammer
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A conversation as the engine needs it, plus the ticket state a write must respect."""
+
+    conversation: Conversation
+    remote: Mapping[str, Any]  # e.g. {"tags": [...], "priority": "normal", "updated_at": "..."}
+    human_replied: bool  # a human agent already answered in public: Baton stays out
+
+
+class Client(Protocol):
+    """Talks to one installation's helpdesk."""
+
+    http: HttpClient
+
+    def load(self, ticket_id: str) -> Loaded: ...
+
+    def apply(self, plan: Plan) -> None: ...
+
+    def applied(self, plan: Plan) -> bool:
+        """Whether a plan with this key already landed (after a crash between the call and its record)."""
+        ...
+
+
+class Connector(Protocol):
+    key: str
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str, now: datetime) -> None:
+        """Raise InvalidSignature unless the raw body is signed with ``secret``."""
+        ...
+
+    def parse(self, body: bytes, installation: Installation) -> Event:
+        """The normalized event; raise NotOurs or Ignored."""
+        ...
+
+    def client(self, installation: Installation) -> Client: ...
+
+    def install(self, installation: Installation, endpoint: str, mode: str) -> dict[str, Any]:
+        """Create the helpdesk side (webhook, trigger …); returns ``{"settings", "webhook_secret"}``."""
+        ...

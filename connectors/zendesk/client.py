@@ -1,0 +1,212 @@
+"""Zendesk Support API calls (https://developer.zendesk.com/api-reference/ticketing/).
+
+Reads: ticket, comments, requester, organization, the requester's recent tickets.
+Writes: one ``PUT /api/v2/tickets/{id}`` per escalation carrying the private note, the priority,
+the group and the tags.
+
+Tags: ``tags`` on Update Ticket *replaces* the list, and ``additional_tags`` is documented only
+for bulk updates. So we send the union of the tags we read and ours, guarded by
+``safe_update`` + ``updated_stamp``: if anyone changed the ticket since we read it, Zendesk
+answers 409 and we re-read and try again. One call, and nobody's tags are wiped.
+
+zenpy is not used: it sleeps inside calls on 429 (blocking a Celery worker) and can only be
+pointed at a sandbox through process-wide environment variables.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from requests.auth import HTTPBasicAuth
+
+from connectors.base import ApiConflict, HttpClient, Loaded
+from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
+                               Plan, Priority, Role, SetPriority)
+
+RECENT_DAYS = 30
+CONFLICT_ATTEMPTS = 3
+_SEGMENT_TAGS = ("vip", "enterprise")
+
+
+class ZendeskClient:
+    def __init__(self, installation: Installation, http: HttpClient | None = None):
+        creds = installation.credentials
+        if "oauth_token" in creds:
+            auth, headers = None, {"Authorization": f"Bearer {creds['oauth_token']}"}
+        else:
+            auth, headers = HTTPBasicAuth(f"{creds['email']}/token", creds["token"]), None
+        self.http = http or HttpClient(installation.base_url, auth=auth, headers=headers)
+        self.settings = installation.settings
+
+    # reads
+
+    def ticket(self, ticket_id: str) -> dict[str, Any]:
+        return self.http.request("GET", f"/api/v2/tickets/{ticket_id}.json")["ticket"]
+
+    def load(self, ticket_id: str) -> Loaded:
+        ticket = self.ticket(ticket_id)
+        comments = self.http.request("GET", f"/api/v2/tickets/{ticket_id}/comments.json")["comments"]
+        requester = self.http.request("GET", f"/api/v2/users/{ticket['requester_id']}.json")["user"]
+        org = None
+        if ticket.get("organization_id") or requester.get("organization_id"):
+            oid = ticket.get("organization_id") or requester["organization_id"]
+            org = self.http.request("GET", f"/api/v2/organizations/{oid}.json")["organization"]
+        recent = self.http.request("GET", f"/api/v2/users/{requester['id']}/tickets/requested.json")["tickets"]
+
+        roles = self._roles(ticket)
+        messages = tuple(
+            Message(roles(c["author_id"]), c.get("plain_body") or c.get("body") or "", _time(c.get("created_at")),
+                    bool(c.get("public", True)), str(c["author_id"]))
+            for c in comments
+        )
+        human_replied = any(m.role is Role.AGENT and m.public for m in messages)
+        conversation = Conversation(
+            id=str(ticket["id"]),
+            messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
+            customer=_customer(requester, org, recent, ticket),
+            subject=ticket.get("subject") or "",
+            channel=(ticket.get("via") or {}).get("channel", ""),
+            tags=tuple(ticket.get("tags") or ()),
+            created_at=_time(ticket.get("created_at")),
+        )
+        return Loaded(conversation, _remote(ticket), human_replied)
+
+    def _roles(self, ticket: dict[str, Any]):  # type: ignore[no-untyped-def]
+        api_user = str(self.settings.get("api_user_id", ""))
+        bots = {str(b) for b in self.settings.get("bot_user_ids", ())}
+        requester = str(ticket["requester_id"])
+
+        def role(author_id: Any) -> Role:
+            a = str(author_id)
+            if a == api_user:
+                return Role.SYSTEM
+            if a in bots:
+                return Role.BOT
+            if a == requester:
+                return Role.CUSTOMER
+            # anyone else: an agent unless the helpdesk marks them a bot; CCs write as customers
+            return Role.AGENT if a not in self.settings.get("end_user_ids", ()) else Role.CUSTOMER
+
+        return role
+
+    # writes
+
+    def body(self, plan: Plan, remote: dict[str, Any]) -> dict[str, Any]:
+        ticket: dict[str, Any] = {"safe_update": True, "updated_stamp": remote["updated_at"]}
+        for action in plan.actions:
+            if isinstance(action, AddNote):
+                ticket["comment"] = {"html_body": action.html, "public": False}
+            elif isinstance(action, AddTags):
+                current = list(remote.get("tags") or ())
+                ticket["tags"] = current + [t for t in action.tags if t not in current]
+            elif isinstance(action, SetPriority):
+                now = remote.get("priority")
+                if now is None or Priority(now).rank < action.priority.rank:  # only ever raise
+                    ticket["priority"] = action.priority.value
+            elif isinstance(action, Assign):
+                if action.group_id:
+                    ticket["group_id"] = int(action.group_id) if action.group_id.isdigit() else action.group_id
+                if action.agent_id:
+                    ticket["assignee_id"] = int(action.agent_id) if action.agent_id.isdigit() else action.agent_id
+        return {"ticket": ticket}
+
+    def apply(self, plan: Plan) -> None:
+        remote = dict(plan.remote) or _remote(self.ticket(plan.ticket_id))
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json", json=self.body(plan, remote))
+                return
+            except ApiConflict:
+                if attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+                remote = _remote(self.ticket(plan.ticket_id))  # someone changed it: merge with the new state
+
+    def applied(self, plan: Plan) -> bool:
+        comments = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/comments.json")["comments"]
+        return any(not c.get("public", True) and plan.key in (c.get("html_body") or c.get("body") or "")
+                   for c in comments)
+
+
+def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
+    return {"tags": list(ticket.get("tags") or ()), "priority": ticket.get("priority"),
+            "updated_at": ticket["updated_at"], "status": ticket.get("status"),
+            "group_id": ticket.get("group_id"), "assignee_id": ticket.get("assignee_id")}
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _customer(user: dict[str, Any], org: dict[str, Any] | None, recent: list[dict[str, Any]],
+              ticket: dict[str, Any]) -> Customer:
+    fields = {**((org or {}).get("organization_fields") or {}), **(user.get("user_fields") or {})}
+    tags = tuple(user.get("tags") or ()) + tuple((org or {}).get("tags") or ())
+    tier = fields.get("tier") or next((t for t in tags if t.lower() in _SEGMENT_TAGS), None)
+    created = _time(user.get("created_at"))
+    now = _time(ticket.get("created_at")) or datetime.now(timezone.utc)
+    since = now - timedelta(days=RECENT_DAYS)
+    contacts = tuple(
+        Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", t.get("status") or "",
+                "baton_escalated" in (t.get("tags") or ()))
+        for t in recent
+        if str(t["id"]) != str(ticket["id"]) and (_time(t.get("created_at")) or now) >= since
+    )
+    churn = fields.get("churn_risk")
+    return Customer(
+        id=str(user["id"]), name=user.get("name"), email=user.get("email"),
+        plan=fields.get("plan"), tier=tier,
+        tenure_days=(now - created).days if created else None,
+        language=(user.get("locale") or "").split("-")[0] or None,
+        timezone=user.get("time_zone"), organization=(org or {}).get("name"),
+        churn_risk=float(churn) if isinstance(churn, (int, float)) else None,
+        tags=tags, recent_contacts=contacts,
+        attributes={k: v for k, v in fields.items() if k not in ("plan", "tier", "churn_risk")},
+    )
+
+
+# Installation: the webhook (and trigger) that send us conversation updates.
+
+EVENT_SUBSCRIPTIONS = ["zen:event-type:ticket.created", "zen:event-type:ticket.comment_added"]
+TRIGGER_BODY = (
+    '{"baton_event": "ticket_updated", "ticket_id": "{{ticket.id}}", '
+    '"updated_at": "{{ticket.updated_at_with_timestamp}}", "actor_id": "{{current_user.id}}"}'
+)
+
+
+def install(client: ZendeskClient, endpoint: str, mode: str = "events") -> dict[str, Any]:
+    """Create Baton's webhook (``mode="events"``: subscribed to ticket events; ``"trigger"``: called
+    by a trigger with the body template above) and return the settings to store, including the
+    signing secret Zendesk generated."""
+    me = client.http.request("GET", "/api/v2/users/me.json")["user"]
+    subscriptions = EVENT_SUBSCRIPTIONS if mode == "events" else ["conditional_ticket_events"]
+    hook = client.http.request("POST", "/api/v2/webhooks", json={"webhook": {
+        "name": "Baton handoff", "status": "active", "endpoint": endpoint, "http_method": "POST",
+        "request_format": "json", "subscriptions": subscriptions,
+    }})["webhook"]
+    settings: dict[str, Any] = {"api_user_id": str(me["id"]), "webhook_id": hook["id"], "mode": mode}
+    if mode == "trigger":
+        trigger = client.http.request("POST", "/api/v2/triggers.json", json={"trigger": {
+            "title": "Baton: send conversation updates",
+            "active": True,
+            "conditions": {
+                "all": [
+                    {"field": "comment_is_public", "operator": "is", "value": True},
+                    # our own updates never call the webhook: no echo at the source
+                    {"field": "current_user", "operator": "is_not", "value": str(me["id"])},
+                    {"field": "status", "operator": "less_than", "value": "solved"},
+                ],
+                "any": [
+                    {"field": "update_type", "operator": "is", "value": "Create"},
+                    {"field": "update_type", "operator": "is", "value": "Change"},
+                ],
+            },
+            "actions": [{"field": "notification_webhook", "value": [hook["id"], TRIGGER_BODY]}],
+        }})["trigger"]
+        settings["trigger_id"] = str(trigger["id"])
+    secret = client.http.request("GET", f"/api/v2/webhooks/{hook['id']}/signing_secret")["signing_secret"]["secret"]
+    return {"settings": settings, "webhook_secret": secret}

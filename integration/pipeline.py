@@ -1,0 +1,185 @@
+"""Steps 4–9 of DESIGN.md as plain functions: load the conversation, decide, plan the write-back,
+apply it once, record the outcome. Celery tasks and the embedded queue call these; neither adds
+logic of its own.
+
+At-least-once delivery in, effectively-once writes out:
+- an event is processed once (its row says so) and a ticket is escalated once (its state says so);
+- the plan is stored in the outbox under a key derived from the ticket before any API call, and
+  only the worker holding the row's lease sends it;
+- after a crash between the call and its record, the next attempt first asks the helpdesk
+  whether a note with that key already landed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+import connectors
+from connectors.base import ApiError, ApiRateLimited, Connector, Loaded
+from integration.engine import evaluate
+from integration.handoff import build_package, render_html, render_text
+from integration.model import (Action, AddNote, AddTags, Assign, Decision, Installation, Plan, SetPriority, State)
+from integration.rules import RulesError, load_rules
+from integration.store import Store, outbox, utcnow
+
+log = logging.getLogger("baton.pipeline")
+
+MAX_ATTEMPTS = 8  # then the event or write goes to the dead letters
+LEASE = timedelta(seconds=float(os.environ.get("BATON_LEASE_SECONDS", 60)))  # > one API call with timeouts
+
+
+class RetryLater(Exception):
+    """Transient failure: run the same step again after ``delay`` seconds."""
+
+    def __init__(self, delay: float, reason: str):
+        super().__init__(reason)
+        self.delay = delay
+
+
+@dataclass
+class Pipeline:
+    store: Store
+    park_after: float = 300.0  # waits longer than this are parked in the store, not scheduled
+    connector: Callable[[str], Connector] = connectors.get
+    clock: Callable[[], datetime] = utcnow
+    rng: random.Random = field(default_factory=random.Random)
+
+    # step 4-7: one event → at most one planned write-back
+
+    def process_event(self, event_id: int) -> list[int]:
+        """Decide for the event's conversation; returns the outbox rows to deliver."""
+        row = self.store.event(event_id)
+        if row is None or row.status in ("processed", "dead"):
+            return []
+        ev = row.event
+        inst = self.store.installation(ev.installation_id)
+        if inst is None or inst.status != "active":
+            self.store.mark_event(event_id, "dead", "installation missing or broken")
+            return []
+        if self.store.state(inst.id, ev.ticket_id) is not State.BOT:
+            self.store.mark_event(event_id, "processed", "already handed over")  # idempotent: no second write
+            return []
+        try:
+            loaded = self.connector(inst.provider).client(inst).load(ev.ticket_id)
+        except ApiError as e:
+            return self._event_failed(event_id, inst, e)
+        if loaded.human_replied:
+            self.store.set_state(inst.id, ev.ticket_id, State.ASSIGNED)
+            self.store.mark_event(event_id, "processed", "a human agent already replied")
+            return []
+        try:
+            rules = load_rules(inst.rules)
+        except RulesError as e:
+            self.store.flag_installation(inst.id, f"invalid rules: {e}")
+            self.store.mark_event(event_id, "dead", str(e))
+            return []
+        decision = evaluate(loaded.conversation, rules)
+        decision_id = self.store.record_decision(inst.id, ev.ticket_id, event_id, decision)
+        log.info("pipeline.decision", extra={"installation": inst.id, "ticket": ev.ticket_id,
+                                             "action": decision.action.value, "event": event_id})
+        if decision.action is not Action.ESCALATE:
+            self.store.mark_event(event_id, "processed")
+            return []
+        plan = self.plan(inst, loaded, decision)
+        outbox_id, _ = self.store.add_outbox(inst.id, decision_id, plan)
+        self.store.set_state(inst.id, ev.ticket_id, State.ESCALATED)
+        self.store.mark_event(event_id, "processed")
+        return [outbox_id]
+
+    def _event_failed(self, event_id: int, inst: Installation, e: ApiError) -> list[int]:
+        attempts = self.store.count_attempt(event_id)
+        if not e.transient or attempts >= MAX_ATTEMPTS:
+            self.store.mark_event(event_id, "dead", f"{type(e).__name__}: {e}")
+            if not e.transient:
+                self.store.flag_installation(inst.id, f"{type(e).__name__}: {e}")
+            return []
+        delay = self._delay(e, attempts)
+        if delay > self.park_after:
+            self.store.park_event(event_id, self.clock() + timedelta(seconds=delay), str(e))
+            return []
+        raise RetryLater(delay, str(e)) from e
+
+    def plan(self, inst: Installation, loaded: Loaded, decision: Decision) -> Plan:
+        ticket = loaded.conversation.id
+        earlier = len(self.store.rows(outbox, installation_id=inst.id, ticket_id=ticket))
+        key = f"baton-{inst.id}-{ticket}-{earlier + 1}"  # the same for two workers racing on one ticket
+        route, group = self._route(inst, decision)
+        package = build_package(loaded.conversation, decision, route=route, now=self.clock())
+        ref = f"Baton ref {key}"
+        actions = [
+            AddNote(render_html(package) + f"<p><i>{ref}</i></p>", render_text(package) + f"\n\n{ref}\n"),
+            AddTags(tuple(_tag(t) for t in ("baton_escalated", f"baton_{decision.category or 'other'}",
+                                            f"baton_tier{decision.tier}"))),
+            SetPriority(decision.priority),
+        ]
+        if group:
+            actions.append(Assign(group_id=group, why=route or ""))
+        return Plan(key, ticket, tuple(actions), loaded.remote)
+
+    @staticmethod
+    def _route(inst: Installation, decision: Decision) -> tuple[str | None, str | None]:
+        """The group from the installation's settings: by category, then tier, then default."""
+        groups = inst.settings.get("groups") or {}
+        for key, why in ((decision.category, f"category {decision.category}"),
+                         (f"tier{decision.tier}", f"tier {decision.tier}"), ("default", "default group")):
+            if key and key in groups:
+                return f"Group {groups[key]} ({why})", str(groups[key])
+        return None, None
+
+    # step 8-9: apply a planned write-back once
+
+    def deliver(self, outbox_id: int) -> str:
+        """Send one outbox row. Returns its status; raises RetryLater for a short wait."""
+        row = self.store.claim(outbox_id, LEASE, self.clock())
+        if row is None or row.plan is None:
+            return "skipped"  # sent, dead, parked for later, or another worker holds it
+        inst = self.store.installation(row.installation_id)
+        if inst is None:
+            self.store.finish(outbox_id, "dead", "installation missing")
+            return "dead"
+        client = self.connector(inst.provider).client(inst)
+        try:
+            if row.attempts > 1 and client.applied(row.plan):
+                self.store.finish(outbox_id, "sent", "found already applied")
+                return "sent"
+            client.apply(row.plan)
+        except ApiError as e:
+            if not e.transient or row.attempts >= MAX_ATTEMPTS:
+                self.store.finish(outbox_id, "dead", f"{type(e).__name__}: {e}")
+                if not e.transient:
+                    self.store.flag_installation(inst.id, f"{type(e).__name__}: {e}")
+                log.warning("pipeline.dead-letter", extra={"installation": inst.id, "outbox": outbox_id,
+                                                           "error": type(e).__name__})
+                return "dead"
+            delay = self._delay(e, row.attempts)
+            # parked with not_before: nothing, not even the drain, sends before the helpdesk allows
+            self.store.finish(outbox_id, "parked", str(e), self.clock() + timedelta(seconds=delay))
+            if delay > self.park_after:
+                return "parked"
+            raise RetryLater(delay, str(e)) from e
+        self.store.finish(outbox_id, "sent")
+        return "sent"
+
+    def _delay(self, e: ApiError, attempts: int) -> float:
+        if isinstance(e, ApiRateLimited):
+            return e.retry_after + self.rng.uniform(0.05, 1.0)  # never before Retry-After
+        return self.rng.uniform(0, min(600.0, 2.0 * 2 ** attempts))  # full jitter backoff
+
+    # housekeeping, on a schedule
+
+    def due(self) -> tuple[list[int], list[int]]:
+        """Events to enqueue again and parked writes whose time has come."""
+        return (self.store.stranded_events(timedelta(seconds=30), self.clock()),
+                self.store.due_outbox(self.clock()))
+
+
+def _tag(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower())[:80]
+
+
+

@@ -1,0 +1,446 @@
+"""Durable state: installations, received events, conversation state, decisions, the outbox.
+
+SQLite by default, PostgreSQL through ``DATABASE_URL``; the schema is created and upgraded by the
+Alembic migrations in ``integration/migrations``. Credentials and webhook secrets are encrypted
+at rest with Fernet (``BATON_SECRET_KEY``; several comma-separated keys rotate: the first
+encrypts, all decrypt).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import (JSON, Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint,
+                        create_engine, event, insert, select, update)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from integration.model import (AddNote, AddTags, Assign, Decision, Event, Installation, Plan, Priority,
+                               ReplyToCustomer, SetPriority, State, WriteBack)
+
+metadata = MetaData()
+
+installations = Table(
+    "installations", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("base_url", String(255), nullable=False),
+    Column("credentials", Text, nullable=False),  # Fernet token of a JSON object
+    Column("webhook_secret", Text, nullable=False),  # Fernet token
+    Column("settings", JSON, nullable=False),
+    Column("rules", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # active | broken
+    Column("status_reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("installation_id", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("actor_id", String(64)),
+    Column("status", String(16), nullable=False),  # received | enqueued | processed | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("not_before", DateTime(timezone=True)),  # rate limited: not before this time
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("processed_at", DateTime(timezone=True)),
+    UniqueConstraint("installation_id", "key", name="uq_events_installation_key"),
+)
+conversations = Table(
+    "conversations", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("ticket_id", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("installation_id", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("event_id", Integer),
+    Column("action", String(16), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("category", String(64)),
+    Column("tier", Integer, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("explanation", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("installation_id", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("decision_id", Integer),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("plan", JSON),  # emptied once sent: the note holds customer text
+    Column("status", String(16), nullable=False),  # pending | sending | sent | parked | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", DateTime(timezone=True)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
+
+
+class Vault:
+    """Fernet encryption of secrets at rest, with key rotation."""
+
+    def __init__(self, keys: str):
+        parts = [k.strip() for k in keys.split(",") if k.strip()]
+        if not parts:
+            raise ValueError("BATON_SECRET_KEY is empty: generate one with python -m integration secret-key")
+        self._fernet = MultiFernet([Fernet(k) for k in parts])
+
+    @classmethod
+    def from_env(cls) -> Vault:
+        key = os.environ.get("BATON_SECRET_KEY")
+        if not key:
+            raise RuntimeError("BATON_SECRET_KEY is not set: generate one with python -m integration secret-key")
+        return cls(key)
+
+    def encrypt(self, text: str) -> str:
+        return self._fernet.encrypt(text.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as e:
+            raise RuntimeError("cannot decrypt a stored secret: wrong BATON_SECRET_KEY?") from e
+
+    def rotate(self, token: str) -> str:
+        return self._fernet.rotate(token.encode()).decode()
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    event: Event
+    status: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    installation_id: str
+    ticket_id: str
+    plan: Plan | None
+    status: str
+    attempts: int
+    not_before: datetime | None
+
+
+def default_url() -> str:
+    return os.environ.get("DATABASE_URL") or "sqlite:///" + str(Path(os.environ.get("BATON_HOME", ".baton")) / "baton.db")
+
+
+class Store:
+    def __init__(self, url: str, vault: Vault):
+        self.url = _driver(url)
+        if self.url.startswith("sqlite:///"):
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=True, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.vault = vault
+
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    # installations
+
+    def add_installation(self, provider: str, base_url: str, credentials: Mapping[str, str],
+                         settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None,
+                         webhook_secret: str | None = None, id: str | None = None) -> Installation:
+        inst_id = id or secrets.token_urlsafe(12)
+        secret = webhook_secret or secrets.token_urlsafe(32)  # 256 bits when we choose it
+        with self.engine.begin() as conn:
+            conn.execute(insert(installations).values(
+                id=inst_id, provider=provider, base_url=base_url,
+                credentials=self.vault.encrypt(json.dumps(dict(credentials))),
+                webhook_secret=self.vault.encrypt(secret), settings=dict(settings or {}),
+                rules=dict(rules or {}), status="active", created_at=utcnow(),
+            ))
+        return self.installation(inst_id)  # type: ignore[return-value]
+
+    def installation(self, inst_id: str) -> Installation | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(installations).where(installations.c.id == inst_id)).mappings().first()
+        if row is None:
+            return None
+        return Installation(
+            id=row["id"], provider=row["provider"], base_url=row["base_url"],
+            credentials=json.loads(self.vault.decrypt(row["credentials"])),
+            webhook_secret=self.vault.decrypt(row["webhook_secret"]),
+            settings=row["settings"], rules=row["rules"], status=row["status"],
+        )
+
+    def update_installation(self, inst_id: str, *, webhook_secret: str | None = None,
+                            settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None) -> None:
+        values: dict[str, Any] = {}
+        if webhook_secret is not None:
+            values["webhook_secret"] = self.vault.encrypt(webhook_secret)
+        if settings is not None:
+            values["settings"] = dict(settings)
+        if rules is not None:
+            values["rules"] = dict(rules)
+        with self.engine.begin() as conn:
+            conn.execute(update(installations).where(installations.c.id == inst_id).values(**values))
+
+    def flag_installation(self, inst_id: str, reason: str) -> None:
+        """Mark it broken (credentials revoked, ticket gone …) so an admin is told."""
+        with self.engine.begin() as conn:
+            conn.execute(update(installations).where(installations.c.id == inst_id)
+                         .values(status="broken", status_reason=reason))
+
+    def installation_status(self, inst_id: str) -> tuple[str, str | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(installations.c.status, installations.c.status_reason)
+                               .where(installations.c.id == inst_id)).first()
+        return (row[0], row[1]) if row else ("unknown", None)
+
+    # events
+
+    def record_event(self, ev: Event) -> tuple[int, str, bool]:
+        """Insert once per (installation, key). Returns (row id, status, whether it is new)."""
+        try:
+            with self.engine.begin() as conn:
+                rid = conn.execute(insert(events).values(
+                    installation_id=ev.installation_id, key=ev.key, kind=ev.kind, ticket_id=ev.ticket_id,
+                    actor_id=ev.actor_id, status="received", attempts=0, received_at=utcnow(),
+                )).inserted_primary_key[0]
+            return int(rid), "received", True
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(events.c.id, events.c.status).where(
+                    events.c.installation_id == ev.installation_id, events.c.key == ev.key)).one()
+            return int(row[0]), row[1], False
+
+    def event(self, event_id: int) -> EventRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(events, installations.c.provider)
+                             .join(installations, installations.c.id == events.c.installation_id)
+                             .where(events.c.id == event_id)).mappings().first()
+        if r is None:
+            return None
+        ev = Event(r["provider"], r["installation_id"], r["key"], r["kind"], r["ticket_id"], r["actor_id"])
+        return EventRow(r["id"], ev, r["status"], r["attempts"])
+
+    def mark_event(self, event_id: int, status: str, error: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "error": error}
+        if status in ("processed", "dead"):
+            values["processed_at"] = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.id == event_id).values(**values))
+
+    def mark_enqueued(self, event_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.id == event_id, events.c.status == "received")
+                         .values(status="enqueued"))
+
+    def count_attempt(self, event_id: int) -> int:
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.id == event_id).values(attempts=events.c.attempts + 1))
+            return int(conn.execute(select(events.c.attempts).where(events.c.id == event_id)).scalar_one())
+
+    def stranded_events(self, older_than: timedelta, now: datetime | None = None) -> list[int]:
+        """Recorded but not in the queue: the broker was down when they arrived, or the helpdesk
+        asked us to wait longer than a task may be scheduled ahead."""
+        now = now or utcnow()
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(events.c.id).where(
+                events.c.status == "received", events.c.received_at <= now - older_than,
+                (events.c.not_before.is_(None)) | (events.c.not_before <= now)))]
+
+    def park_event(self, event_id: int, not_before: datetime, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.id == event_id).values(
+                status="received", not_before=not_before, error=error))
+
+    # conversations and decisions
+
+    def state(self, inst_id: str, ticket_id: str) -> State:
+        with self.engine.connect() as conn:
+            s = conn.execute(select(conversations.c.state).where(
+                conversations.c.installation_id == inst_id, conversations.c.ticket_id == ticket_id)).scalar()
+        return State(s) if s else State.BOT
+
+    def set_state(self, inst_id: str, ticket_id: str, state: State) -> None:
+        with self.engine.begin() as conn:
+            n = conn.execute(update(conversations).where(
+                conversations.c.installation_id == inst_id, conversations.c.ticket_id == ticket_id)
+                .values(state=state.value, updated_at=utcnow())).rowcount
+            if not n:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(conversations).values(
+                            installation_id=inst_id, ticket_id=ticket_id, state=state.value, updated_at=utcnow()))
+                except IntegrityError:
+                    conn.execute(update(conversations).where(
+                        conversations.c.installation_id == inst_id, conversations.c.ticket_id == ticket_id)
+                        .values(state=state.value, updated_at=utcnow()))
+
+    def record_decision(self, inst_id: str, ticket_id: str, event_id: int | None, d: Decision) -> int:
+        reasons = [{"code": r.code, "summary": r.summary,
+                    "evidence": [{"message_index": e.message_index, "quote": e.quote, "score": e.score,
+                                  "threshold": e.threshold, "note": e.note} for e in r.evidence]}
+                   for r in d.reasons]
+        with self.engine.begin() as conn:
+            return int(conn.execute(insert(decisions).values(
+                installation_id=inst_id, ticket_id=ticket_id, event_id=event_id, action=d.action.value,
+                priority=d.priority.value, category=d.category, tier=d.tier, reasons=reasons,
+                explanation=d.explanation, created_at=utcnow(),
+            )).inserted_primary_key[0])
+
+    def decisions_for(self, inst_id: str, ticket_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(decisions).where(
+                decisions.c.installation_id == inst_id, decisions.c.ticket_id == ticket_id)
+                .order_by(decisions.c.id)).mappings()]
+
+    # outbox
+
+    def add_outbox(self, inst_id: str, decision_id: int | None, plan: Plan) -> tuple[int, bool]:
+        """Store the plan before any API call; a plan key exists once. Returns (id, new)."""
+        try:
+            with self.engine.begin() as conn:
+                oid = conn.execute(insert(outbox).values(
+                    installation_id=inst_id, ticket_id=plan.ticket_id, decision_id=decision_id, key=plan.key,
+                    plan=plan_to_json(plan), status="pending", attempts=0, created_at=utcnow(),
+                )).inserted_primary_key[0]
+            return int(oid), True
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                return int(conn.execute(select(outbox.c.id).where(outbox.c.key == plan.key)).scalar_one()), False
+
+    def claim(self, outbox_id: int, lease: timedelta, now: datetime | None = None) -> OutboxRow | None:
+        """Take the row for one delivery attempt, or None if it is sent, dead, parked for later or
+        held by a live lease. The conditional UPDATE makes two workers never both send."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            claimable = (
+                (outbox.c.status == "pending")
+                | ((outbox.c.status == "parked") & (outbox.c.not_before <= now))
+                | ((outbox.c.status == "sending") & (outbox.c.lease_until <= now))
+            )
+            n = conn.execute(update(outbox).where(outbox.c.id == outbox_id, claimable).values(
+                status="sending", lease_until=now + lease, attempts=outbox.c.attempts + 1)).rowcount
+        return self.outbox_row(outbox_id) if n else None
+
+    def outbox_row(self, outbox_id: int) -> OutboxRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(outbox).where(outbox.c.id == outbox_id)).mappings().first()
+        if r is None:
+            return None
+        return OutboxRow(r["id"], r["installation_id"], r["ticket_id"],
+                         plan_from_json(r["plan"]) if r["plan"] else None, r["status"], r["attempts"],
+                         _aware(r["not_before"]))
+
+    def finish(self, outbox_id: int, status: str, error: str | None = None,
+               not_before: datetime | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "last_error": error, "lease_until": None, "not_before": not_before}
+        if status == "sent":
+            values.update(sent_at=utcnow(), plan=None)
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+
+    def due_outbox(self, now: datetime | None = None, pending_for: timedelta = timedelta(seconds=30)) -> list[int]:
+        """Writes to (re)send: parked ones whose time has come, ones whose sender died (lease
+        expired), and ones left pending because their task was never enqueued."""
+        now = now or utcnow()
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(outbox.c.id).where(
+                ((outbox.c.status == "parked") & (outbox.c.not_before <= now))
+                | ((outbox.c.status == "sending") & (outbox.c.lease_until <= now))
+                | ((outbox.c.status == "pending") & (outbox.c.created_at <= now - pending_for))))]
+
+    def rows(self, table: Table, **where: Any) -> list[dict[str, Any]]:
+        """For the demo, tests and the admin: rows of a table matching equality filters."""
+        q = select(table)
+        for k, v in where.items():
+            q = q.where(table.c[k] == v)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def _driver(url: str) -> str:
+    """Heroku-style postgres:// URLs and plain postgresql:// use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+    # the web process and the worker share the file: WAL lets readers and one writer proceed
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+# Plans as JSON (outbox rows and task arguments never carry Python objects).
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    def action(a: WriteBack) -> dict[str, Any]:
+        if isinstance(a, AddNote):
+            return {"type": "note", "html": a.html, "text": a.text}
+        if isinstance(a, AddTags):
+            return {"type": "tags", "tags": list(a.tags)}
+        if isinstance(a, SetPriority):
+            return {"type": "priority", "priority": a.priority.value}
+        if isinstance(a, Assign):
+            return {"type": "assign", "group_id": a.group_id, "agent_id": a.agent_id, "why": a.why}
+        return {"type": "reply", "text": a.text}
+
+    return {"key": plan.key, "ticket_id": plan.ticket_id, "remote": dict(plan.remote),
+            "actions": [action(a) for a in plan.actions]}
+
+
+def plan_from_json(data: Mapping[str, Any]) -> Plan:
+    def action(a: Mapping[str, Any]) -> WriteBack:
+        kind = a["type"]
+        if kind == "note":
+            return AddNote(a["html"], a["text"])
+        if kind == "tags":
+            return AddTags(tuple(a["tags"]))
+        if kind == "priority":
+            return SetPriority(Priority(a["priority"]))
+        if kind == "assign":
+            return Assign(a.get("group_id"), a.get("agent_id"), a.get("why", ""))
+        return ReplyToCustomer(a["text"])
+
+    return Plan(data["key"], data["ticket_id"], tuple(action(a) for a in data["actions"]), data.get("remote") or {})
+
+

@@ -1,0 +1,146 @@
+import json
+
+import pytest
+import responses
+
+from connectors.base import ApiHostError, ApiInvalid, ApiNotFound, ApiRateLimited, ApiUnauthorized
+from connectors.zendesk.client import TRIGGER_BODY, ZendeskClient, install
+from integration.model import AddNote, AddTags, Assign, Installation, Plan, Priority, Role, SetPriority
+
+BASE = "https://acme.zendesk.com"
+INST = Installation("i1", "zendesk", BASE, {"email": "baton@acme.com", "token": "tok"}, "secret",
+                    settings={"api_user_id": "900", "bot_user_ids": ["800"]})
+
+TICKET = {"id": 42, "subject": "Double charge", "status": "open", "priority": "normal", "requester_id": 100,
+          "organization_id": 7, "tags": ["mobile", "eu"], "created_at": "2026-11-20T10:00:00Z",
+          "updated_at": "2026-11-20T10:05:00Z", "group_id": None, "assignee_id": None, "via": {"channel": "web"}}
+COMMENTS = [
+    {"id": 1, "author_id": 100, "body": "I was charged twice", "public": True, "created_at": "2026-11-20T10:00:00Z"},
+    {"id": 2, "author_id": 800, "body": "Sorry, charges settle in 3 days.", "public": True, "created_at": "2026-11-20T10:00:05Z"},
+    {"id": 3, "author_id": 100, "body": "I want to talk to a human", "public": True, "created_at": "2026-11-20T10:05:00Z"},
+]
+USER = {"id": 100, "name": "Ann Lee", "email": "ann@example.com", "tags": ["vip"], "organization_id": 7,
+        "time_zone": "Europe/Paris", "locale": "fr-FR", "user_fields": {"plan": "Business"},
+        "created_at": "2025-11-20T10:00:00Z"}
+ORG = {"id": 7, "name": "Acme Corp", "tags": [], "organization_fields": {"churn_risk": 0.8}}
+RECENT = [dict(TICKET), {"id": 40, "subject": "Invoice", "status": "solved", "tags": ["baton_escalated"],
+                         "created_at": "2026-11-15T10:00:00Z"},
+          {"id": 30, "subject": "Old", "status": "closed", "tags": [], "created_at": "2026-01-01T10:00:00Z"}]
+
+
+def mock_reads(rsps, ticket=TICKET):
+    rsps.get(f"{BASE}/api/v2/tickets/42.json", json={"ticket": ticket})
+    rsps.get(f"{BASE}/api/v2/tickets/42/comments.json", json={"comments": COMMENTS})
+    rsps.get(f"{BASE}/api/v2/users/100.json", json={"user": USER})
+    rsps.get(f"{BASE}/api/v2/organizations/7.json", json={"organization": ORG})
+    rsps.get(f"{BASE}/api/v2/users/100/tickets/requested.json", json={"tickets": RECENT})
+
+
+@responses.activate
+def test_load_builds_the_conversation_and_customer_context():
+    mock_reads(responses)
+    loaded = ZendeskClient(INST).load("42")
+    conv = loaded.conversation
+    assert [(m.role, m.text) for m in conv.messages] == [
+        (Role.CUSTOMER, "I was charged twice"), (Role.BOT, "Sorry, charges settle in 3 days."),
+        (Role.CUSTOMER, "I want to talk to a human")]
+    c = conv.customer
+    assert (c.name, c.email, c.plan, c.tier, c.organization, c.timezone, c.language) == (
+        "Ann Lee", "ann@example.com", "Business", "vip", "Acme Corp", "Europe/Paris", "fr")
+    assert c.churn_risk == 0.8 and c.tenure_days == 365
+    assert [(k.id, k.escalated) for k in c.recent_contacts] == [("40", True)]  # not this ticket, not older than 30 days
+    assert loaded.remote == {"tags": ["mobile", "eu"], "priority": "normal", "updated_at": "2026-11-20T10:05:00Z",
+                             "status": "open", "group_id": None, "assignee_id": None}
+    assert not loaded.human_replied
+    assert all(call.request.headers["Authorization"].startswith("Basic ") for call in responses.calls)
+
+
+@responses.activate
+def test_a_public_reply_by_a_human_agent_is_noticed():
+    mock_reads(responses)
+    responses.replace(responses.GET, f"{BASE}/api/v2/tickets/42/comments.json", json={"comments": COMMENTS + [
+        {"id": 4, "author_id": 555, "body": "Hi Ann, I'm on it", "public": True, "created_at": "2026-11-20T10:06:00Z"}]})
+    assert ZendeskClient(INST).load("42").human_replied
+
+
+PLAN = Plan("baton-i1-42-1", "42", (
+    AddNote("<p>note</p>", "note"), AddTags(("baton_escalated", "mobile")), SetPriority(Priority.HIGH),
+    Assign(group_id="360")), {"tags": ["mobile", "eu"], "priority": "normal", "updated_at": "2026-11-20T10:05:00Z"})
+
+
+@responses.activate
+def test_apply_is_one_put_with_note_priority_group_and_merged_tags():
+    responses.put(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
+    ZendeskClient(INST).apply(PLAN)
+    assert len(responses.calls) == 1
+    assert json.loads(responses.calls[0].request.body) == {"ticket": {
+        "safe_update": True, "updated_stamp": "2026-11-20T10:05:00Z",
+        "comment": {"html_body": "<p>note</p>", "public": False},
+        "tags": ["mobile", "eu", "baton_escalated"],  # theirs kept, ours added once
+        "priority": "high", "group_id": 360}}
+
+
+@responses.activate
+def test_priority_is_never_lowered():
+    responses.put(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
+    plan = Plan(PLAN.key, "42", (SetPriority(Priority.HIGH),), {"tags": [], "priority": "urgent", "updated_at": "t"})
+    ZendeskClient(INST).apply(plan)
+    assert "priority" not in json.loads(responses.calls[0].request.body)["ticket"]
+
+
+@responses.activate
+def test_conflict_rereads_the_ticket_and_merges_with_the_new_tags():
+    responses.put(f"{BASE}/api/v2/tickets/42.json", status=409, json={"error": "UpdateConflict"})
+    responses.put(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
+    changed = {**TICKET, "tags": ["mobile", "eu", "added_by_agent"], "updated_at": "2026-11-20T10:07:00Z"}
+    responses.get(f"{BASE}/api/v2/tickets/42.json", json={"ticket": changed})
+    ZendeskClient(INST).apply(PLAN)
+    second = json.loads(responses.calls[2].request.body)["ticket"]
+    assert second["updated_stamp"] == "2026-11-20T10:07:00Z"
+    assert second["tags"] == ["mobile", "eu", "added_by_agent", "baton_escalated"]
+
+
+@responses.activate
+def test_applied_finds_our_note_by_its_key():
+    responses.get(f"{BASE}/api/v2/tickets/42/comments.json", json={"comments": COMMENTS + [
+        {"id": 5, "author_id": 900, "html_body": "<p>… Baton ref baton-i1-42-1</p>", "public": False}]})
+    assert ZendeskClient(INST).applied(PLAN)
+    assert not ZendeskClient(INST).applied(Plan("baton-i1-42-2", "42", ()))
+
+
+@pytest.mark.parametrize("status, headers, error", [
+    (429, {"Retry-After": "17"}, ApiRateLimited), (401, {}, ApiUnauthorized), (403, {}, ApiUnauthorized),
+    (404, {}, ApiNotFound), (422, {}, ApiInvalid), (500, {}, ApiHostError), (503, {}, ApiHostError)])
+@responses.activate
+def test_http_failures_map_to_errors_with_meaning(status, headers, error):
+    responses.get(f"{BASE}/api/v2/tickets/42.json", status=status, headers=headers, json={})
+    with pytest.raises(error) as e:
+        ZendeskClient(INST).ticket("42")
+    if error is ApiRateLimited:
+        assert e.value.retry_after == 17
+
+
+@responses.activate
+def test_oauth_installations_use_a_bearer_token():
+    responses.get(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
+    inst = Installation("i2", "zendesk", BASE, {"oauth_token": "abc"}, "s")
+    ZendeskClient(inst).ticket("42")
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer abc"
+
+
+@responses.activate
+def test_install_in_trigger_mode_creates_webhook_and_trigger():
+    responses.get(f"{BASE}/api/v2/users/me.json", json={"user": {"id": 900}})
+    responses.post(f"{BASE}/api/v2/webhooks", json={"webhook": {"id": "01HWH"}}, status=201)
+    responses.post(f"{BASE}/api/v2/triggers.json", json={"trigger": {"id": 77}}, status=201)
+    responses.get(f"{BASE}/api/v2/webhooks/01HWH/signing_secret", json={"signing_secret": {"secret": "zz"}})
+    result = install(ZendeskClient(INST), "https://baton.example/webhooks/zendesk/i1", mode="trigger")
+    assert result == {"webhook_secret": "zz", "settings": {"api_user_id": "900", "webhook_id": "01HWH",
+                                                           "mode": "trigger", "trigger_id": "77"}}
+    assert json.loads(responses.calls[1].request.body) == {"webhook": {
+        "name": "Baton handoff", "status": "active", "endpoint": "https://baton.example/webhooks/zendesk/i1",
+        "http_method": "POST", "request_format": "json", "subscriptions": ["conditional_ticket_events"]}}
+    trigger = json.loads(responses.calls[2].request.body)["trigger"]
+    assert {"field": "current_user", "operator": "is_not", "value": "900"} in trigger["conditions"]["all"]
+    assert trigger["actions"] == [{"field": "notification_webhook", "value": ["01HWH", TRIGGER_BODY]}]
+    json.loads(TRIGGER_BODY)  # the template an admin pastes is valid JSON
