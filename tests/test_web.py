@@ -1,0 +1,137 @@
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from connectors.zendesk import webhook
+from integration.store import Store
+from integration.tasks import QueueUnavailable
+from integration.web import MAX_BODY, create_app
+
+NOW = datetime(2026, 11, 20, 14, 25, 30, tzinfo=timezone.utc)
+BODY = (Path(__file__).parents[1] / "connectors/zendesk/fixtures/ticket_comment_added.json").read_bytes()
+
+
+class FakeQueue:
+    def __init__(self, up=True):
+        self.up, self.events = up, []
+
+    def enqueue_event(self, event_id):
+        if not self.up:
+            raise QueueUnavailable("redis down")
+        self.events.append(event_id)
+
+    def ping(self):
+        if not self.up:
+            raise QueueUnavailable("redis down")
+
+
+@pytest.fixture
+def env(store):
+    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {}, settings={"api_user_id": "1"},
+                                  webhook_secret="whsec")
+    queue = FakeQueue()
+    client = create_app(store, queue, clock=lambda: NOW).test_client()
+    return store, inst, queue, client
+
+
+def headers(body=BODY, secret="whsec"):
+    stamp = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {webhook.SIGNATURE: webhook.sign(secret, stamp, body), webhook.TIMESTAMP: stamp,
+            "Content-Type": "application/json"}
+
+
+def events(store):
+    from integration.store import events as table
+    return store.rows(table)
+
+
+def test_signed_event_is_recorded_queued_and_acknowledged(env):
+    store, inst, queue, client = env
+    r = client.post(f"/webhooks/zendesk/{inst.id}", data=BODY, headers=headers())
+    assert r.status_code == 200 and r.json["status"] == "queued"
+    (row,) = events(store)
+    assert (row["key"], row["ticket_id"], row["status"]) == ("d4f5c389-1a2b-4c3d-9e8f-0a1b2c3d4e5f", "5158", "enqueued")
+    assert queue.events == [row["id"]]
+
+
+def test_duplicates_are_acknowledged_but_queued_once(env):
+    store, inst, queue, client = env
+    for _ in range(10):
+        assert client.post(f"/webhooks/zendesk/{inst.id}", data=BODY, headers=headers()).status_code == 200
+    assert len(events(store)) == 1 and len(queue.events) == 1
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda h: {k: v for k, v in h.items() if k != webhook.SIGNATURE},
+    lambda h: {**h, webhook.SIGNATURE: "AAAA"},
+    lambda h: headers(secret="another-tenant"),
+    lambda h: {**h, webhook.TIMESTAMP: "2026-11-20T14:15:00Z"},  # stale: 10 minutes old
+])
+def test_bad_signatures_get_401_and_nothing_is_recorded_or_queued(env, mutate):
+    store, inst, queue, client = env
+    r = client.post(f"/webhooks/zendesk/{inst.id}", data=BODY, headers=mutate(headers()))
+    assert r.status_code == 401
+    assert events(store) == [] and queue.events == []
+
+
+def test_a_reserialised_body_does_not_verify(env):
+    store, inst, queue, client = env
+    pretty = json.dumps(json.loads(BODY), indent=2).encode()
+    assert client.post(f"/webhooks/zendesk/{inst.id}", data=pretty, headers=headers()).status_code == 401
+
+
+def test_body_over_one_mib_is_refused_before_reading(env):
+    store, inst, queue, client = env
+    big = b"x" * (MAX_BODY + 1)
+    assert client.post(f"/webhooks/zendesk/{inst.id}", data=big, headers=headers(big)).status_code == 413
+    exact = b" " * (MAX_BODY - len(BODY)) + BODY  # exactly 1 MiB is fine
+    assert client.post(f"/webhooks/zendesk/{inst.id}", data=exact, headers=headers(exact)).status_code == 200
+
+
+def test_known_unhandled_events_get_200_and_are_not_recorded(env):
+    store, inst, queue, client = env
+    body = (Path(__file__).parents[1] / "connectors/zendesk/fixtures/ticket_priority_changed.json").read_bytes()
+    r = client.post(f"/webhooks/zendesk/{inst.id}", data=body, headers=headers(body))
+    assert r.status_code == 200 and "ignored" in r.json["message"]
+    assert events(store) == []
+
+
+def test_payloads_that_are_not_zendesks_get_400(env):
+    store, inst, queue, client = env
+    body = b'{"hello": "world"}'
+    assert client.post(f"/webhooks/zendesk/{inst.id}", data=body, headers=headers(body)).status_code == 400
+
+
+def test_unknown_installation_or_helpdesk_is_404(env):
+    store, inst, queue, client = env
+    assert client.post("/webhooks/zendesk/nope", data=BODY, headers=headers()).status_code == 404
+    assert client.post(f"/webhooks/acme/{inst.id}", data=BODY, headers=headers()).status_code == 404
+    assert client.post(f"/webhooks/freshdesk/{inst.id}", data=BODY, headers=headers()).status_code == 404
+
+
+def test_queue_down_answers_503_and_the_event_is_queued_on_the_retry(env):
+    store, inst, queue, client = env
+    queue.up = False
+    assert client.post(f"/webhooks/zendesk/{inst.id}", data=BODY, headers=headers()).status_code == 503
+    assert [e["status"] for e in events(store)] == ["received"]  # kept, not acknowledged
+    queue.up = True
+    assert client.post(f"/webhooks/zendesk/{inst.id}", data=BODY, headers=headers()).status_code == 200
+    assert [e["status"] for e in events(store)] == ["enqueued"] and len(queue.events) == 1
+
+
+def test_database_down_answers_503(vault):
+    broken = Store("postgresql://postgres@127.0.0.1:1/none", vault)
+    client = create_app(broken, FakeQueue(), clock=lambda: NOW).test_client()
+    assert client.post("/webhooks/zendesk/x", data=BODY, headers=headers()).status_code == 503
+    h = client.get("/healthz")
+    assert h.status_code == 503 and h.json["database"] == "down"
+
+
+def test_healthz(env):
+    store, inst, queue, client = env
+    assert client.get("/healthz").json == {"status": "ok", "database": "ok", "queue": "ok"}
+    queue.up = False
+    r = client.get("/healthz")
+    assert r.status_code == 503 and r.json["queue"] == "down"
