@@ -54,6 +54,12 @@ app = Celery("baton")
 app.conf.update(celery_config())
 
 
+def configure(redis_url: str) -> None:
+    """Point this process's publisher at another broker (tests and the embedded server)."""
+    app.conf.broker_url = redis_url
+    app.pool.force_close_all()
+
+
 @lru_cache(maxsize=1)
 def pipeline() -> Pipeline:
     store = Store(default_url(), Vault.from_env())

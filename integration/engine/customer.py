@@ -11,8 +11,12 @@ from integration.rules import ConfidenceRule, RepeatContactRule, SegmentRule
 def segment(conversation: Conversation, rule: SegmentRule) -> Finding:
     c = conversation.customer
     wanted = {t.lower() for t in rule.tiers}
-    marks = [v for v in (c.tier, c.plan, *c.tags) if v and v.lower() in wanted]
-    evidence = [Evidence(None, f"{'tier' if m == c.tier else 'plan' if m == c.plan else 'tag'}: {m}", 1.0, None, "segment") for m in marks]
+    marks: dict[str, str] = {}  # one line per segment value, however many fields carry it
+    for kind, values in (("tier", (c.tier,)), ("plan", (c.plan,)), ("tag", c.tags)):
+        for v in values:
+            if v and v.lower() in wanted:
+                marks.setdefault(v.lower(), f"{kind}: {v}")
+    evidence = [Evidence(None, m, 1.0, None, "segment") for m in marks.values()]
     if c.churn_risk is not None and c.churn_risk >= rule.churn_risk:
         evidence.append(Evidence(None, f"churn risk {c.churn_risk:.2f}", c.churn_risk, rule.churn_risk, "churn risk"))
     if not evidence:

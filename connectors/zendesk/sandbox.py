@@ -1,0 +1,769 @@
+"""A local emulator ("sandbox") of the Zendesk Support API subset Baton uses.
+
+It follows the documented behaviour of https://developer.zendesk.com/api-reference/ for tickets
+(show, create, update with ``safe_update``, comments), users, organizations, groups, webhooks
+(with signing secrets) and triggers, and it sends webhooks as Zendesk does: event-subscription
+payloads (``zen:event-type:ticket.*``) or trigger notifications (``conditional_ticket_events``),
+signed with HMAC-SHA256, delivered from a background queue and retried on 409/429/5xx.
+
+Test knobs: ``throttle`` (429 + Retry-After), ``delay``, ``requests_log``, ``deliveries``,
+``wait_for_deliveries``, ``redeliver`` and ``signed_request``. ``/agent/tickets`` is a read-only
+HTML view for humans. State lives in memory and every public method is thread-safe.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import html
+import itertools
+import json
+import queue
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import requests
+from flask import Flask, Response, abort, g, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import BaseWSGIServer, make_server
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+JSON = dict[str, Any]
+ACCOUNT_ID = 12514403
+RATE_LIMIT = 700
+PRIORITIES = ("low", "normal", "high", "urgent")
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")  # trigger "less_than" order
+EVENT_PREFIX = "zen:event-type:"
+CONDITIONAL = "conditional_ticket_events"
+CONDITIONS = {"update_type": {"is", "is_not"}, "comment_is_public": {"is", "is_not"},
+              "current_user": {"is", "is_not"}, "status": {"is", "is_not", "less_than", "greater_than"},
+              "current_tags": {"includes", "not_includes"}}
+NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
+CONFLICT = {"error": "UpdateConflict", "description": "Safe Update prevented the update due to outdated ticket "
+                                                      "data. Please fetch the latest ticket data and try again."}
+# Distinct id ranges per kind, so that a ticket id mistaken for a user id is a 404, not another record.
+ID_BASES = {"ticket": 1001, "user": 5001, "organization": 7001, "group": 8001, "trigger": 9001,
+            "comment": 100001, "audit": 500001, "audit_event": 600001}
+CHANGE_EVENTS = {"status": "status_changed", "priority": "priority_changed", "tags": "tags_changed",
+                 "group_id": "group_assignment_changed", "assignee_id": "agent_assignment_changed"}
+CSP = "default-src 'none'; style-src 'unsafe-inline'"
+_DANGEROUS = re.compile(r"<(script|style|iframe|object|embed)\b.*?(?:</\1\s*>|\Z)", re.I | re.S)
+_EVENT_ATTR = re.compile(r"""([\s/"'])on[a-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.I)
+_JS_URL = re.compile(r"""((?:href|src)\s*=\s*["']?)\s*javascript:""", re.I)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: JSON) -> None:
+        super().__init__(body)
+        self.status, self.body = status, body
+
+
+def invalid(field: str, description: str) -> ApiError:
+    return ApiError(422, {"error": "RecordInvalid", "description": "Record validation errors",
+                          "details": {field: [{"description": description, "error": "InvalidValue"}]}})
+
+
+def webhook_error(status: int, code: str, detail: str) -> ApiError:
+    # The webhooks API reports errors as a list, unlike the Support API.
+    return ApiError(status, {"errors": [{"code": code, "title": code, "detail": detail}]})
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sid(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def upper(value: str | None) -> str | None:
+    return value.upper() if value else None
+
+
+def norm_tags(tags: Iterable[str] | str) -> list[str]:
+    # Zendesk splits tags on whitespace and keeps each once.
+    return list(dict.fromkeys(word for tag in ([tags] if isinstance(tags, str) else tags) for word in str(tag).split()))
+
+
+def html_to_text(markup: str) -> str:
+    text = re.sub(r"<br\s*/?>|</(?:p|div|li|h\d|tr|blockquote)>", "\n", markup, flags=re.I)
+    return re.sub(r"\n{3,}", "\n\n", html.unescape(re.sub(r"<[^>]*>", "", text))).strip()
+
+
+def sanitize(markup: str) -> str:
+    """Drop scripts, event handlers and javascript: URLs (Baton escapes customer text; this is a backstop)."""
+    while True:  # until stable: removing one tag can join the halves of another ("<scr<script></script>ipt>")
+        cleaned = _DANGEROUS.sub("", markup)
+        cleaned = _JS_URL.sub(r"\1#", re.sub(r"<[^>]+>", lambda tag: _EVENT_ATTR.sub(r"\1", tag.group(0)), cleaned))
+        if cleaned == markup:
+            return cleaned
+        markup = cleaned
+
+
+@dataclass(frozen=True)
+class _Job:
+    webhook_id: str
+    body: bytes
+    event_id: str | None
+    invocation_id: str
+
+
+class ZendeskSandbox:
+    def __init__(self, api_email: str = "baton@example.com", api_token: str = "sandbox-token",
+                 subdomain: str = "sandbox", *, oauth_token: str | None = None,
+                 clock: Callable[[], datetime] | None = None,
+                 retry_delays: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        self.api_email, self.api_token, self.subdomain, self.oauth_token = api_email, api_token, subdomain, oauth_token
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.retry_delays = tuple(retry_delays)
+        self.requests_log: list[JSON] = []
+        self.deliveries: list[JSON] = []
+        self._lock = threading.RLock()
+        self._ids = {kind: itertools.count(base) for kind, base in ID_BASES.items()}
+        self._users: dict[int, JSON] = {}
+        self._orgs: dict[int, JSON] = {}
+        self._groups: dict[int, JSON] = {}
+        self._tickets: dict[int, JSON] = {}
+        self._comments: dict[int, list[JSON]] = {}
+        self._webhooks: dict[str, JSON] = {}
+        self._secrets: dict[str, str] = {}
+        self._triggers: dict[int, JSON] = {}
+        self._throttled, self._retry_after = 0, 2.0
+        self._delays: dict[str, float] = {}
+        self._recent: deque[float] = deque()
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+        self.api_user_id: int = self.add_user("Baton API", api_email, role="admin")["id"]
+        self.app = self._build_app()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self._server is not None:
+            raise RuntimeError("sandbox already started")
+        self._server = make_server(host, port, self.app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="zendesk-sandbox", daemon=True)
+        self._thread.start()
+        self._url = f"http://{host}:{self._server.server_port}"
+        return self._url
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+        self._server = self._thread = self._url = None
+        with self._lock:
+            if self._worker is not None:
+                self._jobs.put(None)  # the worker exits once the deliveries queued before it are sent
+                self._worker = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("sandbox not started")
+        return self._url
+
+    # -- seeding and simulated UI activity -------------------------------------------------------
+    def add_user(self, name: str, email: str, role: str = "end-user", organization_id: int | None = None,
+                 tags: Iterable[str] = (), time_zone: str = "UTC", locale: str = "en-US",
+                 user_fields: dict[str, Any] | None = None) -> JSON:
+        if role not in ("end-user", "agent", "admin"):
+            raise ValueError(f"unknown role {role!r}")
+        with self._lock:
+            user = {"id": next(self._ids["user"]), "name": name, "email": email, "role": role,
+                    "organization_id": organization_id, "tags": norm_tags(tags), "time_zone": time_zone,
+                    "locale": locale, "user_fields": dict(user_fields or {}), "created_at": iso(self.clock())}
+            self._users[user["id"]] = user
+            return copy.deepcopy(user)
+
+    def add_organization(self, name: str, tags: Iterable[str] = (),
+                         organization_fields: dict[str, Any] | None = None) -> JSON:
+        with self._lock:
+            org = {"id": next(self._ids["organization"]), "name": name, "tags": norm_tags(tags),
+                   "organization_fields": dict(organization_fields or {}), "created_at": iso(self.clock())}
+            self._orgs[org["id"]] = org
+            return copy.deepcopy(org)
+
+    def add_group(self, name: str) -> JSON:
+        with self._lock:
+            group = {"id": next(self._ids["group"]), "name": name}
+            self._groups[group["id"]] = group
+            return copy.deepcopy(group)
+
+    def create_ticket(self, requester_id: int, subject: str, description: str, priority: str | None = None,
+                      tags: Iterable[str] = (), status: str = "new", via: str = "web",
+                      created_at: datetime | None = None) -> JSON:
+        with self._lock:
+            return self._ticket_json(self._new_ticket(requester_id, requester_id, subject, description, None,
+                                                      priority, tags, status, via, created_at))
+
+    def add_comment(self, ticket_id: int, author_id: int, body: str, public: bool = True,
+                    at: datetime | None = None) -> JSON:
+        """A comment made in Zendesk's UI (by the customer or a bot user): stored, then webhooks fire."""
+        with self._lock:
+            ticket = self._tickets[ticket_id]
+            if author_id not in self._users:
+                raise KeyError(f"unknown user {author_id}")
+            comment = self._make_comment(author_id, body, None, public)
+            self._commit(ticket, copy.deepcopy(ticket), comment, author_id, at)
+            return copy.deepcopy(comment)
+
+    def get_ticket(self, ticket_id: int) -> JSON:
+        with self._lock:
+            return self._ticket_json(self._tickets[ticket_id])
+
+    def get_comments(self, ticket_id: int) -> list[JSON]:
+        with self._lock:
+            return copy.deepcopy(self._comments[ticket_id])
+
+    # -- test knobs ------------------------------------------------------------------------------
+    def throttle(self, count: int, retry_after: float = 2) -> None:
+        with self._lock:
+            self._throttled, self._retry_after = count, retry_after
+
+    def delay(self, seconds: float, method: str = "PUT") -> None:
+        with self._lock:
+            self._delays[method.upper()] = seconds
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.requests_log.clear()
+
+    def wait_for_deliveries(self, timeout: float = 10) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def redeliver(self, delivery_index: int) -> int | None:
+        """Send an earlier delivery's body again, as a new invocation (fresh id, timestamp, signature)."""
+        with self._lock:
+            old = self.deliveries[delivery_index]
+        return self._send(_Job(old["webhook_id"], old["body"], old["event_id"], str(uuid.uuid4())), attempt=1)[0]
+
+    def signed_request(self, webhook_id: str, body: bytes, timestamp: str | None = None,
+                       invocation_id: str | None = None) -> dict[str, str]:
+        """The headers Zendesk sends with ``body``: signature = base64(HMAC-SHA256(secret, timestamp + body))."""
+        with self._lock:
+            secret = self._secrets[webhook_id]
+        stamp = timestamp or iso(self.clock())
+        digest = hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()
+        return {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Zendesk Webhook",
+                "X-Zendesk-Webhook-Id": webhook_id,
+                "X-Zendesk-Webhook-Invocation-Id": invocation_id or str(uuid.uuid4()),
+                "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+                "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode()}
+
+    # -- ticket model ----------------------------------------------------------------------------
+    @staticmethod
+    def _find(table: dict[Any, JSON], key: Any) -> JSON:
+        if key not in table:
+            raise ApiError(404, NOT_FOUND)
+        return table[key]
+
+    def _ticket_json(self, ticket: JSON) -> JSON:
+        base = self._url or f"https://{self.subdomain}.zendesk.com"
+        return {"id": ticket["id"], "url": f"{base}/api/v2/tickets/{ticket['id']}.json", **copy.deepcopy(ticket)}
+
+    def _make_comment(self, author_id: int, body: str | None, html_body: str | None, public: bool) -> JSON:
+        if html_body is None:
+            html_body = f"<p>{html.escape(body or '')}</p>"
+        elif body is None:
+            body = html_to_text(html_body)
+        return {"id": next(self._ids["comment"]), "type": "Comment", "author_id": author_id, "body": body,
+                "html_body": html_body, "plain_body": body, "public": public, "created_at": None}
+
+    def _stamp(self, previous: str | None, at: datetime | None) -> str:
+        now = (at or self.clock()).astimezone(timezone.utc).replace(microsecond=0)
+        if previous is not None:  # each update must be strictly later, even within one second
+            now = max(now, datetime.fromisoformat(previous) + timedelta(seconds=1))
+        return iso(now)
+
+    def _new_ticket(self, requester_id: int, submitter_id: int, subject: str, body: str | None,
+                    html_body: str | None, priority: str | None, tags: Iterable[str], status: str, via: str,
+                    at: datetime | None) -> JSON:
+        if requester_id not in self._users:
+            raise invalid("requester_id", "Requester: is invalid")
+        if priority not in (None, *PRIORITIES):
+            raise invalid("priority", f"Priority: {priority!r} is not valid")
+        if status not in STATUSES:
+            raise invalid("status", f"Status: {status!r} is not valid")
+        if not (body or html_body):
+            raise invalid("comment", "Description: cannot be blank")
+        comment = self._make_comment(submitter_id, body, html_body, True)
+        comment["created_at"] = stamp = self._stamp(None, at)
+        ticket = {"id": next(self._ids["ticket"]), "subject": subject, "description": comment["body"],
+                  "status": status, "priority": priority, "requester_id": requester_id, "submitter_id": submitter_id,
+                  "assignee_id": None, "group_id": None,
+                  "organization_id": self._users[requester_id]["organization_id"], "tags": norm_tags(tags),
+                  "created_at": stamp, "updated_at": stamp, "via": {"channel": via}}
+        self._tickets[ticket["id"]], self._comments[ticket["id"]] = ticket, [comment]
+        self._dispatch(ticket, submitter_id, [("created", {})], comment, create=True)
+        return ticket
+
+    def _update_ticket(self, ticket_id: int, data: JSON) -> tuple[JSON, JSON]:
+        ticket = self._find(self._tickets, ticket_id)
+        if data.get("safe_update") and data.get("updated_stamp") != ticket["updated_at"]:
+            raise ApiError(409, CONFLICT)
+        if ticket["status"] == "closed":
+            raise invalid("status", "Status: closed prevents ticket update")
+        new, comment, actor = copy.deepcopy(ticket), None, self.api_user_id
+        if "comment" in data:
+            spec = data["comment"] if isinstance(data["comment"], dict) else {}
+            author = spec.get("author_id", actor)
+            if author not in self._users:
+                raise invalid("author_id", "Author: is invalid")
+            if not (spec.get("body") or spec.get("html_body")):
+                raise invalid("comment", "Comment: cannot be blank")
+            public = spec.get("public", True) is not False
+            comment = self._make_comment(author, spec.get("body"), spec.get("html_body"), public)
+        if "priority" in data:
+            if data["priority"] not in (None, *PRIORITIES):
+                raise invalid("priority", f"Priority: {data['priority']!r} is not valid")
+            new["priority"] = data["priority"]
+        if "status" in data:
+            if data["status"] not in STATUSES or (data["status"] == "new" and ticket["status"] != "new"):
+                raise invalid("status", f"Status: {data['status']!r} is not valid")
+            new["status"] = data["status"]
+        agents = {key for key, user in self._users.items() if user["role"] != "end-user"}
+        for field, allowed in (("group_id", self._groups.keys()), ("assignee_id", agents)):
+            if field in data:
+                if data[field] is not None and (not isinstance(data[field], int) or data[field] not in allowed):
+                    raise invalid(field, f"{field}: {data[field]!r} is not a valid {field[:-3]}")
+                new[field] = data[field]
+        if "tags" in data:
+            new["tags"] = norm_tags(data["tags"] or [])
+        if "additional_tags" in data:
+            new["tags"] = norm_tags([*new["tags"], *norm_tags(data["additional_tags"] or [])])
+        if "remove_tags" in data:
+            dropped = set(norm_tags(data["remove_tags"] or []))
+            new["tags"] = [tag for tag in new["tags"] if tag not in dropped]
+        audit = self._commit(ticket, new, comment, actor, None)
+        return new, audit
+
+    def _commit(self, old: JSON, new: JSON, comment: JSON | None, actor_id: int, at: datetime | None) -> JSON:
+        """Store an update, deliver its webhooks and return its audit."""
+        new["updated_at"] = self._stamp(old["updated_at"], at)
+        changes: list[tuple[str, JSON]] = []
+        events: list[JSON] = []
+        if comment is not None:
+            comment["created_at"] = new["updated_at"]
+            self._comments[new["id"]].append(comment)
+            author = self._users[comment["author_id"]]
+            changes.append(("comment_added", {"comment": {
+                "id": str(comment["id"]), "body": comment["body"], "is_public": comment["public"],
+                "author": {"id": str(author["id"]), "is_staff": author["role"] != "end-user",
+                           "name": author["name"]}}}))
+            events.append({key: comment[key] for key in ("id", "type", "author_id", "body", "html_body", "public")})
+        for field, kind in CHANGE_EVENTS.items():
+            before, after = old[field], new[field]
+            if before == after:
+                continue
+            events.append({"id": next(self._ids["audit_event"]), "type": "Change", "field_name": field,
+                           "value": after, "previous_value": before})
+            if field == "tags":
+                event = {"tags_added": [t for t in after if t not in before],
+                         "tags_removed": [t for t in before if t not in after]}
+            elif field.endswith("_id"):
+                event = {"current": {"id": sid(after)}, "previous": {"id": sid(before)}}
+            else:
+                event = {"current": upper(after), "previous": upper(before)}
+            changes.append((kind, event))
+        self._tickets[new["id"]] = new
+        self._dispatch(new, actor_id, changes, comment, create=False)
+        return {"id": next(self._ids["audit"]), "ticket_id": new["id"], "created_at": new["updated_at"],
+                "author_id": actor_id, "events": events}
+
+    # -- webhooks --------------------------------------------------------------------------------
+    def _dispatch(self, ticket: JSON, actor_id: int, changes: list[tuple[str, JSON]], comment: JSON | None,
+                  create: bool) -> None:
+        """Queue the deliveries one change causes; bodies are rendered now, from this snapshot."""
+        for hook in self._webhooks.values():
+            if hook["status"] != "active":
+                continue
+            if hook["subscriptions"] == [CONDITIONAL]:
+                for trigger in self._triggers.values():
+                    for action in trigger["actions"]:
+                        if (trigger["active"] and action.get("field") == "notification_webhook"
+                                and action["value"][0] == hook["id"]
+                                and self._fires(trigger, ticket, actor_id, comment, create)):
+                            self._enqueue(hook["id"], self._render(action["value"][1], ticket, actor_id).encode(), None)
+                continue
+            for kind, event in changes:
+                if f"{EVENT_PREFIX}ticket.{kind}" in hook["subscriptions"]:
+                    payload = {"type": f"{EVENT_PREFIX}ticket.{kind}", "account_id": ACCOUNT_ID,
+                               "id": str(uuid.uuid4()), "time": ticket["updated_at"],
+                               "zendesk_event_version": "2022-11-06", "subject": f"zen:ticket:{ticket['id']}",
+                               "detail": self._detail(ticket, actor_id), "event": event}
+                    self._enqueue(hook["id"], json.dumps(payload).encode(), payload["id"])
+
+    @staticmethod
+    def _detail(ticket: JSON, actor_id: int) -> JSON:
+        return {"actor_id": str(actor_id), "assignee_id": sid(ticket["assignee_id"]),
+                "created_at": ticket["created_at"], "description": ticket["description"],
+                "group_id": sid(ticket["group_id"]), "id": str(ticket["id"]), "is_public": True,
+                "organization_id": sid(ticket["organization_id"]), "priority": upper(ticket["priority"]),
+                "requester_id": str(ticket["requester_id"]), "status": ticket["status"].upper(),
+                "subject": ticket["subject"], "submitter_id": str(ticket["submitter_id"]),
+                "tags": list(ticket["tags"]), "updated_at": ticket["updated_at"], "via": dict(ticket["via"])}
+
+    @staticmethod
+    def _fires(trigger: JSON, ticket: JSON, actor_id: int, comment: JSON | None, create: bool) -> bool:
+        def holds(cond: JSON) -> bool:
+            field, op, value = cond["field"], cond["operator"], cond.get("value")
+            if field == "status" and op in ("less_than", "greater_than"):
+                current, bound = STATUSES.index(ticket["status"]), STATUSES.index(value)
+                return current < bound if op == "less_than" else current > bound
+            if field == "current_tags":
+                return bool(set(str(value).split()) & set(ticket["tags"])) == (op == "includes")
+            actual: Any = {"update_type": "Create" if create else "Change", "status": ticket["status"],
+                           "current_user": str(actor_id),
+                           "comment_is_public": None if comment is None else comment["public"]}[field]
+            expected = str(value).lower() == "true" if field == "comment_is_public" else str(value)
+            return (actual == expected) == (op == "is")
+
+        conditions = trigger["conditions"]
+        return all(map(holds, conditions["all"])) and (not conditions["any"] or any(map(holds, conditions["any"])))
+
+    def _render(self, template: str, ticket: JSON, actor_id: int) -> str:
+        comments = self._comments[ticket["id"]]
+        # Zendesk renders status and priority placeholders as their display titles ("Open", "High").
+        values = {"ticket.id": str(ticket["id"]), "ticket.updated_at_with_timestamp": ticket["updated_at"],
+                  "ticket.status": ticket["status"].title(), "ticket.priority": (ticket["priority"] or "").title(),
+                  "ticket.requester.id": str(ticket["requester_id"]), "current_user.id": str(actor_id),
+                  "ticket.latest_comment.id": str(comments[-1]["id"]) if comments else "",
+                  "ticket.tags": " ".join(ticket["tags"])}
+        return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), ""), template)
+
+    def _enqueue(self, webhook_id: str, body: bytes, event_id: str | None) -> None:
+        with self._idle:
+            self._pending += 1
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="zendesk-sandbox-webhooks", daemon=True)
+                self._worker.start()
+        self._jobs.put(_Job(webhook_id, body, event_id, str(uuid.uuid4())))
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                self._deliver(job)
+            except Exception:  # noqa: BLE001 - one broken job must not stop later deliveries
+                pass
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def _deliver(self, job: _Job) -> None:
+        for attempt in itertools.count(1):
+            with self._lock:
+                if job.webhook_id not in self._webhooks:  # deleted meanwhile
+                    return
+            status, retry_after = self._send(job, attempt)
+            if status is not None and status not in (409, 429) and status < 500:
+                return
+            if attempt > len(self.retry_delays):
+                return
+            wait = self.retry_delays[attempt - 1]
+            if status in (429, 503) and retry_after is not None:
+                if retry_after >= 10:  # Zendesk gives up rather than wait that long
+                    return
+                wait = retry_after
+            time.sleep(wait)
+
+    def _send(self, job: _Job, attempt: int) -> tuple[int | None, float | None]:
+        with self._lock:
+            hook = self._webhooks[job.webhook_id]
+        status: int | None = None
+        retry_after: float | None = None
+        try:
+            response = requests.request(hook["http_method"], hook["endpoint"], data=job.body, timeout=10,
+                                        headers=self.signed_request(job.webhook_id, job.body, None, job.invocation_id))
+            status = response.status_code
+            header = response.headers.get("Retry-After", "")
+            retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
+        except requests.RequestException:
+            pass
+        with self._lock:
+            self.deliveries.append({"webhook_id": job.webhook_id, "event_id": job.event_id, "status": status,
+                                    "attempt": attempt, "at": time.monotonic(), "invocation_id": job.invocation_id,
+                                    "body": job.body})
+        return status, retry_after
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    def _authenticated(self) -> bool:
+        def same(a: str | None, b: str) -> bool:
+            return hmac.compare_digest((a or "").encode(), b.encode())
+
+        auth = request.authorization
+        if auth is not None and auth.type == "basic":
+            return same(auth.username, f"{self.api_email}/token") and same(auth.password, self.api_token)
+        return auth is not None and auth.type == "bearer" and self.oauth_token is not None \
+            and same(auth.token, self.oauth_token)
+
+    def _before(self) -> tuple[JSON, int] | tuple[JSON, int, dict[str, str]] | None:
+        if not request.path.startswith("/api/v2/"):
+            return None
+        g.entry = {"at": time.monotonic(), "time": self.clock(), "method": request.method, "path": request.path,
+                   "status": None, "json": request.get_json(silent=True)}
+        with self._lock:
+            self.requests_log.append(g.entry)
+            self._recent.append(g.entry["at"])
+        if not self._authenticated():
+            return {"error": "Couldn't authenticate you"}, 401
+        with self._lock:
+            throttled, retry_after = self._throttled > 0, self._retry_after
+            self._throttled = max(0, self._throttled - 1)
+            pause = self._delays.get(request.method, 0.0)
+        if throttled:
+            return ({"error": "TooManyRequests", "description": "You have exceeded the rate limit."}, 429,
+                    {"Retry-After": f"{retry_after:g}"})
+        if pause:
+            time.sleep(pause)
+        return None
+
+    def _after(self, response: Response) -> Response:
+        entry = g.get("entry")
+        if entry is not None:
+            entry["status"] = response.status_code
+            with self._lock:
+                while self._recent and self._recent[0] < time.monotonic() - 60:
+                    self._recent.popleft()
+                remaining = 0 if response.status_code == 429 else max(0, RATE_LIMIT - len(self._recent))
+            response.headers["X-Rate-Limit"] = str(RATE_LIMIT)
+            response.headers["X-Rate-Limit-Remaining"] = str(remaining)
+        return response
+
+    @staticmethod
+    def _body(root: str) -> JSON:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict) or not isinstance(data.get(root), dict):
+            raise ApiError(400, {"error": "InvalidJSON", "description": f"Expected a JSON object under {root!r}"})
+        return data[root]
+
+    def _build_app(self) -> Flask:
+        app = Flask(__name__)
+        app.json.sort_keys = False  # type: ignore[attr-defined]
+        app.wsgi_app = _strip_json_suffix(app.wsgi_app)  # type: ignore[method-assign]
+        app.before_request(self._before)
+        app.after_request(self._after)
+        app.register_error_handler(ApiError, lambda e: (e.body, e.status))
+
+        @app.errorhandler(HTTPException)
+        def http_error(e: HTTPException) -> Any:
+            if not request.path.startswith("/api/"):
+                return e
+            return (NOT_FOUND if e.code == 404 else {"error": e.name, "description": e.description}), e.code or 500
+
+        @app.get("/api/v2/users/me")
+        def me() -> JSON:
+            with self._lock:
+                return {"user": copy.deepcopy(self._users[self.api_user_id])}
+
+        @app.get("/api/v2/users/<int:user_id>")
+        def user(user_id: int) -> JSON:
+            with self._lock:
+                return {"user": copy.deepcopy(self._find(self._users, user_id))}
+
+        @app.get("/api/v2/users/<int:user_id>/tickets/requested")
+        def requested(user_id: int) -> JSON:
+            with self._lock:
+                self._find(self._users, user_id)
+                mine = [t for t in self._tickets.values() if t["requester_id"] == user_id]
+                mine.sort(key=lambda t: (t["created_at"], t["id"]), reverse=True)
+                return {"tickets": [self._ticket_json(t) for t in mine], "next_page": None, "count": len(mine)}
+
+        @app.get("/api/v2/organizations/<int:org_id>")
+        def organization(org_id: int) -> JSON:
+            with self._lock:
+                return {"organization": copy.deepcopy(self._find(self._orgs, org_id))}
+
+        @app.get("/api/v2/groups")
+        def groups() -> JSON:
+            with self._lock:
+                rows = [copy.deepcopy(self._groups[key]) for key in sorted(self._groups)]
+            return {"groups": rows, "next_page": None, "count": len(rows)}
+
+        @app.get("/api/v2/tickets/<int:ticket_id>")
+        def show_ticket(ticket_id: int) -> JSON:
+            with self._lock:
+                return {"ticket": self._ticket_json(self._find(self._tickets, ticket_id))}
+
+        @app.post("/api/v2/tickets")
+        def create_ticket() -> tuple[JSON, int]:
+            data = self._body("ticket")
+            comment = data.get("comment") if isinstance(data.get("comment"), dict) else {}
+            with self._lock:
+                ticket = self._new_ticket(data.get("requester_id", self.api_user_id), self.api_user_id,
+                                          data.get("subject", ""), comment.get("body"), comment.get("html_body"),
+                                          data.get("priority"), data.get("tags") or [], data.get("status", "new"),
+                                          "api", None)
+                return {"ticket": self._ticket_json(ticket)}, 201
+
+        @app.put("/api/v2/tickets/<int:ticket_id>")
+        def update_ticket(ticket_id: int) -> JSON:
+            data = self._body("ticket")
+            with self._lock:
+                ticket, audit = self._update_ticket(ticket_id, data)
+                return {"ticket": self._ticket_json(ticket), "audit": audit}
+
+        @app.get("/api/v2/tickets/<int:ticket_id>/comments")
+        def comments(ticket_id: int) -> JSON:
+            with self._lock:
+                self._find(self._tickets, ticket_id)
+                rows = copy.deepcopy(self._comments[ticket_id])
+            return {"comments": rows, "next_page": None, "previous_page": None, "count": len(rows)}
+
+        @app.post("/api/v2/webhooks")
+        def create_webhook() -> tuple[JSON, int]:
+            return {"webhook": self._create_webhook(self._body("webhook"))}, 201
+
+        @app.get("/api/v2/webhooks")
+        def list_webhooks() -> JSON:
+            with self._lock:
+                return {"webhooks": copy.deepcopy(list(self._webhooks.values())), "meta": {"has_more": False}}
+
+        @app.get("/api/v2/webhooks/<webhook_id>/signing_secret")
+        def signing_secret(webhook_id: str) -> JSON:
+            with self._lock:
+                if webhook_id not in self._secrets:
+                    raise webhook_error(404, "RecordNotFound", "Webhook not found")
+                return {"signing_secret": {"algorithm": "SHA256", "secret": self._secrets[webhook_id]}}
+
+        @app.delete("/api/v2/webhooks/<webhook_id>")
+        def delete_webhook(webhook_id: str) -> tuple[str, int]:
+            with self._lock:
+                if self._webhooks.pop(webhook_id, None) is None:
+                    raise webhook_error(404, "RecordNotFound", "Webhook not found")
+                del self._secrets[webhook_id]
+            return "", 204
+
+        @app.post("/api/v2/triggers")
+        def create_trigger() -> tuple[JSON, int]:
+            return {"trigger": self._create_trigger(self._body("trigger"))}, 201
+
+        @app.get("/api/v2/triggers")
+        def list_triggers() -> JSON:
+            with self._lock:
+                rows = copy.deepcopy(list(self._triggers.values()))
+            return {"triggers": rows, "next_page": None, "previous_page": None, "count": len(rows)}
+
+        @app.get("/agent/tickets")
+        def agent_tickets() -> Response:
+            with self._lock:
+                rows = "".join(
+                    "<tr>" + "".join(f"<td>{cell}</td>" for cell in (
+                        f"<a href='/agent/tickets/{t['id']}'>#{t['id']}</a>", html.escape(t["subject"]), t["status"],
+                        t["priority"] or "-", self._name(self._users, t["assignee_id"]),
+                        self._name(self._groups, t["group_id"]), html.escape(" ".join(t["tags"])))) + "</tr>"
+                    for t in sorted(self._tickets.values(), key=lambda t: t["id"], reverse=True))
+            head = "".join(f"<th>{h}</th>" for h in ("Id", "Subject", "Status", "Priority", "Assignee", "Group",
+                                                      "Tags"))
+            return _page("Tickets", f"<h1>Tickets</h1><table cellpadding='6'><tr>{head}</tr>{rows}</table>")
+
+        @app.get("/agent/tickets/<int:ticket_id>")
+        def agent_ticket(ticket_id: int) -> Response:
+            with self._lock:
+                if ticket_id not in self._tickets:
+                    abort(404)
+                t = self._tickets[ticket_id]
+                parts: list[str] = []
+                for c in self._comments[ticket_id]:
+                    who = f"<b>{self._name(self._users, c['author_id'])}</b> <small>{c['created_at']}</small>"
+                    if c["public"]:
+                        parts.append(f"<div style='border:1px solid #ddd;padding:8px;margin:8px 0'>{who}"
+                                     f"<div style='white-space:pre-wrap'>{html.escape(c['body'])}</div></div>")
+                    else:  # internal notes show their HTML, as Zendesk does
+                        parts.append(f"<div class='internal-note' style='background:#fff8c4;border:1px solid #e0c84a;"
+                                     f"padding:8px;margin:8px 0'>{who} <i>internal note</i>"
+                                     f"<div>{sanitize(c['html_body'])}</div></div>")
+                meta = " · ".join((
+                    t["status"], f"priority {t['priority'] or '-'}",
+                    f"requester {self._name(self._users, t['requester_id'])}",
+                    f"assignee {self._name(self._users, t['assignee_id'])}",
+                    f"group {self._name(self._groups, t['group_id'])}", f"tags {html.escape(' '.join(t['tags']))}"))
+                title = f"#{t['id']} {html.escape(t['subject'])}"
+            return _page(title, f"<p><a href='/agent/tickets'>All tickets</a></p><h1>{title}</h1><p>{meta}</p>"
+                                + "".join(parts))
+
+        return app
+
+    @staticmethod
+    def _name(table: dict[int, JSON], key: int | None) -> str:
+        return html.escape(table[key]["name"]) if key in table else "-"
+
+    def _create_webhook(self, spec: JSON) -> JSON:
+        subs = spec.get("subscriptions")
+        if not spec.get("name") or not str(spec.get("endpoint", "")).startswith(("http://", "https://")):
+            raise webhook_error(422, "InvalidInput", "name and an http(s) endpoint are required")
+        if not isinstance(subs, list) or not subs or not all(
+                s == CONDITIONAL or str(s).startswith(EVENT_PREFIX) for s in subs):
+            raise webhook_error(422, "InvalidInput", "subscriptions must be event types or conditional_ticket_events")
+        if CONDITIONAL in subs and len(subs) > 1:
+            raise webhook_error(422, "InvalidInput", "event types cannot be mixed with conditional_ticket_events")
+        with self._lock:
+            hook_id = "01H" + "".join(secrets.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(23))
+            hook = {"id": hook_id, "name": spec["name"], "status": spec.get("status", "active"),
+                    "endpoint": spec["endpoint"], "http_method": spec.get("http_method", "POST"),
+                    "request_format": spec.get("request_format", "json"), "subscriptions": list(subs),
+                    "created_at": iso(self.clock()), "created_by": str(self.api_user_id)}
+            self._webhooks[hook_id], self._secrets[hook_id] = hook, secrets.token_urlsafe(32)
+            return copy.deepcopy(hook)
+
+    def _create_trigger(self, spec: JSON) -> JSON:
+        raw = spec.get("conditions") if isinstance(spec.get("conditions"), dict) else {}
+        conditions = {"all": list(raw.get("all") or []), "any": list(raw.get("any") or [])}
+        actions = spec.get("actions")
+        if not spec.get("title"):
+            raise invalid("title", "Title: cannot be blank")
+        if not isinstance(actions, list) or not actions:
+            raise invalid("actions", "Actions: cannot be blank")
+        for cond in conditions["all"] + conditions["any"]:
+            if cond.get("operator") not in CONDITIONS.get(cond.get("field"), ()):
+                raise invalid("conditions", f"the sandbox does not support the condition {cond!r}")
+            if cond["field"] == "status" and cond.get("value") not in STATUSES:
+                raise invalid("conditions", f"unknown status {cond.get('value')!r}")
+        with self._lock:
+            for action in actions:
+                if action.get("field") == "notification_webhook" and not (
+                        isinstance(action.get("value"), list) and len(action["value"]) == 2
+                        and action["value"][0] in self._webhooks):
+                    raise invalid("actions", "notification_webhook needs [existing webhook id, body]")
+            now = iso(self.clock())
+            trigger = {"id": next(self._ids["trigger"]), "title": spec["title"], "active": spec.get("active", True),
+                       "position": len(self._triggers) + 1, "conditions": conditions, "actions": actions,
+                       "created_at": now, "updated_at": now}
+            self._triggers[trigger["id"]] = trigger
+            return copy.deepcopy(trigger)
+
+
+def _page(title: str, body: str) -> Response:
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body style='font-family:sans-serif;max-width:960px;margin:2em auto'>{body}</body></html>")
+    return Response(page, mimetype="text/html", headers={"Content-Security-Policy": CSP})
+
+
+def _strip_json_suffix(wsgi: WSGIApplication) -> WSGIApplication:
+    """Zendesk accepts every API path with or without ``.json``."""
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/api/v2/") and path.endswith(".json"):
+            environ["PATH_INFO"] = path[:-5]
+        return wsgi(environ, start_response)
+    return app
