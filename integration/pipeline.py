@@ -30,6 +30,8 @@ from integration.store import Store, outbox, utcnow
 log = logging.getLogger("baton.pipeline")
 
 MAX_ATTEMPTS = 8  # then the event or write goes to the dead letters
+# an event recorded but not queued this long ago was refused by a down broker: queue it again
+STRANDED_AFTER = timedelta(seconds=float(os.environ.get("BATON_STRANDED_SECONDS", 30)))
 LEASE = timedelta(seconds=float(os.environ.get("BATON_LEASE_SECONDS", 60)))  # > one API call with timeouts
 
 
@@ -174,7 +176,7 @@ class Pipeline:
 
     def due(self) -> tuple[list[int], list[int]]:
         """Events to enqueue again and parked writes whose time has come."""
-        return (self.store.stranded_events(timedelta(seconds=30), self.clock()),
+        return (self.store.stranded_events(STRANDED_AFTER, self.clock()),
                 self.store.due_outbox(self.clock()))
 
 

@@ -280,8 +280,9 @@ class Store:
         now = now or utcnow()
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(events.c.id).where(
-                events.c.status == "received", events.c.received_at <= now - older_than,
-                (events.c.not_before.is_(None)) | (events.c.not_before <= now)))]
+                events.c.status == "received",
+                (events.c.not_before.is_(None) & (events.c.received_at <= now - older_than))
+                | (events.c.not_before <= now)))]
 
     def park_event(self, event_id: int, not_before: datetime, error: str) -> None:
         with self.engine.begin() as conn:

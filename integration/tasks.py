@@ -15,7 +15,10 @@ import time
 from functools import lru_cache
 from typing import Callable
 
+import redis
 from celery import Celery
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from kombu.exceptions import OperationalError
 
 from integration.pipeline import Pipeline, RetryLater
@@ -57,7 +60,10 @@ app.conf.update(celery_config())
 def configure(redis_url: str) -> None:
     """Point this process's publisher at another broker (tests and the embedded server)."""
     app.conf.broker_url = redis_url
-    app.pool.force_close_all()
+    if app._pool is not None:  # connections made for the old URL must not be reused
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
 
 
 @lru_cache(maxsize=1)
@@ -96,9 +102,13 @@ def drain() -> None:
 
 
 class CeleryQueue:
-    """What the web layer uses to hand an event to the workers."""
+    """What the web layer uses to hand an event to the workers.
+
+    A down broker must turn into a 503 at once, not after the client library's own reconnect
+    attempts (seconds): a quick ping with no retries comes first."""
 
     def enqueue_event(self, event_id: int) -> None:
+        self.ping()
         try:
             process_event.apply_async((event_id,), retry=False)
         except (OperationalError, OSError) as e:
@@ -106,10 +116,14 @@ class CeleryQueue:
 
     def ping(self) -> None:
         try:
-            with app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
-        except (OperationalError, OSError) as e:
+            _probe(app.conf.broker_url).ping()
+        except (redis.RedisError, OSError) as e:
             raise QueueUnavailable(str(e)) from e
+
+
+@lru_cache(maxsize=4)
+def _probe(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0))
 
 
 class LocalQueue:
