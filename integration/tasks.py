@@ -79,8 +79,11 @@ def process_event(self, event_id: int) -> None:  # type: ignore[no-untyped-def]
         outbox_ids = pipeline().process_event(event_id)
     except RetryLater as e:
         raise self.retry(countdown=e.delay)
-    for oid in outbox_ids:
-        deliver.delay(oid)  # if this publish fails, the drain finds the pending row
+    for oid in outbox_ids:  # write back at once, in this task; only a wait goes back to the queue
+        try:
+            pipeline().deliver(oid)
+        except RetryLater as e:
+            deliver.apply_async((oid,), countdown=e.delay)  # if this publish fails, the drain finds the row
 
 
 @app.task(name="baton.deliver", bind=True, max_retries=None)

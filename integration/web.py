@@ -10,6 +10,7 @@ GET /healthz
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 from flask import Flask, jsonify, request
@@ -31,6 +32,7 @@ def create_app(store: Store | None = None, queue: Any = None, clock: Callable = 
     app.config.from_prefixed_env("BATON")
     store = store or Store(default_url(), Vault.from_env())
     queue = queue or CeleryQueue()
+    installation = _cached(store.installation, seconds=30.0, clock=time.monotonic)
 
     @app.post("/webhooks/<provider>/<installation_id>")
     def webhook(provider: str, installation_id: str):  # type: ignore[no-untyped-def]
@@ -42,7 +44,7 @@ def create_app(store: Store | None = None, queue: Any = None, clock: Callable = 
         except KeyError:
             return _answer(404, "unknown helpdesk")
         try:
-            inst = store.installation(installation_id)
+            inst = installation(installation_id)
         except SQLAlchemyError:
             log.error(f"{provider}.webhook.database-down", extra={"installation": installation_id})
             return _answer(503, "database unavailable")
@@ -90,6 +92,23 @@ def create_app(store: Store | None = None, queue: Any = None, clock: Callable = 
         return jsonify(status="ok" if ok else "degraded", **checks), 200 if ok else 503
 
     return app
+
+
+def _cached(load: Callable[[str], Any], seconds: float, clock: Callable[[], float]) -> Callable[[str], Any]:
+    """Installations change rarely and are read on every webhook: keep each for ``seconds``
+    (a rotated secret or a new installation is seen within that time; unknown ids are not kept)."""
+    cache: dict[str, tuple[float, Any]] = {}
+
+    def get(key: str) -> Any:
+        hit = cache.get(key)
+        if hit and hit[0] > clock():
+            return hit[1]
+        value = load(key)
+        if value is not None:
+            cache[key] = (clock() + seconds, value)
+        return value
+
+    return get
 
 
 def _read_body() -> bytes | None:

@@ -73,13 +73,12 @@ def _connects(port: int) -> bool:
 class Worker:
     """`celery worker` in its own process, with an embedded beat running the drain every second."""
 
-    def __init__(self, env: dict[str, str], log: Path, schedule: Path):
-        self.env, self.log, self.schedule = env, log, schedule
+    def __init__(self, env: dict[str, str], log: Path, schedule: Path, pool: tuple[str, ...] = ("--pool=solo",)):
+        self.env, self.log, self.schedule, self.pool = env, log, schedule, pool
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "celery", "-A", "integration.tasks", "worker", "--pool=solo",
-               "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        cmd = [sys.executable, "-m", "celery", "-A", "integration.tasks", "worker", *self.pool, "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
                "-B", "-s", str(self.schedule)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         wait_for(lambda: b"ready" in self.log.read_bytes(), timeout=30)

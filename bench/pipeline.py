@@ -1,0 +1,201 @@
+"""Pipeline figures with real processes: gunicorn (the Procfile's web), a Celery worker on a real
+Redis, the Zendesk sandbox. Prints figures; asserts nothing.
+
+    .venv/bin/python bench/pipeline.py [--seconds 10] [--ack-rate 200] [--e2e-rate 50] [--database URL]
+
+1. webhook acknowledgement latency (client side, p50/p99) at a sustained rate of signed webhooks;
+2. end-to-end latency at a sustained rate of escalating conversations: from the moment the
+   sandbox sends the webhook to the moment the write-back has landed in the sandbox (p50/p95);
+3. API calls per escalation (reads and writes), counted by the sandbox.
+Targets (issue #3, this 2-core machine): ack p99 ≤ 50 ms at 200/s; end-to-end p95 ≤ 1 s at 50/s;
+one write call per Zendesk escalation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from connectors.zendesk import webhook  # noqa: E402
+from connectors.zendesk.sandbox import ZendeskSandbox  # noqa: E402
+from integration.installs import install  # noqa: E402
+from integration.model import State  # noqa: E402
+from integration.store import Store, Vault, events  # noqa: E402
+from tests.e2e.harness import RedisServer, Worker, free_port, wait_for  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def paced(rate: float, seconds: float, fn, workers: int = 32) -> list:  # type: ignore[no-untyped-def]
+    """Call fn(i) at a steady rate (open loop: a slow answer does not slow the sender)."""
+    results: list = []
+    start = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        futures = []
+        for i in range(int(rate * seconds)):
+            due = start + i / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            futures.append(pool.submit(fn, i))
+        results = [f.result() for f in futures]
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--ack-rate", type=float, default=200)
+    ap.add_argument("--e2e-rate", type=float, default=50)
+    ap.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL"),
+                    help="default: a new SQLite file (PostgreSQL: postgresql://postgres@127.0.0.1/<db>)")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="baton-bench-"))
+    db = args.database or f"sqlite:///{tmp}/baton.db"
+    key = Fernet.generate_key().decode()
+    redis = RedisServer(free_port())
+    redis.start()
+    store = Store(db, Vault(key))
+    store.migrate()
+    env = {**os.environ, "REDIS_URL": redis.url, "DATABASE_URL": db, "BATON_SECRET_KEY": key,
+           "PYTHONPATH": str(ROOT), "BATON_DRAIN_SECONDS": "2"}
+    port = free_port()
+    access = tmp / "access.log"  # gunicorn writes each request's time in microseconds: the server side
+    gunicorn = os.environ.get("BENCH_GUNICORN", "--workers 2 --threads 8").split()
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", *gunicorn, "--bind",
+                            f"127.0.0.1:{port}", "--log-level", "warning", "--access-logfile", str(access),
+                            "--access-logformat", "%(D)s %(s)s", "integration.web:create_app()"], cwd=ROOT, env=env)
+    baton = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _up(baton), timeout=30)
+    sandbox = ZendeskSandbox(retry_delays=(0.2, 0.5, 1.0))
+    sandbox.start()
+    import logging
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    inst = install(store, "zendesk", sandbox.url, {"email": sandbox.api_email, "token": sandbox.api_token}, baton)
+    pool = tuple(os.environ.get("BENCH_POOL", "--pool=prefork --concurrency=2").split())
+    worker = Worker(env, tmp / "worker.log", tmp / "beat", pool=pool)
+    worker.start()
+    try:
+        print(f"database: {db.split('://')[0]}; web: gunicorn {' '.join(gunicorn)}; worker: celery {' '.join(pool)} + beat; machine: {os.cpu_count()} cores")
+        _ack(baton, inst, sandbox, store, args, access, handed_over=False)
+        _ack(baton, inst, sandbox, store, args, access, handed_over=True)
+        _e2e(sandbox, store, args)
+    finally:
+        worker.stop()
+        web.terminate()
+        web.wait(10)
+        sandbox.stop()
+        redis.stop()
+    return 0
+
+
+def _up(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=1).status_code in (200, 503)
+    except requests.RequestException:
+        return False
+
+
+def _ack(baton: str, inst, sandbox: ZendeskSandbox, store: Store, args, access: Path,  # type: ignore[no-untyped-def]
+         handed_over: bool) -> None:
+    """Signed comment_added webhooks. Routine questions make the worker read four resources from
+    the sandbox each (which shares this machine's two cores); comments on conversations already
+    handed over are recorded and dropped by the worker without calling the helpdesk."""
+    user = sandbox.add_user("Load", f"load{int(handed_over)}@example.com")
+    tickets = [sandbox.create_ticket(user["id"], f"Q{i}", "What are your opening hours?")["id"] for i in range(20)]
+    sandbox.wait_for_deliveries(timeout=30)
+    if handed_over:
+        for t in tickets:
+            store.set_state(inst.id, str(t), State.ESCALATED)
+    session = requests.Session()
+    lat: list[float] = []
+    codes: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def send(i: int) -> None:
+        body = json.dumps({
+            "type": "zen:event-type:ticket.comment_added", "id": str(uuid.uuid4()), "time": "2026-11-20T10:00:00Z",
+            "detail": {"id": str(tickets[i % len(tickets)])},
+            "event": {"comment": {"id": str(i), "body": "hours?", "is_public": True,
+                                  "author": {"id": str(user["id"]), "is_staff": False, "name": "Load"}}},
+        }).encode()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        headers = {"Content-Type": "application/json", webhook.TIMESTAMP: stamp,
+                   webhook.SIGNATURE: webhook.sign(inst.webhook_secret, stamp, body)}
+        t = time.perf_counter()
+        r = session.post(f"{baton}/webhooks/zendesk/{inst.id}", data=body, headers=headers, timeout=10)
+        with lock:
+            lat.append((time.perf_counter() - t) * 1000)
+            codes[r.status_code] = codes.get(r.status_code, 0) + 1
+
+    skip = len(access.read_text().splitlines()) if access.exists() else 0
+    paced(args.ack_rate, args.seconds, send)
+    time.sleep(1)
+    server = [int(line.split()[0]) / 1000 for line in access.read_text().splitlines()[skip:] if "/webhooks/" not in line]
+    what = "on handed-over conversations" if handed_over else "with routine questions"
+    print(f"\nwebhook acknowledgement at {args.ack_rate:.0f}/s for {args.seconds:.0f} s, {what} ({len(lat)} webhooks), answers {codes}:")
+    print(f"  seen by the sender : p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {max(lat):.1f} ms")
+    print(f"  inside gunicorn    : p50 {statistics.median(server):.1f} ms, p99 {pct(server, 0.99):.1f} ms, max {max(server):.1f} ms")
+    t = time.monotonic()
+    wait_for(lambda: all(e["status"] in ("processed", "dead") for e in store.rows(events)), timeout=600, every=1)
+    print(f"  the worker finished deciding for them {time.monotonic() - t:.0f} s after the last webhook")
+
+
+def _e2e(sandbox: ZendeskSandbox, store: Store, args) -> None:  # type: ignore[no-untyped-def]
+    """Escalating conversations created in the sandbox at a steady rate."""
+    n = int(args.e2e_rate * args.seconds)
+    users = [sandbox.add_user(f"C{i}", f"c{i}@example.com") for i in range(n)]
+    sandbox.reset_log()
+    first_delivery = len(sandbox.deliveries)
+    created: dict[int, float] = {}
+
+    def create(i: int) -> None:
+        t = sandbox.create_ticket(users[i]["id"], f"Help {i}", "I was charged twice!!! I want to talk to a human now.")
+        created[t["id"]] = time.monotonic()
+
+    paced(args.e2e_rate, args.seconds, create, workers=8)
+    wait_for(lambda: sum(1 for t in created if _landed(sandbox, t)) == len(created), timeout=600, every=0.5)
+    sent = {}
+    for d in sandbox.deliveries[first_delivery:]:
+        body = json.loads(d["body"])
+        if body.get("type") == "zen:event-type:ticket.created":
+            sent.setdefault(int(body["detail"]["id"]), d["at"])
+    landed = {}
+    for r in sandbox.requests_log:
+        if r["method"] == "PUT" and r["status"] == 200:
+            tid = int(r["path"].rstrip("/").rsplit("/", 1)[-1])
+            landed.setdefault(tid, r["at"])
+    lat = [(landed[t] - sent[t]) * 1000 for t in created if t in landed and t in sent]
+    print(f"\nend to end at {args.e2e_rate:.0f} escalating conversations/s for {args.seconds:.0f} s ({len(lat)} tickets): "
+          f"p50 {statistics.median(lat):.0f} ms, p95 {pct(lat, 0.95):.0f} ms, max {max(lat):.0f} ms")
+    reads = [r for r in sandbox.requests_log if r["method"] == "GET"]
+    writes = [r for r in sandbox.requests_log if r["method"] in ("PUT", "POST", "DELETE")]
+    print(f"API calls per escalation: {len(writes) / len(created):.2f} writes, {len(reads) / len(created):.2f} reads "
+          f"(ticket, comments, requester, organization when set, recent tickets)")
+
+
+def _landed(sandbox: ZendeskSandbox, ticket_id: int) -> bool:
+    return any(not c["public"] for c in sandbox.get_comments(ticket_id))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
