@@ -112,12 +112,13 @@ class HttpClient:
         self.session = self.session or requests.Session()
         self.calls = 0
 
-    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None,
+                headers: Mapping[str, str] | None = None) -> Any:
         url = f"{self.base_url}{path}"
         self.calls += 1
         try:
             r = self.session.request(  # type: ignore[union-attr]
-                method, url, json=json, params=params, auth=self.auth, headers=dict(self.headers or {}),
+                method, url, json=json, params=params, auth=self.auth, headers={**(self.headers or {}), **(headers or {})},
                 timeout=self.timeout, allow_redirects=method == "GET",
             )
         except requests.Timeout as e:
@@ -174,8 +175,8 @@ class Client(Protocol):
 class Connector(Protocol):
     key: str
 
-    def verify(self, headers: Mapping[str, str], body: bytes, secret: str, now: datetime) -> None:
-        """Raise InvalidSignature unless the raw body is signed with ``secret``."""
+    def verify(self, headers: Mapping[str, str], body: bytes, installation: Installation, now: datetime) -> None:
+        """Raise InvalidSignature unless the raw body is signed for this installation."""
         ...
 
     def parse(self, body: bytes, installation: Installation) -> Event:

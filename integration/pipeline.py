@@ -35,6 +35,15 @@ STRANDED_AFTER = timedelta(seconds=float(os.environ.get("BATON_STRANDED_SECONDS"
 LEASE = timedelta(seconds=float(os.environ.get("BATON_LEASE_SECONDS", 60)))  # > one API call with timeouts
 
 
+# Events that move the conversation through bot → escalated → assigned → resolved without a
+# decision. A resolved conversation the customer reopens is decided afresh.
+LIFECYCLE = {
+    "conversation_closed": lambda state: State.RESOLVED,
+    "conversation_assigned": lambda state: State.ASSIGNED if state is State.ESCALATED else state,
+    "rating_added": lambda state: state,  # kept in the events table; feedback reads it later
+}
+
+
 class RetryLater(Exception):
     """Transient failure: run the same step again after ``delay`` seconds."""
 
@@ -63,7 +72,14 @@ class Pipeline:
         if inst is None or inst.status != "active":
             self.store.mark_event(event_id, "dead", "installation missing or broken")
             return []
-        if self.store.state(inst.id, ev.ticket_id) is not State.BOT:
+        state = self.store.state(inst.id, ev.ticket_id)
+        if ev.kind in LIFECYCLE:
+            new = LIFECYCLE[ev.kind](state)
+            if new is not state:
+                self.store.set_state(inst.id, ev.ticket_id, new)
+            self.store.mark_event(event_id, "processed", f"state {state.value} → {new.value}")
+            return []
+        if state in (State.ESCALATED, State.ASSIGNED):
             self.store.mark_event(event_id, "processed", "already handed over")  # idempotent: no second write
             return []
         try:

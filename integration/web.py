@@ -5,6 +5,7 @@ POST /webhooks/<provider>/<installation>
     401 bad, missing or stale signature (nothing recorded) · 400 not that helpdesk's payload ·
     200 known event we ignore (or our own echo) · 503 database or queue down (never a 2xx for an
     event that is not safely recorded and queued) · 200 recorded and queued, or a duplicate.
+HEAD /webhooks/<provider>/<installation>   200: the endpoint check helpdesks make when subscribing
 GET /healthz
 """
 from __future__ import annotations
@@ -51,7 +52,7 @@ def create_app(store: Store | None = None, queue: Any = None, clock: Callable = 
         if inst is None or inst.provider != provider:
             return _answer(404, "unknown installation")
         try:
-            connector.verify(request.headers, body, inst.webhook_secret, clock())
+            connector.verify(request.headers, body, inst, clock())
         except InvalidSignature as e:
             log.warning(f"{provider}.webhook.invalid-signature", extra={"installation": inst.id, "why": str(e)})
             return _answer(401, "invalid signature")
@@ -74,6 +75,11 @@ def create_app(store: Store | None = None, queue: Any = None, clock: Callable = 
             log.error(f"{provider}.webhook.queue-down", extra={"installation": inst.id})
             return _answer(503, "queue unavailable")
         return jsonify(status="duplicate" if not new else "queued", event=rid), 200
+
+    @app.route("/webhooks/<provider>/<installation_id>", methods=["HEAD", "GET"])
+    def webhook_check(provider: str, installation_id: str):  # type: ignore[no-untyped-def]
+        """Intercom checks an endpoint with HEAD before subscribing it; say only whether we serve it."""
+        return ("", 200) if provider in connectors.KEYS else ("", 404)
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]

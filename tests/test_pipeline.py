@@ -171,3 +171,20 @@ def test_invalid_stored_rules_flag_the_installation(setup):
     assert pipe.process_event(ev_id) == []
     status, reason = store.installation_status(inst.id)
     assert status == "broken" and "loop.rephrases" in reason
+
+
+@responses.activate
+def test_lifecycle_events_move_the_state_without_a_decision(setup):
+    store, inst, pipe, ev_id, _ = setup
+    mock_reads()
+    responses.put(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
+    pipe.deliver(pipe.process_event(ev_id)[0])
+    for key, kind, state in (("a", "conversation_assigned", State.ASSIGNED), ("c", "conversation_closed", State.RESOLVED)):
+        eid = store.record_event(Event("zendesk", inst.id, key, kind, "42"))[0]
+        assert pipe.process_event(eid) == []
+        assert store.state(inst.id, "42") is state
+    # the customer comes back after resolution: decided afresh, a second escalation gets its own key
+    again = store.record_event(Event("zendesk", inst.id, "evt-9", "comment_added", "42", "100"))[0]
+    (oid,) = pipe.process_event(again)
+    assert store.outbox_row(oid).plan.key.endswith("-2")
+    assert len(store.decisions_for(inst.id, "42")) == 2

@@ -135,3 +135,10 @@ def test_healthz(env):
     queue.up = False
     r = client.get("/healthz")
     assert r.status_code == 503 and r.json["queue"] == "down"
+
+
+def test_endpoint_checks_are_answered(env):
+    store, inst, queue, client = env
+    assert client.head(f"/webhooks/intercom/{inst.id}").status_code == 200
+    assert client.head(f"/webhooks/acme/{inst.id}").status_code == 404
+    assert events(store) == []

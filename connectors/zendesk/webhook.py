@@ -26,7 +26,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return base64.b64encode(mac).decode()
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime) -> None:
+def verify(headers: Mapping[str, str], body: bytes, installation: Installation, now: datetime) -> None:
+    secret = installation.webhook_secret
     signature, stamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
     if not secret:
         raise InvalidSignature("installation has no signing secret")  # never accept unsigned

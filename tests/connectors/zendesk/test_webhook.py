@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def test_payloads_that_are_not_zendesks_are_refused(body, why):
 
 def test_signature_over_timestamp_and_raw_body_verifies():
     body = fixture("ticket_comment_added")
-    webhook.verify(signed(body), body, "s3cret", NOW)  # no exception
+    webhook.verify(signed(body), body, INST, NOW)  # no exception
 
 
 @pytest.mark.parametrize("mutate", [
@@ -102,19 +103,19 @@ def test_any_change_fails_closed(mutate):
     body = fixture("ticket_comment_added")
     headers, body2 = mutate(signed(body), body)
     with pytest.raises(InvalidSignature):
-        webhook.verify(headers, body2, "s3cret", NOW)
+        webhook.verify(headers, body2, INST, NOW)
 
 
 def test_another_installations_secret_does_not_verify():
     body = fixture("ticket_comment_added")
     with pytest.raises(InvalidSignature):
-        webhook.verify(signed(body, secret="other-tenant"), body, "s3cret", NOW)
+        webhook.verify(signed(body, secret="other-tenant"), body, INST, NOW)
 
 
 def test_no_secret_never_accepts():
     body = fixture("ticket_comment_added")
     with pytest.raises(InvalidSignature):
-        webhook.verify(signed(body, secret=""), body, "", NOW)
+        webhook.verify(signed(body, secret=""), body, replace(INST, webhook_secret=""), NOW)
 
 
 @pytest.mark.parametrize("skew, ok", [(299, True), (300, True), (301, False), (-299, True), (-300, True), (-301, False)])
@@ -122,7 +123,7 @@ def test_timestamp_window_is_300_seconds_either_way(skew, ok):
     body = fixture("ticket_created")
     headers = signed(body, at=NOW + timedelta(seconds=skew))
     if ok:
-        webhook.verify(headers, body, "s3cret", NOW)
+        webhook.verify(headers, body, INST, NOW)
     else:
         with pytest.raises(InvalidSignature, match="stale"):
-            webhook.verify(headers, body, "s3cret", NOW)
+            webhook.verify(headers, body, INST, NOW)

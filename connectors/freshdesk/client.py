@@ -1,0 +1,162 @@
+"""Freshdesk API v2 calls (https://developers.freshdesk.com/api/).
+
+Reads: ticket, conversations, requester (contact), company, the requester's recent tickets.
+Writes: two calls, the fewest Freshdesk allows: ``PUT /api/v2/tickets/{id}`` (priority, group,
+tags) then ``POST /api/v2/tickets/{id}/notes`` (the private note). The update goes first because
+it is idempotent; the note, which is not, goes last and carries the plan's key, so a retry after
+a crash finds it and stops.
+
+Tags: ``tags`` replaces the list, so we send the tags read with the conversation plus ours.
+Freshdesk has no conditional update (nothing like Zendesk's ``safe_update``): a tag an agent adds
+between our read and our write (usually milliseconds) would be lost; we accept that window.
+
+python-freshdesk is not used: unmaintained since 2022, it hard-codes https and the freshdesk.com
+domain (no sandbox) and has no retries.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from requests.auth import HTTPBasicAuth
+
+from connectors.base import HttpClient, Loaded
+from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
+                               Plan, Priority, Role, SetPriority)
+
+PRIORITY = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
+PRIORITY_NAME = {v: k.value for k, v in PRIORITY.items()}
+RECENT_DAYS = 30
+_SEGMENT_TAGS = ("vip", "enterprise")
+
+
+class FreshdeskClient:
+    def __init__(self, installation: Installation, http: HttpClient | None = None):
+        auth = HTTPBasicAuth(installation.credentials["api_key"], "X")
+        self.http = http or HttpClient(installation.base_url, auth=auth)
+        self.settings = installation.settings
+
+    def load(self, ticket_id: str) -> Loaded:
+        ticket = self.http.request("GET", f"/api/v2/tickets/{ticket_id}")
+        convs = self.http.request("GET", f"/api/v2/tickets/{ticket_id}/conversations")
+        contact = self.http.request("GET", f"/api/v2/contacts/{ticket['requester_id']}")
+        company = None
+        if ticket.get("company_id") or contact.get("company_id"):
+            company = self.http.request("GET", f"/api/v2/companies/{ticket.get('company_id') or contact['company_id']}")
+        recent = self.http.request("GET", "/api/v2/tickets", params={"requester_id": ticket["requester_id"]})
+
+        role = self._roles(ticket)
+        first = Message(Role.CUSTOMER, ticket.get("description_text") or "", _time(ticket.get("created_at")), True,
+                        str(ticket["requester_id"]))
+        messages = [first] + [
+            Message(role(c), c.get("body_text") or "", _time(c.get("created_at")), not c.get("private"),
+                    str(c.get("user_id")))
+            for c in convs
+        ]
+        conversation = Conversation(
+            id=str(ticket["id"]),
+            messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
+            customer=_customer(contact, company, recent, ticket),
+            subject=ticket.get("subject") or "",
+            channel=str(ticket.get("source", "")),
+            tags=tuple(ticket.get("tags") or ()),
+            created_at=_time(ticket.get("created_at")),
+        )
+        human = any(m.role is Role.AGENT and m.public for m in messages)
+        return Loaded(conversation, _remote(ticket), human)
+
+    def _roles(self, ticket: dict[str, Any]):  # type: ignore[no-untyped-def]
+        api_user = str(self.settings.get("api_user_id", ""))
+        bots = {str(b) for b in self.settings.get("bot_user_ids", ())}
+        requester = str(ticket["requester_id"])
+
+        def role(conv: dict[str, Any]) -> Role:
+            user = str(conv.get("user_id"))
+            if user == api_user:
+                return Role.SYSTEM
+            if user in bots:
+                return Role.BOT
+            if user == requester or conv.get("incoming"):
+                return Role.CUSTOMER
+            return Role.AGENT
+
+        return role
+
+    def update_body(self, plan: Plan) -> dict[str, Any]:
+        remote = plan.remote
+        body: dict[str, Any] = {}
+        for action in plan.actions:
+            if isinstance(action, AddTags):
+                current = list(remote.get("tags") or ())
+                body["tags"] = current + [t for t in action.tags if t not in current]
+            elif isinstance(action, SetPriority):
+                now = remote.get("priority")
+                if now is None or Priority(now).rank < action.priority.rank:  # only ever raise
+                    body["priority"] = PRIORITY[action.priority]
+            elif isinstance(action, Assign):
+                if action.group_id:
+                    body["group_id"] = int(action.group_id)
+                if action.agent_id:
+                    body["responder_id"] = int(action.agent_id)
+        return body
+
+    def apply(self, plan: Plan) -> None:
+        body = self.update_body(plan)
+        if body:
+            self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}", json=body)
+        for action in plan.actions:
+            if isinstance(action, AddNote):
+                self.http.request("POST", f"/api/v2/tickets/{plan.ticket_id}/notes",
+                                  json={"body": action.html, "private": True})
+
+    def applied(self, plan: Plan) -> bool:
+        convs = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/conversations")
+        return any(c.get("private") and plan.key in (c.get("body") or c.get("body_text") or "") for c in convs)
+
+
+def install(client: FreshdeskClient, endpoint: str, mode: str = "automation") -> dict[str, Any]:
+    """Freshdesk has no API to create automation rules: we learn our own agent id (to drop our
+    echoes) and the admin pastes the rule from README.md."""
+    me = client.http.request("GET", "/api/v2/agents/me")
+    return {"settings": {"api_user_id": str(me["id"]), "mode": mode}, "webhook_secret": None}
+
+
+def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
+    return {"tags": list(ticket.get("tags") or ()), "priority": PRIORITY_NAME.get(ticket.get("priority")),
+            "updated_at": ticket.get("updated_at"), "status": ticket.get("status"),
+            "group_id": ticket.get("group_id"), "assignee_id": ticket.get("responder_id")}
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: list[dict[str, Any]],
+              ticket: dict[str, Any]) -> Customer:
+    fields = {**((company or {}).get("custom_fields") or {}), **(contact.get("custom_fields") or {})}
+    tags = tuple(contact.get("tags") or ())
+    tier = fields.get("tier") or next((t for t in tags if t.lower() in _SEGMENT_TAGS), None)
+    now = _time(ticket.get("created_at")) or datetime.now(timezone.utc)
+    created = _time(contact.get("created_at"))
+    since = now - timedelta(days=RECENT_DAYS)
+    contacts = tuple(
+        Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", str(t.get("status", "")),
+                "baton_escalated" in (t.get("tags") or ()))
+        for t in recent
+        if str(t["id"]) != str(ticket["id"]) and (_time(t.get("created_at")) or now) >= since
+    )
+    churn = fields.get("churn_risk")
+    return Customer(
+        id=str(contact["id"]), name=contact.get("name"), email=contact.get("email"),
+        plan=fields.get("plan"), tier=tier, tenure_days=(now - created).days if created else None,
+        language=contact.get("language"), timezone=contact.get("time_zone"),
+        organization=(company or {}).get("name"),
+        churn_risk=float(churn) if isinstance(churn, (int, float)) else None,
+        tags=tags, recent_contacts=contacts,
+        attributes={k: v for k, v in fields.items() if k not in ("plan", "tier", "churn_risk")},
+    )

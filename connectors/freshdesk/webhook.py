@@ -1,0 +1,120 @@
+"""Freshdesk webhooks: a secret header, then the automation body template or a Freshworks app event.
+
+Freshdesk signs nothing (https://support.freshdesk.com/support/solutions/articles/132589), so the
+admin adds the header ``X-Baton-Secret: <the installation's 256-bit secret>`` to the automation
+rule's "Trigger Webhook" action (or the FDK app sends it), and we compare it in constant time.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal
+from integration.model import Event, Installation
+
+SECRET_HEADER = "X-Baton-Secret"
+CLOSED_STATUSES = {4, 5}  # resolved, closed
+
+
+def verify(headers: Mapping[str, str], body: bytes, installation: Installation, now: datetime) -> None:
+    secret = installation.webhook_secret
+    if len(secret) < 43:  # 256 bits in url-safe base64; never accept a short or missing secret
+        raise InvalidSignature("installation secret too short")
+    sent = headers.get(SECRET_HEADER)
+    if not sent or not constant_time_equal(sent, secret):
+        raise InvalidSignature("missing or wrong secret header")
+
+
+def _field(data: Mapping[str, Any], *path: str) -> Any:
+    value: Any = data
+    for key in path:
+        if not isinstance(value, Mapping) or value.get(key) in (None, ""):
+            raise NotOurs(f"missing {'.'.join(path)}")
+        value = value[key]
+    return value
+
+
+def _own(actor: Any, inst: Installation) -> bool:
+    return str(actor) == str(inst.settings.get("api_user_id"))
+
+
+def _epoch(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(float(value), timezone.utc) if isinstance(value, (int, float)) else None
+
+
+def _on_ticket_create(data: Mapping[str, Any], inst: Installation) -> Event:
+    ticket = _field(data, "data", "ticket")
+    return Event("freshdesk", inst.id, f"app:onTicketCreate:{_field(ticket, 'id')}", "ticket_created",
+                 str(ticket["id"]), str((data["data"].get("actor") or {}).get("id") or ticket.get("requester_id")),
+                 _epoch(data.get("timestamp")))
+
+
+def _on_conversation_create(data: Mapping[str, Any], inst: Installation) -> Event:
+    conv = _field(data, "data", "conversation")
+    if _own(conv.get("user_id"), inst):
+        raise Ignored("our own write")
+    if conv.get("private"):
+        raise Ignored("private note")
+    return Event("freshdesk", inst.id, f"app:onConversationCreate:{_field(conv, 'id')}", "comment_added",
+                 str(_field(conv, "ticket_id")), str(conv.get("user_id")), _epoch(data.get("timestamp")))
+
+
+def _on_ticket_update(data: Mapping[str, Any], inst: Installation) -> Event:
+    ticket = _field(data, "data", "ticket")
+    actor = (data["data"].get("actor") or {}).get("id")
+    if _own(actor, inst):
+        raise Ignored("our own write")
+    changes = ticket.get("changes") or {}
+    if "status" in changes and changes["status"][-1] in CLOSED_STATUSES:
+        kind = "conversation_closed"
+    elif "responder_id" in changes and changes["responder_id"][-1]:
+        kind = "conversation_assigned"
+    else:
+        raise Ignored("no change Baton acts on")
+    stamp = data.get("timestamp")
+    return Event("freshdesk", inst.id, f"app:onTicketUpdate:{_field(ticket, 'id')}:{stamp}", kind, str(ticket["id"]),
+                 str(actor) if actor else None, _epoch(stamp))
+
+
+EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {
+    "onTicketCreate": _on_ticket_create,
+    "onConversationCreate": _on_conversation_create,
+    "onTicketUpdate": _on_ticket_update,
+}
+# Freshworks product events Baton receives but does not act on.
+KNOWN_EVENTS = {"onTicketDelete", "onConversationUpdate", "onConversationDelete", "onContactCreate",
+                "onContactUpdate", "onCompanyCreate", "onCompanyUpdate", "onAppInstall", "onAppUninstall"}
+SUPPORTED_EVENTS = [*EVENT_TO_FUNCTION, "automation"]
+
+
+def _automation(data: Mapping[str, Any], inst: Installation) -> Event:
+    """The body template of README.md; Freshdesk renders every placeholder as text."""
+    ticket = str(_field(data, "ticket_id"))
+    if not ticket.isdigit():
+        raise NotOurs("ticket_id is not a ticket number (placeholder not rendered?)")
+    updated = str(_field(data, "updated_at"))
+    rule = str(data.get("rule") or "baton")
+    when = None
+    try:
+        when = datetime.fromisoformat(updated.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    return Event("freshdesk", inst.id, f"automation:{rule}:{ticket}:{updated}", "ticket_updated", ticket, None, when)
+
+
+def parse(body: bytes, inst: Installation) -> Event:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise NotOurs("body is not JSON") from e
+    if not isinstance(data, dict):
+        raise NotOurs("body is not a JSON object")
+    if data.get("baton_event") == "ticket_updated":
+        return _automation(data, inst)
+    event = data.get("event")
+    if event in EVENT_TO_FUNCTION:
+        return EVENT_TO_FUNCTION[event](data, inst)
+    if event in KNOWN_EVENTS:
+        raise Ignored(f"unhandled event {event}")
+    raise NotOurs("not a Freshdesk event")

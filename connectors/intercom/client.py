@@ -1,0 +1,154 @@
+"""Intercom REST API calls, version 2.14 (https://developers.intercom.com/docs/references/2.14/).
+
+Reads: the conversation with its parts, the contact, the contact's company, the contact's recent
+conversations. Writes, the fewest the API allows (no call combines them): an assignment to the
+team (``/parts``, skipped when already there), one call per tag (tag ids are looked up once per
+process), and the note (``/reply`` with ``message_type: note``) last, because it is the one
+write that is not idempotent and carries the plan's key.
+
+Priority: in the stable versions ``priority`` is read-only; only the Preview version accepts
+``PUT /conversations/{id} {"priority": …}``. An installation opts in with the setting
+``"preview_priority": true``; otherwise the priority is stated in the note's first line.
+
+The official python-intercom SDK is not used: it runs on httpx (our shared client and the tests'
+``responses`` mocks are requests), retries 429 by sleeping inside the call, and has no typed
+priority either. These are six endpoints.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from connectors.base import HttpClient, Loaded
+from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
+                               Plan, Priority, Role, SetPriority)
+
+VERSION = "2.14"
+RECENT_DAYS = 30
+_TAG_IDS: dict[tuple[str, str], str] = {}  # (base url + app, tag name) → id; tags are never renamed by us
+_PARTS_WITH_TEXT = {"comment", "note"}
+_CUSTOMERS = {"user", "lead", "contact"}
+
+
+class IntercomClient:
+    def __init__(self, installation: Installation, http: HttpClient | None = None):
+        headers = {"Authorization": f"Bearer {installation.credentials['access_token']}",
+                   "Intercom-Version": VERSION, "Accept": "application/json"}
+        self.http = http or HttpClient(installation.base_url, headers=headers)
+        self.settings = installation.settings
+        self.admin_id = str(installation.settings.get("api_user_id", ""))
+        self._scope = f"{installation.base_url}|{installation.settings.get('app_id', '')}"
+
+    def load(self, conversation_id: str) -> Loaded:
+        conv = self.http.request("GET", f"/conversations/{conversation_id}", params={"display_as": "plaintext"})
+        contact_id = _field_list(conv, "contacts", "contacts")[0]["id"]
+        contact = self.http.request("GET", f"/contacts/{contact_id}")
+        companies = self.http.request("GET", f"/contacts/{contact_id}/companies").get("data") or []
+        recent = self.http.request("POST", "/conversations/search", json={
+            "query": {"field": "contact_ids", "operator": "=", "value": contact_id}}).get("conversations") or []
+
+        source = conv.get("source") or {}
+        messages = [Message(Role.CUSTOMER, _text(source.get("body")), _epoch(conv.get("created_at")), True,
+                            str((source.get("author") or {}).get("id")))]
+        for part in _field_list(conv, "conversation_parts", "conversation_parts"):
+            if part.get("part_type") in _PARTS_WITH_TEXT and part.get("body"):
+                author = part.get("author") or {}
+                messages.append(Message(self._role(author), _text(part["body"]), _epoch(part.get("created_at")),
+                                        part["part_type"] != "note", str(author.get("id"))))
+        conversation = Conversation(
+            id=str(conv["id"]),
+            messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
+            customer=_customer(contact, companies[0] if companies else None, recent, conv),
+            subject=conv.get("title") or "",
+            channel=source.get("delivered_as") or "",
+            tags=tuple(t["name"] for t in ((conv.get("tags") or {}).get("tags") or ())),
+            created_at=_epoch(conv.get("created_at")),
+        )
+        human = any(m.role is Role.AGENT and m.public for m in messages)
+        remote = {"tags": list(conversation.tags), "priority": conv.get("priority"),
+                  "team_assignee_id": conv.get("team_assignee_id"), "admin_assignee_id": conv.get("admin_assignee_id"),
+                  "updated_at": conv.get("updated_at")}
+        return Loaded(conversation, remote, human)
+
+    def _role(self, author: dict[str, Any]) -> Role:
+        kind, ident = author.get("type"), str(author.get("id"))
+        if kind in _CUSTOMERS:
+            return Role.CUSTOMER
+        if kind == "bot" or ident in {str(b) for b in self.settings.get("bot_user_ids", ())}:
+            return Role.BOT
+        return Role.SYSTEM if ident == self.admin_id else Role.AGENT
+
+    def apply(self, plan: Plan) -> None:
+        cid, remote = plan.ticket_id, plan.remote
+        of = {type(a): a for a in plan.actions}
+        assign, tags, priority, note = of.get(Assign), of.get(AddTags), of.get(SetPriority), of.get(AddNote)
+        if assign and assign.group_id and str(remote.get("team_assignee_id")) != assign.group_id:
+            self.http.request("POST", f"/conversations/{cid}/parts", json={
+                "message_type": "assignment", "type": "team", "admin_id": self.admin_id, "assignee_id": assign.group_id})
+        for name in tags.tags if tags else ():
+            if name not in (remote.get("tags") or ()):
+                self.http.request("POST", f"/conversations/{cid}/tags", json={"id": self._tag_id(name), "admin_id": self.admin_id})
+        if priority and self.settings.get("preview_priority") and priority.priority.rank >= Priority.HIGH.rank:
+            self.http.request("PUT", f"/conversations/{cid}", json={"priority": priority.priority.value, "admin_id": self.admin_id},
+                              headers={"Intercom-Version": "Preview"})
+        if note:  # last: the one write that is not idempotent
+            self.http.request("POST", f"/conversations/{cid}/reply", json={
+                "message_type": "note", "type": "admin", "admin_id": self.admin_id, "body": note.html})
+
+    def _tag_id(self, name: str) -> str:
+        key = (self._scope, name)
+        if key not in _TAG_IDS:
+            _TAG_IDS[key] = str(self.http.request("POST", "/tags", json={"name": name})["id"])  # creates or finds
+        return _TAG_IDS[key]
+
+    def applied(self, plan: Plan) -> bool:
+        conv = self.http.request("GET", f"/conversations/{plan.ticket_id}")
+        return any(p.get("part_type") == "note" and plan.key in (p.get("body") or "")
+                   for p in _field_list(conv, "conversation_parts", "conversation_parts"))
+
+
+def install(client: IntercomClient, endpoint: str, client_secret: str, mode: str = "webhooks") -> dict[str, Any]:
+    """Webhook topics are set in the Developer Hub (no API): we learn our admin id and the
+    workspace's app id; notifications are signed with the app's client secret."""
+    me = client.http.request("GET", "/me")
+    return {"settings": {"api_user_id": str(me["id"]), "app_id": (me.get("app") or {}).get("id_code"), "mode": mode},
+            "webhook_secret": client_secret}
+
+
+def _field_list(data: dict[str, Any], outer: str, inner: str) -> list[dict[str, Any]]:
+    return list(((data.get(outer) or {}).get(inner)) or [])
+
+
+def _text(body: str | None) -> str:
+    """Plain text even if the workspace ignored display_as=plaintext."""
+    return re.sub(r"<[^>]+>", " ", body or "").replace("&nbsp;", " ").strip()
+
+
+def _epoch(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, timezone.utc) if isinstance(value, (int, float)) else None
+
+
+def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: list[dict[str, Any]],
+              conv: dict[str, Any]) -> Customer:
+    fields = {**((company or {}).get("custom_attributes") or {}), **(contact.get("custom_attributes") or {})}
+    plan = fields.get("plan") or ((company or {}).get("plan") or {}).get("name")
+    now = _epoch(conv.get("created_at")) or datetime.now(timezone.utc)
+    created = _epoch(contact.get("signed_up_at") or contact.get("created_at"))
+    since = now - timedelta(days=RECENT_DAYS)
+    contacts = tuple(
+        Contact(str(c["id"]), _epoch(c.get("created_at")), c.get("title") or "", c.get("state") or "",
+                any(t.get("name") == "baton_escalated" for t in ((c.get("tags") or {}).get("tags") or ())))
+        for c in recent
+        if str(c["id"]) != str(conv["id"]) and (_epoch(c.get("created_at")) or now) >= since
+    )
+    churn = fields.get("churn_risk")
+    tier = fields.get("tier") or ("vip" if fields.get("vip") else None)
+    return Customer(
+        id=str(contact["id"]), name=contact.get("name"), email=contact.get("email"), plan=plan, tier=tier,
+        tenure_days=(now - created).days if created else None, language=contact.get("language_override"),
+        timezone=(contact.get("location") or {}).get("timezone"), organization=(company or {}).get("name"),
+        churn_risk=float(churn) if isinstance(churn, (int, float)) else None,
+        recent_contacts=contacts,
+        attributes={k: v for k, v in fields.items() if k not in ("plan", "tier", "churn_risk", "vip")},
+    )

@@ -1,0 +1,76 @@
+import json
+
+import responses
+
+from connectors.freshdesk.client import FreshdeskClient, install
+from integration.model import AddNote, AddTags, Assign, Installation, Plan, Priority, Role, SetPriority
+
+BASE = "https://acme.freshdesk.com"
+INST = Installation("i1", "freshdesk", BASE, {"api_key": "KEY"}, "s" * 43,
+                    settings={"api_user_id": "900", "bot_user_ids": ["800"]})
+TICKET = {"id": 165, "subject": "Charged twice", "description_text": "I was charged twice", "status": 2, "priority": 2,
+          "requester_id": 100, "company_id": 7, "tags": ["web"], "created_at": "2026-11-20T10:00:00Z",
+          "updated_at": "2026-11-20T10:05:00Z", "group_id": None, "responder_id": None, "source": 2}
+CONVS = [
+    {"id": 1, "body_text": "Sorry, refunds take 5 days.", "incoming": False, "private": False, "user_id": 800,
+     "created_at": "2026-11-20T10:01:00Z"},
+    {"id": 2, "body_text": "I want to talk to a human", "incoming": True, "private": False, "user_id": 100,
+     "created_at": "2026-11-20T10:05:00Z"},
+]
+CONTACT = {"id": 100, "name": "Ann", "email": "ann@example.com", "company_id": 7, "language": "de",
+           "time_zone": "Berlin", "tags": ["VIP"], "custom_fields": {"plan": "Pro"}, "created_at": "2026-01-01T00:00:00Z"}
+
+
+@responses.activate
+def test_load_reads_ticket_conversations_contact_company_and_recent_tickets():
+    responses.get(f"{BASE}/api/v2/tickets/165", json=TICKET)
+    responses.get(f"{BASE}/api/v2/tickets/165/conversations", json=CONVS)
+    responses.get(f"{BASE}/api/v2/contacts/100", json=CONTACT)
+    responses.get(f"{BASE}/api/v2/companies/7", json={"id": 7, "name": "Acme", "custom_fields": {"churn_risk": 0.9}})
+    responses.get(f"{BASE}/api/v2/tickets?requester_id=100", json=[TICKET, {"id": 150, "subject": "Old", "status": 5,
+                                                                             "tags": [], "created_at": "2026-11-10T00:00:00Z"}])
+    loaded = FreshdeskClient(INST).load("165")
+    assert [(m.role, m.text) for m in loaded.conversation.messages] == [
+        (Role.CUSTOMER, "I was charged twice"), (Role.BOT, "Sorry, refunds take 5 days."),
+        (Role.CUSTOMER, "I want to talk to a human")]
+    c = loaded.conversation.customer
+    assert (c.plan, c.tier, c.organization, c.language, c.churn_risk) == ("Pro", "VIP", "Acme", "de", 0.9)
+    assert [k.id for k in c.recent_contacts] == ["150"]
+    assert loaded.remote["priority"] == "normal" and loaded.remote["tags"] == ["web"]
+    assert responses.calls[0].request.headers["Authorization"] == "Basic S0VZOlg="  # base64("KEY:X")
+
+
+@responses.activate
+def test_apply_updates_the_ticket_then_adds_the_private_note():
+    responses.put(f"{BASE}/api/v2/tickets/165", json=TICKET)
+    responses.post(f"{BASE}/api/v2/tickets/165/notes", json={"id": 3}, status=201)
+    plan = Plan("baton-i1-165-1", "165", (AddNote("<p>note baton-i1-165-1</p>", "note"), AddTags(("baton_escalated",)),
+                                          SetPriority(Priority.HIGH), Assign(group_id="12")),
+                {"tags": ["web"], "priority": "normal"})
+    FreshdeskClient(INST).apply(plan)
+    assert [c.request.method for c in responses.calls] == ["PUT", "POST"]
+    assert json.loads(responses.calls[0].request.body) == {"tags": ["web", "baton_escalated"], "priority": 3, "group_id": 12}
+    assert json.loads(responses.calls[1].request.body) == {"body": "<p>note baton-i1-165-1</p>", "private": True}
+
+
+@responses.activate
+def test_nothing_to_update_means_only_the_note_and_priority_never_drops():
+    responses.post(f"{BASE}/api/v2/tickets/165/notes", json={"id": 3}, status=201)
+    plan = Plan("k", "165", (AddNote("<p>n</p>", "n"), SetPriority(Priority.HIGH)), {"tags": [], "priority": "urgent"})
+    FreshdeskClient(INST).apply(plan)
+    assert [c.request.method for c in responses.calls] == ["POST"]
+
+
+@responses.activate
+def test_applied_finds_our_private_note():
+    responses.get(f"{BASE}/api/v2/tickets/165/conversations",
+                  json=CONVS + [{"id": 4, "body": "<p>… Baton ref k-1</p>", "private": True, "user_id": 900}])
+    assert FreshdeskClient(INST).applied(Plan("k-1", "165", ()))
+    assert not FreshdeskClient(INST).applied(Plan("k-2", "165", ()))
+
+
+@responses.activate
+def test_install_learns_our_agent_id():
+    responses.get(f"{BASE}/api/v2/agents/me", json={"id": 900, "contact": {"name": "Baton"}})
+    assert install(FreshdeskClient(INST), "https://baton/webhooks/freshdesk/i1") == {
+        "settings": {"api_user_id": "900", "mode": "automation"}, "webhook_secret": None}
