@@ -32,6 +32,8 @@ log = logging.getLogger("baton.pipeline")
 MAX_ATTEMPTS = 8  # then the event or write goes to the dead letters
 # an event recorded but not queued this long ago was refused by a down broker: queue it again
 STRANDED_AFTER = timedelta(seconds=float(os.environ.get("BATON_STRANDED_SECONDS", 30)))
+# an event queued this long ago and still not processed lost its task: queue it again
+REQUEUE_AFTER = timedelta(seconds=float(os.environ.get("BATON_REQUEUE_SECONDS", 900)))
 LEASE = timedelta(seconds=float(os.environ.get("BATON_LEASE_SECONDS", 60)))  # > one API call with timeouts
 
 
@@ -192,7 +194,7 @@ class Pipeline:
 
     def due(self) -> tuple[list[int], list[int]]:
         """Events to enqueue again and parked writes whose time has come."""
-        return (self.store.stranded_events(STRANDED_AFTER, self.clock()),
+        return (self.store.stranded_events(STRANDED_AFTER, self.clock(), REQUEUE_AFTER),
                 self.store.due_outbox(self.clock()))
 
 

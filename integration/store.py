@@ -52,6 +52,7 @@ events = Table(
     Column("error", Text),
     Column("not_before", DateTime(timezone=True)),  # rate limited: not before this time
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("queued_at", DateTime(timezone=True)),
     Column("processed_at", DateTime(timezone=True)),
     UniqueConstraint("installation_id", "key", name="uq_events_installation_key"),
 )
@@ -266,23 +267,27 @@ class Store:
 
     def mark_enqueued(self, event_id: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(events).where(events.c.id == event_id, events.c.status == "received")
-                         .values(status="enqueued"))
+            conn.execute(update(events).where(events.c.id == event_id, events.c.status.in_(("received", "enqueued")))
+                         .values(status="enqueued", queued_at=utcnow()))
 
     def count_attempt(self, event_id: int) -> int:
         with self.engine.begin() as conn:
             conn.execute(update(events).where(events.c.id == event_id).values(attempts=events.c.attempts + 1))
             return int(conn.execute(select(events.c.attempts).where(events.c.id == event_id)).scalar_one())
 
-    def stranded_events(self, older_than: timedelta, now: datetime | None = None) -> list[int]:
-        """Recorded but not in the queue: the broker was down when they arrived, or the helpdesk
-        asked us to wait longer than a task may be scheduled ahead."""
+    def stranded_events(self, older_than: timedelta, now: datetime | None = None,
+                        requeue_after: timedelta = timedelta(minutes=15)) -> list[int]:
+        """Events to queue (again): recorded while the broker was down, parked until a long
+        Retry-After, or queued so long ago that their task must be lost (a worker killed mid-task
+        waits for the broker's visibility timeout; Redis without AOF forgets). Processing an event
+        twice is harmless, losing one is not."""
         now = now or utcnow()
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(events.c.id).where(
-                events.c.status == "received",
-                (events.c.not_before.is_(None) & (events.c.received_at <= now - older_than))
-                | (events.c.not_before <= now)))]
+                ((events.c.status == "received")
+                 & ((events.c.not_before.is_(None) & (events.c.received_at <= now - older_than))
+                    | (events.c.not_before <= now)))
+                | ((events.c.status == "enqueued") & (events.c.queued_at <= now - requeue_after))))]
 
     def park_event(self, event_id: int, not_before: datetime, error: str) -> None:
         with self.engine.begin() as conn:

@@ -111,3 +111,16 @@ def test_flagged_installation_is_broken_with_reason(store):
     store.flag_installation(inst.id, "ApiUnauthorized: 401")
     assert store.installation_status(inst.id) == ("broken", "ApiUnauthorized: 401")
     assert store.installation(inst.id).status == "broken"
+
+
+def test_a_queued_event_whose_task_was_lost_is_queued_again(store):
+    rid, _, _ = store.record_event(Event("zendesk", "i1", "lost", "comment_added", "1"))
+    store.mark_enqueued(rid)
+    now = utcnow()
+    assert store.stranded_events(timedelta(seconds=30), now, requeue_after=timedelta(minutes=15)) == []
+    later = now + timedelta(minutes=16)
+    assert store.stranded_events(timedelta(seconds=30), later, requeue_after=timedelta(minutes=15)) == [rid]
+    store.mark_enqueued(rid)  # the drain queued it again: its clock restarts
+    assert store.stranded_events(timedelta(seconds=30), utcnow(), requeue_after=timedelta(minutes=15)) == []
+    store.mark_event(rid, "processed")
+    assert store.stranded_events(timedelta(seconds=30), later + timedelta(hours=1)) == []

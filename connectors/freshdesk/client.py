@@ -114,6 +114,14 @@ class FreshdeskClient:
         return any(c.get("private") and plan.key in (c.get("body") or c.get("body_text") or "") for c in convs)
 
 
+# The "Trigger Webhook" body an admin pastes into the automation rule (README.md). The key Baton
+# deduplicates on is ticket id + updated time + rule.
+AUTOMATION_BODY = (
+    '{"baton_event": "ticket_updated", "ticket_id": "{{ticket.id}}", "updated_at": "{{ticket.updated_at}}", '
+    '"rule": "baton-conversation", "triggered_event": "{{triggered_event}}"}'
+)
+
+
 def install(client: FreshdeskClient, endpoint: str, mode: str = "automation") -> dict[str, Any]:
     """Freshdesk has no API to create automation rules: we learn our own agent id (to drop our
     echoes) and the admin pastes the rule from README.md."""

@@ -3,15 +3,15 @@ import pytest
 from tests.e2e.harness import Harness
 
 
-@pytest.fixture
-def harness(tmp_path):
-    h = Harness(tmp_path, f"sqlite:///{tmp_path}/baton.db")
+@pytest.fixture(params=["zendesk", "freshdesk", "intercom"])
+def harness(request, tmp_path):
+    h = Harness(tmp_path, f"sqlite:///{tmp_path}/baton.db", request.param)
     yield h
     h.close()
 
 
-@pytest.fixture
-def pg_harness(tmp_path, postgres_url):
-    h = Harness(tmp_path, postgres_url)
+@pytest.fixture(params=["zendesk", "freshdesk", "intercom"])
+def pg_harness(request, tmp_path, postgres_url):
+    h = Harness(tmp_path, postgres_url, request.param)
     yield h
     h.close()

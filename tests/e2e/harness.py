@@ -16,9 +16,7 @@ from typing import Any, Callable
 from cryptography.fernet import Fernet
 from werkzeug.serving import make_server
 
-from connectors.zendesk.sandbox import ZendeskSandbox
 from integration import tasks
-from integration.installs import install
 from integration.store import Store, Vault, events, outbox
 from integration.web import create_app
 
@@ -100,7 +98,9 @@ class Worker:
 
 
 class Harness:
-    def __init__(self, tmp: Path, database_url: str):
+    def __init__(self, tmp: Path, database_url: str, provider: str = "zendesk"):
+        from tests.e2e.drivers import DRIVERS
+
         self.redis = RedisServer(free_port())
         self.redis.start()
         key = Fernet.generate_key().decode()
@@ -111,48 +111,31 @@ class Harness:
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.baton_url = f"http://127.0.0.1:{self.server.server_port}"
-        self.sandbox = ZendeskSandbox(retry_delays=(0.2, 0.2, 0.2))
-        self.sandbox.start()
-        self.bot = self.sandbox.add_user("Answer Bot", "bot@sandbox.example", role="agent")
-        self.inst = install(self.store, "zendesk", self.sandbox.url,
-                            {"email": self.sandbox.api_email, "token": self.sandbox.api_token}, self.baton_url,
-                            settings={"bot_user_ids": [str(self.bot["id"])]})
+        self.helpdesk = DRIVERS[provider]()
+        self.helpdesk.start()
+        self.inst = self.helpdesk.install(self.store, self.baton_url)
         env = {**os.environ, "REDIS_URL": self.redis.url, "DATABASE_URL": database_url, "BATON_SECRET_KEY": key,
-               "BATON_VISIBILITY_TIMEOUT": "6", "BATON_LEASE_SECONDS": "3", "BATON_DRAIN_SECONDS": "1", "BATON_STRANDED_SECONDS": "3",
-               "PYTHONPATH": str(ROOT)}
+               "BATON_VISIBILITY_TIMEOUT": "6", "BATON_LEASE_SECONDS": "3", "BATON_DRAIN_SECONDS": "1",
+               "BATON_STRANDED_SECONDS": "3", "BATON_REQUEUE_SECONDS": "8", "PYTHONPATH": str(ROOT)}
         self.worker = Worker(env, tmp / "worker.log", tmp / "beat-schedule")
         self.worker.start()
-        self._n = 0
 
     def close(self) -> None:
         self.worker.stop()
-        self.sandbox.stop()
+        self.helpdesk.stop()
         self.server.shutdown()
         self.redis.stop()
         self.store.engine.dispose()
 
-    # helpers
-
-    def new_ticket(self, text: str) -> int:
-        self._n += 1
-        user = self.sandbox.add_user(f"Customer {self._n}", f"c{self._n}@example.com")
-        return int(self.sandbox.create_ticket(user["id"], f"Ticket {self._n}", text)["id"])
-
-    def notes(self, ticket_id: int) -> list[dict[str, Any]]:
-        return [c for c in self.sandbox.get_comments(ticket_id) if not c["public"]]
-
-    def puts(self, ticket_id: int) -> list[dict[str, Any]]:
-        return [r for r in self.sandbox.requests_log
-                if r["method"] == "PUT" and r["path"].rstrip("/").endswith(f"/tickets/{ticket_id}")]
-
-    def events(self) -> list[dict[str, Any]]:
-        return self.store.rows(events)
+    def events(self, cid: object | None = None) -> list[dict[str, Any]]:
+        rows = self.store.rows(events)
+        return rows if cid is None else [e for e in rows if e["ticket_id"] == str(cid)]
 
     def outbox(self) -> list[dict[str, Any]]:
         return self.store.rows(outbox)
 
     def quiet(self, seconds: float = 2.0) -> None:
         """Let echoes, redeliveries and the drain run; then nothing more may happen."""
-        self.sandbox.wait_for_deliveries(timeout=10)
+        self.helpdesk.wait_for_deliveries(timeout=10)
         time.sleep(seconds)
-        self.sandbox.wait_for_deliveries(timeout=10)
+        self.helpdesk.wait_for_deliveries(timeout=10)

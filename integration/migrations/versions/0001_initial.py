@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
         sa.Column("not_before", TS),
         sa.Column("received_at", TS, nullable=False),
+        sa.Column("queued_at", TS),
         sa.Column("processed_at", TS),
         sa.UniqueConstraint("installation_id", "key", name="uq_events_installation_key"),
     )

@@ -1,0 +1,590 @@
+"""A local emulator ("sandbox") of the Freshdesk API v2 subset Baton uses.
+
+It follows https://developers.freshdesk.com/api/ for tickets, conversations (notes, replies), contacts,
+companies, agents and groups: API-key Basic auth, ``X-RateLimit-*`` headers, Freshdesk's error bodies. It
+sends what Freshdesk would: automation-rule "Trigger Webhook" calls (a ``{{placeholder}}`` body template)
+and the app events an FDK app forwards (``onTicketCreate``, ``onTicketUpdate``, ``onConversationCreate``).
+Freshdesk webhooks carry no signature, so each hook sends the headers it was registered with: a
+per-installation secret header. Deliveries leave from a background queue, retried on 429/5xx/network errors.
+
+Test knobs: ``throttle`` (429 + Retry-After), ``delay``, ``requests_log``, ``deliveries``,
+``wait_for_deliveries`` and ``redeliver``. State lives in memory and every public method is thread-safe.
+"""
+from __future__ import annotations
+
+import copy
+import hmac
+import html
+import itertools
+import json
+import queue
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import requests
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import BaseWSGIServer, make_server
+
+JSON = dict[str, Any]
+ACCOUNT_ID = "11010177632"  # from the FDK's sample event payloads
+RATE_LIMIT = 400
+STATUSES = {2: "Open", 3: "Pending", 4: "Resolved", 5: "Closed"}
+PRIORITIES = {1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
+SOURCES = {1: "Email", 2: "Portal", 3: "Phone", 7: "Chat", 9: "Feedback Widget", 10: "Outbound Email"}
+REPLY, NOTE = 0, 2  # conversation sources
+AUTOMATION_EVENTS = ("ticket_created", "customer_replied")
+# Distinct id ranges per kind, so that a ticket id mistaken for a contact id is a 404, not another record.
+ID_BASES = {"ticket": 1, "contact": 48000000001, "agent": 48000001001, "group": 48000002001,
+            "company": 48000003001, "conversation": 48000004001, "hook": 1}
+UPDATE_FIELDS = ("subject", "priority", "status", "group_id", "responder_id", "tags")
+CREATE_FIELDS = {*UPDATE_FIELDS, "description", "requester_id", "email", "name", "source"}
+NOTE_FIELDS = {"body", "private", "incoming", "notify_emails"}
+REPLY_FIELDS = {"body", "cc_emails", "bcc_emails"}
+TYPES = {"subject": str, "description": str, "body": str, "email": str, "name": str, "private": bool,
+         "incoming": bool}
+LIST_PARAMS = {"requester_id", "email", "company_id", "page", "per_page"}
+NOT_FOUND = {"description": "Not found"}
+UNAUTHORIZED = {"code": "invalid_credentials", "message": "You have to be logged in to perform this action."}
+INVALID_JSON = {"code": "invalid_json", "message": "Request body has invalid json format"}
+BAD_CONTENT_TYPE = {"code": "invalid_content_type", "message": "Content-Type header should have application/json"}
+THROTTLED = {"message": "You have exceeded the limit of requests per minute"}
+NO_REQUESTER = "Please fill at least 1 of email, mobile, phone, twitter_id, fb_profile_id, unique_external_id, " \
+               "requester_id fields"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: JSON) -> None:
+        super().__init__(body)
+        self.status, self.body = status, body
+
+
+def invalid(*errors: tuple[str, str, str]) -> ApiError:
+    """Freshdesk's 400: every (field, message, code) found wrong, at once."""
+    return ApiError(400, {"description": "Validation failed",
+                          "errors": [{"field": f, "message": m, "code": c} for f, m, c in errors]})
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def text_to_html(text: str) -> str:
+    return "<div>" + html.escape(text, quote=False).replace("\n", "<br>") + "</div>"
+
+
+def html_to_text(markup: str) -> str:
+    text = re.sub(r"<br\s*/?>|</(?:p|div|li|h\d|tr|blockquote)>", "\n", markup, flags=re.I)
+    return re.sub(r"\n{3,}", "\n\n", html.unescape(re.sub(r"<[^>]*>", "", text))).strip()
+
+
+def unique(tags: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+@dataclass(frozen=True)
+class _Job:
+    kind: str  # "automation" | "app_event"
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class FreshdeskSandbox:
+    def __init__(self, api_key: str = "sandbox-key", domain: str = "sandbox.freshdesk.com", *,
+                 clock: Callable[[], datetime] | None = None,
+                 retry_delays: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        self.api_key, self.domain = api_key, domain
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.retry_delays = tuple(retry_delays)
+        self.requests_log: list[JSON] = []
+        self.deliveries: list[JSON] = []
+        self._lock = threading.RLock()
+        self._ids = {kind: itertools.count(base) for kind, base in ID_BASES.items()}
+        self._agents: dict[int, JSON] = {}
+        self._groups: dict[int, JSON] = {}
+        self._companies: dict[int, JSON] = {}
+        self._contacts: dict[int, JSON] = {}
+        self._tickets: dict[int, JSON] = {}
+        self._conversations: dict[int, list[JSON]] = {}
+        self._automations: dict[int, JSON] = {}
+        self._forwarders: dict[int, JSON] = {}
+        self._throttled, self._retry_after = 0, 2.0
+        self._delays: dict[str, float] = {}
+        self._recent: deque[float] = deque()
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+        self.api_agent_id: int = self.add_agent("Baton API", f"baton@{domain}")["id"]
+        self.app = self._build_app()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self._server is not None:
+            raise RuntimeError("sandbox already started")
+        self._server = make_server(host, port, self.app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="freshdesk-sandbox", daemon=True)
+        self._thread.start()
+        self._url = f"http://{host}:{self._server.server_port}"
+        return self._url
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+        self._server = self._thread = self._url = None
+        with self._lock:
+            if self._worker is not None:
+                self._jobs.put(None)  # the worker exits once the deliveries queued before it are sent
+                self._worker = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("sandbox not started")
+        return self._url
+
+    # -- seeding and simulated UI activity -------------------------------------------------------
+    def add_agent(self, name: str, email: str, group_ids: Iterable[int] = (), available: bool = True,
+                  language: str = "en", time_zone: str = "UTC") -> JSON:
+        with self._lock:
+            group_ids = [self._find(self._groups, key, "group")["id"] for key in group_ids]
+            agent = {"id": next(self._ids["agent"]), "available": available, "occasional": False,
+                     "group_ids": group_ids, "contact": {"name": name, "email": email, "language": language,
+                                                         "time_zone": time_zone}, "created_at": iso(self.clock())}
+            self._agents[agent["id"]] = agent
+            for key in group_ids:
+                self._groups[key]["agent_ids"].append(agent["id"])
+            return copy.deepcopy(agent)
+
+    def add_group(self, name: str, agent_ids: Iterable[int] = ()) -> JSON:
+        with self._lock:
+            agent_ids = [self._find(self._agents, key, "agent")["id"] for key in agent_ids]
+            group = {"id": next(self._ids["group"]), "name": name, "agent_ids": agent_ids}
+            self._groups[group["id"]] = group
+            for key in agent_ids:
+                self._agents[key]["group_ids"].append(group["id"])
+            return copy.deepcopy(group)
+
+    def add_company(self, name: str, custom_fields: dict[str, Any] | None = None) -> JSON:
+        with self._lock:
+            company = {"id": next(self._ids["company"]), "name": name, "custom_fields": dict(custom_fields or {}),
+                       "created_at": iso(self.clock())}
+            self._companies[company["id"]] = company
+            return copy.deepcopy(company)
+
+    def add_contact(self, name: str, email: str, company_id: int | None = None, language: str = "en",
+                    time_zone: str = "UTC", tags: Iterable[str] = (),
+                    custom_fields: dict[str, Any] | None = None) -> JSON:
+        with self._lock:
+            if company_id is not None:
+                self._find(self._companies, company_id, "company")
+            if any(c["email"] == email for c in self._contacts.values()):
+                raise ValueError(f"a contact already has the email {email!r}")
+            now = iso(self.clock())
+            contact = {"id": next(self._ids["contact"]), "name": name, "email": email, "company_id": company_id,
+                       "language": language, "time_zone": time_zone, "tags": unique(tags),
+                       "custom_fields": dict(custom_fields or {}), "created_at": now, "updated_at": now}
+            self._contacts[contact["id"]] = contact
+            return copy.deepcopy(contact)
+
+    def create_ticket(self, requester_id: int, subject: str, description: str, priority: int = 1, status: int = 2,
+                      tags: Iterable[str] = (), source: int = 2, created_at: datetime | None = None) -> JSON:
+        """A ticket the customer opened (portal, email...): stored, then the "ticket created" hooks fire."""
+        fields = {"priority": priority, "status": status, "source": source, "tags": unique(tags)}
+        with self._lock:
+            self._find(self._contacts, requester_id, "contact")
+            self._check(fields, CREATE_FIELDS)
+            return copy.deepcopy(self._new_ticket(requester_id, subject, text_to_html(description), description,
+                                                  fields, requester_id, created_at))
+
+    def customer_reply(self, ticket_id: int, contact_id: int, body: str) -> JSON:
+        """A contact answers (email, portal): an incoming public conversation; reopens a pending/resolved ticket."""
+        with self._lock:
+            self._find(self._contacts, contact_id, "contact")
+            return self._add_conversation(self._find(self._tickets, ticket_id, "ticket"), contact_id,
+                                          text_to_html(body), body, incoming=True, private=False, source=REPLY,
+                                          customer=True)
+
+    def agent_reply(self, ticket_id: int, agent_id: int, body: str, private: bool = False) -> JSON:
+        """An agent answers in Freshdesk's UI: a public reply, or a private note."""
+        with self._lock:
+            self._find(self._agents, agent_id, "agent")
+            return self._add_conversation(self._find(self._tickets, ticket_id, "ticket"), agent_id,
+                                          text_to_html(body), body, incoming=False, private=private,
+                                          source=NOTE if private else REPLY)
+
+    def get_ticket(self, ticket_id: int) -> JSON:
+        with self._lock:
+            return copy.deepcopy(self._tickets[ticket_id])
+
+    def get_conversations(self, ticket_id: int) -> list[JSON]:
+        with self._lock:
+            return copy.deepcopy(self._conversations[ticket_id])
+
+    # -- webhook targets -------------------------------------------------------------------------
+    def add_automation(self, url: str, body_template: str, headers: dict[str, str],
+                       on: Iterable[str] = AUTOMATION_EVENTS) -> int:
+        """An automation rule whose action is "Trigger Webhook" (POST, JSON, advanced content)."""
+        events = tuple(on)
+        if not events or not set(events) <= set(AUTOMATION_EVENTS):
+            raise ValueError(f"on must be among {AUTOMATION_EVENTS}")
+        with self._lock:
+            rule_id = next(self._ids["hook"])
+            self._automations[rule_id] = {"url": url, "body_template": body_template, "headers": dict(headers),
+                                          "on": events}
+            return rule_id
+
+    def add_app_forwarder(self, url: str, headers: dict[str, str]) -> int:
+        """An installed FDK app that POSTs every product event payload it receives to ``url``."""
+        with self._lock:
+            hook_id = next(self._ids["hook"])
+            self._forwarders[hook_id] = {"url": url, "headers": dict(headers)}
+            return hook_id
+
+    # -- test knobs ------------------------------------------------------------------------------
+    def throttle(self, count: int, retry_after: float = 2) -> None:
+        with self._lock:
+            self._throttled, self._retry_after = count, retry_after
+
+    def delay(self, seconds: float, method: str = "POST") -> None:
+        with self._lock:
+            self._delays[method.upper()] = seconds
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.requests_log.clear()
+
+    def wait_for_deliveries(self, timeout: float = 10) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def redeliver(self, delivery_index: int) -> int | None:
+        """Send an earlier delivery again, byte for byte with the same headers (nothing in it is per-attempt)."""
+        with self._lock:
+            old = self.deliveries[delivery_index]
+        return self._send(_Job(old["kind"], old["url"], dict(old["headers"]), old["body"]), attempt=1)[0]
+
+    # -- model -----------------------------------------------------------------------------------
+    @staticmethod
+    def _find(table: dict[int, Any], key: int, kind: str | None = None) -> Any:
+        """The record, else a 404 for API calls (or a KeyError naming ``kind`` for the seed helpers)."""
+        if key not in table:
+            raise KeyError(f"unknown {kind} {key}") if kind else ApiError(404, NOT_FOUND)
+        return table[key]
+
+    def _stamp(self, previous: str | None, at: datetime | None = None) -> str:
+        now = (at or self.clock()).astimezone(timezone.utc).replace(microsecond=0)
+        if previous is not None:  # each update must be strictly later, even within one second
+            now = max(now, datetime.fromisoformat(previous) + timedelta(seconds=1))
+        return iso(now)
+
+    def _check(self, data: JSON, allowed: set[str], required: Iterable[str] = ()) -> None:
+        errors = [(f, "Unexpected/invalid field in request", "invalid_field") for f in data if f not in allowed]
+        errors += [(f, "It should be a/an String", "missing_field") for f in required if f not in data]
+        for field, kind in TYPES.items():
+            if field in data and not isinstance(data[field], kind):
+                name = "Boolean" if kind is bool else "String"
+                errors.append((field, f"It should be a/an {name}", "datatype_mismatch"))
+        for field, values in (("priority", PRIORITIES), ("status", STATUSES), ("source", SOURCES)):
+            if field in data and not (is_int(data[field]) and data[field] in values):
+                errors.append((field, f"It should be one of these values: '{','.join(map(str, values))}'",
+                               "invalid_value"))
+        for field, table, kind in (("group_id", self._groups, "group"), ("responder_id", self._agents, "agent"),
+                                   ("requester_id", self._contacts, "contact")):  # ids must exist
+            if data.get(field) is not None and not (is_int(data[field]) and data[field] in table):
+                errors.append((field, f"There is no {kind} matching the given {field}", "invalid_value"))
+        if "tags" in data and not (isinstance(data["tags"], list) and all(isinstance(t, str) for t in data["tags"])):
+            errors.append(("tags", "It should be a/an Array of Strings", "datatype_mismatch"))
+        if errors:
+            raise invalid(*errors)
+
+    def _new_ticket(self, requester_id: int, subject: str, description: str, text: str, fields: JSON,
+                    actor_id: int, at: datetime | None = None) -> JSON:
+        stamp = self._stamp(None, at)
+        ticket = {"id": next(self._ids["ticket"]), "subject": subject, "description": description,
+                  "description_text": text, "status": 2, "priority": 1, "source": 2, "requester_id": requester_id,
+                  "responder_id": None, "group_id": None, "company_id": self._contacts[requester_id]["company_id"],
+                  "tags": [], "type": None, "custom_fields": {}, "created_at": stamp, "updated_at": stamp}
+        ticket.update(fields)
+        self._tickets[ticket["id"]], self._conversations[ticket["id"]] = ticket, []
+        self._fire(ticket, "onTicketCreate", actor_id, automation="ticket_created")
+        return ticket
+
+    def _api_create(self, data: JSON) -> JSON:
+        self._check(data, CREATE_FIELDS, required=("subject", "description"))
+        requester_id = data.get("requester_id")
+        if requester_id is None and "email" in data:
+            known = [c["id"] for c in self._contacts.values() if c["email"].lower() == data["email"].lower()]
+            # Freshdesk creates the contact of an unknown email, named after it unless a name is given.
+            requester_id = known[0] if known else self.add_contact(data.get("name") or data["email"].split("@")[0],
+                                                                   data["email"])["id"]
+        if requester_id is None:
+            raise invalid(("requester_id", NO_REQUESTER, "missing_field"))
+        fields = {key: data[key] for key in ("priority", "status", "source", "group_id", "responder_id") if key in data}
+        fields["tags"] = unique(data.get("tags") or [])
+        return self._new_ticket(requester_id, data["subject"], data["description"], html_to_text(data["description"]),
+                                fields, self.api_agent_id)
+
+    def _update(self, ticket_id: int, data: JSON) -> JSON:
+        ticket = self._find(self._tickets, ticket_id)
+        self._check(data, set(UPDATE_FIELDS))
+        new = copy.deepcopy(ticket)
+        for field in UPDATE_FIELDS:
+            if field in data:
+                new[field] = unique(data[field]) if field == "tags" else data[field]  # tags: replaces the list
+        changes = {field: [ticket[field], new[field]] for field in UPDATE_FIELDS if ticket[field] != new[field]}
+        new["updated_at"] = self._stamp(ticket["updated_at"])
+        self._tickets[ticket_id] = new
+        if changes:
+            self._fire(new, "onTicketUpdate", self.api_agent_id, changes=changes)
+        return new
+
+    def _add_conversation(self, ticket: JSON, user_id: int, body: str, text: str, *, incoming: bool, private: bool,
+                          source: int, customer: bool = False) -> JSON:
+        stamp = self._stamp(ticket["updated_at"])
+        conversation = {"id": next(self._ids["conversation"]), "body": body, "body_text": text, "incoming": incoming,
+                        "private": private, "user_id": user_id, "ticket_id": ticket["id"],
+                        "source": source, "created_at": stamp, "updated_at": stamp}
+        self._conversations[ticket["id"]].append(conversation)
+        ticket["updated_at"] = stamp
+        if customer:
+            ticket["status"] = 2  # a customer's reply reopens a pending/resolved/closed ticket, by default
+        self._fire(ticket, "onConversationCreate", user_id, automation="customer_replied" if customer else None,
+                   conversation=conversation)
+        return copy.deepcopy(conversation)
+
+    # -- webhooks --------------------------------------------------------------------------------
+    def _person(self, user_id: int) -> JSON:
+        agent = self._agents.get(user_id)
+        who = agent["contact"] if agent else self._contacts[user_id]
+        return {"id": user_id, "name": who["name"], "email": who["email"], "language": who["language"],
+                "helpdesk_agent": agent is not None}
+
+    def _fire(self, ticket: JSON, event: str, actor_id: int, *, automation: str | None = None,
+              conversation: JSON | None = None, changes: JSON | None = None) -> None:
+        """Queue the deliveries one change causes; bodies are rendered now, from this snapshot."""
+        if automation is not None:
+            for rule in self._automations.values():
+                if automation in rule["on"]:
+                    body = self._render(rule["body_template"], ticket, automation).encode()
+                    self._enqueue(_Job("automation", rule["url"], rule["headers"], body))
+        if not self._forwarders:
+            return
+        requester, actor = self._person(ticket["requester_id"]), self._person(actor_id)
+        requester.pop("helpdesk_agent")
+        actor.pop("language")
+        data: JSON = {"ticket": copy.deepcopy(ticket), "requester": requester, "actor": actor}
+        if changes is not None:
+            data["ticket"]["changes"] = copy.deepcopy(changes)
+        if conversation is not None:
+            data["conversation"] = copy.deepcopy(conversation)
+        payload = {"account_id": ACCOUNT_ID, "domain": self.domain, "event": event, "region": "US",
+                   "timestamp": self.clock().timestamp(),
+                   "currentHost": {"subscribed_modules": ["support_ticket"],
+                                   "endpoint_urls": {"freshdesk": f"https://{self.domain}"}}, "data": data}
+        body = json.dumps(payload).encode()
+        for hook in self._forwarders.values():
+            self._enqueue(_Job("app_event", hook["url"], hook["headers"], body))
+
+    def _render(self, template: str, ticket: JSON, event: str) -> str:
+        """Freshdesk inserts placeholder values verbatim: they are not JSON-escaped."""
+        requester = self._contacts[ticket["requester_id"]]
+        values = {"ticket.id": str(ticket["id"]), "ticket.subject": ticket["subject"],
+                  "ticket.status": STATUSES[ticket["status"]], "ticket.priority": PRIORITIES[ticket["priority"]],
+                  "ticket.updated_at": ticket["updated_at"], "ticket.requester.id": str(requester["id"]),
+                  "ticket.requester.email": requester["email"], "ticket.tags": ",".join(ticket["tags"]),
+                  "triggered_event": event}
+        return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), ""), template)
+
+    def _enqueue(self, job: _Job) -> None:
+        with self._idle:
+            self._pending += 1
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="freshdesk-sandbox-webhooks", daemon=True)
+                self._worker.start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                self._deliver(job)
+            except Exception:  # noqa: BLE001 - one broken job must not stop later deliveries
+                pass
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def _deliver(self, job: _Job) -> None:
+        for attempt in itertools.count(1):
+            status, retry_after = self._send(job, attempt)
+            if (status is not None and status != 429 and status < 500) or attempt > len(self.retry_delays):
+                return
+            wait = self.retry_delays[attempt - 1]
+            if status in (429, 503) and retry_after is not None:
+                if retry_after >= 10:  # give up rather than wait that long
+                    return
+                wait = retry_after
+            time.sleep(wait)
+
+    def _send(self, job: _Job, attempt: int) -> tuple[int | None, float | None]:
+        headers = {**job.headers, "Content-Type": "application/json"}
+        status: int | None = None
+        retry_after: float | None = None
+        try:
+            response = requests.post(job.url, data=job.body, headers=headers, timeout=10)
+            status = response.status_code
+            header = response.headers.get("Retry-After", "")
+            retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
+        except requests.RequestException:
+            pass
+        with self._lock:
+            self.deliveries.append({"kind": job.kind, "url": job.url, "status": status, "attempt": attempt,
+                                    "at": time.monotonic(), "body": job.body, "headers": headers})
+        return status, retry_after
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    def _before(self) -> tuple[JSON, int] | tuple[JSON, int, dict[str, str]] | None:
+        if not request.path.startswith("/api/v2/"):
+            return None
+        g.entry = {"at": time.monotonic(), "time": self.clock(), "method": request.method, "path": request.path,
+                   "query": request.args.to_dict(), "status": None, "json": request.get_json(silent=True)}
+        with self._lock:
+            self.requests_log.append(g.entry)
+            self._recent.append(g.entry["at"])
+        auth = request.authorization  # Basic base64("APIKEY:X"): the password is ignored
+        if auth is None or auth.type != "basic" or not hmac.compare_digest((auth.username or "").encode(),
+                                                                           self.api_key.encode()):
+            return UNAUTHORIZED, 401
+        with self._lock:
+            throttled, retry_after = self._throttled > 0, self._retry_after
+            self._throttled = max(0, self._throttled - 1)
+            pause = self._delays.get(request.method, 0.0)
+        if throttled:
+            return THROTTLED, 429, {"Retry-After": f"{retry_after:g}"}
+        if request.method in ("POST", "PUT") and request.mimetype != "application/json":
+            return BAD_CONTENT_TYPE, 415
+        if pause:
+            time.sleep(pause)
+        return None
+
+    def _after(self, response: Response) -> Response:
+        entry = g.get("entry")
+        if entry is not None:
+            entry["status"] = response.status_code
+            with self._lock:
+                while self._recent and self._recent[0] < time.monotonic() - 60:
+                    self._recent.popleft()
+                remaining = 0 if response.status_code == 429 else max(0, RATE_LIMIT - len(self._recent))
+            response.headers["X-RateLimit-Total"] = str(RATE_LIMIT)
+            response.headers["X-RateLimit-Remaining"] = str(remaining)
+            response.headers["X-RateLimit-Used-CurrentRequest"] = "1"
+        return response
+
+    @staticmethod
+    def _body() -> JSON:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ApiError(400, INVALID_JSON)
+        return data
+
+    def _list_tickets(self, args: dict[str, str]) -> list[JSON]:
+        errors = [(key, "Unexpected/invalid field in request", "invalid_field") for key in args
+                  if key not in LIST_PARAMS]
+        errors += [(key, "It should be a/an Positive Integer", "datatype_mismatch") for key, value in args.items()
+                   if key != "email" and not (value.isdigit() and int(value) > 0)]
+        if errors:
+            raise invalid(*errors)
+        wanted = {key: int(value) for key, value in args.items() if key != "email"}
+        if "email" in args:
+            match = [c["id"] for c in self._contacts.values() if c["email"].lower() == args["email"].lower()]
+            if not match:
+                raise invalid(("email", "There is no contact matching the given email", "invalid_value"))
+            wanted["requester_id"] = match[0]
+        rows = sorted((t for t in self._tickets.values() if all(
+            t[key] == wanted[key] for key in ("requester_id", "company_id") if key in wanted)),
+            key=lambda t: (t["created_at"], t["id"]), reverse=True)
+        per_page = min(wanted.get("per_page", 30), 100)
+        start = (wanted.get("page", 1) - 1) * per_page
+        return copy.deepcopy(rows[start:start + per_page])
+
+    def _post_conversation(self, ticket_id: int, kind: str) -> tuple[JSON, int]:
+        """``/notes`` (private unless told otherwise) or ``/reply`` (public), both by the API agent."""
+        data = self._body()
+        with self._lock:
+            ticket = self._find(self._tickets, ticket_id)
+            self._check(data, NOTE_FIELDS if kind == "notes" else REPLY_FIELDS, required=("body",))
+            note = kind == "notes"
+            return self._add_conversation(ticket, self.api_agent_id, data["body"], html_to_text(data["body"]),
+                                          incoming=note and data.get("incoming", False),
+                                          private=note and data.get("private", True),
+                                          source=NOTE if note else REPLY), 201
+
+    def _read(self, make: Callable[..., Any]) -> Callable[..., Any]:
+        """A GET view: ``make`` runs under the lock and its result is copied out."""
+        def view(**kwargs: Any) -> Any:
+            with self._lock:
+                return copy.deepcopy(make(**kwargs))
+        return view
+
+    def _build_app(self) -> Flask:
+        app = Flask(__name__)
+        app.json.sort_keys = False  # type: ignore[attr-defined]
+        app.before_request(self._before)
+        app.after_request(self._after)
+        app.register_error_handler(ApiError, lambda e: (e.body, e.status))
+
+        @app.errorhandler(HTTPException)
+        def http_error(e: HTTPException) -> Any:
+            if not request.path.startswith("/api/"):
+                return e
+            return (NOT_FOUND if e.code == 404 else {"description": e.name}), e.code or 500
+
+        tables = {"tickets": self._tickets, "contacts": self._contacts, "companies": self._companies,
+                  "agents": self._agents, "groups": self._groups}
+        for name, table in tables.items():
+            app.add_url_rule(f"/api/v2/{name}/<int:key>", f"show_{name}",
+                             self._read(lambda key, table=table: self._find(table, key)))
+        for name in ("agents", "groups"):
+            app.add_url_rule(f"/api/v2/{name}", f"list_{name}",
+                             self._read(lambda name=name: [tables[name][key] for key in sorted(tables[name])]))
+        app.add_url_rule("/api/v2/agents/me", "me", self._read(lambda: self._agents[self.api_agent_id]))
+        app.add_url_rule("/api/v2/tickets", "list_tickets",
+                         self._read(lambda: self._list_tickets(request.args.to_dict())))
+        app.add_url_rule("/api/v2/tickets/<int:key>/conversations", "conversations",
+                         self._read(lambda key: self._find(self._conversations, key)))
+        for kind in ("notes", "reply"):
+            app.add_url_rule(f"/api/v2/tickets/<int:key>/{kind}", kind,
+                             lambda key, kind=kind: self._post_conversation(key, kind), methods=["POST"])
+
+        @app.post("/api/v2/tickets")
+        def create_ticket() -> tuple[JSON, int]:
+            data = self._body()
+            with self._lock:
+                return copy.deepcopy(self._api_create(data)), 201
+
+        @app.put("/api/v2/tickets/<int:key>")
+        def update_ticket(key: int) -> JSON:
+            data = self._body()
+            with self._lock:
+                return copy.deepcopy(self._update(key, data))
+
+        return app
