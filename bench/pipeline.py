@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -65,9 +67,14 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--ack-rate", type=float, default=200)
     ap.add_argument("--e2e-rate", type=float, default=50)
+    ap.add_argument("--calls-only", action="store_true", help="only count API calls per escalation per helpdesk")
     ap.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL"),
                     help="default: a new SQLite file (PostgreSQL: postgresql://postgres@127.0.0.1/<db>)")
     args = ap.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    if args.calls_only:
+        calls_per_helpdesk()
+        return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="baton-bench-"))
     db = args.database or f"sqlite:///{tmp}/baton.db"
@@ -88,8 +95,6 @@ def main() -> int:
     wait_for(lambda: _up(baton), timeout=30)
     sandbox = ZendeskSandbox(retry_delays=(0.2, 0.5, 1.0))
     sandbox.start()
-    import logging
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     inst = install(store, "zendesk", sandbox.url, {"email": sandbox.api_email, "token": sandbox.api_token}, baton)
     pool = tuple(os.environ.get("BENCH_POOL", "--pool=prefork --concurrency=2").split())
     worker = Worker(env, tmp / "worker.log", tmp / "beat", pool=pool)
@@ -105,6 +110,7 @@ def main() -> int:
         web.wait(10)
         sandbox.stop()
         redis.stop()
+    calls_per_helpdesk()
     return 0
 
 
@@ -191,6 +197,42 @@ def _e2e(sandbox: ZendeskSandbox, store: Store, args) -> None:  # type: ignore[n
     writes = [r for r in sandbox.requests_log if r["method"] in ("PUT", "POST", "DELETE")]
     print(f"API calls per escalation: {len(writes) / len(created):.2f} writes, {len(reads) / len(created):.2f} reads "
           f"(ticket, comments, requester, organization when set, recent tickets)")
+
+
+def calls_per_helpdesk(n: int = 20) -> None:
+    """API calls per escalation on each helpdesk (the count does not depend on the runtime, so
+    this runs the pipeline in-process)."""
+    from integration.pipeline import Pipeline
+    from integration.tasks import LocalQueue
+    from integration.web import create_app
+    from tests.e2e.drivers import DRIVERS
+    from werkzeug.serving import make_server
+
+    print(f"\nAPI calls per escalation, {n} escalations each (reads · writes):")
+    for key, driver_cls in DRIVERS.items():
+        tmp = Path(tempfile.mkdtemp(prefix=f"baton-calls-{key}-"))
+        store = Store(f"sqlite:///{tmp}/baton.db", Vault(Fernet.generate_key().decode()))
+        store.migrate()
+        queue = LocalQueue(Pipeline(store), drain_every=60)
+        server = make_server("127.0.0.1", 0, create_app(store, queue), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        desk = driver_cls()
+        desk.start()
+        inst = desk.install(store, f"http://127.0.0.1:{server.server_port}")
+        desk.sandbox.reset_log()
+        cids = [desk.new_conversation("I was charged twice!!! I want to talk to a human now.") for _ in range(n)]
+        for _ in range(3):
+            desk.wait_for_deliveries(timeout=30)
+            queue.wait_idle(timeout=30)
+        assert all(len(desk.notes(c)) == 1 for c in cids), "every escalation should have one note"
+        log = [r for r in desk.sandbox.requests_log if r["status"] == 200 or r["status"] == 201]
+        writes = [r for r in log if r["method"] in ("PUT", "POST", "DELETE") and "/search" not in r["path"]]
+        reads = [r for r in log if r not in writes]
+        paths = sorted({f"{r['method']} {re.sub(r'[0-9]+', '{id}', r['path'])}" for r in writes})
+        print(f"  {key:<10} {len(reads) / n:.2f} · {len(writes) / n:.2f}   writes: {', '.join(paths)}  (installation {inst.id})")
+        desk.stop()
+        server.shutdown()
+        queue.stop()
 
 
 def _landed(sandbox: ZendeskSandbox, ticket_id: int) -> bool:

@@ -25,13 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("secret-key", help="print a new key for BATON_SECRET_KEY")
 
     ins = sub.add_parser("install", help="install Baton into a helpdesk account (creates its webhook)")
-    ins.add_argument("provider", choices=["zendesk"])
+    ins.add_argument("provider", choices=["zendesk", "freshdesk", "intercom"])
     ins.add_argument("--base-url", required=True, help="e.g. https://acme.zendesk.com")
     ins.add_argument("--email", help="API user email (API-token auth)")
     ins.add_argument("--token", help="API token")
-    ins.add_argument("--oauth-token", help="OAuth access token instead of email + token")
+    ins.add_argument("--oauth-token", help="Zendesk: OAuth access token instead of email + token")
+    ins.add_argument("--api-key", help="Freshdesk: the API key of Baton's agent")
+    ins.add_argument("--access-token", help="Intercom: the app's access token")
+    ins.add_argument("--client-secret", help="Intercom: the app's client secret (signs notifications)")
     ins.add_argument("--public-url", required=True, help="where the helpdesk reaches Baton, e.g. https://baton.example.com")
-    ins.add_argument("--mode", choices=["events", "trigger"], default="events")
+    ins.add_argument("--mode", default=None, help="zendesk: events (default) or trigger")
     ins.add_argument("--settings", default="{}", help='JSON, e.g. {"bot_user_ids": ["123"], "groups": {"default": "456"}}')
     ins.add_argument("--rules", help="JSON rules file")
 
@@ -65,20 +68,28 @@ def _install(args: argparse.Namespace) -> int:
     from connectors.base import ApiError
     from integration.installs import install
 
-    creds = {"oauth_token": args.oauth_token} if args.oauth_token else {"email": args.email, "token": args.token}
+    creds, mode = {
+        "zendesk": ({"oauth_token": args.oauth_token} if args.oauth_token else {"email": args.email, "token": args.token},
+                    args.mode or "events"),
+        "freshdesk": ({"api_key": args.api_key}, "automation"),
+        "intercom": ({"access_token": args.access_token, "client_secret": args.client_secret}, "webhooks"),
+    }[args.provider]
     if not all(creds.values()):
-        print("error: give --email and --token, or --oauth-token", file=sys.stderr)
+        print(f"error: missing credentials for {args.provider}: {', '.join(k for k, v in creds.items() if not v)}",
+              file=sys.stderr)
         return 2
     try:
         settings = json.loads(args.settings)
         rules = json.loads(open(args.rules, encoding="utf-8").read()) if args.rules else {}
         store = _store()
         store.migrate()
-        inst = install(store, args.provider, args.base_url, creds, args.public_url, settings, rules, args.mode)
+        inst = install(store, args.provider, args.base_url, creds, args.public_url, settings, rules, mode)
     except (json.JSONDecodeError, OSError, RulesError, ApiError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"installed {args.provider} as {inst.id}: webhook → {args.public_url.rstrip('/')}/webhooks/{args.provider}/{inst.id}")
+    if args.provider == "freshdesk":  # the admin pastes it into the automation rule (it is stored encrypted)
+        print(f"X-Baton-Secret: {inst.webhook_secret}")
     return 0
 
 

@@ -1,13 +1,16 @@
 """``python -m integration demo``: Baton end to end on one machine with nothing installed.
 
-Starts the Zendesk sandbox and Baton (SQLite, in-process queue), installs Baton into the sandbox
-through its API, plays conversations as customers and a bot would, and prints each ticket after
-Baton has looked at it. ``--serve`` keeps both running so the tickets can be opened in a browser.
+Starts Baton (SQLite, in-process queue) and the Zendesk, Freshdesk and Intercom sandboxes,
+installs Baton into each, plays the same conversations on each as customers and a bot would,
+and prints every ticket after Baton has looked at it. ``--serve`` keeps everything running so the
+Zendesk tickets can be opened in a browser.
 """
 from __future__ import annotations
 
 import logging
 import tempfile
+import html
+import re
 import textwrap
 import threading
 import time
@@ -18,6 +21,11 @@ from typing import Any
 from cryptography.fernet import Fernet
 from werkzeug.serving import make_server
 
+from connectors.freshdesk.client import AUTOMATION_BODY
+from connectors.freshdesk.sandbox import FreshdeskSandbox
+from connectors.freshdesk.webhook import SECRET_HEADER
+from connectors.intercom.sandbox import IntercomSandbox
+from connectors.intercom.webhook import SUPPORTED_TOPICS
 from connectors.zendesk.sandbox import ZendeskSandbox
 from integration.installs import install
 from integration.pipeline import Pipeline
@@ -66,6 +74,127 @@ SCENARIOS = (
 )
 
 
+GROUPS = ("Support", "Billing", "Accounts")
+
+
+def _groups(ids: dict[str, Any]) -> dict[str, str]:
+    """Which group gets which category, as an admin would set it."""
+    return {"billing_dispute": str(ids["Billing"]), "refund": str(ids["Billing"]),
+            "account": str(ids["Accounts"]), "default": str(ids["Support"])}
+
+
+class Zendesk:
+    name = "Zendesk"
+
+    def __init__(self, store: Store, baton_url: str):
+        self.sandbox = ZendeskSandbox(retry_delays=(0.2, 0.5, 1.0))
+        self.url = self.sandbox.start()
+        self.bot = self.sandbox.add_user("Answer Bot", "bot@sandbox.example", role="agent")
+        self.group_ids = {g: self.sandbox.add_group(g)["id"] for g in GROUPS}
+        self.inst = install(store, "zendesk", self.url, {"email": self.sandbox.api_email, "token": self.sandbox.api_token},
+                            baton_url, settings={"bot_user_ids": [str(self.bot["id"])], "groups": _groups(self.group_ids)})
+
+    def start(self, sc: Scenario, text: str) -> Any:
+        org = self.sandbox.add_organization(sc.organization, tags=("enterprise",)) if sc.organization else None
+        user = self.sandbox.add_user(sc.customer, sc.email, tags=sc.tags, organization_id=org and org["id"],
+                                     user_fields=sc.fields)
+        self.customer = user["id"]
+        return self.sandbox.create_ticket(user["id"], sc.subject, text)["id"]
+
+    def say(self, cid: Any, role: str, text: str) -> None:
+        self.sandbox.add_comment(cid, self.customer if role == "customer" else self.bot["id"], text)
+
+    def result(self, cid: Any) -> tuple[str, str, list[str], list[str]]:
+        t = self.sandbox.get_ticket(cid)
+        names = {v: k for k, v in self.group_ids.items()}
+        notes = [c["html_body"] for c in self.sandbox.get_comments(cid) if not c["public"]]
+        return t["priority"] or "-", names.get(t["group_id"], "-"), t["tags"], notes
+
+    def settle(self) -> None:
+        self.sandbox.wait_for_deliveries(timeout=10)
+
+
+class Freshdesk:
+    name = "Freshdesk"
+    PRIORITIES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}
+
+    def __init__(self, store: Store, baton_url: str):
+        self.sandbox = FreshdeskSandbox(retry_delays=(0.2, 0.5, 1.0))
+        self.url = self.sandbox.start()
+        self.bot = self.sandbox.add_agent("Freddy Bot", "bot@sandbox.example")
+        self.group_ids = {g: self.sandbox.add_group(g)["id"] for g in GROUPS}
+        self.inst = install(store, "freshdesk", self.url, {"api_key": self.sandbox.api_key}, baton_url,
+                            settings={"bot_user_ids": [str(self.bot["id"])], "groups": _groups(self.group_ids)},
+                            mode="automation")
+        # what the admin pastes into the automation rule (connectors/freshdesk/README.md)
+        self.sandbox.add_automation(f"{baton_url}/webhooks/freshdesk/{self.inst.id}", AUTOMATION_BODY,
+                                    {SECRET_HEADER: self.inst.webhook_secret})
+
+    def start(self, sc: Scenario, text: str) -> Any:
+        company = self.sandbox.add_company(sc.organization, custom_fields=sc.fields) if sc.organization else None
+        contact = self.sandbox.add_contact(sc.customer, sc.email, company_id=company and company["id"], tags=sc.tags,
+                                           custom_fields=None if company else sc.fields)
+        self.customer = contact["id"]
+        return self.sandbox.create_ticket(contact["id"], sc.subject, text)["id"]
+
+    def say(self, cid: Any, role: str, text: str) -> None:
+        if role == "customer":
+            self.sandbox.customer_reply(cid, self.customer, text)
+        else:
+            self.sandbox.agent_reply(cid, self.bot["id"], text)
+
+    def result(self, cid: Any) -> tuple[str, str, list[str], list[str]]:
+        t = self.sandbox.get_ticket(cid)
+        names = {v: k for k, v in self.group_ids.items()}
+        notes = [c["body"] for c in self.sandbox.get_conversations(cid) if c["private"]]
+        return self.PRIORITIES.get(t["priority"], "-"), names.get(t["group_id"], "-"), t["tags"], notes
+
+    def settle(self) -> None:
+        self.sandbox.wait_for_deliveries(timeout=10)
+
+
+class Intercom:
+    name = "Intercom"
+
+    def __init__(self, store: Store, baton_url: str):
+        self.sandbox = IntercomSandbox(retry_delays=(0.2, 0.5, 1.0))
+        self.url = self.sandbox.start()
+        self.bot = self.sandbox.add_admin("Fin", "fin@sandbox.example")
+        self.group_ids = {g: self.sandbox.add_team(g)["id"] for g in GROUPS}
+        self.inst = install(store, "intercom", self.url,
+                            {"access_token": "sandbox-token", "client_secret": "sandbox-client-secret"}, baton_url,
+                            settings={"bot_user_ids": [str(self.bot["id"])], "groups": _groups(self.group_ids)},
+                            mode="webhooks")
+        self.sandbox.add_webhook(f"{baton_url}/webhooks/intercom/{self.inst.id}", SUPPORTED_TOPICS)
+
+    def start(self, sc: Scenario, text: str) -> Any:
+        fields = dict(sc.fields or {})
+        company_ids = ()
+        if sc.organization:
+            company_ids = (self.sandbox.add_company(sc.organization, plan=fields.pop("plan", None))["id"],)
+        if "vip" in sc.tags:
+            fields["tier"] = "vip"
+        contact = self.sandbox.add_contact(sc.customer, sc.email, company_ids=company_ids, custom_attributes=fields)
+        self.customer = contact["id"]
+        return self.sandbox.start_conversation(contact["id"], text)["id"]
+
+    def say(self, cid: Any, role: str, text: str) -> None:
+        if role == "customer":
+            self.sandbox.user_reply(cid, self.customer, text)
+        else:
+            self.sandbox.admin_reply(cid, self.bot["id"], text, author_type="bot")
+
+    def result(self, cid: Any) -> tuple[str, str, list[str], list[str]]:
+        c = self.sandbox.get_conversation(cid)
+        names = {str(v): k for k, v in self.group_ids.items()}
+        notes = [p["body"] for p in self.sandbox.get_parts(cid) if p["part_type"] == "note"]
+        tags = [t["name"] for t in c["tags"]["tags"]]
+        return "(in the note)", names.get(str(c["team_assignee_id"]), "-"), tags, notes
+
+    def settle(self) -> None:
+        self.sandbox.wait_for_deliveries(timeout=10)
+
+
 def _serve(app: Any) -> tuple[str, Any]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -79,70 +208,55 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
     store.migrate()
     queue = LocalQueue(Pipeline(store, park_after=30), drain_every=1.0)
     baton_url, baton_server = _serve(create_app(store, queue))
+    out(f"Baton at {baton_url} (SQLite in {home_dir}, in-process queue)")
 
-    sandbox = ZendeskSandbox(retry_delays=(0.2, 0.5, 1.0))
-    sandbox_url = sandbox.start()
-    bot = sandbox.add_user("Answer Bot", "bot@sandbox.example", role="agent")
-    groups = {name: sandbox.add_group(name)["id"] for name in ("Support", "Billing", "Accounts")}
-    inst = install(
-        store, "zendesk", sandbox_url, {"email": sandbox.api_email, "token": sandbox.api_token}, baton_url,
-        settings={"bot_user_ids": [str(bot["id"])], "groups": {
-            "billing_dispute": str(groups["Billing"]), "refund": str(groups["Billing"]),
-            "account": str(groups["Accounts"]), "default": str(groups["Support"])}},
-    )
-    out(f"Zendesk sandbox at {sandbox_url}, Baton at {baton_url} (installation {inst.id}, data in {home_dir})\n")
-
-    tickets = []
-    for sc in SCENARIOS:
-        org = sandbox.add_organization(sc.organization, tags=("enterprise",)) if sc.organization else None
-        user = sandbox.add_user(sc.customer, sc.email, tags=sc.tags, organization_id=org and org["id"],
-                                user_fields=sc.fields)
-        first, *rest = sc.turns
-        ticket = sandbox.create_ticket(user["id"], sc.subject, first[1])
-        for role, text in rest:
-            _settle(sandbox, queue)
-            sandbox.add_comment(ticket["id"], user["id"] if role == "customer" else bot["id"], text)
-        tickets.append((ticket["id"], sc))
-    _settle(sandbox, queue)
-
-    names = {v: k for k, v in groups.items()}
-    for ticket_id, sc in tickets:
-        _print_ticket(out, sandbox, store, inst.id, ticket_id, sc, names)
+    desks = [Zendesk(store, baton_url), Freshdesk(store, baton_url), Intercom(store, baton_url)]
+    for desk in desks:
+        out(f"\n══ {desk.name} sandbox at {desk.url} (installation {desk.inst.id}) ══\n")
+        for sc in SCENARIOS:
+            first, *rest = sc.turns
+            cid = desk.start(sc, first[1])
+            for role, text in rest:
+                _settle(desk, queue)
+                desk.say(cid, role, text)
+            _settle(desk, queue)
+            _print(out, store, desk, cid, sc)
     if serve:
-        out(f"Serving. Open {sandbox_url}/agent/tickets in a browser; Ctrl-C stops.")
+        out(f"Serving. Open {desks[0].url}/agent/tickets in a browser; Ctrl-C stops.")
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
-    sandbox.stop()
+    for desk in desks:
+        desk.sandbox.stop()
     baton_server.shutdown()
     queue.stop()
     return 0
 
 
-def _settle(sandbox: ZendeskSandbox, queue: LocalQueue) -> None:
+def _settle(desk: Any, queue: LocalQueue) -> None:
     """Wait until webhooks are delivered and Baton has finished with them (twice: a write-back
     sends webhooks of its own, which Baton must then drop)."""
     for _ in range(2):
-        sandbox.wait_for_deliveries(timeout=10)
+        desk.settle()
         queue.wait_idle(timeout=10)
 
 
-def _print_ticket(out: Any, sandbox: ZendeskSandbox, store: Store, inst_id: str, ticket_id: int, sc: Scenario,
-                  groups: dict[int, str]) -> None:
-    t = sandbox.get_ticket(ticket_id)
-    rows = store.rows(decisions, installation_id=inst_id, ticket_id=str(ticket_id))
-    last = rows[-1] if rows else None
-    notes = [c for c in sandbox.get_comments(ticket_id) if not c["public"]]
-    out(f"#{ticket_id} {sc.subject!r} from {sc.customer}")
-    if last:
-        reasons = ", ".join(r["code"] for r in last["reasons"]) or "none"
-        out(f"  decision : {last['action']} (reasons: {reasons})")
-    out(f"  priority : {t['priority'] or '-'}   group: {groups.get(t['group_id'], '-')}   "
-        f"tags: {' '.join(t['tags']) or '-'}   notes: {len(notes)}")
+def _print(out: Any, store: Store, desk: Any, cid: Any, sc: Scenario) -> None:
+    priority, group, tags, notes = desk.result(cid)
+    rows = store.rows(decisions, installation_id=desk.inst.id, ticket_id=str(cid))
+    out(f"#{cid} {sc.subject!r} from {sc.customer}")
+    if rows:
+        reasons = ", ".join(r["code"] for r in rows[-1]["reasons"]) or "none"
+        out(f"  decision : {rows[-1]['action']} (reasons: {reasons})")
+    out(f"  priority : {priority}   group: {group}   tags: {' '.join(tags) or '-'}   notes: {len(notes)}")
     if notes:
-        text = notes[-1]["body"]
-        lines = [line for line in text.splitlines() if line.strip()][:6]
+        lines = [line for line in _text(notes[-1]).splitlines() if line.strip()][:5]
         out(textwrap.indent("\n".join(textwrap.shorten(line, 110) for line in lines), "  │ "))
     out("")
+
+
+def _text(note_html: str) -> str:
+    text = re.sub(r"</(p|h3|li|blockquote)>|<br\s*/?>|<ul>", "\n", note_html)
+    return html.unescape(re.sub(r"<[^>]+>", "", text))

@@ -75,6 +75,8 @@ class Pipeline:
             self.store.mark_event(event_id, "dead", "installation missing or broken")
             return []
         state = self.store.state(inst.id, ev.ticket_id)
+        if ev.kind not in LIFECYCLE and (wait := self._held(inst)):
+            return self._event_wait(event_id, wait, "the helpdesk asked us to wait")
         if ev.kind in LIFECYCLE:
             new = LIFECYCLE[ev.kind](state)
             if new is not state:
@@ -112,17 +114,26 @@ class Pipeline:
         return [outbox_id]
 
     def _event_failed(self, event_id: int, inst: Installation, e: ApiError) -> list[int]:
+        if isinstance(e, ApiRateLimited):  # waiting as asked is not failing: it never dead-letters
+            return self._event_wait(event_id, self._delay(e, 0, inst), str(e))
         attempts = self.store.count_attempt(event_id)
         if not e.transient or attempts >= MAX_ATTEMPTS:
             self.store.mark_event(event_id, "dead", f"{type(e).__name__}: {e}")
             if not e.transient:
                 self.store.flag_installation(inst.id, f"{type(e).__name__}: {e}")
             return []
-        delay = self._delay(e, attempts)
+        return self._event_wait(event_id, self._delay(e, attempts, inst), str(e))
+
+    def _event_wait(self, event_id: int, delay: float, why: str) -> list[int]:
         if delay > self.park_after:
-            self.store.park_event(event_id, self.clock() + timedelta(seconds=delay), str(e))
+            self.store.park_event(event_id, self.clock() + timedelta(seconds=delay), why)
             return []
-        raise RetryLater(delay, str(e)) from e
+        raise RetryLater(delay, why)
+
+    def _held(self, inst: Installation) -> float:
+        """Seconds until the helpdesk accepts calls again after a 429 (0 when it does now)."""
+        until = self.store.rate_limited_until(inst.id)
+        return max(0.0, (until - self.clock()).total_seconds()) if until else 0.0
 
     def plan(self, inst: Installation, loaded: Loaded, decision: Decision) -> Plan:
         ticket = loaded.conversation.id
@@ -133,8 +144,8 @@ class Pipeline:
         ref = f"Baton ref {key}"
         actions = [
             AddNote(render_html(package) + f"<p><i>{ref}</i></p>", render_text(package) + f"\n\n{ref}\n"),
-            AddTags(tuple(_tag(t) for t in ("baton_escalated", f"baton_{decision.category or 'other'}",
-                                            f"baton_tier{decision.tier}"))),
+            # two tags: every tag is one more call on Intercom; the tier is in the note
+            AddTags((_tag("baton_escalated"), _tag(f"baton_{decision.category or 'other'}"))),
             SetPriority(decision.priority),
         ]
         if group:
@@ -162,6 +173,12 @@ class Pipeline:
         if inst is None:
             self.store.finish(outbox_id, "dead", "installation missing")
             return "dead"
+        if wait := self._held(inst):
+            self.store.finish(outbox_id, "parked", "the helpdesk asked us to wait",
+                              self.clock() + timedelta(seconds=wait), refund=True)
+            if wait > self.park_after:
+                return "parked"
+            raise RetryLater(wait, "rate limited")
         client = self.connector(inst.provider).client(inst)
         try:
             if row.attempts > 1 and client.applied(row.plan):
@@ -169,24 +186,26 @@ class Pipeline:
                 return "sent"
             client.apply(row.plan)
         except ApiError as e:
-            if not e.transient or row.attempts >= MAX_ATTEMPTS:
+            limited = isinstance(e, ApiRateLimited)  # waiting as asked is not failing: never dead-letters
+            if not e.transient or (row.attempts >= MAX_ATTEMPTS and not limited):
                 self.store.finish(outbox_id, "dead", f"{type(e).__name__}: {e}")
                 if not e.transient:
                     self.store.flag_installation(inst.id, f"{type(e).__name__}: {e}")
                 log.warning("pipeline.dead-letter", extra={"installation": inst.id, "outbox": outbox_id,
                                                            "error": type(e).__name__})
                 return "dead"
-            delay = self._delay(e, row.attempts)
+            delay = self._delay(e, row.attempts, inst)
             # parked with not_before: nothing, not even the drain, sends before the helpdesk allows
-            self.store.finish(outbox_id, "parked", str(e), self.clock() + timedelta(seconds=delay))
+            self.store.finish(outbox_id, "parked", str(e), self.clock() + timedelta(seconds=delay), refund=limited)
             if delay > self.park_after:
                 return "parked"
             raise RetryLater(delay, str(e)) from e
         self.store.finish(outbox_id, "sent")
         return "sent"
 
-    def _delay(self, e: ApiError, attempts: int) -> float:
+    def _delay(self, e: ApiError, attempts: int, inst: Installation) -> float:
         if isinstance(e, ApiRateLimited):
+            self.store.rate_limit(inst.id, self.clock() + timedelta(seconds=e.retry_after))
             return e.retry_after + self.rng.uniform(0.05, 1.0)  # never before Retry-After
         return self.rng.uniform(0, min(600.0, 2.0 * 2 ** attempts))  # full jitter backoff
 

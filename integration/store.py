@@ -37,6 +37,7 @@ installations = Table(
     Column("rules", JSON, nullable=False),
     Column("status", String(16), nullable=False),  # active | broken
     Column("status_reason", Text),
+    Column("rate_limited_until", DateTime(timezone=True)),  # the helpdesk said: nothing before this
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 events = Table(
@@ -225,6 +226,19 @@ class Store:
             conn.execute(update(installations).where(installations.c.id == inst_id)
                          .values(status="broken", status_reason=reason))
 
+    def rate_limit(self, inst_id: str, until: datetime) -> None:
+        """A 429 for one call holds every call to that account (Retry-After is account-wide)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(installations).where(
+                installations.c.id == inst_id,
+                installations.c.rate_limited_until.is_(None) | (installations.c.rate_limited_until < until),
+            ).values(rate_limited_until=until))
+
+    def rate_limited_until(self, inst_id: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return _aware(conn.execute(select(installations.c.rate_limited_until)
+                                       .where(installations.c.id == inst_id)).scalar())
+
     def installation_status(self, inst_id: str) -> tuple[str, str | None]:
         with self.engine.connect() as conn:
             row = conn.execute(select(installations.c.status, installations.c.status_reason)
@@ -374,8 +388,11 @@ class Store:
                          _aware(r["not_before"]))
 
     def finish(self, outbox_id: int, status: str, error: str | None = None,
-               not_before: datetime | None = None) -> None:
+               not_before: datetime | None = None, refund: bool = False) -> None:
+        """End a delivery attempt; ``refund`` does not count it (a wait the helpdesk asked for)."""
         values: dict[str, Any] = {"status": status, "last_error": error, "lease_until": None, "not_before": not_before}
+        if refund:
+            values["attempts"] = outbox.c.attempts - 1
         if status == "sent":
             values.update(sent_at=utcnow(), plan=None)
         with self.engine.begin() as conn:

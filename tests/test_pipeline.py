@@ -53,7 +53,7 @@ def test_an_escalation_is_decided_planned_and_written_once(setup):
     assert "Baton ref baton-" in body["comment"]["html_body"]
     assert "I was charged twice and I want to talk to a human" in body["comment"]["html_body"]
     assert body["priority"] == "high" and body["group_id"] == 360
-    assert body["tags"] == ["web", "baton_escalated", "baton_billing_dispute", "baton_tier2"]
+    assert body["tags"] == ["web", "baton_escalated", "baton_billing_dispute"]
     assert store.state(inst.id, "42") is State.ESCALATED
     assert store.decisions_for(inst.id, "42")[0]["action"] == "escalate"
     # at-least-once delivery of the same event and of the same task change nothing
@@ -188,3 +188,34 @@ def test_lifecycle_events_move_the_state_without_a_decision(setup):
     (oid,) = pipe.process_event(again)
     assert store.outbox_row(oid).plan.key.endswith("-2")
     assert len(store.decisions_for(inst.id, "42")) == 2
+
+
+@responses.activate
+def test_a_429_holds_every_call_to_that_account_until_retry_after(setup):
+    store, inst, pipe, ev_id, clock = setup
+    mock_reads()
+    (oid,) = pipe.process_event(ev_id)
+    responses.put(f"{BASE}/api/v2/tickets/42.json", status=429, headers={"Retry-After": "20"})
+    with pytest.raises(RetryLater):
+        pipe.deliver(oid)
+    # another conversation of the same account waits too, without calling the helpdesk
+    other = store.record_event(Event("zendesk", inst.id, "evt-other", "comment_added", "43", "100"))[0]
+    calls = len(responses.calls)
+    with pytest.raises(RetryLater) as e:
+        pipe.process_event(other)
+    assert 19 <= e.value.delay <= 20 and len(responses.calls) == calls
+
+
+@responses.activate
+def test_a_long_429_storm_never_dead_letters(setup):
+    store, inst, pipe, ev_id, clock = setup
+    mock_reads()
+    (oid,) = pipe.process_event(ev_id)
+    responses.put(f"{BASE}/api/v2/tickets/42.json", status=429, headers={"Retry-After": "60"})
+    for _ in range(MAX_ATTEMPTS + 4):  # ten minutes of 429s
+        clock["now"] += timedelta(seconds=62)
+        with pytest.raises(RetryLater):
+            pipe.deliver(oid)
+    clock["now"] += timedelta(seconds=62)
+    responses.replace(responses.PUT, f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
+    assert pipe.deliver(oid) == "sent"

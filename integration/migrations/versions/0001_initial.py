@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("rules", sa.JSON, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("status_reason", sa.Text),
+        sa.Column("rate_limited_until", TS),
         sa.Column("created_at", TS, nullable=False),
     )
     op.create_table(
