@@ -9,12 +9,12 @@ from __future__ import annotations
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Mapping, Protocol
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping, Protocol
 
 import requests
 
-from integration.model import Conversation, Event, Installation, Plan
+from integration.model import Contact, Conversation, Customer, Event, Installation, Plan
 
 log = logging.getLogger("baton.connectors")
 
@@ -147,6 +147,44 @@ def _retry_after(value: str | None) -> float:
         return max(0.0, float(value)) if value else 60.0
     except ValueError:
         return 60.0  # an HTTP date or garbage: wait a minute rather than hammer
+
+
+RECENT_DAYS = 30  # earlier contacts within this window count as recent
+SEGMENT_TAGS = ("vip", "enterprise")
+_KNOWN_FIELDS = ("plan", "tier", "churn_risk")
+
+
+def iso_time(value: Any) -> datetime | None:
+    """An ISO-8601 string from an API, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def build_customer(*, id: Any, name: str | None, email: str | None, fields: Mapping[str, Any], tags: Iterable[str],
+                   created: datetime | None, now: datetime | None, contacts: Iterable[Contact],
+                   language: str | None, timezone_name: str | None, organization: str | None,
+                   plan: str | None = None, tier: str | None = None) -> Customer:
+    """The customer context every connector produces the same way from its vendor's fields:
+    plan, tier (a field, else a VIP/enterprise tag), churn risk, tenure, recent contacts."""
+    tags = tuple(tags)
+    now = now or datetime.now(timezone.utc)
+    since = now - timedelta(days=RECENT_DAYS)
+    churn = fields.get("churn_risk")
+    return Customer(
+        id=str(id), name=name, email=email,
+        plan=plan or fields.get("plan"),
+        tier=tier or fields.get("tier") or next((t for t in tags if t.lower() in SEGMENT_TAGS), None),
+        tenure_days=(now - created).days if created else None,
+        language=language, timezone=timezone_name, organization=organization,
+        churn_risk=float(churn) if isinstance(churn, (int, float)) else None,
+        tags=tags, recent_contacts=tuple(c for c in contacts if (c.at or now) >= since),
+        attributes={k: v for k, v in fields.items() if k not in _KNOWN_FIELDS},
+    )
 
 
 @dataclass(frozen=True)

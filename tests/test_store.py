@@ -3,7 +3,7 @@ from datetime import timedelta
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from integration.model import Action, AddNote, AddTags, Decision, Event, Plan, Priority, SetPriority, State
+from integration.model import AddNote, AddTags, Event, Plan, Priority, SetPriority, State
 from integration.store import Vault, installations, plan_from_json, plan_to_json, utcnow
 
 

@@ -15,19 +15,17 @@ domain (no sandbox) and has no retries.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import HttpClient, Loaded
+from connectors.base import HttpClient, Loaded, build_customer
+from connectors.base import iso_time as _time
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                Plan, Priority, Role, SetPriority)
 
 PRIORITY = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
 PRIORITY_NAME = {v: k.value for k, v in PRIORITY.items()}
-RECENT_DAYS = 30
-_SEGMENT_TAGS = ("vip", "enterprise")
 
 
 class FreshdeskClient:
@@ -135,36 +133,15 @@ def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
             "group_id": ticket.get("group_id"), "assignee_id": ticket.get("responder_id")}
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: list[dict[str, Any]],
               ticket: dict[str, Any]) -> Customer:
-    fields = {**((company or {}).get("custom_fields") or {}), **(contact.get("custom_fields") or {})}
-    tags = tuple(contact.get("tags") or ())
-    tier = fields.get("tier") or next((t for t in tags if t.lower() in _SEGMENT_TAGS), None)
-    now = _time(ticket.get("created_at")) or datetime.now(timezone.utc)
-    created = _time(contact.get("created_at"))
-    since = now - timedelta(days=RECENT_DAYS)
-    contacts = tuple(
-        Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", str(t.get("status", "")),
-                "baton_escalated" in (t.get("tags") or ()))
-        for t in recent
-        if str(t["id"]) != str(ticket["id"]) and (_time(t.get("created_at")) or now) >= since
-    )
-    churn = fields.get("churn_risk")
-    return Customer(
-        id=str(contact["id"]), name=contact.get("name"), email=contact.get("email"),
-        plan=fields.get("plan"), tier=tier, tenure_days=(now - created).days if created else None,
-        language=contact.get("language"), timezone=contact.get("time_zone"),
+    contacts = (Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", str(t.get("status", "")),
+                        "baton_escalated" in (t.get("tags") or ()))
+                for t in recent if str(t["id"]) != str(ticket["id"]))
+    return build_customer(
+        id=contact["id"], name=contact.get("name"), email=contact.get("email"),
+        fields={**((company or {}).get("custom_fields") or {}), **(contact.get("custom_fields") or {})},
+        tags=contact.get("tags") or (), created=_time(contact.get("created_at")), now=_time(ticket.get("created_at")),
+        contacts=contacts, language=contact.get("language"), timezone_name=contact.get("time_zone"),
         organization=(company or {}).get("name"),
-        churn_risk=float(churn) if isinstance(churn, (int, float)) else None,
-        tags=tags, recent_contacts=contacts,
-        attributes={k: v for k, v in fields.items() if k not in ("plan", "tier", "churn_risk")},
     )

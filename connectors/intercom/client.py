@@ -17,15 +17,14 @@ priority either. These are six endpoints.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
-from connectors.base import HttpClient, Loaded
+from connectors.base import HttpClient, Loaded, build_customer
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                Plan, Priority, Role, SetPriority)
 
 VERSION = "2.14"
-RECENT_DAYS = 30
 _TAG_IDS: dict[tuple[str, str], str] = {}  # (base url + app, tag name) → id; tags are never renamed by us
 _PARTS_WITH_TEXT = {"comment", "note"}
 _CUSTOMERS = {"user", "lead", "contact"}
@@ -132,23 +131,14 @@ def _epoch(value: Any) -> datetime | None:
 def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: list[dict[str, Any]],
               conv: dict[str, Any]) -> Customer:
     fields = {**((company or {}).get("custom_attributes") or {}), **(contact.get("custom_attributes") or {})}
-    plan = fields.get("plan") or ((company or {}).get("plan") or {}).get("name")
-    now = _epoch(conv.get("created_at")) or datetime.now(timezone.utc)
-    created = _epoch(contact.get("signed_up_at") or contact.get("created_at"))
-    since = now - timedelta(days=RECENT_DAYS)
-    contacts = tuple(
-        Contact(str(c["id"]), _epoch(c.get("created_at")), c.get("title") or "", c.get("state") or "",
-                any(t.get("name") == "baton_escalated" for t in ((c.get("tags") or {}).get("tags") or ())))
-        for c in recent
-        if str(c["id"]) != str(conv["id"]) and (_epoch(c.get("created_at")) or now) >= since
-    )
-    churn = fields.get("churn_risk")
-    tier = fields.get("tier") or ("vip" if fields.get("vip") else None)
-    return Customer(
-        id=str(contact["id"]), name=contact.get("name"), email=contact.get("email"), plan=plan, tier=tier,
-        tenure_days=(now - created).days if created else None, language=contact.get("language_override"),
-        timezone=(contact.get("location") or {}).get("timezone"), organization=(company or {}).get("name"),
-        churn_risk=float(churn) if isinstance(churn, (int, float)) else None,
-        recent_contacts=contacts,
-        attributes={k: v for k, v in fields.items() if k not in ("plan", "tier", "churn_risk", "vip")},
+    contacts = (Contact(str(c["id"]), _epoch(c.get("created_at")), c.get("title") or "", c.get("state") or "",
+                        any(t.get("name") == "baton_escalated" for t in ((c.get("tags") or {}).get("tags") or ())))
+                for c in recent if str(c["id"]) != str(conv["id"]))
+    return build_customer(
+        id=contact["id"], name=contact.get("name"), email=contact.get("email"), fields=fields, tags=(),
+        created=_epoch(contact.get("signed_up_at") or contact.get("created_at")), now=_epoch(conv.get("created_at")),
+        contacts=contacts, language=contact.get("language_override"),
+        timezone_name=(contact.get("location") or {}).get("timezone"), organization=(company or {}).get("name"),
+        plan=fields.get("plan") or ((company or {}).get("plan") or {}).get("name"),
+        tier=fields.get("tier") or ("vip" if fields.get("vip") else None),
     )

@@ -14,18 +14,16 @@ pointed at a sandbox through process-wide environment variables.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import ApiConflict, HttpClient, Loaded
+from connectors.base import ApiConflict, HttpClient, Loaded, build_customer
+from connectors.base import iso_time as _time
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                Plan, Priority, Role, SetPriority)
 
-RECENT_DAYS = 30
 CONFLICT_ATTEMPTS = 3
-_SEGMENT_TAGS = ("vip", "enterprise")
 
 
 class ZendeskClient:
@@ -133,39 +131,18 @@ def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
             "group_id": ticket.get("group_id"), "assignee_id": ticket.get("assignee_id")}
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _customer(user: dict[str, Any], org: dict[str, Any] | None, recent: list[dict[str, Any]],
               ticket: dict[str, Any]) -> Customer:
-    fields = {**((org or {}).get("organization_fields") or {}), **(user.get("user_fields") or {})}
-    tags = tuple(user.get("tags") or ()) + tuple((org or {}).get("tags") or ())
-    tier = fields.get("tier") or next((t for t in tags if t.lower() in _SEGMENT_TAGS), None)
-    created = _time(user.get("created_at"))
-    now = _time(ticket.get("created_at")) or datetime.now(timezone.utc)
-    since = now - timedelta(days=RECENT_DAYS)
-    contacts = tuple(
-        Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", t.get("status") or "",
-                "baton_escalated" in (t.get("tags") or ()))
-        for t in recent
-        if str(t["id"]) != str(ticket["id"]) and (_time(t.get("created_at")) or now) >= since
-    )
-    churn = fields.get("churn_risk")
-    return Customer(
-        id=str(user["id"]), name=user.get("name"), email=user.get("email"),
-        plan=fields.get("plan"), tier=tier,
-        tenure_days=(now - created).days if created else None,
-        language=(user.get("locale") or "").split("-")[0] or None,
-        timezone=user.get("time_zone"), organization=(org or {}).get("name"),
-        churn_risk=float(churn) if isinstance(churn, (int, float)) else None,
-        tags=tags, recent_contacts=contacts,
-        attributes={k: v for k, v in fields.items() if k not in ("plan", "tier", "churn_risk")},
+    contacts = (Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", t.get("status") or "",
+                        "baton_escalated" in (t.get("tags") or ()))
+                for t in recent if str(t["id"]) != str(ticket["id"]))
+    return build_customer(
+        id=user["id"], name=user.get("name"), email=user.get("email"),
+        fields={**((org or {}).get("organization_fields") or {}), **(user.get("user_fields") or {})},
+        tags=tuple(user.get("tags") or ()) + tuple((org or {}).get("tags") or ()),
+        created=_time(user.get("created_at")), now=_time(ticket.get("created_at")), contacts=contacts,
+        language=(user.get("locale") or "").split("-")[0] or None, timezone_name=user.get("time_zone"),
+        organization=(org or {}).get("name"),
     )
 
 
