@@ -77,10 +77,11 @@ SCENARIOS = (
 GROUPS = ("Support", "Billing", "Accounts")
 
 
-def _groups(ids: dict[str, Any]) -> dict[str, str]:
-    """Which group gets which category, as an admin would set it."""
-    return {"billing_dispute": str(ids["Billing"]), "refund": str(ids["Billing"]),
-            "account": str(ids["Accounts"]), "default": str(ids["Support"])}
+def _rules(ids: dict[str, Any]) -> dict[str, Any]:
+    """Where each escalation goes, as an admin would set it."""
+    billing, accounts, support = str(ids["Billing"]), str(ids["Accounts"]), str(ids["Support"])
+    return {"routing": {"categories": {"billing_dispute": {"group": billing}, "refund": {"group": billing}},
+                        "segments": {"vip": accounts, "enterprise": accounts}, "default_group": support}}
 
 
 class Zendesk:
@@ -92,7 +93,7 @@ class Zendesk:
         self.bot = self.sandbox.add_user("Answer Bot", "bot@sandbox.example", role="agent")
         self.group_ids = {g: self.sandbox.add_group(g)["id"] for g in GROUPS}
         self.inst = install(store, "zendesk", self.url, {"email": self.sandbox.api_email, "token": self.sandbox.api_token},
-                            baton_url, settings={"bot_user_ids": [str(self.bot["id"])], "groups": _groups(self.group_ids)})
+                            baton_url, settings={"bot_user_ids": [str(self.bot["id"])]}, rules=_rules(self.group_ids))
 
     def start(self, sc: Scenario, text: str) -> Any:
         org = self.sandbox.add_organization(sc.organization, tags=("enterprise",)) if sc.organization else None
@@ -124,7 +125,7 @@ class Freshdesk:
         self.bot = self.sandbox.add_agent("Freddy Bot", "bot@sandbox.example")
         self.group_ids = {g: self.sandbox.add_group(g)["id"] for g in GROUPS}
         self.inst = install(store, "freshdesk", self.url, {"api_key": self.sandbox.api_key}, baton_url,
-                            settings={"bot_user_ids": [str(self.bot["id"])], "groups": _groups(self.group_ids)},
+                            settings={"bot_user_ids": [str(self.bot["id"])]}, rules=_rules(self.group_ids),
                             mode="automation")
         # what the admin pastes into the automation rule (connectors/freshdesk/README.md)
         self.sandbox.add_automation(f"{baton_url}/webhooks/freshdesk/{self.inst.id}", AUTOMATION_BODY,
@@ -163,7 +164,7 @@ class Intercom:
         self.group_ids = {g: self.sandbox.add_team(g)["id"] for g in GROUPS}
         self.inst = install(store, "intercom", self.url,
                             {"access_token": "sandbox-token", "client_secret": "sandbox-client-secret"}, baton_url,
-                            settings={"bot_user_ids": [str(self.bot["id"])], "groups": _groups(self.group_ids)},
+                            settings={"bot_user_ids": [str(self.bot["id"])]}, rules=_rules(self.group_ids),
                             mode="webhooks")
         self.sandbox.add_webhook(f"{baton_url}/webhooks/intercom/{self.inst.id}", SUPPORTED_TOPICS)
 

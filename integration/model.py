@@ -51,6 +51,7 @@ class Contact:
     subject: str = ""
     status: str = ""
     escalated: bool = False
+    agent_id: str | None = None  # who handled it: continuity routing prefers them
 
 
 @dataclass(frozen=True)

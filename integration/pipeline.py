@@ -23,8 +23,10 @@ import connectors
 from connectors.base import ApiError, ApiRateLimited, Connector, Loaded
 from integration.engine import evaluate
 from integration.handoff import build_package, render_html, render_text
-from integration.model import (Action, AddNote, AddTags, Assign, Decision, Installation, Plan, SetPriority, State)
-from integration.rules import RulesError, load_rules
+from integration import routing
+from integration.model import (Action, AddNote, AddTags, Assign, Decision, Installation, Plan, ReplyToCustomer,
+                               SetPriority, State, WriteBack)
+from integration.rules import Rules, RulesError, load_rules
 from integration.store import Store, outbox, utcnow
 
 log = logging.getLogger("baton.pipeline")
@@ -101,13 +103,22 @@ class Pipeline:
             self.store.mark_event(event_id, "dead", str(e))
             return []
         decision = evaluate(loaded.conversation, rules)
-        decision_id = self.store.record_decision(inst.id, ev.ticket_id, event_id, decision)
+        where = self.route(inst, loaded, decision, rules) if decision.action is not Action.CONTINUE else None
+        decision_id = self.store.record_decision(inst.id, ev.ticket_id, event_id, decision,
+                                                 routing.route_to_json(where) if where else None)
         log.info("pipeline.decision", extra={"installation": inst.id, "ticket": ev.ticket_id,
                                              "action": decision.action.value, "event": event_id})
-        if decision.action is not Action.ESCALATE:
+        if decision.action is Action.OFFER_HUMAN and where and rules.routing.notify_customer:
+            # one offer per conversation: the key is the same however often the customer hesitates
+            offer = routing.message(rules.routing, "offer", decision.language, team=where.team)
+            plan = Plan(f"baton-{inst.id}-{ev.ticket_id}-offer", ev.ticket_id, (ReplyToCustomer(offer),), loaded.remote)
+            outbox_id, new = self.store.add_outbox(inst.id, decision_id, plan)
+            self.store.mark_event(event_id, "processed")
+            return [outbox_id] if new else []
+        if decision.action is not Action.ESCALATE or where is None:
             self.store.mark_event(event_id, "processed")
             return []
-        plan = self.plan(inst, loaded, decision)
+        plan = self.plan(inst, loaded, decision, where, rules)
         outbox_id, _ = self.store.add_outbox(inst.id, decision_id, plan)
         self.store.set_state(inst.id, ev.ticket_id, State.ESCALATED)
         self.store.mark_event(event_id, "processed")
@@ -135,32 +146,30 @@ class Pipeline:
         until = self.store.rate_limited_until(inst.id)
         return max(0.0, (until - self.clock()).total_seconds()) if until else 0.0
 
-    def plan(self, inst: Installation, loaded: Loaded, decision: Decision) -> Plan:
+    def route(self, inst: Installation, loaded: Loaded, decision: Decision, rules: Rules) -> routing.Route:
+        """Step 6: group, agent and customer notice from the synced roster and the rules."""
+        roster = routing.roster_from_json(self.store.roster(inst.id)[0], rules.routing)
+        previous = [c.agent_id for c in loaded.conversation.customer.recent_contacts if c.agent_id]
+        return routing.route(decision, loaded.conversation, roster, rules.routing, self.clock(), previous)
+
+    def plan(self, inst: Installation, loaded: Loaded, decision: Decision, where: routing.Route,
+             rules: Rules) -> Plan:
         ticket = loaded.conversation.id
         earlier = len(self.store.rows(outbox, installation_id=inst.id, ticket_id=ticket))
         key = f"baton-{inst.id}-{ticket}-{earlier + 1}"  # the same for two workers racing on one ticket
-        route, group = self._route(inst, decision)
-        package = build_package(loaded.conversation, decision, route=route, now=self.clock())
+        package = build_package(loaded.conversation, decision, route=_route_text(where), now=self.clock())
         ref = f"Baton ref {key}"
-        actions = [
+        actions: list[WriteBack] = [
             AddNote(render_html(package) + f"<p><i>{ref}</i></p>", render_text(package) + f"\n\n{ref}\n"),
             # two tags: every tag is one more call on Intercom; the tier is in the note
             AddTags((_tag("baton_escalated"), _tag(f"baton_{decision.category or 'other'}"))),
             SetPriority(decision.priority),
         ]
-        if group:
-            actions.append(Assign(group_id=group, why=route or ""))
+        if where.group_id or where.agent_id:
+            actions.append(Assign(where.group_id, where.agent_id, where.explanation))
+        if rules.routing.notify_customer and where.customer_message:
+            actions.append(ReplyToCustomer(where.customer_message))
         return Plan(key, ticket, tuple(actions), loaded.remote)
-
-    @staticmethod
-    def _route(inst: Installation, decision: Decision) -> tuple[str | None, str | None]:
-        """The group from the installation's settings: by category, then tier, then default."""
-        groups = inst.settings.get("groups") or {}
-        for key, why in ((decision.category, f"category {decision.category}"),
-                         (f"tier{decision.tier}", f"tier {decision.tier}"), ("default", "default group")):
-            if key and key in groups:
-                return f"Group {groups[key]} ({why})", str(groups[key])
-        return None, None
 
     # step 8-9: apply a planned write-back once
 
@@ -215,6 +224,17 @@ class Pipeline:
         """Events to enqueue again and parked writes whose time has come."""
         return (self.store.stranded_events(STRANDED_AFTER, self.clock(), REQUEUE_AFTER),
                 self.store.due_outbox(self.clock()))
+
+
+def _route_text(where: routing.Route) -> str:
+    """What the agent reads under "Route": where it went, why, and who was passed over."""
+    lines = [where.explanation]
+    if where.wait_minutes is not None:
+        lines.append(f"expected first reply in about {round(where.wait_minutes)} min")
+    passed = [f"{c.agent_id}: {c.why}" for c in where.candidates if not c.chosen][:5]
+    if passed:
+        lines.append("passed over — " + "; ".join(passed))
+    return " · ".join(lines)
 
 
 def _tag(text: str) -> str:

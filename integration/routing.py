@@ -13,11 +13,11 @@ outside the group's business hours.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holiday_calendars
 
@@ -120,6 +120,58 @@ class CategoryRoute:
 
 
 @dataclass(frozen=True)
+class HoursRule:
+    """Business hours as an admin writes them: {"timezone": "Europe/Paris", "weekly": {"mon":
+    ["09:00-12:30", "13:30-17:00"]}, "holidays": "FR", "closed": ["2026-12-24"]}."""
+
+    timezone: str = "UTC"
+    weekly: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    holidays: str | None = None
+    closed: tuple[str, ...] = ()
+
+    def problems(self, name: str) -> list[str]:
+        """What is wrong with field ``name`` (rules validation calls this once per field)."""
+        if name == "timezone":
+            try:
+                ZoneInfo(self.timezone)
+            except (ValueError, KeyError, ZoneInfoNotFoundError):
+                return [f"timezone: unknown time zone {self.timezone!r}"]
+        if name == "weekly":
+            out = [f"weekly.{d}: not a day (use {', '.join(DAYS)})" for d in self.weekly if d not in DAYS]
+            for d, spans in self.weekly.items():
+                out += [f"weekly.{d}: {span!r} is not HH:MM-HH:MM with start before end"
+                        for span in spans if _span(span) is None]
+            return out
+        if name == "holidays" and self.holidays:
+            try:
+                holiday_calendars.country_holidays(self.holidays)
+            except NotImplementedError:
+                return [f"holidays: no calendar for {self.holidays!r}"]
+        if name == "closed":
+            out = []
+            for d in self.closed:
+                try:
+                    date.fromisoformat(d)
+                except ValueError:
+                    out.append(f"closed: {d!r} is not a date (YYYY-MM-DD)")
+            return out
+        return []
+
+    def business_hours(self) -> BusinessHours:
+        return BusinessHours(
+            self.timezone, {d: tuple(s for s in (_span(x) for x in spans) if s) for d, spans in self.weekly.items()},
+            self.holidays, None, frozenset(date.fromisoformat(d) for d in self.closed))
+
+
+def _span(text: str) -> tuple[time, time] | None:
+    try:
+        a, b = (time.fromisoformat(p.strip()) for p in text.split("-"))
+    except ValueError:
+        return None
+    return (a, b) if a < b else None
+
+
+@dataclass(frozen=True)
 class RoutingRule:
     categories: Mapping[str, CategoryRoute] = field(default_factory=dict)  # category → group and skills
     segments: Mapping[str, str] = field(default_factory=dict)  # customer tier/tag → group (VIP → account team)
@@ -128,6 +180,10 @@ class RoutingRule:
     match_language: bool = True
     min_samples: int = 5  # first replies needed before quoting a wait
     messages: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # kind → language → template
+    hours: Mapping[str, HoursRule] = field(default_factory=dict)  # group id → business hours (none: always open)
+    # tell the customer in the conversation (handoff, after hours, offer); off until an admin turns it
+    # on, since many bots announce the handoff themselves
+    notify_customer: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +203,42 @@ class Route:
     candidates: tuple[Candidate, ...]
     explanation: str
     customer_message: str
+    team: str = ""  # the group's name, for messages
+
+
+def roster_from_json(data: Mapping[str, object], rule: RoutingRule) -> Roster:
+    """The stored roster (as a connector's sync normalized it) with the rules' business hours.
+    Groups the rules name but the roster does not know still get their hours."""
+    groups: dict[str, Group] = {}
+    for g in data.get("groups") or ():  # type: ignore[union-attr]
+        gid = str(g["id"])
+        groups[gid] = Group(gid, g.get("name") or gid, None, int(g.get("queue_depth") or 0),
+                            tuple(float(x) for x in g.get("first_replies") or ()))
+    named = {*rule.hours, *rule.segments.values(), *rule.tiers.values(), rule.default_group,
+             *(c.group for c in rule.categories.values())}
+    for gid in named:
+        if gid and gid not in groups:
+            groups[gid] = Group(gid, f"group {gid}")
+    for gid, hours in rule.hours.items():
+        groups[gid] = replace(groups[gid], hours=hours.business_hours())
+    agents = tuple(
+        Agent(str(a["id"]), a.get("name") or "", frozenset(map(str, a.get("groups") or ())),
+              frozenset(a.get("skills") or ()), frozenset(a.get("languages") or ()), bool(a.get("online", True)),
+              int(a.get("capacity") or 5), int(a.get("load") or 0), _iso(a.get("idle_since")))
+        for a in data.get("agents") or ()  # type: ignore[union-attr]
+    )
+    return Roster(agents, groups)
+
+
+def _iso(value: object) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+
+
+def route_to_json(r: Route) -> dict[str, object]:
+    return {"group_id": r.group_id, "agent_id": r.agent_id, "live": r.live,
+            "opens_at": r.opens_at.isoformat() if r.opens_at else None, "wait_minutes": r.wait_minutes,
+            "explanation": r.explanation, "customer_message": r.customer_message,
+            "candidates": [{"agent_id": c.agent_id, "chosen": c.chosen, "why": c.why} for c in r.candidates]}
 
 
 def route(decision: Decision, conversation: Conversation, roster: Roster, rule: RoutingRule, now: datetime,
@@ -164,7 +256,7 @@ def route(decision: Decision, conversation: Conversation, roster: Roster, rule: 
         msg = message(rule, "after_hours", language, team=team, opening=_when(opens, customer.timezone))
         return Route(group_id, None, False, opens, None, (),
                      f"{why_group}; {team} is closed now (opens {_when(opens, group.hours.timezone)}): queued, "
-                     "no live assignment", msg)
+                     "no live assignment", msg, team)
 
     members = roster.by_group.get(group_id, ()) if group_id else roster.agents
     candidates: list[Candidate] = []
@@ -210,7 +302,7 @@ def route(decision: Decision, conversation: Conversation, roster: Roster, rule: 
     wait_text = message(rule, "wait", language, minutes=_round(wait)) if wait is not None else ""
     msg = message(rule, "handoff", language, team=team, wait=wait_text).strip()
     explanation = f"{why_group}; " + (why_agent if chosen else "no qualified agent free now: left in the group queue")
-    return Route(group_id, chosen.id if chosen else None, True, None, wait, tuple(candidates), explanation, msg)
+    return Route(group_id, chosen.id if chosen else None, True, None, wait, tuple(candidates), explanation, msg, team)
 
 
 def _group(decision: Decision, tier: str | None, tags: Iterable[str], rule: RoutingRule) -> tuple[str | None, str]:

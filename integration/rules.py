@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, get_args, get_origin, get_type_hints
+
+from integration.routing import CategoryRoute, HoursRule, RoutingRule  # noqa: F401  (CategoryRoute: for get_type_hints)
 
 ACTIONS = ("escalate", "offer_human", "raise_priority", "ignore")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -191,6 +194,7 @@ class Rules:
     bot_confidence: ConfidenceRule = ConfidenceRule(action="offer_human")
     language: LanguageRule = LanguageRule()
     model: ModelRule = ModelRule()
+    routing: RoutingRule = RoutingRule()
 
 
 DEFAULT_RULES = Rules()
@@ -261,6 +265,15 @@ def _value(hint: Any, value: Any, current: Any, where: str, problems: list[str])
             return current
         return _build(hint, value, current, where + ".", problems)
     origin = get_origin(hint)
+    if origin in (Mapping, dict, MappingABC):
+        _, item = get_args(hint)
+        if not isinstance(value, Mapping):
+            problems.append(f"{where}: must be an object")
+            return current
+        out = {}
+        for key, sub in value.items():
+            out[str(key)] = _value(item, sub, None, f"{where}.{key}", problems)
+        return out
     if origin is tuple:
         (item,) = {a for a in get_args(hint) if a is not Ellipsis}
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
@@ -278,7 +291,7 @@ def _value(hint: Any, value: Any, current: Any, where: str, problems: list[str])
             return current
         return value
     if not isinstance(value, hint):
-        problems.append(f"{where}: must be {hint.__name__}")
+        problems.append(f"{where}: must be {getattr(hint, '__name__', str(hint).replace(' | None', ' or null'))}")
         return current
     return value
 
@@ -318,6 +331,8 @@ def _check(obj: Any, path: str, problems: list[str]) -> None:
             problems.append(f"{where}: must be between 0 and 1 (got {value!r})")
         elif f.name in ("rephrases", "bot_repeats", "stalled_exchanges", "max_exchanges", "contacts", "days") and value < 1:
             problems.append(f"{where}: must be at least 1 (got {value!r})")
+        elif isinstance(obj, HoursRule):
+            problems.extend(f"{path}{p}" for p in obj.problems(f.name))
         elif f.name == "phrases":
             if not value:
                 problems.append(f"{where}: needs at least one phrase")

@@ -76,7 +76,14 @@ decisions = Table(
     Column("tier", Integer, nullable=False),
     Column("reasons", JSON, nullable=False),
     Column("explanation", Text, nullable=False),
+    Column("route", JSON),  # where it went and why each candidate was passed over
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+rosters = Table(
+    "rosters", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("data", JSON, nullable=False),  # agents and groups, normalized by the connector
+    Column("synced_at", DateTime(timezone=True), nullable=False),
 )
 outbox = Table(
     "outbox", metadata,
@@ -331,7 +338,8 @@ class Store:
                         conversations.c.installation_id == inst_id, conversations.c.ticket_id == ticket_id)
                         .values(state=state.value, updated_at=utcnow()))
 
-    def record_decision(self, inst_id: str, ticket_id: str, event_id: int | None, d: Decision) -> int:
+    def record_decision(self, inst_id: str, ticket_id: str, event_id: int | None, d: Decision,
+                        route: Mapping[str, Any] | None = None) -> int:
         reasons = [{"code": r.code, "summary": r.summary,
                     "evidence": [{"message_index": e.message_index, "quote": e.quote, "score": e.score,
                                   "threshold": e.threshold, "note": e.note} for e in r.evidence]}
@@ -340,7 +348,7 @@ class Store:
             return int(conn.execute(insert(decisions).values(
                 installation_id=inst_id, ticket_id=ticket_id, event_id=event_id, action=d.action.value,
                 priority=d.priority.value, category=d.category, tier=d.tier, reasons=reasons,
-                explanation=d.explanation, created_at=utcnow(),
+                explanation=d.explanation, route=dict(route) if route else None, created_at=utcnow(),
             )).inserted_primary_key[0])
 
     def decisions_for(self, inst_id: str, ticket_id: str) -> list[dict[str, Any]]:
@@ -348,6 +356,21 @@ class Store:
             return [dict(r) for r in conn.execute(select(decisions).where(
                 decisions.c.installation_id == inst_id, decisions.c.ticket_id == ticket_id)
                 .order_by(decisions.c.id)).mappings()]
+
+    # rosters
+
+    def save_roster(self, inst_id: str, data: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            n = conn.execute(update(rosters).where(rosters.c.installation_id == inst_id)
+                             .values(data=dict(data), synced_at=utcnow())).rowcount
+            if not n:
+                conn.execute(insert(rosters).values(installation_id=inst_id, data=dict(data), synced_at=utcnow()))
+
+    def roster(self, inst_id: str) -> tuple[dict[str, Any], datetime | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(rosters.c.data, rosters.c.synced_at)
+                               .where(rosters.c.installation_id == inst_id)).first()
+        return (dict(row[0]), _aware(row[1])) if row else ({}, None)
 
     # outbox
 

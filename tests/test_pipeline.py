@@ -29,8 +29,8 @@ def mock_reads(texts=("I was charged twice and I want to talk to a human",), ext
 
 @pytest.fixture
 def setup(store):
-    inst = store.add_installation("zendesk", BASE, {"email": "b@acme.com", "token": "t"},
-                                  settings={"api_user_id": "900", "groups": {"billing_dispute": "360"}})
+    inst = store.add_installation("zendesk", BASE, {"email": "b@acme.com", "token": "t"}, settings={"api_user_id": "900"},
+                                  rules={"routing": {"categories": {"billing_dispute": {"group": "360"}}}})
     clock = {"now": utcnow()}
     pipe = Pipeline(store, park_after=300, clock=lambda: clock["now"], rng=random.Random(1))
     ev_id = store.record_event(Event("zendesk", inst.id, "evt-1", "comment_added", "42", "100"))[0]

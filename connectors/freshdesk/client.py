@@ -15,6 +15,7 @@ domain (no sandbox) and has no retries.
 """
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from requests.auth import HTTPBasicAuth
@@ -22,7 +23,7 @@ from requests.auth import HTTPBasicAuth
 from connectors.base import HttpClient, Loaded, build_customer
 from connectors.base import iso_time as _time
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                               Plan, Priority, Role, SetPriority)
+                               Plan, Priority, ReplyToCustomer, Role, SetPriority)
 
 PRIORITY = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
 PRIORITY_NAME = {v: k.value for k, v in PRIORITY.items()}
@@ -106,6 +107,10 @@ class FreshdeskClient:
             if isinstance(action, AddNote):
                 self.http.request("POST", f"/api/v2/tickets/{plan.ticket_id}/notes",
                                   json={"body": action.html, "private": True})
+        for action in plan.actions:  # after the note: the note carries the key a retry looks for
+            if isinstance(action, ReplyToCustomer):
+                self.http.request("POST", f"/api/v2/tickets/{plan.ticket_id}/reply",
+                                  json={"body": f"<p>{html.escape(action.text)}</p>"})
 
     def applied(self, plan: Plan) -> bool:
         convs = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/conversations")
@@ -136,7 +141,8 @@ def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
 def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: list[dict[str, Any]],
               ticket: dict[str, Any]) -> Customer:
     contacts = (Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", str(t.get("status", "")),
-                        "baton_escalated" in (t.get("tags") or ()))
+                        "baton_escalated" in (t.get("tags") or ()),
+                        str(t["responder_id"]) if t.get("responder_id") else None)
                 for t in recent if str(t["id"]) != str(ticket["id"]))
     return build_customer(
         id=contact["id"], name=contact.get("name"), email=contact.get("email"),

@@ -16,13 +16,14 @@ priority either. These are six endpoints.
 """
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime, timezone
 from typing import Any
 
 from connectors.base import HttpClient, Loaded, build_customer
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                               Plan, Priority, Role, SetPriority)
+                               Plan, Priority, ReplyToCustomer, Role, SetPriority)
 
 VERSION = "2.14"
 _TAG_IDS: dict[tuple[str, str], str] = {}  # (base url + app, tag name) → id; tags are never renamed by us
@@ -82,6 +83,7 @@ class IntercomClient:
         cid, remote = plan.ticket_id, plan.remote
         of = {type(a): a for a in plan.actions}
         assign, tags, priority, note = of.get(Assign), of.get(AddTags), of.get(SetPriority), of.get(AddNote)
+        reply = of.get(ReplyToCustomer)
         if assign and assign.group_id and str(remote.get("team_assignee_id")) != assign.group_id:
             self.http.request("POST", f"/conversations/{cid}/parts", json={
                 "message_type": "assignment", "type": "team", "admin_id": self.admin_id, "assignee_id": assign.group_id})
@@ -91,9 +93,13 @@ class IntercomClient:
         if priority and self.settings.get("preview_priority") and priority.priority.rank >= Priority.HIGH.rank:
             self.http.request("PUT", f"/conversations/{cid}", json={"priority": priority.priority.value, "admin_id": self.admin_id},
                               headers={"Intercom-Version": "Preview"})
-        if note:  # last: the one write that is not idempotent
+        if note:  # the write that is not idempotent carries the key a retry looks for
             self.http.request("POST", f"/conversations/{cid}/reply", json={
                 "message_type": "note", "type": "admin", "admin_id": self.admin_id, "body": note.html})
+        if reply:
+            self.http.request("POST", f"/conversations/{cid}/reply", json={
+                "message_type": "comment", "type": "admin", "admin_id": self.admin_id,
+                "body": f"<p>{html.escape(reply.text)}</p>"})
 
     def _tag_id(self, name: str) -> str:
         key = (self._scope, name)
@@ -132,7 +138,8 @@ def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: l
               conv: dict[str, Any]) -> Customer:
     fields = {**((company or {}).get("custom_attributes") or {}), **(contact.get("custom_attributes") or {})}
     contacts = (Contact(str(c["id"]), _epoch(c.get("created_at")), c.get("title") or "", c.get("state") or "",
-                        any(t.get("name") == "baton_escalated" for t in ((c.get("tags") or {}).get("tags") or ())))
+                        any(t.get("name") == "baton_escalated" for t in ((c.get("tags") or {}).get("tags") or ())),
+                        str(c["admin_assignee_id"]) if c.get("admin_assignee_id") else None)
                 for c in recent if str(c["id"]) != str(conv["id"]))
     return build_customer(
         id=contact["id"], name=contact.get("name"), email=contact.get("email"), fields=fields, tags=(),

@@ -21,7 +21,7 @@ from requests.auth import HTTPBasicAuth
 from connectors.base import ApiConflict, HttpClient, Loaded, build_customer
 from connectors.base import iso_time as _time
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                               Plan, Priority, Role, SetPriority)
+                               Plan, Priority, ReplyToCustomer, Role, SetPriority)
 
 CONFLICT_ATTEMPTS = 3
 
@@ -109,15 +109,22 @@ class ZendeskClient:
         return {"ticket": ticket}
 
     def apply(self, plan: Plan) -> None:
-        remote = dict(plan.remote) or _remote(self.ticket(plan.ticket_id))
-        for attempt in range(CONFLICT_ATTEMPTS):
-            try:
-                self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json", json=self.body(plan, remote))
-                return
-            except ApiConflict:
-                if attempt == CONFLICT_ATTEMPTS - 1:
-                    raise
-                remote = _remote(self.ticket(plan.ticket_id))  # someone changed it: merge with the new state
+        """One PUT with note and fields; a message to the customer is a second comment, and
+        Zendesk takes one comment per update, so it is a second PUT."""
+        if any(not isinstance(a, ReplyToCustomer) for a in plan.actions):
+            remote = dict(plan.remote) or _remote(self.ticket(plan.ticket_id))
+            for attempt in range(CONFLICT_ATTEMPTS):
+                try:
+                    self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json", json=self.body(plan, remote))
+                    break
+                except ApiConflict:
+                    if attempt == CONFLICT_ATTEMPTS - 1:
+                        raise
+                    remote = _remote(self.ticket(plan.ticket_id))  # someone changed it: merge with the new state
+        for action in plan.actions:
+            if isinstance(action, ReplyToCustomer):
+                self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json",
+                                  json={"ticket": {"comment": {"body": action.text, "public": True}}})
 
     def applied(self, plan: Plan) -> bool:
         comments = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/comments.json")["comments"]
@@ -134,7 +141,8 @@ def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
 def _customer(user: dict[str, Any], org: dict[str, Any] | None, recent: list[dict[str, Any]],
               ticket: dict[str, Any]) -> Customer:
     contacts = (Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", t.get("status") or "",
-                        "baton_escalated" in (t.get("tags") or ()))
+                        "baton_escalated" in (t.get("tags") or ()),
+                        str(t["assignee_id"]) if t.get("assignee_id") else None)
                 for t in recent if str(t["id"]) != str(ticket["id"]))
     return build_customer(
         id=user["id"], name=user.get("name"), email=user.get("email"),

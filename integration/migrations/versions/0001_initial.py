@@ -1,4 +1,4 @@
-"""Installations, events, conversations, decisions, outbox.
+"""Installations, events, conversations, decisions, rosters, outbox.
 
 Revision ID: 0001
 """
@@ -65,7 +65,14 @@ def upgrade() -> None:
         sa.Column("tier", sa.Integer, nullable=False),
         sa.Column("reasons", sa.JSON, nullable=False),
         sa.Column("explanation", sa.Text, nullable=False),
+        sa.Column("route", sa.JSON),
         sa.Column("created_at", TS, nullable=False),
+    )
+    op.create_table(
+        "rosters",
+        sa.Column("installation_id", sa.String(64), primary_key=True),
+        sa.Column("data", sa.JSON, nullable=False),
+        sa.Column("synced_at", TS, nullable=False),
     )
     op.create_index("ix_decisions_ticket", "decisions", ["installation_id", "ticket_id"])
     op.create_table(
@@ -88,5 +95,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("outbox", "decisions", "conversations", "events", "installations"):
+    for table in ("outbox", "rosters", "decisions", "conversations", "events", "installations"):
         op.drop_table(table)
