@@ -219,3 +219,43 @@ def test_a_long_429_storm_never_dead_letters(setup):
     clock["now"] += timedelta(seconds=62)
     responses.replace(responses.PUT, f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
     assert pipe.deliver(oid) == "sent"
+
+
+ROSTER = {"groups": [{"id": "360", "name": "Billing", "first_replies": [4, 5, 6, 5, 5]}],
+          "agents": [{"id": "a1", "name": "Sam", "groups": ["360"], "online": True, "load": 1},
+                     {"id": "a2", "name": "Kim", "groups": ["360"], "online": False}]}
+
+
+@responses.activate
+def test_the_route_is_recorded_with_its_candidates_and_the_customer_told(setup):
+    store, inst, pipe, ev_id, _ = setup
+    store.update_installation(inst.id, rules={"routing": {"categories": {"billing_dispute": {"group": "360"}},
+                                                          "notify_customer": True}})
+    store.save_roster(inst.id, ROSTER)
+    mock_reads()
+    responses.put(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
+    assert pipe.deliver(pipe.process_event(ev_id)[0]) == "sent"
+    route = store.decisions_for(inst.id, "42")[0]["route"]
+    assert (route["group_id"], route["agent_id"]) == ("360", "a1")
+    assert {"agent_id": "a2", "chosen": False, "why": "offline"} in route["candidates"]
+    first, second = (json.loads(c.request.body)["ticket"] for c in puts())
+    assert first["group_id"] == 360 and first["assignee_id"] == "a1"
+    assert "Kim" not in first["comment"]["html_body"] and "a2: offline" in first["comment"]["html_body"]
+    assert second == {"comment": {"body": route["customer_message"], "public": True}}
+    assert "Billing" in second["comment"]["body"] and "about 5 minutes" in second["comment"]["body"]
+
+
+@responses.activate
+def test_an_offer_is_sent_once_per_conversation(setup):
+    store, inst, pipe, ev_id, _ = setup
+    store.update_installation(inst.id, rules={"routing": {"notify_customer": True}, "model": {"enabled": False}})
+    mock_reads(("I already tried that",))  # unhappy, not angry: offer a person
+    responses.put(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
+    (oid,) = pipe.process_event(ev_id)
+    assert pipe.deliver(oid) == "sent"
+    again = store.record_event(Event("zendesk", inst.id, "evt-2", "comment_added", "42", "100"))[0]
+    assert pipe.process_event(again) == []
+    (put,) = puts()
+    assert json.loads(put.request.body)["ticket"]["comment"]["public"] is True
+    assert "connect you now" in json.loads(put.request.body)["ticket"]["comment"]["body"]
+    assert store.state(inst.id, "42") is State.BOT

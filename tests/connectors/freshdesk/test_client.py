@@ -74,3 +74,14 @@ def test_install_learns_our_agent_id():
     responses.get(f"{BASE}/api/v2/agents/me", json={"id": 900, "contact": {"name": "Baton"}})
     assert install(FreshdeskClient(INST), "https://baton/webhooks/freshdesk/i1") == {
         "settings": {"api_user_id": "900", "mode": "automation"}, "webhook_secret": None}
+
+
+@responses.activate
+def test_a_customer_message_is_a_public_reply_after_the_note():
+    from integration.model import ReplyToCustomer
+
+    responses.post(f"{BASE}/api/v2/tickets/165/notes", json={"id": 3}, status=201)
+    responses.post(f"{BASE}/api/v2/tickets/165/reply", json={"id": 4}, status=201)
+    FreshdeskClient(INST).apply(Plan("k", "165", (ReplyToCustomer("Connecting you <now>"), AddNote("<p>n</p>", "n")), {}))
+    assert [c.request.url.removeprefix(BASE) for c in responses.calls] == ["/api/v2/tickets/165/notes", "/api/v2/tickets/165/reply"]
+    assert json.loads(responses.calls[1].request.body) == {"body": "<p>Connecting you &lt;now&gt;</p>"}

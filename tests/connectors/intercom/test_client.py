@@ -97,3 +97,14 @@ def test_install_learns_admin_and_workspace():
     responses.get(f"{BASE}/me", json={"type": "admin", "id": "814000", "app": {"id_code": "app1"}})
     assert install(IntercomClient(INST), "https://baton/webhooks/intercom/i1", "cs") == {
         "settings": {"api_user_id": "814000", "app_id": "app1", "mode": "webhooks"}, "webhook_secret": "cs"}
+
+
+@responses.activate
+def test_a_customer_message_is_an_admin_comment_after_the_note():
+    from integration.model import ReplyToCustomer
+
+    responses.post(f"{BASE}/conversations/147/reply", json=CONV)
+    IntercomClient(INST).apply(Plan("k", "147", (ReplyToCustomer("On it <3"), AddNote("<p>n</p>", "n")), {}))
+    bodies = [json.loads(c.request.body) for c in responses.calls]
+    assert [b["message_type"] for b in bodies] == ["note", "comment"]
+    assert bodies[1] == {"message_type": "comment", "type": "admin", "admin_id": "814000", "body": "<p>On it &lt;3</p>"}
