@@ -205,6 +205,11 @@ class Client(Protocol):
 
     def apply(self, plan: Plan) -> None: ...
 
+    def roster(self) -> dict[str, Any]:
+        """Agents and groups for routing: {"agents": [{id, name, groups, skills, languages, online,
+        capacity, load}], "groups": [{id, name}]}."""
+        ...
+
     def applied(self, plan: Plan) -> bool:
         """Whether a plan with this key already landed (after a crash between the call and its record)."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import connectors
+from connectors.base import ApiError
 from integration.model import Installation
 from integration.rules import load_rules
 from integration.store import Store
@@ -22,4 +23,9 @@ def install(store: Store, provider: str, base_url: str, credentials: Mapping[str
     # helpdesks that sign their webhooks choose the secret; for the others we made one
     store.update_installation(inst.id, webhook_secret=result.get("webhook_secret"),
                               settings={**inst.settings, **result["settings"]})
-    return store.installation(inst.id)  # type: ignore[return-value]
+    inst = store.installation(inst.id)  # type: ignore[assignment]
+    try:  # a first roster now, so the first escalation can be routed; beat refreshes it
+        store.save_roster(inst.id, connector.client(inst).roster())
+    except ApiError:
+        pass
+    return inst

@@ -220,6 +220,24 @@ class Pipeline:
 
     # housekeeping, on a schedule
 
+    def sync_roster(self, inst_id: str) -> bool:
+        """Refresh one installation's agents and groups from its helpdesk; False when it could not
+        (the previous roster stays: routing on slightly old data beats routing on none)."""
+        inst = self.store.installation(inst_id)
+        if inst is None or inst.status != "active" or self._held(inst):
+            return False
+        try:
+            roster = self.connector(inst.provider).client(inst).roster()
+        except ApiError as e:
+            if isinstance(e, ApiRateLimited):
+                self._delay(e, 0, inst)
+            elif not e.transient:
+                self.store.flag_installation(inst.id, f"{type(e).__name__}: {e}")
+            log.warning("pipeline.roster-sync-failed", extra={"installation": inst.id, "error": type(e).__name__})
+            return False
+        self.store.save_roster(inst.id, roster)
+        return True
+
     def due(self) -> tuple[list[int], list[int]]:
         """Events to enqueue again and parked writes whose time has come."""
         return (self.store.stranded_events(STRANDED_AFTER, self.clock(), REQUEUE_AFTER),

@@ -233,6 +233,10 @@ class Store:
             conn.execute(update(installations).where(installations.c.id == inst_id)
                          .values(status="broken", status_reason=reason))
 
+    def active_installations(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(installations.c.id).where(installations.c.status == "active"))]
+
     def rate_limit(self, inst_id: str, until: datetime) -> None:
         """A 429 for one call holds every call to that account (Retry-After is account-wide)."""
         with self.engine.begin() as conn:

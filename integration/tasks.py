@@ -48,8 +48,11 @@ def celery_config() -> dict[str, object]:
         "task_soft_time_limit": min(240, vt // 3),
         "broker_connection_retry_on_startup": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "beat_schedule": {"baton-drain": {"task": "baton.drain",
-                                          "schedule": float(os.environ.get("BATON_DRAIN_SECONDS", "15"))}},
+        "beat_schedule": {
+            "baton-drain": {"task": "baton.drain", "schedule": float(os.environ.get("BATON_DRAIN_SECONDS", "15"))},
+            "baton-rosters": {"task": "baton.sync_rosters",
+                              "schedule": float(os.environ.get("BATON_ROSTER_SECONDS", "300"))},
+        },
     }
 
 
@@ -102,6 +105,17 @@ def drain() -> None:
         pipeline().store.mark_enqueued(eid)
     for oid in writes:
         deliver.delay(oid)
+
+
+@app.task(name="baton.sync_rosters")
+def sync_rosters() -> None:
+    for inst_id in pipeline().store.active_installations():
+        sync_roster.delay(inst_id)
+
+
+@app.task(name="baton.sync_roster")
+def sync_roster(inst_id: str) -> None:
+    pipeline().sync_roster(inst_id)
 
 
 class CeleryQueue:

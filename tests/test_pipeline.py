@@ -259,3 +259,19 @@ def test_an_offer_is_sent_once_per_conversation(setup):
     assert json.loads(put.request.body)["ticket"]["comment"]["public"] is True
     assert "connect you now" in json.loads(put.request.body)["ticket"]["comment"]["body"]
     assert store.state(inst.id, "42") is State.BOT
+
+
+@responses.activate
+def test_roster_sync_stores_the_helpdesks_agents_and_keeps_the_old_one_on_failure(setup):
+    store, inst, pipe, ev_id, _ = setup
+    responses.get(f"{BASE}/api/v2/groups.json", json={"groups": [{"id": 360, "name": "Billing"}]})
+    responses.get(f"{BASE}/api/v2/group_memberships.json", json={"group_memberships": [{"user_id": 1, "group_id": 360}]})
+    responses.get(f"{BASE}/api/v2/users.json", json={"users": [{"id": 1, "name": "Sam"}]})
+    responses.get(f"{BASE}/api/v2/agent_availabilities", status=404, json={})
+    assert pipe.sync_roster(inst.id)
+    data, synced = store.roster(inst.id)
+    assert data["agents"][0]["id"] == "1" and synced is not None
+    responses.replace(responses.GET, f"{BASE}/api/v2/groups.json", status=503)
+    assert not pipe.sync_roster(inst.id)
+    assert store.roster(inst.id)[0] == data
+    assert store.installation_status(inst.id)[0] == "active"

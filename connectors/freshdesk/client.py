@@ -112,6 +112,21 @@ class FreshdeskClient:
                 self.http.request("POST", f"/api/v2/tickets/{plan.ticket_id}/reply",
                                   json={"body": f"<p>{html.escape(action.text)}</p>"})
 
+    def roster(self) -> dict[str, Any]:
+        """Agents (``available`` is Freshdesk's on/off toggle), groups. Open load is not in the
+        API; skills only on plans that have them."""
+        groups = self.http.request("GET", "/api/v2/groups")
+        agents = [
+            {"id": str(a["id"]), "name": (a.get("contact") or {}).get("name") or "",
+             "groups": [str(g) for g in a.get("group_ids") or ()], "skills": [str(s) for s in a.get("skill_ids") or ()],
+             "languages": [(a.get("contact") or {}).get("language") or "en"], "online": bool(a.get("available", True)),
+             "capacity": 5, "load": 0}
+            for a in self.http.request("GET", "/api/v2/agents")
+            if str(a["id"]) != str(self.settings.get("api_user_id"))
+            and str(a["id"]) not in map(str, self.settings.get("bot_user_ids", ()))
+        ]
+        return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents}
+
     def applied(self, plan: Plan) -> bool:
         convs = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/conversations")
         return any(c.get("private") and plan.key in (c.get("body") or c.get("body_text") or "") for c in convs)

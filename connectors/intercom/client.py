@@ -107,6 +107,18 @@ class IntercomClient:
             _TAG_IDS[key] = str(self.http.request("POST", "/tags", json={"name": name})["id"])  # creates or finds
         return _TAG_IDS[key]
 
+    def roster(self) -> dict[str, Any]:
+        """Admins (away mode = offline) and teams. Intercom has no skills or capacity API."""
+        teams = self.http.request("GET", "/teams").get("teams") or []
+        agents = [
+            {"id": str(a["id"]), "name": a.get("name") or "", "groups": [str(t) for t in a.get("team_ids") or ()],
+             "skills": [], "languages": [], "online": not a.get("away_mode_enabled") and a.get("has_inbox_seat", True),
+             "capacity": 5, "load": 0}
+            for a in self.http.request("GET", "/admins").get("admins") or []
+            if str(a["id"]) != self.admin_id and str(a["id"]) not in map(str, self.settings.get("bot_user_ids", ()))
+        ]
+        return {"groups": [{"id": str(t["id"]), "name": t["name"]} for t in teams], "agents": agents}
+
     def applied(self, plan: Plan) -> bool:
         conv = self.http.request("GET", f"/conversations/{plan.ticket_id}")
         return any(p.get("part_type") == "note" and plan.key in (p.get("body") or "")

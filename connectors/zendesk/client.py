@@ -18,7 +18,7 @@ from typing import Any
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import ApiConflict, HttpClient, Loaded, build_customer
+from connectors.base import ApiConflict, ApiNotFound, HttpClient, Loaded, build_customer
 from connectors.base import iso_time as _time
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                Plan, Priority, ReplyToCustomer, Role, SetPriority)
@@ -125,6 +125,38 @@ class ZendeskClient:
             if isinstance(action, ReplyToCustomer):
                 self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json",
                                   json={"ticket": {"comment": {"body": action.text, "public": True}}})
+
+    def roster(self) -> dict[str, Any]:
+        """Agents, groups and availability, normalized for routing. Availability and load come
+        from the agent availabilities API (omnichannel routing); without it every agent counts as
+        online with unknown load."""
+        groups = self.http.request("GET", "/api/v2/groups.json")["groups"]
+        members = self.http.request("GET", "/api/v2/group_memberships.json")["group_memberships"]
+        users = self.http.request("GET", "/api/v2/users.json", params={"role[]": ["agent", "admin"]})["users"]
+        try:
+            availability = {str(a["attributes"]["agent_id"]): a["attributes"] for a in
+                            self.http.request("GET", "/api/v2/agent_availabilities")["data"]}
+        except ApiNotFound:
+            availability = {}
+        in_groups: dict[str, list[str]] = {}
+        for m in members:
+            in_groups.setdefault(str(m["user_id"]), []).append(str(m["group_id"]))
+        agents = []
+        for u in users:
+            uid = str(u["id"])
+            if uid == str(self.settings.get("api_user_id")) or uid in map(str, self.settings.get("bot_user_ids", ())):
+                continue  # neither Baton nor the bot takes handoffs
+            a = availability.get(uid, {})
+            channels = a.get("channels") or []
+            agents.append({
+                "id": uid, "name": u.get("name") or "", "groups": in_groups.get(uid, []),
+                "skills": [str(s["id"]) for s in a.get("skills") or ()],
+                "languages": [(u.get("locale") or "en").split("-")[0]],
+                "online": (a.get("agent_status") or {}).get("name", "online").lower() == "online" if a else True,
+                "capacity": sum(c.get("max_capacity") or 0 for c in channels) or 5,
+                "load": sum(c.get("work_item_count") or 0 for c in channels),
+            })
+        return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents}
 
     def applied(self, plan: Plan) -> bool:
         comments = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/comments.json")["comments"]

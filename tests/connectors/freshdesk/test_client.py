@@ -85,3 +85,14 @@ def test_a_customer_message_is_a_public_reply_after_the_note():
     FreshdeskClient(INST).apply(Plan("k", "165", (ReplyToCustomer("Connecting you <now>"), AddNote("<p>n</p>", "n")), {}))
     assert [c.request.url.removeprefix(BASE) for c in responses.calls] == ["/api/v2/tickets/165/notes", "/api/v2/tickets/165/reply"]
     assert json.loads(responses.calls[1].request.body) == {"body": "<p>Connecting you &lt;now&gt;</p>"}
+
+
+@responses.activate
+def test_roster_reads_agents_and_groups():
+    responses.get(f"{BASE}/api/v2/groups", json=[{"id": 12, "name": "Billing", "agent_ids": [5]}])
+    responses.get(f"{BASE}/api/v2/agents", json=[
+        {"id": 5, "available": False, "group_ids": [12], "contact": {"name": "Sam", "language": "de"}},
+        {"id": 900, "available": True, "group_ids": [], "contact": {"name": "Baton"}}])
+    assert FreshdeskClient(INST).roster() == {"groups": [{"id": "12", "name": "Billing"}], "agents": [
+        {"id": "5", "name": "Sam", "groups": ["12"], "skills": [], "languages": ["de"], "online": False,
+         "capacity": 5, "load": 0}]}

@@ -108,3 +108,14 @@ def test_a_customer_message_is_an_admin_comment_after_the_note():
     bodies = [json.loads(c.request.body) for c in responses.calls]
     assert [b["message_type"] for b in bodies] == ["note", "comment"]
     assert bodies[1] == {"message_type": "comment", "type": "admin", "admin_id": "814000", "body": "<p>On it &lt;3</p>"}
+
+
+@responses.activate
+def test_roster_reads_admins_and_teams():
+    responses.get(f"{BASE}/teams", json={"type": "team.list", "teams": [{"id": "77", "name": "Billing"}]})
+    responses.get(f"{BASE}/admins", json={"type": "admin.list", "admins": [
+        {"id": "1", "name": "Sam", "team_ids": [77], "away_mode_enabled": True, "has_inbox_seat": True},
+        {"id": "814000", "name": "Baton", "team_ids": []}]})
+    assert IntercomClient(INST).roster() == {"groups": [{"id": "77", "name": "Billing"}], "agents": [
+        {"id": "1", "name": "Sam", "groups": ["77"], "skills": [], "languages": [], "online": False,
+         "capacity": 5, "load": 0}]}

@@ -144,3 +144,28 @@ def test_install_in_trigger_mode_creates_webhook_and_trigger():
     assert {"field": "current_user", "operator": "is_not", "value": "900"} in trigger["conditions"]["all"]
     assert trigger["actions"] == [{"field": "notification_webhook", "value": ["01HWH", TRIGGER_BODY]}]
     json.loads(TRIGGER_BODY)  # the template an admin pastes is valid JSON
+
+
+@responses.activate
+def test_roster_reads_groups_memberships_agents_and_availability():
+    responses.get(f"{BASE}/api/v2/groups.json", json={"groups": [{"id": 360, "name": "Billing"}]})
+    responses.get(f"{BASE}/api/v2/group_memberships.json", json={"group_memberships": [{"user_id": 1, "group_id": 360}]})
+    responses.get(f"{BASE}/api/v2/users.json", json={"users": [
+        {"id": 1, "name": "Sam", "locale": "fr-FR"}, {"id": 900, "name": "Baton"}, {"id": 800, "name": "Bot"}]})
+    responses.get(f"{BASE}/api/v2/agent_availabilities", json={"data": [{"type": "agent_availabilities", "attributes": {
+        "agent_id": 1, "agent_status": {"name": "away"}, "skills": [{"id": "billing"}],
+        "channels": [{"name": "messaging", "max_capacity": 3, "work_item_count": 2}]}}]})
+    assert ZendeskClient(INST).roster() == {"groups": [{"id": "360", "name": "Billing"}], "agents": [
+        {"id": "1", "name": "Sam", "groups": ["360"], "skills": ["billing"], "languages": ["fr"], "online": False,
+         "capacity": 3, "load": 2}]}  # Baton's API user and the bot never take handoffs
+    assert "role%5B%5D=agent&role%5B%5D=admin" in responses.calls[2].request.url
+
+
+@responses.activate
+def test_roster_without_omnichannel_counts_agents_online():
+    responses.get(f"{BASE}/api/v2/groups.json", json={"groups": []})
+    responses.get(f"{BASE}/api/v2/group_memberships.json", json={"group_memberships": []})
+    responses.get(f"{BASE}/api/v2/users.json", json={"users": [{"id": 1, "name": "Sam"}]})
+    responses.get(f"{BASE}/api/v2/agent_availabilities", status=404, json={})
+    (agent,) = ZendeskClient(INST).roster()["agents"]
+    assert agent["online"] and agent["load"] == 0
