@@ -14,6 +14,7 @@ import re
 import textwrap
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,17 +72,26 @@ SCENARIOS = (
     Scenario("Eve Laurent", "eve@acme.example", "More seats", (
         ("customer", "Quick question: can we add ten more seats to our workspace this week?"),
     ), tags=("vip",), organization="Acme Corp", fields={"plan": "Enterprise"}),
+    Scenario("Farid Haddad", "farid@example.com", "Data deleted", (
+        ("customer", "Your update deleted a month of our data. If this isn't fixed today my lawyer will be in touch."),
+    )),
 )
 
 
-GROUPS = ("Support", "Billing", "Accounts")
+GROUPS = ("Support", "Billing", "Accounts", "Legal")
 
 
 def _rules(ids: dict[str, Any]) -> dict[str, Any]:
-    """Where each escalation goes, as an admin would set it."""
-    billing, accounts, support = str(ids["Billing"]), str(ids["Accounts"]), str(ids["Support"])
-    return {"routing": {"categories": {"billing_dispute": {"group": billing}, "refund": {"group": billing}},
-                        "segments": {"vip": accounts, "enterprise": accounts}, "default_group": support}}
+    """Where each escalation goes, as an admin would set it. Legal works one hour a day, starting
+    three hours from now, so the demo always shows an after-hours handoff."""
+    billing, accounts, support, legal = (str(ids[g]) for g in ("Billing", "Accounts", "Support", "Legal"))
+    start = (datetime.now(timezone.utc) + timedelta(hours=3)).hour
+    window = f"{start:02d}:00-{start + 1:02d}:00" if start < 23 else "23:00-23:59"
+    return {"routing": {
+        "categories": {"billing_dispute": {"group": billing}, "refund": {"group": billing}, "legal": {"group": legal}},
+        "segments": {"vip": accounts, "enterprise": accounts}, "default_group": support, "notify_customer": True,
+        "hours": {legal: {"timezone": "UTC", "weekly": {d: [window] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}},
+    }}
 
 
 class Zendesk:
@@ -105,11 +115,13 @@ class Zendesk:
     def say(self, cid: Any, role: str, text: str) -> None:
         self.sandbox.add_comment(cid, self.customer if role == "customer" else self.bot["id"], text)
 
-    def result(self, cid: Any) -> tuple[str, str, list[str], list[str]]:
+    def result(self, cid: Any) -> tuple[str, str, list[str], list[str], list[str]]:
         t = self.sandbox.get_ticket(cid)
         names = {v: k for k, v in self.group_ids.items()}
-        notes = [c["html_body"] for c in self.sandbox.get_comments(cid) if not c["public"]]
-        return t["priority"] or "-", names.get(t["group_id"], "-"), t["tags"], notes
+        comments = self.sandbox.get_comments(cid)
+        notes = [c["html_body"] for c in comments if not c["public"]]
+        said = [c["body"] for c in comments if c["public"] and c["author_id"] == self.sandbox.api_user_id]
+        return t["priority"] or "-", names.get(t["group_id"], "-"), t["tags"], notes, said
 
     def settle(self) -> None:
         self.sandbox.wait_for_deliveries(timeout=10)
@@ -144,11 +156,13 @@ class Freshdesk:
         else:
             self.sandbox.agent_reply(cid, self.bot["id"], text)
 
-    def result(self, cid: Any) -> tuple[str, str, list[str], list[str]]:
+    def result(self, cid: Any) -> tuple[str, str, list[str], list[str], list[str]]:
         t = self.sandbox.get_ticket(cid)
         names = {v: k for k, v in self.group_ids.items()}
-        notes = [c["body"] for c in self.sandbox.get_conversations(cid) if c["private"]]
-        return self.PRIORITIES.get(t["priority"], "-"), names.get(t["group_id"], "-"), t["tags"], notes
+        convs = self.sandbox.get_conversations(cid)
+        notes = [c["body"] for c in convs if c["private"]]
+        said = [c["body_text"] for c in convs if not c["private"] and c["user_id"] == self.sandbox.api_agent_id]
+        return self.PRIORITIES.get(t["priority"], "-"), names.get(t["group_id"], "-"), t["tags"], notes, said
 
     def settle(self) -> None:
         self.sandbox.wait_for_deliveries(timeout=10)
@@ -185,12 +199,15 @@ class Intercom:
         else:
             self.sandbox.admin_reply(cid, self.bot["id"], text, author_type="bot")
 
-    def result(self, cid: Any) -> tuple[str, str, list[str], list[str]]:
+    def result(self, cid: Any) -> tuple[str, str, list[str], list[str], list[str]]:
         c = self.sandbox.get_conversation(cid)
         names = {str(v): k for k, v in self.group_ids.items()}
-        notes = [p["body"] for p in self.sandbox.get_parts(cid) if p["part_type"] == "note"]
+        parts = self.sandbox.get_parts(cid)
+        notes = [p["body"] for p in parts if p["part_type"] == "note"]
+        said = [_text(p["body"]) for p in parts if p["part_type"] == "comment"
+                and str(p["author"]["id"]) == str(self.sandbox.api_admin_id)]
         tags = [t["name"] for t in c["tags"]["tags"]]
-        return "(in the note)", names.get(str(c["team_assignee_id"]), "-"), tags, notes
+        return "(in the note)", names.get(str(c["team_assignee_id"]), "-"), tags, notes, said
 
     def settle(self) -> None:
         self.sandbox.wait_for_deliveries(timeout=10)
@@ -245,7 +262,7 @@ def _settle(desk: Any, queue: LocalQueue) -> None:
 
 
 def _print(out: Any, store: Store, desk: Any, cid: Any, sc: Scenario) -> None:
-    priority, group, tags, notes = desk.result(cid)
+    priority, group, tags, notes, said = desk.result(cid)
     rows = store.rows(decisions, installation_id=desk.inst.id, ticket_id=str(cid))
     out(f"#{cid} {sc.subject!r} from {sc.customer}")
     if rows:
@@ -253,8 +270,10 @@ def _print(out: Any, store: Store, desk: Any, cid: Any, sc: Scenario) -> None:
         out(f"  decision : {rows[-1]['action']} (reasons: {reasons})")
     out(f"  priority : {priority}   group: {group}   tags: {' '.join(tags) or '-'}   notes: {len(notes)}")
     if notes:
-        lines = [line for line in _text(notes[-1]).splitlines() if line.strip()][:5]
+        lines = [line for line in _text(notes[-1]).splitlines() if line.strip()][:4]
         out(textwrap.indent("\n".join(textwrap.shorten(line, 110) for line in lines), "  │ "))
+    for text in said:
+        out(textwrap.indent(textwrap.fill(f"to the customer: {text.strip()}", 110), "  » "))
     out("")
 
 

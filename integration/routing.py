@@ -218,7 +218,7 @@ def roster_from_json(data: Mapping[str, object], rule: RoutingRule) -> Roster:
              *(c.group for c in rule.categories.values())}
     for gid in named:
         if gid and gid not in groups:
-            groups[gid] = Group(gid, f"group {gid}")
+            groups[gid] = Group(gid, "our team")  # not synced yet: no name to show a customer
     for gid, hours in rule.hours.items():
         groups[gid] = replace(groups[gid], hours=hours.business_hours())
     agents = tuple(
