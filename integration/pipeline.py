@@ -93,7 +93,7 @@ class Pipeline:
         except ApiError as e:
             return self._event_failed(event_id, inst, e)
         if loaded.human_replied:
-            self.store.set_state(inst.id, ev.ticket_id, State.ASSIGNED)
+            self.store.first_reply(inst.id, ev.ticket_id, self.clock())
             self.store.mark_event(event_id, "processed", "a human agent already replied")
             return []
         try:
@@ -120,7 +120,7 @@ class Pipeline:
             return []
         plan = self.plan(inst, loaded, decision, where, rules)
         outbox_id, _ = self.store.add_outbox(inst.id, decision_id, plan)
-        self.store.set_state(inst.id, ev.ticket_id, State.ESCALATED)
+        self.store.escalated(inst.id, ev.ticket_id, where.group_id, self.clock())
         self.store.mark_event(event_id, "processed")
         return [outbox_id]
 
@@ -148,7 +148,7 @@ class Pipeline:
 
     def route(self, inst: Installation, loaded: Loaded, decision: Decision, rules: Rules) -> routing.Route:
         """Step 6: group, agent and customer notice from the synced roster and the rules."""
-        roster = routing.roster_from_json(self.store.roster(inst.id)[0], rules.routing)
+        roster = routing.roster_from_json(self.store.roster(inst.id)[0], rules.routing, self.store.group_stats(inst.id))
         previous = [c.agent_id for c in loaded.conversation.customer.recent_contacts if c.agent_id]
         return routing.route(decision, loaded.conversation, roster, rules.routing, self.clock(), previous)
 

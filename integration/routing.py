@@ -206,9 +206,11 @@ class Route:
     team: str = ""  # the group's name, for messages
 
 
-def roster_from_json(data: Mapping[str, object], rule: RoutingRule) -> Roster:
-    """The stored roster (as a connector's sync normalized it) with the rules' business hours.
-    Groups the rules name but the roster does not know still get their hours."""
+def roster_from_json(data: Mapping[str, object], rule: RoutingRule,
+                     stats: Mapping[str, tuple[int, Sequence[float]]] | None = None) -> Roster:
+    """The stored roster (as a connector's sync normalized it) with the rules' business hours and
+    Baton's own measurements per group (queue depth, recent first-reply minutes). Groups the
+    rules name but the roster does not know still get their hours."""
     groups: dict[str, Group] = {}
     for g in data.get("groups") or ():  # type: ignore[union-attr]
         gid = str(g["id"])
@@ -221,6 +223,9 @@ def roster_from_json(data: Mapping[str, object], rule: RoutingRule) -> Roster:
             groups[gid] = Group(gid, "our team")  # not synced yet: no name to show a customer
     for gid, hours in rule.hours.items():
         groups[gid] = replace(groups[gid], hours=hours.business_hours())
+    for gid, (depth, waits) in (stats or {}).items():
+        if gid in groups:
+            groups[gid] = replace(groups[gid], queue_depth=depth, first_replies=tuple(waits))
     agents = tuple(
         Agent(str(a["id"]), a.get("name") or "", frozenset(map(str, a.get("groups") or ())),
               frozenset(a.get("skills") or ()), frozenset(a.get("languages") or ()), bool(a.get("online", True)),

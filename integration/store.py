@@ -63,6 +63,9 @@ conversations = Table(
     Column("ticket_id", String(64), primary_key=True),
     Column("state", String(16), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("group_id", String(64)),  # where the last escalation went
+    Column("escalated_at", DateTime(timezone=True)),
+    Column("first_reply_at", DateTime(timezone=True)),  # a person first answered after the handoff
 )
 decisions = Table(
     "decisions", metadata,
@@ -341,6 +344,41 @@ class Store:
                     conn.execute(update(conversations).where(
                         conversations.c.installation_id == inst_id, conversations.c.ticket_id == ticket_id)
                         .values(state=state.value, updated_at=utcnow()))
+
+    def escalated(self, inst_id: str, ticket_id: str, group_id: str | None, at: datetime) -> None:
+        self.set_state(inst_id, ticket_id, State.ESCALATED)
+        with self.engine.begin() as conn:
+            conn.execute(update(conversations).where(
+                conversations.c.installation_id == inst_id, conversations.c.ticket_id == ticket_id)
+                .values(group_id=group_id, escalated_at=at, first_reply_at=None))
+
+    def first_reply(self, inst_id: str, ticket_id: str, at: datetime) -> None:
+        """A person answered: the conversation is theirs, and the wait is one more sample."""
+        self.set_state(inst_id, ticket_id, State.ASSIGNED)
+        with self.engine.begin() as conn:
+            conn.execute(update(conversations).where(
+                conversations.c.installation_id == inst_id, conversations.c.ticket_id == ticket_id,
+                conversations.c.escalated_at.is_not(None), conversations.c.first_reply_at.is_(None))
+                .values(first_reply_at=at))
+
+    def group_stats(self, inst_id: str, samples: int = 50) -> dict[str, tuple[int, list[float]]]:
+        """Per group: conversations waiting for a first reply, and the latest first-reply times
+        in minutes (at most ``samples``)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(conversations.c.group_id, conversations.c.escalated_at,
+                                       conversations.c.first_reply_at, conversations.c.state)
+                                .where(conversations.c.installation_id == inst_id,
+                                       conversations.c.group_id.is_not(None))
+                                .order_by(conversations.c.first_reply_at.desc())).all()
+        out: dict[str, tuple[int, list[float]]] = {}
+        for group, escalated, replied, state in rows:
+            depth, waits = out.get(group, (0, []))
+            if replied is None and state == State.ESCALATED.value:
+                depth += 1
+            elif replied is not None and len(waits) < samples:
+                waits.append((_aware(replied) - _aware(escalated)).total_seconds() / 60)  # type: ignore[operator]
+            out[group] = (depth, waits)
+        return out
 
     def record_decision(self, inst_id: str, ticket_id: str, event_id: int | None, d: Decision,
                         route: Mapping[str, Any] | None = None) -> int:

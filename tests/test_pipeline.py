@@ -275,3 +275,21 @@ def test_roster_sync_stores_the_helpdesks_agents_and_keeps_the_old_one_on_failur
     assert not pipe.sync_roster(inst.id)
     assert store.roster(inst.id)[0] == data
     assert store.installation_status(inst.id)[0] == "active"
+
+
+@responses.activate
+def test_first_replies_after_handoff_become_the_wait_quoted_to_the_next_customer(setup):
+    store, inst, pipe, ev_id, clock = setup
+    store.update_installation(inst.id, rules={"routing": {"default_group": "360", "notify_customer": True}})
+    for n, minutes in enumerate((4, 5, 6, 5, 5)):  # five earlier conversations answered after the handoff
+        store.escalated(inst.id, f"t{n}", "360", clock["now"] - timedelta(hours=1))
+        store.first_reply(inst.id, f"t{n}", clock["now"] - timedelta(hours=1) + timedelta(minutes=minutes))
+    store.escalated(inst.id, "waiting", "360", clock["now"])  # one still waiting
+    depth, waits = store.group_stats(inst.id)["360"]
+    assert depth == 1 and sorted(waits) == [4.0, 5.0, 5.0, 5.0, 6.0]
+    mock_reads()
+    responses.put(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET})
+    pipe.deliver(pipe.process_event(ev_id)[0])
+    route = store.decisions_for(inst.id, "42")[0]["route"]
+    assert route["wait_minutes"] == 5.0 * (1 + 1)  # median 5 min, one conversation ahead, no agent free
+    assert "about 10 minutes" in route["customer_message"]

@@ -52,6 +52,9 @@ def upgrade() -> None:
         sa.Column("ticket_id", sa.String(64), primary_key=True),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("updated_at", TS, nullable=False),
+        sa.Column("group_id", sa.String(64)),
+        sa.Column("escalated_at", TS),
+        sa.Column("first_reply_at", TS),
     )
     op.create_table(
         "decisions",
