@@ -15,26 +15,19 @@ from __future__ import annotations
 import copy
 import hmac
 import html
-import itertools
 import json
-import queue
-import re
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
-import requests
-from flask import Flask, Response, g, request
+from flask import Flask, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, make_server
 
-JSON = dict[str, Any]
+from connectors.sandbox import JSON, ApiError, Outgoing, Refusal, Sandbox, fill, html_to_text, iso
+
 ACCOUNT_ID = "11010177632"  # from the FDK's sample event payloads
-RATE_LIMIT = 400
 STATUSES = {2: "Open", 3: "Pending", 4: "Resolved", 5: "Closed"}
 PRIORITIES = {1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
 SOURCES = {1: "Email", 2: "Portal", 3: "Phone", 7: "Chat", 9: "Feedback Widget", 10: "Outbound Email"}
@@ -59,12 +52,6 @@ NO_REQUESTER = "Please fill at least 1 of email, mobile, phone, twitter_id, fb_p
                "requester_id fields"
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, body: JSON) -> None:
-        super().__init__(body)
-        self.status, self.body = status, body
-
-
 def invalid(*errors: tuple[str, str, str]) -> ApiError:
     """Freshdesk's 400: every (field, message, code) found wrong, at once."""
     return ApiError(400, {"description": "Validation failed",
@@ -75,17 +62,8 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def text_to_html(text: str) -> str:
     return "<div>" + html.escape(text, quote=False).replace("\n", "<br>") + "</div>"
-
-
-def html_to_text(markup: str) -> str:
-    text = re.sub(r"<br\s*/?>|</(?:p|div|li|h\d|tr|blockquote)>", "\n", markup, flags=re.I)
-    return re.sub(r"\n{3,}", "\n\n", html.unescape(re.sub(r"<[^>]*>", "", text))).strip()
 
 
 def unique(tags: Iterable[str]) -> list[str]:
@@ -100,17 +78,20 @@ class _Job:
     body: bytes
 
 
-class FreshdeskSandbox:
+class FreshdeskSandbox(Sandbox[_Job]):
+    vendor = "freshdesk"
+    id_bases = ID_BASES
+    api_prefix = "/api/v2/"
+    rate_limit = 400
+    retried_statuses = frozenset({429})
+    retry_after_limit = 10.0  # give up rather than wait that long
+    delivery_timeout = 10.0
+
     def __init__(self, api_key: str = "sandbox-key", domain: str = "sandbox.freshdesk.com", *,
                  clock: Callable[[], datetime] | None = None,
                  retry_delays: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        super().__init__(clock=clock, retry_delays=retry_delays)
         self.api_key, self.domain = api_key, domain
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.retry_delays = tuple(retry_delays)
-        self.requests_log: list[JSON] = []
-        self.deliveries: list[JSON] = []
-        self._lock = threading.RLock()
-        self._ids = {kind: itertools.count(base) for kind, base in ID_BASES.items()}
         self._agents: dict[int, JSON] = {}
         self._groups: dict[int, JSON] = {}
         self._companies: dict[int, JSON] = {}
@@ -119,46 +100,8 @@ class FreshdeskSandbox:
         self._conversations: dict[int, list[JSON]] = {}
         self._automations: dict[int, JSON] = {}
         self._forwarders: dict[int, JSON] = {}
-        self._throttled, self._retry_after = 0, 2.0
-        self._delays: dict[str, float] = {}
-        self._recent: deque[float] = deque()
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._worker: threading.Thread | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._url: str | None = None
         self.api_agent_id: int = self.add_agent("Baton API", f"baton@{domain}")["id"]
         self.app = self._build_app()
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            raise RuntimeError("sandbox already started")
-        self._server = make_server(host, port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="freshdesk-sandbox", daemon=True)
-        self._thread.start()
-        self._url = f"http://{host}:{self._server.server_port}"
-        return self._url
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-        self._server = self._thread = self._url = None
-        with self._lock:
-            if self._worker is not None:
-                self._jobs.put(None)  # the worker exits once the deliveries queued before it are sent
-                self._worker = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("sandbox not started")
-        return self._url
 
     # -- seeding and simulated UI activity -------------------------------------------------------
     def add_agent(self, name: str, email: str, group_ids: Iterable[int] = (), available: bool = True,
@@ -258,29 +201,6 @@ class FreshdeskSandbox:
             self._forwarders[hook_id] = {"url": url, "headers": dict(headers)}
             return hook_id
 
-    # -- test knobs ------------------------------------------------------------------------------
-    def throttle(self, count: int, retry_after: float = 2) -> None:
-        with self._lock:
-            self._throttled, self._retry_after = count, retry_after
-
-    def delay(self, seconds: float, method: str = "POST") -> None:
-        with self._lock:
-            self._delays[method.upper()] = seconds
-
-    def reset_log(self) -> None:
-        with self._lock:
-            self.requests_log.clear()
-
-    def wait_for_deliveries(self, timeout: float = 10) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
-
-    def redeliver(self, delivery_index: int) -> int | None:
-        """Send an earlier delivery again, byte for byte with the same headers (nothing in it is per-attempt)."""
-        with self._lock:
-            old = self.deliveries[delivery_index]
-        return self._send(_Job(old["kind"], old["url"], dict(old["headers"]), old["body"]), attempt=1)[0]
-
     # -- model -----------------------------------------------------------------------------------
     @staticmethod
     def _find(table: dict[int, Any], key: int, kind: str | None = None) -> Any:
@@ -288,12 +208,6 @@ class FreshdeskSandbox:
         if key not in table:
             raise KeyError(f"unknown {kind} {key}") if kind else ApiError(404, NOT_FOUND)
         return table[key]
-
-    def _stamp(self, previous: str | None, at: datetime | None = None) -> str:
-        now = (at or self.clock()).astimezone(timezone.utc).replace(microsecond=0)
-        if previous is not None:  # each update must be strictly later, even within one second
-            now = max(now, datetime.fromisoformat(previous) + timedelta(seconds=1))
-        return iso(now)
 
     def _check(self, data: JSON, allowed: set[str], required: Iterable[str] = ()) -> None:
         errors = [(f, "Unexpected/invalid field in request", "invalid_field") for f in data if f not in allowed]
@@ -411,93 +325,46 @@ class FreshdeskSandbox:
                   "ticket.updated_at": ticket["updated_at"], "ticket.requester.id": str(requester["id"]),
                   "ticket.requester.email": requester["email"], "ticket.tags": ",".join(ticket["tags"]),
                   "triggered_event": event}
-        return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), ""), template)
+        return fill(template, values)
 
-    def _enqueue(self, job: _Job) -> None:
-        with self._idle:
-            self._pending += 1
-        with self._lock:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="freshdesk-sandbox-webhooks", daemon=True)
-                self._worker.start()
-        self._jobs.put(job)
+    def _outgoing(self, job: _Job) -> Outgoing:
+        return Outgoing("POST", job.url, {**job.headers, "Content-Type": "application/json"})
 
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            try:
-                self._deliver(job)
-            except Exception:  # noqa: BLE001 - one broken job must not stop later deliveries
-                pass
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+    def _delivery(self, job: _Job, headers: dict[str, str]) -> JSON:
+        return {"kind": job.kind, "url": job.url, "headers": headers}
 
-    def _deliver(self, job: _Job) -> None:
-        for attempt in itertools.count(1):
-            status, retry_after = self._send(job, attempt)
-            if (status is not None and status != 429 and status < 500) or attempt > len(self.retry_delays):
-                return
-            wait = self.retry_delays[attempt - 1]
-            if status in (429, 503) and retry_after is not None:
-                if retry_after >= 10:  # give up rather than wait that long
-                    return
-                wait = retry_after
-            time.sleep(wait)
-
-    def _send(self, job: _Job, attempt: int) -> tuple[int | None, float | None]:
-        headers = {**job.headers, "Content-Type": "application/json"}
-        status: int | None = None
-        retry_after: float | None = None
-        try:
-            response = requests.post(job.url, data=job.body, headers=headers, timeout=10)
-            status = response.status_code
-            header = response.headers.get("Retry-After", "")
-            retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
-        except requests.RequestException:
-            pass
-        with self._lock:
-            self.deliveries.append({"kind": job.kind, "url": job.url, "status": status, "attempt": attempt,
-                                    "at": time.monotonic(), "body": job.body, "headers": headers})
-        return status, retry_after
+    def _redelivery(self, old: JSON) -> _Job:
+        """The same bytes with the same headers: nothing in a Freshdesk delivery is per-attempt."""
+        return _Job(old["kind"], old["url"], dict(old["headers"]), old["body"])
 
     # -- HTTP ------------------------------------------------------------------------------------
-    def _before(self) -> tuple[JSON, int] | tuple[JSON, int, dict[str, str]] | None:
-        if not request.path.startswith("/api/v2/"):
-            return None
-        g.entry = {"at": time.monotonic(), "time": self.clock(), "method": request.method, "path": request.path,
-                   "query": request.args.to_dict(), "status": None, "json": request.get_json(silent=True)}
-        with self._lock:
-            self.requests_log.append(g.entry)
-            self._recent.append(g.entry["at"])
+    def _log_details(self) -> JSON:
+        return {"query": request.args.to_dict()}
+
+    def _authenticated(self) -> bool:
         auth = request.authorization  # Basic base64("APIKEY:X"): the password is ignored
-        if auth is None or auth.type != "basic" or not hmac.compare_digest((auth.username or "").encode(),
-                                                                           self.api_key.encode()):
-            return UNAUTHORIZED, 401
-        with self._lock:
-            throttled, retry_after = self._throttled > 0, self._retry_after
-            self._throttled = max(0, self._throttled - 1)
-            pause = self._delays.get(request.method, 0.0)
-        if throttled:
-            return THROTTLED, 429, {"Retry-After": f"{retry_after:g}"}
+        return auth is not None and auth.type == "basic" and hmac.compare_digest(
+            (auth.username or "").encode(), self.api_key.encode())
+
+    def _unauthorized(self) -> JSON:
+        return UNAUTHORIZED
+
+    def _too_many_requests(self, retry_after: float) -> JSON:
+        return THROTTLED
+
+    def _refusal(self) -> Refusal | None:
         if request.method in ("POST", "PUT") and request.mimetype != "application/json":
             return BAD_CONTENT_TYPE, 415
-        if pause:
-            time.sleep(pause)
         return None
 
-    def _after(self, response: Response) -> Response:
-        entry = g.get("entry")
-        if entry is not None:
-            entry["status"] = response.status_code
-            with self._lock:
-                while self._recent and self._recent[0] < time.monotonic() - 60:
-                    self._recent.popleft()
-                remaining = 0 if response.status_code == 429 else max(0, RATE_LIMIT - len(self._recent))
-            response.headers["X-RateLimit-Total"] = str(RATE_LIMIT)
-            response.headers["X-RateLimit-Remaining"] = str(remaining)
-            response.headers["X-RateLimit-Used-CurrentRequest"] = "1"
-        return response
+    def _rate_limit_headers(self, remaining: int) -> dict[str, str]:
+        return {"X-RateLimit-Total": str(self.rate_limit), "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Used-CurrentRequest": "1"}
+
+    def _http_error(self, error: HTTPException) -> ResponseReturnValue:
+        if not request.path.startswith("/api/"):
+            return error
+        return (NOT_FOUND if error.code == 404 else {"description": error.name}), error.code or 500
 
     @staticmethod
     def _body() -> JSON:
@@ -545,19 +412,7 @@ class FreshdeskSandbox:
                 return copy.deepcopy(make(**kwargs))
         return view
 
-    def _build_app(self) -> Flask:
-        app = Flask(__name__)
-        app.json.sort_keys = False  # type: ignore[attr-defined]
-        app.before_request(self._before)
-        app.after_request(self._after)
-        app.register_error_handler(ApiError, lambda e: (e.body, e.status))
-
-        @app.errorhandler(HTTPException)
-        def http_error(e: HTTPException) -> Any:
-            if not request.path.startswith("/api/"):
-                return e
-            return (NOT_FOUND if e.code == 404 else {"description": e.name}), e.code or 500
-
+    def _add_routes(self, app: Flask) -> None:
         tables = {"tickets": self._tickets, "contacts": self._contacts, "companies": self._companies,
                   "agents": self._agents, "groups": self._groups}
         for name, table in tables.items():
@@ -586,5 +441,3 @@ class FreshdeskSandbox:
             data = self._body()
             with self._lock:
                 return copy.deepcopy(self._update(key, data))
-
-        return app

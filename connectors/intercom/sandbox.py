@@ -21,26 +21,21 @@ import copy
 import hashlib
 import hmac
 import html
-import itertools
 import json
 import math
-import queue
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import requests
-from flask import Flask, Response, g, request
+from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, make_server
 
-JSON = dict[str, Any]
-RATE_LIMIT = 10000  # per app and minute
+from connectors.sandbox import JSON, Outgoing, Sandbox, html_to_text
+
 USER_AGENT = "Intercom-Webhooks-Bot"
 PING = {"type": "ping", "message": "something something interzen"}
 PREVIEW_PRIORITIES = ("none", "low", "medium", "high", "urgent")
@@ -66,11 +61,6 @@ def invalid(message: str) -> ApiError:
     return ApiError(400, "parameter_invalid", message)
 
 
-def html_to_text(markup: str) -> str:
-    text = re.sub(r"<br\s*/?>|</(?:p|div|li|h\d|tr|blockquote)>", "\n", markup, flags=re.I)
-    return re.sub(r"\n{3,}", "\n\n", html.unescape(re.sub(r"<[^>]*>", "", text))).strip()
-
-
 def as_html(body: str) -> str:
     """API bodies may be HTML (kept as sent); plain text is escaped and wrapped in a paragraph."""
     return body if re.search(r"<[a-zA-Z/]", body) else f"<p>{html.escape(body)}</p>"
@@ -84,59 +74,25 @@ class _Job:
     body: bytes
 
 
-class IntercomSandbox:
+class IntercomSandbox(Sandbox[_Job]):
+    vendor = "intercom"
+    id_bases = ID_BASES
+    api_prefix = ""  # the whole host is the API
+    rate_limit = 10000  # per app and minute
+    retried_statuses = frozenset()  # Intercom does not retry a 429
+    retry_after_limit = None  # nor read Retry-After: it waits out its own schedule
+    delivery_timeout = 5.0  # Intercom gives an endpoint 5 seconds to answer
+
     def __init__(self, access_token: str = "sandbox-token", client_secret: str = "sandbox-client-secret",
                  app_id: str = "sbx12345", *, clock: Callable[[], datetime] | None = None,
                  retry_delays: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        super().__init__(clock=clock, retry_delays=retry_delays)
         self.access_token, self.client_secret, self.app_id = access_token, client_secret, app_id
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.retry_delays = tuple(retry_delays)
-        self.requests_log: list[JSON] = []
-        self.deliveries: list[JSON] = []
-        self._lock = threading.RLock()
-        self._ids = {kind: itertools.count(base) for kind, base in ID_BASES.items()}
         self._tables: dict[str, dict[str, JSON]] = {kind: {} for kind in NOT_FOUND}
         self._subscription: JSON | None = None
-        self._throttled, self._retry_after = 0, 2.0
-        self._delays: dict[str, float] = {}
         self._window, self._window_count = -1, 0
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._worker: threading.Thread | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._url: str | None = None
         self.api_admin_id: str = self.add_admin("Baton", "baton@example.com")["id"]
         self.app = self._build_app()
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            raise RuntimeError("sandbox already started")
-        self._server = make_server(host, port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="intercom-sandbox", daemon=True)
-        self._thread.start()
-        self._url = f"http://{host}:{self._server.server_port}"
-        return self._url
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-        self._server = self._thread = self._url = None
-        with self._lock:
-            if self._worker is not None:
-                self._jobs.put(None)  # the worker exits once the deliveries queued before it are sent
-                self._worker = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("sandbox not started")
-        return self._url
 
     # -- seeding ---------------------------------------------------------------------------------
     def add_admin(self, name: str, email: str, team_ids: Iterable[str] = (), away: bool = False) -> JSON:
@@ -237,19 +193,7 @@ class IntercomSandbox:
         with self._lock:
             return copy.deepcopy(self._find("conversation", conversation_id)["parts"])
 
-    # -- test knobs ------------------------------------------------------------------------------
-    def throttle(self, count: int, retry_after: float = 2) -> None:
-        with self._lock:
-            self._throttled, self._retry_after = count, retry_after
-
-    def delay(self, seconds: float, method: str = "POST") -> None:
-        with self._lock:
-            self._delays[method.upper()] = seconds
-
-    def reset_log(self) -> None:
-        with self._lock:
-            self.requests_log.clear()
-
+    # -- webhook subscription --------------------------------------------------------------------
     def add_webhook(self, url: str, topics: Iterable[str]) -> JSON:
         """Save the app's endpoint and topics as in the Developer Hub (again: replace). The ``HEAD`` check must
         succeed (else ``ValueError``, nothing saved); then a ``ping`` goes out whatever the topics."""
@@ -266,16 +210,6 @@ class IntercomSandbox:
             self._subscription = {"url": url, "topics": wanted}
             self._notify("ping", dict(PING))
             return copy.deepcopy(self._subscription)
-
-    def wait_for_deliveries(self, timeout: float = 10) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
-
-    def redeliver(self, delivery_index: int) -> int | None:
-        """Send an earlier delivery's body again to the current endpoint (the signature is the same)."""
-        with self._lock:
-            old, url = self.deliveries[delivery_index], self._subscription["url"] if self._subscription else ""
-        return self._send(_Job(url, old["topic"], old["notification_id"], old["body"]), attempt=1)
 
     def signed_request(self, body: bytes) -> dict[str, str]:
         """The headers Intercom sends with ``body``: ``X-Hub-Signature`` is keyed by the client secret."""
@@ -436,76 +370,52 @@ class IntercomSandbox:
                     "data": {"type": "notification_event_data", "item": item}, "links": {},
                     "id": f"notif_{uuid.uuid4()}", "topic": topic, "delivery_status": "pending",
                     "delivery_attempts": 1, "delivered_at": 0, "first_sent_at": now, "created_at": now, "self": None}
-        with self._idle:
-            self._pending += 1
-        if self._worker is None or not self._worker.is_alive():
-            self._worker = threading.Thread(target=self._work, name="intercom-sandbox-webhooks", daemon=True)
-            self._worker.start()
-        self._jobs.put(_Job(sub["url"], topic, envelope["id"], json.dumps(envelope).encode()))
+        self._enqueue(_Job(sub["url"], topic, envelope["id"], json.dumps(envelope).encode()))
 
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            try:
-                self._deliver(job)
-            except Exception:  # noqa: BLE001 - one broken job must not stop later deliveries
-                pass
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+    def _outgoing(self, job: _Job) -> Outgoing:
+        return Outgoing("POST", job.url, self.signed_request(job.body))
 
-    def _deliver(self, job: _Job) -> None:
-        for attempt in itertools.count(1):
-            status = self._send(job, attempt)
-            # done, refused or throttled (Intercom does not retry a 429), or out of retries
-            if (status is not None and status < 500) or attempt > len(self.retry_delays):
-                return
-            time.sleep(self.retry_delays[attempt - 1])
+    def _delivery(self, job: _Job, headers: dict[str, str]) -> JSON:
+        return {"topic": job.topic, "notification_id": job.notification_id}
 
-    def _send(self, job: _Job, attempt: int) -> int | None:
-        status: int | None = None
-        try:  # Intercom gives an endpoint 5 seconds to answer
-            status = requests.post(job.url, data=job.body, headers=self.signed_request(job.body), timeout=5).status_code
-        except requests.RequestException:
-            pass
-        with self._lock:
-            self.deliveries.append({"topic": job.topic, "notification_id": job.notification_id, "status": status,
-                                    "attempt": attempt, "at": time.monotonic(), "body": job.body})
-        return status
+    def _redelivery(self, old: JSON) -> _Job:
+        """The same body to the current endpoint; no timestamp is signed, so the signature is the same."""
+        url = self._subscription["url"] if self._subscription else ""
+        return _Job(url, old["topic"], old["notification_id"], old["body"])
 
     # -- HTTP ------------------------------------------------------------------------------------
-    def _before(self) -> tuple[JSON, int] | tuple[JSON, int, dict[str, str]] | None:
-        g.entry = {"at": time.monotonic(), "time": self.clock(), "method": request.method, "path": request.path,
-                   "query": request.args.to_dict(), "status": None, "json": request.get_json(silent=True),
-                   "headers": request.headers.get("Intercom-Version")}
-        with self._lock:
-            self.requests_log.append(g.entry)
-            window = self._now() // 60
-            self._window, self._window_count = window, (self._window_count if window == self._window else 0) + 1
-        auth = request.authorization
-        if auth is None or auth.type != "bearer" or not hmac.compare_digest(
-                (auth.token or "").encode(), self.access_token.encode()):
-            return ApiError(401, "unauthorized", "Access Token Invalid").body(), 401
-        with self._lock:
-            throttled, retry_after = self._throttled > 0, self._retry_after
-            self._throttled = max(0, self._throttled - 1)
-            pause = self._delays.get(request.method, 0.0)
-        if throttled:
-            g.reset = self._now() + math.ceil(retry_after)
-            return (ApiError(429, "rate_limit_exceeded", "Exceeded rate limit").body(), 429,
-                    {"Retry-After": f"{retry_after:g}"})
-        if pause:
-            time.sleep(pause)
-        return None
+    def _log_details(self) -> JSON:
+        return {"query": request.args.to_dict(), "headers": request.headers.get("Intercom-Version")}
 
-    def _after(self, response: Response) -> Response:
-        g.entry["status"] = response.status_code
-        with self._lock:
-            remaining = 0 if response.status_code == 429 else max(0, RATE_LIMIT - self._window_count)
-            reset = g.get("reset") or (self._window + 1) * 60
-        response.headers.update({"X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": str(remaining),
-                                 "X-RateLimit-Reset": str(reset)})
-        return response
+    def _count_call(self, entry: JSON) -> None:
+        # Intercom counts calls per clock minute, and X-RateLimit-Reset announces that minute's end.
+        window = self._now() // 60
+        self._window, self._window_count = window, (self._window_count if window == self._window else 0) + 1
+
+    def _calls_this_minute(self) -> int:
+        return self._window_count
+
+    def _authenticated(self) -> bool:
+        auth = request.authorization
+        return auth is not None and auth.type == "bearer" and hmac.compare_digest(
+            (auth.token or "").encode(), self.access_token.encode())
+
+    def _unauthorized(self) -> JSON:
+        return ApiError(401, "unauthorized", "Access Token Invalid").body()
+
+    def _too_many_requests(self, retry_after: float) -> JSON:
+        g.reset = self._now() + math.ceil(retry_after)  # when a throttled client may call again
+        return ApiError(429, "rate_limit_exceeded", "Exceeded rate limit").body()
+
+    def _rate_limit_headers(self, remaining: int) -> dict[str, str]:
+        reset = g.get("reset") or (self._window + 1) * 60
+        return {"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(reset)}
+
+    def _http_error(self, error: HTTPException) -> tuple[JSON, int]:
+        status = error.code or 500
+        code = "not_found" if status in (404, 405) else re.sub(r"\W+", "_", error.name.lower())
+        return ApiError(status, code, "Resource Not Found" if code == "not_found" else error.name).body(), status
 
     @staticmethod
     def _body() -> JSON:
@@ -514,18 +424,9 @@ class IntercomSandbox:
             raise invalid("the request body must be a JSON object")
         return data
 
-    def _build_app(self) -> Flask:
-        app = Flask(__name__, static_folder=None)
-        app.json.sort_keys = False  # type: ignore[attr-defined]
-        app.before_request(self._before)
-        app.after_request(self._after)
+    def _add_routes(self, app: Flask) -> None:
+        # Intercom's error.list carries a fresh request_id per response, so its errors are its own type.
         app.register_error_handler(ApiError, lambda e: (e.body(), e.status))
-
-        @app.errorhandler(HTTPException)
-        def http_error(e: HTTPException) -> tuple[JSON, int]:
-            status = e.code or 500
-            code = "not_found" if status in (404, 405) else re.sub(r"\W+", "_", e.name.lower())
-            return ApiError(status, code, "Resource Not Found" if code == "not_found" else e.name).body(), status
 
         @app.get("/me")
         def me() -> JSON:
@@ -604,5 +505,3 @@ class IntercomSandbox:
                     conv["tag_ids"].remove(tag["id"])
                     self._commit(conv, None, None)
                 return copy.deepcopy(tag)
-
-        return app

@@ -14,34 +14,28 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import hmac
 import html
-import itertools
 import json
-import queue
 import re
 import secrets
-import threading
-import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import requests
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Response, abort, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, make_server
+
+from connectors.sandbox import JSON, ApiError, Outgoing, Sandbox, fill, html_to_text, iso
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-JSON = dict[str, Any]
 ACCOUNT_ID = 12514403
-RATE_LIMIT = 700
 PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")  # trigger "less_than" order
 EVENT_PREFIX = "zen:event-type:"
@@ -63,12 +57,6 @@ _EVENT_ATTR = re.compile(r"""([\s/"'])on[a-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)
 _JS_URL = re.compile(r"""((?:href|src)\s*=\s*["']?)\s*javascript:""", re.I)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, body: JSON) -> None:
-        super().__init__(body)
-        self.status, self.body = status, body
-
-
 def invalid(field: str, description: str) -> ApiError:
     return ApiError(422, {"error": "RecordInvalid", "description": "Record validation errors",
                           "details": {field: [{"description": description, "error": "InvalidValue"}]}})
@@ -77,10 +65,6 @@ def invalid(field: str, description: str) -> ApiError:
 def webhook_error(status: int, code: str, detail: str) -> ApiError:
     # The webhooks API reports errors as a list, unlike the Support API.
     return ApiError(status, {"errors": [{"code": code, "title": code, "detail": detail}]})
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def sid(value: int | None) -> str | None:
@@ -96,11 +80,6 @@ def norm_tags(tags: Iterable[str] | str) -> list[str]:
     return list(dict.fromkeys(word for tag in ([tags] if isinstance(tags, str) else tags) for word in str(tag).split()))
 
 
-def html_to_text(markup: str) -> str:
-    text = re.sub(r"<br\s*/?>|</(?:p|div|li|h\d|tr|blockquote)>", "\n", markup, flags=re.I)
-    return re.sub(r"\n{3,}", "\n\n", html.unescape(re.sub(r"<[^>]*>", "", text))).strip()
-
-
 def sanitize(markup: str) -> str:
     """Drop scripts, event handlers and javascript: URLs (Baton escapes customer text; this is a backstop)."""
     while True:  # until stable: removing one tag can join the halves of another ("<scr<script></script>ipt>")
@@ -111,26 +90,30 @@ def sanitize(markup: str) -> str:
         markup = cleaned
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _Job:
     webhook_id: str
     body: bytes
     event_id: str | None
-    invocation_id: str
+    # Kept across a job's retries, as Zendesk does; a redelivery is a new invocation.
+    invocation_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
 
 
-class ZendeskSandbox:
+class ZendeskSandbox(Sandbox[_Job]):
+    vendor = "zendesk"
+    id_bases = ID_BASES
+    api_prefix = "/api/v2/"
+    rate_limit = 700
+    retried_statuses = frozenset({409, 429})
+    retry_after_limit = 10.0  # Zendesk gives up rather than wait that long
+    delivery_timeout = 10.0
+
     def __init__(self, api_email: str = "baton@example.com", api_token: str = "sandbox-token",
                  subdomain: str = "sandbox", *, oauth_token: str | None = None,
                  clock: Callable[[], datetime] | None = None,
                  retry_delays: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        super().__init__(clock=clock, retry_delays=retry_delays)
         self.api_email, self.api_token, self.subdomain, self.oauth_token = api_email, api_token, subdomain, oauth_token
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.retry_delays = tuple(retry_delays)
-        self.requests_log: list[JSON] = []
-        self.deliveries: list[JSON] = []
-        self._lock = threading.RLock()
-        self._ids = {kind: itertools.count(base) for kind, base in ID_BASES.items()}
         self._users: dict[int, JSON] = {}
         self._orgs: dict[int, JSON] = {}
         self._groups: dict[int, JSON] = {}
@@ -139,46 +122,8 @@ class ZendeskSandbox:
         self._webhooks: dict[str, JSON] = {}
         self._secrets: dict[str, str] = {}
         self._triggers: dict[int, JSON] = {}
-        self._throttled, self._retry_after = 0, 2.0
-        self._delays: dict[str, float] = {}
-        self._recent: deque[float] = deque()
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._worker: threading.Thread | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._url: str | None = None
         self.api_user_id: int = self.add_user("Baton API", api_email, role="admin")["id"]
         self.app = self._build_app()
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            raise RuntimeError("sandbox already started")
-        self._server = make_server(host, port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="zendesk-sandbox", daemon=True)
-        self._thread.start()
-        self._url = f"http://{host}:{self._server.server_port}"
-        return self._url
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-        self._server = self._thread = self._url = None
-        with self._lock:
-            if self._worker is not None:
-                self._jobs.put(None)  # the worker exits once the deliveries queued before it are sent
-                self._worker = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("sandbox not started")
-        return self._url
 
     # -- seeding and simulated UI activity -------------------------------------------------------
     def add_user(self, name: str, email: str, role: str = "end-user", organization_id: int | None = None,
@@ -234,27 +179,9 @@ class ZendeskSandbox:
             return copy.deepcopy(self._comments[ticket_id])
 
     # -- test knobs ------------------------------------------------------------------------------
-    def throttle(self, count: int, retry_after: float = 2) -> None:
-        with self._lock:
-            self._throttled, self._retry_after = count, retry_after
-
     def delay(self, seconds: float, method: str = "PUT") -> None:
-        with self._lock:
-            self._delays[method.upper()] = seconds
-
-    def reset_log(self) -> None:
-        with self._lock:
-            self.requests_log.clear()
-
-    def wait_for_deliveries(self, timeout: float = 10) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
-
-    def redeliver(self, delivery_index: int) -> int | None:
-        """Send an earlier delivery's body again, as a new invocation (fresh id, timestamp, signature)."""
-        with self._lock:
-            old = self.deliveries[delivery_index]
-        return self._send(_Job(old["webhook_id"], old["body"], old["event_id"], str(uuid.uuid4())), attempt=1)[0]
+        # Baton's writes to Zendesk are ticket PUTs, so those are what a test holds by default.
+        super().delay(seconds, method)
 
     def signed_request(self, webhook_id: str, body: bytes, timestamp: str | None = None,
                        invocation_id: str | None = None) -> dict[str, str]:
@@ -287,12 +214,6 @@ class ZendeskSandbox:
             body = html_to_text(html_body)
         return {"id": next(self._ids["comment"]), "type": "Comment", "author_id": author_id, "body": body,
                 "html_body": html_body, "plain_body": body, "public": public, "created_at": None}
-
-    def _stamp(self, previous: str | None, at: datetime | None) -> str:
-        now = (at or self.clock()).astimezone(timezone.utc).replace(microsecond=0)
-        if previous is not None:  # each update must be strictly later, even within one second
-            now = max(now, datetime.fromisoformat(previous) + timedelta(seconds=1))
-        return iso(now)
 
     def _new_ticket(self, requester_id: int, submitter_id: int, subject: str, body: str | None,
                     html_body: str | None, priority: str | None, tags: Iterable[str], status: str, via: str,
@@ -402,7 +323,8 @@ class ZendeskSandbox:
                         if (trigger["active"] and action.get("field") == "notification_webhook"
                                 and action["value"][0] == hook["id"]
                                 and self._fires(trigger, ticket, actor_id, comment, create)):
-                            self._enqueue(hook["id"], self._render(action["value"][1], ticket, actor_id).encode(), None)
+                            body = self._render(action["value"][1], ticket, actor_id).encode()
+                            self._enqueue(_Job(hook["id"], body, None))
                 continue
             for kind, event in changes:
                 if f"{EVENT_PREFIX}ticket.{kind}" in hook["subscriptions"]:
@@ -410,7 +332,7 @@ class ZendeskSandbox:
                                "id": str(uuid.uuid4()), "time": ticket["updated_at"],
                                "zendesk_event_version": "2022-11-06", "subject": f"zen:ticket:{ticket['id']}",
                                "detail": self._detail(ticket, actor_id), "event": event}
-                    self._enqueue(hook["id"], json.dumps(payload).encode(), payload["id"])
+                    self._enqueue(_Job(hook["id"], json.dumps(payload).encode(), payload["id"]))
 
     @staticmethod
     def _detail(ticket: JSON, actor_id: int) -> JSON:
@@ -448,63 +370,25 @@ class ZendeskSandbox:
                   "ticket.requester.id": str(ticket["requester_id"]), "current_user.id": str(actor_id),
                   "ticket.latest_comment.id": str(comments[-1]["id"]) if comments else "",
                   "ticket.tags": " ".join(ticket["tags"])}
-        return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), ""), template)
+        return fill(template, values)
 
-    def _enqueue(self, webhook_id: str, body: bytes, event_id: str | None) -> None:
-        with self._idle:
-            self._pending += 1
-        with self._lock:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="zendesk-sandbox-webhooks", daemon=True)
-                self._worker.start()
-        self._jobs.put(_Job(webhook_id, body, event_id, str(uuid.uuid4())))
+    def _still_wanted(self, job: _Job) -> bool:
+        with self._lock:  # a webhook deleted meanwhile gets no more attempts
+            return job.webhook_id in self._webhooks
 
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            try:
-                self._deliver(job)
-            except Exception:  # noqa: BLE001 - one broken job must not stop later deliveries
-                pass
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
-
-    def _deliver(self, job: _Job) -> None:
-        for attempt in itertools.count(1):
-            with self._lock:
-                if job.webhook_id not in self._webhooks:  # deleted meanwhile
-                    return
-            status, retry_after = self._send(job, attempt)
-            if status is not None and status not in (409, 429) and status < 500:
-                return
-            if attempt > len(self.retry_delays):
-                return
-            wait = self.retry_delays[attempt - 1]
-            if status in (429, 503) and retry_after is not None:
-                if retry_after >= 10:  # Zendesk gives up rather than wait that long
-                    return
-                wait = retry_after
-            time.sleep(wait)
-
-    def _send(self, job: _Job, attempt: int) -> tuple[int | None, float | None]:
+    def _outgoing(self, job: _Job) -> Outgoing:
         with self._lock:
             hook = self._webhooks[job.webhook_id]
-        status: int | None = None
-        retry_after: float | None = None
-        try:
-            response = requests.request(hook["http_method"], hook["endpoint"], data=job.body, timeout=10,
-                                        headers=self.signed_request(job.webhook_id, job.body, None, job.invocation_id))
-            status = response.status_code
-            header = response.headers.get("Retry-After", "")
-            retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
-        except requests.RequestException:
-            pass
-        with self._lock:
-            self.deliveries.append({"webhook_id": job.webhook_id, "event_id": job.event_id, "status": status,
-                                    "attempt": attempt, "at": time.monotonic(), "invocation_id": job.invocation_id,
-                                    "body": job.body})
-        return status, retry_after
+        # Signed per attempt: the signature covers the attempt's timestamp.
+        return Outgoing(hook["http_method"], hook["endpoint"],
+                        self.signed_request(job.webhook_id, job.body, None, job.invocation_id))
+
+    def _delivery(self, job: _Job, headers: dict[str, str]) -> JSON:
+        return {"webhook_id": job.webhook_id, "event_id": job.event_id, "invocation_id": job.invocation_id}
+
+    def _redelivery(self, old: JSON) -> _Job:
+        """A new invocation of the same body: fresh invocation id, timestamp and signature."""
+        return _Job(old["webhook_id"], old["body"], old["event_id"])
 
     # -- HTTP ------------------------------------------------------------------------------------
     def _authenticated(self) -> bool:
@@ -517,38 +401,20 @@ class ZendeskSandbox:
         return auth is not None and auth.type == "bearer" and self.oauth_token is not None \
             and same(auth.token, self.oauth_token)
 
-    def _before(self) -> tuple[JSON, int] | tuple[JSON, int, dict[str, str]] | None:
-        if not request.path.startswith("/api/v2/"):
-            return None
-        g.entry = {"at": time.monotonic(), "time": self.clock(), "method": request.method, "path": request.path,
-                   "status": None, "json": request.get_json(silent=True)}
-        with self._lock:
-            self.requests_log.append(g.entry)
-            self._recent.append(g.entry["at"])
-        if not self._authenticated():
-            return {"error": "Couldn't authenticate you"}, 401
-        with self._lock:
-            throttled, retry_after = self._throttled > 0, self._retry_after
-            self._throttled = max(0, self._throttled - 1)
-            pause = self._delays.get(request.method, 0.0)
-        if throttled:
-            return ({"error": "TooManyRequests", "description": "You have exceeded the rate limit."}, 429,
-                    {"Retry-After": f"{retry_after:g}"})
-        if pause:
-            time.sleep(pause)
-        return None
+    def _unauthorized(self) -> JSON:
+        return {"error": "Couldn't authenticate you"}
 
-    def _after(self, response: Response) -> Response:
-        entry = g.get("entry")
-        if entry is not None:
-            entry["status"] = response.status_code
-            with self._lock:
-                while self._recent and self._recent[0] < time.monotonic() - 60:
-                    self._recent.popleft()
-                remaining = 0 if response.status_code == 429 else max(0, RATE_LIMIT - len(self._recent))
-            response.headers["X-Rate-Limit"] = str(RATE_LIMIT)
-            response.headers["X-Rate-Limit-Remaining"] = str(remaining)
-        return response
+    def _too_many_requests(self, retry_after: float) -> JSON:
+        return {"error": "TooManyRequests", "description": "You have exceeded the rate limit."}
+
+    def _rate_limit_headers(self, remaining: int) -> dict[str, str]:
+        return {"X-Rate-Limit": str(self.rate_limit), "X-Rate-Limit-Remaining": str(remaining)}
+
+    def _http_error(self, error: HTTPException) -> ResponseReturnValue:
+        if not request.path.startswith("/api/"):
+            return error  # the agent pages keep werkzeug's HTML errors
+        body = NOT_FOUND if error.code == 404 else {"error": error.name, "description": error.description}
+        return body, error.code or 500
 
     @staticmethod
     def _body(root: str) -> JSON:
@@ -558,19 +424,11 @@ class ZendeskSandbox:
         return data[root]
 
     def _build_app(self) -> Flask:
-        app = Flask(__name__)
-        app.json.sort_keys = False  # type: ignore[attr-defined]
+        app = super()._build_app()
         app.wsgi_app = _strip_json_suffix(app.wsgi_app)  # type: ignore[method-assign]
-        app.before_request(self._before)
-        app.after_request(self._after)
-        app.register_error_handler(ApiError, lambda e: (e.body, e.status))
+        return app
 
-        @app.errorhandler(HTTPException)
-        def http_error(e: HTTPException) -> Any:
-            if not request.path.startswith("/api/"):
-                return e
-            return (NOT_FOUND if e.code == 404 else {"error": e.name, "description": e.description}), e.code or 500
-
+    def _add_routes(self, app: Flask) -> None:
         @app.get("/api/v2/users/me")
         def me() -> JSON:
             with self._lock:
@@ -701,8 +559,6 @@ class ZendeskSandbox:
                 title = f"#{t['id']} {html.escape(t['subject'])}"
             return _page(title, f"<p><a href='/agent/tickets'>All tickets</a></p><h1>{title}</h1><p>{meta}</p>"
                                 + "".join(parts))
-
-        return app
 
     @staticmethod
     def _name(table: dict[int, JSON], key: int | None) -> str:
