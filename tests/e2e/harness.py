@@ -73,11 +73,15 @@ class Worker:
 
     def __init__(self, env: dict[str, str], log: Path, schedule: Path, pool: tuple[str, ...] = ("--pool=solo",)):
         self.env, self.log, self.schedule, self.pool = env, log, schedule, pool
+        self.starts = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "celery", "-A", "integration.tasks", "worker", *self.pool, "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-               "-B", "-s", str(self.schedule)]
+        self.starts += 1
+        # a fresh beat schedule file per start: a SIGKILLed beat can leave its shelve unreadable
+        schedule = self.schedule.with_name(f"{self.schedule.name}-{self.starts}")
+        cmd = [sys.executable, "-m", "celery", "-A", "integration.tasks", "worker", *self.pool, "--loglevel=INFO",
+               "--without-gossip", "--without-mingle", "--without-heartbeat", "-B", "-s", str(schedule)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         wait_for(lambda: b"ready" in self.log.read_bytes(), timeout=30)
 
