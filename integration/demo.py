@@ -79,6 +79,7 @@ SCENARIOS = (
 
 
 GROUPS = ("Support", "Billing", "Accounts", "Legal")
+AGENTS = ("Kim", "Sam", "Lea", "Noor")  # one per group
 
 
 def _rules(ids: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +103,12 @@ class Zendesk:
         self.url = self.sandbox.start()
         self.bot = self.sandbox.add_user("Answer Bot", "bot@sandbox.example", role="agent")
         self.group_ids = {g: self.sandbox.add_group(g)["id"] for g in GROUPS}
+        self.agents = {}
+        for group, name in zip(GROUPS, AGENTS):  # one agent per group, online, synced at install
+            agent = self.sandbox.add_user(name, f"{name.lower()}@yourco.example", role="agent")["id"]
+            self.sandbox.add_membership(agent, self.group_ids[group])
+            self.sandbox.set_availability(agent, "online")
+            self.agents[agent] = name
         self.inst = install(store, "zendesk", self.url, {"email": self.sandbox.api_email, "token": self.sandbox.api_token},
                             baton_url, settings={"bot_user_ids": [str(self.bot["id"])]}, rules=_rules(self.group_ids))
 
@@ -121,7 +128,8 @@ class Zendesk:
         comments = self.sandbox.get_comments(cid)
         notes = [c["html_body"] for c in comments if not c["public"]]
         said = [c["body"] for c in comments if c["public"] and c["author_id"] == self.sandbox.api_user_id]
-        return t["priority"] or "-", names.get(t["group_id"], "-"), t["tags"], notes, said
+        return (t["priority"] or "-", names.get(t["group_id"], "-") + f" / {self.agents.get(t['assignee_id'], '-')}",
+                t["tags"], notes, said)
 
     def settle(self) -> None:
         self.sandbox.wait_for_deliveries(timeout=10)
@@ -136,6 +144,8 @@ class Freshdesk:
         self.url = self.sandbox.start()
         self.bot = self.sandbox.add_agent("Freddy Bot", "bot@sandbox.example")
         self.group_ids = {g: self.sandbox.add_group(g)["id"] for g in GROUPS}
+        self.agents = {self.sandbox.add_agent(name, f"{name.lower()}@yourco.example", group_ids=[self.group_ids[g]])["id"]: name
+                       for g, name in zip(GROUPS, AGENTS)}
         self.inst = install(store, "freshdesk", self.url, {"api_key": self.sandbox.api_key}, baton_url,
                             settings={"bot_user_ids": [str(self.bot["id"])]}, rules=_rules(self.group_ids),
                             mode="automation")
@@ -162,7 +172,8 @@ class Freshdesk:
         convs = self.sandbox.get_conversations(cid)
         notes = [c["body"] for c in convs if c["private"]]
         said = [c["body_text"] for c in convs if not c["private"] and c["user_id"] == self.sandbox.api_agent_id]
-        return self.PRIORITIES.get(t["priority"], "-"), names.get(t["group_id"], "-"), t["tags"], notes, said
+        return (self.PRIORITIES.get(t["priority"], "-"),
+                names.get(t["group_id"], "-") + f" / {self.agents.get(t['responder_id'], '-')}", t["tags"], notes, said)
 
     def settle(self) -> None:
         self.sandbox.wait_for_deliveries(timeout=10)
@@ -176,6 +187,8 @@ class Intercom:
         self.url = self.sandbox.start()
         self.bot = self.sandbox.add_admin("Fin", "fin@sandbox.example")
         self.group_ids = {g: self.sandbox.add_team(g)["id"] for g in GROUPS}
+        self.agents = {str(self.sandbox.add_admin(name, f"{name.lower()}@yourco.example", team_ids=[self.group_ids[g]])["id"]): name
+                       for g, name in zip(GROUPS, AGENTS)}
         self.inst = install(store, "intercom", self.url,
                             {"access_token": "sandbox-token", "client_secret": "sandbox-client-secret"}, baton_url,
                             settings={"bot_user_ids": [str(self.bot["id"])]}, rules=_rules(self.group_ids),
@@ -207,7 +220,8 @@ class Intercom:
         said = [_text(p["body"]) for p in parts if p["part_type"] == "comment"
                 and str(p["author"]["id"]) == str(self.sandbox.api_admin_id)]
         tags = [t["name"] for t in c["tags"]["tags"]]
-        return "(in the note)", names.get(str(c["team_assignee_id"]), "-"), tags, notes, said
+        who = self.agents.get(str(c["admin_assignee_id"]), "-")
+        return "(in the note)", names.get(str(c["team_assignee_id"]), "-") + f" / {who}", tags, notes, said
 
     def settle(self) -> None:
         self.sandbox.wait_for_deliveries(timeout=10)
@@ -268,7 +282,7 @@ def _print(out: Any, store: Store, desk: Any, cid: Any, sc: Scenario) -> None:
     if rows:
         reasons = ", ".join(r["code"] for r in rows[-1]["reasons"]) or "none"
         out(f"  decision : {rows[-1]['action']} (reasons: {reasons})")
-    out(f"  priority : {priority}   group: {group}   tags: {' '.join(tags) or '-'}   notes: {len(notes)}")
+    out(f"  priority : {priority}   group / agent: {group}   tags: {' '.join(tags) or '-'}   notes: {len(notes)}")
     if notes:
         lines = [line for line in _text(notes[-1]).splitlines() if line.strip()][:4]
         out(textwrap.indent("\n".join(textwrap.shorten(line, 110) for line in lines), "  │ "))

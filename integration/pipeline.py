@@ -36,6 +36,7 @@ MAX_ATTEMPTS = 8  # then the event or write goes to the dead letters
 STRANDED_AFTER = timedelta(seconds=float(os.environ.get("BATON_STRANDED_SECONDS", 30)))
 # an event queued this long ago and still not processed lost its task: queue it again
 REQUEUE_AFTER = timedelta(seconds=float(os.environ.get("BATON_REQUEUE_SECONDS", 900)))
+ROSTER_FRESH = timedelta(seconds=60)  # events refresh a roster older than this
 LEASE = timedelta(seconds=float(os.environ.get("BATON_LEASE_SECONDS", 60)))  # > one API call with timeouts
 
 
@@ -83,6 +84,8 @@ class Pipeline:
             new = LIFECYCLE[ev.kind](state)
             if new is not state:
                 self.store.set_state(inst.id, ev.ticket_id, new)
+            if ev.kind != "rating_added" and self._roster_stale(inst.id):
+                self.sync_roster(inst.id)  # an assignment or a close changed someone's load
             self.store.mark_event(event_id, "processed", f"state {state.value} → {new.value}")
             return []
         if state in (State.ESCALATED, State.ASSIGNED):
@@ -110,7 +113,7 @@ class Pipeline:
                                              "action": decision.action.value, "event": event_id})
         if decision.action is Action.OFFER_HUMAN and where and rules.routing.notify_customer:
             # one offer per conversation: the key is the same however often the customer hesitates
-            offer = routing.message(rules.routing, "offer", decision.language, team=where.team)
+            offer = routing.message(rules.routing, "offer", decision.language, decision.category, team=where.team)
             plan = Plan(f"baton-{inst.id}-{ev.ticket_id}-offer", ev.ticket_id, (ReplyToCustomer(offer),), loaded.remote)
             outbox_id, new = self.store.add_outbox(inst.id, decision_id, plan)
             self.store.mark_event(event_id, "processed")
@@ -219,6 +222,10 @@ class Pipeline:
         return self.rng.uniform(0, min(600.0, 2.0 * 2 ** attempts))  # full jitter backoff
 
     # housekeeping, on a schedule
+
+    def _roster_stale(self, inst_id: str) -> bool:
+        synced = self.store.roster(inst_id)[1]
+        return synced is None or self.clock() - synced > ROSTER_FRESH
 
     def sync_roster(self, inst_id: str) -> bool:
         """Refresh one installation's agents and groups from its helpdesk; False when it could not

@@ -258,7 +258,7 @@ def route(decision: Decision, conversation: Conversation, roster: Roster, rule: 
 
     if group and group.hours and not group.hours.is_open(now):
         opens = group.hours.next_opening(now)
-        msg = message(rule, "after_hours", language, team=team, opening=_when(opens, customer.timezone))
+        msg = message(rule, "after_hours", language, decision.category, team=team, opening=_when(opens, customer.timezone))
         return Route(group_id, None, False, opens, None, (),
                      f"{why_group}; {team} is closed now (opens {_when(opens, group.hours.timezone)}): queued, "
                      "no live assignment", msg, team)
@@ -305,7 +305,7 @@ def route(decision: Decision, conversation: Conversation, roster: Roster, rule: 
 
     wait = _wait(group, chosen is not None, len(fit) or len(unmatched_language), rule)
     wait_text = message(rule, "wait", language, minutes=_round(wait)) if wait is not None else ""
-    msg = message(rule, "handoff", language, team=team, wait=wait_text).strip()
+    msg = message(rule, "handoff", language, decision.category, team=team, wait=wait_text).strip()
     explanation = f"{why_group}; " + (why_agent if chosen else "no qualified agent free now: left in the group queue")
     return Route(group_id, chosen.id if chosen else None, True, None, wait, tuple(candidates), explanation, msg, team)
 
@@ -394,9 +394,12 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def message(rule: RoutingRule, kind: str, language: str | None, **values: object) -> str:
-    """The admin's template for this kind and language, else ours, else English."""
-    for source in (rule.messages.get(kind, {}), DEFAULT_MESSAGES[kind]):
+def message(rule: RoutingRule, kind: str, language: str | None, category: str | None = None,
+            **values: object) -> str:
+    """The admin's template for this kind and reason ("handoff:billing_dispute"), else for the
+    kind, else ours; in the customer's language, else English."""
+    sources = [rule.messages.get(f"{kind}:{category}", {}), rule.messages.get(kind, {}), DEFAULT_MESSAGES[kind]]
+    for source in sources:
         for lang in (language, "en"):
             if lang and lang in source:
                 return source[lang].format(**values)

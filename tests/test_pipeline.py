@@ -293,3 +293,19 @@ def test_first_replies_after_handoff_become_the_wait_quoted_to_the_next_customer
     route = store.decisions_for(inst.id, "42")[0]["route"]
     assert route["wait_minutes"] == 5.0 * (1 + 1)  # median 5 min, one conversation ahead, no agent free
     assert "about 10 minutes" in route["customer_message"]
+
+
+@responses.activate
+def test_an_assignment_event_refreshes_a_stale_roster(setup):
+    store, inst, pipe, ev_id, clock = setup
+    responses.get(f"{BASE}/api/v2/groups.json", json={"groups": [{"id": 360, "name": "Billing"}]})
+    responses.get(f"{BASE}/api/v2/group_memberships.json", json={"group_memberships": []})
+    responses.get(f"{BASE}/api/v2/users.json", json={"users": [{"id": 1, "name": "Sam"}]})
+    responses.get(f"{BASE}/api/v2/agent_availabilities", json={"data": []})
+    eid = store.record_event(Event("zendesk", inst.id, "assigned-1", "conversation_assigned", "42"))[0]
+    assert pipe.process_event(eid) == []
+    assert store.roster(inst.id)[0]["groups"] == [{"id": "360", "name": "Billing"}]
+    calls = len(responses.calls)
+    eid = store.record_event(Event("zendesk", inst.id, "assigned-2", "conversation_assigned", "43"))[0]
+    pipe.process_event(eid)
+    assert len(responses.calls) == calls  # fresh enough: no second sync within a minute

@@ -178,3 +178,12 @@ def test_never_offline_or_over_capacity_and_qualified_preferred_and_deterministi
         assert "billing" in chosen.skills
     assert (r.agent_id is None) == (not qualified)  # a qualified agent is used whenever one is free
     assert route(decide(), BILLING, ros, RULE, NOW, previous_agents=previous) == r
+
+
+def test_templates_per_reason_come_before_the_kind():
+    rule = replace(RULE, messages={"handoff:billing_dispute": {"en": "A billing specialist is on the way."},
+                                   "handoff": {"en": "Someone is on the way."}})
+    assert route(decide(), BILLING, roster(agent("a")), rule, NOW).customer_message == "A billing specialist is on the way."
+    vip = conv("Can we add ten seats?", customer=Customer(tier="vip"))
+    assert route(decide(vip), vip, roster(agent("am", group="accounts", skills=set())), rule, NOW).customer_message \
+        == "Someone is on the way."

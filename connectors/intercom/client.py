@@ -84,9 +84,12 @@ class IntercomClient:
         of = {type(a): a for a in plan.actions}
         assign, tags, priority, note = of.get(Assign), of.get(AddTags), of.get(SetPriority), of.get(AddNote)
         reply = of.get(ReplyToCustomer)
-        if assign and assign.group_id and str(remote.get("team_assignee_id")) != assign.group_id:
-            self.http.request("POST", f"/conversations/{cid}/parts", json={
-                "message_type": "assignment", "type": "team", "admin_id": self.admin_id, "assignee_id": assign.group_id})
+        # a conversation can have both a team and an admin; each assignment is its own part
+        for kind, target, current in (("team", assign and assign.group_id, remote.get("team_assignee_id")),
+                                      ("admin", assign and assign.agent_id, remote.get("admin_assignee_id"))):
+            if target and str(current) != target:
+                self.http.request("POST", f"/conversations/{cid}/parts", json={
+                    "message_type": "assignment", "type": kind, "admin_id": self.admin_id, "assignee_id": target})
         for name in tags.tags if tags else ():
             if name not in (remote.get("tags") or ()):
                 self.http.request("POST", f"/conversations/{cid}/tags", json={"id": self._tag_id(name), "admin_id": self.admin_id})

@@ -115,6 +115,8 @@ class ZendeskSandbox(Sandbox[_Job]):
         super().__init__(clock=clock, retry_delays=retry_delays)
         self.api_email, self.api_token, self.subdomain, self.oauth_token = api_email, api_token, subdomain, oauth_token
         self._users: dict[int, JSON] = {}
+        self._memberships: list[JSON] = []
+        self._availability: dict[int, JSON] = {}
         self._orgs: dict[int, JSON] = {}
         self._groups: dict[int, JSON] = {}
         self._tickets: dict[int, JSON] = {}
@@ -151,6 +153,17 @@ class ZendeskSandbox(Sandbox[_Job]):
             group = {"id": next(self._ids["group"]), "name": name}
             self._groups[group["id"]] = group
             return copy.deepcopy(group)
+
+    def add_membership(self, user_id: int, group_id: int) -> None:
+        with self._lock:
+            self._memberships.append({"id": len(self._memberships) + 1, "user_id": user_id, "group_id": group_id})
+
+    def set_availability(self, user_id: int, status: str = "online", skills: Iterable[str] = (),
+                         max_capacity: int = 5, work_item_count: int = 0) -> None:
+        """Omnichannel agent availability (https://developer.zendesk.com/api-reference/agent-availability/)."""
+        with self._lock:
+            self._availability[user_id] = {"status": status, "skills": list(skills), "max_capacity": max_capacity,
+                                            "work_item_count": work_item_count}
 
     def create_ticket(self, requester_id: int, subject: str, description: str, priority: str | None = None,
                       tags: Iterable[str] = (), status: str = "new", via: str = "web",
@@ -451,6 +464,33 @@ class ZendeskSandbox(Sandbox[_Job]):
         def organization(org_id: int) -> JSON:
             with self._lock:
                 return {"organization": copy.deepcopy(self._find(self._orgs, org_id))}
+
+        @app.get("/api/v2/users")
+        def users() -> JSON:
+            roles = request.args.getlist("role[]") or ["end-user", "agent", "admin"]
+            with self._lock:
+                rows = [copy.deepcopy(u) for _, u in sorted(self._users.items()) if u["role"] in roles]
+            return {"users": rows, "next_page": None, "count": len(rows)}
+
+        @app.get("/api/v2/group_memberships")
+        def memberships() -> JSON:
+            with self._lock:
+                rows = copy.deepcopy(self._memberships)
+            return {"group_memberships": rows, "next_page": None, "count": len(rows)}
+
+        @app.get("/api/v2/agent_availabilities")
+        def availabilities() -> JSON:
+            with self._lock:
+                groups = {}
+                for m in self._memberships:
+                    groups.setdefault(m["user_id"], []).append(m["group_id"])
+                data = [{"type": "agent_availabilities", "id": str(uid), "attributes": {
+                    "agent_id": uid, "agent_status": {"id": a["status"], "name": a["status"]},
+                    "group_ids": groups.get(uid, []), "skills": [{"id": sk} for sk in a["skills"]],
+                    "channels": [{"name": "support", "status": a["status"], "max_capacity": a["max_capacity"],
+                                  "work_item_count": a["work_item_count"]}]}}
+                    for uid, a in sorted(self._availability.items())]
+            return {"data": data, "meta": {"has_more": False}}
 
         @app.get("/api/v2/groups")
         def groups() -> JSON:

@@ -73,11 +73,11 @@ class ZendeskDriver(Driver):
         super().__init__()
         self.sandbox = ZendeskSandbox(retry_delays=(0.2, 0.2, 0.2))
 
-    def install(self, store: Store, baton_url: str) -> Installation:
+    def install(self, store: Store, baton_url: str, rules: dict[str, Any] | None = None) -> Installation:
         bot = self.sandbox.add_user("Answer Bot", "bot@sandbox.example", role="agent")
         return install(store, "zendesk", self.sandbox.url,
                        {"email": self.sandbox.api_email, "token": self.sandbox.api_token}, baton_url,
-                       settings={"bot_user_ids": [str(bot["id"])]})
+                       settings={"bot_user_ids": [str(bot["id"])]}, rules=rules)
 
     def new_conversation(self, text: str) -> int:
         n = self._next()
@@ -86,6 +86,23 @@ class ZendeskDriver(Driver):
 
     def notes(self, cid: Any) -> list[str]:
         return [c["html_body"] for c in self.sandbox.get_comments(cid) if not c["public"]]
+
+    def seed_team(self) -> tuple[str, str, str]:
+        """A group with one agent online and one offline: (group, online agent, offline agent)."""
+        group = self.sandbox.add_group("Billing")["id"]
+        on, off = (self.sandbox.add_user(n, f"{n.lower()}@yourco.example", role="agent")["id"] for n in ("Sam", "Kim"))
+        for agent, status in ((on, "online"), (off, "offline")):
+            self.sandbox.add_membership(agent, group)
+            self.sandbox.set_availability(agent, status)
+        return str(group), str(on), str(off)
+
+    def assignee(self, cid: Any) -> str | None:
+        a = self.sandbox.get_ticket(cid)["assignee_id"]
+        return str(a) if a else None
+
+    def said(self, cid: Any) -> list[str]:
+        return [c["body"] for c in self.sandbox.get_comments(cid)
+                if c["public"] and c["author_id"] == self.sandbox.api_user_id]
 
     def writes(self, cid: Any) -> list[dict[str, Any]]:
         return [r for r in self.sandbox.requests_log if r["method"] == "PUT" and r["path"].endswith(f"/tickets/{cid}")]
@@ -107,10 +124,10 @@ class FreshdeskDriver(Driver):
         super().__init__()
         self.sandbox = FreshdeskSandbox(retry_delays=(0.2, 0.2, 0.2))
 
-    def install(self, store: Store, baton_url: str) -> Installation:
+    def install(self, store: Store, baton_url: str, rules: dict[str, Any] | None = None) -> Installation:
         bot = self.sandbox.add_agent("Freddy Bot", "bot@sandbox.example")
         inst = install(store, "freshdesk", self.sandbox.url, {"api_key": self.sandbox.api_key}, baton_url,
-                       settings={"bot_user_ids": [str(bot["id"])]}, mode="automation")
+                       settings={"bot_user_ids": [str(bot["id"])]}, rules=rules, mode="automation")
         url = f"{baton_url}/webhooks/freshdesk/{inst.id}"
         headers = {freshdesk_webhook.SECRET_HEADER: inst.webhook_secret}
         self.sandbox.add_automation(url, AUTOMATION_BODY, headers)  # what the admin pastes from the README
@@ -124,6 +141,20 @@ class FreshdeskDriver(Driver):
 
     def notes(self, cid: Any) -> list[str]:
         return [c["body"] for c in self.sandbox.get_conversations(cid) if c["private"]]
+
+    def seed_team(self) -> tuple[str, str, str]:
+        group = self.sandbox.add_group("Billing")["id"]
+        on = self.sandbox.add_agent("Sam", "sam@yourco.example", group_ids=[group], available=True)["id"]
+        off = self.sandbox.add_agent("Kim", "kim@yourco.example", group_ids=[group], available=False)["id"]
+        return str(group), str(on), str(off)
+
+    def assignee(self, cid: Any) -> str | None:
+        a = self.sandbox.get_ticket(cid)["responder_id"]
+        return str(a) if a else None
+
+    def said(self, cid: Any) -> list[str]:
+        return [c["body_text"] for c in self.sandbox.get_conversations(cid)
+                if not c["private"] and c["user_id"] == self.sandbox.api_agent_id]
 
     def writes(self, cid: Any) -> list[dict[str, Any]]:
         return [r for r in self.sandbox.requests_log if r["method"] in ("PUT", "POST")
@@ -144,11 +175,11 @@ class IntercomDriver(Driver):
         super().__init__()
         self.sandbox = IntercomSandbox(retry_delays=(0.2, 0.2, 0.2))
 
-    def install(self, store: Store, baton_url: str) -> Installation:
+    def install(self, store: Store, baton_url: str, rules: dict[str, Any] | None = None) -> Installation:
         bot = self.sandbox.add_admin("Fin Bot", "fin@sandbox.example")
         inst = install(store, "intercom", self.sandbox.url,
                        {"access_token": "sandbox-token", "client_secret": "sandbox-client-secret"}, baton_url,
-                       settings={"bot_user_ids": [str(bot["id"])]}, mode="webhooks")
+                       settings={"bot_user_ids": [str(bot["id"])]}, rules=rules, mode="webhooks")
         self.sandbox.add_webhook(f"{baton_url}/webhooks/intercom/{inst.id}", SUPPORTED_TOPICS)
         return inst
 
@@ -159,6 +190,20 @@ class IntercomDriver(Driver):
 
     def notes(self, cid: Any) -> list[str]:
         return [p["body"] for p in self.sandbox.get_parts(cid) if p["part_type"] == "note"]
+
+    def seed_team(self) -> tuple[str, str, str]:
+        team = self.sandbox.add_team("Billing")["id"]
+        on = self.sandbox.add_admin("Sam", "sam@yourco.example", team_ids=[team])["id"]
+        off = self.sandbox.add_admin("Kim", "kim@yourco.example", team_ids=[team], away=True)["id"]
+        return str(team), str(on), str(off)
+
+    def assignee(self, cid: Any) -> str | None:
+        a = self.sandbox.get_conversation(cid)["admin_assignee_id"]
+        return str(a) if a else None
+
+    def said(self, cid: Any) -> list[str]:
+        return [p["body"] for p in self.sandbox.get_parts(cid)
+                if p["part_type"] == "comment" and str(p["author"]["id"]) == str(self.sandbox.api_admin_id)]
 
     def writes(self, cid: Any) -> list[dict[str, Any]]:
         return [r for r in self.sandbox.requests_log if r["method"] in ("PUT", "POST")
