@@ -236,10 +236,9 @@ class Pipeline:
         try:
             roster = self.connector(inst.provider).client(inst).roster()
         except ApiError as e:
+            # not a reason to stop escalating: a token may write tickets yet lack the right to list agents
             if isinstance(e, ApiRateLimited):
                 self._delay(e, 0, inst)
-            elif not e.transient:
-                self.store.flag_installation(inst.id, f"{type(e).__name__}: {e}")
             log.warning("pipeline.roster-sync-failed", extra={"installation": inst.id, "error": type(e).__name__})
             return False
         self.store.save_roster(inst.id, roster)
