@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Protocol
 
 import requests
 
-from integration.model import Contact, Conversation, Customer, Event, Installation, Plan
+from integration.model import Contact, Conversation, Customer, Event, Installation, Plan, Priority, Role
 
 log = logging.getLogger("baton.connectors")
 
@@ -149,6 +149,41 @@ def _retry_after(value: str | None) -> float:
         return 60.0  # an HTTP date or garbage: wait a minute rather than hammer
 
 
+def required(data: Any, *path: str) -> Any:
+    """A required field of a webhook payload: a missing one fails loudly as NotOurs, not as a None
+    later."""
+    value = data
+    for key in path:
+        if not isinstance(value, Mapping) or value.get(key) in (None, ""):
+            raise NotOurs(f"missing {'.'.join(path)}")
+        value = value[key]
+    return value
+
+
+def author_role(author_id: Any, settings: Mapping[str, Any], customer_ids: Iterable[Any], is_customer: bool = False) -> Role:
+    """Who wrote a message: Baton's own API user, the installation's bot, the customer, or an agent."""
+    author = str(author_id)
+    if author == str(settings.get("api_user_id", "")):
+        return Role.SYSTEM
+    if author in {str(b) for b in settings.get("bot_user_ids", ())}:
+        return Role.BOT
+    if is_customer or author in {str(c) for c in customer_ids}:
+        return Role.CUSTOMER
+    return Role.AGENT
+
+
+def merged_tags(remote: Mapping[str, Any], ours: Iterable[str]) -> list[str]:
+    """The helpdesk's tags plus ours: for APIs where sending tags replaces them all."""
+    current = list(remote.get("tags") or ())
+    return current + [t for t in ours if t not in current]
+
+
+def raised(remote: Mapping[str, Any], wanted: Priority) -> Priority | None:
+    """``wanted`` when it is above the ticket's priority; Baton never lowers one."""
+    now = remote.get("priority")
+    return wanted if now is None or Priority(now).rank < wanted.rank else None
+
+
 RECENT_DAYS = 30  # earlier contacts within this window count as recent
 SEGMENT_TAGS = ("vip", "enterprise")
 _KNOWN_FIELDS = ("plan", "tier", "churn_risk")
@@ -213,6 +248,28 @@ class Client(Protocol):
     def applied(self, plan: Plan) -> bool:
         """Whether a plan with this key already landed (after a crash between the call and its record)."""
         ...
+
+
+@dataclass(frozen=True)
+class VendorConnector:
+    """A connector put together from a vendor folder's webhook module, client and installer."""
+
+    key: str
+    webhook: Any  # module with verify(headers, body, installation, now) and parse(body, installation)
+    client_class: Any  # Client(installation)
+    installer: Any  # install(client, endpoint, mode) -> {"settings", "webhook_secret"}
+
+    def verify(self, headers: Mapping[str, str], body: bytes, installation: Installation, now: datetime) -> None:
+        self.webhook.verify(headers, body, installation, now)
+
+    def parse(self, body: bytes, installation: Installation) -> Event:
+        return self.webhook.parse(body, installation)  # type: ignore[no-any-return]
+
+    def client(self, installation: Installation) -> Any:
+        return self.client_class(installation)
+
+    def install(self, installation: Installation, endpoint: str, mode: str) -> dict[str, Any]:
+        return self.installer(self.client(installation), endpoint, mode)  # type: ignore[no-any-return]
 
 
 class Connector(Protocol):

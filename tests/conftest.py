@@ -10,6 +10,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from integration.store import Store, Vault, metadata
+from tests.receiver import Receiver
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -50,3 +51,11 @@ def store(request, tmp_path, vault):
         with s.engine.begin() as conn:
             conn.execute(text("TRUNCATE " + ", ".join(t.name for t in metadata.sorted_tables) + " RESTART IDENTITY"))
         yield s
+
+
+@pytest.fixture
+def receiver():
+    """A local webhook endpoint the sandboxes deliver to."""
+    rec = Receiver()
+    yield rec
+    rec.close()

@@ -20,7 +20,7 @@ from typing import Any
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import HttpClient, Loaded, build_customer
+from connectors.base import HttpClient, Loaded, author_role, build_customer, merged_tags, raised
 from connectors.base import iso_time as _time
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                Plan, Priority, ReplyToCustomer, Role, SetPriority)
@@ -44,11 +44,11 @@ class FreshdeskClient:
             company = self.http.request("GET", f"/api/v2/companies/{ticket.get('company_id') or contact['company_id']}")
         recent = self.http.request("GET", "/api/v2/tickets", params={"requester_id": ticket["requester_id"]})
 
-        role = self._roles(ticket)
         first = Message(Role.CUSTOMER, ticket.get("description_text") or "", _time(ticket.get("created_at")), True,
                         str(ticket["requester_id"]))
         messages = [first] + [
-            Message(role(c), c.get("body_text") or "", _time(c.get("created_at")), not c.get("private"),
+            Message(author_role(c.get("user_id"), self.settings, (ticket["requester_id"],), bool(c.get("incoming"))),
+                    c.get("body_text") or "", _time(c.get("created_at")), not c.get("private"),
                     str(c.get("user_id")))
             for c in convs
         ]
@@ -64,34 +64,14 @@ class FreshdeskClient:
         human = any(m.role is Role.AGENT and m.public for m in messages)
         return Loaded(conversation, _remote(ticket), human)
 
-    def _roles(self, ticket: dict[str, Any]):  # type: ignore[no-untyped-def]
-        api_user = str(self.settings.get("api_user_id", ""))
-        bots = {str(b) for b in self.settings.get("bot_user_ids", ())}
-        requester = str(ticket["requester_id"])
-
-        def role(conv: dict[str, Any]) -> Role:
-            user = str(conv.get("user_id"))
-            if user == api_user:
-                return Role.SYSTEM
-            if user in bots:
-                return Role.BOT
-            if user == requester or conv.get("incoming"):
-                return Role.CUSTOMER
-            return Role.AGENT
-
-        return role
-
     def update_body(self, plan: Plan) -> dict[str, Any]:
         remote = plan.remote
         body: dict[str, Any] = {}
         for action in plan.actions:
             if isinstance(action, AddTags):
-                current = list(remote.get("tags") or ())
-                body["tags"] = current + [t for t in action.tags if t not in current]
-            elif isinstance(action, SetPriority):
-                now = remote.get("priority")
-                if now is None or Priority(now).rank < action.priority.rank:  # only ever raise
-                    body["priority"] = PRIORITY[action.priority]
+                body["tags"] = merged_tags(remote, action.tags)
+            elif isinstance(action, SetPriority) and raised(remote, action.priority):
+                body["priority"] = PRIORITY[action.priority]
             elif isinstance(action, Assign):
                 if action.group_id:
                     body["group_id"] = int(action.group_id)

@@ -10,7 +10,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal
+from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, required
 from integration.model import Event, Installation
 
 SECRET_HEADER = "X-Baton-Secret"
@@ -26,13 +26,6 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
         raise InvalidSignature("missing or wrong secret header")
 
 
-def _field(data: Mapping[str, Any], *path: str) -> Any:
-    value: Any = data
-    for key in path:
-        if not isinstance(value, Mapping) or value.get(key) in (None, ""):
-            raise NotOurs(f"missing {'.'.join(path)}")
-        value = value[key]
-    return value
 
 
 def _own(actor: Any, inst: Installation) -> bool:
@@ -44,24 +37,24 @@ def _epoch(value: Any) -> datetime | None:
 
 
 def _on_ticket_create(data: Mapping[str, Any], inst: Installation) -> Event:
-    ticket = _field(data, "data", "ticket")
-    return Event("freshdesk", inst.id, f"app:onTicketCreate:{_field(ticket, 'id')}", "ticket_created",
+    ticket = required(data, "data", "ticket")
+    return Event("freshdesk", inst.id, f"app:onTicketCreate:{required(ticket, 'id')}", "ticket_created",
                  str(ticket["id"]), str((data["data"].get("actor") or {}).get("id") or ticket.get("requester_id")),
                  _epoch(data.get("timestamp")))
 
 
 def _on_conversation_create(data: Mapping[str, Any], inst: Installation) -> Event:
-    conv = _field(data, "data", "conversation")
+    conv = required(data, "data", "conversation")
     if _own(conv.get("user_id"), inst):
         raise Ignored("our own write")
     if conv.get("private"):
         raise Ignored("private note")
-    return Event("freshdesk", inst.id, f"app:onConversationCreate:{_field(conv, 'id')}", "comment_added",
-                 str(_field(conv, "ticket_id")), str(conv.get("user_id")), _epoch(data.get("timestamp")))
+    return Event("freshdesk", inst.id, f"app:onConversationCreate:{required(conv, 'id')}", "comment_added",
+                 str(required(conv, "ticket_id")), str(conv.get("user_id")), _epoch(data.get("timestamp")))
 
 
 def _on_ticket_update(data: Mapping[str, Any], inst: Installation) -> Event:
-    ticket = _field(data, "data", "ticket")
+    ticket = required(data, "data", "ticket")
     actor = (data["data"].get("actor") or {}).get("id")
     if _own(actor, inst):
         raise Ignored("our own write")
@@ -73,7 +66,7 @@ def _on_ticket_update(data: Mapping[str, Any], inst: Installation) -> Event:
     else:
         raise Ignored("no change Baton acts on")
     stamp = data.get("timestamp")
-    return Event("freshdesk", inst.id, f"app:onTicketUpdate:{_field(ticket, 'id')}:{stamp}", kind, str(ticket["id"]),
+    return Event("freshdesk", inst.id, f"app:onTicketUpdate:{required(ticket, 'id')}:{stamp}", kind, str(ticket["id"]),
                  str(actor) if actor else None, _epoch(stamp))
 
 
@@ -90,10 +83,10 @@ SUPPORTED_EVENTS = [*EVENT_TO_FUNCTION, "automation"]
 
 def _automation(data: Mapping[str, Any], inst: Installation) -> Event:
     """The body template of README.md; Freshdesk renders every placeholder as text."""
-    ticket = str(_field(data, "ticket_id"))
+    ticket = str(required(data, "ticket_id"))
     if not ticket.isdigit():
         raise NotOurs("ticket_id is not a ticket number (placeholder not rendered?)")
-    updated = str(_field(data, "updated_at"))
+    updated = str(required(data, "updated_at"))
     rule = str(data.get("rule") or "baton")
     when = None
     try:

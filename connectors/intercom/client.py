@@ -21,7 +21,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from connectors.base import HttpClient, Loaded, build_customer
+from connectors.base import HttpClient, Loaded, author_role, build_customer
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                Plan, Priority, ReplyToCustomer, Role, SetPriority)
 
@@ -38,6 +38,7 @@ class IntercomClient:
         self.http = http or HttpClient(installation.base_url, headers=headers)
         self.settings = installation.settings
         self.admin_id = str(installation.settings.get("api_user_id", ""))
+        self.client_secret = installation.credentials.get("client_secret")  # signs the app's notifications
         self._scope = f"{installation.base_url}|{installation.settings.get('app_id', '')}"
 
     def load(self, conversation_id: str) -> Loaded:
@@ -72,12 +73,9 @@ class IntercomClient:
         return Loaded(conversation, remote, human)
 
     def _role(self, author: dict[str, Any]) -> Role:
-        kind, ident = author.get("type"), str(author.get("id"))
-        if kind in _CUSTOMERS:
-            return Role.CUSTOMER
-        if kind == "bot" or ident in {str(b) for b in self.settings.get("bot_user_ids", ())}:
+        if author.get("type") == "bot":
             return Role.BOT
-        return Role.SYSTEM if ident == self.admin_id else Role.AGENT
+        return author_role(author.get("id"), self.settings, (), author.get("type") in _CUSTOMERS)
 
     def apply(self, plan: Plan) -> None:
         cid, remote = plan.ticket_id, plan.remote
@@ -128,12 +126,12 @@ class IntercomClient:
                    for p in _field_list(conv, "conversation_parts", "conversation_parts"))
 
 
-def install(client: IntercomClient, endpoint: str, client_secret: str, mode: str = "webhooks") -> dict[str, Any]:
+def install(client: IntercomClient, endpoint: str, mode: str = "webhooks") -> dict[str, Any]:
     """Webhook topics are set in the Developer Hub (no API): we learn our admin id and the
     workspace's app id; notifications are signed with the app's client secret."""
     me = client.http.request("GET", "/me")
     return {"settings": {"api_user_id": str(me["id"]), "app_id": (me.get("app") or {}).get("id_code"), "mode": mode},
-            "webhook_secret": client_secret}
+            "webhook_secret": client.client_secret}
 
 
 def _field_list(data: dict[str, Any], outer: str, inner: str) -> list[dict[str, Any]]:

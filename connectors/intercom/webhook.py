@@ -14,7 +14,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal
+from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, required
 from integration.model import Event, Installation
 
 SIGNATURE = "X-Hub-Signature"
@@ -39,13 +39,6 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
         raise InvalidSignature("notification for another workspace")
 
 
-def _field(data: Any, *path: str) -> Any:
-    value = data
-    for key in path:
-        if not isinstance(value, Mapping) or value.get(key) in (None, ""):
-            raise NotOurs(f"missing {'.'.join(path)}")
-        value = value[key]
-    return value
 
 
 def _last_author(item: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -57,7 +50,7 @@ def _event(kind: str, own_is_echo: bool = True, ignore: str | None = None):  # t
     """One small function per topic: what kind of event it is, and when it is ours or a note."""
 
     def parse(data: Mapping[str, Any], inst: Installation) -> Event:
-        item = _field(data, "data", "item")
+        item = required(data, "data", "item")
         author = _last_author(item)
         ours = author.get("type") == "admin" and str(author.get("id")) == str(inst.settings.get("api_user_id"))
         if own_is_echo and ours:
@@ -65,7 +58,7 @@ def _event(kind: str, own_is_echo: bool = True, ignore: str | None = None):  # t
         if ignore:
             raise Ignored(ignore)
         created = data.get("created_at")
-        return Event("intercom", inst.id, str(_field(data, "id")), kind, str(_field(item, "id")),
+        return Event("intercom", inst.id, str(required(data, "id")), kind, str(required(item, "id")),
                      str(author.get("id")) if author.get("id") else None,
                      datetime.fromtimestamp(created, timezone.utc) if isinstance(created, (int, float)) else None)
 

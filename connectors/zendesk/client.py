@@ -18,10 +18,11 @@ from typing import Any
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import ApiConflict, ApiNotFound, HttpClient, Loaded, build_customer
+from connectors.base import (ApiConflict, ApiNotFound, HttpClient, Loaded, author_role, build_customer, merged_tags,
+                             raised)
 from connectors.base import iso_time as _time
 from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                               Plan, Priority, ReplyToCustomer, Role, SetPriority)
+                               Plan, ReplyToCustomer, Role, SetPriority)
 
 CONFLICT_ATTEMPTS = 3
 
@@ -51,9 +52,8 @@ class ZendeskClient:
             org = self.http.request("GET", f"/api/v2/organizations/{oid}.json")["organization"]
         recent = self.http.request("GET", f"/api/v2/users/{requester['id']}/tickets/requested.json")["tickets"]
 
-        roles = self._roles(ticket)
         messages = tuple(
-            Message(roles(c["author_id"]), c.get("plain_body") or c.get("body") or "", _time(c.get("created_at")),
+            Message(author_role(c["author_id"], self.settings, (ticket["requester_id"],)), c.get("plain_body") or c.get("body") or "", _time(c.get("created_at")),
                     bool(c.get("public", True)), str(c["author_id"]))
             for c in comments
         )
@@ -69,24 +69,6 @@ class ZendeskClient:
         )
         return Loaded(conversation, _remote(ticket), human_replied)
 
-    def _roles(self, ticket: dict[str, Any]):  # type: ignore[no-untyped-def]
-        api_user = str(self.settings.get("api_user_id", ""))
-        bots = {str(b) for b in self.settings.get("bot_user_ids", ())}
-        requester = str(ticket["requester_id"])
-
-        def role(author_id: Any) -> Role:
-            a = str(author_id)
-            if a == api_user:
-                return Role.SYSTEM
-            if a in bots:
-                return Role.BOT
-            if a == requester:
-                return Role.CUSTOMER
-            # anyone else: an agent unless the helpdesk marks them a bot; CCs write as customers
-            return Role.AGENT if a not in self.settings.get("end_user_ids", ()) else Role.CUSTOMER
-
-        return role
-
     # writes
 
     def body(self, plan: Plan, remote: dict[str, Any]) -> dict[str, Any]:
@@ -95,12 +77,9 @@ class ZendeskClient:
             if isinstance(action, AddNote):
                 ticket["comment"] = {"html_body": action.html, "public": False}
             elif isinstance(action, AddTags):
-                current = list(remote.get("tags") or ())
-                ticket["tags"] = current + [t for t in action.tags if t not in current]
-            elif isinstance(action, SetPriority):
-                now = remote.get("priority")
-                if now is None or Priority(now).rank < action.priority.rank:  # only ever raise
-                    ticket["priority"] = action.priority.value
+                ticket["tags"] = merged_tags(remote, action.tags)
+            elif isinstance(action, SetPriority) and raised(remote, action.priority):
+                ticket["priority"] = action.priority.value
             elif isinstance(action, Assign):
                 if action.group_id:
                     ticket["group_id"] = int(action.group_id) if action.group_id.isdigit() else action.group_id

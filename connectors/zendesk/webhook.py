@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal
+from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, required
 from integration.model import Event, Installation
 
 SIGNATURE = "X-Zendesk-Webhook-Signature"
@@ -53,14 +53,6 @@ def _parse_timestamp(value: str) -> datetime | None:
         return None
 
 
-def _field(data: Mapping[str, Any], *path: str) -> Any:
-    """A required field: missing ones fail loudly as NotOurs, not as a None later."""
-    value: Any = data
-    for key in path:
-        if not isinstance(value, Mapping) or key not in value or value[key] in (None, ""):
-            raise NotOurs(f"missing {'.'.join(path)}")
-        value = value[key]
-    return value
 
 
 def _time(value: Any) -> datetime | None:
@@ -68,21 +60,21 @@ def _time(value: Any) -> datetime | None:
 
 
 def _comment_added(data: Mapping[str, Any], inst: Installation) -> Event:
-    comment = _field(data, "event", "comment")
-    author = str(_field(comment, "author", "id"))
+    comment = required(data, "event", "comment")
+    author = str(required(comment, "author", "id"))
     if author == str(inst.settings.get("api_user_id")):
         raise Ignored("our own write")
     if not comment.get("is_public", True):
         raise Ignored("private note")  # notes between agents do not change what the customer said
-    return Event("zendesk", inst.id, str(_field(data, "id")), "comment_added",
-                 str(_field(data, "detail", "id")), author, _time(data.get("time")))
+    return Event("zendesk", inst.id, str(required(data, "id")), "comment_added",
+                 str(required(data, "detail", "id")), author, _time(data.get("time")))
 
 
 def _created(data: Mapping[str, Any], inst: Installation) -> Event:
-    detail = _field(data, "detail")
+    detail = required(data, "detail")
     actor = detail.get("actor_id") or detail.get("requester_id")
-    return Event("zendesk", inst.id, str(_field(data, "id")), "ticket_created",
-                 str(_field(detail, "id")), str(actor) if actor else None, _time(data.get("time")))
+    return Event("zendesk", inst.id, str(required(data, "id")), "ticket_created",
+                 str(required(detail, "id")), str(actor) if actor else None, _time(data.get("time")))
 
 
 EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {
@@ -94,8 +86,8 @@ SUPPORTED_EVENTS = list(EVENT_TO_FUNCTION)
 
 def _trigger(data: Mapping[str, Any], inst: Installation) -> Event:
     """The body template of README.md. Zendesk renders every placeholder as a string."""
-    ticket = str(_field(data, "ticket_id"))
-    updated = str(_field(data, "updated_at"))
+    ticket = str(required(data, "ticket_id"))
+    updated = str(required(data, "updated_at"))
     actor = data.get("actor_id") or None
     if actor and str(actor) == str(inst.settings.get("api_user_id")):
         raise Ignored("our own write")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -12,11 +11,9 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.datastructures import Headers
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from connectors.freshdesk.sandbox import FreshdeskSandbox
+from tests.receiver import Receiver
 
 KEY, DOMAIN, SECRET = "fd-api-key", "acme.freshdesk.com", "s" * 43
 TICKET_KEYS = {"id", "subject", "description", "description_text", "status", "priority", "source", "requester_id",
@@ -24,32 +21,6 @@ TICKET_KEYS = {"id", "subject", "description", "description_text", "status", "pr
 CONVERSATION_KEYS = {"id", "body", "body_text", "incoming", "private", "user_id", "ticket_id", "source", "created_at",
                      "updated_at"}
 ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
-
-
-class Receiver:
-    """A tiny webhook endpoint: records each request and answers with queued statuses (then 200)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[Headers, bytes]] = []
-        self.statuses: list[int] = []
-        self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        req = Request(environ)
-        with self._lock:
-            self.requests.append((Headers(req.headers), req.get_data()))
-            status = self.statuses.pop(0) if self.statuses else 200
-        return Response("ok", status=status)(environ, start_response)
-
-    def bodies(self) -> list[Any]:
-        return [json.loads(body) for _, body in self.requests]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class Api:
@@ -72,13 +43,6 @@ def sandbox() -> Iterator[FreshdeskSandbox]:
 @pytest.fixture
 def api(sandbox: FreshdeskSandbox) -> Api:
     return Api(sandbox.url)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    yield rec
-    rec.close()
 
 
 @pytest.fixture

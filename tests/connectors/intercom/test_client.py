@@ -95,7 +95,7 @@ def test_applied_finds_our_note():
 @responses.activate
 def test_install_learns_admin_and_workspace():
     responses.get(f"{BASE}/me", json={"type": "admin", "id": "814000", "app": {"id_code": "app1"}})
-    assert install(IntercomClient(INST), "https://baton/webhooks/intercom/i1", "cs") == {
+    assert install(IntercomClient(INST), "https://baton/webhooks/intercom/i1") == {
         "settings": {"api_user_id": "814000", "app_id": "app1", "mode": "webhooks"}, "webhook_secret": "cs"}
 
 

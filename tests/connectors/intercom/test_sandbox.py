@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -12,11 +11,9 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.datastructures import Headers
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from connectors.intercom.sandbox import IntercomSandbox
+from tests.receiver import Receiver
 
 TOKEN, SECRET, APP_ID = "tok-123", "client-secret-xyz", "abc123de"
 CONVERSATION_KEYS = {"type", "id", "created_at", "updated_at", "title", "state", "open", "read", "priority",
@@ -25,39 +22,6 @@ CONVERSATION_KEYS = {"type", "id", "created_at", "updated_at", "title", "state",
 PART_KEYS = {"type", "id", "part_type", "body", "created_at", "updated_at", "notified_at", "assigned_to", "author"}
 ENVELOPE_KEYS = {"type", "app_id", "data", "links", "id", "topic", "delivery_status", "delivery_attempts",
                  "delivered_at", "first_sent_at", "created_at", "self"}
-
-
-class Receiver:
-    """A tiny webhook endpoint: records each request; POSTs get queued statuses (then 200), HEAD gets head_status."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, Headers, bytes]] = []
-        self.statuses: list[int] = []
-        self.head_status = 200
-        self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/intercom"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        req = Request(environ)
-        with self._lock:
-            self.requests.append((req.method, Headers(req.headers), req.get_data()))
-            if req.method == "HEAD":
-                status = self.head_status
-            else:
-                status = self.statuses.pop(0) if self.statuses else 200
-        return Response("ok", status=status)(environ, start_response)
-
-    def posts(self) -> list[tuple[Headers, bytes]]:
-        return [(headers, body) for method, headers, body in self.requests if method == "POST"]
-
-    def topics(self) -> list[str]:
-        return [json.loads(body)["topic"] for _, body in self.posts()]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class Api:
@@ -85,13 +49,6 @@ def api(sandbox: IntercomSandbox) -> Api:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    yield rec
-    rec.close()
-
-
-@pytest.fixture
 def world(sandbox: IntercomSandbox) -> dict[str, Any]:
     billing = sandbox.add_team("Billing")
     agent = sandbox.add_admin("Bob Agent", "bob@support.test", team_ids=[billing["id"]])
@@ -110,7 +67,7 @@ def sign(body: bytes, secret: str = SECRET) -> str:
 def subscribe(sandbox: IntercomSandbox, receiver: Receiver, topics: list[str]) -> None:
     sandbox.add_webhook(receiver.url, topics)
     assert sandbox.wait_for_deliveries(5)
-    receiver.requests.clear()  # drop the HEAD check and the ping
+    receiver.calls.clear()  # drop the HEAD check and the ping
     sandbox.deliveries.clear()
 
 
@@ -385,7 +342,7 @@ def test_subscription_sends_a_head_check_then_a_signed_ping(sandbox: IntercomSan
     subscription = sandbox.add_webhook(receiver.url, ["conversation.admin.noted"])
     assert subscription == {"url": receiver.url, "topics": ["conversation.admin.noted"]}
     assert sandbox.wait_for_deliveries(5)
-    (head, _, head_body), (post, headers, body) = receiver.requests
+    (head, _, head_body), (post, headers, body) = receiver.calls
     assert (head, head_body, post) == ("HEAD", b"", "POST")
     assert headers["X-Hub-Signature"] == sign(body)
     ping = json.loads(body)

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -15,42 +14,15 @@ from typing import Any
 import pytest
 import requests
 from werkzeug.datastructures import Headers
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from connectors.zendesk.sandbox import ZendeskSandbox
+from tests.receiver import Receiver
 
 EMAIL, TOKEN = "bot@example.com", "s3cret-token"
 TICKET_KEYS = {"id", "url", "subject", "description", "status", "priority", "requester_id", "submitter_id",
                "assignee_id", "group_id", "organization_id", "tags", "created_at", "updated_at", "via"}
 COMMENT_KEYS = {"id", "type", "author_id", "body", "html_body", "plain_body", "public", "created_at"}
 ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
-
-
-class Receiver:
-    """A tiny webhook endpoint: records each request and answers with queued statuses (then 200)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[Headers, bytes]] = []
-        self.statuses: list[int] = []
-        self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        req = Request(environ)
-        with self._lock:
-            self.requests.append((Headers(req.headers), req.get_data()))
-            status = self.statuses.pop(0) if self.statuses else 200
-        return Response("ok", status=status)(environ, start_response)
-
-    def bodies(self) -> list[Any]:
-        return [json.loads(body) for _, body in self.requests]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class Api:
@@ -73,13 +45,6 @@ def sandbox() -> Iterator[ZendeskSandbox]:
 @pytest.fixture
 def api(sandbox: ZendeskSandbox) -> Api:
     return Api(sandbox.url)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    yield rec
-    rec.close()
 
 
 @pytest.fixture
