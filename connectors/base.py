@@ -7,6 +7,7 @@ A connector is the only code that knows a helpdesk's JSON. It verifies and parse
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -147,6 +148,17 @@ def _retry_after(value: str | None) -> float:
         return max(0.0, float(value)) if value else 60.0
     except ValueError:
         return 60.0  # an HTTP date or garbage: wait a minute rather than hammer
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The webhook body as a JSON object, or NotOurs."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise NotOurs("body is not JSON") from e
+    if not isinstance(data, dict):
+        raise NotOurs("body is not a JSON object")
+    return data
 
 
 def required(data: Any, *path: str) -> Any:

@@ -6,11 +6,10 @@ rule's "Trigger Webhook" action (or the FDK app sends it), and we compare it in 
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, required
+from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, iso_time, json_object, required
 from integration.model import Event, Installation
 
 SECRET_HEADER = "X-Baton-Secret"
@@ -88,21 +87,12 @@ def _automation(data: Mapping[str, Any], inst: Installation) -> Event:
         raise NotOurs("ticket_id is not a ticket number (placeholder not rendered?)")
     updated = str(required(data, "updated_at"))
     rule = str(data.get("rule") or "baton")
-    when = None
-    try:
-        when = datetime.fromisoformat(updated.replace("Z", "+00:00"))
-    except ValueError:
-        pass
-    return Event("freshdesk", inst.id, f"automation:{rule}:{ticket}:{updated}", "ticket_updated", ticket, None, when)
+    return Event("freshdesk", inst.id, f"automation:{rule}:{ticket}:{updated}", "ticket_updated", ticket, None,
+                 iso_time(updated))
 
 
 def parse(body: bytes, inst: Installation) -> Event:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise NotOurs("body is not JSON") from e
-    if not isinstance(data, dict):
-        raise NotOurs("body is not a JSON object")
+    data = json_object(body)
     if data.get("baton_event") == "ticket_updated":
         return _automation(data, inst)
     event = data.get("event")

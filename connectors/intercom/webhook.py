@@ -14,7 +14,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, required
+from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, json_object, required
 from integration.model import Event, Installation
 
 SIGNATURE = "X-Hub-Signature"
@@ -78,11 +78,8 @@ SUPPORTED_TOPICS = list(TOPIC_TO_FUNCTION)
 
 
 def parse(body: bytes, inst: Installation) -> Event:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise NotOurs("body is not JSON") from e
-    if not isinstance(data, dict) or data.get("type") != "notification_event":
+    data = json_object(body)
+    if data.get("type") != "notification_event":
         raise NotOurs("not an Intercom notification")
     topic = data.get("topic")
     if topic == "ping":

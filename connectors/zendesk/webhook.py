@@ -9,11 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, required
+from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, json_object, required
 from integration.model import Event, Installation
 
 SIGNATURE = "X-Zendesk-Webhook-Signature"
@@ -98,12 +97,7 @@ def _trigger(data: Mapping[str, Any], inst: Installation) -> Event:
 
 
 def parse(body: bytes, inst: Installation) -> Event:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise NotOurs("body is not JSON") from e
-    if not isinstance(data, dict):
-        raise NotOurs("body is not a JSON object")
+    data = json_object(body)
     kind = data.get("type")
     if isinstance(kind, str) and kind.startswith("zen:event-type:"):
         handler = EVENT_TO_FUNCTION.get(kind)
