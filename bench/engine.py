@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from integration.engine import evaluate, explicit, language, loop, sentiment, text  # noqa: E402
-from integration.engine import classifier  # noqa: E402
-from integration.evaluate import conversation_from_dict  # noqa: E402
-from integration.model import Conversation, Message, Role  # noqa: E402
+from integration.core.engine import evaluate, explicit, language, loop, sentiment, text  # noqa: E402
+from integration.core.engine import classifier  # noqa: E402
+from integration.tools.evaluate import conversation_from_dict  # noqa: E402
+from integration.core.model import Conversation, Message, Role  # noqa: E402
 
 CACHED = [text.fold, text.tokens, text.shingles, explicit.match_request, sentiment.mood,
           loop.bot_failed, loop.customer_corrected, language.guess, classifier._text_features]

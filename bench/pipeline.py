@@ -2,11 +2,14 @@
 Redis, the Zendesk sandbox. Prints figures; asserts nothing.
 
     .venv/bin/python bench/pipeline.py [--seconds 10] [--ack-rate 200] [--e2e-rate 50] [--database URL]
+    .venv/bin/python bench/pipeline.py --worker 400 [--database URL]   # only 4.
+    .venv/bin/python bench/pipeline.py --calls-only                    # only 3.
 
 1. webhook acknowledgement latency (client side, p50/p99) at a sustained rate of signed webhooks;
 2. end-to-end latency at a sustained rate of escalating conversations: from the moment the
    sandbox sends the webhook to the moment the write-back has landed in the sandbox (p50/p95);
-3. API calls per escalation (reads and writes), counted by the sandbox.
+3. API calls per escalation (reads and writes), counted by the sandbox, on each helpdesk;
+4. worker decisions per second on one core, and SQL statements and transactions per event.
 Targets (issue #3, this 2-core machine): ack p99 ≤ 50 ms at 200/s; end-to-end p95 ≤ 1 s at 50/s;
 one write call per Zendesk escalation.
 """
@@ -34,11 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from connectors.zendesk import webhook  # noqa: E402
-from connectors.zendesk.sandbox import ZendeskSandbox  # noqa: E402
-from integration.installs import install  # noqa: E402
-from integration.model import State  # noqa: E402
-from integration.store import Store, Vault, events  # noqa: E402
-from tests.e2e.harness import RedisServer, Worker, free_port, wait_for  # noqa: E402
+from connectors.zendesk.sandbox import ZendeskDriver, ZendeskSandbox  # noqa: E402
+from integration.core.model import State  # noqa: E402
+from integration.service.store import Store, Vault, events, outbox  # noqa: E402
+from integration.tools.local import CeleryWorker, RedisServer, Server, free_port, install_into, wait_for  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -68,10 +70,14 @@ def main() -> int:
     ap.add_argument("--ack-rate", type=float, default=200)
     ap.add_argument("--e2e-rate", type=float, default=50)
     ap.add_argument("--calls-only", action="store_true", help="only count API calls per escalation per helpdesk")
+    ap.add_argument("--worker", type=int, metavar="N", help="only the worker's decisions/s on one core, over N conversations")
     ap.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL"),
                     help="default: a new SQLite file (PostgreSQL: postgresql://postgres@127.0.0.1/<db>)")
     args = ap.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    if args.worker:
+        worker_rate(args.database, args.worker)
+        return 0
     if args.calls_only:
         calls_per_helpdesk()
         return 0
@@ -79,7 +85,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="baton-bench-"))
     db = args.database or f"sqlite:///{tmp}/baton.db"
     key = Fernet.generate_key().decode()
-    redis = RedisServer(free_port())
+    redis = RedisServer()
     redis.start()
     store = Store(db, Vault(key))
     store.migrate()
@@ -90,14 +96,15 @@ def main() -> int:
     gunicorn = os.environ.get("BENCH_GUNICORN", "--workers 2 --threads 8").split()
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", *gunicorn, "--bind",
                             f"127.0.0.1:{port}", "--log-level", "warning", "--access-logfile", str(access),
-                            "--access-logformat", "%(D)s %(s)s", "integration.web:create_app()"], cwd=ROOT, env=env)
+                            "--access-logformat", "%(D)s %(s)s", "integration.service.web:create_app()"], cwd=ROOT, env=env)
     baton = f"http://127.0.0.1:{port}"
     wait_for(lambda: _up(baton), timeout=30)
-    sandbox = ZendeskSandbox(retry_delays=(0.2, 0.5, 1.0))
-    sandbox.start()
-    inst = install(store, "zendesk", sandbox.url, {"email": sandbox.api_email, "token": sandbox.api_token}, baton)
+    desk = ZendeskDriver(retry_delays=(0.2, 0.5, 1.0))
+    desk.start()
+    sandbox = desk.sandbox
+    inst = install_into(desk, store, baton)
     pool = tuple(os.environ.get("BENCH_POOL", "--pool=prefork --concurrency=2").split())
-    worker = Worker(env, tmp / "worker.log", tmp / "beat", pool=pool)
+    worker = CeleryWorker(env, tmp / "worker.log", tmp / "beat", pool=pool)
     worker.start()
     try:
         print(f"database: {db.split('://')[0]}; web: gunicorn {' '.join(gunicorn)}; worker: celery {' '.join(pool)} + beat; machine: {os.cpu_count()} cores")
@@ -202,23 +209,22 @@ def _e2e(sandbox: ZendeskSandbox, store: Store, args) -> None:  # type: ignore[n
 def calls_per_helpdesk(n: int = 20) -> None:
     """API calls per escalation on each helpdesk (the count does not depend on the runtime, so
     this runs the pipeline in-process)."""
-    from integration.pipeline import Pipeline
-    from integration.tasks import LocalQueue
-    from integration.web import create_app
-    from tests.e2e.drivers import DRIVERS
-    from werkzeug.serving import make_server
+    import connectors
+    from integration.service.pipeline import Pipeline
+    from integration.service.settings import Settings
+    from integration.service.tasks import LocalQueue
+    from integration.service.web import create_app
 
     print(f"\nAPI calls per escalation, {n} escalations each (reads · writes):")
-    for key, driver_cls in DRIVERS.items():
+    for key in connectors.KEYS:
         tmp = Path(tempfile.mkdtemp(prefix=f"baton-calls-{key}-"))
         store = Store(f"sqlite:///{tmp}/baton.db", Vault(Fernet.generate_key().decode()))
         store.migrate()
         queue = LocalQueue(Pipeline(store), drain_every=60)
-        server = make_server("127.0.0.1", 0, create_app(store, queue), threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        desk = driver_cls()
+        server = Server(create_app(Settings(database_url=store.url), store=store, queue=queue))
+        desk = connectors.driver(key)()
         desk.start()
-        inst = desk.install(store, f"http://127.0.0.1:{server.server_port}")
+        inst = install_into(desk, store, server.url)
         desk.sandbox.reset_log()
         cids = [desk.new_conversation("I was charged twice!!! I want to talk to a human now.") for _ in range(n)]
         for _ in range(3):
@@ -231,8 +237,65 @@ def calls_per_helpdesk(n: int = 20) -> None:
         paths = sorted({f"{r['method']} {re.sub(r'[0-9]+', '{id}', r['path'])}" for r in writes})
         print(f"  {key:<10} {len(reads) / n:.2f} · {len(writes) / n:.2f}   writes: {', '.join(paths)}  (installation {inst.id})")
         desk.stop()
-        server.shutdown()
+        server.stop()
         queue.stop()
+
+
+class _Collect:
+    """A queue that only remembers event ids: the worker bench runs them itself afterwards."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+
+    def enqueue_event(self, event_id: int) -> None:
+        self.ids.append(event_id)
+
+    def ping(self) -> None:
+        pass
+
+
+def worker_rate(database: str | None, n: int, helpdesk: str = "zendesk") -> None:
+    """Worker decisions per second on one core: conversations arrive through the real web tier into
+    ``database``; then one thread runs the pipeline (load from the sandbox, decide, record, write
+    back) over every event. Half the conversations escalate. "Per CPU-second" counts the worker
+    thread's own CPU time: the sandbox answering it runs in this process too and is not Baton's
+    cost. Counts SQL statements and transactions per event too."""
+    from sqlalchemy import event as sa_event
+    import connectors
+    from integration.service.pipeline import Pipeline
+    from integration.service.settings import Settings
+    from integration.service.web import create_app
+
+    tmp = Path(tempfile.mkdtemp(prefix="baton-worker-"))
+    db = database or f"sqlite:///{tmp}/baton.db"
+    store = Store(db, Vault(Fernet.generate_key().decode()))
+    store.migrate()
+    queue = _Collect()
+    server = Server(create_app(Settings(database_url=db), store=store, queue=queue))
+    desk = connectors.driver(helpdesk)()
+    desk.start()
+    inst = install_into(desk, store, server.url)
+    texts = ("What are your opening hours?", "I was charged twice!!! I want to talk to a human now.")
+    for i in range(n):
+        desk.new_conversation(texts[i % 2])
+    desk.wait_for_deliveries(timeout=120)
+    pipe = Pipeline(store)
+    counts = {"statements": 0, "transactions": 0}
+    sa_event.listen(store.engine, "before_cursor_execute", lambda *a: counts.__setitem__("statements", counts["statements"] + 1))
+    sa_event.listen(store.engine, "begin", lambda *a: counts.__setitem__("transactions", counts["transactions"] + 1))
+    ids = list(queue.ids)
+    wall, cpu = time.perf_counter(), time.thread_time()
+    for eid in ids:
+        for held in pipe.process_event(eid):
+            pipe.send(held)
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    notes = sum(1 for r in store.rows(outbox, installation_id=inst.id) if r["status"] == "sent")
+    print(f"worker on {db.split(':')[0]}, {helpdesk}: {len(ids)} events ({notes} escalations written) in {wall:.2f} s "
+          f"→ {len(ids) / wall:.0f} decisions/s wall, {len(ids) / cpu:.0f} decisions per CPU-second of the worker thread; "
+          f"{counts['statements'] / len(ids):.1f} SQL statements and {counts['transactions'] / len(ids):.1f} transactions per event")
+    desk.stop()
+    server.stop()
+    store.engine.dispose()
 
 
 def _landed(sandbox: ZendeskSandbox, ticket_id: int) -> bool:

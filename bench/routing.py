@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from integration.engine import evaluate  # noqa: E402
-from integration.model import Conversation, Customer, Message, Role  # noqa: E402
-from integration.routing import Agent, BusinessHours, CategoryRoute, Group, Roster, RoutingRule, route  # noqa: E402
+from integration.core.engine import evaluate  # noqa: E402
+from integration.core.model import Conversation, Customer, Message, Role  # noqa: E402
+from integration.core.routing import Agent, BusinessHours, CategoryRoute, Group, Roster, RoutingRule, route  # noqa: E402
 
 
 def main() -> int:

@@ -1,91 +1,24 @@
-"""What every connector provides, the HTTP client they share, and the errors with meaning.
-
-A connector is the only code that knows a helpdesk's JSON. It verifies and parses webhooks into
-:class:`~integration.model.Event` and, through its client, loads a conversation and applies a
-:class:`~integration.model.Plan`. It never decides anything.
-"""
+"""What the connectors share: the HTTP client, the webhook field helpers, who wrote what, and the
+assembly of a connector from a vendor folder. The contract they implement is
+:mod:`integration.core.contract`."""
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+import threading
+from http.cookiejar import DefaultCookiePolicy
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Iterable, Mapping
 
 import requests
 
-from integration.model import Contact, Conversation, Customer, Event, Installation, Plan, Priority, Role
+from integration.core.contract import (ApiConflict, ApiHostError, ApiInvalid, ApiNotFound, ApiRateLimited,
+                                       ApiTimeoutError, ApiUnauthorized, Descriptor, NotOurs)
+from integration.core.model import Contact, Customer, Event, Installation, Priority, Role
 
 log = logging.getLogger("baton.connectors")
-
-
-# Webhook errors: the web layer maps each to one HTTP answer.
-class WebhookError(Exception):
-    status = 400
-
-
-class InvalidSignature(WebhookError):
-    """Missing, malformed, wrong or stale signature: 401, nothing recorded."""
-
-    status = 401
-
-
-class NotOurs(WebhookError):
-    """Not a payload this helpdesk sends: 400."""
-
-    status = 400
-
-
-class Ignored(WebhookError):
-    """A real event we do not act on (or our own echo): 200 so the helpdesk does not retry."""
-
-    status = 200
-
-
-# API errors. Transient ones are retried; permanent ones go to the dead letters.
-class ApiError(Exception):
-    transient = False
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
-
-
-class ApiHostError(ApiError):
-    """5xx or connection refused."""
-
-    transient = True
-
-
-class ApiTimeoutError(ApiError):
-    transient = True
-
-
-class ApiConflict(ApiError):
-    """409: the ticket changed under us; re-read and re-apply."""
-
-    transient = True
-
-
-class ApiRateLimited(ApiError):
-    transient = True
-
-    def __init__(self, message: str, retry_after: float):
-        super().__init__(message, 429)
-        self.retry_after = retry_after
-
-
-class ApiUnauthorized(ApiError):
-    """401/403: the installation's credentials no longer work."""
-
-
-class ApiNotFound(ApiError):
-    pass
-
-
-class ApiInvalid(ApiError):
-    """422 or another 4xx: our request is wrong; retrying will not help."""
 
 
 def constant_time_equal(a: str | bytes, b: str | bytes) -> bool:
@@ -110,7 +43,7 @@ class HttpClient:
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
-        self.session = self.session or requests.Session()
+        self.session = self.session or pooled_session(self.base_url)
         self.calls = 0
 
     def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None,
@@ -143,6 +76,23 @@ class HttpClient:
         return r.json()
 
 
+_SESSIONS: dict[str, requests.Session] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def pooled_session(base_url: str) -> requests.Session:
+    """One keep-alive session per helpdesk host and process: a fresh TCP and TLS handshake for every
+    event would cost more than the decision. It keeps no cookies: credentials travel with each
+    request, and a cookie one tenant's account set must never reach another's (all Intercom
+    workspaces share one host)."""
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(base_url)
+        if session is None:
+            session = _SESSIONS[base_url] = requests.Session()
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        return session
+
+
 def _retry_after(value: str | None) -> float:
     try:
         return max(0.0, float(value)) if value else 60.0
@@ -172,12 +122,27 @@ def required(data: Any, *path: str) -> Any:
     return value
 
 
+def is_baton(user_id: Any, settings: Mapping[str, Any]) -> bool:
+    """Baton's own API user: what it wrote is our own write coming back."""
+    return user_id is not None and str(user_id) == str(settings.get("api_user_id", ""))
+
+
+def is_bot(user_id: Any, settings: Mapping[str, Any]) -> bool:
+    """One of the installation's bot users (``settings["bot_user_ids"]``)."""
+    return str(user_id) in {str(b) for b in settings.get("bot_user_ids", ())}
+
+
+def takes_handoffs(user_id: Any, settings: Mapping[str, Any]) -> bool:
+    """A person Baton may assign to: neither Baton's API user nor the bot."""
+    return not is_baton(user_id, settings) and not is_bot(user_id, settings)
+
+
 def author_role(author_id: Any, settings: Mapping[str, Any], customer_ids: Iterable[Any], is_customer: bool = False) -> Role:
     """Who wrote a message: Baton's own API user, the installation's bot, the customer, or an agent."""
     author = str(author_id)
-    if author == str(settings.get("api_user_id", "")):
+    if is_baton(author, settings):
         return Role.SYSTEM
-    if author in {str(b) for b in settings.get("bot_user_ids", ())}:
+    if is_bot(author, settings):
         return Role.BOT
     if is_customer or author in {str(c) for c in customer_ids}:
         return Role.CUSTOMER
@@ -190,9 +155,9 @@ def merged_tags(remote: Mapping[str, Any], ours: Iterable[str]) -> list[str]:
     return current + [t for t in ours if t not in current]
 
 
-def raised(remote: Mapping[str, Any], wanted: Priority) -> Priority | None:
-    """``wanted`` when it is above the ticket's priority; Baton never lowers one."""
-    now = remote.get("priority")
+def priority_if_higher(ticket_fields: Mapping[str, Any], wanted: Priority) -> Priority | None:
+    """``wanted`` when it is above the ticket's priority, else None: Baton never lowers one."""
+    now = ticket_fields.get("priority")
     return wanted if now is None or Priority(now).rank < wanted.rank else None
 
 
@@ -202,7 +167,7 @@ _KNOWN_FIELDS = ("plan", "tier", "churn_risk")
 
 
 def iso_time(value: Any) -> datetime | None:
-    """An ISO-8601 string from an API, or None."""
+    """An ISO-8601 string from an API or a webhook (naive means UTC), or None."""
     if not isinstance(value, str):
         return None
     try:
@@ -210,6 +175,16 @@ def iso_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def epoch_time(value: Any) -> datetime | None:
+    """Unix seconds from an API or a webhook, or None (also for ``1e20``, NaN or a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return datetime.fromtimestamp(value, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def build_customer(*, id: Any, name: str | None, email: str | None, fields: Mapping[str, Any], tags: Iterable[str],
@@ -235,41 +210,17 @@ def build_customer(*, id: Any, name: str | None, email: str | None, fields: Mapp
 
 
 @dataclass(frozen=True)
-class Loaded:
-    """A conversation as the engine needs it, plus the ticket state a write must respect."""
-
-    conversation: Conversation
-    remote: Mapping[str, Any]  # e.g. {"tags": [...], "priority": "normal", "updated_at": "..."}
-    human_replied: bool  # a human agent already answered in public: Baton stays out
-
-
-class Client(Protocol):
-    """Talks to one installation's helpdesk."""
-
-    http: HttpClient
-
-    def load(self, ticket_id: str) -> Loaded: ...
-
-    def apply(self, plan: Plan) -> None: ...
-
-    def roster(self) -> dict[str, Any]:
-        """Agents and groups for routing: {"agents": [{id, name, groups, skills, languages, online,
-        capacity, load}], "groups": [{id, name}]}."""
-        ...
-
-    def applied(self, plan: Plan) -> bool:
-        """Whether a plan with this key already landed (after a crash between the call and its record)."""
-        ...
-
-
-@dataclass(frozen=True)
 class VendorConnector:
     """A connector put together from a vendor folder's webhook module, client and installer."""
 
-    key: str
+    descriptor: Descriptor
     webhook: Any  # module with verify(headers, body, installation, now) and parse(body, installation)
     client_class: Any  # Client(installation)
     installer: Any  # install(client, endpoint, mode) -> {"settings", "webhook_secret"}
+
+    @property
+    def key(self) -> str:
+        return self.descriptor.key
 
     def verify(self, headers: Mapping[str, str], body: bytes, installation: Installation, now: datetime) -> None:
         self.webhook.verify(headers, body, installation, now)
@@ -282,21 +233,3 @@ class VendorConnector:
 
     def install(self, installation: Installation, endpoint: str, mode: str) -> dict[str, Any]:
         return self.installer(self.client(installation), endpoint, mode)  # type: ignore[no-any-return]
-
-
-class Connector(Protocol):
-    key: str
-
-    def verify(self, headers: Mapping[str, str], body: bytes, installation: Installation, now: datetime) -> None:
-        """Raise InvalidSignature unless the raw body is signed for this installation."""
-        ...
-
-    def parse(self, body: bytes, installation: Installation) -> Event:
-        """The normalized event; raise NotOurs or Ignored."""
-        ...
-
-    def client(self, installation: Installation) -> Client: ...
-
-    def install(self, installation: Installation, endpoint: str, mode: str) -> dict[str, Any]:
-        """Create the helpdesk side (webhook, trigger …); returns ``{"settings", "webhook_secret"}``."""
-        ...

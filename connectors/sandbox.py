@@ -1,4 +1,5 @@
-"""What the helpdesk emulators ("sandboxes") share: an HTTP server, the test knobs and webhook delivery.
+"""What the helpdesk emulators ("sandboxes") share: an HTTP server, the test knobs and webhook
+delivery; and the base of the drivers that play customers, bots, agents and admins on them.
 
 Each vendor's ``sandbox.py`` subclasses :class:`Sandbox` and keeps only what its vendor does its own
 way: the API, the record shapes, authentication, error bodies, rate-limit headers and the webhook
@@ -8,8 +9,9 @@ format. The behaviour the subclasses inherit is the same for every vendor:
 - ``requests_log``: one entry per API call (``at``, ``time``, ``method``, ``path``, ``status``, ``json``
   and the vendor's extra keys); a refused call is logged too, because a client's retries are what
   tests look at.
-- ``throttle``/``delay``: the next calls answer 429 with ``Retry-After``, or are held before being
-  applied. Only authenticated calls are throttled, and a throttled call changes nothing.
+- ``throttle``/``fail``/``delay``: the next calls answer 429 with ``Retry-After`` or another status,
+  or are held before being applied. Only authenticated calls are refused, and a refused call
+  changes nothing.
 - ``deliveries``/``wait_for_deliveries``/``redeliver``: webhooks leave from one background worker, in
   order, each retried on ``retry_delays`` as the vendor retries; every attempt is recorded.
 - ``clock``: injectable, for the timestamps a sandbox writes.
@@ -28,6 +30,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 import requests
@@ -56,6 +59,11 @@ def iso(moment: datetime) -> str:
 def html_to_text(markup: str) -> str:
     text = re.sub(r"<br\s*/?>|</(?:p|div|li|h\d|tr|blockquote)>", "\n", markup, flags=re.I)
     return re.sub(r"\n{3,}", "\n\n", html.unescape(re.sub(r"<[^>]*>", "", text))).strip()
+
+
+def sid(value: Any) -> str | None:
+    """An id as Baton's model holds it: a string, or None."""
+    return None if value is None else str(value)
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:
@@ -107,6 +115,7 @@ class Sandbox(ABC, Generic[JobT]):
         self._lock = threading.RLock()
         self._ids = {kind: itertools.count(first) for kind, first in self.id_bases.items()}
         self._throttled, self._retry_after = 0, 2.0
+        self._failing: list[int] = []  # statuses the next calls answer with, one each
         self._delays: dict[str, float] = {}
         self._recent: deque[float] = deque()  # call times, for the default rolling-minute count
         self._jobs: queue.Queue[JobT | None] = queue.Queue()
@@ -149,6 +158,12 @@ class Sandbox(ABC, Generic[JobT]):
     def throttle(self, count: int, retry_after: float = 2) -> None:
         with self._lock:
             self._throttled, self._retry_after = count, retry_after
+
+    def fail(self, count: int, status: int) -> None:
+        """The next ``count`` authenticated calls answer ``status`` (an outage, revoked rights, a
+        deleted ticket …) and change nothing."""
+        with self._lock:
+            self._failing = [status] * count
 
     def delay(self, seconds: float, method: str = "POST") -> None:
         with self._lock:
@@ -311,9 +326,12 @@ class Sandbox(ABC, Generic[JobT]):
         with self._lock:
             throttled, retry_after = self._throttled > 0, self._retry_after
             self._throttled = max(0, self._throttled - 1)
+            failure = self._failing.pop(0) if self._failing and not throttled else None
             pause = self._delays.get(request.method, 0.0)
         if throttled:
             return self._too_many_requests(retry_after), 429, {"Retry-After": f"{retry_after:g}"}
+        if failure is not None:
+            return {"error": "injected failure", "status": failure}, failure
         refusal = self._refusal()
         if refusal is not None:
             return refusal
@@ -330,3 +348,172 @@ class Sandbox(ABC, Generic[JobT]):
                 headers = self._rate_limit_headers(remaining)
             response.headers.update(headers)
         return response
+
+
+# -- drivers --------------------------------------------------------------------------------------
+# A driver plays the people around a helpdesk on its sandbox: the admin who installs Baton, the
+# customers and the bot who talk, the agents who take over. The demo, the end-to-end suite and the
+# benches all use the same driver per helpdesk; none of them names a vendor's API.
+
+
+@dataclass(frozen=True)
+class Person:
+    """A customer to play, with what the helpdesk may know about them."""
+
+    name: str
+    email: str
+    tags: tuple[str, ...] = ()
+    organization: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)  # plan, tier … as custom fields
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What an admin enters when installing Baton into the helpdesk."""
+
+    credentials: Mapping[str, str]
+    settings: Mapping[str, Any]
+    mode: str
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket as an agent would see it in the helpdesk, vendor-neutral."""
+
+    priority: str | None
+    group_id: str | None
+    agent_id: str | None
+    tags: tuple[str, ...]
+    notes: tuple[str, ...]  # private notes, HTML as stored
+    said: tuple[str, ...]  # what Baton told the customer
+
+
+class Driver(ABC):
+    key: ClassVar[str]
+    write_method: ClassVar[str]  # the HTTP method of the first write-back call (delayed to kill a worker inside it)
+    api_prefix: ClassVar[str] = "/api/v2"
+    sandbox: Sandbox[Any]
+
+    def __init__(self) -> None:
+        self._count = itertools.count(1)
+        self._customers: dict[str, Any] = {}  # conversation → who plays its customer
+        self.names: dict[str, str] = {}  # group and agent ids → names, for printing
+        self.bot_id: Any = None  # the bot user, made by setup()
+        self._human: str | None = None
+
+    # lifecycle
+    def start(self) -> str:
+        return self.sandbox.start()
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+
+    @property
+    def url(self) -> str:
+        return self.sandbox.url
+
+    # installing
+    @abstractmethod
+    def setup(self) -> Setup:
+        """Create the bot user and say what the admin types into Baton's install command."""
+
+    def connect(self, installation: Any, endpoint: str) -> None:
+        """What the admin does by hand in the helpdesk after the install command (nothing by default)."""
+
+    # the team
+    @abstractmethod
+    def add_group(self, name: str) -> str: ...
+
+    @abstractmethod
+    def add_agent(self, name: str, group_id: str, online: bool = True) -> str: ...
+
+    def seed_team(self) -> tuple[str, str, str]:
+        """A group with one agent online and one offline: (group, online agent, offline agent)."""
+        group = self.add_group("Billing")
+        return group, self.add_agent("Sam", group, online=True), self.add_agent("Kim", group, online=False)
+
+    # conversations
+    def new_conversation(self, text: str, person: Person | None = None, subject: str | None = None) -> str:
+        """A customer writes in (a new one unless ``person`` is given); returns the conversation id."""
+        n = next(self._count)
+        person = person or Person(f"Customer {n}", f"c{n}@example.com")
+        customer = self._add_customer(person)
+        cid = str(self._open(customer, subject or f"Ticket {n}", text))
+        self._customers[cid] = customer
+        return cid
+
+    def say(self, cid: Any, text: str, role: str = "customer") -> None:
+        """The conversation's customer, the bot or a human agent writes in public."""
+        author = {"customer": lambda: self._customers[str(cid)], "bot": lambda: self.bot_id, "agent": self.human}[role]()
+        self._reply(str(cid), author, text, role)
+
+    def human(self) -> str:
+        """A human agent who can answer customers (made on first use)."""
+        if self._human is None:
+            self._human = self.add_agent("Alex", self.add_group("Support"))
+        return self._human
+
+    @abstractmethod
+    def _add_customer(self, person: Person) -> Any: ...
+
+    @abstractmethod
+    def _open(self, customer: Any, subject: str, text: str) -> Any: ...
+
+    @abstractmethod
+    def _reply(self, cid: str, author: Any, text: str, role: str) -> None:
+        """``author`` (the customer, or with role "bot"/"agent" a staff user) writes in public."""
+
+    # reading the result
+    @abstractmethod
+    def view(self, cid: Any) -> TicketView: ...
+
+    def notes(self, cid: Any) -> list[str]:
+        return list(self.view(cid).notes)
+
+    def assignee(self, cid: Any) -> str | None:
+        return self.view(cid).agent_id
+
+    def said(self, cid: Any) -> list[str]:
+        return list(self.view(cid).said)
+
+    @abstractmethod
+    def writes(self, cid: Any) -> list[JSON]:
+        """The write-back calls made on this conversation."""
+
+    # forging and signing deliveries
+    @abstractmethod
+    def forged(self) -> bytes:
+        """A well-formed delivery for a ticket that does not exist, to send unsigned or wrongly signed."""
+
+    @abstractmethod
+    def auth(self, installation: Any, body: bytes, secret: str | None = None) -> dict[str, str]:
+        """The headers that authenticate ``body`` for the installation (or with another secret)."""
+
+    # what every sandbox offers the same way
+    def throttle(self, count: int, retry_after: float) -> None:
+        self.sandbox.throttle(count, retry_after=retry_after)
+
+    def fail(self, count: int, status: int) -> None:
+        self.sandbox.fail(count, status)
+
+    def delay(self, seconds: float) -> None:
+        self.sandbox.delay(seconds, self.write_method)
+
+    def wait_for_deliveries(self, timeout: float = 10) -> bool:
+        return self.sandbox.wait_for_deliveries(timeout=timeout)
+
+    def deliveries_for(self, cid: Any) -> list[int]:
+        return [i for i, d in enumerate(self.sandbox.deliveries) if self._mentions(d["body"], cid)]
+
+    @staticmethod
+    def _mentions(body: bytes, cid: Any) -> bool:
+        return f'"{cid}"'.encode() in body or f'"id": {cid},'.encode() in body or f'"id":{cid},'.encode() in body
+
+    def redeliver(self, index: int) -> int | None:
+        return self.sandbox.redeliver(index)
+
+    def status_of(self, index: int) -> int | None:
+        return self.sandbox.deliveries[index]["status"]  # type: ignore[no-any-return]
+
+    def api_log(self) -> list[JSON]:
+        return [r for r in self.sandbox.requests_log if r["path"].startswith(self.api_prefix)]

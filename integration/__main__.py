@@ -1,3 +1,3 @@
-from integration.cli import main
+from integration.tools.cli import main
 
 raise SystemExit(main())

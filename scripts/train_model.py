@@ -27,9 +27,9 @@ from sklearn.model_selection import StratifiedKFold
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from integration.engine import classifier, evaluate  # noqa: E402
-from integration.evaluate import Scoreboard, conversation_from_dict  # noqa: E402
-from integration.rules import DEFAULT_RULES  # noqa: E402
+from integration.core.engine import classifier, evaluate  # noqa: E402
+from integration.tools.evaluate import Scoreboard, conversation_from_dict  # noqa: E402
+from integration.core.rules import DEFAULT_RULES  # noqa: E402
 
 C = 1.0  # L2 strength, chosen once by CV on this file and kept fixed
 SOURCES = [

@@ -1,7 +1,7 @@
 """Small builders for conversations in tests."""
 from __future__ import annotations
 
-from integration.model import Conversation, Customer, Message, Role
+from integration.core.model import Conversation, Customer, Message, Role
 
 
 def conv(*turns: str | tuple[str, str], customer: Customer | None = None, **kw: object) -> Conversation:

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from integration.engine import evaluate
-from integration.handoff import NOTE_MARKER, WIDTH, ContextPackage, build_package, render_html, render_text
-from integration.model import (Action, Contact, Conversation, Customer, Decision, Evidence, Message, Priority,
+from integration.core.engine import evaluate
+from integration.core.handoff import NOTE_MARKER, WIDTH, ContextPackage, build_package, render_html, render_text
+from integration.core.model import (Action, Contact, Conversation, Customer, Decision, Evidence, Message, Priority,
                                Reason, Role)
 
 T0 = datetime(2025, 3, 4, 9, 0, tzinfo=timezone.utc)
@@ -39,7 +39,7 @@ def decision(**kw: object) -> Decision:
 
 
 def both(c: Conversation, d: Decision, **kw: object) -> tuple[str, str]:
-    p = build_package(c, d, now=T0 + timedelta(hours=1), **kw)
+    p = build_package(dataclasses.replace(c, as_of=T0 + timedelta(hours=1)), d, **kw)
     return render_text(p), render_html(p)
 
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integration.engine import evaluate
-from integration.model import Customer
-from integration.routing import Agent, BusinessHours, CategoryRoute, Group, Roster, RoutingRule, route
+from integration.core.engine import evaluate
+from integration.core.model import Customer
+from integration.core.routing import Agent, BusinessHours, CategoryRoute, Group, Roster, RoutingRule, route
 from tests.builders import conv
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from integration.rules import DEFAULT_RULES, RulesError, load_rules, load_rules_file
+from integration.core.rules import DEFAULT_RULES, RulesError, load_rules, load_rules_file
 
 
 def test_empty_rules_are_the_defaults():

@@ -1,15 +1,49 @@
 from datetime import timedelta
 
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+import hashlib
+from pathlib import Path
 
-from integration.model import AddNote, AddTags, Event, Plan, Priority, SetPriority, State
-from integration.store import Vault, installations, plan_from_json, plan_to_json, utcnow
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from integration.service import store as store_module
+
+from integration.core.model import AddNote, AddTags, Event, Plan, Priority, SetPriority, State
+from integration.service.store import Vault, events, installations, metadata, plan_from_json, plan_to_json, utcnow
+
+RELEASED_0001 = "88107c954e2cae2bb7242fa5da974e6a29693cefa22861a2702947e0f52322aa"
+RELEASED_0002 = "41699c7ca406ed5fd024c247832c64542151709c0c0cc44ff5bfb170e31ba4bd"
 
 
 def test_migrations_are_idempotent(store):
+    before = _schema(store)
     store.migrate()  # running again changes nothing and does not fail
-    store.ping()
+    assert _schema(store) == before
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_declares(store):
+    """Tables are declared in store.py and built by the Alembic migrations: a column, type,
+    nullability, key or index that one has and the other lacks fails here."""
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_migrations_are_append_only():
+    """A released migration is never edited: its file must hash as when it was released. A new
+    schema change is a new file (0002_… with down_revision "0001")."""
+    versions = Path(store_module.__file__).with_name("migrations") / "versions"
+    released = {"0001_initial.py": RELEASED_0001, "0002_outbox_ticket_index.py": RELEASED_0002}
+    for name, digest in released.items():
+        assert hashlib.sha256((versions / name).read_bytes()).hexdigest() == digest, f"{name} was edited in place"
+
+
+def _schema(store):
+    inspector = inspect(store.engine)
+    return {t: sorted((c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(t))
+            for t in inspector.get_table_names()}
 
 
 def test_credentials_are_encrypted_at_rest_and_decrypt_on_read(store):
@@ -39,22 +73,22 @@ def test_key_rotation_keeps_old_tokens_readable():
 
 def test_events_are_recorded_once_per_key(store):
     ev = Event("zendesk", "i1", "evt-1", "comment_added", "42", "100")
-    rid, status, new = store.record_event(ev)
-    assert (status, new) == ("received", True)
-    assert store.record_event(ev) == (rid, "received", False)
-    store.mark_enqueued(rid)
-    assert store.record_event(ev) == (rid, "enqueued", False)
+    rid, status, new = store.receive(ev)
+    assert (status, new) == ("enqueued", True)
+    assert store.receive(ev) == (rid, "enqueued", False)
+    store.unqueue(rid)  # the queue was down: left for the drain
+    assert store.receive(ev) == (rid, "received", False)
     other_tenant = Event("zendesk", "i2", "evt-1", "comment_added", "42", "100")
-    assert store.record_event(other_tenant)[2] is True
+    assert store.receive(other_tenant)[2] is True
 
 
-def test_stranded_events_are_found_once_their_wait_is_over(store):
-    rid, _, _ = store.record_event(Event("zendesk", "i1", "e", "comment_added", "1"))
+def test_events_the_queue_refused_are_found_once_their_wait_is_over(store):
+    rid, _, _ = store.receive(Event("zendesk", "i1", "e", "comment_added", "1"))
+    store.unqueue(rid)
     later = utcnow() + timedelta(minutes=1)
     assert store.stranded_events(timedelta(seconds=30), later) == [rid]
-    store.park_event(rid, later + timedelta(minutes=5), "rate limited")
+    store.mark_enqueued(rid)  # the drain queued it
     assert store.stranded_events(timedelta(seconds=30), later) == []
-    assert store.stranded_events(timedelta(seconds=30), later + timedelta(minutes=6)) == [rid]
 
 
 def test_conversation_state_defaults_to_bot_and_moves(store):
@@ -75,10 +109,10 @@ def test_outbox_key_is_unique_and_a_claim_is_exclusive(store):
     oid, new = store.add_outbox("i1", None, PLAN)
     assert new and store.add_outbox("i1", None, PLAN) == (oid, False)
     now = utcnow()
-    row = store.claim(oid, timedelta(seconds=60), now)
-    assert row.plan == PLAN and row.attempts == 1
+    claimed = store.claim(oid, timedelta(seconds=60), now)
+    assert claimed.row.plan == PLAN and claimed.row.attempts == 1
     assert store.claim(oid, timedelta(seconds=60), now) is None  # held by a live lease
-    assert store.claim(oid, timedelta(seconds=60), now + timedelta(seconds=61)).attempts == 2  # sender died
+    assert store.claim(oid, timedelta(seconds=60), now + timedelta(seconds=61)).row.attempts == 2  # sender died
     store.finish(oid, "sent")
     assert store.claim(oid, timedelta(seconds=60), now + timedelta(hours=1)) is None
     assert store.outbox_row(oid).plan is None  # customer text is not kept once sent
@@ -96,7 +130,7 @@ def test_parked_writes_wait_for_their_time(store):
 
 
 def test_decisions_are_kept_with_reasons(store):
-    from integration.engine import evaluate
+    from integration.core.engine import evaluate
     from tests.builders import conv
 
     d = evaluate(conv("I want to talk to a human"))
@@ -114,13 +148,13 @@ def test_flagged_installation_is_broken_with_reason(store):
 
 
 def test_a_queued_event_whose_task_was_lost_is_queued_again(store):
-    rid, _, _ = store.record_event(Event("zendesk", "i1", "lost", "comment_added", "1"))
-    store.mark_enqueued(rid)
+    rid, _, _ = store.receive(Event("zendesk", "i1", "lost", "comment_added", "1"))
     now = utcnow()
     assert store.stranded_events(timedelta(seconds=30), now, requeue_after=timedelta(minutes=15)) == []
     later = now + timedelta(minutes=16)
     assert store.stranded_events(timedelta(seconds=30), later, requeue_after=timedelta(minutes=15)) == [rid]
     store.mark_enqueued(rid)  # the drain queued it again: its clock restarts
     assert store.stranded_events(timedelta(seconds=30), utcnow(), requeue_after=timedelta(minutes=15)) == []
-    store.mark_event(rid, "processed")
+    with store.engine.begin() as conn:
+        conn.execute(events.update().where(events.c.id == rid).values(status="processed"))
     assert store.stranded_events(timedelta(seconds=30), later + timedelta(hours=1)) == []

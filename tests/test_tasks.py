@@ -1,20 +1,41 @@
 import time
 
-from integration import tasks
-from integration.pipeline import RetryLater
+from celery import Celery
+from cryptography.fernet import Fernet
+
+from integration.service import tasks
+from integration.service.pipeline import RetryLater
+from integration.service.settings import Settings
+from integration.service.web import create_app
 
 
 def test_reliability_settings_hold():
-    conf = tasks.celery_config()
+    settings = Settings(database_url="sqlite://", visibility_timeout=3600)
+    conf = tasks.celery_config(settings)
     vt = conf["broker_transport_options"]["visibility_timeout"]
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
     assert conf["worker_prefetch_multiplier"] == 1
     assert conf["task_time_limit"] < vt
-    assert min(300.0, vt / 4) < vt  # the longest countdown a task is ever given
+    # the longest countdown a task is ever given stays far below the visibility timeout,
+    # whatever the operator sets it to
+    for timeout in (60, 600, 3600, 43200):
+        assert Settings(database_url="sqlite://", visibility_timeout=timeout).park_after <= timeout / 4
+
+
+def test_the_app_factory_builds_the_celery_app_from_the_settings(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/b.db", redis_url="redis://127.0.0.1:1/5",
+                        secret_key=Fernet.generate_key().decode(), drain_seconds=7)
+    app = create_app(settings)
+    celery = app.extensions["celery"]
+    assert isinstance(celery, Celery) and celery.conf.broker_url == "redis://127.0.0.1:1/5"
+    assert celery.conf.beat_schedule["baton-drain"]["schedule"] == 7
+    assert {"baton.process_event", "baton.deliver", "baton.drain"} <= set(celery.tasks)
+    # sessions are signed with their own key, never with the key that encrypts credentials
+    assert app.config["SECRET_KEY"] and app.config["SECRET_KEY"] != settings.secret_key
 
 
 class FlakyPipeline:
-    """Fails the first write with a short wait, as a 429 with Retry-After would."""
+    """The first write-back waits, as a 429 with Retry-After would make it."""
 
     def __init__(self):
         self.calls: list[tuple[str, int, float]] = []
@@ -22,7 +43,10 @@ class FlakyPipeline:
 
     def process_event(self, event_id):
         self.calls.append(("event", event_id, time.monotonic()))
-        return [event_id * 10]
+        return [Held(event_id * 10)]
+
+    def send(self, held):
+        return self.deliver(held.row.id)
 
     def deliver(self, outbox_id):
         self.calls.append(("deliver", outbox_id, time.monotonic()))
@@ -32,6 +56,11 @@ class FlakyPipeline:
 
     def due(self):
         return [], []
+
+
+class Held:
+    def __init__(self, oid):
+        self.row = type("Row", (), {"id": oid})()
 
 
 def test_local_queue_runs_the_pipeline_and_waits_before_retrying():
@@ -48,13 +77,11 @@ def test_local_queue_runs_the_pipeline_and_waits_before_retrying():
 
 
 def test_celery_queue_reports_a_down_broker():
-    tasks.configure("redis://127.0.0.1:1/0")
-    try:
+    queue = tasks.CeleryQueue(Celery("t", broker="redis://127.0.0.1:1/0"))
+    for call in (queue.ping, lambda: queue.enqueue_event(1)):
         try:
-            tasks.CeleryQueue().enqueue_event(1)
+            call()
             raised = False
         except tasks.QueueUnavailable:
             raised = True
         assert raised
-    finally:
-        tasks.configure(tasks.celery_config()["broker_url"])

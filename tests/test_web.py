@@ -5,9 +5,12 @@ from pathlib import Path
 import pytest
 
 from connectors.zendesk import webhook
-from integration.store import Store
-from integration.tasks import QueueUnavailable
-from integration.web import MAX_BODY, create_app
+from sqlalchemy import event as sa_event
+
+from integration.service.settings import Settings
+from integration.service.store import Store
+from integration.service.tasks import QueueUnavailable
+from integration.service.web import MAX_BODY, create_app
 
 NOW = datetime(2026, 11, 20, 14, 25, 30, tzinfo=timezone.utc)
 BODY = (Path(__file__).parents[1] / "connectors/zendesk/fixtures/ticket_comment_added.json").read_bytes()
@@ -32,8 +35,12 @@ def env(store):
     inst = store.add_installation("zendesk", "https://acme.zendesk.com", {}, settings={"api_user_id": "1"},
                                   webhook_secret="whsec")
     queue = FakeQueue()
-    client = create_app(store, queue, clock=lambda: NOW).test_client()
+    client = app(store, queue).test_client()
     return store, inst, queue, client
+
+
+def app(store, queue):
+    return create_app(Settings(database_url=store.url), store=store, queue=queue, clock=lambda: NOW)
 
 
 def headers(body=BODY, secret="whsec"):
@@ -43,7 +50,7 @@ def headers(body=BODY, secret="whsec"):
 
 
 def events(store):
-    from integration.store import events as table
+    from integration.service.store import events as table
     return store.rows(table)
 
 
@@ -123,7 +130,7 @@ def test_queue_down_answers_503_and_the_event_is_queued_on_the_retry(env):
 
 def test_database_down_answers_503(vault):
     broken = Store("postgresql://postgres@127.0.0.1:1/none", vault)
-    client = create_app(broken, FakeQueue(), clock=lambda: NOW).test_client()
+    client = app(broken, FakeQueue()).test_client()
     assert client.post("/webhooks/zendesk/x", data=BODY, headers=headers()).status_code == 503
     h = client.get("/healthz")
     assert h.status_code == 503 and h.json["database"] == "down"
@@ -142,3 +149,21 @@ def test_endpoint_checks_are_answered(env):
     assert client.head(f"/webhooks/intercom/{inst.id}").status_code == 200
     assert client.head(f"/webhooks/acme/{inst.id}").status_code == 404
     assert events(store) == []
+
+
+def test_a_delivery_is_one_transaction(env):
+    store, inst, queue, client = env
+    client.post(f"/webhooks/zendesk/{inst.id}", data=BODY, headers=headers())  # the installation is now cached
+    other = BODY.replace(b"d4f5c389", b"aaaaaaaa")
+    transactions = []
+
+    def count(conn):
+        transactions.append(conn)
+
+    sa_event.listen(store.engine, "begin", count)
+    try:
+        r = client.post(f"/webhooks/zendesk/{inst.id}", data=other, headers=headers(other))
+    finally:
+        sa_event.remove(store.engine, "begin", count)
+    assert r.status_code == 200 and r.json["status"] == "queued"
+    assert len(transactions) == 1 and len(queue.events) == 2

@@ -20,10 +20,12 @@ from typing import Any
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import HttpClient, Loaded, author_role, build_customer, merged_tags, raised
-from connectors.base import iso_time as _time
-from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                               Plan, Priority, ReplyToCustomer, Role, SetPriority)
+from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher,
+                             takes_handoffs)
+from integration.core.contract import TicketSnapshot
+from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
+                                    Plan, Priority, ReplyToCustomer, Role, SetPriority)
+from integration.core.plan import ESCALATED_TAG
 
 PRIORITY = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
 PRIORITY_NAME = {v: k.value for k, v in PRIORITY.items()}
@@ -35,7 +37,7 @@ class FreshdeskClient:
         self.http = http or HttpClient(installation.base_url, auth=auth)
         self.settings = installation.settings
 
-    def load(self, ticket_id: str) -> Loaded:
+    def load(self, ticket_id: str) -> TicketSnapshot:
         ticket = self.http.request("GET", f"/api/v2/tickets/{ticket_id}")
         convs = self.http.request("GET", f"/api/v2/tickets/{ticket_id}/conversations")
         contact = self.http.request("GET", f"/api/v2/contacts/{ticket['requester_id']}")
@@ -44,11 +46,11 @@ class FreshdeskClient:
             company = self.http.request("GET", f"/api/v2/companies/{ticket.get('company_id') or contact['company_id']}")
         recent = self.http.request("GET", "/api/v2/tickets", params={"requester_id": ticket["requester_id"]})
 
-        first = Message(Role.CUSTOMER, ticket.get("description_text") or "", _time(ticket.get("created_at")), True,
+        first = Message(Role.CUSTOMER, ticket.get("description_text") or "", iso_time(ticket.get("created_at")), True,
                         str(ticket["requester_id"]))
         messages = [first] + [
             Message(author_role(c.get("user_id"), self.settings, (ticket["requester_id"],), bool(c.get("incoming"))),
-                    c.get("body_text") or "", _time(c.get("created_at")), not c.get("private"),
+                    c.get("body_text") or "", iso_time(c.get("created_at")), not c.get("private"),
                     str(c.get("user_id")))
             for c in convs
         ]
@@ -59,18 +61,17 @@ class FreshdeskClient:
             subject=ticket.get("subject") or "",
             channel=str(ticket.get("source", "")),
             tags=tuple(ticket.get("tags") or ()),
-            created_at=_time(ticket.get("created_at")),
+            created_at=iso_time(ticket.get("created_at")),
         )
-        human = any(m.role is Role.AGENT and m.public for m in messages)
-        return Loaded(conversation, _remote(ticket), human)
+        return TicketSnapshot(conversation, _ticket_fields(ticket))
 
     def update_body(self, plan: Plan) -> dict[str, Any]:
-        remote = plan.remote
+        fields = plan.ticket_fields
         body: dict[str, Any] = {}
         for action in plan.actions:
             if isinstance(action, AddTags):
-                body["tags"] = merged_tags(remote, action.tags)
-            elif isinstance(action, SetPriority) and raised(remote, action.priority):
+                body["tags"] = merged_tags(fields, action.tags)
+            elif isinstance(action, SetPriority) and priority_if_higher(fields, action.priority):
                 body["priority"] = PRIORITY[action.priority]
             elif isinstance(action, Assign):
                 if action.group_id:
@@ -102,8 +103,7 @@ class FreshdeskClient:
              "languages": [(a.get("contact") or {}).get("language") or "en"], "online": bool(a.get("available", True)),
              "capacity": 5, "load": 0}
             for a in self.http.request("GET", "/api/v2/agents")
-            if str(a["id"]) != str(self.settings.get("api_user_id"))
-            and str(a["id"]) not in map(str, self.settings.get("bot_user_ids", ()))
+            if takes_handoffs(a["id"], self.settings)
         ]
         return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents}
 
@@ -127,7 +127,7 @@ def install(client: FreshdeskClient, endpoint: str, mode: str = "automation") ->
     return {"settings": {"api_user_id": str(me["id"]), "mode": mode}, "webhook_secret": None}
 
 
-def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
+def _ticket_fields(ticket: dict[str, Any]) -> dict[str, Any]:
     return {"tags": list(ticket.get("tags") or ()), "priority": PRIORITY_NAME.get(ticket.get("priority")),
             "updated_at": ticket.get("updated_at"), "status": ticket.get("status"),
             "group_id": ticket.get("group_id"), "assignee_id": ticket.get("responder_id")}
@@ -135,14 +135,14 @@ def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
 
 def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: list[dict[str, Any]],
               ticket: dict[str, Any]) -> Customer:
-    contacts = (Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", str(t.get("status", "")),
-                        "baton_escalated" in (t.get("tags") or ()),
+    contacts = (Contact(str(t["id"]), iso_time(t.get("created_at")), t.get("subject") or "", str(t.get("status", "")),
+                        ESCALATED_TAG in (t.get("tags") or ()),
                         str(t["responder_id"]) if t.get("responder_id") else None)
                 for t in recent if str(t["id"]) != str(ticket["id"]))
     return build_customer(
         id=contact["id"], name=contact.get("name"), email=contact.get("email"),
         fields={**((company or {}).get("custom_fields") or {}), **(contact.get("custom_fields") or {})},
-        tags=contact.get("tags") or (), created=_time(contact.get("created_at")), now=_time(ticket.get("created_at")),
+        tags=contact.get("tags") or (), created=iso_time(contact.get("created_at")), now=iso_time(ticket.get("created_at")),
         contacts=contacts, language=contact.get("language"), timezone_name=contact.get("time_zone"),
         organization=(company or {}).get("name"),
     )

@@ -25,7 +25,10 @@ from flask import Flask, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from connectors.sandbox import JSON, ApiError, Outgoing, Refusal, Sandbox, fill, html_to_text, iso
+from connectors.freshdesk import webhook
+from connectors.freshdesk.client import AUTOMATION_BODY
+from connectors.sandbox import (JSON, ApiError, Driver, Outgoing, Person, Refusal, Sandbox, Setup, TicketView, fill,
+                                html_to_text, iso, sid)
 
 ACCOUNT_ID = "11010177632"  # from the FDK's sample event payloads
 STATUSES = {2: "Open", 3: "Pending", 4: "Resolved", 5: "Closed"}
@@ -441,3 +444,70 @@ class FreshdeskSandbox(Sandbox[_Job]):
             data = self._body()
             with self._lock:
                 return copy.deepcopy(self._update(key, data))
+
+
+class FreshdeskDriver(Driver):
+    """Plays an admin, customers, a bot and agents on the Freshdesk sandbox."""
+
+    key, write_method = "freshdesk", "PUT"
+    PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}  # as Freshdesk's UI names them
+
+    def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
+        super().__init__()
+        self.sandbox: FreshdeskSandbox = FreshdeskSandbox(retry_delays=retry_delays)
+        self.bot_id: int | None = None
+
+    def setup(self) -> Setup:
+        self.bot_id = self.sandbox.add_agent("Freddy Bot", "bot@sandbox.example")["id"]
+        return Setup({"api_key": self.sandbox.api_key}, {"bot_user_ids": [str(self.bot_id)]}, "automation")
+
+    def connect(self, installation: Any, endpoint: str) -> None:
+        headers = {webhook.SECRET_HEADER: installation.webhook_secret}
+        self.sandbox.add_automation(endpoint, AUTOMATION_BODY, headers)  # what the admin pastes from the README
+        self.sandbox.add_app_forwarder(endpoint, headers)  # and the app events, which also echo our own writes
+
+    def add_group(self, name: str) -> str:
+        gid = str(self.sandbox.add_group(name)["id"])
+        self.names[gid] = name
+        return gid
+
+    def add_agent(self, name: str, group_id: str, online: bool = True) -> str:
+        agent = str(self.sandbox.add_agent(name, f"{name.lower()}@yourco.example", group_ids=[int(group_id)],
+                                           available=online)["id"])
+        self.names[agent] = name
+        return agent
+
+    def _add_customer(self, person: Person) -> int:
+        company = self.sandbox.add_company(person.organization, custom_fields=dict(person.fields)) if person.organization else None
+        return int(self.sandbox.add_contact(person.name, person.email, company_id=company and company["id"],
+                                            tags=person.tags, custom_fields=None if company else dict(person.fields))["id"])
+
+    def _open(self, customer: int, subject: str, text: str) -> int:
+        return int(self.sandbox.create_ticket(customer, subject, text)["id"])
+
+    def _reply(self, cid: str, author: Any, text: str, role: str) -> None:
+        if role == "customer":
+            self.sandbox.customer_reply(int(cid), int(author), text)
+        else:
+            self.sandbox.agent_reply(int(cid), int(author), text)
+
+    def view(self, cid: Any) -> TicketView:
+        t = self.sandbox.get_ticket(int(cid))
+        convs = self.sandbox.get_conversations(int(cid))
+        return TicketView(self.PRIORITY_NAMES.get(t["priority"]), sid(t["group_id"]), sid(t["responder_id"]),
+                          tuple(t["tags"]), tuple(c["body"] for c in convs if c["private"]),
+                          tuple(c["body_text"] for c in convs if not c["private"] and c["user_id"] == self.sandbox.api_agent_id))
+
+    def writes(self, cid: Any) -> list[JSON]:
+        return [r for r in self.sandbox.requests_log if r["method"] in ("PUT", "POST")
+                and (r["path"].endswith(f"/tickets/{cid}") or r["path"].endswith(f"/tickets/{cid}/notes"))]
+
+    def forged(self) -> bytes:
+        return b'{"baton_event": "ticket_updated", "ticket_id": "4242", "updated_at": "2026-11-20T10:00:00Z", "rule": "x"}'
+
+    def auth(self, installation: Any, body: bytes, secret: str | None = None) -> dict[str, str]:
+        return {webhook.SECRET_HEADER: secret or installation.webhook_secret}
+
+
+
+DRIVER = FreshdeskDriver

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, iso_time, json_object, required
-from integration.model import Event, Installation
+from connectors.base import constant_time_equal, epoch_time, is_baton, iso_time, json_object, required
+from integration.core.contract import Ignored, InvalidSignature, NotOurs
+from integration.core.model import Event, Installation
 
 SECRET_HEADER = "X-Baton-Secret"
 CLOSED_STATUSES = {4, 5}  # resolved, closed
@@ -26,36 +27,27 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
 
 
 
-
-def _own(actor: Any, inst: Installation) -> bool:
-    return str(actor) == str(inst.settings.get("api_user_id"))
-
-
-def _epoch(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(float(value), timezone.utc) if isinstance(value, (int, float)) else None
-
-
 def _on_ticket_create(data: Mapping[str, Any], inst: Installation) -> Event:
     ticket = required(data, "data", "ticket")
     return Event("freshdesk", inst.id, f"app:onTicketCreate:{required(ticket, 'id')}", "ticket_created",
                  str(ticket["id"]), str((data["data"].get("actor") or {}).get("id") or ticket.get("requester_id")),
-                 _epoch(data.get("timestamp")))
+                 epoch_time(data.get("timestamp")))
 
 
 def _on_conversation_create(data: Mapping[str, Any], inst: Installation) -> Event:
     conv = required(data, "data", "conversation")
-    if _own(conv.get("user_id"), inst):
+    if is_baton(conv.get("user_id"), inst.settings):
         raise Ignored("our own write")
     if conv.get("private"):
         raise Ignored("private note")
     return Event("freshdesk", inst.id, f"app:onConversationCreate:{required(conv, 'id')}", "comment_added",
-                 str(required(conv, "ticket_id")), str(conv.get("user_id")), _epoch(data.get("timestamp")))
+                 str(required(conv, "ticket_id")), str(conv.get("user_id")), epoch_time(data.get("timestamp")))
 
 
 def _on_ticket_update(data: Mapping[str, Any], inst: Installation) -> Event:
     ticket = required(data, "data", "ticket")
     actor = (data["data"].get("actor") or {}).get("id")
-    if _own(actor, inst):
+    if is_baton(actor, inst.settings):
         raise Ignored("our own write")
     changes = ticket.get("changes") or {}
     if "status" in changes and changes["status"][-1] in CLOSED_STATUSES:
@@ -66,7 +58,7 @@ def _on_ticket_update(data: Mapping[str, Any], inst: Installation) -> Event:
         raise Ignored("no change Baton acts on")
     stamp = data.get("timestamp")
     return Event("freshdesk", inst.id, f"app:onTicketUpdate:{required(ticket, 'id')}:{stamp}", kind, str(ticket["id"]),
-                 str(actor) if actor else None, _epoch(stamp))
+                 str(actor) if actor else None, epoch_time(stamp))
 
 
 EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {

@@ -2,5 +2,13 @@
 from connectors.base import VendorConnector
 from connectors.intercom import webhook
 from connectors.intercom.client import IntercomClient, install
+from integration.core.contract import CredentialField, Descriptor
 
-CONNECTOR = VendorConnector("intercom", webhook, IntercomClient, install)
+DESCRIPTOR = Descriptor(
+    key="intercom",
+    name="Intercom",
+    credentials=((CredentialField("access_token", "the app's access token"),
+                  CredentialField("client_secret", "the app's client secret (signs notifications)")),),
+    modes=("webhooks",),  # topics subscribed in the Developer Hub
+)
+CONNECTOR = VendorConnector(DESCRIPTOR, webhook, IntercomClient, install)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timezone
 from typing import Any
 
-from connectors.base import HttpClient, Loaded, author_role, build_customer
-from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                               Plan, Priority, ReplyToCustomer, Role, SetPriority)
+from connectors.base import HttpClient, author_role, build_customer, epoch_time, takes_handoffs
+from integration.core.contract import TicketSnapshot
+from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
+                                    Plan, Priority, ReplyToCustomer, Role, SetPriority)
+from integration.core.plan import ESCALATED_TAG
 
 VERSION = "2.14"
 _TAG_IDS: dict[tuple[str, str], str] = {}  # (base url + app, tag name) → id; tags are never renamed by us
@@ -41,7 +42,7 @@ class IntercomClient:
         self.client_secret = installation.credentials.get("client_secret")  # signs the app's notifications
         self._scope = f"{installation.base_url}|{installation.settings.get('app_id', '')}"
 
-    def load(self, conversation_id: str) -> Loaded:
+    def load(self, conversation_id: str) -> TicketSnapshot:
         conv = self.http.request("GET", f"/conversations/{conversation_id}", params={"display_as": "plaintext"})
         contact_id = _field_list(conv, "contacts", "contacts")[0]["id"]
         contact = self.http.request("GET", f"/contacts/{contact_id}")
@@ -50,12 +51,12 @@ class IntercomClient:
             "query": {"field": "contact_ids", "operator": "=", "value": contact_id}}).get("conversations") or []
 
         source = conv.get("source") or {}
-        messages = [Message(Role.CUSTOMER, _text(source.get("body")), _epoch(conv.get("created_at")), True,
+        messages = [Message(Role.CUSTOMER, _text(source.get("body")), epoch_time(conv.get("created_at")), True,
                             str((source.get("author") or {}).get("id")))]
         for part in _field_list(conv, "conversation_parts", "conversation_parts"):
             if part.get("part_type") in _PARTS_WITH_TEXT and part.get("body"):
                 author = part.get("author") or {}
-                messages.append(Message(self._role(author), _text(part["body"]), _epoch(part.get("created_at")),
+                messages.append(Message(self._role(author), _text(part["body"]), epoch_time(part.get("created_at")),
                                         part["part_type"] != "note", str(author.get("id"))))
         conversation = Conversation(
             id=str(conv["id"]),
@@ -64,13 +65,12 @@ class IntercomClient:
             subject=conv.get("title") or "",
             channel=source.get("delivered_as") or "",
             tags=tuple(t["name"] for t in ((conv.get("tags") or {}).get("tags") or ())),
-            created_at=_epoch(conv.get("created_at")),
+            created_at=epoch_time(conv.get("created_at")),
         )
-        human = any(m.role is Role.AGENT and m.public for m in messages)
-        remote = {"tags": list(conversation.tags), "priority": conv.get("priority"),
+        fields = {"tags": list(conversation.tags), "priority": conv.get("priority"),
                   "team_assignee_id": conv.get("team_assignee_id"), "admin_assignee_id": conv.get("admin_assignee_id"),
                   "updated_at": conv.get("updated_at")}
-        return Loaded(conversation, remote, human)
+        return TicketSnapshot(conversation, fields)
 
     def _role(self, author: dict[str, Any]) -> Role:
         if author.get("type") == "bot":
@@ -78,18 +78,18 @@ class IntercomClient:
         return author_role(author.get("id"), self.settings, (), author.get("type") in _CUSTOMERS)
 
     def apply(self, plan: Plan) -> None:
-        cid, remote = plan.ticket_id, plan.remote
+        cid, fields = plan.ticket_id, plan.ticket_fields
         of = {type(a): a for a in plan.actions}
         assign, tags, priority, note = of.get(Assign), of.get(AddTags), of.get(SetPriority), of.get(AddNote)
         reply = of.get(ReplyToCustomer)
         # a conversation can have both a team and an admin; each assignment is its own part
-        for kind, target, current in (("team", assign and assign.group_id, remote.get("team_assignee_id")),
-                                      ("admin", assign and assign.agent_id, remote.get("admin_assignee_id"))):
+        for kind, target, current in (("team", assign and assign.group_id, fields.get("team_assignee_id")),
+                                      ("admin", assign and assign.agent_id, fields.get("admin_assignee_id"))):
             if target and str(current) != target:
                 self.http.request("POST", f"/conversations/{cid}/parts", json={
                     "message_type": "assignment", "type": kind, "admin_id": self.admin_id, "assignee_id": target})
         for name in tags.tags if tags else ():
-            if name not in (remote.get("tags") or ()):
+            if name not in (fields.get("tags") or ()):
                 self.http.request("POST", f"/conversations/{cid}/tags", json={"id": self._tag_id(name), "admin_id": self.admin_id})
         if priority and self.settings.get("preview_priority") and priority.priority.rank >= Priority.HIGH.rank:
             self.http.request("PUT", f"/conversations/{cid}", json={"priority": priority.priority.value, "admin_id": self.admin_id},
@@ -116,7 +116,7 @@ class IntercomClient:
              "skills": [], "languages": [], "online": not a.get("away_mode_enabled") and a.get("has_inbox_seat", True),
              "capacity": 5, "load": 0}
             for a in self.http.request("GET", "/admins").get("admins") or []
-            if str(a["id"]) != self.admin_id and str(a["id"]) not in map(str, self.settings.get("bot_user_ids", ()))
+            if takes_handoffs(a["id"], self.settings)
         ]
         return {"groups": [{"id": str(t["id"]), "name": t["name"]} for t in teams], "agents": agents}
 
@@ -143,20 +143,16 @@ def _text(body: str | None) -> str:
     return re.sub(r"<[^>]+>", " ", body or "").replace("&nbsp;", " ").strip()
 
 
-def _epoch(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, timezone.utc) if isinstance(value, (int, float)) else None
-
-
 def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: list[dict[str, Any]],
               conv: dict[str, Any]) -> Customer:
     fields = {**((company or {}).get("custom_attributes") or {}), **(contact.get("custom_attributes") or {})}
-    contacts = (Contact(str(c["id"]), _epoch(c.get("created_at")), c.get("title") or "", c.get("state") or "",
-                        any(t.get("name") == "baton_escalated" for t in ((c.get("tags") or {}).get("tags") or ())),
+    contacts = (Contact(str(c["id"]), epoch_time(c.get("created_at")), c.get("title") or "", c.get("state") or "",
+                        any(t.get("name") == ESCALATED_TAG for t in ((c.get("tags") or {}).get("tags") or ())),
                         str(c["admin_assignee_id"]) if c.get("admin_assignee_id") else None)
                 for c in recent if str(c["id"]) != str(conv["id"]))
     return build_customer(
         id=contact["id"], name=contact.get("name"), email=contact.get("email"), fields=fields, tags=(),
-        created=_epoch(contact.get("signed_up_at") or contact.get("created_at")), now=_epoch(conv.get("created_at")),
+        created=epoch_time(contact.get("signed_up_at") or contact.get("created_at")), now=epoch_time(conv.get("created_at")),
         contacts=contacts, language=contact.get("language_override"),
         timezone_name=(contact.get("location") or {}).get("timezone"), organization=(company or {}).get("name"),
         plan=fields.get("plan") or ((company or {}).get("plan") or {}).get("name"),

@@ -34,7 +34,8 @@ import requests
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
-from connectors.sandbox import JSON, Outgoing, Sandbox, html_to_text
+from connectors.intercom import webhook
+from connectors.sandbox import JSON, Driver, Outgoing, Person, Sandbox, Setup, TicketView, html_to_text, sid
 
 USER_AGENT = "Intercom-Webhooks-Bot"
 PING = {"type": "ping", "message": "something something interzen"}
@@ -505,3 +506,78 @@ class IntercomSandbox(Sandbox[_Job]):
                     conv["tag_ids"].remove(tag["id"])
                     self._commit(conv, None, None)
                 return copy.deepcopy(tag)
+
+
+class IntercomDriver(Driver):
+    """Plays an admin, customers, a bot and teammates on the Intercom sandbox."""
+
+    key, write_method = "intercom", "POST"
+    api_prefix = "/"
+
+    def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
+        super().__init__()
+        self.sandbox: IntercomSandbox = IntercomSandbox(retry_delays=retry_delays)
+        self.bot_id: str | None = None
+
+    def setup(self) -> Setup:
+        self.bot_id = self.sandbox.add_admin("Fin Bot", "fin@sandbox.example")["id"]
+        return Setup({"access_token": self.sandbox.access_token, "client_secret": self.sandbox.client_secret},
+                     {"bot_user_ids": [str(self.bot_id)]}, "webhooks")
+
+    def connect(self, installation: Any, endpoint: str) -> None:
+        self.sandbox.add_webhook(endpoint, webhook.SUPPORTED_TOPICS)  # what the admin sets in the Developer Hub
+
+    def add_group(self, name: str) -> str:
+        tid = str(self.sandbox.add_team(name)["id"])
+        self.names[tid] = name
+        return tid
+
+    def add_agent(self, name: str, group_id: str, online: bool = True) -> str:
+        admin = str(self.sandbox.add_admin(name, f"{name.lower()}@yourco.example", team_ids=[group_id], away=not online)["id"])
+        self.names[admin] = name
+        return admin
+
+    def _add_customer(self, person: Person) -> str:
+        fields = dict(person.fields)
+        companies: tuple[str, ...] = ()
+        if person.organization:
+            companies = (self.sandbox.add_company(person.organization, plan=fields.pop("plan", None))["id"],)
+        if "vip" in person.tags:
+            fields["tier"] = "vip"  # Intercom contacts carry a segment as a custom attribute
+        return str(self.sandbox.add_contact(person.name, person.email, company_ids=companies, custom_attributes=fields)["id"])
+
+    def _open(self, customer: str, subject: str, text: str) -> str:
+        return str(self.sandbox.start_conversation(customer, text)["id"])
+
+    def _reply(self, cid: str, author: Any, text: str, role: str) -> None:
+        if role == "customer":
+            self.sandbox.user_reply(cid, str(author), text)
+        else:
+            self.sandbox.admin_reply(cid, str(author), text, author_type="bot" if role == "bot" else "admin")
+
+    def view(self, cid: Any) -> TicketView:
+        c = self.sandbox.get_conversation(str(cid))
+        parts = self.sandbox.get_parts(str(cid))
+        # Intercom knows "priority" or "not_priority" (the Preview API's values) and nothing between
+        return TicketView("priority" if c.get("priority") == "priority" else None, sid(c["team_assignee_id"]),
+                          sid(c["admin_assignee_id"]), tuple(t["name"] for t in c["tags"]["tags"]),
+                          tuple(p["body"] for p in parts if p["part_type"] == "note"),
+                          tuple(html_to_text(p["body"]) for p in parts if p["part_type"] == "comment"
+                                and str(p["author"]["id"]) == str(self.sandbox.api_admin_id)))
+
+    def writes(self, cid: Any) -> list[JSON]:
+        return [r for r in self.sandbox.requests_log if r["method"] in ("PUT", "POST")
+                and r["path"].startswith(f"/conversations/{cid}")]
+
+    def api_log(self) -> list[JSON]:
+        return list(self.sandbox.requests_log)
+
+    def forged(self) -> bytes:
+        return json.dumps({"type": "notification_event", "app_id": "sbx12345", "id": "notif_forged", "topic":
+                           "conversation.user.replied", "data": {"item": {"id": "4242"}}}).encode()
+
+    def auth(self, installation: Any, body: bytes, secret: str | None = None) -> dict[str, str]:
+        return {webhook.SIGNATURE: webhook.sign(secret or installation.webhook_secret, body)}
+
+
+DRIVER = IntercomDriver

@@ -14,8 +14,9 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, json_object, required
-from integration.model import Event, Installation
+from connectors.base import constant_time_equal, epoch_time, is_baton, json_object, required
+from integration.core.contract import Ignored, InvalidSignature, NotOurs
+from integration.core.model import Event, Installation
 
 SIGNATURE = "X-Hub-Signature"
 
@@ -52,15 +53,13 @@ def _event(kind: str, own_is_echo: bool = True, ignore: str | None = None):  # t
     def parse(data: Mapping[str, Any], inst: Installation) -> Event:
         item = required(data, "data", "item")
         author = _last_author(item)
-        ours = author.get("type") == "admin" and str(author.get("id")) == str(inst.settings.get("api_user_id"))
+        ours = author.get("type") == "admin" and is_baton(author.get("id"), inst.settings)
         if own_is_echo and ours:
             raise Ignored("our own write")
         if ignore:
             raise Ignored(ignore)
-        created = data.get("created_at")
         return Event("intercom", inst.id, str(required(data, "id")), kind, str(required(item, "id")),
-                     str(author.get("id")) if author.get("id") else None,
-                     datetime.fromtimestamp(created, timezone.utc) if isinstance(created, (int, float)) else None)
+                     str(author.get("id")) if author.get("id") else None, epoch_time(data.get("created_at")))
 
     return parse
 

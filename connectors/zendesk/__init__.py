@@ -2,5 +2,15 @@
 from connectors.base import VendorConnector
 from connectors.zendesk import webhook
 from connectors.zendesk.client import ZendeskClient, install
+from integration.core.contract import CredentialField, Descriptor
 
-CONNECTOR = VendorConnector("zendesk", webhook, ZendeskClient, install)
+DESCRIPTOR = Descriptor(
+    key="zendesk",
+    name="Zendesk",
+    credentials=(
+        (CredentialField("email", "API user email (API-token auth)"), CredentialField("token", "API token")),
+        (CredentialField("oauth_token", "OAuth access token instead of email + token"),),
+    ),
+    modes=("events", "trigger"),  # event subscriptions, or a trigger posting Baton's body template
+)
+CONNECTOR = VendorConnector(DESCRIPTOR, webhook, ZendeskClient, install)

@@ -14,15 +14,16 @@ pointed at a sandbox through process-wide environment variables.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import (ApiConflict, ApiNotFound, HttpClient, Loaded, author_role, build_customer, merged_tags,
-                             raised)
-from connectors.base import iso_time as _time
-from integration.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                               Plan, ReplyToCustomer, Role, SetPriority)
+from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher,
+                             takes_handoffs)
+from integration.core.contract import ApiConflict, ApiNotFound, TicketSnapshot
+from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
+                                    Plan, ReplyToCustomer, Role, SetPriority)
+from integration.core.plan import ESCALATED_TAG
 
 CONFLICT_ATTEMPTS = 3
 
@@ -42,7 +43,7 @@ class ZendeskClient:
     def ticket(self, ticket_id: str) -> dict[str, Any]:
         return self.http.request("GET", f"/api/v2/tickets/{ticket_id}.json")["ticket"]
 
-    def load(self, ticket_id: str) -> Loaded:
+    def load(self, ticket_id: str) -> TicketSnapshot:
         ticket = self.ticket(ticket_id)
         comments = self.http.request("GET", f"/api/v2/tickets/{ticket_id}/comments.json")["comments"]
         requester = self.http.request("GET", f"/api/v2/users/{ticket['requester_id']}.json")["user"]
@@ -53,11 +54,11 @@ class ZendeskClient:
         recent = self.http.request("GET", f"/api/v2/users/{requester['id']}/tickets/requested.json")["tickets"]
 
         messages = tuple(
-            Message(author_role(c["author_id"], self.settings, (ticket["requester_id"],)), c.get("plain_body") or c.get("body") or "", _time(c.get("created_at")),
+            Message(author_role(c["author_id"], self.settings, (ticket["requester_id"],)),
+                    c.get("plain_body") or c.get("body") or "", iso_time(c.get("created_at")),
                     bool(c.get("public", True)), str(c["author_id"]))
             for c in comments
         )
-        human_replied = any(m.role is Role.AGENT and m.public for m in messages)
         conversation = Conversation(
             id=str(ticket["id"]),
             messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
@@ -65,20 +66,20 @@ class ZendeskClient:
             subject=ticket.get("subject") or "",
             channel=(ticket.get("via") or {}).get("channel", ""),
             tags=tuple(ticket.get("tags") or ()),
-            created_at=_time(ticket.get("created_at")),
+            created_at=iso_time(ticket.get("created_at")),
         )
-        return Loaded(conversation, _remote(ticket), human_replied)
+        return TicketSnapshot(conversation, _ticket_fields(ticket))
 
     # writes
 
-    def body(self, plan: Plan, remote: dict[str, Any]) -> dict[str, Any]:
-        ticket: dict[str, Any] = {"safe_update": True, "updated_stamp": remote["updated_at"]}
+    def body(self, plan: Plan, fields: Mapping[str, Any]) -> dict[str, Any]:
+        ticket: dict[str, Any] = {"safe_update": True, "updated_stamp": fields["updated_at"]}
         for action in plan.actions:
             if isinstance(action, AddNote):
                 ticket["comment"] = {"html_body": action.html, "public": False}
             elif isinstance(action, AddTags):
-                ticket["tags"] = merged_tags(remote, action.tags)
-            elif isinstance(action, SetPriority) and raised(remote, action.priority):
+                ticket["tags"] = merged_tags(fields, action.tags)
+            elif isinstance(action, SetPriority) and priority_if_higher(fields, action.priority):
                 ticket["priority"] = action.priority.value
             elif isinstance(action, Assign):
                 if action.group_id:
@@ -91,15 +92,15 @@ class ZendeskClient:
         """One PUT with note and fields; a message to the customer is a second comment, and
         Zendesk takes one comment per update, so it is a second PUT."""
         if any(not isinstance(a, ReplyToCustomer) for a in plan.actions):
-            remote = dict(plan.remote) or _remote(self.ticket(plan.ticket_id))
+            fields = plan.ticket_fields or _ticket_fields(self.ticket(plan.ticket_id))
             for attempt in range(CONFLICT_ATTEMPTS):
                 try:
-                    self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json", json=self.body(plan, remote))
+                    self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json", json=self.body(plan, fields))
                     break
                 except ApiConflict:
                     if attempt == CONFLICT_ATTEMPTS - 1:
                         raise
-                    remote = _remote(self.ticket(plan.ticket_id))  # someone changed it: merge with the new state
+                    fields = _ticket_fields(self.ticket(plan.ticket_id))  # someone changed it: merge with the new state
         for action in plan.actions:
             if isinstance(action, ReplyToCustomer):
                 self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json",
@@ -123,8 +124,8 @@ class ZendeskClient:
         agents = []
         for u in users:
             uid = str(u["id"])
-            if uid == str(self.settings.get("api_user_id")) or uid in map(str, self.settings.get("bot_user_ids", ())):
-                continue  # neither Baton nor the bot takes handoffs
+            if not takes_handoffs(uid, self.settings):
+                continue
             a = availability.get(uid, {})
             channels = a.get("channels") or []
             agents.append({
@@ -143,7 +144,7 @@ class ZendeskClient:
                    for c in comments)
 
 
-def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
+def _ticket_fields(ticket: dict[str, Any]) -> dict[str, Any]:
     return {"tags": list(ticket.get("tags") or ()), "priority": ticket.get("priority"),
             "updated_at": ticket["updated_at"], "status": ticket.get("status"),
             "group_id": ticket.get("group_id"), "assignee_id": ticket.get("assignee_id")}
@@ -151,15 +152,15 @@ def _remote(ticket: dict[str, Any]) -> dict[str, Any]:
 
 def _customer(user: dict[str, Any], org: dict[str, Any] | None, recent: list[dict[str, Any]],
               ticket: dict[str, Any]) -> Customer:
-    contacts = (Contact(str(t["id"]), _time(t.get("created_at")), t.get("subject") or "", t.get("status") or "",
-                        "baton_escalated" in (t.get("tags") or ()),
+    contacts = (Contact(str(t["id"]), iso_time(t.get("created_at")), t.get("subject") or "", t.get("status") or "",
+                        ESCALATED_TAG in (t.get("tags") or ()),
                         str(t["assignee_id"]) if t.get("assignee_id") else None)
                 for t in recent if str(t["id"]) != str(ticket["id"]))
     return build_customer(
         id=user["id"], name=user.get("name"), email=user.get("email"),
         fields={**((org or {}).get("organization_fields") or {}), **(user.get("user_fields") or {})},
         tags=tuple(user.get("tags") or ()) + tuple((org or {}).get("tags") or ()),
-        created=_time(user.get("created_at")), now=_time(ticket.get("created_at")), contacts=contacts,
+        created=iso_time(user.get("created_at")), now=iso_time(ticket.get("created_at")), contacts=contacts,
         language=(user.get("locale") or "").split("-")[0] or None, timezone_name=user.get("time_zone"),
         organization=(org or {}).get("name"),
     )

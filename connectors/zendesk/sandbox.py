@@ -23,14 +23,16 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, abort, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from connectors.sandbox import JSON, ApiError, Outgoing, Sandbox, fill, html_to_text, iso
+from connectors.sandbox import (JSON, ApiError, Driver, Outgoing, Person, Sandbox, Setup, TicketView, fill, html_to_text,
+                                iso, sid)
+from connectors.zendesk import webhook
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -65,10 +67,6 @@ def invalid(field: str, description: str) -> ApiError:
 def webhook_error(status: int, code: str, detail: str) -> ApiError:
     # The webhooks API reports errors as a list, unlike the Support API.
     return ApiError(status, {"errors": [{"code": code, "title": code, "detail": detail}]})
-
-
-def sid(value: int | None) -> str | None:
-    return None if value is None else str(value)
 
 
 def upper(value: str | None) -> str | None:
@@ -663,3 +661,63 @@ def _strip_json_suffix(wsgi: WSGIApplication) -> WSGIApplication:
             environ["PATH_INFO"] = path[:-5]
         return wsgi(environ, start_response)
     return app
+
+
+class ZendeskDriver(Driver):
+    """Plays an admin, customers, a bot and agents on the Zendesk sandbox."""
+
+    key, write_method = "zendesk", "PUT"
+
+    def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
+        super().__init__()
+        self.sandbox: ZendeskSandbox = ZendeskSandbox(retry_delays=retry_delays)
+        self.bot_id: int | None = None
+
+    def setup(self) -> Setup:
+        self.bot_id = self.sandbox.add_user("Answer Bot", "bot@sandbox.example", role="agent")["id"]
+        return Setup({"email": self.sandbox.api_email, "token": self.sandbox.api_token},
+                     {"bot_user_ids": [str(self.bot_id)]}, "events")
+
+    def add_group(self, name: str) -> str:
+        gid = str(self.sandbox.add_group(name)["id"])
+        self.names[gid] = name
+        return gid
+
+    def add_agent(self, name: str, group_id: str, online: bool = True) -> str:
+        agent = self.sandbox.add_user(name, f"{name.lower()}@yourco.example", role="agent")["id"]
+        self.sandbox.add_membership(agent, int(group_id))
+        self.sandbox.set_availability(agent, "online" if online else "offline")
+        self.names[str(agent)] = name
+        return str(agent)
+
+    def _add_customer(self, person: Person) -> int:
+        org = self.sandbox.add_organization(person.organization, tags=("enterprise",)) if person.organization else None
+        return int(self.sandbox.add_user(person.name, person.email, tags=person.tags,
+                                         organization_id=org and org["id"], user_fields=dict(person.fields))["id"])
+
+    def _open(self, customer: int, subject: str, text: str) -> int:
+        return int(self.sandbox.create_ticket(customer, subject, text)["id"])
+
+    def _reply(self, cid: str, author: Any, text: str, role: str) -> None:
+        self.sandbox.add_comment(int(cid), int(author), text)
+
+    def view(self, cid: Any) -> TicketView:
+        t = self.sandbox.get_ticket(int(cid))
+        comments = self.sandbox.get_comments(int(cid))
+        return TicketView(t["priority"], sid(t["group_id"]), sid(t["assignee_id"]), tuple(t["tags"]),
+                          tuple(c["html_body"] for c in comments if not c["public"]),
+                          tuple(c["body"] for c in comments if c["public"] and c["author_id"] == self.sandbox.api_user_id))
+
+    def writes(self, cid: Any) -> list[JSON]:
+        return [r for r in self.sandbox.requests_log if r["method"] == "PUT" and r["path"].endswith(f"/tickets/{cid}")]
+
+    def forged(self) -> bytes:
+        return json.dumps({"type": "zen:event-type:ticket.comment_added", "id": "forged-1", "time": "2026-11-20T10:00:00Z",
+                           "detail": {"id": "4242"}, "event": {"comment": {"author": {"id": "1"}, "is_public": True}}}).encode()
+
+    def auth(self, installation: Any, body: bytes, secret: str | None = None) -> dict[str, str]:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {webhook.TIMESTAMP: stamp, webhook.SIGNATURE: webhook.sign(secret or installation.webhook_secret, stamp, body)}
+
+
+DRIVER = ZendeskDriver

@@ -12,8 +12,9 @@ import hmac
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from connectors.base import Ignored, InvalidSignature, NotOurs, constant_time_equal, json_object, required
-from integration.model import Event, Installation
+from connectors.base import constant_time_equal, epoch_time, is_baton, iso_time, json_object, required
+from integration.core.contract import Ignored, InvalidSignature, NotOurs
+from integration.core.model import Event, Installation
 
 SIGNATURE = "X-Zendesk-Webhook-Signature"
 TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -41,39 +42,29 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
         raise InvalidSignature("signature mismatch")
 
 
-def _parse_timestamp(value: str) -> datetime | None:
+def _parse_timestamp(value: Any) -> datetime | None:
     """Zendesk sends ISO-8601 ("2024-04-17T17:18:10Z"); some older hooks sent epoch seconds."""
-    try:
-        if value.isdigit():
-            return datetime.fromtimestamp(int(value), timezone.utc)
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-    except (ValueError, OverflowError):
-        return None
-
-
-
-
-def _time(value: Any) -> datetime | None:
-    return _parse_timestamp(value) if isinstance(value, str) else None
+    if isinstance(value, str) and value.isdigit():
+        return epoch_time(int(value))
+    return iso_time(value)
 
 
 def _comment_added(data: Mapping[str, Any], inst: Installation) -> Event:
     comment = required(data, "event", "comment")
     author = str(required(comment, "author", "id"))
-    if author == str(inst.settings.get("api_user_id")):
+    if is_baton(author, inst.settings):
         raise Ignored("our own write")
     if not comment.get("is_public", True):
         raise Ignored("private note")  # notes between agents do not change what the customer said
     return Event("zendesk", inst.id, str(required(data, "id")), "comment_added",
-                 str(required(data, "detail", "id")), author, _time(data.get("time")))
+                 str(required(data, "detail", "id")), author, _parse_timestamp(data.get("time")))
 
 
 def _created(data: Mapping[str, Any], inst: Installation) -> Event:
     detail = required(data, "detail")
     actor = detail.get("actor_id") or detail.get("requester_id")
     return Event("zendesk", inst.id, str(required(data, "id")), "ticket_created",
-                 str(required(detail, "id")), str(actor) if actor else None, _time(data.get("time")))
+                 str(required(detail, "id")), str(actor) if actor else None, _parse_timestamp(data.get("time")))
 
 
 EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {
@@ -88,12 +79,12 @@ def _trigger(data: Mapping[str, Any], inst: Installation) -> Event:
     ticket = str(required(data, "ticket_id"))
     updated = str(required(data, "updated_at"))
     actor = data.get("actor_id") or None
-    if actor and str(actor) == str(inst.settings.get("api_user_id")):
+    if actor and is_baton(actor, inst.settings):
         raise Ignored("our own write")
     if not ticket.isdigit():
         raise NotOurs("ticket_id is not a ticket number (placeholder not rendered?)")
     return Event("zendesk", inst.id, f"trigger:{ticket}:{updated}", "ticket_updated", ticket,
-                 str(actor) if actor else None, _time(updated))
+                 str(actor) if actor else None, _parse_timestamp(updated))
 
 
 def parse(body: bytes, inst: Installation) -> Event:

@@ -7,7 +7,7 @@ import requests
 
 from connectors.zendesk import webhook
 
-from tests.e2e.harness import wait_for
+from integration.tools.local import wait_for
 
 HUMAN = "I already tried restarting twice. Can I talk to a human please?"
 

@@ -1,8 +1,8 @@
 from datetime import datetime, timedelta, timezone
 
-from integration.engine import customer, language
-from integration.model import Contact, Customer, Message, Role
-from integration.rules import DEFAULT_RULES, LanguageRule
+from integration.core.engine import customer, language
+from integration.core.model import Contact, Customer, Message, Role
+from integration.core.rules import DEFAULT_RULES, LanguageRule
 from tests.builders import conv
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
@@ -26,12 +26,20 @@ def _contacts(*days_ago: int) -> tuple[Contact, ...]:
 
 def test_repeat_contacts_count_only_within_the_window():
     rule = DEFAULT_RULES.repeat_contact  # 3 contacts in 14 days
-    recent = conv("again", customer=Customer(recent_contacts=_contacts(1, 5, 10)))
-    spread = conv("again", customer=Customer(recent_contacts=_contacts(1, 20, 40)))
-    f = customer.repeat_contact(recent, rule, now=NOW)
+    recent = conv("again", customer=Customer(recent_contacts=_contacts(1, 5, 10)), as_of=NOW)
+    spread = conv("again", customer=Customer(recent_contacts=_contacts(1, 20, 40)), as_of=NOW)
+    f = customer.repeat_contact(recent, rule)
     assert f.fired and "3 times in the last 14 days" in f.summary
     assert len(f.evidence) == 3
-    assert not customer.repeat_contact(spread, rule, now=NOW).fired
+    assert not customer.repeat_contact(spread, rule).fired
+
+
+def test_the_engine_reads_no_clock_the_window_moves_with_the_conversation_time():
+    rule = DEFAULT_RULES.repeat_contact
+    c = conv("again", customer=Customer(recent_contacts=_contacts(1, 5, 10)), as_of=NOW)
+    assert customer.repeat_contact(c, rule).fired
+    a_month_later = conv("again", customer=c.customer, as_of=NOW + timedelta(days=30))
+    assert not customer.repeat_contact(a_month_later, rule).fired
 
 
 def test_window_is_measured_from_the_conversation_time():

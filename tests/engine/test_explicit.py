@@ -1,6 +1,6 @@
 import pytest
 
-from integration.engine import explicit
+from integration.core.engine import explicit
 from tests.builders import conv
 
 REQUESTS = [

@@ -1,5 +1,5 @@
-from integration.engine import loop
-from integration.rules import DEFAULT_RULES, LoopRule
+from integration.core.engine import loop
+from integration.core.rules import DEFAULT_RULES, LoopRule
 from tests.builders import conv
 
 RULE = DEFAULT_RULES.loop

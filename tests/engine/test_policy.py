@@ -1,6 +1,6 @@
-from integration.engine import evaluate
-from integration.model import Action, Customer, Priority
-from integration.rules import load_rules
+from integration.core.engine import evaluate
+from integration.core.model import Action, Customer, Priority
+from integration.core.rules import load_rules
 from tests.builders import conv
 
 NO_MODEL = {"model": {"enabled": False}}

@@ -1,6 +1,6 @@
 import pytest
 
-from integration.engine import sentiment
+from integration.core.engine import sentiment
 from tests.builders import conv
 
 

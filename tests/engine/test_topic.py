@@ -1,7 +1,7 @@
 import pytest
 
-from integration.engine import topic
-from integration.rules import DEFAULT_RULES, load_rules
+from integration.core.engine import topic
+from integration.core.rules import DEFAULT_RULES, load_rules
 from tests.builders import conv
 
 

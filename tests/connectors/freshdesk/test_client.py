@@ -3,7 +3,7 @@ import json
 import responses
 
 from connectors.freshdesk.client import FreshdeskClient, install
-from integration.model import AddNote, AddTags, Assign, Installation, Plan, Priority, Role, SetPriority
+from integration.core.model import AddNote, AddTags, Assign, Installation, Plan, Priority, Role, SetPriority
 
 BASE = "https://acme.freshdesk.com"
 INST = Installation("i1", "freshdesk", BASE, {"api_key": "KEY"}, "s" * 43,
@@ -36,7 +36,7 @@ def test_load_reads_ticket_conversations_contact_company_and_recent_tickets():
     c = loaded.conversation.customer
     assert (c.plan, c.tier, c.organization, c.language, c.churn_risk) == ("Pro", "VIP", "Acme", "de", 0.9)
     assert [k.id for k in c.recent_contacts] == ["150"]
-    assert loaded.remote["priority"] == "normal" and loaded.remote["tags"] == ["web"]
+    assert loaded.ticket_fields["priority"] == "normal" and loaded.ticket_fields["tags"] == ["web"]
     assert responses.calls[0].request.headers["Authorization"] == "Basic S0VZOlg="  # base64("KEY:X")
 
 
@@ -78,7 +78,7 @@ def test_install_learns_our_agent_id():
 
 @responses.activate
 def test_a_customer_message_is_a_public_reply_after_the_note():
-    from integration.model import ReplyToCustomer
+    from integration.core.model import ReplyToCustomer
 
     responses.post(f"{BASE}/api/v2/tickets/165/notes", json={"id": 3}, status=201)
     responses.post(f"{BASE}/api/v2/tickets/165/reply", json={"id": 4}, status=201)

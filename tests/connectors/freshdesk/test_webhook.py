@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Ignored, InvalidSignature, NotOurs
+from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from connectors.freshdesk import webhook
-from integration.model import Event, Installation
+from integration.core.model import Event, Installation
 
 FIXTURES = Path(__file__).parents[3] / "connectors" / "freshdesk" / "fixtures"
 SECRET = "k" * 43

@@ -4,7 +4,7 @@ import responses
 
 from connectors.intercom import client as intercom
 from connectors.intercom.client import IntercomClient, install
-from integration.model import AddNote, AddTags, Assign, Installation, Plan, Priority, Role, SetPriority
+from integration.core.model import AddNote, AddTags, Assign, Installation, Plan, Priority, Role, SetPriority
 
 BASE = "https://api.intercom.io"
 INST = Installation("i1", "intercom", BASE, {"access_token": "tok", "client_secret": "cs"}, "cs",
@@ -38,7 +38,7 @@ def test_load_reads_conversation_contact_company_and_recent_conversations():
     c = loaded.conversation.customer
     assert (c.tier, c.plan, c.organization, c.language, c.tenure_days) == ("vip", "Enterprise", "Acme", "fr", 365)
     assert [k.id for k in c.recent_contacts] == ["100"]
-    assert not loaded.human_replied  # an internal note is not a reply to the customer
+    assert not loaded.conversation.human_replied  # an internal note is not a reply to the customer
     assert json.loads(responses.calls[3].request.body) == {"query": {"field": "contact_ids", "operator": "=", "value": "c1"}}
     assert responses.calls[0].request.headers["Intercom-Version"] == "2.14"
     assert responses.calls[0].request.headers["Authorization"] == "Bearer tok"
@@ -101,7 +101,7 @@ def test_install_learns_admin_and_workspace():
 
 @responses.activate
 def test_a_customer_message_is_an_admin_comment_after_the_note():
-    from integration.model import ReplyToCustomer
+    from integration.core.model import ReplyToCustomer
 
     responses.post(f"{BASE}/conversations/147/reply", json=CONV)
     IntercomClient(INST).apply(Plan("k", "147", (ReplyToCustomer("On it <3"), AddNote("<p>n</p>", "n")), {}))

@@ -8,8 +8,8 @@ import requests
 from requests.auth import HTTPBasicAuth
 
 from connectors.zendesk.sandbox import ZendeskSandbox
-from integration.engine import evaluate
-from integration.handoff import build_package, render_html
+from integration.core.engine import evaluate
+from integration.core.handoff import build_package, render_html
 from tests.builders import conv
 
 INJECTED = '<b id="injected">gotcha</b><script>document.title="pwned"</script>'

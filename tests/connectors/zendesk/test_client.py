@@ -3,9 +3,9 @@ import json
 import pytest
 import responses
 
-from connectors.base import ApiHostError, ApiInvalid, ApiNotFound, ApiRateLimited, ApiUnauthorized
+from integration.core.contract import ApiHostError, ApiInvalid, ApiNotFound, ApiRateLimited, ApiUnauthorized
 from connectors.zendesk.client import TRIGGER_BODY, ZendeskClient, install
-from integration.model import AddNote, AddTags, Assign, Installation, Plan, Priority, Role, SetPriority
+from integration.core.model import AddNote, AddTags, Assign, Installation, Plan, Priority, Role, SetPriority
 
 BASE = "https://acme.zendesk.com"
 INST = Installation("i1", "zendesk", BASE, {"email": "baton@acme.com", "token": "tok"}, "secret",
@@ -49,9 +49,9 @@ def test_load_builds_the_conversation_and_customer_context():
         "Ann Lee", "ann@example.com", "Business", "vip", "Acme Corp", "Europe/Paris", "fr")
     assert c.churn_risk == 0.8 and c.tenure_days == 365
     assert [(k.id, k.escalated) for k in c.recent_contacts] == [("40", True)]  # not this ticket, not older than 30 days
-    assert loaded.remote == {"tags": ["mobile", "eu"], "priority": "normal", "updated_at": "2026-11-20T10:05:00Z",
+    assert loaded.ticket_fields == {"tags": ["mobile", "eu"], "priority": "normal", "updated_at": "2026-11-20T10:05:00Z",
                              "status": "open", "group_id": None, "assignee_id": None}
-    assert not loaded.human_replied
+    assert not loaded.conversation.human_replied
     assert all(call.request.headers["Authorization"].startswith("Basic ") for call in responses.calls)
 
 
@@ -60,7 +60,7 @@ def test_a_public_reply_by_a_human_agent_is_noticed():
     mock_reads(responses)
     responses.replace(responses.GET, f"{BASE}/api/v2/tickets/42/comments.json", json={"comments": COMMENTS + [
         {"id": 4, "author_id": 555, "body": "Hi Ann, I'm on it", "public": True, "created_at": "2026-11-20T10:06:00Z"}]})
-    assert ZendeskClient(INST).load("42").human_replied
+    assert ZendeskClient(INST).load("42").conversation.human_replied
 
 
 PLAN = Plan("baton-i1-42-1", "42", (

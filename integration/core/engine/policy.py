@@ -1,0 +1,77 @@
+"""Combine the signals' findings with the installation's rules into one explainable decision."""
+from __future__ import annotations
+
+from integration.core.model import Action, Conversation, Decision, Finding, Priority, Reason
+from integration.core.rules import Rules, SignalRule
+
+_ORDER = ("explicit_request", "risky_topic", "sentiment", "loop", "segment", "repeat_contact",
+          "bot_confidence", "language", "model")
+_ACTION = {"escalate": Action.ESCALATE, "offer_human": Action.OFFER_HUMAN}
+
+
+def _rule(finding: Finding, rules: Rules) -> SignalRule:
+    if finding.signal == "risky_topic":
+        return rules.topics[finding.category]  # type: ignore[index,return-value]
+    return getattr(rules, finding.signal)
+
+
+def decide(conversation: Conversation, findings: list[Finding], rules: Rules, language: str | None) -> Decision:
+    findings = sorted(findings, key=lambda f: _ORDER.index(f.signal))
+    reasons: list[Reason] = []
+    actions: list[Action] = []
+    priority = Priority.NORMAL
+    tier = 1
+    category: str | None = None
+    for f in findings:
+        rule = _rule(f, rules)
+        action = rule.action
+        if f.signal == "sentiment" and not f.fired:
+            if f.score < rules.sentiment.offer_threshold or action != "escalate":
+                continue
+            action = "offer_human"  # unhappy but not yet angry: let the customer choose
+        elif not f.fired or action == "ignore":
+            continue
+        reasons.append(Reason(f.signal if f.signal != "risky_topic" else f"risky_topic:{f.category}", f.summary, f.evidence))
+        if action in _ACTION:
+            actions.append(_ACTION[action])
+            tier = max(tier, rule.tier)
+            if category is None and f.category:
+                category = f.category
+        priority = max(priority, Priority(rule.priority), key=lambda p: p.rank)
+
+    sentiment = next(f for f in findings if f.signal == "sentiment")
+    if Action.ESCALATE in actions:
+        action = Action.ESCALATE
+    elif Action.OFFER_HUMAN in actions:
+        action = Action.OFFER_HUMAN
+    else:
+        action = Action.CONTINUE
+    if action is not Action.CONTINUE and sentiment.score >= 0.8:
+        priority = max(priority, Priority.HIGH, key=lambda p: p.rank)  # very angry customers wait less
+    if category is None and reasons and action is not Action.CONTINUE:
+        category = "frustration" if reasons[0].code == "sentiment" else reasons[0].code
+
+    topic = next((f for f in findings if f.signal == "risky_topic"), None)
+    intent = rules.topics[topic.category].label if topic else None
+    return Decision(
+        conversation_id=conversation.id,
+        action=action,
+        reasons=tuple(reasons),
+        priority=priority if action is not Action.CONTINUE else Priority.NORMAL,
+        category=category,
+        tier=tier if action is not Action.CONTINUE else 1,
+        intent=intent,
+        language=language,
+        sentiment=tuple(sentiment.details.get("trajectory", ())),
+        findings=tuple(findings),
+        explanation=_explain(action, reasons, findings),
+    )
+
+
+def _explain(action: Action, reasons: list[Reason], findings: list[Finding]) -> str:
+    if action is Action.ESCALATE:
+        return "Hand over to a person: " + " ".join(r.summary for r in reasons)
+    if action is Action.OFFER_HUMAN:
+        return "Offer the customer a person: " + " ".join(r.summary for r in reasons)
+    checked = " ".join(f.summary for f in findings if f.signal in ("explicit_request", "sentiment", "loop"))
+    return "The bot can continue. " + checked

@@ -1,0 +1,75 @@
+"""Risky topics and intent: billing disputes, refunds, cancellation, legal, security, outages …
+
+The taxonomy is data in the rules (``Rules.topics``), so an admin can add "warranty claim" or
+drop "outage" without code. Phrases match whole words on folded text (no case, no accents).
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Mapping
+
+from integration.core.engine.text import evidence_quote, fold, tokens
+from integration.core.model import Conversation, Evidence, Finding, Priority, Role
+from integration.core.rules import Topic
+
+
+def phrase_pattern(phrase: str) -> str:
+    """"refund*" → refund\\w*; "terminate my *" → terminate my \\w+; "re:…" is a regex as is."""
+    if phrase.startswith("re:"):
+        return f"(?:{phrase[3:]})"
+    parts = []
+    for word in fold(phrase).split():
+        if word == "*":
+            parts.append(r"\w+")
+        else:
+            parts.append(re.escape(word.rstrip("*")).replace(r"\?", "?") + (r"\w*" if word.endswith("*") else ""))
+    return r"\b" + r"\s+".join(parts) + r"(?!\w)"
+
+
+_NEVER = re.compile(r"(?!)")
+Compiled = tuple[tuple[str, Topic, re.Pattern[str], re.Pattern[str]], ...]
+
+
+def _alternation(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(phrase_pattern(p) for p in phrases)) if phrases else _NEVER
+
+
+@lru_cache(maxsize=64)
+def _compile(topics: tuple[tuple[str, Topic], ...]) -> Compiled:
+    return tuple((name, t, _alternation(t.phrases), _alternation(t.exclude)) for name, t in topics)
+
+
+def compiled(topics: Mapping[str, Topic]) -> Compiled:
+    return _compile(tuple(topics.items()))
+
+
+def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: bool = False) -> list[Finding]:
+    """One finding per topic in the latest customer message, most important first. Topics of the
+    two customer messages before count too when the latest is a short follow-up ("ok, when?") or
+    ``carry_over`` says it is still the same trouble (an angry follow-up); otherwise a topic the
+    conversation has left behind no longer counts."""
+    found: dict[str, Finding] = {}
+    seen = 0
+    for i in range(len(conversation.messages) - 1, -1, -1):
+        msg = conversation.messages[i]
+        if msg.role is not Role.CUSTOMER:
+            continue
+        folded = fold(msg.text)
+        for name, topic, pattern, exclude in compiled(topics):
+            if name in found:
+                continue
+            m = pattern.search(folded)
+            if m and exclude.search(folded):
+                continue
+            if m:
+                ev = Evidence(i, evidence_quote(msg.text, m), 1.0, 1.0, topic.label)
+                found[name] = Finding(
+                    "risky_topic", True, 1.0, 1.0,
+                    f"The customer raises a {topic.label} topic.", (ev,), category=name,
+                )
+        seen += 1
+        if seen >= 3 or (seen == 1 and not carry_over and len(tokens(msg.text)) > 5):
+            break
+    return sorted(found.values(), key=lambda f: -Priority(topics[f.category].priority).rank)  # type: ignore[index]
+

@@ -1,0 +1,62 @@
+"""Step 7: what to write back for a decision, as a :class:`~integration.core.model.Plan` a
+connector applies once under its key. Pure: the key's parts and the route come in."""
+from __future__ import annotations
+
+import re
+
+from integration.core import routing
+from integration.core.contract import TicketSnapshot
+from integration.core.handoff import build_package, render_html, render_text
+from integration.core.model import AddNote, AddTags, Assign, Decision, Plan, ReplyToCustomer, SetPriority, WriteBack
+from integration.core.rules import Rules
+
+ESCALATED_TAG = "baton_escalated"  # on every escalated ticket; connectors read it back as "escalated before"
+
+
+def handoff(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, rules: Rules, key: str) -> Plan:
+    """The note, tags, priority, assignment and (when the admin wants it) the customer notice."""
+    package = build_package(snapshot.conversation, decision, route=route_text(route))
+    ref = f"Baton ref {key}"  # what a retry after a crash looks for in the ticket
+    actions: list[WriteBack] = [
+        AddNote(render_html(package) + f"<p><i>{ref}</i></p>", render_text(package) + f"\n\n{ref}\n"),
+        # two tags: every tag is one more call on Intercom; the tier is in the note
+        AddTags((ESCALATED_TAG, tag(f"baton_{decision.category or 'other'}"))),
+        SetPriority(decision.priority),
+    ]
+    if route.group_id or route.agent_id:
+        actions.append(Assign(route.group_id, route.agent_id, route.explanation))
+    if rules.routing.notify_customer and route.customer_message:
+        actions.append(ReplyToCustomer(route.customer_message))
+    return Plan(key, snapshot.conversation.id, tuple(actions), snapshot.ticket_fields)
+
+
+def offer(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, rules: Rules,
+          installation_id: str) -> Plan | None:
+    """Ask the customer whether they want a person, once per conversation (the key never changes
+    however often the customer hesitates); None when the admin keeps Baton quiet."""
+    if not rules.routing.notify_customer:
+        return None
+    text = routing.message(rules.routing, "offer", decision.language, decision.category, team=route.team)
+    ticket = snapshot.conversation.id
+    return Plan(f"baton-{installation_id}-{ticket}-offer", ticket, (ReplyToCustomer(text),), snapshot.ticket_fields)
+
+
+def handoff_key(installation_id: str, ticket_id: str, earlier_plans: int) -> str:
+    """The same for two workers racing on one ticket; a later escalation of a reopened ticket gets the next."""
+    return f"baton-{installation_id}-{ticket_id}-{earlier_plans + 1}"
+
+
+def route_text(route: routing.Route) -> str:
+    """What the agent reads under "Route": where it went, why, and who was passed over."""
+    lines = [route.explanation]
+    if route.wait_minutes is not None:
+        lines.append(f"expected first reply in about {round(route.wait_minutes)} min")
+    passed = [f"{c.agent_id}: {c.why}" for c in route.candidates if not c.chosen][:5]
+    if passed:
+        lines.append("passed over — " + "; ".join(passed))
+    return " · ".join(lines)
+
+
+def tag(text: str) -> str:
+    """A tag every helpdesk accepts: lower case, letters, digits and underscores, 80 at most."""
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower())[:80]

@@ -1,0 +1,31 @@
+"""Installing Baton into a helpdesk account: the installation row, then the helpdesk side."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import connectors
+from integration.core.contract import ApiError
+from integration.core.model import Installation
+from integration.core.rules import load_rules
+from integration.service.store import Store
+
+
+def install(store: Store, provider: str, base_url: str, credentials: Mapping[str, str], public_url: str,
+            settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None,
+            mode: str = "events") -> Installation:
+    """Create the installation, then its webhook in the helpdesk pointing at
+    ``{public_url}/webhooks/{provider}/{installation id}``. Rules are validated first."""
+    load_rules(rules)  # a bad rule is refused before anything is created
+    connector = connectors.get(provider)
+    inst = store.add_installation(provider, base_url, credentials, settings, rules)
+    endpoint = f"{public_url.rstrip('/')}/webhooks/{provider}/{inst.id}"
+    result = connector.install(inst, endpoint, mode)
+    # helpdesks that sign their webhooks choose the secret; for the others we made one
+    store.update_installation(inst.id, webhook_secret=result.get("webhook_secret"),
+                              settings={**inst.settings, **result["settings"]})
+    inst = store.installation(inst.id)  # type: ignore[assignment]
+    try:  # a first roster now, so the first escalation can be routed; beat refreshes it
+        store.save_roster(inst.id, connector.client(inst).roster())
+    except ApiError:
+        pass
+    return inst

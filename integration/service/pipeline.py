@@ -1,0 +1,233 @@
+"""Steps 4–9 of DESIGN.md: for each event, one read of what a decision needs, the helpdesk read,
+a pure decision, and one transaction for its results; then the write-back, applied once. Celery
+tasks and the embedded queue call these; neither adds logic of its own.
+
+At-least-once delivery in, effectively-once writes out:
+- an event is processed once (its row says so) and a ticket is escalated once (its state says so);
+- the plan is stored in the outbox under a key derived from the ticket before any API call, and
+  only the worker holding the row's lease sends it;
+- after a crash between the call and its record, the next attempt first asks the helpdesk
+  whether a note with that key already landed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+import connectors
+from integration.core import plan as planning
+from integration.core import routing
+from integration.core.contract import ApiError, ApiRateLimited, Connector, TicketSnapshot
+from integration.core.engine import evaluate
+from integration.core.model import Action, State
+from integration.core.rules import Rules, RulesError, load_rules
+from integration.service.store import Delivery, EventContext, Outcome, Store, utcnow
+
+log = logging.getLogger("baton.pipeline")
+
+MAX_ATTEMPTS = 8  # then the event or write goes to the dead letters
+ROSTER_FRESH = timedelta(seconds=60)  # events refresh a roster older than this
+
+# Events that move the conversation through bot → escalated → assigned → resolved without a
+# decision. A resolved conversation the customer reopens is decided afresh.
+LIFECYCLE = {
+    "conversation_closed": lambda state: State.RESOLVED,
+    "conversation_assigned": lambda state: State.ASSIGNED if state is State.ESCALATED else state,
+    "rating_added": lambda state: state,  # kept in the events table; feedback reads it later
+}
+
+
+class RetryLater(Exception):
+    """Transient failure: run the same step again after ``delay`` seconds."""
+
+    def __init__(self, delay: float, reason: str):
+        super().__init__(reason)
+        self.delay = delay
+
+
+@dataclass
+class Pipeline:
+    store: Store
+    park_after: float = 300.0  # waits longer than this are parked in the store, not scheduled
+    lease: timedelta = timedelta(seconds=60)  # longer than one API call with its timeouts
+    stranded_after: timedelta = timedelta(seconds=30)  # recorded, never queued (the broker was down)
+    requeue_after: timedelta = timedelta(seconds=900)  # queued, never processed (the task was lost)
+    connector: Callable[[str], Connector] = connectors.get
+    clock: Callable[[], datetime] = utcnow
+    rng: random.Random = field(default_factory=random.Random)
+
+    # steps 4-7: one event → at most one planned write-back, claimed for delivery at once
+
+    def process_event(self, event_id: int) -> list[Delivery]:
+        """Decide for the event's conversation and commit the outcome; returns the write-back this
+        worker now holds (send it with :meth:`send`). Raises RetryLater for a short wait."""
+        ctx = self.store.event_context(event_id)
+        if ctx is None or ctx.row.status in ("processed", "dead"):
+            return []
+        outcome = self._outcome(ctx)
+        now = self.clock()
+        delay = (outcome.not_before - now).total_seconds() if outcome.not_before else 0.0
+        if outcome.status == "received" and delay <= self.park_after:
+            # a short wait goes back to the queue as a countdown; only what must be remembered is committed
+            if outcome.attempt or outcome.rate_limited_until:
+                self.store.commit(ctx, dataclasses.replace(outcome, status="enqueued", not_before=None), now,
+                                  self.lease)
+            raise RetryLater(delay, outcome.note or "wait")
+        claimed = self.store.commit(ctx, outcome, now, self.lease)
+        if outcome.decision is not None:
+            log.info("pipeline.decision", extra={"installation": ctx.row.event.installation_id,
+                                                 "ticket": ctx.row.event.ticket_id, "event": event_id,
+                                                 "action": outcome.decision.action.value})
+        return [Delivery(claimed, ctx.installation, ctx.rate_limited_until)] if claimed else []
+
+    def _outcome(self, ctx: EventContext) -> Outcome:
+        """What to do with the event, given what the database said; reads the helpdesk only when a
+        decision is due."""
+        ev, inst, state = ctx.row.event, ctx.installation, ctx.state
+        if inst is None or inst.status != "active":
+            return Outcome("dead", "installation missing or broken")
+        if ev.kind in LIFECYCLE:
+            new = LIFECYCLE[ev.kind](state)
+            if ev.kind != "rating_added" and self._roster_stale(ctx.roster_synced_at):
+                self.sync_roster(inst.id)  # an assignment or a close changed someone's load
+            return Outcome("processed", f"state {state.value} → {new.value}", state=new if new is not state else None)
+        if state in (State.ESCALATED, State.ASSIGNED):
+            return Outcome("processed", "already handed over")  # idempotent: no second write
+        if wait := self._held(ctx.rate_limited_until):
+            return self._wait(wait, "the helpdesk asked us to wait")
+        try:
+            snapshot = self.connector(inst.provider).client(inst).load(ev.ticket_id)
+        except ApiError as e:
+            return self._failed(ctx, e)
+        now = self.clock()
+        if snapshot.conversation.human_replied:
+            return Outcome("processed", "a human agent already replied", state=State.ASSIGNED, first_reply=True)
+        try:
+            rules = load_rules(inst.rules)
+        except RulesError as e:
+            return Outcome("dead", str(e), flag=f"invalid rules: {e}")
+        snapshot = dataclasses.replace(snapshot, conversation=dataclasses.replace(snapshot.conversation, as_of=now))
+        return self.decide(ctx, snapshot, rules, now)
+
+    def decide(self, ctx: EventContext, snapshot: TicketSnapshot, rules: Rules, now: datetime) -> Outcome:
+        """Steps 5-7, pure: engine, routing, write-back plan."""
+        decision = evaluate(snapshot.conversation, rules)
+        if decision.action is Action.CONTINUE:
+            return Outcome("processed", decision=decision)
+        roster = routing.roster_from_json(ctx.roster, rules.routing, ctx.group_stats)
+        previous = [c.agent_id for c in snapshot.conversation.customer.recent_contacts if c.agent_id]
+        route = routing.route(decision, snapshot.conversation, roster, rules.routing, now, previous)
+        recorded = routing.route_to_json(route)
+        if decision.action is Action.OFFER_HUMAN:
+            offer = planning.offer(snapshot, decision, route, rules, ctx.row.event.installation_id)
+            return Outcome("processed", decision=decision, route=recorded, plan=offer)
+        key = planning.handoff_key(ctx.row.event.installation_id, snapshot.conversation.id, ctx.earlier_plans)
+        return Outcome("processed", decision=decision, route=recorded, state=State.ESCALATED,
+                       escalated_to=route.group_id, plan=planning.handoff(snapshot, decision, route, rules, key))
+
+    def _failed(self, ctx: EventContext, e: ApiError) -> Outcome:
+        inst_id = ctx.row.event.installation_id
+        if isinstance(e, ApiRateLimited):  # waiting as asked is not failing: it never dead-letters
+            until = self._until(e)
+            return dataclasses.replace(self._wait(self._delay(e, 0), str(e)), rate_limited_until=until)
+        attempts = ctx.row.attempts + 1
+        if not e.transient:
+            return Outcome("dead", f"{type(e).__name__}: {e}", attempt=True, flag=f"{type(e).__name__}: {e}")
+        if attempts >= MAX_ATTEMPTS:
+            return Outcome("dead", f"{type(e).__name__}: {e}", attempt=True)
+        log.info("pipeline.retry", extra={"installation": inst_id, "event": ctx.row.id, "error": type(e).__name__})
+        return dataclasses.replace(self._wait(self._delay(e, attempts), str(e)), attempt=True)
+
+    def _wait(self, delay: float, why: str) -> Outcome:
+        return Outcome("received", why, not_before=self.clock() + timedelta(seconds=delay))
+
+    def _held(self, until: datetime | None) -> float:
+        """Seconds until the helpdesk accepts calls again after a 429 (0 when it does now)."""
+        return max(0.0, (until - self.clock()).total_seconds()) if until else 0.0
+
+    # steps 8-9: apply a planned write-back once
+
+    def deliver(self, outbox_id: int) -> str:
+        """Claim one outbox row and send it. Returns its status; raises RetryLater for a short wait."""
+        claimed = self.store.claim(outbox_id, self.lease, self.clock())
+        if claimed is None or claimed.row.plan is None:
+            return "skipped"  # sent, dead, parked for later, or another worker holds it
+        return self.send(claimed)
+
+    def send(self, claimed: Delivery) -> str:
+        """Send a write-back this worker holds the lease of (claimed by :meth:`deliver`, or stored
+        claimed with its decision by :meth:`process_event`)."""
+        row, inst = claimed.row, claimed.installation
+        assert row.plan is not None
+        if inst is None:
+            self.store.finish(row.id, "dead", "installation missing")
+            return "dead"
+        if wait := self._held(claimed.rate_limited_until):
+            self.store.finish(row.id, "parked", "the helpdesk asked us to wait",
+                              self.clock() + timedelta(seconds=wait), refund=True)
+            if wait > self.park_after:
+                return "parked"
+            raise RetryLater(wait, "rate limited")
+        client = self.connector(inst.provider).client(inst)
+        try:
+            if row.attempts > 1 and client.applied(row.plan):
+                self.store.finish(row.id, "sent", "found already applied")
+                return "sent"
+            client.apply(row.plan)
+        except ApiError as e:
+            limited = isinstance(e, ApiRateLimited)  # waiting as asked is not failing: never dead-letters
+            held = (inst.id, self._until(e)) if limited else None
+            if not e.transient or (row.attempts >= MAX_ATTEMPTS and not limited):
+                reason = f"{type(e).__name__}: {e}"
+                self.store.finish(row.id, "dead", reason, flag=None if e.transient else (inst.id, reason))
+                log.warning("pipeline.dead-letter", extra={"installation": inst.id, "outbox": row.id,
+                                                           "error": type(e).__name__})
+                return "dead"
+            delay = self._delay(e, row.attempts)
+            # parked with not_before: nothing, not even the drain, sends before the helpdesk allows
+            self.store.finish(row.id, "parked", str(e), self.clock() + timedelta(seconds=delay), refund=limited,
+                              rate_limited=held)
+            if delay > self.park_after:
+                return "parked"
+            raise RetryLater(delay, str(e)) from e
+        self.store.finish(row.id, "sent")
+        return "sent"
+
+    def _until(self, e: ApiRateLimited) -> datetime:
+        return self.clock() + timedelta(seconds=e.retry_after)
+
+    def _delay(self, e: ApiError, attempts: int) -> float:
+        if isinstance(e, ApiRateLimited):
+            return e.retry_after + self.rng.uniform(0.05, 1.0)  # never before Retry-After
+        return self.rng.uniform(0, min(600.0, 2.0 * 2 ** attempts))  # full jitter backoff
+
+    # housekeeping, on a schedule
+
+    def _roster_stale(self, synced: datetime | None) -> bool:
+        return synced is None or self.clock() - synced > ROSTER_FRESH
+
+    def sync_roster(self, inst_id: str) -> bool:
+        """Refresh one installation's agents and groups from its helpdesk; False when it could not
+        (the previous roster stays: routing on slightly old data beats routing on none)."""
+        inst = self.store.installation(inst_id)
+        if inst is None or inst.status != "active" or self._held(self.store.rate_limited_until(inst_id)):
+            return False
+        try:
+            roster = self.connector(inst.provider).client(inst).roster()
+        except ApiError as e:
+            # not a reason to stop escalating: a token may write tickets yet lack the right to list agents
+            if isinstance(e, ApiRateLimited):
+                self.store.rate_limit(inst.id, self._until(e))
+            log.warning("pipeline.roster-sync-failed", extra={"installation": inst.id, "error": type(e).__name__})
+            return False
+        self.store.save_roster(inst.id, roster)
+        return True
+
+    def due(self) -> tuple[list[int], list[int]]:
+        """Events to enqueue again and parked writes whose time has come."""
+        return (self.store.stranded_events(self.stranded_after, self.clock(), self.requeue_after),
+                self.store.due_outbox(self.clock()))

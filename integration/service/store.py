@@ -1,0 +1,656 @@
+"""Durable state: installations, received events, conversation state, decisions, the outbox.
+
+SQLite by default, PostgreSQL through ``DATABASE_URL``; the schema is created and upgraded by the
+Alembic migrations in ``migrations/`` beside this file (append-only: a test compares them with
+the tables below). Credentials and webhook secrets are encrypted
+at rest with Fernet (``BATON_SECRET_KEY``; several comma-separated keys rotate: the first
+encrypts, all decrypt).
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import (JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+                        create_engine, event, func, insert, select, update)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+
+from integration.core.model import (AddNote, AddTags, Assign, Decision, Event, Installation, Plan, Priority,
+                                    ReplyToCustomer, SetPriority, State, WriteBack, utc)
+
+metadata = MetaData()
+
+installations = Table(
+    "installations", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("base_url", String(255), nullable=False),
+    Column("credentials", Text, nullable=False),  # Fernet token of a JSON object
+    Column("webhook_secret", Text, nullable=False),  # Fernet token
+    Column("settings", JSON, nullable=False),
+    Column("rules", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # active | broken
+    Column("status_reason", Text),
+    Column("rate_limited_until", DateTime(timezone=True)),  # the helpdesk said: nothing before this
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("installation_id", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("actor_id", String(64)),
+    Column("status", String(16), nullable=False),  # received | enqueued | processed | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("not_before", DateTime(timezone=True)),  # rate limited: not before this time
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("queued_at", DateTime(timezone=True)),
+    Column("processed_at", DateTime(timezone=True)),
+    UniqueConstraint("installation_id", "key", name="uq_events_installation_key"),
+    Index("ix_events_status", "status", "received_at"),
+)
+conversations = Table(
+    "conversations", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("ticket_id", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("group_id", String(64)),  # where the last escalation went
+    Column("escalated_at", DateTime(timezone=True)),
+    Column("first_reply_at", DateTime(timezone=True)),  # a person first answered after the handoff
+)
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("installation_id", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("event_id", Integer),
+    Column("action", String(16), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("category", String(64)),
+    Column("tier", Integer, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("explanation", Text, nullable=False),
+    Column("route", JSON),  # where it went and why each candidate was passed over
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_decisions_ticket", "installation_id", "ticket_id"),
+)
+rosters = Table(
+    "rosters", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("data", JSON, nullable=False),  # agents and groups, normalized by the connector
+    Column("synced_at", DateTime(timezone=True), nullable=False),
+)
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("installation_id", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("decision_id", Integer),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("plan", JSON),  # emptied once sent: the note holds customer text
+    Column("status", String(16), nullable=False),  # pending | sending | sent | parked | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", DateTime(timezone=True)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("ix_outbox_status", "status", "not_before"),
+    Index("ix_outbox_ticket", "installation_id", "ticket_id"),  # earlier plans of a ticket, read per decision
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Vault:
+    """Fernet encryption of secrets at rest, with key rotation."""
+
+    def __init__(self, keys: str):
+        parts = [k.strip() for k in keys.split(",") if k.strip()]
+        if not parts:
+            raise ValueError("BATON_SECRET_KEY is not set: generate one with python -m integration secret-key")
+        self._fernet = MultiFernet([Fernet(k) for k in parts])
+
+    def encrypt(self, text: str) -> str:
+        return self._fernet.encrypt(text.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as e:
+            raise RuntimeError("cannot decrypt a stored secret: wrong BATON_SECRET_KEY?") from e
+
+    def rotate(self, token: str) -> str:
+        return self._fernet.rotate(token.encode()).decode()
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    event: Event
+    status: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Everything a decision on one event needs from the database, read in one transaction."""
+
+    row: EventRow
+    installation: Installation | None
+    state: State
+    rate_limited_until: datetime | None
+    roster: Mapping[str, Any]
+    roster_synced_at: datetime | None
+    group_stats: Mapping[str, tuple[int, list[float]]]  # group → (waiting, recent first replies in minutes)
+    earlier_plans: int  # write-backs already planned for this ticket
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling one event changed. :meth:`Store.commit` writes all of it in one transaction:
+    the event's status, the decision, the planned write-back, the conversation and the
+    installation's flags."""
+
+    status: str  # processed | dead | received (waiting for ``not_before``)
+    note: str | None = None  # why: a state change, an error, the wait's reason
+    not_before: datetime | None = None
+    attempt: bool = False  # this try counts toward the dead-letter cap
+    state: State | None = None  # the conversation's new state
+    escalated_to: str | None = None  # with state ESCALATED: the group it went to
+    first_reply: bool = False  # a person answered: closes the wait sample
+    decision: Decision | None = None
+    route: Mapping[str, Any] | None = None
+    plan: Plan | None = None
+    flag: str | None = None  # the installation needs its admin, for this reason
+    rate_limited_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    installation_id: str
+    ticket_id: str
+    plan: Plan | None
+    status: str
+    attempts: int
+    not_before: datetime | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An outbox row claimed for one attempt, with its installation, read in the claiming transaction."""
+
+    row: OutboxRow
+    installation: Installation | None
+    rate_limited_until: datetime | None
+
+
+class Store:
+    def __init__(self, url: str, vault: Vault):
+        self.url = _driver(url)
+        if self.url.startswith("sqlite:///"):
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=True, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.vault = vault
+
+    def migrate(self) -> None:
+        from alembic import command
+
+        with self.engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    # installations
+
+    def add_installation(self, provider: str, base_url: str, credentials: Mapping[str, str],
+                         settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None,
+                         webhook_secret: str | None = None, id: str | None = None) -> Installation:
+        inst_id = id or secrets.token_urlsafe(12)
+        secret = webhook_secret or secrets.token_urlsafe(32)  # 256 bits when we choose it
+        with self.engine.begin() as conn:
+            conn.execute(insert(installations).values(
+                id=inst_id, provider=provider, base_url=base_url,
+                credentials=self.vault.encrypt(json.dumps(dict(credentials))),
+                webhook_secret=self.vault.encrypt(secret), settings=dict(settings or {}),
+                rules=dict(rules or {}), status="active", created_at=utcnow(),
+            ))
+        return self.installation(inst_id)  # type: ignore[return-value]
+
+    def installation(self, inst_id: str) -> Installation | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(installations).where(installations.c.id == inst_id)).mappings().first()
+        return self._installation(row) if row else None
+
+    def _installation(self, row: Mapping[str, Any]) -> Installation:
+        return Installation(
+            id=row["id"], provider=row["provider"], base_url=row["base_url"],
+            credentials=json.loads(self.vault.decrypt(row["credentials"])),
+            webhook_secret=self.vault.decrypt(row["webhook_secret"]),
+            settings=row["settings"], rules=row["rules"], status=row["status"],
+        )
+
+    def update_installation(self, inst_id: str, *, webhook_secret: str | None = None,
+                            settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None) -> None:
+        values: dict[str, Any] = {}
+        if webhook_secret is not None:
+            values["webhook_secret"] = self.vault.encrypt(webhook_secret)
+        if settings is not None:
+            values["settings"] = dict(settings)
+        if rules is not None:
+            values["rules"] = dict(rules)
+        with self.engine.begin() as conn:
+            conn.execute(update(installations).where(installations.c.id == inst_id).values(**values))
+
+    def flag_installation(self, inst_id: str, reason: str) -> None:
+        with self.engine.begin() as conn:
+            _flag(conn, inst_id, reason)
+
+    def active_installations(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(installations.c.id).where(installations.c.status == "active"))]
+
+    def rate_limit(self, inst_id: str, until: datetime) -> None:
+        with self.engine.begin() as conn:
+            _rate_limit(conn, inst_id, until)
+
+    def rate_limited_until(self, inst_id: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return utc(conn.execute(select(installations.c.rate_limited_until)
+                                    .where(installations.c.id == inst_id)).scalar())
+
+    def installation_status(self, inst_id: str) -> tuple[str, str | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(installations.c.status, installations.c.status_reason)
+                               .where(installations.c.id == inst_id)).first()
+        return (row[0], row[1]) if row else ("unknown", None)
+
+    # events: the web tier's one transaction per delivery
+
+    def receive(self, ev: Event, now: datetime | None = None) -> tuple[int, str, bool]:
+        """Record the event once per (installation, key), as queued: the caller queues it next and
+        calls :meth:`unqueue` if it cannot. Returns (row id, status, whether it is new)."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            rid = _insert_or_ignore(conn, events, ("installation_id", "key"), dict(
+                installation_id=ev.installation_id, key=ev.key, kind=ev.kind, ticket_id=ev.ticket_id,
+                actor_id=ev.actor_id, status="enqueued", attempts=0, received_at=now, queued_at=now))
+            if rid is not None:
+                return rid, "enqueued", True
+            row = conn.execute(select(events.c.id, events.c.status).where(
+                events.c.installation_id == ev.installation_id, events.c.key == ev.key)).one()
+        return int(row[0]), row[1], False
+
+    def unqueue(self, event_id: int) -> None:
+        """The queue refused it: leave it for the drain, which queues what was received and not queued."""
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.id == event_id, events.c.status == "enqueued")
+                         .values(status="received", queued_at=None))
+
+    def event(self, event_id: int) -> EventRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(events, installations.c.provider)
+                             .join(installations, installations.c.id == events.c.installation_id)
+                             .where(events.c.id == event_id)).mappings().first()
+        return _event_row(r) if r else None
+
+    def mark_enqueued(self, event_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.id == event_id, events.c.status.in_(("received", "enqueued")))
+                         .values(status="enqueued", queued_at=utcnow()))
+
+    def stranded_events(self, older_than: timedelta, now: datetime | None = None,
+                        requeue_after: timedelta = timedelta(minutes=15)) -> list[int]:
+        """Events to queue (again): recorded while the broker was down, parked until a long
+        Retry-After, or queued so long ago that their task must be lost (a worker killed mid-task
+        waits for the broker's visibility timeout; Redis without AOF forgets). Processing an event
+        twice is harmless, losing one is not."""
+        now = now or utcnow()
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(events.c.id).where(
+                ((events.c.status == "received")
+                 & ((events.c.not_before.is_(None) & (events.c.received_at <= now - older_than))
+                    | (events.c.not_before <= now)))
+                | ((events.c.status == "enqueued") & (events.c.queued_at <= now - requeue_after))))]
+
+    # the worker's unit of work: one read, a pure decision, one commit
+
+    def event_context(self, event_id: int, *, for_decision: bool = True) -> EventContext | None:
+        """The event, its installation, the conversation's state, the 429 hold, the roster and
+        the wait statistics (only ``for_decision``), in one read transaction."""
+        with self.engine.connect() as conn:
+            r = conn.execute(
+                select(events, installations.c.provider, *_INSTALLATION, conversations.c.state.label("conversation_state"),
+                       rosters.c.data.label("roster"), rosters.c.synced_at.label("roster_synced_at"))
+                .outerjoin(installations, installations.c.id == events.c.installation_id)
+                .outerjoin(conversations, (conversations.c.installation_id == events.c.installation_id)
+                           & (conversations.c.ticket_id == events.c.ticket_id))
+                .outerjoin(rosters, rosters.c.installation_id == events.c.installation_id)
+                .where(events.c.id == event_id)).mappings().first()
+            if r is None:
+                return None
+            row = _event_row(r)
+            inst = self._installation(_unprefixed(r)) if r["provider"] is not None else None
+            state = State(r["conversation_state"]) if r["conversation_state"] else State.BOT
+            stats: dict[str, tuple[int, list[float]]] = {}
+            earlier = 0
+            if for_decision and inst is not None and state not in (State.ESCALATED, State.ASSIGNED):
+                stats = _group_stats(conn, inst.id)
+                earlier = conn.execute(select(func.count()).select_from(outbox).where(
+                    outbox.c.installation_id == inst.id, outbox.c.ticket_id == row.event.ticket_id)).scalar_one()
+        return EventContext(row, inst, state, utc(r["i_rate_limited_until"]), dict(r["roster"] or {}),
+                            utc(r["roster_synced_at"]), stats, int(earlier))
+
+    def commit(self, ctx: EventContext, outcome: Outcome, now: datetime, lease: timedelta) -> OutboxRow | None:
+        """Write one event's outcome in one transaction. A new plan is stored already claimed by the
+        caller (sending, with a lease) and returned for delivery at once; a plan whose key exists
+        belongs to whoever stored it first, and None is returned."""
+        ev = ctx.row.event
+        with self.engine.begin() as conn:
+            values: dict[str, Any] = {"status": outcome.status, "error": outcome.note, "not_before": outcome.not_before}
+            if outcome.attempt:
+                values["attempts"] = events.c.attempts + 1
+            if outcome.status in ("processed", "dead"):
+                values["processed_at"] = now
+            conn.execute(update(events).where(events.c.id == ctx.row.id).values(**values))
+            if outcome.flag:
+                _flag(conn, ev.installation_id, outcome.flag)
+            if outcome.rate_limited_until:
+                _rate_limit(conn, ev.installation_id, outcome.rate_limited_until)
+            if outcome.state is not None:
+                state: dict[str, Any] = {"state": outcome.state.value, "updated_at": now}
+                if outcome.state is State.ESCALATED:
+                    state.update(group_id=outcome.escalated_to, escalated_at=now, first_reply_at=None)
+                _upsert(conn, conversations, ("installation_id", "ticket_id"),
+                        dict(installation_id=ev.installation_id, ticket_id=ev.ticket_id), state)
+            if outcome.first_reply:
+                conn.execute(update(conversations).where(
+                    conversations.c.installation_id == ev.installation_id, conversations.c.ticket_id == ev.ticket_id,
+                    conversations.c.escalated_at.is_not(None), conversations.c.first_reply_at.is_(None))
+                    .values(first_reply_at=now))
+            decision_id = None
+            if outcome.decision is not None:
+                decision_id = conn.execute(insert(decisions).values(
+                    **_decision_values(ev.installation_id, ev.ticket_id, ctx.row.id, outcome.decision, outcome.route),
+                    created_at=now)).inserted_primary_key[0]
+            if outcome.plan is None:
+                return None
+            plan = outcome.plan
+            oid = _insert_or_ignore(conn, outbox, ("key",), dict(
+                installation_id=ev.installation_id, ticket_id=plan.ticket_id, decision_id=decision_id, key=plan.key,
+                plan=plan_to_json(plan), status="sending", attempts=1, lease_until=now + lease, created_at=now))
+        return OutboxRow(oid, ev.installation_id, plan.ticket_id, plan, "sending", 1, None) if oid else None
+
+    # conversations and decisions
+
+    def state(self, inst_id: str, ticket_id: str) -> State:
+        with self.engine.connect() as conn:
+            s = conn.execute(select(conversations.c.state).where(
+                conversations.c.installation_id == inst_id, conversations.c.ticket_id == ticket_id)).scalar()
+        return State(s) if s else State.BOT
+
+    def set_state(self, inst_id: str, ticket_id: str, state: State) -> None:
+        with self.engine.begin() as conn:
+            _upsert(conn, conversations, ("installation_id", "ticket_id"),
+                    dict(installation_id=inst_id, ticket_id=ticket_id), {"state": state.value, "updated_at": utcnow()})
+
+    def group_stats(self, inst_id: str) -> dict[str, tuple[int, list[float]]]:
+        with self.engine.connect() as conn:
+            return _group_stats(conn, inst_id)
+
+    def record_decision(self, inst_id: str, ticket_id: str, event_id: int | None, d: Decision,
+                        route: Mapping[str, Any] | None = None) -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(insert(decisions).values(
+                **_decision_values(inst_id, ticket_id, event_id, d, route), created_at=utcnow())).inserted_primary_key[0])
+
+    def decisions_for(self, inst_id: str, ticket_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(decisions).where(
+                decisions.c.installation_id == inst_id, decisions.c.ticket_id == ticket_id)
+                .order_by(decisions.c.id)).mappings()]
+
+    # rosters
+
+    def save_roster(self, inst_id: str, data: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            _upsert(conn, rosters, ("installation_id",), dict(installation_id=inst_id),
+                    {"data": dict(data), "synced_at": utcnow()})
+
+    def roster(self, inst_id: str) -> tuple[dict[str, Any], datetime | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(rosters.c.data, rosters.c.synced_at)
+                               .where(rosters.c.installation_id == inst_id)).first()
+        return (dict(row[0]), utc(row[1])) if row else ({}, None)
+
+    # outbox
+
+    def add_outbox(self, inst_id: str, decision_id: int | None, plan: Plan) -> tuple[int, bool]:
+        """Store a plan before any API call; a plan key exists once. Returns (id, new)."""
+        with self.engine.begin() as conn:
+            oid = _insert_or_ignore(conn, outbox, ("key",), dict(
+                installation_id=inst_id, ticket_id=plan.ticket_id, decision_id=decision_id, key=plan.key,
+                plan=plan_to_json(plan), status="pending", attempts=0, created_at=utcnow()))
+            if oid is not None:
+                return oid, True
+            return int(conn.execute(select(outbox.c.id).where(outbox.c.key == plan.key)).scalar_one()), False
+
+    def claim(self, outbox_id: int, lease: timedelta, now: datetime | None = None) -> Delivery | None:
+        """Take the row for one delivery attempt, or None if it is sent, dead, parked for later or
+        held by a live lease. The conditional UPDATE makes two workers never both send; the row
+        and its installation are read in the same transaction."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            claimable = (
+                (outbox.c.status == "pending")
+                | ((outbox.c.status == "parked") & (outbox.c.not_before <= now))
+                | ((outbox.c.status == "sending") & (outbox.c.lease_until <= now))
+            )
+            n = conn.execute(update(outbox).where(outbox.c.id == outbox_id, claimable).values(
+                status="sending", lease_until=now + lease, attempts=outbox.c.attempts + 1)).rowcount
+            if not n:
+                return None
+            r = conn.execute(select(outbox, *_INSTALLATION)
+                             .outerjoin(installations, installations.c.id == outbox.c.installation_id)
+                             .where(outbox.c.id == outbox_id)).mappings().one()
+        inst = self._installation(_unprefixed(r)) if r["i_id"] is not None else None
+        return Delivery(_outbox_row(r), inst, utc(r["i_rate_limited_until"]))
+
+    def outbox_row(self, outbox_id: int) -> OutboxRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(outbox).where(outbox.c.id == outbox_id)).mappings().first()
+        return _outbox_row(r) if r else None
+
+    def finish(self, outbox_id: int, status: str, error: str | None = None, not_before: datetime | None = None,
+               refund: bool = False, *, flag: tuple[str, str] | None = None,
+               rate_limited: tuple[str, datetime] | None = None) -> None:
+        """End a delivery attempt in one transaction; ``refund`` does not count it (a wait the
+        helpdesk asked for); ``flag`` and ``rate_limited`` also mark the installation."""
+        values: dict[str, Any] = {"status": status, "last_error": error, "lease_until": None, "not_before": not_before}
+        if refund:
+            values["attempts"] = outbox.c.attempts - 1
+        if status == "sent":
+            values.update(sent_at=utcnow(), plan=None)
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+            if flag:
+                _flag(conn, *flag)
+            if rate_limited:
+                _rate_limit(conn, *rate_limited)
+
+    def due_outbox(self, now: datetime | None = None, pending_for: timedelta = timedelta(seconds=30)) -> list[int]:
+        """Writes to (re)send: parked ones whose time has come, ones whose sender died (lease
+        expired), and ones left pending because their task was never enqueued."""
+        now = now or utcnow()
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(outbox.c.id).where(
+                ((outbox.c.status == "parked") & (outbox.c.not_before <= now))
+                | ((outbox.c.status == "sending") & (outbox.c.lease_until <= now))
+                | ((outbox.c.status == "pending") & (outbox.c.created_at <= now - pending_for))))]
+
+    def rows(self, table: Table, **where: Any) -> list[dict[str, Any]]:
+        """For the demo, tests and the admin: rows of a table matching equality filters."""
+        q = select(table)
+        for k, v in where.items():
+            q = q.where(table.c[k] == v)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def alembic_config(conn: Connection) -> Any:
+    """Alembic pointed at our migrations, running on ``conn``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def _event_row(r: Mapping[str, Any]) -> EventRow:
+    ev = Event(r["provider"] or "", r["installation_id"], r["key"], r["kind"], r["ticket_id"], r["actor_id"])
+    return EventRow(r["id"], ev, r["status"], r["attempts"])
+
+
+def _outbox_row(r: Mapping[str, Any]) -> OutboxRow:
+    return OutboxRow(r["id"], r["installation_id"], r["ticket_id"], plan_from_json(r["plan"]) if r["plan"] else None,
+                     r["status"], r["attempts"], utc(r["not_before"]))
+
+
+# An installation's columns beside another table's in one SELECT, told apart by a prefix.
+_INSTALLATION = tuple(c.label(f"i_{c.name}") for c in installations.c)
+
+
+def _unprefixed(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {k[2:]: v for k, v in r.items() if k.startswith("i_")}
+
+
+def _decision_values(inst_id: str, ticket_id: str, event_id: int | None, d: Decision,
+                     route: Mapping[str, Any] | None) -> dict[str, Any]:
+    reasons = [{"code": r.code, "summary": r.summary,
+                "evidence": [{"message_index": e.message_index, "quote": e.quote, "score": e.score,
+                              "threshold": e.threshold, "note": e.note} for e in r.evidence]}
+               for r in d.reasons]
+    return dict(installation_id=inst_id, ticket_id=ticket_id, event_id=event_id, action=d.action.value,
+                priority=d.priority.value, category=d.category, tier=d.tier, reasons=reasons,
+                explanation=d.explanation, route=dict(route) if route else None)
+
+
+def _group_stats(conn: Connection, inst_id: str, samples: int = 50) -> dict[str, tuple[int, list[float]]]:
+    """Per group: conversations waiting for a first reply, and the latest first-reply times in
+    minutes (at most ``samples``)."""
+    rows = conn.execute(select(conversations.c.group_id, conversations.c.escalated_at,
+                               conversations.c.first_reply_at, conversations.c.state)
+                        .where(conversations.c.installation_id == inst_id, conversations.c.group_id.is_not(None))
+                        .order_by(conversations.c.first_reply_at.desc())).all()
+    out: dict[str, tuple[int, list[float]]] = {}
+    for group, escalated, replied, state in rows:
+        depth, waits = out.get(group, (0, []))
+        if replied is None and state == State.ESCALATED.value:
+            depth += 1
+        elif replied is not None and escalated is not None and len(waits) < samples:
+            waits.append((utc(replied) - utc(escalated)).total_seconds() / 60)  # type: ignore[operator]
+        out[group] = (depth, waits)
+    return out
+
+
+def _flag(conn: Connection, inst_id: str, reason: str) -> None:
+    """Mark the installation as needing its admin (credentials revoked, rules invalid …)."""
+    conn.execute(update(installations).where(installations.c.id == inst_id)
+                 .values(status="broken", status_reason=reason))
+
+
+def _rate_limit(conn: Connection, inst_id: str, until: datetime) -> None:
+    """A 429 for one call holds every call to that account (Retry-After is account-wide)."""
+    conn.execute(update(installations).where(
+        installations.c.id == inst_id,
+        installations.c.rate_limited_until.is_(None) | (installations.c.rate_limited_until < until),
+    ).values(rate_limited_until=until))
+
+
+def _dialect_insert(conn: Connection, table: Table) -> Any:
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def _insert_or_ignore(conn: Connection, table: Table, unique: tuple[str, ...], values: Mapping[str, Any]) -> int | None:
+    """Insert a row unless one with the same ``unique`` columns exists: its new id, or None."""
+    stmt = _dialect_insert(conn, table).values(**values).on_conflict_do_nothing(index_elements=list(unique))
+    return conn.execute(stmt.returning(table.c.id)).scalar()
+
+
+def _upsert(conn: Connection, table: Table, unique: tuple[str, ...], key: Mapping[str, Any],
+            values: Mapping[str, Any]) -> None:
+    stmt = _dialect_insert(conn, table).values(**key, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(unique), set_=dict(values)))
+
+
+def _driver(url: str) -> str:
+    """Heroku-style postgres:// URLs and plain postgresql:// use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+    # the web process and the worker share the file: WAL lets readers and one writer proceed
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+# Plans as JSON (outbox rows and task arguments never carry Python objects).
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    def action(a: WriteBack) -> dict[str, Any]:
+        if isinstance(a, AddNote):
+            return {"type": "note", "html": a.html, "text": a.text}
+        if isinstance(a, AddTags):
+            return {"type": "tags", "tags": list(a.tags)}
+        if isinstance(a, SetPriority):
+            return {"type": "priority", "priority": a.priority.value}
+        if isinstance(a, Assign):
+            return {"type": "assign", "group_id": a.group_id, "agent_id": a.agent_id, "why": a.why}
+        return {"type": "reply", "text": a.text}
+
+    return {"key": plan.key, "ticket_id": plan.ticket_id, "ticket_fields": dict(plan.ticket_fields),
+            "actions": [action(a) for a in plan.actions]}
+
+
+def plan_from_json(data: Mapping[str, Any]) -> Plan:
+    def action(a: Mapping[str, Any]) -> WriteBack:
+        kind = a["type"]
+        if kind == "note":
+            return AddNote(a["html"], a["text"])
+        if kind == "tags":
+            return AddTags(tuple(a["tags"]))
+        if kind == "priority":
+            return SetPriority(Priority(a["priority"]))
+        if kind == "assign":
+            return Assign(a.get("group_id"), a.get("agent_id"), a.get("why", ""))
+        return ReplyToCustomer(a["text"])
+
+    # "remote" is what rows written before the ticket_fields name call it
+    fields = data.get("ticket_fields", data.get("remote")) or {}
+    return Plan(data["key"], data["ticket_id"], tuple(action(a) for a in data["actions"]), fields)
+
+

@@ -1,0 +1,233 @@
+"""Thin Celery tasks around the pipeline, the queue the web tier hands events to, and the
+embedded in-process queue. The Celery app itself is made by the Flask app factory
+(``celery_init_app``, Flask's pattern); the worker's entry point is ``integration.service.worker``.
+
+Reliability settings (../shared/reference/reliability_anchors.md §2.3): late ack and requeue on
+a lost worker, prefetch 1, only ids in task arguments (no customer text in Redis), countdowns
+always well below the visibility timeout (longer waits are parked in the store and drained).
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from typing import Callable
+
+import redis
+from celery import Celery, Task, shared_task
+from flask import Flask, current_app
+from kombu.exceptions import OperationalError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from integration.service.pipeline import Pipeline, RetryLater
+from integration.service.settings import Settings
+
+log = logging.getLogger("baton.tasks")
+
+
+class QueueUnavailable(Exception):
+    pass
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    vt = settings.visibility_timeout
+    return {
+        "broker_url": settings.redis_url,
+        "broker_transport_options": {"visibility_timeout": vt},
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "task_time_limit": min(300, vt // 2),
+        "task_soft_time_limit": min(240, vt // 3),
+        "broker_connection_retry_on_startup": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "beat_schedule": {
+            "baton-drain": {"task": "baton.drain", "schedule": settings.drain_seconds},
+            "baton-rosters": {"task": "baton.sync_rosters", "schedule": settings.roster_seconds},
+        },
+    }
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Flask's own Celery pattern: a Celery app configured from ``app.config["CELERY"]`` whose
+    tasks run inside the Flask app's context, so they find the pipeline there."""
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+def _pipeline() -> Pipeline:
+    return current_app.extensions["baton"].pipeline  # type: ignore[no-any-return]
+
+
+@shared_task(name="baton.process_event", bind=True, max_retries=None)
+def process_event(self: Task, event_id: int) -> None:
+    try:
+        held = _pipeline().process_event(event_id)
+    except RetryLater as e:
+        raise self.retry(countdown=e.delay)
+    for delivery in held:  # write back at once, in this task; only a wait goes back to the queue
+        try:
+            _pipeline().send(delivery)
+        except RetryLater as e:  # if this publish fails, the drain finds the row
+            self.app.send_task("baton.deliver", (delivery.row.id,), countdown=e.delay)
+
+
+@shared_task(name="baton.deliver", bind=True, max_retries=None)
+def deliver(self: Task, outbox_id: int) -> None:
+    try:
+        _pipeline().deliver(outbox_id)
+    except RetryLater as e:
+        raise self.retry(countdown=e.delay)
+
+
+@shared_task(name="baton.drain", bind=True)
+def drain(self: Task) -> None:
+    pipeline = _pipeline()
+    events, writes = pipeline.due()
+    for eid in events:
+        self.app.send_task("baton.process_event", (eid,))
+        pipeline.store.mark_enqueued(eid)
+    for oid in writes:
+        self.app.send_task("baton.deliver", (oid,))
+
+
+@shared_task(name="baton.sync_rosters", bind=True)
+def sync_rosters(self: Task) -> None:
+    for inst_id in _pipeline().store.active_installations():
+        self.app.send_task("baton.sync_roster", (inst_id,))
+
+
+@shared_task(name="baton.sync_roster")
+def sync_roster(inst_id: str) -> None:
+    _pipeline().sync_roster(inst_id)
+
+
+class CeleryQueue:
+    """What the web layer uses to hand an event to the workers.
+
+    A down broker must turn into a 503 at once, not after the client library's own reconnect
+    attempts (seconds): a quick ping with no retries comes first."""
+
+    def __init__(self, celery: Celery):
+        self.celery = celery
+        url = celery.conf.broker_url
+        self._probe = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+
+    def enqueue_event(self, event_id: int) -> None:
+        self.ping()
+        try:
+            self.celery.send_task("baton.process_event", (event_id,), retry=False)
+        except (OperationalError, OSError) as e:
+            raise QueueUnavailable(str(e)) from e
+
+    def ping(self) -> None:
+        try:
+            self._probe.ping()
+        except (redis.RedisError, OSError) as e:
+            raise QueueUnavailable(str(e)) from e
+
+
+class LocalQueue:
+    """The embedded default: the same pipeline steps on a background thread of this process,
+    with delays honoured (a rate-limited write waits for Retry-After, never hammers)."""
+
+    def __init__(self, pipeline: Pipeline, drain_every: float = 5.0):
+        self.pipeline = pipeline
+        self._heap: list[tuple[float, int, str, int]] = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._busy = 0
+        self._stop = False
+        self._drain_every = drain_every
+        self._thread = threading.Thread(target=self._run, name="baton-local-queue", daemon=True)
+        self._thread.start()
+
+    def enqueue_event(self, event_id: int) -> None:
+        self._push(0.0, "event", event_id)
+
+    def ping(self) -> None:
+        if not self._thread.is_alive():
+            raise QueueUnavailable("local queue stopped")
+
+    def _push(self, delay: float, kind: str, ident: int) -> None:
+        with self._cv:
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), kind, ident))
+            self._cv.notify()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until nothing runs and nothing is due before the timeout ends."""
+        end = time.monotonic() + timeout
+        with self._cv:
+            while self._busy or (self._heap and self._heap[0][0] <= end):
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cv.wait(timeout=remaining)
+        return True
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        next_drain = time.monotonic() + self._drain_every
+        while True:
+            with self._cv:
+                while not self._stop:
+                    now = time.monotonic()
+                    if self._heap and self._heap[0][0] <= now:
+                        break
+                    wake = min(self._heap[0][0] if self._heap else next_drain, next_drain)
+                    if now >= next_drain:
+                        break
+                    self._cv.wait(timeout=max(0.0, wake - now))
+                if self._stop:
+                    return
+                item = heapq.heappop(self._heap) if self._heap and self._heap[0][0] <= time.monotonic() else None
+                self._busy += 1
+            try:
+                if item is None:
+                    next_drain = time.monotonic() + self._drain_every
+                    events, writes = self.pipeline.due()
+                    for eid in events:
+                        self.pipeline.store.mark_enqueued(eid)
+                        self._push(0.0, "event", eid)
+                    for oid in writes:
+                        self._push(0.0, "deliver", oid)
+                else:
+                    self._step(item[2], item[3])
+            except Exception:  # a bug in one step must not stop the queue
+                log.exception("tasks.local-queue.step-failed")
+            finally:
+                with self._cv:
+                    self._busy -= 1
+                    self._cv.notify_all()
+
+    def _step(self, kind: str, ident: int) -> None:
+        step: Callable[[int], object] = self.pipeline.process_event if kind == "event" else self.pipeline.deliver
+        try:
+            result = step(ident)
+        except RetryLater as e:
+            self._push(e.delay, kind, ident)
+            return
+        if kind == "event":
+            for delivery in result:  # type: ignore[union-attr]
+                try:
+                    self.pipeline.send(delivery)
+                except RetryLater as e:
+                    self._push(e.delay, "deliver", delivery.row.id)

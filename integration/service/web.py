@@ -1,0 +1,165 @@
+"""The webhook receiver: verify, parse, record, enqueue, answer. Nothing else happens here.
+
+POST /webhooks/<provider>/<installation>
+    413 body over 1 MiB (before reading it whole) · 404 unknown helpdesk or installation ·
+    401 bad, missing or stale signature (nothing recorded) · 400 not that helpdesk's payload ·
+    200 known event we ignore (or our own echo) · 503 database or queue down (never a 2xx for an
+    event that is not safely recorded and queued) · 200 recorded and queued, or a duplicate.
+HEAD /webhooks/<provider>/<installation>   200: the endpoint check helpdesks make when subscribing
+GET /healthz
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable
+
+from flask import Flask, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+import connectors
+from integration.core.contract import Ignored, InvalidSignature, NotOurs
+from integration.service.pipeline import Pipeline
+from integration.service.settings import Settings
+from integration.service.store import Store, Vault, utcnow
+from integration.service.tasks import CeleryQueue, QueueUnavailable, celery_config, celery_init_app
+
+log = logging.getLogger("baton.web")
+
+MAX_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Baton:
+    """What the web views and the tasks share, kept in ``app.extensions["baton"]``."""
+
+    settings: Settings
+    store: Store
+    pipeline: Pipeline
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None, queue: Any = None,
+               clock: Callable = utcnow) -> Flask:
+    """The web app (and, through Flask's Celery pattern, the Celery app the worker runs). Tests and
+    the demo pass their own store and queue; a process started by the Procfile passes nothing
+    and gets both from the environment."""
+    settings = settings or Settings.from_env()
+    store = store or Store(settings.database_url, Vault(settings.secret_key))
+    app = Flask(__name__)
+    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.flask_secret_key,
+                            CELERY=celery_config(settings))
+    celery = celery_init_app(app)
+    pipeline = Pipeline(store, park_after=settings.park_after, lease=timedelta(seconds=settings.lease_seconds),
+                        stranded_after=timedelta(seconds=settings.stranded_seconds),
+                        requeue_after=timedelta(seconds=settings.requeue_seconds))
+    app.extensions["baton"] = Baton(settings, store, pipeline)
+    queue = queue or CeleryQueue(celery)
+    installation = _cached(store.installation, seconds=30.0, clock=time.monotonic)
+
+    @app.post("/webhooks/<provider>/<installation_id>")
+    def webhook(provider: str, installation_id: str):  # type: ignore[no-untyped-def]
+        body = _read_body()
+        if body is None:
+            return _answer(413, "body over 1 MiB")
+        try:
+            connector = connectors.get(provider)
+        except KeyError:
+            return _answer(404, "unknown helpdesk")
+        try:
+            inst = installation(installation_id)
+        except SQLAlchemyError:
+            log.error(f"{provider}.webhook.database-down", extra={"installation": installation_id})
+            return _answer(503, "database unavailable")
+        if inst is None or inst.provider != provider:
+            return _answer(404, "unknown installation")
+        try:
+            connector.verify(request.headers, body, inst, clock())
+        except InvalidSignature as e:
+            log.warning(f"{provider}.webhook.invalid-signature", extra={"installation": inst.id, "why": str(e)})
+            return _answer(401, "invalid signature")
+        try:
+            ev = connector.parse(body, inst)
+        except Ignored as e:
+            return _answer(200, f"ignored: {e}")
+        except NotOurs as e:
+            log.warning(f"{provider}.webhook.not-ours", extra={"installation": inst.id, "why": str(e)})
+            return _answer(400, f"not a {provider} event: {e}")
+        try:
+            rid, status, new = store.receive(ev)  # the delivery's one transaction
+        except SQLAlchemyError:
+            log.error(f"{provider}.webhook.database-down", extra={"installation": inst.id})
+            return _answer(503, "database unavailable")
+        if new or status == "received":  # new, or recorded while the queue was down: queue it now
+            try:
+                queue.enqueue_event(rid)
+                if not new:
+                    store.mark_enqueued(rid)
+            except (QueueUnavailable, SQLAlchemyError):
+                log.error(f"{provider}.webhook.queue-down", extra={"installation": inst.id})
+                _leave_for_the_drain(store, rid)
+                return _answer(503, "queue unavailable")
+        return jsonify(status="duplicate" if not new else "queued", event=rid), 200
+
+    @app.route("/webhooks/<provider>/<installation_id>", methods=["HEAD", "GET"])
+    def webhook_check(provider: str, installation_id: str):  # type: ignore[no-untyped-def]
+        """Intercom checks an endpoint with HEAD before subscribing it; say only whether we serve it."""
+        return ("", 200) if provider in connectors.KEYS else ("", 404)
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        checks = {}
+        try:
+            store.ping()
+            checks["database"] = "ok"
+        except SQLAlchemyError:
+            checks["database"] = "down"
+        try:
+            queue.ping()
+            checks["queue"] = "ok"
+        except QueueUnavailable:
+            checks["queue"] = "down"
+        ok = all(v == "ok" for v in checks.values())
+        return jsonify(status="ok" if ok else "degraded", **checks), 200 if ok else 503
+
+    return app
+
+
+def _cached(load: Callable[[str], Any], seconds: float, clock: Callable[[], float]) -> Callable[[str], Any]:
+    """Installations change rarely and are read on every webhook: keep each for ``seconds``
+    (a rotated secret or a new installation is seen within that time; unknown ids are not kept)."""
+    cache: dict[str, tuple[float, Any]] = {}
+
+    def get(key: str) -> Any:
+        hit = cache.get(key)
+        if hit and hit[0] > clock():
+            return hit[1]
+        value = load(key)
+        if value is not None:
+            cache[key] = (clock() + seconds, value)
+        return value
+
+    return get
+
+
+def _leave_for_the_drain(store: Store, event_id: int) -> None:
+    """The event is recorded but not queued: say so, so the drain queues it (best effort: if the
+    database is gone too, the drain's lost-task rule still finds it later)."""
+    try:
+        store.unqueue(event_id)
+    except SQLAlchemyError:
+        log.error("webhook.unqueue-failed", extra={"event": event_id})
+
+
+def _read_body() -> bytes | None:
+    """The raw bytes, or None past MAX_BODY: refused from Content-Length before reading, and a
+    chunked body is cut at the limit."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return None
+    body = request.stream.read(MAX_BODY + 1)
+    return None if len(body) > MAX_BODY else body
+
+
+def _answer(status: int, message: str):  # type: ignore[no-untyped-def]
+    return jsonify(status=status, message=message), status

@@ -1,0 +1,122 @@
+"""Command line: ``python -m integration <command>``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import connectors
+from integration.core.rules import RulesError, load_rules_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m integration", description="Baton, the AI-to-human handoff engine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run Baton end to end against the Zendesk sandbox")
+    demo.add_argument("--serve", action="store_true", help="keep serving so the tickets can be opened in a browser")
+    demo.add_argument("--home", help="folder for the demo's database (default: a new temporary folder)")
+
+    ev = sub.add_parser("evaluate", help="decide for each conversation of a JSONL file")
+    ev.add_argument("input", help="JSONL file of conversations, or - for standard input")
+    ev.add_argument("--output", help="write decisions here instead of standard output")
+    ev.add_argument("--rules", help="JSON rules file (defaults apply to what it leaves out)")
+
+    sub.add_parser("migrate", help="create or upgrade the database schema (DATABASE_URL)")
+    sub.add_parser("secret-key", help="print a new key for BATON_SECRET_KEY")
+
+    ins = sub.add_parser("install", help="install Baton into a helpdesk account (creates its webhook)")
+    descriptors = connectors.descriptors()
+    ins.add_argument("provider", choices=sorted(descriptors))
+    ins.add_argument("--base-url", required=True, help="e.g. https://acme.zendesk.com")
+    flags: dict[str, list[str]] = {}
+    for d in descriptors.values():
+        for field in {f.name: f for fields in d.credentials for f in fields}.values():
+            flags.setdefault(field.name, []).append(f"{d.name}: {field.help}")
+    for name, helps in flags.items():
+        ins.add_argument(f"--{name.replace('_', '-')}", dest=name, help="; ".join(helps))
+    ins.add_argument("--public-url", required=True, help="where the helpdesk reaches Baton, e.g. https://baton.example.com")
+    ins.add_argument("--mode", default=None,
+                     help="; ".join(f"{d.name}: {' or '.join(d.modes)}" for d in descriptors.values() if len(d.modes) > 1))
+    ins.add_argument("--settings", default="{}", help='JSON, e.g. {"bot_user_ids": ["123"], "groups": {"default": "456"}}')
+    ins.add_argument("--rules", help="JSON rules file")
+
+    args = parser.parse_args(argv)
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.command == "demo":
+        from integration.tools.demo import run
+
+        return run(serve=args.serve, home=args.home)
+    if args.command == "secret-key":
+        from cryptography.fernet import Fernet
+
+        print(Fernet.generate_key().decode())
+        return 0
+    if args.command == "migrate":
+        _store().migrate()
+        return 0
+    if args.command == "install":
+        return _install(args)
+    return 2
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from integration.service.settings import Settings
+    from integration.service.store import Store, Vault
+
+    settings = Settings.from_env()
+    return Store(settings.database_url, Vault(settings.secret_key))
+
+
+def _install(args: argparse.Namespace) -> int:
+    from integration.core.contract import ApiError
+    from integration.service.installs import install
+
+    descriptor = connectors.get(args.provider).descriptor
+    given = [{f.name: getattr(args, f.name) for f in fields} for fields in descriptor.credentials]
+    creds = next((c for c in given if all(c.values())), None)
+    if creds is None:
+        wanted = " or ".join("(" + ", ".join("--" + f.name.replace("_", "-") for f in fields) + ")"
+                             for fields in descriptor.credentials)
+        print(f"error: missing credentials for {args.provider}: give {wanted}", file=sys.stderr)
+        return 2
+    mode = args.mode or descriptor.modes[0]
+    if mode not in descriptor.modes:
+        print(f"error: {args.provider} has no mode {mode!r} (choose {', '.join(descriptor.modes)})", file=sys.stderr)
+        return 2
+    try:
+        settings = json.loads(args.settings)
+        rules = json.loads(open(args.rules, encoding="utf-8").read()) if args.rules else {}
+        store = _store()
+        store.migrate()
+        inst = install(store, args.provider, args.base_url, creds, args.public_url, settings, rules, mode)
+    except (json.JSONDecodeError, OSError, RulesError, ApiError, RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"installed {args.provider} as {inst.id}: webhook → {args.public_url.rstrip('/')}/webhooks/{args.provider}/{inst.id}")
+    if args.provider == "freshdesk":  # the admin pastes it into the automation rule (it is stored encrypted)
+        print(f"X-Baton-Secret: {inst.webhook_secret}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from integration.tools.evaluate import iter_file, run
+    from integration.core.rules import DEFAULT_RULES
+
+    try:
+        rules = load_rules_file(args.rules) if args.rules else DEFAULT_RULES
+    except (RulesError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        lines = iter_file(args.input)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as out:
+                bad = run(lines, out, sys.stderr, rules)
+        else:
+            bad = run(lines, sys.stdout, sys.stderr, rules)
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 1 if bad else 0

@@ -1,0 +1,168 @@
+"""``python -m integration demo``: Baton end to end on one machine with nothing installed.
+
+Starts Baton (SQLite, in-process queue) and the Zendesk, Freshdesk and Intercom sandboxes,
+installs Baton into each, plays the same conversations on each as customers and a bot would,
+and prints every ticket after Baton has looked at it. ``--serve`` keeps everything running so the
+Zendesk tickets can be opened in a browser.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+import connectors
+from connectors.sandbox import Driver, Person, html_to_text
+from integration.service.pipeline import Pipeline
+from integration.service.settings import Settings
+from integration.service.store import Store, Vault, decisions
+from integration.service.tasks import LocalQueue
+from integration.service.web import create_app
+from integration.tools.local import Server, install_into
+
+HELPDESKS = ("zendesk", "freshdesk", "intercom")  # the order the demo plays them in
+
+
+@dataclass(frozen=True)
+class Scenario:
+    customer: str
+    email: str
+    subject: str
+    turns: tuple[tuple[str, str], ...]  # ("customer" | "bot", text)
+    tags: tuple[str, ...] = ()
+    organization: str | None = None
+    fields: dict[str, Any] | None = None
+
+
+SCENARIOS = (
+    Scenario("Ana Souza", "ana@example.com", "Change delivery address", (
+        ("customer", "Hi, how do I change the delivery address on my order?"),
+        ("bot", "You can change it under Orders → Edit address until the parcel ships."),
+        ("customer", "Great, found it. Thanks!"),
+    )),
+    Scenario("Ben Okafor", "ben@example.com", "Router keeps dropping", (
+        ("customer", "My router keeps dropping the connection every evening."),
+        ("bot", "Please restart your router and wait two minutes before reconnecting."),
+        ("customer", "I already did that twice. Can I talk to a real person please?"),
+    )),
+    Scenario("Chloé Martin", "chloe@example.com", "Charged twice", (
+        ("customer", "I was charged twice for my November invoice."),
+        ("bot", "I'm sorry to hear that. Duplicate charges usually settle within 3-5 days."),
+        ("customer", "It's been 10 days!!! This is ridiculous, I want my money back."),
+    ), fields={"plan": "Business"}),
+    Scenario("Dev Patel", "dev@example.com", "Export invoices", (
+        ("customer", "How do I export my invoices as PDF?"),
+        ("bot", "You can find your invoices under Billing → History."),
+        ("customer", "Yes but how do I export the invoices to PDF?"),
+        ("bot", "You can find your invoices under Billing → History."),
+        ("customer", "I asked how to export invoices as a PDF file"),
+    )),
+    Scenario("Eve Laurent", "eve@acme.example", "More seats", (
+        ("customer", "Quick question: can we add ten more seats to our workspace this week?"),
+    ), tags=("vip",), organization="Acme Corp", fields={"plan": "Enterprise"}),
+    Scenario("Farid Haddad", "farid@example.com", "Data deleted", (
+        ("customer", "Your update deleted a month of our data. If this isn't fixed today my lawyer will be in touch."),
+    )),
+)
+
+
+GROUPS = ("Support", "Billing", "Accounts", "Legal")
+AGENTS = ("Kim", "Sam", "Lea", "Noor")  # one per group
+
+
+def _rules(ids: dict[str, Any]) -> dict[str, Any]:
+    """Where each escalation goes, as an admin would set it. Legal works one hour a day, starting
+    three hours from now, so the demo always shows an after-hours handoff."""
+    billing, accounts, support, legal = (str(ids[g]) for g in ("Billing", "Accounts", "Support", "Legal"))
+    start = (datetime.now(timezone.utc) + timedelta(hours=3)).hour
+    window = f"{start:02d}:00-{start + 1:02d}:00" if start < 23 else "23:00-23:59"
+    return {"routing": {
+        "categories": {"billing_dispute": {"group": billing}, "refund": {"group": billing}, "legal": {"group": legal}},
+        "segments": {"vip": accounts, "enterprise": accounts}, "default_group": support, "notify_customer": True,
+        "hours": {legal: {"timezone": "UTC", "weekly": {d: [window] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}},
+    }}
+
+
+def _team(driver: Driver) -> dict[str, str]:
+    """One online agent per group, as the helpdesk's admin set it up; group name → id."""
+    groups = {}
+    for group, agent in zip(GROUPS, AGENTS):
+        groups[group] = driver.add_group(group)
+        driver.add_agent(agent, groups[group])
+    return groups
+
+
+def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request drowns the demo
+    home_dir = Path(home or tempfile.mkdtemp(prefix="baton-demo-"))
+    key = Fernet.generate_key().decode()
+    settings = Settings(database_url=f"sqlite:///{home_dir}/baton.db", secret_key=key)
+    store = Store(settings.database_url, Vault(key))
+    store.migrate()
+    queue = LocalQueue(Pipeline(store, park_after=30), drain_every=1.0)
+    server = Server(create_app(settings, store=store, queue=queue))
+    out(f"Baton at {server.url} (SQLite in {home_dir}, in-process queue)")
+
+    desks = [connectors.driver(key)(retry_delays=(0.2, 0.5, 1.0)) for key in HELPDESKS]
+    for desk in desks:
+        desk.start()
+        inst = install_into(desk, store, server.url, rules=_rules(_team(desk)))
+        out(f"\n══ {connectors.get(desk.key).descriptor.name} sandbox at {desk.url} (installation {inst.id}) ══\n")
+        for sc in SCENARIOS:
+            (_, first), *rest = sc.turns
+            person = Person(sc.customer, sc.email, sc.tags, sc.organization, sc.fields or {})
+            cid = desk.new_conversation(first, person, subject=sc.subject)
+            for role, text in rest:
+                _settle(desk, queue)
+                desk.say(cid, text, role)
+            _settle(desk, queue)
+            _print(out, store, desk, inst.id, cid, sc)
+    if serve:
+        out(f"Serving. Open {desks[0].url}/agent/tickets in a browser; Ctrl-C stops.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    for desk in desks:
+        desk.stop()
+    server.stop()
+    queue.stop()
+    return 0
+
+
+def _settle(desk: Driver, queue: LocalQueue) -> None:
+    """Wait until webhooks are delivered and Baton has finished with them (twice: a write-back
+    sends webhooks of its own, which Baton must then drop)."""
+    for _ in range(2):
+        desk.wait_for_deliveries(timeout=10)
+        queue.wait_idle(timeout=10)
+
+
+def _print(out: Any, store: Store, desk: Driver, inst_id: str, cid: Any, sc: Scenario) -> None:
+    view = desk.view(cid)
+    priority, tags, notes, said = view.priority or "-", view.tags, view.notes, view.said
+    group = f"{desk.names.get(view.group_id or '', '-')} / {desk.names.get(view.agent_id or '', '-')}"
+    rows = store.rows(decisions, installation_id=inst_id, ticket_id=str(cid))
+    out(f"#{cid} {sc.subject!r} from {sc.customer}")
+    if rows:
+        reasons = ", ".join(r["code"] for r in rows[-1]["reasons"]) or "none"
+        out(f"  decision : {rows[-1]['action']} (reasons: {reasons})")
+    out(f"  priority : {priority}   group / agent: {group}   tags: {' '.join(tags) or '-'}   notes: {len(notes)}")
+    if notes:
+        lines = [line for line in _text(notes[-1]).splitlines() if line.strip()][:4]
+        out(textwrap.indent("\n".join(textwrap.shorten(line, 110) for line in lines), "  │ "))
+    for text in said:
+        out(textwrap.indent(textwrap.fill(f"to the customer: {text.strip()}", 110), "  » "))
+    out("")
+
+
+def _text(note_html: str) -> str:
+    return html_to_text(note_html.replace("<ul>", "\n<ul>"))

@@ -1,0 +1,151 @@
+"""Baton's real processes and the helpdesk sandboxes on this machine: a Redis server, a Celery
+worker, a web server on a thread, and installing Baton into a sandbox as its admin would. The
+demo, the end-to-end tests and the benches use these; every process started here is ended by
+its ``stop``."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from connectors.sandbox import Driver
+from integration.core.model import Installation
+from integration.service.installs import install
+from integration.service.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+class Server:
+    """A WSGI app on a real port, served from a daemon thread."""
+
+    def __init__(self, app: Any) -> None:
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def install_into(driver: Driver, store: Store, baton_url: str, rules: Mapping[str, Any] | None = None) -> Installation:
+    """Install Baton into the driver's sandbox the way its admin would: the install command, then
+    whatever the helpdesk makes them do by hand."""
+    setup = driver.setup()
+    inst = install(store, driver.key, driver.url, setup.credentials, baton_url, settings=setup.settings,
+                   rules=rules, mode=setup.mode)
+    driver.connect(inst, f"{baton_url}/webhooks/{driver.key}/{inst.id}")
+    return inst
+
+
+class RedisServer:
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server; .ci/run does it)")
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: _connects(self.port), timeout=10)
+
+    def stop(self) -> None:
+        if self.proc:
+            _end(self.proc)
+            self.proc = None
+
+
+class CeleryWorker:
+    """``celery worker`` in its own process (the Procfile's entry point), with an embedded beat."""
+
+    def __init__(self, env: Mapping[str, str], log: Path, schedule: Path, pool: tuple[str, ...] = ("--pool=solo",)):
+        self.env, self.log, self.schedule, self.pool = dict(env), log, schedule, pool
+        self.starts = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.starts += 1
+        # a fresh beat schedule file per start: a SIGKILLed beat can leave its shelve unreadable
+        schedule = self.schedule.with_name(f"{self.schedule.name}-{self.starts}")
+        cmd = [sys.executable, "-m", "celery", "-A", "integration.service.worker", "worker", *self.pool,
+               "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat", "-B", "-s", str(schedule)]
+        # its own process group: stopping it ends the pool's children and beat with it
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_for(lambda: b"ready" in self.log.read_bytes(), timeout=30)
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process, pool children, beat), as a crash would."""
+        assert self.proc
+        _signal_group(self.proc, signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc:
+            _end(self.proc, group=True)
+            self.proc = None
+
+
+def _connects(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _end(proc: subprocess.Popen[bytes], group: bool = False) -> None:
+    """TERM, then KILL after 15 s; with ``group``, every process of its group too."""
+    if group:
+        _signal_group(proc, signal.SIGTERM)
+    else:
+        proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        if group:
+            _signal_group(proc, signal.SIGKILL)
+        else:
+            proc.kill()
+        proc.wait(10)
+    if group:  # children that outlived their parent
+        _signal_group(proc, signal.SIGKILL)
