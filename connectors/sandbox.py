@@ -421,11 +421,22 @@ class Driver(ABC):
         """What the admin does by hand in the helpdesk after the install command (nothing by default)."""
 
     # the team
-    @abstractmethod
-    def add_group(self, name: str) -> str: ...
+    def add_group(self, name: str) -> str:
+        gid = str(self._new_group(name))
+        self.names[gid] = name
+        return gid
+
+    def add_agent(self, name: str, group_id: str, online: bool = True) -> str:
+        """A human agent in ``group_id``, online (available) or not."""
+        aid = str(self._new_agent(name, group_id, online))
+        self.names[aid] = name
+        return aid
 
     @abstractmethod
-    def add_agent(self, name: str, group_id: str, online: bool = True) -> str: ...
+    def _new_group(self, name: str) -> Any: ...
+
+    @abstractmethod
+    def _new_agent(self, name: str, group_id: str, online: bool) -> Any: ...
 
     def seed_team(self) -> tuple[str, str, str]:
         """A group with one agent online and one offline: (group, online agent, offline agent)."""

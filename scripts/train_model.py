@@ -5,7 +5,7 @@
 Reads the labelled dev set (default ../shared/data/escalation_dev.jsonl), measures the whole
 engine (hand-written signals + a model trained on the other folds) on each held-out fold, prints
 precision/recall/F1 pooled, per source and per gold reason, and with --write fits on all rows and
-writes integration/engine/model.json. Figures on rows the model trained on are never printed.
+writes integration/core/engine/model.json. Figures on rows the model trained on are never printed.
 
 Data sources and licences of the dev set (attribution required): see MODEL.md.
 """

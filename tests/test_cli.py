@@ -58,3 +58,19 @@ def test_rules_change_decisions(tmp_path):
 def test_missing_input_file_is_a_clear_error():
     p = run("does-not-exist.jsonl")
     assert p.returncode == 2 and "does-not-exist.jsonl" in p.stderr
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "integration", *args], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1])
+
+
+def test_install_names_the_credentials_each_helpdesk_needs():
+    p = cli("install", "zendesk", "--base-url", "http://127.0.0.1:1", "--public-url", "http://127.0.0.1:2")
+    assert p.returncode == 2 and "give (--email, --token) or (--oauth-token)" in p.stderr
+    p = cli("install", "intercom", "--base-url", "http://127.0.0.1:1", "--public-url", "http://127.0.0.1:2",
+            "--access-token", "t")
+    assert p.returncode == 2 and "(--access-token, --client-secret)" in p.stderr
+    p = cli("install", "freshdesk", "--base-url", "http://127.0.0.1:1", "--public-url", "http://127.0.0.1:2",
+            "--api-key", "k", "--mode", "trigger")
+    assert p.returncode == 2 and "no mode 'trigger'" in p.stderr

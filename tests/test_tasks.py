@@ -3,10 +3,13 @@ import time
 from celery import Celery
 from cryptography.fernet import Fernet
 
+import connectors
+from integration.core.model import Event
 from integration.service import tasks
 from integration.service.pipeline import RetryLater
 from integration.service.settings import Settings
 from integration.service.web import create_app
+from integration.tools.local import install_into
 
 
 def test_reliability_settings_hold():
@@ -16,10 +19,26 @@ def test_reliability_settings_hold():
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
     assert conf["worker_prefetch_multiplier"] == 1
     assert conf["task_time_limit"] < vt
-    # the longest countdown a task is ever given stays far below the visibility timeout,
-    # whatever the operator sets it to
-    for timeout in (60, 600, 3600, 43200):
-        assert Settings(database_url="sqlite://", visibility_timeout=timeout).park_after <= timeout / 4
+
+
+def test_a_wait_the_broker_could_outlive_is_parked_in_the_database_not_given_as_a_countdown(tmp_path, receiver):
+    """With a short visibility timeout, a Retry-After of half of it must not become a task
+    countdown (the broker would hand the task to a second worker meanwhile): it is parked."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/b.db", secret_key=Fernet.generate_key().decode(),
+                        visibility_timeout=40)
+    baton = create_app(settings).extensions["baton"]
+    baton.store.migrate()
+    driver = connectors.driver("zendesk")()
+    driver.start()
+    try:
+        inst = install_into(driver, baton.store, receiver.url.removesuffix("/hook"))
+        cid = driver.new_conversation("I was charged twice, I want to talk to a human")
+        (held,) = baton.pipeline.process_event(baton.store.receive(Event("zendesk", inst.id, "e1", "comment_added", cid))[0])
+        driver.throttle(1, retry_after=20)
+        assert baton.pipeline.send(held) == "parked"
+        assert baton.store.outbox_row(held.row.id).status == "parked"
+    finally:
+        driver.stop()
 
 
 def test_the_app_factory_builds_the_celery_app_from_the_settings(tmp_path):

@@ -466,16 +466,12 @@ class FreshdeskDriver(Driver):
         self.sandbox.add_automation(endpoint, AUTOMATION_BODY, headers)  # what the admin pastes from the README
         self.sandbox.add_app_forwarder(endpoint, headers)  # and the app events, which also echo our own writes
 
-    def add_group(self, name: str) -> str:
-        gid = str(self.sandbox.add_group(name)["id"])
-        self.names[gid] = name
-        return gid
+    def _new_group(self, name: str) -> int:
+        return int(self.sandbox.add_group(name)["id"])
 
-    def add_agent(self, name: str, group_id: str, online: bool = True) -> str:
-        agent = str(self.sandbox.add_agent(name, f"{name.lower()}@yourco.example", group_ids=[int(group_id)],
-                                           available=online)["id"])
-        self.names[agent] = name
-        return agent
+    def _new_agent(self, name: str, group_id: str, online: bool) -> int:
+        return int(self.sandbox.add_agent(name, f"{name.lower()}@yourco.example", group_ids=[int(group_id)],
+                                          available=online)["id"])
 
     def _add_customer(self, person: Person) -> int:
         company = self.sandbox.add_company(person.organization, custom_fields=dict(person.fields)) if person.organization else None

@@ -6,7 +6,7 @@ rule's "Trigger Webhook" action (or the FDK app sends it), and we compare it in 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from connectors.base import constant_time_equal, epoch_time, is_baton, iso_time, json_object, required

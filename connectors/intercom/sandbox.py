@@ -527,15 +527,12 @@ class IntercomDriver(Driver):
     def connect(self, installation: Any, endpoint: str) -> None:
         self.sandbox.add_webhook(endpoint, webhook.SUPPORTED_TOPICS)  # what the admin sets in the Developer Hub
 
-    def add_group(self, name: str) -> str:
-        tid = str(self.sandbox.add_team(name)["id"])
-        self.names[tid] = name
-        return tid
+    def _new_group(self, name: str) -> str:
+        return str(self.sandbox.add_team(name)["id"])  # Intercom's groups are teams
 
-    def add_agent(self, name: str, group_id: str, online: bool = True) -> str:
-        admin = str(self.sandbox.add_admin(name, f"{name.lower()}@yourco.example", team_ids=[group_id], away=not online)["id"])
-        self.names[admin] = name
-        return admin
+    def _new_agent(self, name: str, group_id: str, online: bool) -> str:
+        # Intercom's agents are admins; away mode is how they go offline
+        return str(self.sandbox.add_admin(name, f"{name.lower()}@yourco.example", team_ids=[group_id], away=not online)["id"])
 
     def _add_customer(self, person: Person) -> str:
         fields = dict(person.fields)

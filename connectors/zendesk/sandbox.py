@@ -678,17 +678,14 @@ class ZendeskDriver(Driver):
         return Setup({"email": self.sandbox.api_email, "token": self.sandbox.api_token},
                      {"bot_user_ids": [str(self.bot_id)]}, "events")
 
-    def add_group(self, name: str) -> str:
-        gid = str(self.sandbox.add_group(name)["id"])
-        self.names[gid] = name
-        return gid
+    def _new_group(self, name: str) -> int:
+        return int(self.sandbox.add_group(name)["id"])
 
-    def add_agent(self, name: str, group_id: str, online: bool = True) -> str:
-        agent = self.sandbox.add_user(name, f"{name.lower()}@yourco.example", role="agent")["id"]
+    def _new_agent(self, name: str, group_id: str, online: bool) -> int:
+        agent = int(self.sandbox.add_user(name, f"{name.lower()}@yourco.example", role="agent")["id"])
         self.sandbox.add_membership(agent, int(group_id))
         self.sandbox.set_availability(agent, "online" if online else "offline")
-        self.names[str(agent)] = name
-        return str(agent)
+        return agent
 
     def _add_customer(self, person: Person) -> int:
         org = self.sandbox.add_organization(person.organization, tags=("enterprise",)) if person.organization else None
