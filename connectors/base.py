@@ -6,6 +6,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
+import re
 import threading
 from http.cookiejar import DefaultCookiePolicy
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import requests
 
 from integration.core.contract import (ApiConflict, ApiHostError, ApiInvalid, ApiNotFound, ApiRateLimited,
-                                       ApiTimeoutError, ApiUnauthorized, Descriptor, NotOurs)
+                                       ApiTimeoutError, ApiTooLarge, ApiUnauthorized, Descriptor, NotOurs)
 from integration.core.model import Contact, Customer, Event, Installation, Priority, Role
 
 log = logging.getLogger("baton.connectors")
@@ -69,6 +71,8 @@ class HttpClient:
             raise ApiNotFound(f"{method} {path}: not found", 404)
         if r.status_code == 409:
             raise ApiConflict(f"{method} {path}: conflict", 409)
+        if r.status_code == 413 or (r.status_code == 422 and _TOO_LONG.search(r.text[:2000])):
+            raise ApiTooLarge(f"{method} {path}: {r.status_code} too large", r.status_code)
         if r.status_code >= 400:
             raise ApiInvalid(f"{method} {path}: {r.status_code} {r.text[:200]}", r.status_code)
         if r.status_code == 204 or not r.content:
@@ -93,11 +97,25 @@ def pooled_session(base_url: str) -> requests.Session:
         return session
 
 
+RETRY_AFTER_DEFAULT = 60.0  # no usable Retry-After: wait a minute rather than hammer
+RETRY_AFTER_MAX = 3600.0  # a helpdesk asking for longer is capped: one tenant is never paused for months
+_TOO_LONG = re.compile(r"too (long|large|big)|maximum (length|size)|exceeds", re.I)
+
+
 def _retry_after(value: str | None) -> float:
+    """Seconds to wait after a 429: Retry-After when it is a finite number of seconds, capped at an
+    hour; otherwise a minute. Odd values are logged."""
     try:
-        return max(0.0, float(value)) if value else 60.0
-    except ValueError:
-        return 60.0  # an HTTP date or garbage: wait a minute rather than hammer
+        seconds = float(value) if value else RETRY_AFTER_DEFAULT
+    except ValueError:  # an HTTP date or garbage
+        log.warning("http.retry-after-unreadable", extra={"retry_after": str(value)[:40]})
+        return RETRY_AFTER_DEFAULT
+    if not math.isfinite(seconds):
+        log.warning("http.retry-after-not-finite", extra={"retry_after": str(value)[:40]})
+        return RETRY_AFTER_DEFAULT
+    if seconds > RETRY_AFTER_MAX:
+        log.warning("http.retry-after-capped", extra={"retry_after": seconds, "cap": RETRY_AFTER_MAX})
+    return min(max(0.0, seconds), RETRY_AFTER_MAX)
 
 
 def json_object(body: bytes) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import connectors
 from connectors.sandbox import Driver
 from integration.core.model import Event, Installation, State
 from integration.service.pipeline import MAX_ATTEMPTS, Pipeline, RetryLater
-from integration.service.store import Store, conversations, utcnow
+from integration.service.store import Store, conversations, events, utcnow
 from integration.tools.local import install_into
 
 HUMAN = "I was charged twice and I want to talk to a human"
@@ -135,16 +135,80 @@ def test_a_long_retry_after_is_parked_not_scheduled(desk):
     assert desk.pipe.due()[1] == [held.row.id]
 
 
-@pytest.mark.parametrize("status", [401, 403, 404, 422])
-def test_permanent_errors_go_to_the_dead_letters_and_flag_the_installation(desk, status):
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_flag_the_installation_until_a_reprobe_finds_them_working(desk, status):
     cid, _, (held,) = desk.decide()
     desk.driver.fail(1, status)
     calls = len(desk.driver.api_log())
     assert desk.pipe.send(held) == "dead"
-    assert desk.store.outbox_row(held.row.id).status == "dead"
-    assert desk.store.installation_status(desk.inst.id)[0] == "broken"
     assert len(desk.driver.api_log()) == calls + 1  # not retried
-    assert desk.driver.notes(cid) == []
+    status_, reason = desk.store.installation_status(desk.inst.id)
+    assert status_ == "broken" and reason.startswith("ApiUnauthorized")
+    # meanwhile events wait for the admin instead of dying
+    later = desk.driver.new_conversation(HUMAN)
+    eid = desk.event(later)
+    with pytest.raises(RetryLater):
+        desk.pipe.process_event(eid)
+    assert desk.store.event(eid).status == "enqueued"
+    # the admin fixed the token: the re-probe sets the installation active, the waiting event goes through
+    assert desk.pipe.reprobe() == [desk.inst.id]
+    assert desk.store.installation_status(desk.inst.id) == ("active", None)
+    (again,) = desk.pipe.process_event(eid)
+    assert desk.pipe.send(again) == "sent" and len(desk.driver.notes(later)) == 1
+    # and the dead write is replayed
+    assert desk.store.replay(desk.inst.id) == (0, 1)
+    desk.clock.advance(1)
+    assert desk.pipe.due()[1] == [held.row.id]
+    assert desk.pipe.deliver(held.row.id) == "sent" and len(desk.driver.notes(cid)) == 1
+
+
+@pytest.mark.parametrize("status", [404, 422])
+def test_a_refused_write_fails_that_write_only_never_the_installation(desk, status):
+    cid, _, (held,) = desk.decide()
+    desk.driver.fail(1, status)  # the ticket was deleted or closed between Baton's read and its write
+    assert desk.pipe.send(held) == "dead"
+    row = desk.store.outbox_row(held.row.id)
+    assert row.status == "dead" and desk.driver.notes(cid) == []
+    assert desk.store.installation_status(desk.inst.id) == ("active", None)
+    other, _, (next_one,) = desk.decide()  # the next customer is still handed over
+    assert desk.pipe.send(next_one) == "sent" and len(desk.driver.notes(other)) == 1
+
+
+def test_a_ticket_gone_before_processing_fails_only_its_event(desk):
+    cid = desk.driver.new_conversation(HUMAN)
+    eid = desk.event(cid)
+    desk.driver.fail(1, 404)
+    assert desk.pipe.process_event(eid) == []
+    row = desk.store.event(eid)
+    assert row.status == "dead" and desk.store.installation_status(desk.inst.id) == ("active", None)
+    assert "ApiNotFound" in desk.store.rows(events, id=eid)[0]["error"]
+
+
+def test_an_unexpected_exception_is_an_attempt_with_its_error_then_a_dead_letter(desk, monkeypatch):
+    cid = desk.driver.new_conversation(HUMAN)
+    eid = desk.event(cid)
+    client_class = type(connectors.get(desk.key).client(desk.inst))
+
+    def broken_load(self, ticket_id):
+        raise KeyError("requester_id")  # a vendor shape nobody expected
+
+    monkeypatch.setattr(client_class, "load", broken_load)
+    for attempt in range(1, MAX_ATTEMPTS):
+        with pytest.raises(RetryLater):
+            desk.pipe.process_event(eid)
+        row = desk.store.rows(events, id=eid)[0]
+        assert (row["attempts"], row["status"]) == (attempt, "enqueued") and "KeyError" in row["error"]
+    assert desk.pipe.process_event(eid) == []
+    assert desk.store.event(eid).status == "dead"
+    assert desk.store.installation_status(desk.inst.id) == ("active", None)
+
+
+def test_a_note_the_helpdesk_refuses_as_too_large_is_sent_brief(desk):
+    cid, _, (held,) = desk.decide()
+    desk.driver.fail(1, 413)
+    assert desk.pipe.send(held) == "sent"
+    (note,) = desk.driver.notes(cid)
+    assert "Baton ref" in note and "I was charged twice" in note
 
 
 def test_after_a_crash_between_call_and_record_the_note_is_not_written_twice(desk):

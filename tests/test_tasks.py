@@ -58,7 +58,7 @@ class FlakyPipeline:
 
     def __init__(self):
         self.calls: list[tuple[str, int, float]] = []
-        self.store = None
+        self.store = type("NothingLeftOver", (), {"unfinished_events": staticmethod(lambda: [])})()
 
     def process_event(self, event_id):
         self.calls.append(("event", event_id, time.monotonic()))

@@ -1,16 +1,19 @@
 import json
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from connectors.zendesk import webhook
 from sqlalchemy import event as sa_event
 
 from integration.service.settings import Settings
-from integration.service.store import Store
+from integration.service.store import Store, Vault
 from integration.service.tasks import QueueUnavailable
 from integration.service.web import MAX_BODY, create_app
+from integration.tools.local import Server
 
 NOW = datetime(2026, 11, 20, 14, 25, 30, tzinfo=timezone.utc)
 BODY = (Path(__file__).parents[1] / "connectors/zendesk/fixtures/ticket_comment_added.json").read_bytes()
@@ -138,7 +141,7 @@ def test_database_down_answers_503(vault):
 
 def test_healthz(env):
     store, inst, queue, client = env
-    assert client.get("/healthz").json == {"status": "ok", "database": "ok", "queue": "ok"}
+    assert client.get("/healthz").json == {"status": "ok", "database": "ok", "queue": "ok", "secrets": "ok"}
     queue.up = False
     r = client.get("/healthz")
     assert r.status_code == 503 and r.json["queue"] == "down"
@@ -167,3 +170,40 @@ def test_a_delivery_is_one_transaction(env):
         sa_event.remove(store.engine, "begin", count)
     assert r.status_code == 200 and r.json["status"] == "queued"
     assert len(transactions) == 1 and len(queue.events) == 2
+
+
+def test_a_wrong_secret_key_is_reported_by_health_and_answered_503(env):
+    store, inst, queue, client = env
+    wrong = Store(store.url, Vault(Fernet.generate_key().decode()))  # the operator changed BATON_SECRET_KEY
+    wrong_client = app(wrong, queue).test_client()
+    h = wrong_client.get("/healthz")
+    assert h.status_code == 503 and h.json["secrets"].startswith("undecryptable")
+    r = wrong_client.post(f"/webhooks/zendesk/{inst.id}", data=BODY, headers=headers())
+    assert r.status_code == 503 and "BATON_SECRET_KEY" in r.json["message"]  # the helpdesk retries later
+    assert events(store) == []
+
+
+@pytest.mark.parametrize("installation_id", ["%00", "a%00b", "x" * 65, "..", "a b"])
+def test_an_installation_id_that_cannot_exist_is_404_without_asking_the_database(env, installation_id):
+    store, inst, queue, client = env
+    assert client.post(f"/webhooks/zendesk/{installation_id}", data=BODY, headers=headers()).status_code == 404
+
+
+def test_a_chunked_body_over_one_mib_is_413_not_cut(env):
+    store, inst, queue, client = env
+    server = Server(app(store, queue))
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(f"POST /webhooks/zendesk/{inst.id} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                         "Content-Type: application/json\r\n\r\n".encode())
+            data = b" " * (MAX_BODY + 100)
+            for i in range(0, len(data), 65536):
+                piece = data[i:i + 65536]
+                sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+            status = sock.makefile("rb").readline()
+    finally:
+        server.stop()
+    assert status.split()[1] == b"413"
+    assert events(store) == []

@@ -107,6 +107,9 @@ class FreshdeskClient:
         ]
         return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents}
 
+    def probe(self) -> None:
+        self.http.request("GET", "/api/v2/agents/me")
+
     def applied(self, plan: Plan) -> bool:
         convs = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/conversations")
         return any(c.get("private") and plan.key in (c.get("body") or c.get("body_text") or "") for c in convs)

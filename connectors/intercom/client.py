@@ -120,6 +120,9 @@ class IntercomClient:
         ]
         return {"groups": [{"id": str(t["id"]), "name": t["name"]} for t in teams], "agents": agents}
 
+    def probe(self) -> None:
+        self.http.request("GET", "/me")
+
     def applied(self, plan: Plan) -> bool:
         conv = self.http.request("GET", f"/conversations/{plan.ticket_id}")
         return any(p.get("part_type") == "note" and plan.key in (p.get("body") or "")

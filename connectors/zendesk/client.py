@@ -138,6 +138,9 @@ class ZendeskClient:
             })
         return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents}
 
+    def probe(self) -> None:
+        self.http.request("GET", "/api/v2/users/me.json")
+
     def applied(self, plan: Plan) -> bool:
         comments = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/comments.json")["comments"]
         return any(not c.get("public", True) and plan.key in (c.get("html_body") or c.get("body") or "")

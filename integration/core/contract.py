@@ -71,15 +71,20 @@ class ApiRateLimited(ApiError):
 
 
 class ApiUnauthorized(ApiError):
-    """401/403: the installation's credentials no longer work."""
+    """401/403: the installation's credentials no longer work. The only error that needs the
+    installation's admin; every other one concerns one event or one write."""
 
 
 class ApiNotFound(ApiError):
-    pass
+    """404: that ticket (or record) is gone; that event or write fails, the installation does not."""
 
 
 class ApiInvalid(ApiError):
-    """422 or another 4xx: our request is wrong; retrying will not help."""
+    """422 or another 4xx: that request is wrong; retrying will not help."""
+
+
+class ApiTooLarge(ApiInvalid):
+    """413, or a 422 that says a field is too long: a shorter write may still succeed."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,10 @@ class Client(Protocol):
         """Whether a plan with this key already landed (after a crash between the call and its record)."""
         ...
 
+    def probe(self) -> None:
+        """One cheap authenticated call: raises ApiUnauthorized while the credentials are refused."""
+        ...
+
 
 @dataclass(frozen=True)
 class CredentialField:
@@ -122,6 +131,7 @@ class Descriptor:
     name: str  # how admins know the helpdesk
     credentials: tuple[tuple[CredentialField, ...], ...]  # alternatives: one set must be complete
     modes: tuple[str, ...]  # how its events reach Baton; the first is the default
+    note_limit: int = 60_000  # characters a private note may have in that helpdesk (kept well below)
 
 
 class Connector(Protocol):

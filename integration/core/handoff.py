@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Sequence
 
@@ -18,13 +18,17 @@ from integration.core.model import (Action, Contact, Conversation, Customer, Dec
 
 NOTE_MARKER = "[Baton handoff]"  # lets Baton recognise its own note when a webhook echoes it back
 
-LIMIT, HEAD, TAIL = 40, 5, 30  # over LIMIT messages, show the first HEAD and the last TAIL
-MAX_CHARS = 2000  # per message in the transcript
+# Every part of the note is bounded: its size must never be in the customer's hands.
+HEAD, TAIL = 5, 30  # a long transcript shows the first HEAD and the last TAIL messages
+MAX_CHARS = 1500  # per message in the transcript
+QUOTES, QUOTE_CHARS = 3, 300  # evidence quoted per reason, and each quote's length
+FIELD_CHARS = 200  # each customer field
 NEED_CHARS = 200  # the customer's words in the headline
 BOT_TRIED = 3  # distinct bot answers shown
 CONTACTS = 5
 WIDTH = 78
 _OMITTED = "… {} earlier messages omitted …"
+_OMITTED_AT = "… {} earlier messages omitted: the whole conversation is at {} …"
 
 _VERB = {Action.ESCALATE: "Escalated", Action.OFFER_HUMAN: "Offered a human", Action.CONTINUE: "Bot continues"}
 _WHY = {Action.ESCALATE: "Why escalated", Action.OFFER_HUMAN: "Why a human was offered",
@@ -61,19 +65,23 @@ class ContextPackage:
     tier: int
     transcript: tuple[Turn, ...]  # a gap in Turn.index means messages were omitted
     total: int  # messages in the conversation, shown or not
+    url: str | None = None  # the whole conversation in the helpdesk
 
 
 def build_package(conversation: Conversation, decision: Decision, *, route: str | None = None,
-                  suggestion: str | None = None) -> ContextPackage:
+                  suggestion: str | None = None, tail: int = TAIL, quotes: int = QUOTES) -> ContextPackage:
+    """The package, bounded: at most ``tail`` last messages (plus the first few) and ``quotes``
+    quotes per reason, each part cut to its length."""
     now = utc(conversation.as_of)
     msgs = conversation.messages
-    keep = range(len(msgs)) if len(msgs) <= LIMIT else [*range(HEAD), *range(len(msgs) - TAIL, len(msgs))]
+    head = min(HEAD, tail)
+    keep = range(len(msgs)) if len(msgs) <= head + tail else [*range(head), *range(len(msgs) - tail, len(msgs))]
     newest = sorted(conversation.customer.recent_contacts, key=lambda k: utc(k.at) or _EPOCH, reverse=True)
     return ContextPackage(
         conversation_id=conversation.id,
         action=decision.action,
         headline=_headline(decision, _need(conversation, decision)),
-        reasons=decision.reasons,
+        reasons=tuple(_bounded(r, quotes) for r in decision.reasons),
         intent=decision.intent,
         sentiment=trajectory(decision.sentiment),
         language=decision.language,
@@ -87,7 +95,15 @@ def build_package(conversation: Conversation, decision: Decision, *, route: str 
         tier=decision.tier,
         transcript=tuple(Turn(i, msgs[i].role, _transcript_text(msgs[i].text), msgs[i].at, not msgs[i].public) for i in keep),
         total=len(msgs),
+        url=conversation.url,
     )
+
+
+def _bounded(reason: Reason, quotes: int) -> Reason:
+    shown = tuple(replace(e, quote=_shorten(e.quote, QUOTE_CHARS)) for e in reason.evidence[:quotes])
+    more = len(reason.evidence) - len(shown)
+    summary = reason.summary + (f" (and {more} more place{'s' if more > 1 else ''} like these)" if more > 0 else "")
+    return Reason(reason.code, summary, shown)
 
 
 def trajectory(scores: Sequence[float], last: int = 8) -> str | None:
@@ -139,7 +155,7 @@ def _customer(c: Customer) -> tuple[tuple[str, str], ...]:
             ("Organization", c.organization), ("Timezone", c.timezone), ("Language", c.language),
             ("Churn risk", None if c.churn_risk is None else f"{c.churn_risk:.0%}"),
             ("Tags", ", ".join(t for t in c.tags if t.strip()))]
-    return tuple((k, v.strip()) for k, v in rows if v and v.strip())
+    return tuple((k, _shorten(v, FIELD_CHARS)) for k, v in rows if v and v.strip())
 
 
 def _contact(k: Contact, now: datetime | None) -> str:
@@ -173,7 +189,10 @@ def _shorten(text: str, n: int) -> str:
 
 
 def _transcript_text(text: str) -> str:
-    return text if len(text) <= MAX_CHARS else f"{text[:MAX_CHARS]}… (truncated, {len(text)} characters)"
+    if len(text) <= MAX_CHARS:
+        return text
+    cut = text[:MAX_CHARS].rsplit(" ", 1)[0] if " " in text[MAX_CHARS // 2:MAX_CHARS] else text[:MAX_CHARS]
+    return f"{cut}… (truncated, {len(text)} characters)"
 
 
 def _lower(s: str) -> str:
@@ -204,6 +223,10 @@ def _label(t: Turn) -> str:
     return t.role.value.capitalize() + (" (private)" if t.private else "")
 
 
+def _omitted(p: ContextPackage, gap: int) -> str:
+    return _OMITTED_AT.format(gap, p.url) if p.url else _OMITTED.format(gap)
+
+
 def _gaps(p: ContextPackage) -> list[tuple[int, Turn]]:
     """Each turn with how many messages were omitted just before it."""
     return [(t.index - (p.transcript[i - 1].index if i else -1) - 1, t) for i, t in enumerate(p.transcript)]
@@ -232,7 +255,7 @@ def render_text(p: ContextPackage) -> str:
     lines = []
     for gap, t in _gaps(p):
         if gap:
-            lines.append(_OMITTED.format(gap))
+            lines.append(_omitted(p, gap))
         stamp = f" [{_stamp(t.at)}]" if t.at else ""
         lines += [f"#{t.index + 1}{stamp} {_label(t)}:", _wrap(t.text, "    ", "    ")]
     section(f"Transcript ({p.total} messages)", lines)
@@ -279,7 +302,7 @@ def render_html(p: ContextPackage) -> str:
         out.append(f"<h3>Transcript ({p.total} messages)</h3>")
     for gap, t in _gaps(p):
         if gap:
-            out.append(f"<p><i>{_e(_OMITTED.format(gap))}</i></p>")
+            out.append(f"<p><i>{_e(_omitted(p, gap))}</i></p>")
         stamp = f" <i>{_e(_stamp(t.at))}</i>" if t.at else ""
         out.append(f"<p><b>#{t.index + 1} {_e(_label(t))}</b>{stamp}<br>{_e(t.text)}</p>")
     return "\n".join(out) + "\n"

@@ -83,6 +83,7 @@ class Conversation:
     state: State = State.BOT
     created_at: datetime | None = None
     as_of: datetime | None = None  # when it was read: the engine's and the note's "now" (the core reads no clock)
+    url: str | None = None  # where an agent opens it in the helpdesk
 
     @property
     def human_replied(self) -> bool:
@@ -172,6 +173,7 @@ class Decision:
 class AddNote:
     html: str
     text: str
+    brief: AddNote | None = None  # a shorter note for a helpdesk that refuses this one as too large
 
 
 @dataclass(frozen=True)

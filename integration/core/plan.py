@@ -3,22 +3,24 @@ connector applies once under its key. Pure: the key's parts and the route come i
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from integration.core import routing
 from integration.core.contract import TicketSnapshot
-from integration.core.handoff import build_package, render_html, render_text
+from integration.core.handoff import QUOTES, TAIL, build_package, render_html, render_text
 from integration.core.model import AddNote, AddTags, Assign, Decision, Plan, ReplyToCustomer, SetPriority, WriteBack
 from integration.core.rules import Rules
 
 ESCALATED_TAG = "baton_escalated"  # on every escalated ticket; connectors read it back as "escalated before"
+NOTE_LIMIT = 60_000  # characters: below Zendesk's ~65,000 per comment; a connector's descriptor may say less
 
 
-def handoff(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, rules: Rules, key: str) -> Plan:
-    """The note, tags, priority, assignment and (when the admin wants it) the customer notice."""
-    package = build_package(snapshot.conversation, decision, route=route_text(route))
-    ref = f"Baton ref {key}"  # what a retry after a crash looks for in the ticket
+def handoff(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, rules: Rules, key: str,
+            note_limit: int = NOTE_LIMIT) -> Plan:
+    """The note, tags, priority, assignment and (when the admin wants it) the customer notice.
+    The note stays under ``note_limit`` characters, the helpdesk's own limit."""
     actions: list[WriteBack] = [
-        AddNote(render_html(package) + f"<p><i>{ref}</i></p>", render_text(package) + f"\n\n{ref}\n"),
+        note(snapshot, decision, route, key, note_limit),
         # two tags: every tag is one more call on Intercom; the tier is in the note
         AddTags((ESCALATED_TAG, tag(f"baton_{decision.category or 'other'}"))),
         SetPriority(decision.priority),
@@ -44,6 +46,22 @@ def offer(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, ru
 def handoff_key(installation_id: str, ticket_id: str, earlier_plans: int) -> str:
     """The same for two workers racing on one ticket; a later escalation of a reopened ticket gets the next."""
     return f"baton-{installation_id}-{ticket_id}-{earlier_plans + 1}"
+
+
+def note(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, key: str, limit: int) -> AddNote:
+    """The longest note under ``limit`` (fewer transcript messages first), and a brief one."""
+    ref = f"Baton ref {key}"  # what a retry after a crash looks for in the ticket
+
+    def rendered(tail: int, quotes: int) -> AddNote:
+        package = build_package(snapshot.conversation, decision, route=route_text(route), tail=tail, quotes=quotes)
+        return AddNote(render_html(package) + f"<p><i>{ref}</i></p>", render_text(package) + f"\n\n{ref}\n")
+
+    brief = rendered(3, 1)
+    for tail in (TAIL, 10):
+        full = rendered(tail, QUOTES)
+        if max(len(full.html), len(full.text)) <= limit:
+            return replace(full, brief=brief)
+    return brief
 
 
 def route_text(route: routing.Route) -> str:

@@ -21,9 +21,10 @@ from typing import Callable
 import connectors
 from integration.core import plan as planning
 from integration.core import routing
-from integration.core.contract import ApiError, ApiRateLimited, Connector, TicketSnapshot
+from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, Connector,
+                                       TicketSnapshot)
 from integration.core.engine import evaluate
-from integration.core.model import Action, State
+from integration.core.model import Action, AddNote, Plan, State
 from integration.core.rules import Rules, RulesError, load_rules
 from integration.service.store import Delivery, EventContext, Outcome, Store, utcnow
 
@@ -31,6 +32,8 @@ log = logging.getLogger("baton.pipeline")
 
 MAX_ATTEMPTS = 8  # then the event or write goes to the dead letters
 ROSTER_FRESH = timedelta(seconds=60)  # events refresh a roster older than this
+REPROBE_EVERY = timedelta(minutes=5)  # a flagged installation is tried again this often
+GIVE_UP_AFTER = timedelta(days=1)  # events wait this long for a flagged installation's admin
 
 # Events that move the conversation through bot → escalated → assigned → resolved without a
 # decision. A resolved conversation the customer reopens is decided afresh.
@@ -65,10 +68,21 @@ class Pipeline:
     def process_event(self, event_id: int) -> list[Delivery]:
         """Decide for the event's conversation and commit the outcome; returns the write-back this
         worker now holds (send it with :meth:`send`). Raises RetryLater for a short wait."""
-        ctx = self.store.event_context(event_id)
+        try:
+            ctx = self.store.event_context(event_id)
+        except Exception as e:  # e.g. a secret the configured key cannot decrypt
+            log.exception("pipeline.context-unreadable", extra={"event": event_id})
+            attempts = self.store.fail_event(event_id, _reason(e), MAX_ATTEMPTS)
+            if attempts >= MAX_ATTEMPTS:
+                return []
+            raise RetryLater(self._backoff(attempts), _reason(e)) from e
         if ctx is None or ctx.row.status in ("processed", "dead"):
             return []
-        outcome = self._outcome(ctx)
+        try:
+            outcome = self._outcome(ctx)
+        except Exception as e:  # a bug or a vendor shape nobody expected: counted, recorded, dead-lettered after the cap
+            log.exception("pipeline.unexpected", extra={"event": event_id, "installation": ctx.row.event.installation_id})
+            outcome = self._failed(ctx, e)
         now = self.clock()
         delay = (outcome.not_before - now).total_seconds() if outcome.not_before else 0.0
         if outcome.status == "received" and delay <= self.park_after:
@@ -88,8 +102,12 @@ class Pipeline:
         """What to do with the event, given what the database said; reads the helpdesk only when a
         decision is due."""
         ev, inst, state = ctx.row.event, ctx.installation, ctx.state
-        if inst is None or inst.status != "active":
-            return Outcome("dead", "installation missing or broken")
+        if inst is None:
+            return Outcome("dead", "installation missing")
+        if inst.status != "active":  # it needs its admin: wait for the re-probe to find it working again
+            if self.clock() - ctx.row.received_at > GIVE_UP_AFTER:
+                return Outcome("dead", f"the installation needed its admin for over {GIVE_UP_AFTER}")
+            return self._wait(REPROBE_EVERY.total_seconds(), "waiting for the installation's admin")
         if ev.kind in LIFECYCLE:
             new = LIFECYCLE[ev.kind](state)
             if ev.kind != "rating_added" and self._roster_stale(ctx.roster_synced_at):
@@ -126,21 +144,24 @@ class Pipeline:
             offer = planning.offer(snapshot, decision, route, rules, ctx.row.event.installation_id)
             return Outcome("processed", decision=decision, route=recorded, plan=offer)
         key = planning.handoff_key(ctx.row.event.installation_id, snapshot.conversation.id, ctx.earlier_plans)
+        limit = self.connector(ctx.installation.provider).descriptor.note_limit if ctx.installation else planning.NOTE_LIMIT
         return Outcome("processed", decision=decision, route=recorded, state=State.ESCALATED,
-                       escalated_to=route.group_id, plan=planning.handoff(snapshot, decision, route, rules, key))
+                       escalated_to=route.group_id, plan=planning.handoff(snapshot, decision, route, rules, key, limit))
 
-    def _failed(self, ctx: EventContext, e: ApiError) -> Outcome:
-        inst_id = ctx.row.event.installation_id
+    def _failed(self, ctx: EventContext, e: Exception) -> Outcome:
+        """The scope of a failure: a 429 waits for the whole account; 401/403 need the admin; any
+        other refusal (404 ticket gone, 422 …) fails this event only; the rest is retried."""
+        reason = _reason(e)
         if isinstance(e, ApiRateLimited):  # waiting as asked is not failing: it never dead-letters
-            until = self._until(e)
-            return dataclasses.replace(self._wait(self._delay(e, 0), str(e)), rate_limited_until=until)
+            return dataclasses.replace(self._wait(self._delay(e), reason), rate_limited_until=self._until(e))
+        if isinstance(e, ApiError) and not e.transient:
+            return Outcome("dead", reason, attempt=True, flag=reason if isinstance(e, ApiUnauthorized) else None)
         attempts = ctx.row.attempts + 1
-        if not e.transient:
-            return Outcome("dead", f"{type(e).__name__}: {e}", attempt=True, flag=f"{type(e).__name__}: {e}")
         if attempts >= MAX_ATTEMPTS:
-            return Outcome("dead", f"{type(e).__name__}: {e}", attempt=True)
-        log.info("pipeline.retry", extra={"installation": inst_id, "event": ctx.row.id, "error": type(e).__name__})
-        return dataclasses.replace(self._wait(self._delay(e, attempts), str(e)), attempt=True)
+            return Outcome("dead", reason, attempt=True)
+        log.info("pipeline.retry", extra={"installation": ctx.row.event.installation_id, "event": ctx.row.id,
+                                          "error": type(e).__name__})
+        return dataclasses.replace(self._wait(self._backoff(attempts), reason), attempt=True)
 
     def _wait(self, delay: float, why: str) -> Outcome:
         return Outcome("received", why, not_before=self.clock() + timedelta(seconds=delay))
@@ -166,6 +187,10 @@ class Pipeline:
         if inst is None:
             self.store.finish(row.id, "dead", "installation missing")
             return "dead"
+        if inst.status != "active":  # it needs its admin; the re-probe sets it active again
+            self.store.finish(row.id, "parked", "waiting for the installation's admin",
+                              self.clock() + REPROBE_EVERY, refund=True)
+            return "parked"
         if wait := self._held(claimed.rate_limited_until):
             self.store.finish(row.id, "parked", "the helpdesk asked us to wait",
                               self.clock() + timedelta(seconds=wait), refund=True)
@@ -177,33 +202,47 @@ class Pipeline:
             if row.attempts > 1 and client.applied(row.plan):
                 self.store.finish(row.id, "sent", "found already applied")
                 return "sent"
-            client.apply(row.plan)
-        except ApiError as e:
-            limited = isinstance(e, ApiRateLimited)  # waiting as asked is not failing: never dead-letters
-            held = (inst.id, self._until(e)) if limited else None
-            if not e.transient or (row.attempts >= MAX_ATTEMPTS and not limited):
-                reason = f"{type(e).__name__}: {e}"
-                self.store.finish(row.id, "dead", reason, flag=None if e.transient else (inst.id, reason))
-                log.warning("pipeline.dead-letter", extra={"installation": inst.id, "outbox": row.id,
-                                                           "error": type(e).__name__})
-                return "dead"
-            delay = self._delay(e, row.attempts)
-            # parked with not_before: nothing, not even the drain, sends before the helpdesk allows
-            self.store.finish(row.id, "parked", str(e), self.clock() + timedelta(seconds=delay), refund=limited,
-                              rate_limited=held)
-            if delay > self.park_after:
-                return "parked"
-            raise RetryLater(delay, str(e)) from e
+            try:
+                client.apply(row.plan)
+            except ApiTooLarge:
+                if not (brief := _briefer(row.plan)):
+                    raise
+                client.apply(brief)  # a shorter note beats a lost escalation
+        except Exception as e:
+            return self._write_failed(claimed, e)
         self.store.finish(row.id, "sent")
         return "sent"
+
+    def _write_failed(self, claimed: Delivery, e: Exception) -> str:
+        row, inst = claimed.row, claimed.installation
+        assert inst is not None
+        reason = _reason(e)
+        limited = isinstance(e, ApiRateLimited)  # waiting as asked is not failing: never dead-letters
+        permanent = isinstance(e, ApiError) and not e.transient
+        if not isinstance(e, ApiError):
+            log.exception("pipeline.unexpected", extra={"installation": inst.id, "outbox": row.id})
+        if permanent or (row.attempts >= MAX_ATTEMPTS and not limited):
+            flag = (inst.id, reason) if isinstance(e, ApiUnauthorized) else None  # only credentials need the admin
+            self.store.finish(row.id, "dead", reason, flag=flag)
+            log.warning("pipeline.dead-letter", extra={"installation": inst.id, "outbox": row.id,
+                                                       "error": type(e).__name__})
+            return "dead"
+        delay = self._delay(e) if isinstance(e, ApiRateLimited) else self._backoff(row.attempts)
+        # parked with not_before: nothing, not even the drain, sends before the helpdesk allows
+        self.store.finish(row.id, "parked", reason, self.clock() + timedelta(seconds=delay), refund=limited,
+                          rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) else None)
+        if delay > self.park_after:
+            return "parked"
+        raise RetryLater(delay, reason) from e
 
     def _until(self, e: ApiRateLimited) -> datetime:
         return self.clock() + timedelta(seconds=e.retry_after)
 
-    def _delay(self, e: ApiError, attempts: int) -> float:
-        if isinstance(e, ApiRateLimited):
-            return e.retry_after + self.rng.uniform(0.05, 1.0)  # never before Retry-After
-        return self.rng.uniform(0, min(600.0, 2.0 * 2 ** attempts))  # full jitter backoff
+    def _delay(self, e: ApiRateLimited) -> float:
+        return e.retry_after + self.rng.uniform(0.05, 1.0)  # never before Retry-After
+
+    def _backoff(self, attempts: int) -> float:
+        return self.rng.uniform(0, min(600.0, 2.0 * 2 ** attempts))  # full jitter
 
     # housekeeping, on a schedule
 
@@ -227,7 +266,38 @@ class Pipeline:
         self.store.save_roster(inst.id, roster)
         return True
 
+    def reprobe(self) -> list[str]:
+        """Installations flagged for their admin that work again (the credentials answer, the rules
+        are valid) are set active; returns their ids."""
+        fixed = []
+        for inst_id in self.store.flagged_installations():
+            inst = self.store.installation(inst_id)
+            if inst is None:
+                continue
+            try:
+                load_rules(inst.rules)
+                self.connector(inst.provider).client(inst).probe()
+            except (RulesError, ApiError) as e:
+                log.info("pipeline.reprobe-failed", extra={"installation": inst_id, "error": type(e).__name__})
+                continue
+            self.store.reactivate(inst_id)
+            log.warning("pipeline.reactivated", extra={"installation": inst_id})
+            fixed.append(inst_id)
+        return fixed
+
     def due(self) -> tuple[list[int], list[int]]:
         """Events to enqueue again and parked writes whose time has come."""
         return (self.store.stranded_events(self.stranded_after, self.clock(), self.requeue_after),
                 self.store.due_outbox(self.clock()))
+
+
+def _reason(e: Exception) -> str:
+    return f"{type(e).__name__}: {e}"[:500]
+
+
+def _briefer(plan: Plan) -> Plan | None:
+    """The plan with its note's brief version, or None when it has none."""
+    if not any(isinstance(a, AddNote) and a.brief for a in plan.actions):
+        return None
+    return dataclasses.replace(plan, actions=tuple(a.brief if isinstance(a, AddNote) and a.brief else a
+                                                   for a in plan.actions))

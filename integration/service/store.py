@@ -115,6 +115,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class SecretsUnreadable(RuntimeError):
+    """A stored secret does not decrypt with the configured key (a wrong BATON_SECRET_KEY)."""
+
+
 class Vault:
     """Fernet encryption of secrets at rest, with key rotation."""
 
@@ -131,7 +135,7 @@ class Vault:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as e:
-            raise RuntimeError("cannot decrypt a stored secret: wrong BATON_SECRET_KEY?") from e
+            raise SecretsUnreadable("cannot decrypt a stored secret: wrong BATON_SECRET_KEY?") from e
 
     def rotate(self, token: str) -> str:
         return self._fernet.rotate(token.encode()).decode()
@@ -143,6 +147,7 @@ class EventRow:
     event: Event
     status: str
     attempts: int
+    received_at: datetime
 
 
 @dataclass(frozen=True)
@@ -268,6 +273,25 @@ class Store:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(installations.c.id).where(installations.c.status == "active"))]
 
+    def flagged_installations(self) -> list[str]:
+        """Installations waiting for their admin (credentials refused, rules invalid)."""
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(installations.c.id).where(installations.c.status != "active"))]
+
+    def reactivate(self, inst_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(installations).where(installations.c.id == inst_id)
+                         .values(status="active", status_reason=None))
+
+    def check_secrets(self) -> None:
+        """Raise SecretsUnreadable when the configured key cannot decrypt the stored secrets (a wrong
+        BATON_SECRET_KEY): every webhook would fail, so health must say so."""
+        with self.engine.connect() as conn:
+            token = conn.execute(select(installations.c.webhook_secret)
+                                 .order_by(installations.c.created_at.desc()).limit(1)).scalar()
+        if token is not None:
+            self.vault.decrypt(token)
+
     def rate_limit(self, inst_id: str, until: datetime) -> None:
         with self.engine.begin() as conn:
             _rate_limit(conn, inst_id, until)
@@ -311,6 +335,38 @@ class Store:
                              .join(installations, installations.c.id == events.c.installation_id)
                              .where(events.c.id == event_id)).mappings().first()
         return _event_row(r) if r else None
+
+    def fail_event(self, event_id: int, error: str, max_attempts: int) -> int:
+        """Count a failed attempt on an event that could not even be read; dead at ``max_attempts``.
+        Returns the attempts so far."""
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.id == event_id)
+                         .values(attempts=events.c.attempts + 1, error=error))
+            attempts = int(conn.execute(select(events.c.attempts).where(events.c.id == event_id)).scalar() or 0)
+            if attempts >= max_attempts:
+                conn.execute(update(events).where(events.c.id == event_id).values(status="dead", processed_at=utcnow()))
+        return attempts
+
+    def replay(self, inst_id: str) -> tuple[int, int]:
+        """Give an installation's dead events and dead write-backs another chance (after the admin
+        fixed what killed them): they start again with no attempts. Returns (events, writes)."""
+        with self.engine.begin() as conn:
+            n_events = conn.execute(update(events).where(events.c.installation_id == inst_id, events.c.status == "dead")
+                                    .values(status="received", attempts=0, not_before=utcnow(), queued_at=None,
+                                            processed_at=None)).rowcount
+            n_writes = conn.execute(update(outbox).where(outbox.c.installation_id == inst_id, outbox.c.status == "dead",
+                                                         outbox.c.plan.is_not(None))
+                                    .values(status="parked", attempts=0, not_before=utcnow(), lease_until=None)).rowcount
+        return int(n_events), int(n_writes)
+
+    def unfinished_events(self) -> list[int]:
+        """Events received or queued and not processed yet, whose wait (if any) is over: what an
+        in-memory queue lost when its process ended."""
+        now = utcnow()
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(events.c.id).where(
+                events.c.status.in_(("received", "enqueued")),
+                events.c.not_before.is_(None) | (events.c.not_before <= now)).order_by(events.c.id))]
 
     def mark_enqueued(self, event_id: int) -> None:
         with self.engine.begin() as conn:
@@ -527,7 +583,7 @@ def alembic_config(conn: Connection) -> Any:
 
 def _event_row(r: Mapping[str, Any]) -> EventRow:
     ev = Event(r["provider"] or "", r["installation_id"], r["key"], r["kind"], r["ticket_id"], r["actor_id"])
-    return EventRow(r["id"], ev, r["status"], r["attempts"])
+    return EventRow(r["id"], ev, r["status"], r["attempts"], utc(r["received_at"]))  # type: ignore[arg-type]
 
 
 def _outbox_row(r: Mapping[str, Any]) -> OutboxRow:
@@ -623,7 +679,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     def action(a: WriteBack) -> dict[str, Any]:
         if isinstance(a, AddNote):
-            return {"type": "note", "html": a.html, "text": a.text}
+            brief = {"brief_html": a.brief.html, "brief_text": a.brief.text} if a.brief else {}
+            return {"type": "note", "html": a.html, "text": a.text, **brief}
         if isinstance(a, AddTags):
             return {"type": "tags", "tags": list(a.tags)}
         if isinstance(a, SetPriority):
@@ -640,7 +697,8 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
     def action(a: Mapping[str, Any]) -> WriteBack:
         kind = a["type"]
         if kind == "note":
-            return AddNote(a["html"], a["text"])
+            brief = AddNote(a["brief_html"], a["brief_text"]) if a.get("brief_html") else None
+            return AddNote(a["html"], a["text"], brief)
         if kind == "tags":
             return AddTags(tuple(a["tags"]))
         if kind == "priority":

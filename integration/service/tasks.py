@@ -48,6 +48,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "beat_schedule": {
             "baton-drain": {"task": "baton.drain", "schedule": settings.drain_seconds},
             "baton-rosters": {"task": "baton.sync_rosters", "schedule": settings.roster_seconds},
+            "baton-reprobe": {"task": "baton.reprobe", "schedule": settings.reprobe_seconds},
         },
     }
 
@@ -110,6 +111,11 @@ def sync_rosters(self: Task) -> None:
         self.app.send_task("baton.sync_roster", (inst_id,))
 
 
+@shared_task(name="baton.reprobe")
+def reprobe() -> None:
+    _pipeline().reprobe()
+
+
 @shared_task(name="baton.sync_roster")
 def sync_roster(inst_id: str) -> None:
     _pipeline().sync_roster(inst_id)
@@ -142,9 +148,11 @@ class CeleryQueue:
 
 class LocalQueue:
     """The embedded default: the same pipeline steps on a background thread of this process,
-    with delays honoured (a rate-limited write waits for Retry-After, never hammers)."""
+    with delays honoured (a rate-limited write waits for Retry-After, never hammers). Its queue
+    lives in memory, so at start it takes up every event and write a previous process left
+    unfinished."""
 
-    def __init__(self, pipeline: Pipeline, drain_every: float = 5.0):
+    def __init__(self, pipeline: Pipeline, drain_every: float = 5.0, reprobe_every: float = 300.0):
         self.pipeline = pipeline
         self._heap: list[tuple[float, int, str, int]] = []
         self._seq = itertools.count()
@@ -152,6 +160,9 @@ class LocalQueue:
         self._busy = 0
         self._stop = False
         self._drain_every = drain_every
+        self._reprobe_every = reprobe_every
+        for eid in pipeline.store.unfinished_events():  # nothing else will ever queue these again
+            self._push(0.0, "event", eid)
         self._thread = threading.Thread(target=self._run, name="baton-local-queue", daemon=True)
         self._thread.start()
 
@@ -186,6 +197,7 @@ class LocalQueue:
 
     def _run(self) -> None:
         next_drain = time.monotonic() + self._drain_every
+        next_reprobe = time.monotonic() + self._reprobe_every
         while True:
             with self._cv:
                 while not self._stop:
@@ -203,6 +215,9 @@ class LocalQueue:
             try:
                 if item is None:
                     next_drain = time.monotonic() + self._drain_every
+                    if time.monotonic() >= next_reprobe:
+                        next_reprobe = time.monotonic() + self._reprobe_every
+                        self.pipeline.reprobe()
                     events, writes = self.pipeline.due()
                     for eid in events:
                         self.pipeline.store.mark_enqueued(eid)

@@ -11,6 +11,7 @@ GET /healthz
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,12 +24,13 @@ import connectors
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.service.pipeline import Pipeline
 from integration.service.settings import Settings
-from integration.service.store import Store, Vault, utcnow
+from integration.service.store import SecretsUnreadable, Store, Vault, utcnow
 from integration.service.tasks import CeleryQueue, QueueUnavailable, celery_config, celery_init_app
 
 log = logging.getLogger("baton.web")
 
 MAX_BODY = 1024 * 1024
+INSTALLATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what Store.add_installation makes
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,16 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             connector = connectors.get(provider)
         except KeyError:
             return _answer(404, "unknown helpdesk")
+        if not INSTALLATION_ID.fullmatch(installation_id):
+            return _answer(404, "unknown installation")
         try:
             inst = installation(installation_id)
         except SQLAlchemyError:
             log.error(f"{provider}.webhook.database-down", extra={"installation": installation_id})
             return _answer(503, "database unavailable")
+        except SecretsUnreadable:
+            log.error(f"{provider}.webhook.secrets-unreadable", extra={"installation": installation_id})
+            return _answer(503, "cannot read this installation's secrets: check BATON_SECRET_KEY")
         if inst is None or inst.provider != provider:
             return _answer(404, "unknown installation")
         try:
@@ -120,6 +127,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             checks["queue"] = "ok"
         except QueueUnavailable:
             checks["queue"] = "down"
+        try:
+            store.check_secrets()
+            checks["secrets"] = "ok"
+        except SecretsUnreadable:
+            checks["secrets"] = "undecryptable: BATON_SECRET_KEY is not the key they were stored with"
+        except SQLAlchemyError:
+            checks["secrets"] = "unknown (database down)"
         ok = all(v == "ok" for v in checks.values())
         return jsonify(status="ok" if ok else "degraded", **checks), 200 if ok else 503
 
@@ -153,11 +167,12 @@ def _leave_for_the_drain(store: Store, event_id: int) -> None:
 
 
 def _read_body() -> bytes | None:
-    """The raw bytes, or None past MAX_BODY: refused from Content-Length before reading, and a
-    chunked body is cut at the limit."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return None
-    body = request.stream.read(MAX_BODY + 1)
+    """The raw bytes, or None past MAX_BODY: refused from Content-Length before reading; a chunked
+    body is read from the server's own input, because the stream Flask offers for it stops at
+    MAX_CONTENT_LENGTH without saying that more was sent."""
+    if request.content_length is not None:
+        return None if request.content_length > MAX_BODY else request.stream.read(MAX_BODY + 1)
+    body = request.environ["wsgi.input"].read(MAX_BODY + 1)
     return None if len(body) > MAX_BODY else body
 
 

@@ -1,0 +1,40 @@
+"""The HTTP client every connector shares: what a 429's Retry-After becomes, and which refusals
+count as too large."""
+import pytest
+import responses
+
+from connectors.base import RETRY_AFTER_DEFAULT, RETRY_AFTER_MAX, HttpClient
+from integration.core.contract import ApiInvalid, ApiRateLimited, ApiTooLarge
+
+URL = "https://acme.example"
+
+
+@pytest.mark.parametrize("header, seconds", [
+    ("20", 20.0),
+    ("0.5", 0.5),
+    ("1e7", RETRY_AFTER_MAX),  # four months: capped at an hour, one tenant is never paused for months
+    ("inf", RETRY_AFTER_DEFAULT),  # not finite: ignored
+    ("nan", RETRY_AFTER_DEFAULT),
+    ("-3", 0.0),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", RETRY_AFTER_DEFAULT),
+    (None, RETRY_AFTER_DEFAULT),
+])
+@responses.activate
+def test_retry_after_is_bounded(header, seconds):
+    responses.get(f"{URL}/x", status=429, headers={"Retry-After": header} if header else {})
+    with pytest.raises(ApiRateLimited) as e:
+        HttpClient(URL).request("GET", "/x")
+    assert e.value.retry_after == seconds
+
+
+@pytest.mark.parametrize("status, body, error", [
+    (413, "", ApiTooLarge),
+    (422, '{"details": {"body": [{"description": "Body is too long"}]}}', ApiTooLarge),
+    (422, '{"details": {"status": [{"description": "Status: closed prevents ticket update"}]}}', ApiInvalid),
+])
+@responses.activate
+def test_a_write_refused_as_too_large_is_told_apart(status, body, error):
+    responses.put(f"{URL}/x", status=status, body=body)
+    with pytest.raises(error) as e:
+        HttpClient(URL).request("PUT", "/x", json={})
+    assert type(e.value) is error
