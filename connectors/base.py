@@ -10,6 +10,7 @@ import math
 import re
 import threading
 from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import quote
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
@@ -17,7 +18,7 @@ from typing import Any, Iterable, Mapping
 import requests
 
 from integration.core.contract import (ApiConflict, ApiHostError, ApiInvalid, ApiNotFound, ApiRateLimited,
-                                       ApiTimeoutError, ApiTooLarge, ApiUnauthorized, Descriptor, NotOurs)
+                                       ApiTimeoutError, ApiTooLarge, ApiUnauthorized, Descriptor, NotJson, NotOurs)
 from integration.core.model import Contact, Customer, Event, Installation, Priority, Role
 
 log = logging.getLogger("baton.connectors")
@@ -118,12 +119,28 @@ def _retry_after(value: str | None) -> float:
     return min(max(0.0, seconds), RETRY_AFTER_MAX)
 
 
+def seg(value: Any) -> str:
+    """An id as one URL path segment: quoted, so an id can never steer a call to another endpoint."""
+    return quote(str(value), safe="")
+
+
+def ticket_number(value: Any, what: str = "ticket id") -> str:
+    """A ticket or conversation id from a webhook in its canonical form (``"01004"`` → ``"1004"``):
+    a whole number from 1 to 10^18 as JSON number or digits; anything else is not the helpdesk's."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise NotOurs(f"{what} is not a number")
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or not 0 < int(text) <= 10**18:
+        raise NotOurs(f"{what} is not a ticket number")
+    return str(int(text))
+
+
 def json_object(body: bytes) -> dict[str, Any]:
     """The webhook body as a JSON object, or NotOurs."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise NotOurs("body is not JSON") from e
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: absurdly deep nesting
+        raise NotJson("body is not JSON") from e
     if not isinstance(data, dict):
         raise NotOurs("body is not a JSON object")
     return data
@@ -153,6 +170,14 @@ def is_bot(user_id: Any, settings: Mapping[str, Any]) -> bool:
 def takes_handoffs(user_id: Any, settings: Mapping[str, Any]) -> bool:
     """A person Baton may assign to: neither Baton's API user nor the bot."""
     return not is_baton(user_id, settings) and not is_bot(user_id, settings)
+
+
+def required_object(data: Any, *path: str) -> Mapping[str, Any]:
+    """A required field that must be a JSON object."""
+    value = required(data, *path)
+    if not isinstance(value, Mapping):
+        raise NotOurs(f"{'.'.join(path)} is not an object")
+    return value
 
 
 def author_role(author_id: Any, settings: Mapping[str, Any], customer_ids: Iterable[Any], is_customer: bool = False) -> Role:

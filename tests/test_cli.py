@@ -74,3 +74,28 @@ def test_install_names_the_credentials_each_helpdesk_needs():
     p = cli("install", "freshdesk", "--base-url", "http://127.0.0.1:1", "--public-url", "http://127.0.0.1:2",
             "--api-key", "k", "--mode", "trigger")
     assert p.returncode == 2 and "no mode 'trigger'" in p.stderr
+
+
+def test_replay_queues_an_installations_dead_work_again(tmp_path):
+    import os
+
+    from cryptography.fernet import Fernet
+
+    from integration.core.model import Event
+    from integration.service.store import Store, Vault, events
+
+    key = Fernet.generate_key().decode()
+    store = Store(f"sqlite:///{tmp_path}/b.db", Vault(key))
+    store.migrate()
+    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
+    rid = store.receive(Event("zendesk", inst.id, "k", "comment_added", "1"))[0]
+    store.fail_event(rid, "ApiNotFound: gone", max_attempts=1)
+    env = {**os.environ, "DATABASE_URL": store.url, "BATON_SECRET_KEY": key}
+    p = subprocess.run([sys.executable, "-m", "integration", "replay", inst.id], capture_output=True, text=True,
+                       cwd=Path(__file__).parents[1], env=env)
+    assert p.returncode == 0 and "1 dead events" in p.stdout
+    (row,) = store.rows(events)
+    assert (row["status"], row["attempts"]) == ("received", 0)
+    p = subprocess.run([sys.executable, "-m", "integration", "replay", "nope"], capture_output=True, text=True,
+                       cwd=Path(__file__).parents[1], env=env)
+    assert p.returncode == 2 and "no installation" in p.stderr

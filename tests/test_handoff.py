@@ -266,3 +266,10 @@ def test_package_is_immutable() -> None:
     assert isinstance(p, ContextPackage)
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.headline = "changed"  # type: ignore[misc]
+
+
+def test_bidi_controls_cannot_reorder_what_the_agent_reads() -> None:
+    c = conv(Message(Role.CUSTOMER, "refund \u202eredro ym lecnac\u202c please, I want a human"))
+    for doc in both(c, decision()):
+        assert not re.search("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]", doc)
+        assert "[U+202E]" in doc and "[U+202C]" in doc

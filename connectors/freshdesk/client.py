@@ -20,7 +20,7 @@ from typing import Any
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher,
+from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher, seg,
                              takes_handoffs)
 from integration.core.contract import TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
@@ -38,12 +38,12 @@ class FreshdeskClient:
         self.settings = installation.settings
 
     def load(self, ticket_id: str) -> TicketSnapshot:
-        ticket = self.http.request("GET", f"/api/v2/tickets/{ticket_id}")
-        convs = self.http.request("GET", f"/api/v2/tickets/{ticket_id}/conversations")
-        contact = self.http.request("GET", f"/api/v2/contacts/{ticket['requester_id']}")
+        ticket = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}")
+        convs = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}/conversations")
+        contact = self.http.request("GET", f"/api/v2/contacts/{seg(ticket['requester_id'])}")
         company = None
         if ticket.get("company_id") or contact.get("company_id"):
-            company = self.http.request("GET", f"/api/v2/companies/{ticket.get('company_id') or contact['company_id']}")
+            company = self.http.request("GET", f"/api/v2/companies/{seg(ticket.get('company_id') or contact['company_id'])}")
         recent = self.http.request("GET", "/api/v2/tickets", params={"requester_id": ticket["requester_id"]})
 
         first = Message(Role.CUSTOMER, ticket.get("description_text") or "", iso_time(ticket.get("created_at")), True,
@@ -83,14 +83,14 @@ class FreshdeskClient:
     def apply(self, plan: Plan) -> None:
         body = self.update_body(plan)
         if body:
-            self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}", json=body)
+            self.http.request("PUT", f"/api/v2/tickets/{seg(plan.ticket_id)}", json=body)
         for action in plan.actions:
             if isinstance(action, AddNote):
-                self.http.request("POST", f"/api/v2/tickets/{plan.ticket_id}/notes",
+                self.http.request("POST", f"/api/v2/tickets/{seg(plan.ticket_id)}/notes",
                                   json={"body": action.html, "private": True})
         for action in plan.actions:  # after the note: the note carries the key a retry looks for
             if isinstance(action, ReplyToCustomer):
-                self.http.request("POST", f"/api/v2/tickets/{plan.ticket_id}/reply",
+                self.http.request("POST", f"/api/v2/tickets/{seg(plan.ticket_id)}/reply",
                                   json={"body": f"<p>{html.escape(action.text)}</p>"})
 
     def roster(self) -> dict[str, Any]:
@@ -111,7 +111,7 @@ class FreshdeskClient:
         self.http.request("GET", "/api/v2/agents/me")
 
     def applied(self, plan: Plan) -> bool:
-        convs = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/conversations")
+        convs = self.http.request("GET", f"/api/v2/tickets/{seg(plan.ticket_id)}/conversations")
         return any(c.get("private") and plan.key in (c.get("body") or c.get("body_text") or "") for c in convs)
 
 

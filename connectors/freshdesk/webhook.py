@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from connectors.base import constant_time_equal, epoch_time, is_baton, iso_time, json_object, required
+from connectors.base import constant_time_equal, epoch_time, is_baton, iso_time, json_object, required, required_object, ticket_number
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event, Installation
 
 SECRET_HEADER = "X-Baton-Secret"
-CLOSED_STATUSES = {4, 5}  # resolved, closed
+CLOSED_STATUSES = (4, 5)  # resolved, closed (a tuple: a malformed value may be unhashable)
 
 
 def verify(headers: Mapping[str, str], body: bytes, installation: Installation, now: datetime) -> None:
@@ -27,38 +27,63 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
 
 
 
+def _fdk_time(value: Any) -> datetime | None:
+    """Freshworks product events carry ``timestamp`` in milliseconds since the epoch (the FDK's
+    sample apps' test data); a value in seconds is accepted too."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > 10**11:
+        value = value / 1000
+    return epoch_time(value)
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _actor(data: Mapping[str, Any]) -> Any:
+    return _object(_object(data.get("data")).get("actor")).get("id")
+
+
+def _changed_to(changes: Any, field: str) -> Any:
+    """The new value of ``field`` in an onTicketUpdate ``changes`` object (``[old, new]``), or None."""
+    pair = _object(changes).get(field)
+    return pair[-1] if isinstance(pair, list) and pair else None
+
+
 def _on_ticket_create(data: Mapping[str, Any], inst: Installation) -> Event:
-    ticket = required(data, "data", "ticket")
-    return Event("freshdesk", inst.id, f"app:onTicketCreate:{required(ticket, 'id')}", "ticket_created",
-                 str(ticket["id"]), str((data["data"].get("actor") or {}).get("id") or ticket.get("requester_id")),
-                 epoch_time(data.get("timestamp")))
+    ticket = required_object(data, "data", "ticket")
+    tid = ticket_number(required(ticket, "id"))
+    actor = _actor(data) or ticket.get("requester_id")
+    return Event("freshdesk", inst.id, f"app:onTicketCreate:{tid}", "ticket_created", tid,
+                 str(actor) if actor else None, _fdk_time(data.get("timestamp")))
 
 
 def _on_conversation_create(data: Mapping[str, Any], inst: Installation) -> Event:
-    conv = required(data, "data", "conversation")
+    conv = required_object(data, "data", "conversation")
     if is_baton(conv.get("user_id"), inst.settings):
         raise Ignored("our own write")
     if conv.get("private"):
         raise Ignored("private note")
-    return Event("freshdesk", inst.id, f"app:onConversationCreate:{required(conv, 'id')}", "comment_added",
-                 str(required(conv, "ticket_id")), str(conv.get("user_id")), epoch_time(data.get("timestamp")))
+    return Event("freshdesk", inst.id, f"app:onConversationCreate:{ticket_number(required(conv, 'id'), 'id')}",
+                 "comment_added", ticket_number(required(conv, "ticket_id")), str(conv.get("user_id")),
+                 _fdk_time(data.get("timestamp")))
 
 
 def _on_ticket_update(data: Mapping[str, Any], inst: Installation) -> Event:
-    ticket = required(data, "data", "ticket")
-    actor = (data["data"].get("actor") or {}).get("id")
+    ticket = required_object(data, "data", "ticket")
+    tid = ticket_number(required(ticket, "id"))
+    actor = _actor(data)
     if is_baton(actor, inst.settings):
         raise Ignored("our own write")
-    changes = ticket.get("changes") or {}
-    if "status" in changes and changes["status"][-1] in CLOSED_STATUSES:
+    changes = ticket.get("changes")
+    if _changed_to(changes, "status") in CLOSED_STATUSES:
         kind = "conversation_closed"
-    elif "responder_id" in changes and changes["responder_id"][-1]:
+    elif _changed_to(changes, "responder_id"):
         kind = "conversation_assigned"
     else:
         raise Ignored("no change Baton acts on")
     stamp = data.get("timestamp")
-    return Event("freshdesk", inst.id, f"app:onTicketUpdate:{required(ticket, 'id')}:{stamp}", kind, str(ticket["id"]),
-                 str(actor) if actor else None, epoch_time(stamp))
+    return Event("freshdesk", inst.id, f"app:onTicketUpdate:{tid}:{stamp}", kind, tid,
+                 str(actor) if actor else None, _fdk_time(stamp))
 
 
 EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {
@@ -74,9 +99,7 @@ SUPPORTED_EVENTS = [*EVENT_TO_FUNCTION, "automation"]
 
 def _automation(data: Mapping[str, Any], inst: Installation) -> Event:
     """The body template of README.md; Freshdesk renders every placeholder as text."""
-    ticket = str(required(data, "ticket_id"))
-    if not ticket.isdigit():
-        raise NotOurs("ticket_id is not a ticket number (placeholder not rendered?)")
+    ticket = ticket_number(required(data, "ticket_id"), "ticket_id (placeholder not rendered?)")
     updated = str(required(data, "updated_at"))
     rule = str(data.get("rule") or "baton")
     return Event("freshdesk", inst.id, f"automation:{rule}:{ticket}:{updated}", "ticket_updated", ticket, None,
@@ -88,6 +111,8 @@ def parse(body: bytes, inst: Installation) -> Event:
     if data.get("baton_event") == "ticket_updated":
         return _automation(data, inst)
     event = data.get("event")
+    if not isinstance(event, str):
+        raise NotOurs("not a Freshdesk event")
     if event in EVENT_TO_FUNCTION:
         return EVENT_TO_FUNCTION[event](data, inst)
     if event in KNOWN_EVENTS:

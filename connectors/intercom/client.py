@@ -20,7 +20,7 @@ import html
 import re
 from typing import Any
 
-from connectors.base import HttpClient, author_role, build_customer, epoch_time, takes_handoffs
+from connectors.base import HttpClient, author_role, build_customer, epoch_time, seg, takes_handoffs
 from integration.core.contract import TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, Priority, ReplyToCustomer, Role, SetPriority)
@@ -43,10 +43,10 @@ class IntercomClient:
         self._scope = f"{installation.base_url}|{installation.settings.get('app_id', '')}"
 
     def load(self, conversation_id: str) -> TicketSnapshot:
-        conv = self.http.request("GET", f"/conversations/{conversation_id}", params={"display_as": "plaintext"})
+        conv = self.http.request("GET", f"/conversations/{seg(conversation_id)}", params={"display_as": "plaintext"})
         contact_id = _field_list(conv, "contacts", "contacts")[0]["id"]
-        contact = self.http.request("GET", f"/contacts/{contact_id}")
-        companies = self.http.request("GET", f"/contacts/{contact_id}/companies").get("data") or []
+        contact = self.http.request("GET", f"/contacts/{seg(contact_id)}")
+        companies = self.http.request("GET", f"/contacts/{seg(contact_id)}/companies").get("data") or []
         recent = self.http.request("POST", "/conversations/search", json={
             "query": {"field": "contact_ids", "operator": "=", "value": contact_id}}).get("conversations") or []
 
@@ -86,19 +86,19 @@ class IntercomClient:
         for kind, target, current in (("team", assign and assign.group_id, fields.get("team_assignee_id")),
                                       ("admin", assign and assign.agent_id, fields.get("admin_assignee_id"))):
             if target and str(current) != target:
-                self.http.request("POST", f"/conversations/{cid}/parts", json={
+                self.http.request("POST", f"/conversations/{seg(cid)}/parts", json={
                     "message_type": "assignment", "type": kind, "admin_id": self.admin_id, "assignee_id": target})
         for name in tags.tags if tags else ():
             if name not in (fields.get("tags") or ()):
-                self.http.request("POST", f"/conversations/{cid}/tags", json={"id": self._tag_id(name), "admin_id": self.admin_id})
+                self.http.request("POST", f"/conversations/{seg(cid)}/tags", json={"id": self._tag_id(name), "admin_id": self.admin_id})
         if priority and self.settings.get("preview_priority") and priority.priority.rank >= Priority.HIGH.rank:
-            self.http.request("PUT", f"/conversations/{cid}", json={"priority": priority.priority.value, "admin_id": self.admin_id},
+            self.http.request("PUT", f"/conversations/{seg(cid)}", json={"priority": priority.priority.value, "admin_id": self.admin_id},
                               headers={"Intercom-Version": "Preview"})
         if note:  # the write that is not idempotent carries the key a retry looks for
-            self.http.request("POST", f"/conversations/{cid}/reply", json={
+            self.http.request("POST", f"/conversations/{seg(cid)}/reply", json={
                 "message_type": "note", "type": "admin", "admin_id": self.admin_id, "body": note.html})
         if reply:
-            self.http.request("POST", f"/conversations/{cid}/reply", json={
+            self.http.request("POST", f"/conversations/{seg(cid)}/reply", json={
                 "message_type": "comment", "type": "admin", "admin_id": self.admin_id,
                 "body": f"<p>{html.escape(reply.text)}</p>"})
 
@@ -124,7 +124,7 @@ class IntercomClient:
         self.http.request("GET", "/me")
 
     def applied(self, plan: Plan) -> bool:
-        conv = self.http.request("GET", f"/conversations/{plan.ticket_id}")
+        conv = self.http.request("GET", f"/conversations/{seg(plan.ticket_id)}")
         return any(p.get("part_type") == "note" and plan.key in (p.get("body") or "")
                    for p in _field_list(conv, "conversation_parts", "conversation_parts"))
 

@@ -14,7 +14,7 @@ import json
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from connectors.base import constant_time_equal, epoch_time, is_baton, json_object, required
+from connectors.base import constant_time_equal, epoch_time, is_baton, json_object, required, required_object, ticket_number
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event, Installation
 
@@ -43,22 +43,27 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
 
 
 def _last_author(item: Mapping[str, Any]) -> Mapping[str, Any]:
-    parts = ((item.get("conversation_parts") or {}).get("conversation_parts")) or []
-    return (parts[-1].get("author") if parts else (item.get("source") or {}).get("author")) or {}
+    parts = _object(item.get("conversation_parts")).get("conversation_parts")
+    last = parts[-1] if isinstance(parts, list) and parts else _object(item.get("source"))
+    return _object(_object(last).get("author"))
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _event(kind: str, own_is_echo: bool = True, ignore: str | None = None):  # type: ignore[no-untyped-def]
     """One small function per topic: what kind of event it is, and when it is ours or a note."""
 
     def parse(data: Mapping[str, Any], inst: Installation) -> Event:
-        item = required(data, "data", "item")
+        item = required_object(data, "data", "item")
         author = _last_author(item)
         ours = author.get("type") == "admin" and is_baton(author.get("id"), inst.settings)
         if own_is_echo and ours:
             raise Ignored("our own write")
         if ignore:
             raise Ignored(ignore)
-        return Event("intercom", inst.id, str(required(data, "id")), kind, str(required(item, "id")),
+        return Event("intercom", inst.id, str(required(data, "id")), kind, ticket_number(required(item, "id"), "conversation id"),
                      str(author.get("id")) if author.get("id") else None, epoch_time(data.get("created_at")))
 
     return parse
@@ -81,6 +86,8 @@ def parse(body: bytes, inst: Installation) -> Event:
     if data.get("type") != "notification_event":
         raise NotOurs("not an Intercom notification")
     topic = data.get("topic")
+    if not isinstance(topic, str):
+        raise NotOurs("notification without a topic")
     if topic == "ping":
         raise Ignored("ping")
     if topic in TOPIC_TO_FUNCTION:

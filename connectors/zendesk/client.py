@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher,
+from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher, seg,
                              takes_handoffs)
 from integration.core.contract import ApiConflict, ApiNotFound, TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
@@ -41,17 +41,17 @@ class ZendeskClient:
     # reads
 
     def ticket(self, ticket_id: str) -> dict[str, Any]:
-        return self.http.request("GET", f"/api/v2/tickets/{ticket_id}.json")["ticket"]
+        return self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}.json")["ticket"]
 
     def load(self, ticket_id: str) -> TicketSnapshot:
         ticket = self.ticket(ticket_id)
-        comments = self.http.request("GET", f"/api/v2/tickets/{ticket_id}/comments.json")["comments"]
-        requester = self.http.request("GET", f"/api/v2/users/{ticket['requester_id']}.json")["user"]
+        comments = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}/comments.json")["comments"]
+        requester = self.http.request("GET", f"/api/v2/users/{seg(ticket['requester_id'])}.json")["user"]
         org = None
         if ticket.get("organization_id") or requester.get("organization_id"):
             oid = ticket.get("organization_id") or requester["organization_id"]
-            org = self.http.request("GET", f"/api/v2/organizations/{oid}.json")["organization"]
-        recent = self.http.request("GET", f"/api/v2/users/{requester['id']}/tickets/requested.json")["tickets"]
+            org = self.http.request("GET", f"/api/v2/organizations/{seg(oid)}.json")["organization"]
+        recent = self.http.request("GET", f"/api/v2/users/{seg(requester['id'])}/tickets/requested.json")["tickets"]
 
         messages = tuple(
             Message(author_role(c["author_id"], self.settings, (ticket["requester_id"],)),
@@ -95,7 +95,7 @@ class ZendeskClient:
             fields = plan.ticket_fields or _ticket_fields(self.ticket(plan.ticket_id))
             for attempt in range(CONFLICT_ATTEMPTS):
                 try:
-                    self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json", json=self.body(plan, fields))
+                    self.http.request("PUT", f"/api/v2/tickets/{seg(plan.ticket_id)}.json", json=self.body(plan, fields))
                     break
                 except ApiConflict:
                     if attempt == CONFLICT_ATTEMPTS - 1:
@@ -103,7 +103,7 @@ class ZendeskClient:
                     fields = _ticket_fields(self.ticket(plan.ticket_id))  # someone changed it: merge with the new state
         for action in plan.actions:
             if isinstance(action, ReplyToCustomer):
-                self.http.request("PUT", f"/api/v2/tickets/{plan.ticket_id}.json",
+                self.http.request("PUT", f"/api/v2/tickets/{seg(plan.ticket_id)}.json",
                                   json={"ticket": {"comment": {"body": action.text, "public": True}}})
 
     def roster(self) -> dict[str, Any]:
@@ -142,7 +142,7 @@ class ZendeskClient:
         self.http.request("GET", "/api/v2/users/me.json")
 
     def applied(self, plan: Plan) -> bool:
-        comments = self.http.request("GET", f"/api/v2/tickets/{plan.ticket_id}/comments.json")["comments"]
+        comments = self.http.request("GET", f"/api/v2/tickets/{seg(plan.ticket_id)}/comments.json")["comments"]
         return any(not c.get("public", True) and plan.key in (c.get("html_body") or c.get("body") or "")
                    for c in comments)
 
@@ -208,5 +208,5 @@ def install(client: ZendeskClient, endpoint: str, mode: str = "events") -> dict[
             "actions": [{"field": "notification_webhook", "value": [hook["id"], TRIGGER_BODY]}],
         }})["trigger"]
         settings["trigger_id"] = str(trigger["id"])
-    secret = client.http.request("GET", f"/api/v2/webhooks/{hook['id']}/signing_secret")["signing_secret"]["secret"]
+    secret = client.http.request("GET", f"/api/v2/webhooks/{seg(hook['id'])}/signing_secret")["signing_secret"]["secret"]
     return {"settings": settings, "webhook_secret": secret}

@@ -12,7 +12,7 @@ import hmac
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from connectors.base import constant_time_equal, epoch_time, is_baton, iso_time, json_object, required
+from connectors.base import constant_time_equal, epoch_time, is_baton, iso_time, json_object, required, required_object, ticket_number
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event, Installation
 
@@ -50,21 +50,22 @@ def _parse_timestamp(value: Any) -> datetime | None:
 
 
 def _comment_added(data: Mapping[str, Any], inst: Installation) -> Event:
-    comment = required(data, "event", "comment")
+    comment = required_object(data, "event", "comment")
     author = str(required(comment, "author", "id"))
     if is_baton(author, inst.settings):
         raise Ignored("our own write")
     if not comment.get("is_public", True):
         raise Ignored("private note")  # notes between agents do not change what the customer said
     return Event("zendesk", inst.id, str(required(data, "id")), "comment_added",
-                 str(required(data, "detail", "id")), author, _parse_timestamp(data.get("time")))
+                 ticket_number(required(data, "detail", "id")), author, _parse_timestamp(data.get("time")))
 
 
 def _created(data: Mapping[str, Any], inst: Installation) -> Event:
-    detail = required(data, "detail")
+    ticket = ticket_number(required(data, "detail", "id"))
+    detail = data["detail"]
     actor = detail.get("actor_id") or detail.get("requester_id")
     return Event("zendesk", inst.id, str(required(data, "id")), "ticket_created",
-                 str(required(detail, "id")), str(actor) if actor else None, _parse_timestamp(data.get("time")))
+                 ticket, str(actor) if actor else None, _parse_timestamp(data.get("time")))
 
 
 EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {
@@ -76,13 +77,11 @@ SUPPORTED_EVENTS = list(EVENT_TO_FUNCTION)
 
 def _trigger(data: Mapping[str, Any], inst: Installation) -> Event:
     """The body template of README.md. Zendesk renders every placeholder as a string."""
-    ticket = str(required(data, "ticket_id"))
     updated = str(required(data, "updated_at"))
     actor = data.get("actor_id") or None
     if actor and is_baton(actor, inst.settings):
         raise Ignored("our own write")
-    if not ticket.isdigit():
-        raise NotOurs("ticket_id is not a ticket number (placeholder not rendered?)")
+    ticket = ticket_number(required(data, "ticket_id"), "ticket_id (placeholder not rendered?)")
     return Event("zendesk", inst.id, f"trigger:{ticket}:{updated}", "ticket_updated", ticket,
                  str(actor) if actor else None, _parse_timestamp(updated))
 

@@ -31,6 +31,12 @@ class NotOurs(WebhookError):
     status = 400
 
 
+class NotJson(NotOurs):
+    """The body is not JSON at all: 415."""
+
+    status = 415
+
+
 class Ignored(WebhookError):
     """A real event we do not act on (or our own echo): 200 so the helpdesk does not retry."""
 

@@ -259,7 +259,7 @@ def render_text(p: ContextPackage) -> str:
         stamp = f" [{_stamp(t.at)}]" if t.at else ""
         lines += [f"#{t.index + 1}{stamp} {_label(t)}:", _wrap(t.text, "    ", "    ")]
     section(f"Transcript ({p.total} messages)", lines)
-    return "\n".join(out) + "\n"
+    return _visible("\n".join(out) + "\n")
 
 
 def _wrap(text: str, first: str = "", rest: str = "") -> str:
@@ -305,4 +305,13 @@ def render_html(p: ContextPackage) -> str:
             out.append(f"<p><i>{_e(_omitted(p, gap))}</i></p>")
         stamp = f" <i>{_e(_stamp(t.at))}</i>" if t.at else ""
         out.append(f"<p><b>#{t.index + 1} {_e(_label(t))}</b>{stamp}<br>{_e(t.text)}</p>")
-    return "\n".join(out) + "\n"
+    return _visible("\n".join(out) + "\n")
+
+
+# Bidirectional controls let a customer's text reorder what the agent sees around it ("Trojan
+# Source"); the note shows them as visible marks instead.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(note: str) -> str:
+    return _BIDI.sub(lambda m: f"[U+{ord(m.group()):04X}]", note)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import connectors
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
+from integration.core.model import Event
 from integration.service.pipeline import Pipeline
 from integration.service.settings import Settings
 from integration.service.store import SecretsUnreadable, Store, Vault, utcnow
@@ -87,12 +88,15 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             log.warning(f"{provider}.webhook.invalid-signature", extra={"installation": inst.id, "why": str(e)})
             return _answer(401, "invalid signature")
         try:
-            ev = connector.parse(body, inst)
+            ev = _storable(connector.parse(body, inst))
         except Ignored as e:
             return _answer(200, f"ignored: {e}")
         except NotOurs as e:
             log.warning(f"{provider}.webhook.not-ours", extra={"installation": inst.id, "why": str(e)})
-            return _answer(400, f"not a {provider} event: {e}")
+            return _answer(e.status, f"not a {provider} event: {e}")
+        except Exception as e:  # a signed payload of a shape nobody expected: the sender's problem, never a 5xx
+            log.exception(f"{provider}.webhook.unparseable", extra={"installation": inst.id})
+            return _answer(400, f"not a {provider} event Baton can read ({type(e).__name__})")
         try:
             rid, status, new = store.receive(ev)  # the delivery's one transaction
         except SQLAlchemyError:
@@ -155,6 +159,17 @@ def _cached(load: Callable[[str], Any], seconds: float, clock: Callable[[], floa
         return value
 
     return get
+
+
+def _storable(ev: Event) -> Event:
+    """The event as the database can keep it: every field within its column, no control
+    characters (PostgreSQL refuses a NUL byte), or NotOurs."""
+    for name, value, limit in (("key", ev.key, 255), ("kind", ev.kind, 64), ("ticket id", ev.ticket_id, 64)):
+        if not value or len(value) > limit or not value.isprintable():
+            raise NotOurs(f"{name} is empty, too long or not printable")
+    if ev.actor_id is not None and (len(ev.actor_id) > 64 or not ev.actor_id.isprintable()):
+        return replace(ev, actor_id=None)  # who acted is a hint, not worth refusing the event for
+    return ev
 
 
 def _leave_for_the_drain(store: Store, event_id: int) -> None:

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--rules", help="JSON rules file (defaults apply to what it leaves out)")
 
     sub.add_parser("migrate", help="create or upgrade the database schema (DATABASE_URL)")
+    rep = sub.add_parser("replay", help="give an installation's dead events and write-backs another chance")
+    rep.add_argument("installation", help="the installation id")
     sub.add_parser("secret-key", help="print a new key for BATON_SECRET_KEY")
 
     ins = sub.add_parser("install", help="install Baton into a helpdesk account (creates its webhook)")
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "install":
         return _install(args)
+    if args.command == "replay":
+        return _replay(args.installation)
     return 2
 
 
@@ -67,6 +71,17 @@ def _store():  # type: ignore[no-untyped-def]
 
     settings = Settings.from_env()
     return Store(settings.database_url, Vault(settings.secret_key))
+
+
+def _replay(installation: str) -> int:
+    store = _store()
+    if store.installation(installation) is None:
+        print(f"error: no installation {installation!r}", file=sys.stderr)
+        return 2
+    n_events, n_writes = store.replay(installation)
+    print(f"queued again: {n_events} dead events and {n_writes} dead write-backs of {installation} "
+          "(the worker's drain picks them up within its interval)")
+    return 0
 
 
 def _install(args: argparse.Namespace) -> int:
