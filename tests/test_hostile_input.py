@@ -178,7 +178,7 @@ def test_the_web_tier_never_answers_5xx_to_anything_unauthenticated(web, install
     from urllib.parse import quote
 
     r = web[2].post(f"/webhooks/zendesk/{quote(installation_id, safe='')}", data=body)
-    assert r.status_code in (401, 404, 413, 415, 400)
+    assert r.status_code < 500
 
 
 def test_timestamps_far_in_the_future_are_kept_out_not_fatal():

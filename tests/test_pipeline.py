@@ -287,7 +287,8 @@ def test_a_long_429_storm_never_dead_letters(desk):
 
 def test_the_route_is_recorded_with_its_candidates_and_the_customer_told(desk):
     group, online, offline = desk.driver.seed_team()
-    desk.rules({"routing": {"categories": {"billing_dispute": {"group": group}}, "notify_customer": True}})
+    desk.rules({"routing": {"categories": {"billing_dispute": {"group": group}}, "notify_customer": True,
+                            "public_names": {group: "the billing team"}}})
     assert desk.pipe.sync_roster(desk.inst.id)
     cid, _, (held,) = desk.decide()
     assert desk.pipe.send(held) == "sent"
@@ -298,7 +299,7 @@ def test_the_route_is_recorded_with_its_candidates_and_the_customer_told(desk):
     assert (view.group_id, view.agent_id) == (group, online)
     assert f"{offline}: offline" in view.notes[0] and "Kim" not in view.notes[0]
     assert [s.strip() for s in view.said] == [route["customer_message"].strip()]
-    assert "connecting you with Billing" in view.said[0]
+    assert "connecting you with the billing team" in view.said[0]  # the name the admin chose for customers
 
 
 def test_an_offer_is_sent_once_per_conversation(desk):
@@ -308,7 +309,7 @@ def test_an_offer_is_sent_once_per_conversation(desk):
     desk.driver.say(cid, "I already tried that, it did not work")
     assert desk.pipe.process_event(desk.event(cid)) == []
     (offer,) = desk.driver.said(cid)
-    assert "connect you now" in offer
+    assert "Would you like that now, or shall I keep trying here?" in offer
     assert desk.driver.notes(cid) == [] and desk.store.state(desk.inst.id, cid) is State.BOT
 
 

@@ -121,7 +121,7 @@ def test_language_match_is_preferred_and_said_when_impossible():
     assert {c.agent_id: c.why for c in r.candidates if not c.chosen} == {"en1": "does not speak es"}
     r = route(decide(es), es, roster(agent("en1", languages=frozenset({"en"}))), RULE, NOW)
     assert r.agent_id == "en1" and "nobody in the group speaks es" in r.explanation
-    assert r.customer_message.startswith("Te estoy conectando con Billing team")
+    assert r.customer_message.startswith("Te estoy conectando con nuestro equipo")
 
 
 def test_vip_goes_to_the_account_team():
@@ -153,7 +153,23 @@ def test_wait_estimate_only_with_enough_data():
 
 def test_admin_templates_override_ours():
     rule = replace(RULE, messages={"handoff": {"en": "Hang on, {team} is coming."}})
-    assert route(decide(), BILLING, roster(agent("a")), rule, NOW).customer_message == "Hang on, Billing team is coming."
+    assert route(decide(), BILLING, roster(agent("a")), rule, NOW).customer_message == "Hang on, our team is coming."
+
+
+def test_customers_hear_a_team_name_only_when_the_admin_chose_one_and_never_for_sensitive_topics():
+    assert "Billing team" not in route(decide(), BILLING, roster(agent("a")), RULE, NOW).customer_message
+    named = replace(RULE, public_names={"billing": "our billing specialists"})
+    assert "connecting you with our billing specialists" in route(decide(), BILLING, roster(agent("a")), named,
+                                                                   NOW).customer_message
+    threat = conv("Your update deleted our data, my lawyer will be in touch")
+    legal = replace(named, categories={**RULE.categories, "legal": CategoryRoute("billing")},
+                    public_names={"billing": "Legal"})
+    hours = BusinessHours("Europe/Paris", WEEKDAYS_9_TO_5)
+    friday_night = datetime(2026, 11, 20, 22, 0, tzinfo=PARIS)
+    r = route(decide(threat), threat, roster(agent("a"), billing_hours=hours), legal, friday_night)
+    assert decide(threat).category == "legal" and not r.live
+    assert "Legal" not in r.customer_message and "our team" in r.customer_message
+    assert "billing" in r.explanation or "legal" in r.explanation  # the agent still reads where it went
 
 
 # properties

@@ -54,4 +54,5 @@ def test_escalation_goes_to_the_online_agent_of_the_mapped_group(desk):
     # promise that they will not have to repeat themselves
     (said,) = view.said
     assert said.strip() == row["route"]["customer_message"].strip()
-    assert "connecting you with Billing" in said and "you won't need to repeat it" in said
+    assert "connecting you with our team" in said and "you won't need to repeat it" in said
+    assert "Billing" not in said  # an internal group name is never shown to a customer unless the admin says so

@@ -158,3 +158,9 @@ def test_a_queued_event_whose_task_was_lost_is_queued_again(store):
     with store.engine.begin() as conn:
         conn.execute(events.update().where(events.c.id == rid).values(status="processed"))
     assert store.stranded_events(timedelta(seconds=30), later + timedelta(hours=1)) == []
+
+
+def test_an_installation_never_prints_its_secrets(store):
+    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a@acme.com", "token": "tok-123"},
+                                  webhook_secret="whsec-abc")
+    assert "tok-123" not in repr(inst) and "whsec-abc" not in repr(inst) and inst.id in repr(inst)

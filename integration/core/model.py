@@ -221,8 +221,8 @@ class Installation:
     id: str
     provider: str
     base_url: str
-    credentials: Mapping[str, str]
-    webhook_secret: str
+    credentials: Mapping[str, str] = field(repr=False)  # never printed, never logged
+    webhook_secret: str = field(repr=False)
     settings: Mapping[str, Any] = field(default_factory=dict)  # api_user_id, bot_user_ids, groups …
     rules: Mapping[str, Any] = field(default_factory=dict)  # raw rules JSON, validated on use
     status: str = "active"

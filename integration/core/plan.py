@@ -38,7 +38,7 @@ def offer(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, ru
     however often the customer hesitates); None when the admin keeps Baton quiet."""
     if not rules.routing.notify_customer:
         return None
-    text = routing.message(rules.routing, "offer", decision.language, decision.category, team=route.team)
+    text = routing.message(rules.routing, "offer", decision.language, decision.category, team=route.told)
     ticket = snapshot.conversation.id
     return Plan(f"baton-{installation_id}-{ticket}-offer", ticket, (ReplyToCustomer(text),), snapshot.ticket_fields)
 

@@ -184,6 +184,12 @@ class RoutingRule:
     # tell the customer in the conversation (handoff, after hours, offer); off until an admin turns it
     # on, since many bots announce the handoff themselves
     notify_customer: bool = False
+    # what customers may be told a group is called (group id → name); a group not named here is
+    # "our team" to customers, whatever it is called inside the helpdesk
+    public_names: Mapping[str, str] = field(default_factory=dict)
+    # categories whose notices never name a team, even a public one ("Legal is offline" is not
+    # what a customer who just threatened legal action should read)
+    discreet: tuple[str, ...] = ("legal", "security_privacy")
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,8 @@ class Route:
     candidates: tuple[Candidate, ...]
     explanation: str
     customer_message: str
-    team: str = ""  # the group's name, for messages
+    team: str = ""  # the group's name, for the agent
+    told: str = ""  # how the customer is told about the team ("our team" unless the admin named it)
 
 
 def roster_from_json(data: Mapping[str, object], rule: RoutingRule,
@@ -220,7 +227,7 @@ def roster_from_json(data: Mapping[str, object], rule: RoutingRule,
              *(c.group for c in rule.categories.values())}
     for gid in named:
         if gid and gid not in groups:
-            groups[gid] = Group(gid, "our team")  # not synced yet: no name to show a customer
+            groups[gid] = Group(gid, gid)  # not synced yet: its id is all Baton knows
     for gid, hours in rule.hours.items():
         groups[gid] = replace(groups[gid], hours=hours.business_hours())
     for gid, (depth, waits) in (stats or {}).items():
@@ -254,14 +261,15 @@ def route(decision: Decision, conversation: Conversation, roster: Roster, rule: 
     cat = rule.categories.get(decision.category or "", CategoryRoute())
     skills = frozenset(cat.skills)
     language = (decision.language or customer.language or "").split("-")[0] or None
-    team = group.name if group else "our support team"
+    team = group.name if group else "no group"  # for the agent's note
+    told = _public_team(rule, group_id, decision.category, language)  # for the customer
 
     if group and group.hours and not group.hours.is_open(now):
         opens = group.hours.next_opening(now)
-        msg = message(rule, "after_hours", language, decision.category, team=team, opening=_when(opens, customer.timezone))
+        msg = message(rule, "after_hours", language, decision.category, team=told, opening=_when(opens, customer.timezone))
         return Route(group_id, None, False, opens, None, (),
                      f"{why_group}; {team} is closed now (opens {_when(opens, group.hours.timezone)}): queued, "
-                     "no live assignment", msg, team)
+                     "no live assignment", msg, team, told)
 
     members = roster.by_group.get(group_id, ()) if group_id else roster.agents
     candidates: list[Candidate] = []
@@ -305,9 +313,16 @@ def route(decision: Decision, conversation: Conversation, roster: Roster, rule: 
 
     wait = _wait(group, chosen is not None, len(fit) or len(unmatched_language), rule)
     wait_text = message(rule, "wait", language, minutes=_round(wait)) if wait is not None else ""
-    msg = message(rule, "handoff", language, decision.category, team=team, wait=wait_text).strip()
+    msg = message(rule, "handoff", language, decision.category, team=told, wait=wait_text).strip()
     explanation = f"{why_group}; " + (why_agent if chosen else "no qualified agent free now: left in the group queue")
-    return Route(group_id, chosen.id if chosen else None, True, None, wait, tuple(candidates), explanation, msg, team)
+    return Route(group_id, chosen.id if chosen else None, True, None, wait, tuple(candidates), explanation, msg, team,
+                 told)
+
+
+def _public_team(rule: RoutingRule, group_id: str | None, category: str | None, language: str | None) -> str:
+    if category not in rule.discreet and group_id in rule.public_names:
+        return rule.public_names[group_id]  # type: ignore[index]
+    return message(rule, "team", language)
 
 
 def _group(decision: Decision, tier: str | None, tags: Iterable[str], rule: RoutingRule) -> tuple[str | None, str]:
@@ -316,7 +331,7 @@ def _group(decision: Decision, tier: str | None, tags: Iterable[str], rule: Rout
             return rule.segments[mark.lower()], f"{mark} customers go to their account team"
     cat = rule.categories.get(decision.category or "")
     if cat and cat.group:
-        return cat.group, f"{decision.category} goes to its specialists"
+        return cat.group, f"{(decision.category or '').replace('_', ' ')} goes to its specialists"
     if str(decision.tier) in rule.tiers:
         return rule.tiers[str(decision.tier)], f"tier {decision.tier} escalation"
     return rule.default_group, "default group" if rule.default_group else "no group configured"
@@ -358,6 +373,9 @@ def _when(at: datetime | None, tz: str | None) -> str:
 
 
 DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
+    # how a team is named to customers when the admin named none (as the other templates use it)
+    "team": {"en": "our team", "es": "nuestro equipo", "fr": "notre équipe", "de": "unserem Team",
+             "pt": "a nossa equipa"},
     "handoff": {
         "en": "I'm connecting you with {team}. They'll see everything you told me, so you won't need to repeat it. {wait}",
         "es": "Te estoy conectando con {team}. Verán todo lo que me contaste, no tendrás que repetirlo. {wait}",
@@ -373,23 +391,28 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
         "pt": "Normalmente alguém responde em cerca de {minutes} minutos.",
     },
     "after_hours": {
-        "en": "{team} is offline right now. I've passed on your conversation with everything you told me; "
-              "they'll reply when they're back: {opening}.",
-        "es": "{team} no está disponible ahora. Les he pasado tu conversación completa; responderán al volver: {opening}.",
-        "fr": "{team} n'est pas disponible pour le moment. Je leur ai transmis toute la conversation ; "
-              "ils vous répondront à leur retour : {opening}.",
-        "de": "{team} ist gerade nicht erreichbar. Ich habe Ihr Gespräch vollständig weitergegeben; "
-              "Sie hören von uns, sobald das Team zurück ist: {opening}.",
-        "pt": "{team} está offline agora. Passei a sua conversa completa; responderão quando voltarem: {opening}.",
+        "en": "I've passed your conversation, with everything you told me, to {team}. Nobody is available "
+              "right now; they'll reply when they're back: {opening}.",
+        "es": "He pasado tu conversación completa a {team}. Ahora mismo no hay nadie disponible; "
+              "responderán al volver: {opening}.",
+        "fr": "J'ai transmis toute la conversation à {team}. Personne n'est disponible pour le moment ; "
+              "vous aurez une réponse au retour : {opening}.",
+        "de": "Ich habe Ihr Gespräch vollständig an {team} weitergegeben. Gerade ist niemand erreichbar; "
+              "Sie hören von uns ab {opening}.",
+        "pt": "Passei a sua conversa completa a {team}. Neste momento não há ninguém disponível; "
+              "responderão quando voltarem: {opening}.",
     },
     "offer": {
-        "en": "This looks like something {team} can sort out quickly. Would you like me to connect you now, "
+        "en": "I can connect you with {team}, who can probably sort this out quickly. Would you like that now, "
               "or shall I keep trying here?",
-        "es": "Parece algo que {team} puede resolver rápido. ¿Quieres que te conecte ahora o sigo intentándolo aquí?",
-        "fr": "{team} peut sans doute régler cela rapidement. Voulez-vous que je vous mette en relation maintenant, "
-              "ou que je continue ici ?",
-        "de": "Das kann {team} wahrscheinlich schnell klären. Soll ich Sie jetzt verbinden oder es hier weiter versuchen?",
-        "pt": "Parece algo que {team} resolve rapidamente. Quer que eu o ligue agora ou continuo a tentar aqui?",
+        "es": "Puedo conectarte con {team}, que seguramente lo resuelva rápido. ¿Quieres que lo haga ahora o sigo "
+              "intentándolo aquí?",
+        "fr": "Je peux vous mettre en relation avec {team}, qui pourra sans doute régler cela rapidement. "
+              "Voulez-vous que je le fasse maintenant, ou que je continue ici ?",
+        "de": "Ich kann Sie mit {team} verbinden; dort lässt sich das wahrscheinlich schnell klären. "
+              "Soll ich Sie jetzt verbinden oder es hier weiter versuchen?",
+        "pt": "Posso ligá-lo a {team}, que deve resolver isto rapidamente. Quer que o faça agora ou continuo a "
+              "tentar aqui?",
     },
 }
 

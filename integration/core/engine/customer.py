@@ -22,7 +22,9 @@ def segment(conversation: Conversation, rule: SegmentRule) -> Finding:
     if not evidence:
         return Finding("segment", False, 0.0, 1.0, "No priority segment.")
     what = ", ".join(e.quote for e in evidence)
-    return Finding("segment", True, 1.0, 1.0, f"Priority customer ({what}).", tuple(evidence), category="account")
+    # the category names the segment (vip, enterprise …), so tags and reports say what it is
+    segment_name = next(iter(marks), "churn_risk")
+    return Finding("segment", True, 1.0, 1.0, f"Priority customer ({what}).", tuple(evidence), category=segment_name)
 
 
 def repeat_contact(conversation: Conversation, rule: RepeatContactRule) -> Finding:
