@@ -73,7 +73,29 @@ def test_install_names_the_credentials_each_helpdesk_needs():
     assert p.returncode == 2 and "(--access-token, --client-secret)" in p.stderr
     p = cli("install", "freshdesk", "--base-url", "http://127.0.0.1:1", "--public-url", "http://127.0.0.1:2",
             "--api-key", "k", "--mode", "trigger")
-    assert p.returncode == 2 and "no mode 'trigger'" in p.stderr
+    assert p.returncode == 2 and "invalid choice: 'trigger'" in p.stderr
+    p = cli("install", "freshdesk", "--help")
+    assert "--api-key" in p.stdout and "--email" not in p.stdout and "X-Baton-Secret" in p.stdout
+
+
+def test_a_failed_install_leaves_nothing_behind_and_bad_settings_name_the_option(tmp_path):
+    import os
+
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/b.db", "BATON_SECRET_KEY": key}
+    args = ("install", "zendesk", "--base-url", "http://127.0.0.1:9", "--public-url", "http://127.0.0.1:2",
+            "--email", "a@b.c", "--token", "t")
+    p = subprocess.run([sys.executable, "-m", "integration", *args, "--settings", "{not json"], capture_output=True,
+                       text=True, cwd=Path(__file__).parents[1], env=env)
+    assert p.returncode == 2 and "--settings is not JSON" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "integration", *args], capture_output=True, text=True,
+                       cwd=Path(__file__).parents[1], env=env)
+    assert p.returncode == 2 and "cannot connect" in p.stderr  # nothing listens on port 9
+    from integration.service.store import Store, Vault, installations
+
+    assert Store(f"sqlite:///{tmp_path}/b.db", Vault(key)).rows(installations) == []
 
 
 def test_replay_queues_an_installations_dead_work_again(tmp_path):
@@ -99,3 +121,22 @@ def test_replay_queues_an_installations_dead_work_again(tmp_path):
     p = subprocess.run([sys.executable, "-m", "integration", "replay", "nope"], capture_output=True, text=True,
                        cwd=Path(__file__).parents[1], env=env)
     assert p.returncode == 2 and "no installation" in p.stderr
+
+
+def test_evaluate_reports_a_binary_line_and_an_unknown_label_by_line_number(tmp_path):
+    good = '{"id": "a", "messages": [{"role": "customer", "text": "Can I talk to a human?"}]}'
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(good.encode() + b"\n\xff\xfe\x00binary\n"
+                     + b'{"id": "b", "messages": [{"role": "customer", "text": "hi"}], "label": "maybe"}\n')
+    p = run(str(data))
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "line 2: not UTF-8 text" in p.stderr
+    assert "line 3: \"label\": must be one of escalate, no_escalate (got 'maybe')" in p.stderr
+    assert [json.loads(line)["id"] for line in p.stdout.splitlines()] == ["a"]
+
+
+def test_evaluate_says_when_the_input_is_empty(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    p = run(str(empty))
+    assert p.returncode == 1 and "no conversations in the input" in p.stderr

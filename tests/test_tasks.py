@@ -104,3 +104,37 @@ def test_celery_queue_reports_a_down_broker():
         except tasks.QueueUnavailable:
             raised = True
         assert raised
+
+
+def test_the_drain_requeues_only_events_whose_task_was_really_lost(tmp_path):
+    """A backlog is not a loss: events queued an hour ago and still waiting in the broker are left
+    alone; once the broker has lost them (restarted without its data), they are queued again."""
+    from datetime import timedelta
+
+    import redis
+
+    from integration.service.store import events, utcnow
+    from integration.tools.local import RedisServer
+
+    server = RedisServer()
+    server.start()
+    try:
+        settings = Settings(database_url=f"sqlite:///{tmp_path}/b.db", redis_url=server.url,
+                            secret_key=Fernet.generate_key().decode())
+        app = create_app(settings)
+        store = app.extensions["baton"].store
+        store.migrate()
+        queue = tasks.CeleryQueue(app.extensions["celery"])
+        for n in range(5):
+            queue.enqueue_event(store.receive(Event("zendesk", "i1", f"k{n}", "comment_added", str(n + 1)))[0])
+        with store.engine.begin() as conn:
+            conn.execute(events.update().values(queued_at=utcnow() - timedelta(hours=1)))
+        broker = redis.Redis.from_url(server.url)
+        assert broker.llen("celery") == 5
+        tasks.drain.apply()
+        assert broker.llen("celery") == 5  # waiting behind a backlog: nothing queued twice
+        broker.flushall()  # the broker lost its data
+        tasks.drain.apply()
+        assert broker.llen("celery") == 5
+    finally:
+        server.stop()

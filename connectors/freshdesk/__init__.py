@@ -2,7 +2,7 @@
 private note out."""
 from connectors.base import VendorConnector
 from connectors.freshdesk import webhook
-from connectors.freshdesk.client import FreshdeskClient, install
+from connectors.freshdesk.client import AUTOMATION_BODY, FreshdeskClient, install
 from integration.core.contract import CredentialField, Descriptor
 
 DESCRIPTOR = Descriptor(
@@ -10,5 +10,9 @@ DESCRIPTOR = Descriptor(
     name="Freshdesk",
     credentials=((CredentialField("api_key", "the API key of Baton's agent"),),),
     modes=("automation",),  # the admin pastes the automation rule's webhook from README.md
+    example_url="https://acme.freshdesk.com",
+    next_step="Admin > Workflows > Automations > Ticket updates: a rule on ticket created or updated whose "
+              "action is Trigger webhook: POST to Baton's endpoint, header X-Baton-Secret with the secret "
+              f"printed below, JSON body {AUTOMATION_BODY}",
 )
 CONNECTOR = VendorConnector(DESCRIPTOR, webhook, FreshdeskClient, install)

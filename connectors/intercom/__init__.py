@@ -10,5 +10,8 @@ DESCRIPTOR = Descriptor(
     credentials=((CredentialField("access_token", "the app's access token"),
                   CredentialField("client_secret", "the app's client secret (signs notifications)")),),
     modes=("webhooks",),  # topics subscribed in the Developer Hub
+    example_url="https://api.intercom.io",
+    next_step="Developer Hub > your app > Webhooks: paste Baton's endpoint and tick the topics "
+              + ", ".join(webhook.SUPPORTED_TOPICS) + ".",
 )
 CONNECTOR = VendorConnector(DESCRIPTOR, webhook, IntercomClient, install)

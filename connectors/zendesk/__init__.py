@@ -12,5 +12,8 @@ DESCRIPTOR = Descriptor(
         (CredentialField("oauth_token", "OAuth access token instead of email + token"),),
     ),
     modes=("events", "trigger"),  # event subscriptions, or a trigger posting Baton's body template
+    example_url="https://acme.zendesk.com",
+    next_step="nothing: Baton created its webhook (and, in trigger mode, the trigger) through the API. "
+              "Check Admin Center > Apps and integrations > Webhooks > Baton handoff.",
 )
 CONNECTOR = VendorConnector(DESCRIPTOR, webhook, ZendeskClient, install)

@@ -138,6 +138,8 @@ class Descriptor:
     credentials: tuple[tuple[CredentialField, ...], ...]  # alternatives: one set must be complete
     modes: tuple[str, ...]  # how its events reach Baton; the first is the default
     note_limit: int = 60_000  # characters a private note may have in that helpdesk (kept well below)
+    example_url: str = ""  # what an account's base URL looks like
+    next_step: str = ""  # what the admin does in the helpdesk after the install command
 
 
 class Connector(Protocol):

@@ -14,12 +14,17 @@ def install(store: Store, provider: str, base_url: str, credentials: Mapping[str
             settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None,
             mode: str = "events") -> Installation:
     """Create the installation, then its webhook in the helpdesk pointing at
-    ``{public_url}/webhooks/{provider}/{installation id}``. Rules are validated first."""
+    ``{public_url}/webhooks/{provider}/{installation id}``. Rules are validated first; if the helpdesk
+    side fails, the installation is removed again."""
     load_rules(rules)  # a bad rule is refused before anything is created
     connector = connectors.get(provider)
     inst = store.add_installation(provider, base_url, credentials, settings, rules)
     endpoint = f"{public_url.rstrip('/')}/webhooks/{provider}/{inst.id}"
-    result = connector.install(inst, endpoint, mode)
+    try:
+        result = connector.install(inst, endpoint, mode)
+    except Exception:  # unreachable host, wrong token …: leave nothing behind
+        store.delete_installation(inst.id)
+        raise
     # helpdesks that sign their webhooks choose the secret; for the others we made one
     store.update_installation(inst.id, webhook_secret=result.get("webhook_secret"),
                               settings={**inst.settings, **result["settings"]})

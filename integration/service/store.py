@@ -265,6 +265,11 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(installations).where(installations.c.id == inst_id).values(**values))
 
+    def delete_installation(self, inst_id: str) -> None:
+        """Remove an installation that never worked (its install failed): nothing else refers to it yet."""
+        with self.engine.begin() as conn:
+            conn.execute(installations.delete().where(installations.c.id == inst_id))
+
     def flag_installation(self, inst_id: str, reason: str) -> None:
         with self.engine.begin() as conn:
             _flag(conn, inst_id, reason)

@@ -13,6 +13,7 @@ import itertools
 import logging
 import threading
 import time
+from functools import lru_cache
 from typing import Callable
 
 import redis
@@ -69,15 +70,29 @@ def celery_init_app(app: Flask) -> Celery:
     return celery_app
 
 
+# Ids of events whose task waits in the broker. It lives in the broker itself: the drain re-queues
+# an event queued long ago only when its id is not here (its task was really lost), never one that
+# is merely waiting behind a backlog; a broker restarted without its data forgets both together.
+QUEUED = "baton:queued-events"
+
+
 def _pipeline() -> Pipeline:
     return current_app.extensions["baton"].pipeline  # type: ignore[no-any-return]
 
 
+@lru_cache(maxsize=8)
+def _broker(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+
+
 @shared_task(name="baton.process_event", bind=True, max_retries=None)
 def process_event(self: Task, event_id: int) -> None:
+    broker = _broker(self.app.conf.broker_url)
+    broker.srem(QUEUED, event_id)
     try:
         held = _pipeline().process_event(event_id)
     except RetryLater as e:
+        broker.sadd(QUEUED, event_id)  # waiting in the broker again, as a countdown
         raise self.retry(countdown=e.delay)
     for delivery in held:  # write back at once, in this task; only a wait goes back to the queue
         try:
@@ -98,7 +113,12 @@ def deliver(self: Task, outbox_id: int) -> None:
 def drain(self: Task) -> None:
     pipeline = _pipeline()
     events, writes = pipeline.due()
+    broker = _broker(self.app.conf.broker_url)
+    waiting = {int(i) for i in broker.smembers(QUEUED)}
     for eid in events:
+        if eid in waiting:
+            continue  # queued and still waiting its turn: not lost
+        broker.sadd(QUEUED, eid)
         self.app.send_task("baton.process_event", (eid,))
         pipeline.store.mark_enqueued(eid)
     for oid in writes:
@@ -129,14 +149,14 @@ class CeleryQueue:
 
     def __init__(self, celery: Celery):
         self.celery = celery
-        url = celery.conf.broker_url
-        self._probe = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+        self._probe = _broker(celery.conf.broker_url)
 
     def enqueue_event(self, event_id: int) -> None:
         self.ping()
         try:
+            self._probe.sadd(QUEUED, event_id)
             self.celery.send_task("baton.process_event", (event_id,), retry=False)
-        except (OperationalError, OSError) as e:
+        except (OperationalError, OSError, redis.RedisError) as e:
             raise QueueUnavailable(str(e)) from e
 
     def ping(self) -> None:

@@ -28,20 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("secret-key", help="print a new key for BATON_SECRET_KEY")
 
     ins = sub.add_parser("install", help="install Baton into a helpdesk account (creates its webhook)")
-    descriptors = connectors.descriptors()
-    ins.add_argument("provider", choices=sorted(descriptors))
-    ins.add_argument("--base-url", required=True, help="e.g. https://acme.zendesk.com")
-    flags: dict[str, list[str]] = {}
-    for d in descriptors.values():
+    helpdesks = ins.add_subparsers(dest="provider", required=True, metavar="HELPDESK")
+    for key, d in connectors.descriptors().items():
+        one = helpdesks.add_parser(key, help=f"install into {d.name}", epilog=f"After installing: {d.next_step}",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+        one.add_argument("--base-url", required=True, help=f"the {d.name} account's address, e.g. {d.example_url}")
         for field in {f.name: f for fields in d.credentials for f in fields}.values():
-            flags.setdefault(field.name, []).append(f"{d.name}: {field.help}")
-    for name, helps in flags.items():
-        ins.add_argument(f"--{name.replace('_', '-')}", dest=name, help="; ".join(helps))
-    ins.add_argument("--public-url", required=True, help="where the helpdesk reaches Baton, e.g. https://baton.example.com")
-    ins.add_argument("--mode", default=None,
-                     help="; ".join(f"{d.name}: {' or '.join(d.modes)}" for d in descriptors.values() if len(d.modes) > 1))
-    ins.add_argument("--settings", default="{}", help='JSON, e.g. {"bot_user_ids": ["123"], "groups": {"default": "456"}}')
-    ins.add_argument("--rules", help="JSON rules file")
+            one.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, help=field.help)
+        one.add_argument("--public-url", required=True,
+                         help="where the helpdesk reaches Baton, e.g. https://baton.example.com")
+        one.add_argument("--mode", choices=d.modes, default=d.modes[0], help=f"default {d.modes[0]}")
+        one.add_argument("--settings", default="{}",
+                         help='JSON object, e.g. {"bot_user_ids": ["123"]} (the bot users whose messages are the bot\'s)')
+        one.add_argument("--rules", help="JSON rules file")
 
     args = parser.parse_args(argv)
     if args.command == "evaluate":
@@ -96,23 +95,35 @@ def _install(args: argparse.Namespace) -> int:
                              for fields in descriptor.credentials)
         print(f"error: missing credentials for {args.provider}: give {wanted}", file=sys.stderr)
         return 2
-    mode = args.mode or descriptor.modes[0]
-    if mode not in descriptor.modes:
-        print(f"error: {args.provider} has no mode {mode!r} (choose {', '.join(descriptor.modes)})", file=sys.stderr)
-        return 2
     try:
-        settings = json.loads(args.settings)
-        rules = json.loads(open(args.rules, encoding="utf-8").read()) if args.rules else {}
-        store = _store()
-        store.migrate()
-        inst = install(store, args.provider, args.base_url, creds, args.public_url, settings, rules, mode)
-    except (json.JSONDecodeError, OSError, RulesError, ApiError, RuntimeError, ValueError) as e:
+        settings = _json_object(args.settings, "--settings")
+        rules = _json_object(open(args.rules, encoding="utf-8").read(), f"--rules {args.rules}") if args.rules else {}
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"installed {args.provider} as {inst.id}: webhook → {args.public_url.rstrip('/')}/webhooks/{args.provider}/{inst.id}")
+    try:
+        store = _store()
+        store.migrate()
+        inst = install(store, args.provider, args.base_url, creds, args.public_url, settings, rules, args.mode)
+    except (RulesError, ApiError, RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    endpoint = f"{args.public_url.rstrip('/')}/webhooks/{args.provider}/{inst.id}"
+    print(f"installed {args.provider} as {inst.id}; Baton's endpoint: {endpoint}")
+    print(f"next: {descriptor.next_step}")
     if args.provider == "freshdesk":  # the admin pastes it into the automation rule (it is stored encrypted)
         print(f"X-Baton-Secret: {inst.webhook_secret}")
     return 0
+
+
+def _json_object(text: str, option: str) -> dict:  # type: ignore[type-arg]
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{option} is not JSON: {e.msg} at column {e.colno}") from e
+    if not isinstance(value, dict):
+        raise ValueError(f"{option} must be a JSON object")
+    return value
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -183,16 +183,29 @@ class Scoreboard:
         return "\n".join(lines)
 
 
-def run(lines: Iterable[str], out: IO[str], err: IO[str], rules: Rules = DEFAULT_RULES) -> int:
-    """Evaluate every line; returns the number of malformed lines (each reported on ``err``)."""
+LABELS = ("escalate", "no_escalate")
+
+
+def run(lines: Iterable[bytes | str], out: IO[str], err: IO[str], rules: Rules = DEFAULT_RULES) -> int:
+    """Evaluate every line; returns the number of malformed lines (each reported on ``err``, by
+    its number). Lines may be bytes: a line that is not UTF-8 is one error, not a traceback."""
     board = Scoreboard()
-    labelled = bad = 0
+    labelled = bad = seen = 0
     for n, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
         try:
-            data = json.loads(raw)
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as e:
+            bad += 1
+            print(f"line {n}: not UTF-8 text (byte {e.start + 1}); skipped", file=err)
+            continue
+        if not text.strip():
+            continue
+        seen += 1
+        try:
+            data = json.loads(text)
             conversation = conversation_from_dict(data)
+            if "label" in data and data["label"] not in LABELS:
+                raise InputError(f'"label": must be one of {", ".join(LABELS)} (got {data["label"]!r})')
         except (json.JSONDecodeError, InputError) as e:
             bad += 1
             msg = f"not JSON: {e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
@@ -200,14 +213,18 @@ def run(lines: Iterable[str], out: IO[str], err: IO[str], rules: Rules = DEFAULT
             continue
         decision = evaluate(conversation, rules)
         out.write(json.dumps(decision_to_dict(decision), ensure_ascii=False) + "\n")
-        if data.get("label") in ("escalate", "no_escalate"):
+        if "label" in data:
             labelled += 1
             board.add(data, decision.escalate)
+    if not seen and not bad:
+        print("no conversations in the input: one JSON object per line is expected", file=err)
+        return 1
     if labelled:
         print(board.report(), file=err)
     return bad
 
 
-def iter_file(path: str) -> Iterator[str]:
-    with (sys.stdin if path == "-" else open(path, encoding="utf-8")) as f:
+def iter_file(path: str) -> Iterator[bytes]:
+    """The input's lines as bytes (decoded line by line, so one bad line is one error)."""
+    with (sys.stdin.buffer if path == "-" else open(path, "rb")) as f:
         yield from f
