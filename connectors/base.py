@@ -4,6 +4,7 @@ assembly of a connector from a vendor folder. The contract they implement is
 from __future__ import annotations
 
 import hmac
+import html
 import json
 import logging
 import math
@@ -117,6 +118,14 @@ def _retry_after(value: str | None) -> float:
     if seconds > RETRY_AFTER_MAX:
         log.warning("http.retry-after-capped", extra={"retry_after": seconds, "cap": RETRY_AFTER_MAX})
     return min(max(0.0, seconds), RETRY_AFTER_MAX)
+
+
+def html_text(markup: Any) -> str:
+    """Plain text from an API's HTML: tags dropped, every entity decoded (``&amp;``, ``&#39;``, …)."""
+    if not isinstance(markup, str):
+        return ""
+    text = re.sub(r"<br\s*/?>|</(?:p|div|li|h\d|tr|blockquote)>", "\n", markup, flags=re.I)
+    return re.sub(r"[ \t]*\n[ \t\n]*", "\n", html.unescape(re.sub(r"<[^>]+>", " ", text))).strip()
 
 
 def seg(value: Any) -> str:

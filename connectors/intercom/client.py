@@ -17,10 +17,9 @@ priority either. These are six endpoints.
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 
-from connectors.base import HttpClient, author_role, build_customer, epoch_time, seg, takes_handoffs
+from connectors.base import HttpClient, author_role, build_customer, epoch_time, html_text, seg, takes_handoffs
 from integration.core.contract import TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, Priority, ReplyToCustomer, Role, SetPriority)
@@ -51,12 +50,12 @@ class IntercomClient:
             "query": {"field": "contact_ids", "operator": "=", "value": contact_id}}).get("conversations") or []
 
         source = conv.get("source") or {}
-        messages = [Message(Role.CUSTOMER, _text(source.get("body")), epoch_time(conv.get("created_at")), True,
+        messages = [Message(Role.CUSTOMER, html_text(source.get("body")), epoch_time(conv.get("created_at")), True,
                             str((source.get("author") or {}).get("id")))]
         for part in _field_list(conv, "conversation_parts", "conversation_parts"):
             if part.get("part_type") in _PARTS_WITH_TEXT and part.get("body"):
                 author = part.get("author") or {}
-                messages.append(Message(self._role(author), _text(part["body"]), epoch_time(part.get("created_at")),
+                messages.append(Message(self._role(author), html_text(part["body"]), epoch_time(part.get("created_at")),
                                         part["part_type"] != "note", str(author.get("id"))))
         conversation = Conversation(
             id=str(conv["id"]),
@@ -73,7 +72,8 @@ class IntercomClient:
         return TicketSnapshot(conversation, fields)
 
     def _role(self, author: dict[str, Any]) -> Role:
-        if author.get("type") == "bot":
+        # Fin's answers can come as an admin part flagged as AI (community reports, 2026)
+        if author.get("type") == "bot" or author.get("from_ai_agent") or author.get("is_ai_answer"):
             return Role.BOT
         return author_role(author.get("id"), self.settings, (), author.get("type") in _CUSTOMERS)
 
@@ -139,11 +139,6 @@ def install(client: IntercomClient, endpoint: str, mode: str = "webhooks") -> di
 
 def _field_list(data: dict[str, Any], outer: str, inner: str) -> list[dict[str, Any]]:
     return list(((data.get(outer) or {}).get(inner)) or [])
-
-
-def _text(body: str | None) -> str:
-    """Plain text even if the workspace ignored display_as=plaintext."""
-    return re.sub(r"<[^>]+>", " ", body or "").replace("&nbsp;", " ").strip()
 
 
 def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: list[dict[str, Any]],

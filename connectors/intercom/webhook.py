@@ -43,8 +43,11 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
 
 
 def _last_author(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Who wrote the newest part; with no part yet, who opened the conversation (``source`` in API
+    2.x, ``conversation_message`` in the 1.x shape older workspaces still send)."""
     parts = _object(item.get("conversation_parts")).get("conversation_parts")
-    last = parts[-1] if isinstance(parts, list) and parts else _object(item.get("source"))
+    opening = item.get("source") or item.get("conversation_message")
+    last = parts[-1] if isinstance(parts, list) and parts else _object(opening)
     return _object(_object(last).get("author"))
 
 
@@ -73,6 +76,9 @@ TOPIC_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]]
     "conversation.user.created": _event("conversation_created"),
     "conversation.user.replied": _event("comment_added"),
     "conversation.admin.replied": _event("comment_added"),  # a bot's answer, or a human took over
+    # Fin or another bot answered ("Fin/Bot replies to a conversation", Intercom's 2025 changelog):
+    # Fin is the operator, not a teammate, so it never fires admin.replied
+    "conversation.operator.replied": _event("comment_added"),
     "conversation.admin.assigned": _event("conversation_assigned"),
     "conversation.admin.noted": _event("note_added", ignore="private note"),
     "conversation.admin.closed": _event("conversation_closed"),

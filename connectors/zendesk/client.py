@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher, seg,
+from connectors.base import (HttpClient, author_role, build_customer, html_text, iso_time, merged_tags, priority_if_higher, seg,
                              takes_handoffs)
 from integration.core.contract import ApiConflict, ApiNotFound, TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
@@ -55,7 +55,7 @@ class ZendeskClient:
 
         messages = tuple(
             Message(author_role(c["author_id"], self.settings, (ticket["requester_id"],)),
-                    c.get("plain_body") or c.get("body") or "", iso_time(c.get("created_at")),
+                    c.get("plain_body") or html_text(c.get("html_body")) or c.get("body") or "", iso_time(c.get("created_at")),
                     bool(c.get("public", True)), str(c["author_id"]))
             for c in comments
         )
@@ -171,7 +171,8 @@ def _customer(user: dict[str, Any], org: dict[str, Any] | None, recent: list[dic
 
 # Installation: the webhook (and trigger) that send us conversation updates.
 
-EVENT_SUBSCRIPTIONS = ["zen:event-type:ticket.created", "zen:event-type:ticket.comment_added"]
+EVENT_SUBSCRIPTIONS = ["zen:event-type:ticket.created", "zen:event-type:ticket.comment_added",
+                       "zen:event-type:messaging_ticket.message_added"]
 TRIGGER_BODY = (
     '{"baton_event": "ticket_updated", "ticket_id": "{{ticket.id}}", '
     '"updated_at": "{{ticket.updated_at_with_timestamp}}", "actor_id": "{{current_user.id}}"}'

@@ -68,9 +68,25 @@ def _created(data: Mapping[str, Any], inst: Installation) -> Event:
                  ticket, str(actor) if actor else None, _parse_timestamp(data.get("time")))
 
 
+def _messaging_message_added(data: Mapping[str, Any], inst: Installation) -> Event:
+    """Messaging conversations (web widget, mobile SDK, social channels), where Zendesk's own AI
+    agents and most bots talk, send these instead of ``ticket.comment_added``
+    (https://developer.zendesk.com/api-reference/webhooks/event-types/messaging-events). The
+    actor is ``{"type": "system", "id": "zd:answerBot"}`` for Zendesk's bot, ``agent`` or
+    ``end-user`` otherwise."""
+    ticket = ticket_number(required(data, "detail", "id"))
+    actor = required_object(data, "event").get("actor")
+    actor_id = actor.get("id") if isinstance(actor, Mapping) else None
+    if is_baton(actor_id, inst.settings):
+        raise Ignored("our own write")
+    return Event("zendesk", inst.id, str(required(data, "id")), "comment_added", ticket,
+                 str(actor_id) if actor_id is not None else None, _parse_timestamp(data.get("time")))
+
+
 EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {
     "zen:event-type:ticket.comment_added": _comment_added,
     "zen:event-type:ticket.created": _created,
+    "zen:event-type:messaging_ticket.message_added": _messaging_message_added,
 }
 SUPPORTED_EVENTS = list(EVENT_TO_FUNCTION)
 

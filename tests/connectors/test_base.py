@@ -38,3 +38,11 @@ def test_a_write_refused_as_too_large_is_told_apart(status, body, error):
     with pytest.raises(error) as e:
         HttpClient(URL).request("PUT", "/x", json={})
     assert type(e.value) is error
+
+
+def test_text_out_of_html_decodes_every_entity():
+    from connectors.base import html_text
+
+    markup = "<p>I&#39;m charged &gt; twice &amp; it&rsquo;s &quot;urgent&quot;&nbsp;!</p><p>Second&nbsp;line</p>"
+    assert html_text(markup) == "I'm charged > twice & it\u2019s \"urgent\"\u00a0!\nSecond\u00a0line"
+    assert html_text(None) == ""

@@ -31,6 +31,11 @@ EXPECTED = {
                                        "comment_added", "147", CUSTOMER, at(1763648731)),
     "conversation_admin_replied": Event("intercom", "inst1", "notif_3b2c8e5d-2d3e-4c77-9f90-2e9b7a3c4d03",
                                         "comment_added", "147", AGENT, at(1763648801)),
+    "conversation_operator_replied": Event("intercom", "inst1", "notif_9a8b7c6d-5e4f-4a33-8b22-1c0d9e8f7a10",
+                                           "comment_added", "147", "814860", at(1763648900)),
+    # the API 1.x shape older workspaces send: conversation_message and user instead of source and contacts
+    "conversation_user_replied_v1": Event("intercom", "inst1", "notif_0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                                          "comment_added", "148", CUSTOMER, at(1763648735)),
     "conversation_admin_assigned": Event("intercom", "inst1", "notif_4c3d9f6e-3e4f-4d88-a0a1-3fac8b4d5e04",
                                          "conversation_assigned", "147", AGENT, at(1763648791)),
     "conversation_admin_closed": Event("intercom", "inst1", "notif_6e5f1b80-5061-4faa-82c3-51ce0d6f7a06",

@@ -30,6 +30,9 @@ EXPECTED = {
                                   "8447388090495", datetime(2026, 11, 20, 14, 25, 30, 123456, tzinfo=timezone.utc)),
     "ticket_created": Event("zendesk", "inst1", "0f3c1e7a-5b7d-4a8e-9c21-7f0e6d5c4b3a", "ticket_created", "5159",
                             "8447388090495", datetime(2026, 11, 20, 14, 20, 11, tzinfo=timezone.utc)),
+    # a messaging conversation: Zendesk's own bot answered (a real delivery, see fixtures/README.md)
+    "messaging_ticket_message_added": Event("zendesk", "inst1", "01JQMQH83YNAKWSWJ8B1QH2NSC", "comment_added", "141",
+                                            "zd:answerBot", datetime(2025, 2, 11, 14, 32, 5, 254571, tzinfo=timezone.utc)),
     "trigger_ticket_updated": Event("zendesk", "inst1", "trigger:5158:2026-11-20T14:25:30Z", "ticket_updated", "5158",
                                     "8447388090495", datetime(2026, 11, 20, 14, 25, 30, tzinfo=timezone.utc)),
 }
