@@ -14,7 +14,7 @@ from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import quote
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import requests
 
@@ -52,6 +52,30 @@ class HttpClient:
 
     def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None,
                 headers: Mapping[str, str] | None = None) -> Any:
+        return self.exchange(method, path, json, params, headers)[0]
+
+    def pages(self, path: str, params: Mapping[str, Any] | None, next_page: Any) -> Iterator[Any]:
+        """Each page of a list, following ``next_page(body, headers)`` (a URL or path, or None)
+        for at most MAX_PAGES pages; a next page on another host is refused."""
+        for _ in range(MAX_PAGES):
+            body, headers = self.exchange("GET", path, params=params)
+            yield body
+            following = next_page(body, headers)
+            if not following:
+                return
+            path, params = self._same_origin(str(following)), None
+        log.warning("http.pages-cut", extra={"path": path, "pages": MAX_PAGES})
+
+    def _same_origin(self, url: str) -> str:
+        if url.startswith("/"):
+            return url
+        if not url.startswith(self.base_url + "/"):
+            raise ApiInvalid("a next-page link points to another host")
+        return url[len(self.base_url):]
+
+    def exchange(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None,
+                 headers: Mapping[str, str] | None = None) -> tuple[Any, Mapping[str, str]]:
+        """The decoded body and the response headers."""
         url = f"{self.base_url}{path}"
         self.calls += 1
         try:
@@ -78,8 +102,8 @@ class HttpClient:
         if r.status_code >= 400:
             raise ApiInvalid(f"{method} {path}: {r.status_code} {r.text[:200]}", r.status_code)
         if r.status_code == 204 or not r.content:
-            return None
-        return r.json()
+            return None, r.headers
+        return r.json(), r.headers
 
 
 _SESSIONS: dict[str, requests.Session] = {}
@@ -99,6 +123,7 @@ def pooled_session(base_url: str) -> requests.Session:
         return session
 
 
+MAX_PAGES = 50  # of any one list: a conversation or roster longer than that is cut, and logged
 RETRY_AFTER_DEFAULT = 60.0  # no usable Retry-After: wait a minute rather than hammer
 RETRY_AFTER_MAX = 3600.0  # a helpdesk asking for longer is capped: one tenant is never paused for months
 _TOO_LONG = re.compile(r"too (long|large|big)|maximum (length|size)|exceeds", re.I)

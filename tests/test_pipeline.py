@@ -375,3 +375,17 @@ def test_one_event_is_one_read_and_one_write_transaction(desk):
         assert len(transactions) == 1
     finally:
         sa_event.remove(desk.store.engine, "begin", count)
+
+
+def test_a_long_conversation_and_a_large_team_are_read_whole(desk):
+    """Freshdesk lists 30 items a page and Zendesk 100: Baton pages through every list, so the
+    newest messages and every agent are there."""
+    cid = desk.driver.new_conversation("first message")
+    for n in range(1, 131):
+        desk.driver.say(cid, f"message number {n}", role="customer" if n % 2 else "bot")
+    snapshot = connectors.get(desk.key).client(desk.inst).load(cid)
+    texts = [m.text for m in snapshot.conversation.messages]
+    assert len(texts) == 131 and texts[-1] == "message number 130"
+    agents = {desk.driver.add_agent(f"Agent {n}", desk.billing) for n in range(120)}
+    assert desk.pipe.sync_roster(desk.inst.id)
+    assert agents <= {a["id"] for a in desk.store.roster(desk.inst.id)[0]["agents"]}

@@ -16,7 +16,8 @@ domain (no sandbox) and has no retries.
 from __future__ import annotations
 
 import html
-from typing import Any
+import re
+from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
@@ -39,7 +40,7 @@ class FreshdeskClient:
 
     def load(self, ticket_id: str) -> TicketSnapshot:
         ticket = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}")
-        convs = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}/conversations")
+        convs = self._all(f"/api/v2/tickets/{seg(ticket_id)}/conversations")
         contact = self.http.request("GET", f"/api/v2/contacts/{seg(ticket['requester_id'])}")
         company = None
         if ticket.get("company_id") or contact.get("company_id"):
@@ -96,22 +97,30 @@ class FreshdeskClient:
     def roster(self) -> dict[str, Any]:
         """Agents (``available`` is Freshdesk's on/off toggle), groups. Open load is not in the
         API; skills only on plans that have them."""
-        groups = self.http.request("GET", "/api/v2/groups")
+        groups = self._all("/api/v2/groups")
         agents = [
             {"id": str(a["id"]), "name": (a.get("contact") or {}).get("name") or "",
              "groups": [str(g) for g in a.get("group_ids") or ()], "skills": [str(s) for s in a.get("skill_ids") or ()],
              "languages": [(a.get("contact") or {}).get("language") or "en"], "online": bool(a.get("available", True)),
              "capacity": 5, "load": 0}
-            for a in self.http.request("GET", "/api/v2/agents")
+            for a in self._all("/api/v2/agents")
             if takes_handoffs(a["id"], self.settings)
         ]
         return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents}
+
+    def _all(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a list: 100 a page (Freshdesk's default is 30), following the ``Link``
+        header's ``rel="next"`` (https://developers.freshdesk.com/api/#pagination)."""
+        def following(_body: Any, headers: Mapping[str, str]) -> str | None:
+            match = re.search(r'<([^>]+)>;\s*rel="next"', headers.get("Link", ""))
+            return match.group(1) if match else None
+        return [item for page in self.http.pages(path, {"per_page": 100}, following) for item in page or ()]
 
     def probe(self) -> None:
         self.http.request("GET", "/api/v2/agents/me")
 
     def applied(self, plan: Plan) -> bool:
-        convs = self.http.request("GET", f"/api/v2/tickets/{seg(plan.ticket_id)}/conversations")
+        convs = self._all(f"/api/v2/tickets/{seg(plan.ticket_id)}/conversations")
         return any(c.get("private") and plan.key in (c.get("body") or c.get("body_text") or "") for c in convs)
 
 

@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Flask, request
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -392,9 +393,7 @@ class FreshdeskSandbox(Sandbox[_Job]):
         rows = sorted((t for t in self._tickets.values() if all(
             t[key] == wanted[key] for key in ("requester_id", "company_id") if key in wanted)),
             key=lambda t: (t["created_at"], t["id"]), reverse=True)
-        per_page = min(wanted.get("per_page", 30), 100)
-        start = (wanted.get("page", 1) - 1) * per_page
-        return copy.deepcopy(rows[start:start + per_page])
+        return rows
 
     def _post_conversation(self, ticket_id: int, kind: str) -> tuple[JSON, int]:
         """``/notes`` (private unless told otherwise) or ``/reply`` (public), both by the API agent."""
@@ -415,6 +414,26 @@ class FreshdeskSandbox(Sandbox[_Job]):
                 return copy.deepcopy(make(**kwargs))
         return view
 
+    def _list(self, make: Callable[..., list[JSON]]) -> Callable[..., Any]:
+        """A list view paged as Freshdesk pages: ``page``, ``per_page`` (30 by default, 100 at most) and
+        a ``Link: <…>; rel="next"`` header while more remain."""
+        def view(**kwargs: Any) -> Any:
+            with self._lock:
+                rows = copy.deepcopy(make(**kwargs))
+            try:
+                page, per_page = int(request.args.get("page", 1)), int(request.args.get("per_page", 30))
+            except ValueError:
+                raise invalid(("page", "It should be a Positive Integer", "invalid_value")) from None
+            if not 1 <= per_page <= 100 or page < 1:
+                raise invalid(("per_page", "It should be a Positive Integer less than or equal to 100", "invalid_value"))
+            start = (page - 1) * per_page
+            response = jsonify(rows[start:start + per_page])
+            if start + per_page < len(rows):
+                query = {**request.args.to_dict(), "page": page + 1, "per_page": per_page}
+                response.headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
+            return response
+        return view
+
     def _add_routes(self, app: Flask) -> None:
         tables = {"tickets": self._tickets, "contacts": self._contacts, "companies": self._companies,
                   "agents": self._agents, "groups": self._groups}
@@ -423,12 +442,12 @@ class FreshdeskSandbox(Sandbox[_Job]):
                              self._read(lambda key, table=table: self._find(table, key)))
         for name in ("agents", "groups"):
             app.add_url_rule(f"/api/v2/{name}", f"list_{name}",
-                             self._read(lambda name=name: [tables[name][key] for key in sorted(tables[name])]))
+                             self._list(lambda name=name: [tables[name][key] for key in sorted(tables[name])]))
         app.add_url_rule("/api/v2/agents/me", "me", self._read(lambda: self._agents[self.api_agent_id]))
         app.add_url_rule("/api/v2/tickets", "list_tickets",
-                         self._read(lambda: self._list_tickets(request.args.to_dict())))
+                         self._list(lambda: self._list_tickets(request.args.to_dict())))
         app.add_url_rule("/api/v2/tickets/<int:key>/conversations", "conversations",
-                         self._read(lambda key: self._find(self._conversations, key)))
+                         self._list(lambda key: self._find(self._conversations, key)))
         for kind in ("notes", "reply"):
             app.add_url_rule(f"/api/v2/tickets/<int:key>/{kind}", kind,
                              lambda key, kind=kind: self._post_conversation(key, kind), methods=["POST"])

@@ -45,7 +45,7 @@ class ZendeskClient:
 
     def load(self, ticket_id: str) -> TicketSnapshot:
         ticket = self.ticket(ticket_id)
-        comments = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}/comments.json")["comments"]
+        comments = self._all(f"/api/v2/tickets/{seg(ticket_id)}/comments.json", "comments")
         requester = self.http.request("GET", f"/api/v2/users/{seg(ticket['requester_id'])}.json")["user"]
         org = None
         if ticket.get("organization_id") or requester.get("organization_id"):
@@ -110,12 +110,12 @@ class ZendeskClient:
         """Agents, groups and availability, normalized for routing. Availability and load come
         from the agent availabilities API (omnichannel routing); without it every agent counts as
         online with unknown load."""
-        groups = self.http.request("GET", "/api/v2/groups.json")["groups"]
-        members = self.http.request("GET", "/api/v2/group_memberships.json")["group_memberships"]
-        users = self.http.request("GET", "/api/v2/users.json", params={"role[]": ["agent", "admin"]})["users"]
+        groups = self._all("/api/v2/groups.json", "groups")
+        members = self._all("/api/v2/group_memberships.json", "group_memberships")
+        users = self._all("/api/v2/users.json", "users", {"role[]": ["agent", "admin"]})
         try:
             availability = {str(a["attributes"]["agent_id"]): a["attributes"] for a in
-                            self.http.request("GET", "/api/v2/agent_availabilities")["data"]}
+                            self._all("/api/v2/agent_availabilities", "data")}
         except ApiNotFound:
             availability = {}
         in_groups: dict[str, list[str]] = {}
@@ -138,11 +138,19 @@ class ZendeskClient:
             })
         return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents}
 
+    def _all(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every item of a list, page after page: ``next_page`` (offset pagination, 100 a page) or
+        ``links.next`` (cursor pagination, as agent availabilities use)."""
+        def following(body: Any, _headers: Any) -> Any:
+            return body.get("next_page") or ((body.get("links") or {}).get("next")
+                                             if (body.get("meta") or {}).get("has_more") else None)
+        return [item for page in self.http.pages(path, params, following) for item in page.get(key) or ()]
+
     def probe(self) -> None:
         self.http.request("GET", "/api/v2/users/me.json")
 
     def applied(self, plan: Plan) -> bool:
-        comments = self.http.request("GET", f"/api/v2/tickets/{seg(plan.ticket_id)}/comments.json")["comments"]
+        comments = self._all(f"/api/v2/tickets/{seg(plan.ticket_id)}/comments.json", "comments")
         return any(not c.get("public", True) and plan.key in (c.get("html_body") or c.get("body") or "")
                    for c in comments)
 

@@ -24,6 +24,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, abort, request
@@ -439,6 +440,24 @@ class ZendeskSandbox(Sandbox[_Job]):
         app.wsgi_app = _strip_json_suffix(app.wsgi_app)  # type: ignore[method-assign]
         return app
 
+    @staticmethod
+    def _page(key: str, rows: list[JSON]) -> JSON:
+        """Offset pagination as Zendesk does it: ``page`` and ``per_page`` (100 at most, the default),
+        ``next_page``/``previous_page`` as full URLs or null, ``count`` of all rows."""
+        try:
+            page, per_page = int(request.args.get("page", 1)), int(request.args.get("per_page", 100))
+        except ValueError:
+            raise invalid("page", "must be a number") from None
+        per_page = max(1, min(per_page, 100))
+        start = (max(page, 1) - 1) * per_page
+        base = request.base_url
+
+        def link(n: int) -> str:
+            query = [(k, v) for k, v in request.args.items(multi=True) if k not in ("page", "per_page")]
+            return f"{base}?" + urlencode([*query, ("page", n), ("per_page", per_page)])
+        return {key: rows[start:start + per_page], "next_page": link(page + 1) if start + per_page < len(rows) else None,
+                "previous_page": link(page - 1) if page > 1 else None, "count": len(rows)}
+
     def _add_routes(self, app: Flask) -> None:
         @app.get("/api/v2/users/me")
         def me() -> JSON:
@@ -456,7 +475,7 @@ class ZendeskSandbox(Sandbox[_Job]):
                 self._find(self._users, user_id)
                 mine = [t for t in self._tickets.values() if t["requester_id"] == user_id]
                 mine.sort(key=lambda t: (t["created_at"], t["id"]), reverse=True)
-                return {"tickets": [self._ticket_json(t) for t in mine], "next_page": None, "count": len(mine)}
+                return self._page("tickets", [self._ticket_json(t) for t in mine])
 
         @app.get("/api/v2/organizations/<int:org_id>")
         def organization(org_id: int) -> JSON:
@@ -468,13 +487,13 @@ class ZendeskSandbox(Sandbox[_Job]):
             roles = request.args.getlist("role[]") or ["end-user", "agent", "admin"]
             with self._lock:
                 rows = [copy.deepcopy(u) for _, u in sorted(self._users.items()) if u["role"] in roles]
-            return {"users": rows, "next_page": None, "count": len(rows)}
+            return self._page("users", rows)
 
         @app.get("/api/v2/group_memberships")
         def memberships() -> JSON:
             with self._lock:
                 rows = copy.deepcopy(self._memberships)
-            return {"group_memberships": rows, "next_page": None, "count": len(rows)}
+            return self._page("group_memberships", rows)
 
         @app.get("/api/v2/agent_availabilities")
         def availabilities() -> JSON:
@@ -494,7 +513,7 @@ class ZendeskSandbox(Sandbox[_Job]):
         def groups() -> JSON:
             with self._lock:
                 rows = [copy.deepcopy(self._groups[key]) for key in sorted(self._groups)]
-            return {"groups": rows, "next_page": None, "count": len(rows)}
+            return self._page("groups", rows)
 
         @app.get("/api/v2/tickets/<int:ticket_id>")
         def show_ticket(ticket_id: int) -> JSON:
@@ -524,7 +543,7 @@ class ZendeskSandbox(Sandbox[_Job]):
             with self._lock:
                 self._find(self._tickets, ticket_id)
                 rows = copy.deepcopy(self._comments[ticket_id])
-            return {"comments": rows, "next_page": None, "previous_page": None, "count": len(rows)}
+            return self._page("comments", rows)
 
         @app.post("/api/v2/webhooks")
         def create_webhook() -> tuple[JSON, int]:

@@ -123,7 +123,7 @@ def test_ticket_comment_user_organization_and_group_shapes(sandbox: ZendeskSandb
     assert org == {"id": world["org"]["id"], "name": "Acme", "tags": ["enterprise"],
                    "organization_fields": {"plan": "Business"}, "created_at": org["created_at"]}
     assert api.get("/groups").json() == {"groups": [{"id": world["group"]["id"], "name": "Billing"}],
-                                         "next_page": None, "count": 1}
+                                         "next_page": None, "previous_page": None, "count": 1}
 
     newer = sandbox.create_ticket(customer["id"], "Again", "Still charged twice")
     requested = api.get(f"/users/{customer['id']}/tickets/requested").json()
