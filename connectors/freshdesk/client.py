@@ -63,6 +63,8 @@ class FreshdeskClient:
             channel=str(ticket.get("source", "")),
             tags=tuple(ticket.get("tags") or ()),
             created_at=iso_time(ticket.get("created_at")),
+            url=f"{self.http.base_url}/a/tickets/{seg(ticket['id'])}",
+            fields=dict(ticket.get("custom_fields") or {}),
         )
         return TicketSnapshot(conversation, _ticket_fields(ticket))
 

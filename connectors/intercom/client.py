@@ -65,6 +65,8 @@ class IntercomClient:
             channel=source.get("delivered_as") or "",
             tags=tuple(t["name"] for t in ((conv.get("tags") or {}).get("tags") or ())),
             created_at=epoch_time(conv.get("created_at")),
+            url=f"https://app.intercom.com/a/inbox/{seg(self.settings.get('app_id') or '_')}/inbox/conversation/{seg(conv['id'])}",
+            fields=_attributes(conv),
         )
         fields = {"tags": list(conversation.tags), "priority": conv.get("priority"),
                   "team_assignee_id": conv.get("team_assignee_id"), "admin_assignee_id": conv.get("admin_assignee_id"),
@@ -127,6 +129,13 @@ class IntercomClient:
         conv = self.http.request("GET", f"/conversations/{seg(plan.ticket_id)}")
         return any(p.get("part_type") == "note" and plan.key in (p.get("body") or "")
                    for p in _field_list(conv, "conversation_parts", "conversation_parts"))
+
+
+def _attributes(conv: dict[str, Any]) -> dict[str, Any]:
+    """The conversation's custom attributes, and what Fin or another AI agent reported on it
+    (``ai_agent.*``, e.g. ``ai_agent.resolution_state``)."""
+    ai = conv.get("ai_agent") if isinstance(conv.get("ai_agent"), dict) else {}
+    return {**(conv.get("custom_attributes") or {}), **{f"ai_agent.{k}": v for k, v in ai.items()}}
 
 
 def install(client: IntercomClient, endpoint: str, mode: str = "webhooks") -> dict[str, Any]:

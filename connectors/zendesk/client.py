@@ -67,6 +67,8 @@ class ZendeskClient:
             channel=(ticket.get("via") or {}).get("channel", ""),
             tags=tuple(ticket.get("tags") or ()),
             created_at=iso_time(ticket.get("created_at")),
+            url=f"{self.http.base_url}/agent/tickets/{seg(ticket['id'])}",
+            fields={str(f["id"]): f.get("value") for f in ticket.get("custom_fields") or () if isinstance(f, dict) and "id" in f},
         )
         return TicketSnapshot(conversation, _ticket_fields(ticket))
 

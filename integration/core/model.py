@@ -84,6 +84,7 @@ class Conversation:
     created_at: datetime | None = None
     as_of: datetime | None = None  # when it was read: the engine's and the note's "now" (the core reads no clock)
     url: str | None = None  # where an agent opens it in the helpdesk
+    fields: Mapping[str, Any] = field(default_factory=dict)  # the ticket's custom fields / attributes, by id or name
 
     @property
     def human_replied(self) -> bool:

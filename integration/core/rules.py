@@ -74,6 +74,11 @@ class RepeatContactRule(SignalRule):
 @dataclass(frozen=True)
 class ConfidenceRule(SignalRule):
     threshold: float = 0.4  # the bot's own confidence below this
+    # where the bot leaves its confidence on the ticket, when it does: a ticket field (Zendesk
+    # custom field id, Freshdesk custom field name, Intercom conversation attribute) holding 0–1
+    # or 0–100, and/or a tag like "bot_confidence_35"
+    field: str | None = None
+    tag_prefix: str | None = None
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,17 @@ def test_language_detection_and_unsupported_language():
     assert f.fired and "es" in f.summary
     assert not language.detect(conv("Hello, where is my order?"), rule).fired
     assert language.detect_language(conv("hello", customer=Customer(language="pt-BR"))) == "pt"
+
+
+def test_bot_confidence_is_read_where_the_admin_says_the_bot_leaves_it():
+    from dataclasses import replace as dc_replace
+
+    rule = dc_replace(DEFAULT_RULES.bot_confidence, field="360012345", tag_prefix="bot_confidence_")
+    in_field = conv("hi", fields={"360012345": "25"})  # a percentage in a ticket field
+    assert customer.bot_confidence(in_field, rule).fired
+    in_tag = conv("hi", tags=("web", "bot_confidence_0.9"))
+    assert not customer.bot_confidence(in_tag, rule).fired
+    assert "0.90" in customer.bot_confidence(in_tag, rule).summary
+    for junk in ("n/a", "nan", "250", True):
+        assert customer.reported_confidence(conv("hi", fields={"360012345": junk}), rule) is None
+    assert customer.reported_confidence(conv("hi", fields={"360012345": "25"}), DEFAULT_RULES.bot_confidence) is None

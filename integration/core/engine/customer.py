@@ -2,7 +2,9 @@
 and the bot's own confidence."""
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
+from typing import Any
 
 from integration.core.model import Conversation, Evidence, Finding, utc
 from integration.core.rules import ConfidenceRule, RepeatContactRule, SegmentRule
@@ -47,8 +49,25 @@ def repeat_contact(conversation: Conversation, rule: RepeatContactRule) -> Findi
     return Finding("repeat_contact", fired, len(recent) / rule.contacts, 1.0, summary, evidence if fired else ())
 
 
+def reported_confidence(conversation: Conversation, rule: ConfidenceRule) -> float | None:
+    """The bot's confidence in its last answer: as the conversation reports it, else from the
+    ticket field or the tag the rules name (0–1, or a percentage)."""
+    if conversation.bot_confidence is not None:
+        return conversation.bot_confidence
+    raw: Any = conversation.fields.get(rule.field) if rule.field else None
+    if raw is None and rule.tag_prefix:
+        raw = next((t[len(rule.tag_prefix):] for t in conversation.tags if t.startswith(rule.tag_prefix)), None)
+    try:
+        value = float(raw) if raw is not None and not isinstance(raw, bool) else None
+    except (TypeError, ValueError):
+        return None
+    if value is None or not math.isfinite(value) or not 0 <= value <= 100:
+        return None
+    return value / 100 if value > 1 else value
+
+
 def bot_confidence(conversation: Conversation, rule: ConfidenceRule) -> Finding:
-    value = conversation.bot_confidence
+    value = reported_confidence(conversation, rule)
     if value is None:
         return Finding("bot_confidence", False, 0.0, rule.threshold, "The bot reported no confidence.")
     fired = value < rule.threshold
