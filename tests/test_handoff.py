@@ -273,3 +273,39 @@ def test_bidi_controls_cannot_reorder_what_the_agent_reads() -> None:
     for doc in both(c, decision()):
         assert not re.search("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]", doc)
         assert "[U+202E]" in doc and "[U+202C]" in doc
+
+
+def test_the_note_reads_like_a_person_wrote_it() -> None:
+    c = conv(Message(Role.CUSTOMER, "I already tried that, it still charges me twice. I want to talk to a human"),
+             customer=Customer(name="Ann", tenure_days=0))
+    d = evaluate(c)
+    text, page = both(c, d)
+    assert "Transcript (1 message)" in text and "1 messages" not in text
+    assert "Customer for: less than a day" in text and "0 days" not in text
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", text)  # no internal codes such as explicit_request
+    assert "((" not in text and "))" not in text
+    sentiment = next(line for line in text.splitlines() if line.startswith("Sentiment:"))
+    unhappy = any(r.code == "sentiment" for r in d.reasons)
+    assert sentiment.startswith("Sentiment: frustrated" if unhappy else "Sentiment: no frustration detected") or \
+        sentiment.startswith("Sentiment: unhappy")
+
+
+def test_an_escalation_lists_only_findings_that_fired() -> None:
+    d = evaluate(conv(Message(Role.CUSTOMER, "I already tried that"),
+                      Message(Role.CUSTOMER, "Can I talk to a human please?")))
+    assert d.action is Action.ESCALATE
+    for r in d.reasons:
+        finding = next(f for f in d.findings if r.code.startswith(f.signal))
+        assert finding.fired, r.code
+
+
+def test_quotes_are_cut_at_word_boundaries() -> None:
+    from integration.core.engine.text import quote
+
+    text = "I already tried restarting the router twice yesterday evening and it still drops"
+    start = text.index("restarting")
+    q = quote(text, start, start + len("restarting"), width=30)
+    assert q.startswith("…") and q.endswith("…")
+    inner = q.strip("…")
+    assert text.find(inner) >= 0 and text[text.find(inner) - 1] == " "
+    assert text[text.find(inner) + len(inner)] == " "

@@ -297,7 +297,7 @@ def test_the_route_is_recorded_with_its_candidates_and_the_customer_told(desk):
     assert {"agent_id": offline, "chosen": False, "why": "offline"} in route["candidates"]
     view = desk.driver.view(cid)
     assert (view.group_id, view.agent_id) == (group, online)
-    assert f"{offline}: offline" in view.notes[0] and "Kim" not in view.notes[0]
+    assert "Kim: offline" in view.notes[0] and f"{offline}:" not in view.notes[0]  # names for people, not ids
     assert [s.strip() for s in view.said] == [route["customer_message"].strip()]
     assert "connecting you with the billing team" in view.said[0]  # the name the admin chose for customers
 

@@ -27,8 +27,8 @@ NEED_CHARS = 200  # the customer's words in the headline
 BOT_TRIED = 3  # distinct bot answers shown
 CONTACTS = 5
 WIDTH = 78
-_OMITTED = "… {} earlier messages omitted …"
-_OMITTED_AT = "… {} earlier messages omitted: the whole conversation is at {} …"
+_OMITTED = "… {} omitted …"
+_OMITTED_AT = "… {} omitted: the whole conversation is at {} …"
 
 _VERB = {Action.ESCALATE: "Escalated", Action.OFFER_HUMAN: "Offered a human", Action.CONTINUE: "Bot continues"}
 _WHY = {Action.ESCALATE: "Why escalated", Action.OFFER_HUMAN: "Why a human was offered",
@@ -83,7 +83,7 @@ def build_package(conversation: Conversation, decision: Decision, *, route: str 
         headline=_headline(decision, _need(conversation, decision)),
         reasons=tuple(_bounded(r, quotes) for r in decision.reasons),
         intent=decision.intent,
-        sentiment=trajectory(decision.sentiment),
+        sentiment=_sentiment(decision),
         language=decision.language,
         customer=_customer(conversation.customer),
         contacts=tuple(_contact(k, now) for k in newest[:CONTACTS]),
@@ -114,6 +114,23 @@ def trajectory(scores: Sequence[float], last: int = 8) -> str | None:
     more = "… → " if len(scores) > last else ""
     words = " → ".join(_mood(s) for s in shown)
     return f"{more}{words} ({more}{' → '.join(f'{s:+.2f}' for s in shown)})"
+
+
+def _sentiment(decision: Decision) -> str | None:
+    """The verdict first, then the per-message scores, so the line never seems to contradict the
+    reasons ("neutral → positive" under "sounds unhappy": VADER scores words, the verdict also hears
+    "I already tried that")."""
+    mood = next((f for f in decision.findings if f.signal == "sentiment"), None)
+    per_message = trajectory(decision.sentiment)
+    if mood is None:
+        return per_message
+    if mood.fired:
+        verdict = f"frustrated (score {mood.score:.2f}, threshold {mood.threshold:.2f})"
+    elif any(r.code == "sentiment" for r in decision.reasons):
+        verdict = f"unhappy (score {mood.score:.2f}, below the {mood.threshold:.2f} that escalates)"
+    else:
+        verdict = f"no frustration detected (score {mood.score:.2f})"
+    return verdict + (f"; per message: {per_message}" if per_message else "")
 
 
 def _mood(s: float) -> str:
@@ -151,7 +168,8 @@ def _headline(decision: Decision, need: str) -> str:
 
 def _customer(c: Customer) -> tuple[tuple[str, str], ...]:
     rows = [("Name", c.name), ("Email", c.email), ("Plan", c.plan), ("Tier", c.tier),
-            ("Customer for", None if c.tenure_days is None else f"{c.tenure_days} days"),
+            ("Customer for", None if c.tenure_days is None else "less than a day" if c.tenure_days < 1
+             else _count(c.tenure_days, "day")),
             ("Organization", c.organization), ("Timezone", c.timezone), ("Language", c.language),
             ("Churn risk", None if c.churn_risk is None else f"{c.churn_risk:.0%}"),
             ("Tags", ", ".join(t for t in c.tags if t.strip()))]
@@ -214,7 +232,7 @@ def _evidence(e: Evidence) -> str:
 
 
 def _facts(p: ContextPackage) -> list[tuple[str, str]]:
-    triage = f"{p.priority.value} · tier {p.tier}" + (f" · category {p.category}" if p.category else "")
+    triage = f"{p.priority.value} · tier {p.tier}" + (f" · {p.category.replace('_', ' ')}" if p.category else "")
     rows = [("Intent", p.intent), ("Priority", triage), ("Sentiment", p.sentiment), ("Language", p.language)]
     return [(k, v) for k, v in rows if v]
 
@@ -224,7 +242,12 @@ def _label(t: Turn) -> str:
 
 
 def _omitted(p: ContextPackage, gap: int) -> str:
-    return _OMITTED_AT.format(gap, p.url) if p.url else _OMITTED.format(gap)
+    what = _count(gap, "earlier message")
+    return _OMITTED_AT.format(what, p.url) if p.url else _OMITTED.format(what)
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
 
 
 def _gaps(p: ContextPackage) -> list[tuple[int, Turn]]:
@@ -258,7 +281,7 @@ def render_text(p: ContextPackage) -> str:
             lines.append(_omitted(p, gap))
         stamp = f" [{_stamp(t.at)}]" if t.at else ""
         lines += [f"#{t.index + 1}{stamp} {_label(t)}:", _wrap(t.text, "    ", "    ")]
-    section(f"Transcript ({p.total} messages)", lines)
+    section(f"Transcript ({_count(p.total, 'message')})", lines)
     return _visible("\n".join(out) + "\n")
 
 
@@ -299,7 +322,7 @@ def render_html(p: ContextPackage) -> str:
     if p.route:
         out.append(f"<h3>Route</h3><p>{_e(p.route)}</p>")
     if p.transcript:
-        out.append(f"<h3>Transcript ({p.total} messages)</h3>")
+        out.append(f"<h3>Transcript ({_count(p.total, 'message')})</h3>")
     for gap, t in _gaps(p):
         if gap:
             out.append(f"<p><i>{_e(_omitted(p, gap))}</i></p>")

@@ -69,7 +69,7 @@ def route_text(route: routing.Route) -> str:
     lines = [route.explanation]
     if route.wait_minutes is not None:
         lines.append(f"expected first reply in about {round(route.wait_minutes)} min")
-    passed = [f"{c.agent_id}: {c.why}" for c in route.candidates if not c.chosen][:5]
+    passed = [f"{c.name or 'an agent'}: {c.why}" for c in route.candidates if not c.chosen][:5]
     if passed:
         lines.append("passed over — " + "; ".join(passed))
     return " · ".join(lines)

@@ -197,6 +197,7 @@ class Candidate:
     agent_id: str
     chosen: bool
     why: str
+    name: str = ""  # how agents know each other; the note shows this, never the id
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def route(decision: Decision, conversation: Conversation, roster: Roster, rule: 
             continue
         problem = _unfit(agent, skills, language if rule.match_language else None)
         if problem:
-            candidates.append(Candidate(agent.id, False, f"helped this customer recently, but {problem}"))
+            candidates.append(Candidate(agent.id, False, f"helped this customer recently, but {problem}", agent.name))
         elif chosen is None:
             chosen, why_agent = agent, f"{agent.name or agent.id} helped this customer recently"
     fit: list[Agent] = []
@@ -291,7 +292,7 @@ def route(decision: Decision, conversation: Conversation, roster: Roster, rule: 
             continue
         problem = _unfit(agent, skills, None)
         if problem:
-            candidates.append(Candidate(agent.id, False, problem))
+            candidates.append(Candidate(agent.id, False, problem, agent.name))
         elif rule.match_language and language and agent.languages and language not in agent.languages:
             unmatched_language.append(agent)
         else:
@@ -304,12 +305,12 @@ def route(decision: Decision, conversation: Conversation, roster: Roster, rule: 
                      + ("" if fit else f"; nobody in the group speaks {language}"))
     for agent in ranked if fit else ():
         if chosen is None or agent.id != chosen.id:
-            candidates.append(Candidate(agent.id, False, "busier or less idle than the chosen agent"))
+            candidates.append(Candidate(agent.id, False, "busier or less idle than the chosen agent", agent.name))
     for agent in unmatched_language:
         if chosen is None or agent.id != chosen.id:
-            candidates.append(Candidate(agent.id, False, f"does not speak {language}"))
+            candidates.append(Candidate(agent.id, False, f"does not speak {language}", agent.name))
     if chosen is not None:
-        candidates.insert(0, Candidate(chosen.id, True, why_agent))
+        candidates.insert(0, Candidate(chosen.id, True, why_agent, chosen.name))
 
     wait = _wait(group, chosen is not None, len(fit) or len(unmatched_language), rule)
     wait_text = message(rule, "wait", language, minutes=_round(wait)) if wait is not None else ""

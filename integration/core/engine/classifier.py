@@ -100,8 +100,8 @@ def detect(conversation: Conversation, rule: ModelRule, findings: Iterable[Findi
     words = model.top_words(feats)
     last = conversation.last_customer_index()
     if fired:
-        said = f" (words that weighed most: {', '.join(repr(w) for w in words)})" if words else ""
-        summary = f"Conversations like this one were usually handed to a person (model score {p:.2f}){said}."
+        said = f"; words that weighed most: {', '.join(repr(w) for w in words)}" if words else ""
+        summary = f"Conversations like this one were usually handed to a person (model score {p:.2f}{said})."
         ev = (Evidence(last, ", ".join(words) or "overall pattern", round(p, 3), rule.threshold, "learned model"),)
     else:
         summary = f"Past conversations like this one were handled by the bot (model score {p:.2f})."

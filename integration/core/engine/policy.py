@@ -18,6 +18,7 @@ def _rule(finding: Finding, rules: Rules) -> SignalRule:
 def decide(conversation: Conversation, findings: list[Finding], rules: Rules, language: str | None) -> Decision:
     findings = sorted(findings, key=lambda f: _ORDER.index(f.signal))
     reasons: list[Reason] = []
+    below_threshold: set[str] = set()  # reasons that only offer a person (their finding did not fire)
     actions: list[Action] = []
     priority = Priority.NORMAL
     tier = 1
@@ -29,6 +30,7 @@ def decide(conversation: Conversation, findings: list[Finding], rules: Rules, la
             if f.score < rules.sentiment.offer_threshold or action != "escalate":
                 continue
             action = "offer_human"  # unhappy but not yet angry: let the customer choose
+            below_threshold.add(f.signal)
         elif not f.fired or action == "ignore":
             continue
         reasons.append(Reason(f.signal if f.signal != "risky_topic" else f"risky_topic:{f.category}", f.summary, f.evidence))
@@ -42,6 +44,7 @@ def decide(conversation: Conversation, findings: list[Finding], rules: Rules, la
     sentiment = next(f for f in findings if f.signal == "sentiment")
     if Action.ESCALATE in actions:
         action = Action.ESCALATE
+        reasons = [r for r in reasons if r.code not in below_threshold]  # an escalation lists what fired
     elif Action.OFFER_HUMAN in actions:
         action = Action.OFFER_HUMAN
     else:

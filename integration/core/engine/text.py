@@ -27,9 +27,13 @@ def tokens(text: str) -> tuple[str, ...]:
 
 
 def quote(text: str, start: int, end: int, width: int = 60) -> str:
-    """The matched span with a little context, for evidence an agent can read."""
+    """The matched span with a little context, cut at word boundaries, for evidence an agent can read."""
     a = max(0, start - width // 3)
     b = min(len(text), end + width // 3)
+    while 0 < a < start and not text[a - 1].isspace():  # never start inside a word
+        a += 1
+    while end < b < len(text) and not text[b].isspace():  # never stop inside a word
+        b -= 1
     out = text[a:b].strip()
     return ("…" if a > 0 else "") + out + ("…" if b < len(text) else "")
 
