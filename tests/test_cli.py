@@ -140,3 +140,19 @@ def test_evaluate_says_when_the_input_is_empty(tmp_path):
     empty.write_text("\n\n")
     p = run(str(empty))
     assert p.returncode == 1 and "no conversations in the input" in p.stderr
+
+
+def test_the_demo_plays_what_the_readme_says_and_serve_shows_full_notes(monkeypatch):
+    from integration.tools import demo
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven"]
+    assert f"plays {words[len(demo.SCENARIOS)]} conversations" in readme
+    monkeypatch.setattr(demo, "wait_for_interrupt", lambda: None)  # as if Ctrl-C came at once
+    lines: list[str] = []
+    assert demo.run(serve=True, out=lines.append) == 0
+    text = "\n".join(lines)
+    assert text.index("Sandboxes: Zendesk http://") < text.index("══ Zendesk sandbox")
+    for helpdesk in ("Zendesk", "Freshdesk", "Intercom"):
+        section = text.split(f"══ {helpdesk} sandbox")[1].split("\n══ ")[0]
+        assert section.count("Transcript (") == 5  # every escalation's note in full, not its first lines

@@ -190,5 +190,6 @@ def test_timestamps_far_in_the_future_are_kept_out_not_fatal():
 def test_freshworks_product_events_carry_milliseconds():
     """FDK product events put ``timestamp`` in milliseconds (Freshworks' sample apps' test data)."""
     body = json.dumps({**FRESHDESK_UPDATE, "timestamp": 1763652011500}).encode()
+    assert FRESHDESK_UPDATE["timestamp"] == 1763652011500  # the fixture is in the published shape
     ev = connectors.get("freshdesk").parse(body, installation("freshdesk"))
     assert ev.occurred_at == datetime(2025, 11, 20, 15, 20, 11, 500000, tzinfo=timezone.utc)

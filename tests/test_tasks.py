@@ -138,3 +138,28 @@ def test_the_drain_requeues_only_events_whose_task_was_really_lost(tmp_path):
         assert broker.llen("celery") == 5
     finally:
         server.stop()
+
+
+def test_the_embedded_queue_takes_up_what_the_previous_process_left(tmp_path, receiver, vault):
+    """Its queue lives in memory: events acknowledged before a restart must not wait out the
+    drain's lost-task window."""
+    from integration.service.pipeline import Pipeline
+    from integration.service.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/b.db", vault)
+    store.migrate()
+    driver = connectors.driver("zendesk")()
+    driver.start()
+    try:
+        inst = install_into(driver, store, receiver.url.removesuffix("/hook"))
+        cid = driver.new_conversation("I was charged twice, I want to talk to a human")
+        eid = store.receive(Event("zendesk", inst.id, "e1", "comment_added", cid))[0]  # acknowledged, then a restart
+        queue = tasks.LocalQueue(Pipeline(store), drain_every=3600)
+        try:
+            assert queue.wait_idle(timeout=20)
+        finally:
+            queue.stop()
+        assert store.event(eid).status == "processed"
+        assert len(driver.notes(cid)) == 1
+    finally:
+        driver.stop()

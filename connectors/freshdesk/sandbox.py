@@ -314,7 +314,7 @@ class FreshdeskSandbox(Sandbox[_Job]):
         if conversation is not None:
             data["conversation"] = copy.deepcopy(conversation)
         payload = {"account_id": ACCOUNT_ID, "domain": self.domain, "event": event, "region": "US",
-                   "timestamp": self.clock().timestamp(),
+                   "timestamp": int(self.clock().timestamp() * 1000),  # milliseconds, as Freshworks sends
                    "currentHost": {"subscribed_modules": ["support_ticket"],
                                    "endpoint_urls": {"freshdesk": f"https://{self.domain}"}}, "data": data}
         body = json.dumps(payload).encode()

@@ -113,6 +113,10 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
     desks = [connectors.driver(key)(retry_delays=(0.2, 0.5, 1.0)) for key in HELPDESKS]
     for desk in desks:
         desk.start()
+    if serve:
+        out("Sandboxes: " + ", ".join(f"{connectors.get(d.key).descriptor.name} {d.url}" for d in desks))
+        out(f"Zendesk's agent view: {desks[0].url}/agent/tickets (full notes for every helpdesk are printed below)")
+    for desk in desks:
         inst = install_into(desk, store, server.url, rules=_rules(_team(desk)))
         out(f"\n══ {connectors.get(desk.key).descriptor.name} sandbox at {desk.url} (installation {inst.id}) ══\n")
         for sc in SCENARIOS:
@@ -123,19 +127,23 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
                 _settle(desk, queue)
                 desk.say(cid, text, role)
             _settle(desk, queue)
-            _print(out, store, desk, inst.id, cid, sc)
+            _print(out, store, desk, inst.id, cid, sc, full=serve)
     if serve:
         out(f"Serving. Open {desks[0].url}/agent/tickets in a browser; Ctrl-C stops.")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        wait_for_interrupt()
     for desk in desks:
         desk.stop()
     server.stop()
     queue.stop()
     return 0
+
+
+def wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def _settle(desk: Driver, queue: LocalQueue) -> None:
@@ -146,7 +154,7 @@ def _settle(desk: Driver, queue: LocalQueue) -> None:
         queue.wait_idle(timeout=10)
 
 
-def _print(out: Any, store: Store, desk: Driver, inst_id: str, cid: Any, sc: Scenario) -> None:
+def _print(out: Any, store: Store, desk: Driver, inst_id: str, cid: Any, sc: Scenario, full: bool = False) -> None:
     view = desk.view(cid)
     priority, tags, notes, said = view.priority or "-", view.tags, view.notes, view.said
     group = f"{desk.names.get(view.group_id or '', '-')} / {desk.names.get(view.agent_id or '', '-')}"
@@ -157,8 +165,9 @@ def _print(out: Any, store: Store, desk: Driver, inst_id: str, cid: Any, sc: Sce
         out(f"  decision : {rows[-1]['action']} (reasons: {reasons})")
     out(f"  priority : {priority}   group / agent: {group}   tags: {' '.join(tags) or '-'}   notes: {len(notes)}")
     if notes:
-        lines = [line for line in _text(notes[-1]).splitlines() if line.strip()][:4]
-        out(textwrap.indent("\n".join(textwrap.shorten(line, 110) for line in lines), "  │ "))
+        lines = [line for line in _text(notes[-1]).splitlines() if line.strip()]
+        shown = lines if full else [textwrap.shorten(line, 110) for line in lines[:4]]
+        out(textwrap.indent("\n".join(shown), "  │ "))
     for text in said:
         out(textwrap.indent(textwrap.fill(f"to the customer: {text.strip()}", 110), "  » "))
     out("")

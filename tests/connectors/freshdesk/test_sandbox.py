@@ -334,7 +334,8 @@ def test_app_forwarder_sends_fdk_event_envelopes(sandbox: FreshdeskSandbox, api:
     created, replied, noted, answered, updated = events
     assert set(created) == {"account_id", "domain", "event", "region", "timestamp", "currentHost", "data"}
     assert (created["account_id"], created["domain"], created["region"]) == ("11010177632", DOMAIN, "US")
-    assert isinstance(created["timestamp"], float) and abs(created["timestamp"] - time.time()) < 60
+    # milliseconds since the epoch, as Freshworks' product events carry it
+    assert isinstance(created["timestamp"], int) and abs(created["timestamp"] / 1000 - time.time()) < 60
     assert created["currentHost"] == {"subscribed_modules": ["support_ticket"],
                                       "endpoint_urls": {"freshdesk": f"https://{DOMAIN}"}}
     assert created["data"]["ticket"] == ticket and "conversation" not in created["data"]
