@@ -88,13 +88,23 @@ def test_an_escalation_is_decided_planned_and_written_once(desk):
     assert len(desk.driver.writes(cid)) == writes and len(desk.driver.notes(cid)) == 1
 
 
-def test_a_new_event_on_an_escalated_ticket_writes_nothing(desk):
+def test_what_the_customer_writes_while_waiting_reaches_the_agent_once(desk):
     cid, _, (held,) = desk.decide()
     desk.pipe.send(held)
     writes = len(desk.driver.writes(cid))
-    desk.driver.say(cid, "Hello? Anyone there?")
-    assert desk.pipe.process_event(desk.event(cid)) == []
+    desk.driver.say(cid, "Sorry, please check this: you seem to answer me the same thing.", role="bot")
+    assert desk.pipe.process_event(desk.event(cid)) == []  # only the bot spoke: nothing for the agent
     assert len(desk.driver.writes(cid)) == writes
+    desk.driver.say(cid, "Hello??? Is anyone there? This is unacceptable, I want my money back NOW")
+    eid = desk.event(cid)
+    (note,) = desk.pipe.process_event(eid)
+    assert desk.pipe.send(note) == "sent"
+    handoff, waiting = desk.driver.notes(cid)
+    assert "wrote again while waiting" in waiting and "I want my money back NOW" in waiting
+    assert "The bot answered 1 time since the handoff" in waiting
+    # the same message seen again (a redelivery, another event about it) writes nothing more
+    assert desk.pipe.process_event(desk.event(cid)) == []
+    assert len(desk.driver.notes(cid)) == 2 and desk.store.state(desk.inst.id, cid) is State.ESCALATED
 
 
 def test_routine_conversation_is_recorded_but_not_written(desk):

@@ -14,6 +14,7 @@ from integration.core.model import AddNote, AddTags, Event, Plan, Priority, SetP
 from integration.service.store import Vault, events, installations, metadata, plan_from_json, plan_to_json, utcnow
 
 RELEASED_0001 = "88107c954e2cae2bb7242fa5da974e6a29693cefa22861a2702947e0f52322aa"
+RELEASED_0003 = "91026d069f66d2f6300b282227288e5263c0741cf775318618f8bb17fc88c537"
 RELEASED_0002 = "41699c7ca406ed5fd024c247832c64542151709c0c0cc44ff5bfb170e31ba4bd"
 
 
@@ -35,7 +36,8 @@ def test_migrations_are_append_only():
     """A released migration is never edited: its file must hash as when it was released. A new
     schema change is a new file (0002_… with down_revision "0001")."""
     versions = Path(store_module.__file__).with_name("migrations") / "versions"
-    released = {"0001_initial.py": RELEASED_0001, "0002_outbox_ticket_index.py": RELEASED_0002}
+    released = {"0001_initial.py": RELEASED_0001, "0002_outbox_ticket_index.py": RELEASED_0002,
+                "0003_messages_at_handoff.py": RELEASED_0003}
     for name, digest in released.items():
         assert hashlib.sha256((versions / name).read_bytes()).hexdigest() == digest, f"{name} was edited in place"
 

@@ -241,6 +241,20 @@ def _label(t: Turn) -> str:
     return t.role.value.capitalize() + (" (private)" if t.private else "")
 
 
+def waiting_note(new: Sequence[Message], decision: Decision, bot_replies: int, ref: str) -> tuple[str, str]:
+    """The note for what a customer wrote while waiting for a person: HTML and text."""
+    head = f"{NOTE_MARKER} The customer wrote again while waiting for a person ({_count(len(new), 'new message')})."
+    lines = [f"“{_transcript_text(m.text)}”" + (f" [{_stamp(m.at)}]" if m.at else "") for m in new[-TAIL:]]
+    mood = _sentiment(decision)
+    bot = (f"The bot answered {_count(bot_replies, 'time')} since the handoff: tell it to stop on conversations "
+           f"Baton handed over." if bot_replies else "")
+    text = "\n".join([head, *lines, *([f"Sentiment: {mood}"] if mood else []), *([bot] if bot else []), "", ref]) + "\n"
+    html_out = (f"<p><b>{_e(head)}</b></p>" + "".join(f"<blockquote>{_e(line)}</blockquote>" for line in lines)
+                + (f"<p><b>Sentiment:</b> {_e(mood)}</p>" if mood else "") + (f"<p>{_e(bot)}</p>" if bot else "")
+                + f"<p><i>{_e(ref)}</i></p>")
+    return _visible(html_out), _visible(text)
+
+
 def _omitted(p: ContextPackage, gap: int) -> str:
     what = _count(gap, "earlier message")
     return _OMITTED_AT.format(what, p.url) if p.url else _OMITTED.format(what)

@@ -7,8 +7,9 @@ from dataclasses import replace
 
 from integration.core import routing
 from integration.core.contract import TicketSnapshot
-from integration.core.handoff import QUOTES, TAIL, build_package, render_html, render_text
-from integration.core.model import AddNote, AddTags, Assign, Decision, Plan, ReplyToCustomer, SetPriority, WriteBack
+from integration.core.handoff import QUOTES, TAIL, build_package, render_html, render_text, waiting_note
+from integration.core.model import (AddNote, AddTags, Assign, Decision, Message, Plan, ReplyToCustomer, Role,
+                                    SetPriority, WriteBack)
 from integration.core.rules import Rules
 
 ESCALATED_TAG = "baton_escalated"  # on every escalated ticket; connectors read it back as "escalated before"
@@ -62,6 +63,17 @@ def note(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, key
         if max(len(full.html), len(full.text)) <= limit:
             return replace(full, brief=brief)
     return brief
+
+
+def while_waiting(snapshot: TicketSnapshot, decision: Decision, new: list[Message], after: int,
+                  key: str) -> Plan:
+    """A short note with what the customer wrote after the handoff (``new``; the handoff came
+    before message index ``after``), and the priority raised when they sound angrier now (a
+    connector never lowers a priority)."""
+    bot_since = sum(1 for m in snapshot.conversation.messages[after:] if m.role is Role.BOT)
+    html, text = waiting_note(new, decision, bot_since, f"Baton ref {key}")
+    return Plan(key, snapshot.conversation.id, (AddNote(html, text), SetPriority(decision.priority)),
+                snapshot.ticket_fields)
 
 
 def route_text(route: routing.Route) -> str:

@@ -24,7 +24,7 @@ from integration.core import routing
 from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, Connector,
                                        TicketSnapshot)
 from integration.core.engine import evaluate
-from integration.core.model import Action, AddNote, Plan, State
+from integration.core.model import Action, AddNote, Plan, Role, State
 from integration.core.rules import Rules, RulesError, load_rules
 from integration.service.store import Delivery, EventContext, Outcome, Store, utcnow
 
@@ -113,8 +113,8 @@ class Pipeline:
             if ev.kind != "rating_added" and self._roster_stale(ctx.roster_synced_at):
                 self.sync_roster(inst.id)  # an assignment or a close changed someone's load
             return Outcome("processed", f"state {state.value} → {new.value}", state=new if new is not state else None)
-        if state in (State.ESCALATED, State.ASSIGNED):
-            return Outcome("processed", "already handed over")  # idempotent: no second write
+        if state is State.ASSIGNED:
+            return Outcome("processed", "a person has the conversation")  # idempotent: no second write
         if wait := self._held(ctx.rate_limited_until):
             return self._wait(wait, "the helpdesk asked us to wait")
         try:
@@ -129,7 +129,24 @@ class Pipeline:
         except RulesError as e:
             return Outcome("dead", str(e), flag=f"invalid rules: {e}")
         snapshot = dataclasses.replace(snapshot, conversation=dataclasses.replace(snapshot.conversation, as_of=now))
+        if state is State.ESCALATED:
+            return self.while_waiting(ctx, snapshot, rules)
         return self.decide(ctx, snapshot, rules, now)
+
+    def while_waiting(self, ctx: EventContext, snapshot: TicketSnapshot, rules: Rules) -> Outcome:
+        """Handed over, nobody has answered yet: what the customer writes meanwhile reaches the
+        agent as a short note (once per new message), and a customer who grows angrier gets a
+        higher priority. Nothing else is written: one escalation, one handoff."""
+        conversation = snapshot.conversation
+        said = [i for i, m in enumerate(conversation.messages) if m.role is Role.CUSTOMER]
+        before = ctx.messages_at_handoff
+        if before is None or len(said) <= before:
+            return Outcome("processed", "already handed over")
+        new = [conversation.messages[i] for i in said[before:]]
+        key = f"baton-{ctx.row.event.installation_id}-{conversation.id}-while-waiting-{len(said)}"
+        after = said[before - 1] + 1 if before else 0  # the first message after the one Baton handed over on
+        plan = planning.while_waiting(snapshot, evaluate(conversation, rules), new, after, key)
+        return Outcome("processed", f"{len(new)} new customer message(s) since the handoff", plan=plan)
 
     def decide(self, ctx: EventContext, snapshot: TicketSnapshot, rules: Rules, now: datetime) -> Outcome:
         """Steps 5-7, pure: engine, routing, write-back plan."""
@@ -146,7 +163,8 @@ class Pipeline:
         key = planning.handoff_key(ctx.row.event.installation_id, snapshot.conversation.id, ctx.earlier_plans)
         limit = self.connector(ctx.installation.provider).descriptor.note_limit if ctx.installation else planning.NOTE_LIMIT
         return Outcome("processed", decision=decision, route=recorded, state=State.ESCALATED,
-                       escalated_to=route.group_id, plan=planning.handoff(snapshot, decision, route, rules, key, limit))
+                       escalated_to=route.group_id, plan=planning.handoff(snapshot, decision, route, rules, key, limit),
+                       customer_messages=sum(1 for m in snapshot.conversation.messages if m.role is Role.CUSTOMER))
 
     def _failed(self, ctx: EventContext, e: Exception) -> Outcome:
         """The scope of a failure: a 429 waits for the whole account; 401/403 need the admin; any

@@ -68,6 +68,7 @@ conversations = Table(
     Column("group_id", String(64)),  # where the last escalation went
     Column("escalated_at", DateTime(timezone=True)),
     Column("first_reply_at", DateTime(timezone=True)),  # a person first answered after the handoff
+    Column("customer_messages", Integer),  # the customer's messages when it was handed over
 )
 decisions = Table(
     "decisions", metadata,
@@ -162,6 +163,8 @@ class EventContext:
     roster_synced_at: datetime | None
     group_stats: Mapping[str, tuple[int, list[float]]]  # group → (waiting, recent first replies in minutes)
     earlier_plans: int  # write-backs already planned for this ticket
+    escalated_at: datetime | None = None  # when the conversation was last handed over
+    messages_at_handoff: int | None = None  # the customer's messages then: later ones are new to the agent
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ class Outcome:
     attempt: bool = False  # this try counts toward the dead-letter cap
     state: State | None = None  # the conversation's new state
     escalated_to: str | None = None  # with state ESCALATED: the group it went to
+    customer_messages: int | None = None  # with state ESCALATED: the customer's messages so far
     first_reply: bool = False  # a person answered: closes the wait sample
     decision: Decision | None = None
     route: Mapping[str, Any] | None = None
@@ -400,6 +404,8 @@ class Store:
         with self.engine.connect() as conn:
             r = conn.execute(
                 select(events, installations.c.provider, *_INSTALLATION, conversations.c.state.label("conversation_state"),
+                       conversations.c.escalated_at.label("conversation_escalated_at"),
+                       conversations.c.customer_messages.label("conversation_customer_messages"),
                        rosters.c.data.label("roster"), rosters.c.synced_at.label("roster_synced_at"))
                 .outerjoin(installations, installations.c.id == events.c.installation_id)
                 .outerjoin(conversations, (conversations.c.installation_id == events.c.installation_id)
@@ -418,7 +424,8 @@ class Store:
                 earlier = conn.execute(select(func.count()).select_from(outbox).where(
                     outbox.c.installation_id == inst.id, outbox.c.ticket_id == row.event.ticket_id)).scalar_one()
         return EventContext(row, inst, state, utc(r["i_rate_limited_until"]), dict(r["roster"] or {}),
-                            utc(r["roster_synced_at"]), stats, int(earlier))
+                            utc(r["roster_synced_at"]), stats, int(earlier), utc(r["conversation_escalated_at"]),
+                            r["conversation_customer_messages"])
 
     def commit(self, ctx: EventContext, outcome: Outcome, now: datetime, lease: timedelta) -> OutboxRow | None:
         """Write one event's outcome in one transaction. A new plan is stored already claimed by the
@@ -439,7 +446,8 @@ class Store:
             if outcome.state is not None:
                 state: dict[str, Any] = {"state": outcome.state.value, "updated_at": now}
                 if outcome.state is State.ESCALATED:
-                    state.update(group_id=outcome.escalated_to, escalated_at=now, first_reply_at=None)
+                    state.update(group_id=outcome.escalated_to, escalated_at=now, first_reply_at=None,
+                                 customer_messages=outcome.customer_messages)
                 _upsert(conn, conversations, ("installation_id", "ticket_id"),
                         dict(installation_id=ev.installation_id, ticket_id=ev.ticket_id), state)
             if outcome.first_reply:

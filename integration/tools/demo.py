@@ -165,7 +165,7 @@ def _print(out: Any, store: Store, desk: Driver, inst_id: str, cid: Any, sc: Sce
         out(f"  decision : {rows[-1]['action']} (reasons: {reasons})")
     out(f"  priority : {priority}   group / agent: {group}   tags: {' '.join(tags) or '-'}   notes: {len(notes)}")
     if notes:
-        lines = [line for line in _text(notes[-1]).splitlines() if line.strip()]
+        lines = [line for line in _text(notes[0]).splitlines() if line.strip()]  # the handoff; later ones follow it up
         shown = lines if full else [textwrap.shorten(line, 110) for line in lines[:4]]
         out(textwrap.indent("\n".join(shown), "  │ "))
     for text in said:
