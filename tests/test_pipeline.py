@@ -3,6 +3,7 @@ decide, plan, write once; wait as the helpdesk asks; dead-letter what cannot suc
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -399,3 +400,25 @@ def test_a_long_conversation_and_a_large_team_are_read_whole(desk):
     agents = {desk.driver.add_agent(f"Agent {n}", desk.billing) for n in range(120)}
     assert desk.pipe.sync_roster(desk.inst.id)
     assert agents <= {a["id"] for a in desk.store.roster(desk.inst.id)[0]["agents"]}
+
+
+def test_a_third_party_bot_can_be_told_to_stop_by_a_signed_handoff_webhook(desk, receiver):
+    import hashlib
+    import hmac as hmac_
+
+    from integration.service.pipeline import handoff_webhook_key
+
+    bot_url = receiver.url.replace("/hook", "/bot")
+    desk.store.update_installation(desk.inst.id, settings={**desk.inst.settings, "handoff_webhook_url": bot_url})
+    before = len(receiver.requests)
+    cid, _, (held,) = desk.decide()
+    assert desk.pipe.send(held) == "sent"
+    (headers, body), = [(h, b) for h, b in receiver.requests[before:] if b"baton.handoff" in b]
+    payload = json.loads(body)
+    assert (payload["ticket_id"], payload["helpdesk"], payload["key"]) == (str(cid), desk.key, held.row.plan.key)
+    assert b"charged twice" not in body  # no customer text leaves for the bot
+    inst = desk.store.installation(desk.inst.id)
+    expected = hmac_.new(handoff_webhook_key(inst).encode(), headers["X-Baton-Timestamp"].encode() + b"." + body,
+                         hashlib.sha256).hexdigest()
+    assert headers["X-Baton-Signature"] == f"sha256={expected}"
+    assert handoff_webhook_key(inst) != inst.webhook_secret

@@ -237,6 +237,7 @@ class Plan:
     ticket_id: str
     actions: tuple[WriteBack, ...]
     ticket_fields: Mapping[str, Any] = field(default_factory=dict)  # the ticket's fields as read before planning
+    handoff: bool = False  # it hands the conversation over (the bot must stop): not an offer or a follow-up
 
 
 def utc(t: datetime | None) -> datetime | None:

@@ -30,7 +30,7 @@ def handoff(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, 
         actions.append(Assign(route.group_id, route.agent_id, route.explanation))
     if rules.routing.notify_customer and route.customer_message:
         actions.append(ReplyToCustomer(route.customer_message))
-    return Plan(key, snapshot.conversation.id, tuple(actions), snapshot.ticket_fields)
+    return Plan(key, snapshot.conversation.id, tuple(actions), snapshot.ticket_fields, handoff=True)
 
 
 def offer(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, rules: Rules,

@@ -12,11 +12,16 @@ At-least-once delivery in, effectively-once writes out:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import json
 import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
+
+import requests
 
 import connectors
 from integration.core import plan as planning
@@ -24,7 +29,7 @@ from integration.core import routing
 from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, Connector,
                                        TicketSnapshot)
 from integration.core.engine import evaluate
-from integration.core.model import Action, AddNote, Plan, Role, State
+from integration.core.model import Action, AddNote, Assign, Installation, Plan, Role, State
 from integration.core.rules import Rules, RulesError, load_rules
 from integration.service.store import Delivery, EventContext, Outcome, Store, utcnow
 
@@ -229,7 +234,31 @@ class Pipeline:
         except Exception as e:
             return self._write_failed(claimed, e)
         self.store.finish(row.id, "sent")
+        if row.plan.handoff and inst.settings.get("handoff_webhook_url"):
+            self.tell_the_bot(inst, row.plan)
         return "sent"
+
+    def tell_the_bot(self, inst: Installation, plan: Plan) -> bool:
+        """The optional outbound ``handoff`` webhook for a third-party bot: signed, without customer
+        text, tried twice; the bot deduplicates on ``key``. Returns whether the bot took it."""
+        assign = next((a for a in plan.actions if isinstance(a, Assign)), None)
+        body = json.dumps({"type": "baton.handoff", "key": plan.key, "installation": inst.id,
+                           "helpdesk": inst.provider, "ticket_id": plan.ticket_id,
+                           "group_id": assign.group_id if assign else None,
+                           "agent_id": assign.agent_id if assign else None}).encode()
+        stamp = str(int(self.clock().timestamp()))
+        signature = hmac.new(handoff_webhook_key(inst).encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Baton-Timestamp": stamp, "X-Baton-Signature": f"sha256={signature}"}
+        for _ in range(2):
+            try:
+                r = requests.post(inst.settings["handoff_webhook_url"], data=body, headers=headers, timeout=(2, 5),
+                                  allow_redirects=False)
+                if r.status_code < 300:
+                    return True
+            except requests.RequestException:
+                pass
+        log.warning("pipeline.handoff-webhook-failed", extra={"installation": inst.id, "key": plan.key})
+        return False
 
     def _write_failed(self, claimed: Delivery, e: Exception) -> str:
         row, inst = claimed.row, claimed.installation
@@ -307,6 +336,12 @@ class Pipeline:
         """Events to enqueue again and parked writes whose time has come."""
         return (self.store.stranded_events(self.stranded_after, self.clock(), self.requeue_after),
                 self.store.due_outbox(self.clock()))
+
+
+def handoff_webhook_key(inst: Installation) -> str:
+    """The key that signs the outbound handoff webhook: derived from the installation's webhook
+    secret for this one purpose, so the bot never learns the secret that authenticates the helpdesk."""
+    return hmac.new(inst.webhook_secret.encode(), b"baton:handoff-webhook", hashlib.sha256).hexdigest()
 
 
 def _reason(e: Exception) -> str:

@@ -702,7 +702,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             return {"type": "assign", "group_id": a.group_id, "agent_id": a.agent_id, "why": a.why}
         return {"type": "reply", "text": a.text}
 
-    return {"key": plan.key, "ticket_id": plan.ticket_id, "ticket_fields": dict(plan.ticket_fields),
+    return {"key": plan.key, "ticket_id": plan.ticket_id, "ticket_fields": dict(plan.ticket_fields), "handoff": plan.handoff,
             "actions": [action(a) for a in plan.actions]}
 
 
@@ -722,6 +722,7 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
 
     # "remote" is what rows written before the ticket_fields name call it
     fields = data.get("ticket_fields", data.get("remote")) or {}
-    return Plan(data["key"], data["ticket_id"], tuple(action(a) for a in data["actions"]), fields)
+    return Plan(data["key"], data["ticket_id"], tuple(action(a) for a in data["actions"]), fields,
+                bool(data.get("handoff")))
 
 

@@ -113,6 +113,10 @@ def _install(args: argparse.Namespace) -> int:
     print(f"next: {descriptor.next_step}")
     if args.provider == "freshdesk":  # the admin pastes it into the automation rule (it is stored encrypted)
         print(f"X-Baton-Secret: {inst.webhook_secret}")
+    if inst.settings.get("handoff_webhook_url"):
+        from integration.service.pipeline import handoff_webhook_key
+
+        print(f"handoff webhook → {inst.settings['handoff_webhook_url']}, signing key: {handoff_webhook_key(inst)}")
     return 0
 
 
