@@ -392,9 +392,10 @@ class Driver(ABC):
     key: ClassVar[str]
     write_method: ClassVar[str]  # the HTTP method of the first write-back call (delayed to kill a worker inside it)
     api_prefix: ClassVar[str] = "/api/v2"
-    sandbox: Sandbox[Any]
+    sandbox_class: ClassVar[type[Sandbox[Any]]]
 
-    def __init__(self) -> None:
+    def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
+        self.sandbox: Any = self.sandbox_class(retry_delays=retry_delays)  # type: ignore[call-arg]
         self._count = itertools.count(1)
         self._customers: dict[str, Any] = {}  # conversation → who plays its customer
         self.names: dict[str, str] = {}  # group and agent ids → names, for printing

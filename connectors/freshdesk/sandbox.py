@@ -468,13 +468,10 @@ class FreshdeskSandbox(Sandbox[_Job]):
 class FreshdeskDriver(Driver):
     """Plays an admin, customers, a bot and agents on the Freshdesk sandbox."""
 
+    sandbox_class = FreshdeskSandbox
     key, write_method = "freshdesk", "PUT"
     PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}  # as Freshdesk's UI names them
 
-    def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
-        super().__init__()
-        self.sandbox: FreshdeskSandbox = FreshdeskSandbox(retry_delays=retry_delays)
-        self.bot_id: int | None = None
 
     def setup(self) -> Setup:
         self.bot_id = self.sandbox.add_agent("Freddy Bot", "bot@sandbox.example")["id"]

@@ -511,13 +511,10 @@ class IntercomSandbox(Sandbox[_Job]):
 class IntercomDriver(Driver):
     """Plays an admin, customers, a bot and teammates on the Intercom sandbox."""
 
+    sandbox_class = IntercomSandbox
     key, write_method = "intercom", "POST"
     api_prefix = "/"
 
-    def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
-        super().__init__()
-        self.sandbox: IntercomSandbox = IntercomSandbox(retry_delays=retry_delays)
-        self.bot_id: str | None = None
 
     def setup(self) -> Setup:
         self.bot_id = self.sandbox.add_admin("Fin Bot", "fin@sandbox.example")["id"]

@@ -685,12 +685,9 @@ def _strip_json_suffix(wsgi: WSGIApplication) -> WSGIApplication:
 class ZendeskDriver(Driver):
     """Plays an admin, customers, a bot and agents on the Zendesk sandbox."""
 
+    sandbox_class = ZendeskSandbox
     key, write_method = "zendesk", "PUT"
 
-    def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
-        super().__init__()
-        self.sandbox: ZendeskSandbox = ZendeskSandbox(retry_delays=retry_delays)
-        self.bot_id: int | None = None
 
     def setup(self) -> Setup:
         self.bot_id = self.sandbox.add_user("Answer Bot", "bot@sandbox.example", role="agent")["id"]
