@@ -28,7 +28,7 @@ from integration.core.engine import classifier  # noqa: E402
 from integration.tools.evaluate import conversation_from_dict  # noqa: E402
 from integration.core.model import Conversation, Message, Role  # noqa: E402
 
-CACHED = [text.fold, text.tokens, text.shingles, explicit.match_request, sentiment.mood,
+CACHED = [text.fold, text.tokens, text.shingles, explicit.match, explicit.concept, sentiment.mood,
           loop.bot_failed, loop.customer_corrected, language.guess, classifier._text_features]
 
 CUSTOMER = [

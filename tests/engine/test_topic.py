@@ -8,7 +8,7 @@ from tests.builders import conv
 @pytest.mark.parametrize("text, category", [
     ("I was charged twice for my subscription", "billing_dispute"),
     ("Money deducted but order not placed", "billing_dispute"),
-    ("I did not receive my bonus", "billing_dispute"),
+    ("I did not receive my refund money", "billing_dispute"),
     ("I want a refund", "refund"),
     ("Please cancel my order", "cancellation"),
     ("How do I delete my account?", "cancellation"),

@@ -1,131 +1,302 @@
-"""Explicit request for a human, in English, Spanish, French, German and Portuguese.
+"""Explicit request for a person, in English, Spanish, Portuguese, French, German, Italian, Dutch
+and Polish; and its opposite, a refusal of one.
 
-A request is a verb of contact ("talk to", "hablar con", "parler à", "sprechen mit",
-"falar com", "connect me", "transfer me") near a human target ("agent", "human",
-"representative", "alguien", "conseiller", "Mitarbeiter", "atendente"), or a short message that
-is only a human target ("live agent", "operator please"). Negation and questions about the bot
-("no need for an agent", "are you a bot?", "is this a real person?") are not requests.
+Words are matched as concepts, not strings: each word of the message is looked up (exactly, then
+within one or two typing mistakes, then split when two or three words were typed together) in
+small vocabularies of people ("agent", "human", "alguien", "Mitarbeiter", "operatore",
+"medewerker", "konsultant" …), verbs of contact ("talk", "hablar", "parler", "sprechen",
+"parlare", "praten", "rozmawiać" …), verbs of wanting and negations. A request is, within one
+clause:
+
+- a message that is only a person word (plus politeness): "live agent", "human", "handoff";
+- a contact verb followed by a person: "talk to a human", "parlare con un operatore";
+- a want verb followed by a person: "I need an agent", "chcę konsultanta";
+- a person followed by please/now/available: "agent please";
+- a refusal of the bot: "I don't want to talk to a bot", "no quiero hablar con una máquina";
+- a question whether a person exists: "is there a real person?";
+- a callback or a way out: "can someone call me", "give me a phone number", "email of a manager".
+
+A negation in the three words before such a request turns it into a refusal ("I don't want to
+talk to a human", "no quiero hablar con un humano"): a refusal is reported so that no signal
+escalates the conversation against the customer's word. Questions about who the customer talks
+to ("are you a bot?") are neither.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
-from integration.core.engine.text import evidence_quote, fold, tokens
+from integration.core.engine.text import Vocabulary, fold, quote
 from integration.core.model import Conversation, Evidence, Finding, Role
 
-# Human targets (folded: lower case, no accents).
-_PEOPLE = r"""(?:
-    (?:a\s+|an\s+|the\s+|your\s+|some\s+|one\s+of\s+your\s+|un\s+|una\s+|um\s+|uma\s+|une\s+|
-       einem\s+|einer\s+|dem\s+|der\s+)?
-    (?:real\s+|live\s+|actual\s+|human\s+|customer\s+(?:service|care|support)\s+|support\s+|service\s+|
-       sales\s+|account\s+|senior\s+|chat\s+|echte[nmr]?\s+|echten\s+)?
-    (?:human(?:\s+being)?s?|person|eprson|persn|someone|somneone|somone|somebody|some\s+one|any\s*one|
-       agents?|agnet|agen|representatives?|assistant|
-       executive|coustmer\s+executive|supervisor|manager|operator|advisor|adviser|specialist|
-       customer\s+(?:service|care|support)|support\s+team|live\s+chat|call\s+cent(?:er|re)|
-       humano|persona|alguien|agente|asesor|operadora?|representante|ejecutivo|
-       atendente|pessoa|alguem|consultor|
-       humain|personne|quelqu'un|conseill(?:er|ere)|operat(?:eur|rice)|
-       mensch(?:en)?|mitarbeiter(?:in)?|berater(?:in)?|jemand(?:em|en)?|kundendienst|kundenservice|
-       sachbearbeiter(?:in)?)
-)"""
-# Plain "support" is a person only after a verb of contact: "contact support" yes, "I need
-# support with my login" no.
-_TARGET = rf"(?:{_PEOPLE}|support)"
+PERSON = """
+    human humans person someone somebody anyone anybody agent agents representative representatives rep
+    operator supervisor manager boss staff employee advisor adviser consultant specialist assistant
+    executive helpdesk handoff handover
+    humano humana persona alguien agente asesor asesora operador operadora representante ejecutivo encargado
+    pessoa alguem atendente consultor consultora gerente
+    humain personne quelqu'un quelquun conseiller conseillere operateur operatrice responsable
+    mensch menschen jemand jemanden jemandem mitarbeiter mitarbeiterin berater beraterin kundendienst
+    kundenservice sachbearbeiter vorgesetzten chef
+    umano persona qualcuno operatore operatrice assistente consulente responsabile
+    mens persoon iemand medewerker medewerkster klantenservice
+    czlowiek czlowieka czlowiekiem osoba osoby osobe ktos kogos konsultant konsultanta konsultantem pracownik
+    pracownika pracownikiem doradca doradcy agenta
+    """
+CONTACT = """
+    talk speak chat connect transfer contact reach call escalate touch
+    hablar comunicar comunicarme pasar pasame transferir contactar llamar llamame
+    falar conversar ligar transferir contatar chamar
+    parler discuter joindre contacter transferer appeler passer
+    sprechen reden chatten verbinden verbinde weiterleiten kontaktieren anrufen
+    parlare contattare chiamare passare collegare mettere
+    praten spreken bellen doorverbinden verbinden contacteren
+    rozmawiac porozmawiac polaczyc polacz skontaktowac zadzwonic pogadac
+    """
+WANT = """
+    want need get give request prefer like
+    quiero necesito quisiera deseo
+    quero preciso gostaria
+    veux voudrais besoin souhaite
+    will mochte brauche wunsche
+    voglio vorrei bisogno
+    wil wens nodig graag
+    chce potrzebuje prosze poprosze
+    """
+NEGATION = """
+    no not dont don't never without nobody none nothing doesnt isnt
+    nunca sin ningun ninguna nada
+    nao sem nenhum nenhuma
+    pas ne jamais sans aucun
+    nicht kein keine keinen keinem nie ohne
+    non mai senza nessuno
+    niet geen nooit zonder
+    nie bez zaden zadnego
+    """
+MACHINE = "bot bots robot chatbot machine maquina machine ia ai automat automaatje robo computer"
+POLITE = """please pls plz now asap urgently immediately available bitte por favor favor sil vous plait
+    per piacere prego alsjeblieft aub here there one real live actual"""
+WAY_OUT = ("your phone number", "your number", "number to call you", "customer service number", "support number",
+           "call me", "call back", "callback", "call-back", "ring me", "email of a manager", "email for a manager",
+           "email of your manager", "manager's email", "corporate email", "contact corporate", "speak to corporate",
+           "talk to corporate", "su numero de telefono", "vuestro telefono", "seu telefone", "votre numero",
+           "ihre telefonnummer", "il vostro numero", "jullie telefoonnummer", "wasz numer", "llamadme",
+           "llameme", "me llamen", "me liguem", "rappelez-moi", "rufen sie mich", "richiamatemi", "bel me terug",
+           "zadzwoncie do mnie")
+FUNCTION = """to with a an the me my i you your us some one of for can could may please is there are be at on in
+    con un una el la le les de du des mit einem einer dem der den die met een het di del della z ze
+    do da com um uma mi mich moi ich io ik ja mnie""".split()
 
-_CONTACT_VERB = r"""(?:
-    talk(?:ing|k|int)?|speak(?:ing)?|spoke|chat(?:ting)?|connect(?:ing|ed)?|transfer(?:ring|red)?|
-    put\s+me\s+through|escalat(?:e|ing)|contact(?:ing)?|reach(?:ing)?|call(?:ing)?|
-    hablar|habla|comunicar(?:me)?|pasar(?:me)?|pasame|transferir(?:me)?|contactar|ponerme\s+en\s+contacto|
-    parler|discuter|joindre|contacter|transferer|passer|mettre\s+en\s+relation|
-    sprechen|reden|verbinden|verbinde|weiterleiten|kontaktieren|
-    falar|conversar|transferir|passar\s+para
-)"""
-_WANT_VERB = r"""(?:
-    get|give\s+me|need|want|request|prefer|can\s+i\s+have|is\s+the(?:re|r)|are\s+there|
-    quiero|necesito|je\s+veux|je\s+voudrais|brauche|mochte|quero|preciso
-)"""
 
-_PATTERNS = tuple(
-    re.compile(p, re.VERBOSE)
-    for p in (
-        # the whole message is a target or a bare contact word: "Live agent", "Talk", "Contact"
-        rf"""^\W*(?:{_PEOPLE}|talk|contact|contact\s+us|call\s+me|call\s*back|agent\s+to\s+chat|
-            chat\s+with\s+someone|(?:can|could|may)\s+i\s+(?:talk|speak|chat)\s+(?:to|with)\s+(?:you|someone))\W*(?:please|pls|plz|now|asap|bitte|por\s+favor)?\W*$""",
-        # "talk to a human", "hablar con un agente", "parler à un conseiller"
-        rf"\b{_CONTACT_VERB}\b(?:\W+\w+){{0,4}}?\W+{_TARGET}\b",
-        # "I need an agent", "quiero un agente": the target right after the verb
-        rf"\b{_WANT_VERB}\W+{_PEOPLE}\b",
-        # German verb-last: "mit einem Mitarbeiter sprechen"
-        rf"\bmit\s+{_PEOPLE}\s+(?:\w+\s+)?(?:sprechen|reden|chatten|verbinden|verbunden)\b",
-        # target first: "agent please", "human to answer", "real person available"
-        rf"""(?:^|[.!?]\s*){_PEOPLE}\W+(?:\w+\W+){{0,2}}?(?:please|pls|plz|now|asap|available|
-            to\s+(?:answer|talk|chat|help)|to\s+chat|bitte|por\s+favor)\b""",
-    )
-)
-# A negation governs the request when it stands in the three words before it, in the same clause:
-# "I don't need an agent", "no necesito un agente", "pas besoin d'un conseiller".
-_NEGATION = re.compile(
-    r"""\b(?:no\s+need|need\s+no|don'?t|do\s+not|dont|doesn'?t|not|never|without|rather\s+not|instead\s+of|
-    no\s+(?:necesito|quiero|hace\s+falta)|sin|pas\s+besoin|ne\s+veux\s+pas|sans|
-    kein(?:en|e)?|nicht|ohne|nao|sem)\b""",
-    re.VERBOSE,
-)
-# Questions about who the customer is talking to are not requests.
+def _words(block: str) -> frozenset[str]:
+    return frozenset(fold(w) for w in block.split())
+
+
+_VOCAB = {"person": _words(PERSON), "contact": _words(CONTACT), "want": _words(WANT),
+          "negation": _words(NEGATION), "machine": _words(MACHINE)}
+_POLITE = _words(POLITE)
+_KNOWN = frozenset().union(*_VOCAB.values(), _POLITE, FUNCTION)
+# words too close to a vocabulary word to be read as a misspelling of it ("persons" is fine, "prison" is not)
+_NOT_TYPOS = frozenset("""prison poison reason season lesson agenda agency urgent argent gent walk
+    walking stalk chart chair shat hat cheat call all tall ball fall wall hall mall call calls rich beach
+    contract contrast content context transit transport reached teach each need seed weed feed deed read
+    walked assistance assist reconnect disconnect connection contacts bit bet but bat boot boat about abort aboard sport supporter want went wait watch""".split())
+# "support", "service", "care" are people only in "customer support", "support team", or after a
+# verb of contact ("contact support"); "I need support with my login" asks for no one
+_SERVICE = frozenset("support service care servicio atendimento assistance kundendienst team equipo equipe".split())
+_CUSTOMER = frozenset("customer cliente client clientes kunden klant".split())
+_CLAUSE = re.compile(r"[,.;:!?()]|\b(?:but|pero|mais|aber|mas|ma|maar|ale|however)\b")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _ABOUT_BOT = re.compile(
-    r"""\b(?:are\s+you|r\s+u|is\s+this|am\s+i\s+(?:talking|speaking|chatting)\s+(?:to|with))\s+
-    (?:a\s+|an\s+)?(?:real\s+|live\s+|actual\s+)?(?:bot|robot|human|person|machine|ai|agent)\b|
-    \b(?:eres|es)\s+(?:un\s+)?(?:bot|robot|humano|persona)\b|
-    \b(?:es-tu|etes-vous|tu\s+es|vous\s+etes)\s+(?:un\s+)?(?:bot|robot|humain)\b|
-    \b(?:bist\s+du|sind\s+sie)\s+(?:ein\s+)?(?:bot|roboter|mensch)\b|
-    \b(?:voce\s+e|vc\s+e|e\s+um)\s+(?:um\s+)?(?:bot|robo|humano)\b""",
-    re.VERBOSE,
-)
-_CLAUSE = re.compile(r"[,.;:!?]|\b(?:but|pero|mais|aber|mas)\b")
+    r"\b(?:are\s+you|r\s+u|is\s+this|am\s+i\s+(?:talking|speaking|chatting)\s+(?:to|with)|eres|es\s+usted|"
+    r"es-tu|etes-vous|tu\s+es|vous\s+etes|bist\s+du|sind\s+sie|voce\s+e|vc\s+e|sei|sei\s+un|ben\s+je|bent\s+u|"
+    r"jestes|czy\s+jestes)\s+(?:a\s+|an\s+|un\s+|une\s+|ein\s+|um\s+|een\s+)?(?:real\s+|live\s+)?"
+    r"(?:bot|robot|human|person|machine|ai|humano|persona|humain|mensch|roboter|umano|mens|czlowiek)\b")
 
 
-def _clause_before(folded: str, start: int) -> str:
-    """The words of the same clause before ``start``: a negation reaches no further."""
-    before = folded[max(0, start - 60) : start]
-    cuts = [m.end() for m in _CLAUSE.finditer(before)]
-    clause = before[cuts[-1]:] if cuts else before
-    return " ".join(clause.split()[-3:])
+_NEVER = frozenset(fold(w) for w in _NOT_TYPOS)
+_FORMS: dict[str, str] = {}
+for _concept, _words_ in _VOCAB.items():
+    for _w in _words_:
+        # verbs also as typed inflected ("talkint" is a mistyped "talking")
+        for _form in ([_w, _w + "ing", _w + "ed", _w + _w[-1] + "ing"] if _concept in ("contact", "want") else [_w, _w + "s"]):
+            _FORMS.setdefault(_form, _concept)
+_FUZZY = Vocabulary(_FORMS, _NEVER)
+
+
+# a run-together word worth splitting holds one of the words that matter
+_INSIDE = re.compile("|".join(sorted((re.escape(w) for c in ("person", "contact", "want") for w in _VOCAB[c] if len(w) >= 4),
+                                     key=len, reverse=True)))
+_ENDINGS = ("ing", "ed", "es", "s", "en", "e")  # talking, connected, agents, sprechen …
+_FOLLOW = frozenset("please pls plz now asap urgently immediately available bitte favor answer help".split())
+
+
+@lru_cache(maxsize=65536)
+def concept(word: str) -> str | None:
+    """What a word means here (person, contact, want, negation, machine), typing mistakes allowed."""
+    for name, vocab in _VOCAB.items():
+        if word in vocab:
+            return name
+    for ending in _ENDINGS:
+        stem = word[: -len(ending)]
+        if word.endswith(ending) and len(stem) >= 3:
+            for base in (stem, stem + "e", stem[:-1] if stem[-1:] == stem[-2:-1] else stem):  # chatting → chat
+                for name, vocab in _VOCAB.items():
+                    if base in vocab:
+                        return name
+    if word in _KNOWN:
+        return None
+    found = _FUZZY.lookup(word)
+    return _FORMS[found] if found else None
+
+
+@lru_cache(maxsize=65536)
+def _split(word: str) -> tuple[str, ...]:
+    """A run-together word as its parts when each part is a known word ("talktoagent")."""
+    if len(word) < 7 or word in _KNOWN or not _INSIDE.search(word):
+        return (word,)
+    for i in range(2, len(word) - 2):
+        head, tail = word[:i], word[i:]
+        if head in _KNOWN or (len(head) >= 5 and concept(head)):
+            if tail in _KNOWN or (len(tail) >= 5 and concept(tail)):
+                return (head, tail)
+            rest = _split(tail)
+            if len(rest) > 1:
+                return (head, *rest)
+    return (word,)
+
+
+@dataclass(frozen=True)
+class Match:
+    refused: bool  # the customer said they do NOT want a person
+    start: int  # character span in the folded text, for the quote
+    end: int
+
+
+def _clauses(folded: str) -> list[tuple[int, list[tuple[str, int, int]]]]:
+    """The text's clauses, each as (start, [(word, start, end)]) with run-together words split."""
+    out = []
+    bounds = [0, *[m.end() for m in _CLAUSE.finditer(folded)], len(folded)]
+    for a, b in zip(bounds, bounds[1:]):
+        words = []
+        for m in _WORD.finditer(folded, a, b):
+            parts = _split(m.group())
+            words += [(p, m.start(), m.end()) for p in parts]
+        if words:
+            out.append((a, words))
+    return out
+
+
+def _is(word: str, name: str) -> bool:
+    return concept(word) == name
 
 
 @lru_cache(maxsize=16384)
-def match_request(text: str) -> re.Match[str] | None:
-    """The span of ``fold(text)`` that asks for a human, or None."""
-    folded = fold(text)
-    if len(tokens(text)) == 0:
+def match(text: str) -> Match | None:
+    """A request for a person (or a refusal of one) in ``text``, or None."""
+    folded = fold(text).replace("’", "'")
+    if _ABOUT_BOT.search(folded) and not re.search(r"\b(?:real|live|actual)\b", folded):
         return None
-    for pattern in _PATTERNS:
-        for m in pattern.finditer(folded):
-            if _NEGATION.search(_clause_before(folded, m.start())):
-                continue
-            if _ABOUT_BOT.search(folded[max(0, m.start() - 20) : m.end() + 5]):
-                continue
-            return m
+    for phrase in WAY_OUT:
+        i = folded.find(phrase)
+        if i >= 0:
+            negated = any(_is(w, "negation") for w, _, _ in _words_before(folded, i))
+            return Match(negated, i, i + len(phrase))
+    clauses = _clauses(folded)
+    whole = [w for _, ws in clauses for w, _, _ in ws]
+    content = [w for w in whole if w not in _POLITE and w not in FUNCTION]
+    alone = content and len(content) <= 2 and all(_is(w, "person") for w in content)
+    if alone or (len(content) == 1 and _is(content[0], "contact") and len(whole) <= 6):  # "Talk", "Can I talk to you"
+        first = clauses[0][1][0]
+        last = clauses[-1][1][-1]
+        return Match(False, first[1], last[2])
+    for _, ws in clauses:
+        found = _in_clause(ws)
+        if found:
+            return found
+    return None
+
+
+def _words_before(folded: str, at: int) -> list[tuple[str, int, int]]:
+    clause_start = max([0, *[m.end() for m in _CLAUSE.finditer(folded, 0, at)]])
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(folded, clause_start, at)][-3:]
+
+
+def _kinds(ws: list[tuple[str, int, int]]) -> list[str | None]:
+    kinds = [concept(w) for w, _, _ in ws]
+    for i, (w, _, _) in enumerate(ws):
+        if w in _SERVICE and ((i > 0 and ws[i - 1][0] in _CUSTOMER) or (i + 1 < len(ws) and ws[i + 1][0] == "team")):
+            kinds[i] = "person"
+        elif w in _SERVICE and i > 0 and kinds[i - 1] == "contact":
+            kinds[i] = "person"  # "contact support"
+    return kinds
+
+
+def _in_clause(ws: list[tuple[str, int, int]]) -> Match | None:
+    kinds = _kinds(ws)
+    for i, kind in enumerate(kinds):
+        if kind not in ("contact", "want", "person"):
+            continue
+        reach = 6 if kind == "contact" else 4
+        ahead = kinds[i + 1:i + 1 + reach]
+        target = None
+        if kind in ("contact", "want") and "person" in ahead:
+            target = i + 1 + ahead.index("person")
+        elif kind in ("contact", "want") and "machine" in ahead:
+            # "I don't want to talk to a bot": a refusal of the bot is a request for a person
+            j = i + 1 + ahead.index("machine")
+            before = kinds[max(0, i - 3):i]
+            if "negation" in before:
+                return Match(False, ws[max(0, i - 3)][1], ws[j][2])
+            continue
+        elif kind == "person" and i + 1 < len(ws) and ws[i + 1][0] in _FOLLOW:
+            target = i + 1  # "agent please"
+        elif kind == "person" and "want" in kinds[i + 1:i + 3]:
+            target = i + 1 + kinds[i + 1:i + 3].index("want")  # verb last: "een medewerker nodig"
+        elif kind == "person" and "contact" in kinds[i + 1:i + 3]:
+            target = i + 1 + kinds[i + 1:i + 3].index("contact")  # "live person to talk", "agent to chat"
+        elif kind == "person" and i + 2 < len(ws) and ws[i + 1][0] == "to" and ws[i + 2][0] in _FOLLOW:
+            target = i + 2  # "human to answer"
+        if target is None:
+            continue
+        before = kinds[max(0, i - 3):i]
+        refused = "negation" in before or "negation" in kinds[i + 1:target]  # "brauche keinen Mitarbeiter"
+        start = ws[max(0, i - 3)][1] if "negation" in before else ws[i][1]
+        return Match(refused, start, ws[target][2])
     return None
 
 
 def detect(conversation: Conversation, lookback: int = 2) -> Finding:
-    """Fires when one of the last ``lookback`` customer messages asks for a human."""
+    """Fires when one of the last ``lookback`` customer messages asks for a person. When the
+    latest of them refuses one instead, ``details["refused"]`` says so and quotes it."""
     seen = 0
     for i in range(len(conversation.messages) - 1, -1, -1):
         msg = conversation.messages[i]
         if msg.role is not Role.CUSTOMER:
             continue
-        m = match_request(msg.text)
-        if m:
-            ev = Evidence(i, evidence_quote(msg.text, m), 1.0, 1.0, "asks for a person")
-            return Finding(
-                "explicit_request", True, 1.0, 1.0,
-                "The customer asked to talk to a person.", (ev,),
-            )
+        m = match(msg.text)
+        if m and m.refused and seen == 0:
+            ev = Evidence(i, _quote(msg.text, m), 1.0, 1.0, "does not want a person")
+            return Finding("explicit_request", False, 0.0, 1.0, "The customer said they do not want a person.",
+                           (ev,), details={"refused": True})
+        if m and not m.refused:
+            ev = Evidence(i, _quote(msg.text, m), 1.0, 1.0, "asks for a person")
+            return Finding("explicit_request", True, 1.0, 1.0, "The customer asked to talk to a person.", (ev,))
         seen += 1
         if seen >= lookback:
             break
-    return Finding(
-        "explicit_request", False, 0.0, 1.0, "The customer has not asked for a person."
-    )
+    return Finding("explicit_request", False, 0.0, 1.0, "The customer has not asked for a person.")
+
+
+def _quote(original: str, m: Match) -> str:
+    # the folded text has the original's length unless folding changed it (ligatures …)
+    if len(fold(original)) != len(original):
+        return quote(original, 0, len(original))
+    return quote(original, m.start, m.end)
+
+
+def match_request(text: str) -> Match | None:
+    """A request (not a refusal) for a person in ``text``: what other signals ask."""
+    m = match(text)
+    return m if m and not m.refused else None

@@ -15,7 +15,7 @@ _BOT_FAILURE = re.compile(
     r"""\b(?:sorry|apologi[sz]e|unfortunately|sadly|i'?m\s+afraid|
     (?:couldn'?t|could\s+not|can'?t|cannot|unable\s+to|wasn'?t\s+able\s+to|failed\s+to|not\s+able\s+to)\s+(?:find|locate|book|help|understand|complete|process|search|get)|
     (?:don'?t|do\s+not)\s+(?:have|see|understand)|didn'?t\s+(?:find|understand|get\s+that)|
-    no\s+(?:results?|matches|availability|options|trains|flights|hotels|restaurants|tables|appointments|slots)|
+    no\s+(?:results?|matches|availability|options)|
     (?:there\s+(?:are|is)|i\s+(?:found|have))\s+(?:no|none|nothing)|there\s+(?:are|is)n'?t|none\s+(?:available|that|in)|
     unsuccessful|was\s+not\s+successful|not\s+available|unavailable|could\s+you\s+rephrase|
     (?:i\s+)?did\s+not\s+get\s+that|please\s+try\s+again)\b""",

@@ -42,6 +42,10 @@ def decide(conversation: Conversation, findings: list[Finding], rules: Rules, la
         priority = max(priority, Priority(rule.priority), key=lambda p: p.rank)
 
     sentiment = next(f for f in findings if f.signal == "sentiment")
+    refusal = next((f for f in findings if f.signal == "explicit_request" and f.details.get("refused")), None)
+    if refusal is not None:
+        # the customer said they do not want a person: no signal overrules that
+        actions, reasons = [], []
     if Action.ESCALATE in actions:
         action = Action.ESCALATE
         reasons = [r for r in reasons if r.code not in below_threshold]  # an escalation lists what fired
@@ -67,7 +71,8 @@ def decide(conversation: Conversation, findings: list[Finding], rules: Rules, la
         language=language,
         sentiment=tuple(sentiment.details.get("trajectory", ())),
         findings=tuple(findings),
-        explanation=_explain(action, reasons, findings),
+        explanation=_explain(action, reasons, findings) if refusal is None else
+        f"The bot continues: the customer said they do not want a person (“{refusal.evidence[0].quote}”).",
     )
 
 

@@ -78,3 +78,69 @@ STOPWORDS = frozenset(
     can could would should will shall may might must please pls plz thanks thank hi hello hey
     what when where which who how why not no yes ok okay just also too very really""".split()
 )
+
+
+def osa_distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (an adjacent swap is one edit), stopping above ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def _deletions(word: str, depth: int) -> set[str]:
+    out, frontier = {word}, {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
+        out |= frontier
+    return out
+
+
+def typos_allowed(word: str) -> int:
+    """Typing mistakes tolerated in a word of this length: none up to four letters, where one
+    letter changes the meaning ("ant", "get"), one up to seven, then two."""
+    return 0 if len(word) <= 4 else 1 if len(word) <= 7 else 2
+
+
+class Vocabulary:
+    """Words that matter, found again when typed with a mistake or two: a symmetric-deletion index
+    (the idea of SymSpell) over the vocabulary, each candidate checked by its true distance. A
+    typed word must keep its first letter (or swap it with the second: "eprson")."""
+
+    def __init__(self, words: dict[str, str], never: frozenset[str] = frozenset()):
+        self.words = words  # word → what it stands for
+        self.never = never  # real words that are not typos of a vocabulary word ("prison", "assistance")
+        self._index: dict[str, set[str]] = {}
+        for w in words:
+            for d in _deletions(w, max(1, typos_allowed(w))):
+                self._index.setdefault(d, set()).add(w)
+        self.lookup = lru_cache(maxsize=65536)(self._lookup)
+
+    def _lookup(self, typed: str) -> str | None:
+        """The vocabulary word ``typed`` stands for, or None."""
+        if typed in self.words:
+            return typed
+        if typed in self.never or len(typed) <= 4:
+            return None
+        limit = typos_allowed(typed)
+        best: tuple[int, str] | None = None
+        for d in _deletions(typed, limit):
+            for target in self._index.get(d, ()):
+                if target[0] != typed[0] and target[:2] != typed[1::-1]:
+                    continue
+                allowed = min(limit, max(1, typos_allowed(target)))
+                dist = osa_distance(typed, target, allowed)
+                if dist <= allowed and (best is None or (dist, target) < best):
+                    best = (dist, target)
+        return best[1] if best else None

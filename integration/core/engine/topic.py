@@ -9,7 +9,7 @@ import re
 from functools import lru_cache
 from typing import Mapping
 
-from integration.core.engine.text import evidence_quote, fold, tokens
+from integration.core.engine.text import STOPWORDS, Vocabulary, evidence_quote, fold, tokens
 from integration.core.model import Conversation, Evidence, Finding, Priority, Role
 from integration.core.rules import Topic
 
@@ -44,6 +44,25 @@ def compiled(topics: Mapping[str, Topic]) -> Compiled:
     return _compile(tuple(topics.items()))
 
 
+@lru_cache(maxsize=64)
+def _vocabulary(topics: tuple[tuple[str, Topic], ...]) -> Vocabulary:
+    """The topics' own words (five letters or more), so a phrase also matches when the customer
+    mistyped one of its words ("cancfel my order" is "cancel my order")."""
+    words = {w.rstrip("*"): w for _, t in topics for p in t.phrases if not p.startswith("re:")
+             for w in fold(p).split() if len(w.rstrip("*")) >= 5 and w.rstrip("*").isalpha()}
+    return Vocabulary(words, frozenset(STOPWORDS))
+
+
+@lru_cache(maxsize=16384)
+def _corrected(folded: str, vocabulary: Vocabulary) -> str:
+    """``folded`` with each mistyped topic word replaced by the word it stands for."""
+    def fix(m: re.Match[str]) -> str:
+        word = m.group()
+        found = vocabulary.lookup(word) if len(word) >= 5 else None
+        return found if found and found != word and not word.startswith(found) else word
+    return re.sub(r"[^\W_]+", fix, folded)
+
+
 def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: bool = False) -> list[Finding]:
     """One finding per topic in the latest customer message, most important first. Topics of the
     two customer messages before count too when the latest is a short follow-up ("ok, when?") or
@@ -56,11 +75,12 @@ def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: 
         if msg.role is not Role.CUSTOMER:
             continue
         folded = fold(msg.text)
+        corrected = _corrected(folded, _vocabulary(tuple(topics.items())))
         for name, topic, pattern, exclude in compiled(topics):
             if name in found:
                 continue
-            m = pattern.search(folded)
-            if m and exclude.search(folded):
+            m = pattern.search(folded) or (pattern.search(corrected) if corrected != folded else None)
+            if m and exclude.search(corrected):
                 continue
             if m:
                 ev = Evidence(i, evidence_quote(msg.text, m), 1.0, 1.0, topic.label)
