@@ -20,7 +20,7 @@ import html
 from typing import Any
 
 from connectors.base import HttpClient, author_role, build_customer, epoch_time, html_text, seg, takes_handoffs
-from integration.core.contract import TicketSnapshot
+from integration.core.contract import ApiInvalid, ApiNotFound, TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, Priority, ReplyToCustomer, Role, SetPriority)
 from integration.core.plan import ESCALATED_TAG
@@ -92,7 +92,7 @@ class IntercomClient:
                     "message_type": "assignment", "type": kind, "admin_id": self.admin_id, "assignee_id": target})
         for name in tags.tags if tags else ():
             if name not in (fields.get("tags") or ()):
-                self.http.request("POST", f"/conversations/{seg(cid)}/tags", json={"id": self._tag_id(name), "admin_id": self.admin_id})
+                self._tag(cid, name)
         if priority and self.settings.get("preview_priority") and priority.priority.rank >= Priority.HIGH.rank:
             self.http.request("PUT", f"/conversations/{seg(cid)}", json={"priority": priority.priority.value, "admin_id": self.admin_id},
                               headers={"Intercom-Version": "Preview"})
@@ -103,6 +103,16 @@ class IntercomClient:
             self.http.request("POST", f"/conversations/{seg(cid)}/reply", json={
                 "message_type": "comment", "type": "admin", "admin_id": self.admin_id,
                 "body": f"<p>{html.escape(reply.text)}</p>"})
+
+    def _tag(self, cid: str, name: str) -> None:
+        """Tag the conversation; a remembered tag id that no longer works (the tag was deleted in
+        Intercom, or the workspace is another one at the same address) is looked up once more."""
+        try:
+            self.http.request("POST", f"/conversations/{seg(cid)}/tags", json={"id": self._tag_id(name), "admin_id": self.admin_id})
+        except (ApiNotFound, ApiInvalid):
+            if _TAG_IDS.pop((self._scope, name), None) is None:
+                raise
+            self.http.request("POST", f"/conversations/{seg(cid)}/tags", json={"id": self._tag_id(name), "admin_id": self.admin_id})
 
     def _tag_id(self, name: str) -> str:
         key = (self._scope, name)

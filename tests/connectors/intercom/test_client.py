@@ -119,3 +119,24 @@ def test_roster_reads_admins_and_teams():
     assert IntercomClient(INST).roster() == {"groups": [{"id": "77", "name": "Billing"}], "agents": [
         {"id": "1", "name": "Sam", "groups": ["77"], "skills": [], "languages": [], "online": False,
          "capacity": 5, "load": 0}]}
+
+
+def test_a_remembered_tag_id_that_no_longer_works_is_looked_up_again():
+    """A tag deleted in Intercom (or another workspace at the same address) must not break every
+    later escalation until the process restarts."""
+    import responses as rsps
+
+    from connectors.intercom import client as intercom_client
+    from integration.core.model import AddTags, Plan
+
+    inst = INST
+    c = intercom_client.IntercomClient(inst)
+    intercom_client._TAG_IDS[(c._scope, "baton_escalated")] = "999"  # remembered from before
+    with rsps.RequestsMock() as mock:
+        mock.post(f"{inst.base_url}/conversations/77/tags", status=404, json={"type": "error.list"},
+                  match=[rsps.matchers.json_params_matcher({"id": "999", "admin_id": c.admin_id})])
+        mock.post(f"{inst.base_url}/tags", json={"type": "tag", "id": "1234", "name": "baton_escalated"})
+        mock.post(f"{inst.base_url}/conversations/77/tags", json={"type": "tag", "id": "1234"},
+                  match=[rsps.matchers.json_params_matcher({"id": "1234", "admin_id": c.admin_id})])
+        c.apply(Plan("k", "77", (AddTags(("baton_escalated",)),), {"tags": []}))
+    assert intercom_client._TAG_IDS[(c._scope, "baton_escalated")] == "1234"
