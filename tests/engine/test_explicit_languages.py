@@ -78,3 +78,8 @@ def test_the_language_signal_says_when_baton_cannot_read_requests(text, lang):
         assert lang in finding.summary and not finding.fired  # said, not acted on by default
         routed = replace(DEFAULT_RULES, language=replace(DEFAULT_RULES.language, unread_escalates=True))
         assert evaluate(conv(text), routed).action is Action.ESCALATE  # an admin's rule hands it over
+
+
+@pytest.mark.parametrize("text", ["none of these", "my problem is not listed", "can I speak about something else"])
+def test_when_the_bots_menu_does_not_cover_it_the_customer_is_asking_for_a_person(text):
+    assert explicit.detect(conv(text)).fired

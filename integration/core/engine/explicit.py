@@ -84,6 +84,10 @@ WAY_OUT = ("your phone number", "your number", "number to call you", "customer s
            "ihre telefonnummer", "il vostro numero", "jullie telefoonnummer", "wasz numer", "llamadme",
            "llameme", "me llamen", "me liguem", "rappelez-moi", "rufen sie mich", "richiamatemi", "bel me terug",
            "zadzwoncie do mnie")
+# what the bot offers does not cover it: "none of these", "I want to talk about something else"
+_OFF_MENU = re.compile(r"\b(?:talk|speak|chat)\s+(?:to\s+\w+\s+)?about\s+(?:something|anything)\s+else\b|"
+                       r"\bnone\s+of\s+(?:these|those|the\s+above|them)\b|"
+                       r"\b(?:my\s+)?(?:question|issue|problem)\s+is\s+not\s+(?:listed|in\s+the\s+list|there)\b")
 FUNCTION = """to with a an the me my i you your us some one of for can could may please is there are be at on in
     con un una el la le les de du des mit einem einer dem der den die met een het di del della z ze
     do da com um uma mi mich moi ich io ik ja mnie""".split()
@@ -198,6 +202,9 @@ def match(text: str) -> Match | None:
     folded = fold(text).replace("’", "'")
     if _ABOUT_BOT.search(folded) and not re.search(r"\b(?:real|live|actual)\b", folded):
         return None
+    m = _OFF_MENU.search(folded)
+    if m:
+        return Match(False, m.start(), m.end())
     for phrase in WAY_OUT:
         i = folded.find(phrase)
         if i >= 0:

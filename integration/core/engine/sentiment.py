@@ -69,7 +69,9 @@ CUES: tuple[tuple[str, str, float, re.Pattern[str]], ...] = (
         r"last\s+time\s+i", r"me\s+voy\s+a\s+la\s+competencia", r"je\s+vais\s+partir", r"nie\s+wieder",
     )),
     ("urgency", "says it is urgent", 0.5, _words(
-        r"urgent\w*", r"emergency", r"asap", r"immediate\w*", r"right\s+now", r"dringend", r"urgente",
+        r"urgent\w*", r"emergency", r"asap", r"immediate\w*", r"dringend", r"urgente",
+        # "right now" is urgent in a demand, not in a question ("can I order right now?")
+        r"right\s+now(?![^.!]*\?)",
         r"inmediat\w*", r"imediat\w*", r"sofort",
     )),
     ("profanity", "swears", 0.5, re.compile(

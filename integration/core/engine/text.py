@@ -118,9 +118,10 @@ class Vocabulary:
     (the idea of SymSpell) over the vocabulary, each candidate checked by its true distance. A
     typed word must keep its first letter (or swap it with the second: "eprson")."""
 
-    def __init__(self, words: dict[str, str], never: frozenset[str] = frozenset()):
+    def __init__(self, words: dict[str, str], never: frozenset[str] = frozenset(), swaps: bool = True):
         self.words = words  # word → what it stands for
         self.never = never  # real words that are not typos of a vocabulary word ("prison", "assistance")
+        self.swaps = swaps  # whether the first two letters may be swapped ("eprson"; but "using" is not "suing")
         self._index: dict[str, set[str]] = {}
         for w in words:
             for d in _deletions(w, max(1, typos_allowed(w))):
@@ -137,7 +138,7 @@ class Vocabulary:
         best: tuple[int, str] | None = None
         for d in _deletions(typed, limit):
             for target in self._index.get(d, ()):
-                if target[0] != typed[0] and target[:2] != typed[1::-1]:
+                if target[0] != typed[0] and not (self.swaps and target[:2] == typed[1::-1]):
                     continue
                 allowed = min(limit, max(1, typos_allowed(target)))
                 dist = osa_distance(typed, target, allowed)

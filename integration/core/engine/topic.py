@@ -50,7 +50,7 @@ def _vocabulary(topics: tuple[tuple[str, Topic], ...]) -> Vocabulary:
     mistyped one of its words ("cancfel my order" is "cancel my order")."""
     words = {w.rstrip("*"): w for _, t in topics for p in t.phrases if not p.startswith("re:")
              for w in fold(p).split() if len(w.rstrip("*")) >= 5 and w.rstrip("*").isalpha()}
-    return Vocabulary(words, frozenset(STOPWORDS))
+    return Vocabulary(words, frozenset(STOPWORDS), swaps=False)
 
 
 @lru_cache(maxsize=16384)
@@ -58,7 +58,7 @@ def _corrected(folded: str, vocabulary: Vocabulary) -> str:
     """``folded`` with each mistyped topic word replaced by the word it stands for."""
     def fix(m: re.Match[str]) -> str:
         word = m.group()
-        found = vocabulary.lookup(word) if len(word) >= 5 else None
+        found = vocabulary.lookup(word) if len(word) >= 6 else None  # short words are too often real words
         return found if found and found != word and not word.startswith(found) else word
     return re.sub(r"[^\W_]+", fix, folded)
 
