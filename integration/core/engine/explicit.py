@@ -133,24 +133,25 @@ _FUZZY = Vocabulary(_FORMS, _NEVER)
 _INSIDE = re.compile("|".join(sorted((re.escape(w) for c in ("person", "contact", "want") for w in _VOCAB[c] if len(w) >= 4),
                                      key=len, reverse=True)))
 _ENDINGS = ("ing", "ed", "es", "s", "en", "e")  # talking, connected, agents, sprechen …
+# every vocabulary word with its common endings, and stems with a doubled last letter (chatting)
+_EXACT: dict[str, str] = {}
+for _concept, _words_ in reversed(list(_VOCAB.items())):
+    for _w in _words_:
+        for _base in (_w, _w[:-1] if _w.endswith("e") and len(_w) >= 5 else _w, _w + _w[-1]):
+            for _ending in ("", *_ENDINGS):
+                _EXACT[_base + _ending] = _concept
+for _concept, _words_ in reversed(list(_VOCAB.items())):
+    for _w in _words_:
+        _EXACT[_w] = _concept  # a word itself always means what its own vocabulary says
 _FOLLOW = frozenset("please pls plz now asap urgently immediately available bitte favor answer help".split())
 
 
 @lru_cache(maxsize=65536)
 def concept(word: str) -> str | None:
     """What a word means here (person, contact, want, negation, machine), typing mistakes allowed."""
-    for name, vocab in _VOCAB.items():
-        if word in vocab:
-            return name
-    for ending in _ENDINGS:
-        stem = word[: -len(ending)]
-        if word.endswith(ending) and len(stem) >= 3:
-            for base in (stem, stem + "e", stem[:-1] if stem[-1:] == stem[-2:-1] else stem):  # chatting → chat
-                for name, vocab in _VOCAB.items():
-                    if base in vocab:
-                        return name
-    if word in _KNOWN:
-        return None
+    exact = _EXACT.get(word)
+    if exact is not None or word in _KNOWN:
+        return exact
     found = _FUZZY.lookup(word)
     return _FORMS[found] if found else None
 

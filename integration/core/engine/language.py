@@ -26,6 +26,10 @@ _PROFILES = {
     "pl": "i w na z nie jest sa ja moj moja to do sie czy chce prosze dzien dobry jak dziekuje mam",
 }
 _WORDS = {lang: frozenset(words.split()) for lang, words in _PROFILES.items()}
+_LANGS_OF: dict[str, tuple[str, ...]] = {}
+for _lang, _set in _WORDS.items():
+    for _w in _set:
+        _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _lang)
 READ = frozenset(_PROFILES)  # the languages explicit requests are looked for in
 # Unicode character name prefixes → the language their script most likely means
 _SCRIPTS = (("HIRAGANA", "ja"), ("KATAKANA", "ja"), ("CJK", "zh"), ("HANGUL", "ko"), ("CYRILLIC", "ru"),
@@ -64,7 +68,10 @@ def guess(text: str) -> tuple[str | None, float]:
     toks = tokens(text)
     if not toks:
         return None, 0.0
-    hits = {lang: sum(t in words for t in toks) for lang, words in _WORDS.items()}
+    hits = dict.fromkeys(_PROFILES, 0)
+    for t in toks:
+        for lang in _LANGS_OF.get(t, ()):
+            hits[lang] += 1
     best = max(hits, key=lambda lang: (hits[lang], lang == "en"))
     if hits[best] == 0:
         return None, 0.0

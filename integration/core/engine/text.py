@@ -118,13 +118,15 @@ class Vocabulary:
     (the idea of SymSpell) over the vocabulary, each candidate checked by its true distance. A
     typed word must keep its first letter (or swap it with the second: "eprson")."""
 
-    def __init__(self, words: dict[str, str], never: frozenset[str] = frozenset(), swaps: bool = True):
+    def __init__(self, words: dict[str, str], never: frozenset[str] = frozenset(), swaps: bool = True,
+                 most: int = 2):
         self.words = words  # word → what it stands for
         self.never = never  # real words that are not typos of a vocabulary word ("prison", "assistance")
         self.swaps = swaps  # whether the first two letters may be swapped ("eprson"; but "using" is not "suing")
+        self.most = most  # typing mistakes tolerated at most, whatever the length
         self._index: dict[str, set[str]] = {}
         for w in words:
-            for d in _deletions(w, max(1, typos_allowed(w))):
+            for d in _deletions(w, min(most, max(1, typos_allowed(w)))):
                 self._index.setdefault(d, set()).add(w)
         self.lookup = lru_cache(maxsize=65536)(self._lookup)
 
@@ -134,7 +136,7 @@ class Vocabulary:
             return typed
         if typed in self.never or len(typed) <= 4:
             return None
-        limit = typos_allowed(typed)
+        limit = min(self.most, typos_allowed(typed))
         best: tuple[int, str] | None = None
         for d in _deletions(typed, limit):
             for target in self._index.get(d, ()):

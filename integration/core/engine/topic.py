@@ -50,7 +50,7 @@ def _vocabulary(topics: tuple[tuple[str, Topic], ...]) -> Vocabulary:
     mistyped one of its words ("cancfel my order" is "cancel my order")."""
     words = {w.rstrip("*"): w for _, t in topics for p in t.phrases if not p.startswith("re:")
              for w in fold(p).split() if len(w.rstrip("*")) >= 5 and w.rstrip("*").isalpha()}
-    return Vocabulary(words, frozenset(STOPWORDS), swaps=False)
+    return Vocabulary(words, frozenset(STOPWORDS), swaps=False, most=1)
 
 
 @lru_cache(maxsize=16384)
