@@ -343,6 +343,8 @@ def test_first_replies_after_handoff_become_the_wait_quoted_to_the_next_customer
                  first_reply_at=hour_ago + timedelta(minutes=m)) for n, m in enumerate((4, 5, 6, 5, 5))]
     rows.append(dict(ticket_id="waiting", state="escalated", group_id=desk.billing, escalated_at=desk.clock.now,
                      first_reply_at=None))  # one still waiting
+    rows.append(dict(ticket_id="forgotten", state="escalated", group_id=desk.billing,
+                     escalated_at=desk.clock.now - timedelta(days=60), first_reply_at=None))  # outside the window
     with desk.store.engine.begin() as conn:
         conn.execute(insert(conversations), [{**r, "installation_id": desk.inst.id, "updated_at": desk.clock.now}
                                              for r in rows])

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select
 from integration.service import store as store_module
 
 from integration.core.model import AddNote, AddTags, Event, Plan, Priority, SetPriority, State
-from integration.service.store import Vault, events, installations, metadata, plan_from_json, plan_to_json, utcnow
+from integration.service.store import Outcome, Vault, events, installations, metadata, plan_from_json, plan_to_json, utcnow
 
 RELEASED_0001 = "88107c954e2cae2bb7242fa5da974e6a29693cefa22861a2702947e0f52322aa"
 RELEASED_0003 = "91026d069f66d2f6300b282227288e5263c0741cf775318618f8bb17fc88c537"
@@ -107,28 +107,33 @@ def test_plan_round_trips_through_json():
     assert plan_from_json(plan_to_json(PLAN)) == PLAN
 
 
-def test_outbox_key_is_unique_and_a_claim_is_exclusive(store):
-    oid, new = store.add_outbox("i1", None, PLAN)
-    assert new and store.add_outbox("i1", None, PLAN) == (oid, False)
+def commit(store, outcome, key="e1", now=None):
+    """An event received and its outcome committed, as the worker does: (installation, what commit returned)."""
+    inst = store.installation("i-commit") or store.add_installation("zendesk", "https://a", {}, id="i-commit")
+    eid = store.receive(Event("zendesk", inst.id, key, "comment_added", "42"))[0]
+    return inst, store.commit(store.event_context(eid), outcome, now or utcnow(), timedelta(seconds=60))
+
+
+def test_a_plan_is_stored_once_claimed_by_its_worker_and_a_claim_is_exclusive(store):
     now = utcnow()
-    claimed = store.claim(oid, timedelta(seconds=60), now)
-    assert claimed.row.plan == PLAN and claimed.row.attempts == 1
-    assert store.claim(oid, timedelta(seconds=60), now) is None  # held by a live lease
-    assert store.claim(oid, timedelta(seconds=60), now + timedelta(seconds=61)).row.attempts == 2  # sender died
-    store.finish(oid, "sent")
-    assert store.claim(oid, timedelta(seconds=60), now + timedelta(hours=1)) is None
-    assert store.outbox_row(oid).plan is None  # customer text is not kept once sent
+    _, row = commit(store, Outcome("processed", plan=PLAN), now=now)
+    assert (row.plan, row.status, row.attempts) == (PLAN, "sending", 1)
+    assert commit(store, Outcome("processed", plan=PLAN), key="e2", now=now)[1] is None  # the key exists once
+    assert store.claim(row.id, timedelta(seconds=60), now) is None  # held by the committing worker's lease
+    assert store.claim(row.id, timedelta(seconds=60), now + timedelta(seconds=61)).row.attempts == 2  # it died
+    store.finish(row.id, "sent")
+    assert store.claim(row.id, timedelta(seconds=60), now + timedelta(hours=1)) is None
+    assert store.outbox_row(row.id).plan is None  # customer text is not kept once sent
 
 
 def test_parked_writes_wait_for_their_time(store):
-    oid, _ = store.add_outbox("i1", None, PLAN)
     now = utcnow()
-    store.claim(oid, timedelta(seconds=60), now)
-    store.finish(oid, "parked", "429", now + timedelta(seconds=30))
-    assert store.claim(oid, timedelta(seconds=60), now + timedelta(seconds=29)) is None
+    _, row = commit(store, Outcome("processed", plan=PLAN), now=now)
+    store.finish(row.id, "parked", "429", now + timedelta(seconds=30))
+    assert store.claim(row.id, timedelta(seconds=60), now + timedelta(seconds=29)) is None
     assert store.due_outbox(now + timedelta(seconds=29)) == []
-    assert store.due_outbox(now + timedelta(seconds=31)) == [oid]
-    assert store.claim(oid, timedelta(seconds=60), now + timedelta(seconds=31)) is not None
+    assert store.due_outbox(now + timedelta(seconds=31)) == [row.id]
+    assert store.claim(row.id, timedelta(seconds=60), now + timedelta(seconds=31)) is not None
 
 
 def test_decisions_are_kept_with_reasons(store):
@@ -136,17 +141,18 @@ def test_decisions_are_kept_with_reasons(store):
     from tests.builders import conv
 
     d = evaluate(conv("I want to talk to a human"))
-    store.record_decision("i1", "42", None, d)
-    (row,) = store.decisions_for("i1", "42")
+    inst, _ = commit(store, Outcome("processed", decision=d))
+    (row,) = store.decisions_for(inst.id, "42")
     assert row["action"] == "escalate" and row["reasons"][0]["code"] == "explicit_request"
     assert row["reasons"][0]["evidence"][0]["quote"] == "I want to talk to a human"
 
 
-def test_flagged_installation_is_broken_with_reason(store):
-    inst = store.add_installation("zendesk", "https://a", {})
-    store.flag_installation(inst.id, "ApiUnauthorized: 401")
+def test_an_outcome_can_flag_the_installation_for_its_admin(store):
+    inst, _ = commit(store, Outcome("dead", "ApiUnauthorized: 401", flag="ApiUnauthorized: 401"))
     assert store.installation_status(inst.id) == ("broken", "ApiUnauthorized: 401")
-    assert store.installation(inst.id).status == "broken"
+    assert store.installation(inst.id).status == "broken" and store.flagged_installations() == [inst.id]
+    store.reactivate(inst.id)
+    assert store.installation_status(inst.id) == ("active", None)
 
 
 def test_a_queued_event_whose_task_was_lost_is_queued_again(store):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 
 class Role(str, Enum):
@@ -91,11 +91,14 @@ class Conversation:
         """A human agent already answered the customer in public: the conversation is theirs."""
         return any(m.role is Role.AGENT and m.public for m in self.messages)
 
-    def last_customer_index(self) -> int | None:
+    def customer_messages_newest_first(self) -> Iterator[tuple[int, Message]]:
+        """(index, message) of the customer's messages, the latest first."""
         for i in range(len(self.messages) - 1, -1, -1):
             if self.messages[i].role is Role.CUSTOMER:
-                return i
-        return None
+                yield i, self.messages[i]
+
+    def last_customer_index(self) -> int | None:
+        return next((i for i, _ in self.customer_messages_newest_first()), None)
 
 
 @dataclass(frozen=True)

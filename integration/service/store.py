@@ -274,10 +274,6 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(installations.delete().where(installations.c.id == inst_id))
 
-    def flag_installation(self, inst_id: str, reason: str) -> None:
-        with self.engine.begin() as conn:
-            _flag(conn, inst_id, reason)
-
     def active_installations(self) -> list[str]:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(installations.c.id).where(installations.c.status == "active"))]
@@ -485,12 +481,6 @@ class Store:
         with self.engine.connect() as conn:
             return _group_stats(conn, inst_id)
 
-    def record_decision(self, inst_id: str, ticket_id: str, event_id: int | None, d: Decision,
-                        route: Mapping[str, Any] | None = None) -> int:
-        with self.engine.begin() as conn:
-            return int(conn.execute(insert(decisions).values(
-                **_decision_values(inst_id, ticket_id, event_id, d, route), created_at=utcnow())).inserted_primary_key[0])
-
     def decisions_for(self, inst_id: str, ticket_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(decisions).where(
@@ -511,16 +501,6 @@ class Store:
         return (dict(row[0]), utc(row[1])) if row else ({}, None)
 
     # outbox
-
-    def add_outbox(self, inst_id: str, decision_id: int | None, plan: Plan) -> tuple[int, bool]:
-        """Store a plan before any API call; a plan key exists once. Returns (id, new)."""
-        with self.engine.begin() as conn:
-            oid = _insert_or_ignore(conn, outbox, ("key",), dict(
-                installation_id=inst_id, ticket_id=plan.ticket_id, decision_id=decision_id, key=plan.key,
-                plan=plan_to_json(plan), status="pending", attempts=0, created_at=utcnow()))
-            if oid is not None:
-                return oid, True
-            return int(conn.execute(select(outbox.c.id).where(outbox.c.key == plan.key)).scalar_one()), False
 
     def claim(self, outbox_id: int, lease: timedelta, now: datetime | None = None) -> Delivery | None:
         """Take the row for one delivery attempt, or None if it is sent, dead, parked for later or
@@ -623,12 +603,17 @@ def _decision_values(inst_id: str, ticket_id: str, event_id: int | None, d: Deci
                 explanation=d.explanation, route=dict(route) if route else None)
 
 
+STATS_WINDOW = timedelta(days=30)  # wait statistics look at handoffs this recent: the read stays bounded
+
+
 def _group_stats(conn: Connection, inst_id: str, samples: int = 50) -> dict[str, tuple[int, list[float]]]:
     """Per group: conversations waiting for a first reply, and the latest first-reply times in
-    minutes (at most ``samples``)."""
+    minutes (at most ``samples``), over the handoffs of the last STATS_WINDOW (read with every
+    decision, so it must not grow with the installation's history)."""
     rows = conn.execute(select(conversations.c.group_id, conversations.c.escalated_at,
                                conversations.c.first_reply_at, conversations.c.state)
-                        .where(conversations.c.installation_id == inst_id, conversations.c.group_id.is_not(None))
+                        .where(conversations.c.installation_id == inst_id, conversations.c.group_id.is_not(None),
+                               conversations.c.escalated_at >= utcnow() - STATS_WINDOW)
                         .order_by(conversations.c.first_reply_at.desc())).all()
     out: dict[str, tuple[int, list[float]]] = {}
     for group, escalated, replied, state in rows:

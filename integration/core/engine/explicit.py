@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from integration.core.engine.text import Vocabulary, fold, quote
-from integration.core.model import Conversation, Evidence, Finding, Role
+from integration.core.model import Conversation, Evidence, Finding
 
 PERSON = """
     human humans person someone somebody anyone anybody agent agents representative representatives rep
@@ -101,11 +101,11 @@ _VOCAB = {"person": _words(PERSON), "contact": _words(CONTACT), "want": _words(W
           "negation": _words(NEGATION), "machine": _words(MACHINE)}
 _POLITE = _words(POLITE)
 _KNOWN = frozenset().union(*_VOCAB.values(), _POLITE, FUNCTION)
-# words too close to a vocabulary word to be read as a misspelling of it ("persons" is fine, "prison" is not)
-_NOT_TYPOS = frozenset("""prison poison reason season lesson agenda agency urgent argent gent walk
-    walking stalk chart chair shat hat cheat call all tall ball fall wall hall mall call calls rich beach
-    contract contrast content context transit transport reached teach each need seed weed feed deed read
-    walked assistance assist reconnect disconnect connection contacts bit bet but bat boot boat about abort aboard sport supporter want went wait watch""".split())
+# real words too close to a vocabulary word to be read as a misspelling of it ("prison" is not "person")
+_NEVER = _words("""prison poison reason season lesson agenda agency urgent argent gent walk walking walked
+    stalk chart chair shat hat cheat all tall ball fall wall hall mall calls rich beach contract contrast content
+    context transit transport reached teach each seed weed feed deed read assistance assist reconnect disconnect
+    connection contacts bit bet but bat boot boat about abort aboard sport supporter went wait watch""")
 # "support", "service", "care" are people only in "customer support", "support team", or after a
 # verb of contact ("contact support"); "I need support with my login" asks for no one
 _SERVICE = frozenset("support service care servicio atendimento assistance kundendienst team equipo equipe".split())
@@ -119,7 +119,6 @@ _ABOUT_BOT = re.compile(
     r"(?:bot|robot|human|person|machine|ai|humano|persona|humain|mensch|roboter|umano|mens|czlowiek)\b")
 
 
-_NEVER = frozenset(fold(w) for w in _NOT_TYPOS)
 _FORMS: dict[str, str] = {}
 for _concept, _words_ in _VOCAB.items():
     for _w in _words_:
@@ -278,11 +277,7 @@ def _in_clause(ws: list[tuple[str, int, int]]) -> Match | None:
 def detect(conversation: Conversation, lookback: int = 2) -> Finding:
     """Fires when one of the last ``lookback`` customer messages asks for a person. When the
     latest of them refuses one instead, ``details["refused"]`` says so and quotes it."""
-    seen = 0
-    for i in range(len(conversation.messages) - 1, -1, -1):
-        msg = conversation.messages[i]
-        if msg.role is not Role.CUSTOMER:
-            continue
+    for seen, (i, msg) in enumerate(conversation.customer_messages_newest_first()):
         m = match(msg.text)
         if m and m.refused and seen == 0:
             ev = Evidence(i, _quote(msg.text, m), 1.0, 1.0, "does not want a person")
@@ -291,8 +286,7 @@ def detect(conversation: Conversation, lookback: int = 2) -> Finding:
         if m and not m.refused:
             ev = Evidence(i, _quote(msg.text, m), 1.0, 1.0, "asks for a person")
             return Finding("explicit_request", True, 1.0, 1.0, "The customer asked to talk to a person.", (ev,))
-        seen += 1
-        if seen >= lookback:
+        if seen + 1 >= lookback:
             break
     return Finding("explicit_request", False, 0.0, 1.0, "The customer has not asked for a person.")
 

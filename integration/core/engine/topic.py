@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Mapping
 
 from integration.core.engine.text import STOPWORDS, Vocabulary, evidence_quote, fold, tokens
-from integration.core.model import Conversation, Evidence, Finding, Priority, Role
+from integration.core.model import Conversation, Evidence, Finding, Priority
 from integration.core.rules import Topic
 
 
@@ -69,11 +69,7 @@ def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: 
     ``carry_over`` says it is still the same trouble (an angry follow-up); otherwise a topic the
     conversation has left behind no longer counts."""
     found: dict[str, Finding] = {}
-    seen = 0
-    for i in range(len(conversation.messages) - 1, -1, -1):
-        msg = conversation.messages[i]
-        if msg.role is not Role.CUSTOMER:
-            continue
+    for seen, (i, msg) in enumerate(conversation.customer_messages_newest_first(), 1):
         folded = fold(msg.text)
         corrected = _corrected(folded, _vocabulary(tuple(topics.items())))
         for name, topic, pattern, exclude in compiled(topics):
@@ -88,7 +84,6 @@ def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: 
                     "risky_topic", True, 1.0, 1.0,
                     f"The customer raises a {topic.label} topic.", (ev,), category=name,
                 )
-        seen += 1
         if seen >= 3 or (seen == 1 and not carry_over and len(tokens(msg.text)) > 5):
             break
     return sorted(found.values(), key=lambda f: -Priority(topics[f.category].priority).rank)  # type: ignore[index]
