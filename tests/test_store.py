@@ -172,3 +172,12 @@ def test_an_installation_never_prints_its_secrets(store):
     inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a@acme.com", "token": "tok-123"},
                                   webhook_secret="whsec-abc")
     assert "tok-123" not in repr(inst) and "whsec-abc" not in repr(inst) and inst.id in repr(inst)
+
+
+def test_installation_ids_can_be_typed_on_a_command_line(store, monkeypatch):
+    import secrets as secrets_module
+
+    made = iter(["-starts-with-a-dash", "fine-id-0001"])
+    monkeypatch.setattr(secrets_module, "token_urlsafe", lambda n: next(made))
+    inst = store.add_installation("zendesk", "https://a", {}, webhook_secret="whsec")
+    assert inst.id == "fine-id-0001"

@@ -233,7 +233,7 @@ class Store:
     def add_installation(self, provider: str, base_url: str, credentials: Mapping[str, str],
                          settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None,
                          webhook_secret: str | None = None, id: str | None = None) -> Installation:
-        inst_id = id or secrets.token_urlsafe(12)
+        inst_id = id or _new_id()
         secret = webhook_secret or secrets.token_urlsafe(32)  # 256 bits when we choose it
         with self.engine.begin() as conn:
             conn.execute(insert(installations).values(
@@ -572,6 +572,13 @@ def alembic_config(conn: Connection) -> Any:
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
     cfg.attributes["connection"] = conn
     return cfg
+
+
+def _new_id() -> str:
+    """A random installation id that never starts with "-" (a command line would read it as an option)."""
+    while (candidate := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return candidate
 
 
 def _event_row(r: Mapping[str, Any]) -> EventRow:
