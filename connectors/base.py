@@ -25,6 +25,11 @@ from integration.core.model import Contact, Customer, Event, Installation, Prior
 log = logging.getLogger("baton.connectors")
 
 
+
+def sid(value: Any) -> str | None:
+    """An id as Baton's model holds it: a string, or None."""
+    return None if value is None else str(value)
+
 def constant_time_equal(a: str | bytes, b: str | bytes) -> bool:
     a_bytes = a.encode() if isinstance(a, str) else a
     b_bytes = b.encode() if isinstance(b, str) else b

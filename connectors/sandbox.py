@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 import requests
+from connectors.base import sid  # noqa: F401  (the vendors' drivers import it from here)
 from flask import Flask, Response, g, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
@@ -59,11 +60,6 @@ def iso(moment: datetime) -> str:
 def html_to_text(markup: str) -> str:
     text = re.sub(r"<br\s*/?>|</(?:p|div|li|h\d|tr|blockquote)>", "\n", markup, flags=re.I)
     return re.sub(r"\n{3,}", "\n\n", html.unescape(re.sub(r"<[^>]*>", "", text))).strip()
-
-
-def sid(value: Any) -> str | None:
-    """An id as Baton's model holds it: a string, or None."""
-    return None if value is None else str(value)
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher, seg,
+from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher, seg, sid,
                              takes_handoffs)
 from integration.core.contract import TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
@@ -30,6 +30,8 @@ from integration.core.plan import ESCALATED_TAG
 
 PRIORITY = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
 PRIORITY_NAME = {v: k.value for k, v in PRIORITY.items()}
+# Ticket "source" numbers (Freshdesk API v2, Tickets: Source) as Baton's channels
+_CHANNELS = {1: "email", 2: "web", 3: "phone", 5: "social", 6: "social", 7: "chat", 9: "web", 10: "email", 13: "messaging"}
 
 
 class FreshdeskClient:
@@ -60,7 +62,8 @@ class FreshdeskClient:
             messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
             customer=_customer(contact, company, recent, ticket),
             subject=ticket.get("subject") or "",
-            channel=str(ticket.get("source", "")),
+            channel=_CHANNELS.get(ticket.get("source"), "other"),
+            brand=sid(ticket.get("product_id")), group_id=sid(ticket.get("group_id")),
             tags=tuple(ticket.get("tags") or ()),
             created_at=iso_time(ticket.get("created_at")),
             url=f"{self.http.base_url}/a/tickets/{seg(ticket['id'])}",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from connectors.base import HttpClient, author_role, build_customer, epoch_time, html_text, seg, takes_handoffs
+from connectors.base import HttpClient, author_role, build_customer, epoch_time, html_text, seg, sid, takes_handoffs
 from integration.core.contract import ApiInvalid, ApiNotFound, TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, Priority, ReplyToCustomer, Role, SetPriority)
@@ -29,6 +29,10 @@ VERSION = "2.14"
 _TAG_IDS: dict[tuple[str, str], str] = {}  # (base url + app, tag name) → id; tags are never renamed by us
 _PARTS_WITH_TEXT = {"comment", "note"}
 _CUSTOMERS = {"user", "lead", "contact"}
+# source.type of a conversation (Intercom API 2.x, Conversation model) as Baton's channels
+_CHANNELS = {"conversation": "messaging", "chat": "chat", "email": "email", "push": "messaging", "twitter": "social",
+             "facebook": "social", "instagram": "social", "whatsapp": "messaging", "sms": "messaging",
+             "phone_call": "phone", "api": "api"}
 
 
 class IntercomClient:
@@ -62,7 +66,8 @@ class IntercomClient:
             messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
             customer=_customer(contact, companies[0] if companies else None, recent, conv),
             subject=conv.get("title") or "",
-            channel=source.get("delivered_as") or "",
+            channel=_CHANNELS.get(source.get("type") or "", "other"),
+            group_id=sid(conv.get("team_assignee_id")),
             tags=tuple(t["name"] for t in ((conv.get("tags") or {}).get("tags") or ())),
             created_at=epoch_time(conv.get("created_at")),
             url=f"https://app.intercom.com/a/inbox/{seg(self.settings.get('app_id') or '_')}/inbox/conversation/{seg(conv['id'])}",

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import (HttpClient, author_role, build_customer, html_text, iso_time, merged_tags, priority_if_higher, seg,
+from connectors.base import (HttpClient, author_role, build_customer, html_text, iso_time, merged_tags, priority_if_higher, seg, sid,
                              takes_handoffs)
 from integration.core.contract import ApiConflict, ApiNotFound, TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
@@ -26,6 +26,11 @@ from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversat
 from integration.core.plan import ESCALATED_TAG
 
 CONFLICT_ATTEMPTS = 3
+# via.channel (Zendesk's "Via object reference") as Baton's channels
+_CHANNELS = {"web": "web", "email": "email", "api": "api", "chat": "chat", "native_messaging": "messaging",
+             "messaging": "messaging", "sunshine_conversations_api": "messaging", "mobile_sdk": "messaging",
+             "whatsapp": "messaging", "sms": "messaging", "line": "messaging", "voice": "phone", "phone": "phone",
+             "twitter": "social", "facebook": "social", "instagram_dm": "social"}
 
 
 class ZendeskClient:
@@ -64,7 +69,8 @@ class ZendeskClient:
             messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
             customer=_customer(requester, org, recent, ticket),
             subject=ticket.get("subject") or "",
-            channel=(ticket.get("via") or {}).get("channel", ""),
+            channel=_CHANNELS.get((ticket.get("via") or {}).get("channel", ""), "other"),
+            brand=sid(ticket.get("brand_id")), group_id=sid(ticket.get("group_id")),
             tags=tuple(ticket.get("tags") or ()),
             created_at=iso_time(ticket.get("created_at")),
             url=f"{self.http.base_url}/agent/tickets/{seg(ticket['id'])}",

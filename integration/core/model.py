@@ -11,6 +11,10 @@ from enum import Enum
 from typing import Any, Iterator, Mapping
 
 
+# Channels as Baton names them in every helpdesk (a connector maps its own names onto these).
+CHANNELS = ("messaging", "chat", "email", "web", "phone", "social", "api", "other")
+
+
 class Role(str, Enum):
     CUSTOMER = "customer"
     BOT = "bot"
@@ -77,7 +81,9 @@ class Conversation:
     messages: tuple[Message, ...]
     customer: Customer = field(default_factory=Customer)
     subject: str = ""
-    channel: str = ""
+    channel: str = ""  # how the customer reached the helpdesk: "messaging", "chat", "email", "web", "api" …
+    brand: str | None = None  # the brand (Zendesk), product (Freshdesk) the conversation belongs to
+    group_id: str | None = None  # the group or team it sits in before Baton routes it
     bot_confidence: float | None = None  # the bot's own confidence in its last answer, 0..1
     tags: tuple[str, ...] = ()
     state: State = State.BOT

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, get_args, get_origin, get_type_hints
 
+from integration.core.model import CHANNELS, Conversation, Role
 from integration.core.routing import CategoryRoute, HoursRule, RoutingRule  # noqa: F401  (CategoryRoute: for get_type_hints)
 
 ACTIONS = ("escalate", "offer_human", "raise_priority", "ignore")
@@ -92,6 +93,34 @@ class LanguageRule(SignalRule):
 class ModelRule(SignalRule):
     enabled: bool = True
     threshold: float = 0.5  # probability that a human is needed
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    """Which conversations Baton watches; an empty list means every one."""
+
+    channels: tuple[str, ...] = ()  # of CHANNELS: "messaging", "chat", "email" …
+    brands: tuple[str, ...] = ()  # brand (Zendesk) or product (Freshdesk) ids
+    groups: tuple[str, ...] = ()  # the group or team the conversation sits in
+    tags: tuple[str, ...] = ()  # any of these tags
+    exclude_tags: tuple[str, ...] = ()  # none of these tags
+    bot_only: bool = False  # only conversations a bot took part in
+
+    def excludes(self, c: Conversation) -> str | None:
+        """Why Baton leaves this conversation alone, or None when it watches it."""
+        if self.channels and c.channel not in self.channels:
+            return f"channel {c.channel or 'unknown'} is not watched"
+        if self.brands and c.brand not in self.brands:
+            return "its brand is not watched"
+        if self.groups and c.group_id not in self.groups:
+            return "its group is not watched"
+        if self.tags and not set(self.tags) & set(c.tags):
+            return "it has none of the watched tags"
+        if set(self.exclude_tags) & set(c.tags):
+            return "it has an excluded tag"
+        if self.bot_only and not any(m.role is Role.BOT for m in c.messages):
+            return "no bot took part"
+        return None
 
 
 def _topics() -> dict[str, Topic]:
@@ -201,6 +230,7 @@ class Rules:
     language: LanguageRule = LanguageRule()
     model: ModelRule = ModelRule()
     routing: RoutingRule = RoutingRule()
+    scope: ScopeRule = ScopeRule()
 
 
 DEFAULT_RULES = Rules()
@@ -339,6 +369,9 @@ def _check(obj: Any, path: str, problems: list[str]) -> None:
             problems.append(f"{where}: must be at least 1 (got {value!r})")
         elif isinstance(obj, HoursRule):
             problems.extend(f"{path}{p}" for p in obj.problems(f.name))
+        elif f.name == "channels" and isinstance(obj, ScopeRule):
+            problems.extend(f"{where}: {c!r} is not a channel (use {', '.join(CHANNELS)})" for c in value
+                            if c not in CHANNELS)
         elif f.name == "phrases":
             if not value:
                 problems.append(f"{where}: needs at least one phrase")

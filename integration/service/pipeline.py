@@ -136,6 +136,8 @@ class Pipeline:
         snapshot = dataclasses.replace(snapshot, conversation=dataclasses.replace(snapshot.conversation, as_of=now))
         if state is State.ESCALATED:
             return self.while_waiting(ctx, snapshot, rules)
+        if why := rules.scope.excludes(snapshot.conversation):
+            return Outcome("processed", f"out of scope: {why}")
         return self.decide(ctx, snapshot, rules, now)
 
     def while_waiting(self, ctx: EventContext, snapshot: TicketSnapshot, rules: Rules) -> Outcome:
@@ -157,17 +159,19 @@ class Pipeline:
         """Steps 5-7, pure: engine, routing, write-back plan."""
         decision = evaluate(snapshot.conversation, rules)
         if decision.action is Action.CONTINUE:
-            return Outcome("processed", decision=decision)
+            return Outcome("processed", decision=decision, conversation=snapshot.conversation)
         roster = routing.roster_from_json(ctx.roster, rules.routing, ctx.group_stats)
         previous = [c.agent_id for c in snapshot.conversation.customer.recent_contacts if c.agent_id]
         route = routing.route(decision, snapshot.conversation, roster, rules.routing, now, previous)
         recorded = routing.route_to_json(route)
         if decision.action is Action.OFFER_HUMAN:
             offer = planning.offer(snapshot, decision, route, rules, ctx.row.event.installation_id)
-            return Outcome("processed", decision=decision, route=recorded, plan=offer)
+            return Outcome("processed", decision=decision, route=recorded, plan=offer,
+                           conversation=snapshot.conversation)
         key = planning.handoff_key(ctx.row.event.installation_id, snapshot.conversation.id, ctx.earlier_plans)
         limit = self.connector(ctx.installation.provider).descriptor.note_limit if ctx.installation else planning.NOTE_LIMIT
         return Outcome("processed", decision=decision, route=recorded, state=State.ESCALATED,
+                       conversation=snapshot.conversation,
                        escalated_to=route.group_id, plan=planning.handoff(snapshot, decision, route, rules, key, limit),
                        customer_messages=sum(1 for m in snapshot.conversation.messages if m.role is Role.CUSTOMER))
 

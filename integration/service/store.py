@@ -22,7 +22,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from integration.core.model import (AddNote, AddTags, Assign, Decision, Event, Installation, Plan, Priority,
+from integration.core.codec import conversation_to_json
+from integration.core.model import (AddNote, AddTags, Assign, Conversation, Decision, Event, Installation, Plan, Priority,
                                     ReplyToCustomer, SetPriority, State, WriteBack, utc)
 
 metadata = MetaData()
@@ -84,7 +85,51 @@ decisions = Table(
     Column("explanation", Text, nullable=False),
     Column("route", JSON),  # where it went and why each candidate was passed over
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("conversation", JSON),  # the conversation decided on (customer text: kept for the preview)
     Index("ix_decisions_ticket", "installation_id", "ticket_id"),
+    Index("ix_decisions_recent", "installation_id", "created_at"),
+)
+rule_versions = Table(
+    "rule_versions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("installation_id", String(64), nullable=False),
+    Column("number", Integer, nullable=False),  # 1, 2, 3 … per installation
+    Column("rules", JSON, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("installation_id", "number", name="uq_rule_versions_number"),
+)
+rule_drafts = Table(
+    "rule_drafts", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("rules", JSON, nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("installation_id", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("decision_id", Integer),
+    Column("verdict", String(16)),  # right | not_needed | too_late
+    Column("resolution", String(64)),  # one of the installation's resolution types
+    Column("missing_knowledge", Text),  # what the bot should have known
+    Column("author_id", String(64), nullable=False),
+    Column("author_name", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_feedback_ticket", "installation_id", "ticket_id"),
+)
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("installation_id", String(64), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),  # draft | publish | rollback | settings | retry | uninstall …
+    Column("detail", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_installation", "installation_id", "created_at"),
 )
 rosters = Table(
     "rosters", metadata,
@@ -183,6 +228,7 @@ class Outcome:
     first_reply: bool = False  # a person answered: closes the wait sample
     decision: Decision | None = None
     route: Mapping[str, Any] | None = None
+    conversation: Conversation | None = None  # what the decision was made on: the preview replays it
     plan: Plan | None = None
     flag: str | None = None  # the installation needs its admin, for this reason
     rate_limited_until: datetime | None = None
@@ -455,6 +501,7 @@ class Store:
             if outcome.decision is not None:
                 decision_id = conn.execute(insert(decisions).values(
                     **_decision_values(ev.installation_id, ev.ticket_id, ctx.row.id, outcome.decision, outcome.route),
+                    conversation=conversation_to_json(outcome.conversation) if outcome.conversation else None,
                     created_at=now)).inserted_primary_key[0]
             if outcome.plan is None:
                 return None
@@ -486,6 +533,148 @@ class Store:
             return [dict(r) for r in conn.execute(select(decisions).where(
                 decisions.c.installation_id == inst_id, decisions.c.ticket_id == ticket_id)
                 .order_by(decisions.c.id)).mappings()]
+
+    # the console: rules versions and drafts, the conversations decided on, feedback, audit
+
+    def publish(self, inst_id: str, rules: Mapping[str, Any], author: str, comment: str,
+                action: str = "publish") -> int:
+        """Make ``rules`` the installation's rules as a new version (the rules it had before the
+        first publish are kept as version 1, "as installed"); the draft is gone and the change is
+        audited, all in one transaction. Returns the new version's number."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            numbers = select(func.max(rule_versions.c.number)).where(rule_versions.c.installation_id == inst_id)
+            last = conn.execute(numbers).scalar()
+            if last is None:
+                before = conn.execute(select(installations.c.rules).where(installations.c.id == inst_id)).scalar()
+                conn.execute(insert(rule_versions).values(installation_id=inst_id, number=1, rules=before or {},
+                                                          comment="as installed", author="installation",
+                                                          created_at=now))
+                last = 1
+            number = last + 1
+            conn.execute(insert(rule_versions).values(installation_id=inst_id, number=number, rules=dict(rules),
+                                                      comment=comment, author=author, created_at=now))
+            conn.execute(update(installations).where(installations.c.id == inst_id).values(rules=dict(rules)))
+            conn.execute(rule_drafts.delete().where(rule_drafts.c.installation_id == inst_id))
+            _audit(conn, inst_id, author, action, {"version": number, "comment": comment}, now)
+        return number
+
+    def versions(self, inst_id: str) -> list[dict[str, Any]]:
+        """Every published version, the newest first."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(rule_versions).where(
+                rule_versions.c.installation_id == inst_id).order_by(rule_versions.c.number.desc())).mappings()]
+
+    def version(self, inst_id: str, number: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(rule_versions).where(rule_versions.c.installation_id == inst_id,
+                                                         rule_versions.c.number == number)).mappings().first()
+        return dict(r) if r else None
+
+    def save_draft(self, inst_id: str, rules: Mapping[str, Any], author: str) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            _upsert(conn, rule_drafts, ("installation_id",), dict(installation_id=inst_id),
+                    {"rules": dict(rules), "author": author, "updated_at": now})
+            _audit(conn, inst_id, author, "draft", {}, now)
+
+    def draft(self, inst_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(rule_drafts).where(rule_drafts.c.installation_id == inst_id)).mappings().first()
+        return dict(r) if r else None
+
+    def discard_draft(self, inst_id: str, author: str) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(rule_drafts.delete().where(rule_drafts.c.installation_id == inst_id)).rowcount:
+                _audit(conn, inst_id, author, "discard draft", {}, utcnow())
+
+    def change_settings(self, inst_id: str, changes: Mapping[str, Any], author: str) -> None:
+        """Change some of the installation's settings (not its credentials), audited."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            current = conn.execute(select(installations.c.settings).where(installations.c.id == inst_id)).scalar()
+            conn.execute(update(installations).where(installations.c.id == inst_id)
+                         .values(settings={**(current or {}), **changes}))
+            _audit(conn, inst_id, author, "settings", {"changed": sorted(changes)}, now)
+
+    def audit_log(self, inst_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(audit).where(audit.c.installation_id == inst_id)
+                                                  .order_by(audit.c.id.desc()).limit(limit)).mappings()]
+
+    def record_audit(self, inst_id: str, actor: str, action: str, detail: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            _audit(conn, inst_id, actor, action, detail, utcnow())
+
+    def decided_conversations(self, inst_id: str, limit: int = 500) -> list[dict[str, Any]]:
+        """The latest decision of each of the ``limit`` most recently decided conversations that
+        kept their text, the newest first (what the preview replays)."""
+        with self.engine.connect() as conn:
+            latest = (select(func.max(decisions.c.id).label("id"))
+                      .where(decisions.c.installation_id == inst_id, decisions.c.conversation.is_not(None))
+                      .group_by(decisions.c.ticket_id).order_by(func.max(decisions.c.id).desc()).limit(limit)
+                      .subquery())
+            return [dict(r) for r in conn.execute(select(decisions).join(latest, latest.c.id == decisions.c.id)
+                                                  .order_by(decisions.c.id.desc())).mappings()]
+
+    def activity(self, inst_id: str, *, action: str | None = None, category: str | None = None,
+                 ticket_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Recent decisions, the newest first, without the conversation text."""
+        cols = [c for c in decisions.c if c.name != "conversation"]
+        q = select(*cols).where(decisions.c.installation_id == inst_id)
+        if action:
+            q = q.where(decisions.c.action == action)
+        if category:
+            q = q.where(decisions.c.category == category)
+        if ticket_id:
+            q = q.where(decisions.c.ticket_id == ticket_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(decisions.c.id.desc()).limit(limit)).mappings()]
+
+    def health(self, inst_id: str, since: datetime) -> dict[str, Any]:
+        """What the console's overview shows: the installation's status, its last event, events
+        and decisions since ``since``, and what is dead (events and write-backs, with why)."""
+        with self.engine.connect() as conn:
+            inst = conn.execute(select(installations.c.status, installations.c.status_reason,
+                                       installations.c.rate_limited_until, installations.c.created_at)
+                                .where(installations.c.id == inst_id)).mappings().first()
+            last_event = conn.execute(select(func.max(events.c.received_at))
+                                      .where(events.c.installation_id == inst_id)).scalar()
+            n_events = conn.execute(select(func.count()).select_from(events).where(
+                events.c.installation_id == inst_id, events.c.received_at >= since)).scalar_one()
+            by_action = dict(conn.execute(select(decisions.c.action, func.count()).where(
+                decisions.c.installation_id == inst_id, decisions.c.created_at >= since)
+                .group_by(decisions.c.action)).all())
+            dead_events = [dict(r) for r in conn.execute(
+                select(events.c.id, events.c.ticket_id, events.c.kind, events.c.error, events.c.processed_at)
+                .where(events.c.installation_id == inst_id, events.c.status == "dead")
+                .order_by(events.c.id.desc()).limit(50)).mappings()]
+            dead_writes = [dict(r) for r in conn.execute(
+                select(outbox.c.id, outbox.c.ticket_id, outbox.c.last_error, outbox.c.created_at, outbox.c.status)
+                .where(outbox.c.installation_id == inst_id, outbox.c.status.in_(("dead", "parked")))
+                .order_by(outbox.c.id.desc()).limit(50)).mappings()]
+        return {"status": inst["status"] if inst else "unknown", "reason": inst["status_reason"] if inst else None,
+                "rate_limited_until": utc(inst["rate_limited_until"]) if inst else None,
+                "last_event": utc(last_event), "events": int(n_events), "decisions": by_action,
+                "dead_events": dead_events, "dead_writes": dead_writes}
+
+    def record_feedback(self, inst_id: str, ticket_id: str, *, author_id: str, author_name: str,
+                        verdict: str | None, resolution: str | None, missing_knowledge: str | None) -> int:
+        """An agent's feedback on the handoff of a ticket, tied to its latest decision."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            decision_id = conn.execute(select(func.max(decisions.c.id)).where(
+                decisions.c.installation_id == inst_id, decisions.c.ticket_id == ticket_id)).scalar()
+            return int(conn.execute(insert(feedback).values(
+                installation_id=inst_id, ticket_id=ticket_id, decision_id=decision_id, verdict=verdict,
+                resolution=resolution, missing_knowledge=missing_knowledge, author_id=author_id,
+                author_name=author_name, created_at=now)).inserted_primary_key[0])
+
+    def feedback_for(self, inst_id: str, ticket_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(feedback).where(
+                feedback.c.installation_id == inst_id, feedback.c.ticket_id == ticket_id)
+                .order_by(feedback.c.id)).mappings()]
 
     # rosters
 
@@ -631,6 +820,12 @@ def _group_stats(conn: Connection, inst_id: str, samples: int = 50) -> dict[str,
             waits.append((utc(replied) - utc(escalated)).total_seconds() / 60)  # type: ignore[operator]
         out[group] = (depth, waits)
     return out
+
+
+def _audit(conn: Connection, inst_id: str, actor: str, action: str, detail: Mapping[str, Any],
+           now: datetime) -> None:
+    conn.execute(insert(audit).values(installation_id=inst_id, actor=actor, action=action, detail=dict(detail),
+                                      created_at=now))
 
 
 def _flag(conn: Connection, inst_id: str, reason: str) -> None:
