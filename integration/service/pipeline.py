@@ -109,6 +109,8 @@ class Pipeline:
         ev, inst, state = ctx.row.event, ctx.installation, ctx.state
         if inst is None:
             return Outcome("dead", "installation missing")
+        if inst.status == "uninstalled":
+            return Outcome("dead", "the app was uninstalled")
         if inst.status != "active":  # it needs its admin: wait for the re-probe to find it working again
             if self.clock() - ctx.row.received_at > GIVE_UP_AFTER:
                 return Outcome("dead", f"the installation needed its admin for over {GIVE_UP_AFTER}")
@@ -213,6 +215,9 @@ class Pipeline:
         assert row.plan is not None
         if inst is None:
             self.store.finish(row.id, "dead", "installation missing")
+            return "dead"
+        if inst.status == "uninstalled":
+            self.store.finish(row.id, "dead", "the app was uninstalled")
             return "dead"
         if inst.status != "active":  # it needs its admin; the re-probe sets it active again
             self.store.finish(row.id, "parked", "waiting for the installation's admin",

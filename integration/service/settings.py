@@ -31,6 +31,16 @@ class Settings:
     stranded_seconds: float = 30.0  # an event recorded but not queued this long ago is queued again
     requeue_seconds: float = 900.0  # an event queued this long ago and never processed lost its task
     lease_seconds: float = 60.0  # a delivery attempt holds its outbox row this long (> one API call)
+    # The marketplace apps. Where helpdesks reach Baton (webhooks, app iframes, OAuth redirects):
+    public_url: str = ""
+    # Baton's own OAuth clients, registered once with each vendor (global, not per account)
+    zendesk_client_id: str = ""
+    zendesk_client_secret: str = ""
+    zendesk_app_id: str = ""  # the ZAF app's id: its public key verifies the signed iframe loads
+    intercom_client_id: str = ""
+    intercom_client_secret: str = ""  # also the key of Canvas Kit's X-Body-Signature
+    # helpdesks at local or private addresses (the sandboxes) are accepted only with this on
+    development: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +67,13 @@ class Settings:
             stranded_seconds=number("BATON_STRANDED_SECONDS", cls.stranded_seconds),
             requeue_seconds=number("BATON_REQUEUE_SECONDS", cls.requeue_seconds),
             lease_seconds=number("BATON_LEASE_SECONDS", cls.lease_seconds),
+            public_url=env.get("BATON_PUBLIC_URL", "").rstrip("/"),
+            zendesk_client_id=env.get("BATON_ZENDESK_CLIENT_ID", ""),
+            zendesk_client_secret=env.get("BATON_ZENDESK_CLIENT_SECRET", ""),
+            zendesk_app_id=env.get("BATON_ZENDESK_APP_ID", ""),
+            intercom_client_id=env.get("BATON_INTERCOM_CLIENT_ID", ""),
+            intercom_client_secret=env.get("BATON_INTERCOM_CLIENT_SECRET", ""),
+            development=env.get("BATON_DEVELOPMENT", "") in ("1", "true", "yes"),
         )
 
     @property

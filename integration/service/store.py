@@ -327,7 +327,28 @@ class Store:
     def flagged_installations(self) -> list[str]:
         """Installations waiting for their admin (credentials refused, rules invalid)."""
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(select(installations.c.id).where(installations.c.status != "active"))]
+            return [r[0] for r in conn.execute(select(installations.c.id).where(installations.c.status == "broken"))]
+
+    def find_installation(self, provider: str, *, base_url: str | None = None,
+                          setting: tuple[str, str] | None = None) -> Installation | None:
+        """The installation of this helpdesk account, found by its address (Zendesk: the JWT's
+        issuer) or by a setting (Intercom: the workspace id), uninstalled ones last."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(installations).where(installations.c.provider == provider)
+                                .order_by(installations.c.created_at.desc())).mappings().all()
+        found = [r for r in rows
+                 if (base_url is None or r["base_url"].rstrip("/").lower() == base_url.rstrip("/").lower())
+                 and (setting is None or str((r["settings"] or {}).get(setting[0])) == setting[1])]
+        found.sort(key=lambda r: r["status"] == "uninstalled")
+        return self._installation(found[0]) if found else None
+
+    def uninstall(self, inst_id: str, actor: str) -> None:
+        """The helpdesk removed the app: Baton stops acting for this account (its data stays until
+        the retention or an erasure removes it) and says so in the audit."""
+        with self.engine.begin() as conn:
+            conn.execute(update(installations).where(installations.c.id == inst_id)
+                         .values(status="uninstalled", status_reason=f"uninstalled by {actor}"))
+            _audit(conn, inst_id, actor, "uninstall", {}, utcnow())
 
     def reactivate(self, inst_id: str) -> None:
         with self.engine.begin() as conn:
@@ -616,6 +637,11 @@ class Store:
                       .subquery())
             return [dict(r) for r in conn.execute(select(decisions).join(latest, latest.c.id == decisions.c.id)
                                                   .order_by(decisions.c.id.desc())).mappings()]
+
+    def decided_conversation(self, inst_id: str, decision_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(decisions.c.conversation).where(  # type: ignore[no-any-return]
+                decisions.c.installation_id == inst_id, decisions.c.id == decision_id)).scalar()
 
     def activity(self, inst_id: str, *, action: str | None = None, category: str | None = None,
                  ticket_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

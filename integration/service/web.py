@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import connectors
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event
+from integration.service import apps, console
 from integration.service.pipeline import Pipeline
 from integration.service.settings import Settings
 from integration.service.store import SecretsUnreadable, Store, Vault, utcnow
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
                         stranded_after=timedelta(seconds=settings.stranded_seconds),
                         requeue_after=timedelta(seconds=settings.requeue_seconds))
     app.extensions["baton"] = Baton(settings, store, pipeline)
+    app.register_blueprint(console.bp)
+    apps.register(app)
     queue = queue or CeleryQueue(celery)
     installation = _cached(store.installation, seconds=30.0, clock=time.monotonic)
 
@@ -82,6 +85,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             return _answer(503, "cannot read this installation's secrets: check BATON_SECRET_KEY")
         if inst is None or inst.provider != provider:
             return _answer(404, "unknown installation")
+        if inst.status == "uninstalled":
+            return _answer(410, "Baton was uninstalled from this account")
         try:
             connector.verify(request.headers, body, inst, clock())
         except InvalidSignature as e:

@@ -44,8 +44,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, every: float =
 class Server:
     """A WSGI app on a real port, served from a daemon thread."""
 
-    def __init__(self, app: Any) -> None:
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    def __init__(self, app: Any, port: int = 0) -> None:
+        self._server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()

@@ -1,0 +1,6 @@
+"""The Intercom app on Baton's side (being built)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("app_intercom", __name__, url_prefix="/apps/intercom")

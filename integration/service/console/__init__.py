@@ -1,0 +1,128 @@
+"""Baton's face inside each helpdesk: the admin console (overview, rules, preview, versions,
+roster, activity) and the agent panel on a ticket. Server-rendered pages; each helpdesk's app
+(``integration/service/apps/``) proves who the user is and hands over a session (see
+``session.py``), and the same pages serve all three, in each helpdesk's look.
+
+Every request carries the session token ``s`` (query, form field or ``X-Baton-Session``); every
+POST carries ``csrf`` bound to it. Admins use the console and the panel, agents the panel only;
+a session opens its own installation's data and nothing else.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, current_app, g, render_template, request
+from markupsafe import Markup
+
+from integration.service.console import session as sessions
+from integration.service.console.session import Identity, SessionError
+
+# The look of each helpdesk: the stylesheets (vendored under static/, with their licences) a page
+# loads after Baton's own. The markup uses Zendesk Garden's class names (c-btn, c-table, c-callout,
+# c-tag, c-txt); the other themes style the same classes in their helpdesk's look.
+THEMES: dict[str, tuple[str, ...]] = {
+    "zendesk": ("vendor/garden/bedrock.css", "vendor/garden/buttons.css", "vendor/garden/forms.css",
+                "vendor/garden/tables.css", "vendor/garden/tags.css", "vendor/garden/callouts.css"),
+    "freshdesk": ("freshdesk.css",),
+    "intercom": ("intercom.css",),
+}
+
+RESOLUTION_TYPES = ("how-to answered", "bug or incident", "billing adjustment", "refund issued", "account change",
+                    "policy exception", "no action needed")
+VERDICTS = {"right": "Escalation was right", "not_needed": "Not needed", "too_late": "Came too late"}
+
+bp = Blueprint("console", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/console/static")
+
+
+def baton() -> Any:
+    return current_app.extensions["baton"]
+
+
+def secret() -> str:
+    return str(current_app.config["SECRET_KEY"])
+
+
+def identity() -> Identity:
+    return g.identity  # type: ignore[no-any-return]
+
+
+def start_session(ident: Identity) -> str:
+    """A session token for a user the helpdesk just vouched for (the apps call this)."""
+    return sessions.issue(secret(), ident)
+
+
+@bp.before_app_request
+def _load_session() -> Any:
+    """Pages under /console and /panel need a session; a POST needs its CSRF token too."""
+    if request.blueprint != "console" or request.endpoint == "console.static":
+        return None
+    token = request.values.get("s") or request.headers.get("X-Baton-Session")
+    try:
+        g.identity = sessions.read(secret(), token)
+    except SessionError as e:
+        return render_template("error.html", message=str(e), identity=None, fragment=False), 401
+    g.token = token
+    if request.method == "POST" and not sessions.csrf_ok(secret(), token or "",
+                                                        request.form.get("csrf") or request.headers.get("X-CSRF-Token")):
+        return _error(403, "This form is out of date (missing or wrong CSRF token): reload the page and try again.")
+    if request.path.startswith("/console") and not g.identity.admin:
+        return _error(403, "Only the helpdesk's administrators can use Baton's console. The Baton panel on each "
+                           "ticket is open to every agent.")
+    inst = baton().store.installation(g.identity.installation_id)
+    if inst is None or inst.status == "uninstalled":
+        return _error(403, "Baton is not installed in this helpdesk account any more.")
+    g.installation = inst
+    return None
+
+
+@bp.after_app_request
+def _headers(response: Any) -> Any:
+    if request.blueprint == "console":
+        # the token rides in URLs: never send it on in a Referer; pages may be framed by the helpdesk only
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            f"frame-ancestors {frame_ancestors()}")
+    return response
+
+
+def frame_ancestors() -> str:
+    """Who may frame Baton's pages: the installation's helpdesk (its address), else none."""
+    inst = getattr(g, "installation", None)
+    if inst is None:
+        return "'none'"
+    return f"'self' {inst.base_url.rstrip('/')}" + (" https://*.zendesk.com" if inst.provider == "zendesk" else "")
+
+
+def _error(status: int, message: str) -> Any:
+    return render_template("error.html", message=message), status
+
+
+@bp.app_context_processor
+def _helpers() -> dict[str, Any]:
+    def link(endpoint: str, **values: Any) -> str:
+        from flask import url_for
+
+        return url_for(endpoint, s=getattr(g, "token", None), **values)
+
+    def hidden() -> Markup:
+        token = getattr(g, "token", "") or ""
+        return Markup('<input type="hidden" name="s" value="{}"><input type="hidden" name="csrf" value="{}">').format(
+            token, sessions.csrf_token(secret(), token))
+
+    ident = getattr(g, "identity", None)
+    return {"link": link, "hidden": hidden, "identity": ident, "installation": getattr(g, "installation", None),
+            "themes": THEMES.get(ident.helpdesk, ()) if ident else (),
+            "fragment": bool(ident and ident.frame == "fdk"), "when": _when}
+
+
+def _when(t: datetime | None) -> str:
+    return t.strftime("%Y-%m-%d %H:%M UTC") if t else "never"
+
+
+from integration.service.console import views  # noqa: E402,F401  (registers the routes on bp)
+
+__all__ = ["bp", "Identity", "start_session", "RESOLUTION_TYPES", "VERDICTS"]

@@ -1,0 +1,149 @@
+"""The console's and the panel's pages."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import g, redirect, render_template, request, url_for
+
+from integration.core import routing
+from integration.core.codec import conversation_from_json
+from integration.core.rules import RulesError, load_rules
+from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, identity
+from integration.service.store import utcnow
+
+
+def _store() -> Any:
+    return baton().store
+
+
+def _go(endpoint: str, **values: Any) -> Any:
+    """Post/redirect/get, keeping the session."""
+    return redirect(url_for(endpoint, s=g.token, **values), code=303)
+
+
+def resolution_types() -> list[str]:
+    return list(g.installation.settings.get("resolution_types") or RESOLUTION_TYPES)
+
+
+# overview
+
+@bp.get("/console/")
+def overview() -> Any:
+    now = utcnow()
+    health = _store().health(g.installation.id, now - timedelta(days=1))
+    return render_template("overview.html", health=health, now=now, versions=_store().versions(g.installation.id)[:1],
+                           draft=_store().draft(g.installation.id), types=resolution_types())
+
+
+@bp.post("/console/retry")
+def retry() -> Any:
+    events, writes = _store().replay(g.installation.id)
+    _store().record_audit(g.installation.id, identity().name, "retry", {"events": events, "writes": writes})
+    return _go("console.overview", retried=f"{events} event(s) and {writes} write-back(s) queued again")
+
+
+@bp.post("/console/resolution-types")
+def save_resolution_types() -> Any:
+    types = [t.strip()[:64] for t in request.form.get("types", "").splitlines() if t.strip()]
+    if not types:
+        return render_template("overview.html", **_overview_context(), types_error="List at least one resolution type."), 422
+    _store().change_settings(g.installation.id, {"resolution_types": list(dict.fromkeys(types))}, identity().name)
+    return _go("console.overview")
+
+
+def _overview_context() -> dict[str, Any]:
+    now = utcnow()
+    return {"health": _store().health(g.installation.id, now - timedelta(days=1)), "now": now,
+            "versions": _store().versions(g.installation.id)[:1], "draft": _store().draft(g.installation.id),
+            "types": resolution_types()}
+
+
+# roster and activity
+
+@bp.get("/console/roster")
+def roster() -> Any:
+    data, synced = _store().roster(g.installation.id)
+    try:
+        rules = load_rules(g.installation.rules)
+    except RulesError:
+        rules = load_rules(None)
+    stats = _store().group_stats(g.installation.id)
+    r = routing.roster_from_json(data, rules.routing, stats)
+    return render_template("roster.html", roster=r, synced=synced, now=utcnow())
+
+
+@bp.get("/console/activity")
+def activity() -> Any:
+    action = request.args.get("action") or None
+    category = request.args.get("category") or None
+    rows = _store().activity(g.installation.id, action=action, category=category,
+                             ticket_id=request.args.get("ticket") or None, limit=200)
+    return render_template("activity.html", rows=rows, action=action, category=category,
+                           actions=("escalate", "offer_human", "continue"))
+
+
+# the agent panel
+
+@bp.get("/panel")
+def panel() -> Any:
+    ticket = request.args.get("ticket", "").strip()
+    if not ticket:
+        return render_template("error.html", message="No ticket: open the panel from a ticket."), 400
+    return render_template("panel.html", **panel_data(g.installation, ticket), saved=request.args.get("saved"))
+
+
+@bp.post("/panel/feedback")
+def feedback() -> Any:
+    ticket = request.form.get("ticket", "").strip()
+    error = save_feedback(g.installation, identity(), ticket, request.form)
+    if error:
+        return render_template("panel.html", **panel_data(g.installation, ticket), error=error), 422
+    return _go("console.panel", ticket=ticket, saved="1")
+
+
+def panel_data(inst: Any, ticket: str) -> dict[str, Any]:
+    """What the agent panel shows on a ticket (the HTML panel and Intercom's Canvas Kit card both
+    read this): the latest decision with its reasons and evidence, where it was routed and the
+    wait the customer was told, the customer as Baton saw them, and the feedback given so far."""
+    store = _store()
+    rows = store.activity(inst.id, ticket_id=ticket, limit=1)
+    decision = rows[0] if rows else None
+    customer = None
+    if decision is not None:
+        full = store.decided_conversation(inst.id, decision["id"])
+        customer = conversation_from_json(full).customer if full else None
+    return {"ticket": ticket, "decision": decision, "route": (decision or {}).get("route") or {},
+            "customer": customer, "feedback": store.feedback_for(inst.id, ticket), "verdicts": VERDICTS,
+            "types": list(inst.settings.get("resolution_types") or RESOLUTION_TYPES)}
+
+
+def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
+    """Store an agent's feedback; returns what is wrong with it, if anything."""
+    verdict = form.get("verdict") or None
+    resolution = form.get("resolution") or None
+    missing = (form.get("missing_knowledge") or "").strip()[:4000] or None
+    types = list(inst.settings.get("resolution_types") or RESOLUTION_TYPES)
+    if not ticket or len(ticket) > 64:
+        return "No ticket: open the panel from a ticket."
+    if verdict is not None and verdict not in VERDICTS:
+        return "Choose one of the three verdicts."
+    if resolution is not None and resolution not in types:
+        return "Choose a resolution type from the list."
+    if verdict is None and resolution is None and missing is None:
+        return "Nothing to save: choose a verdict, a resolution type or write what the bot should have known."
+    _store().record_feedback(inst.id, ticket, author_id=who.user_id, author_name=who.name, verdict=verdict,
+                             resolution=resolution, missing_knowledge=missing)
+    return None
+
+
+# rules, preview, versions (being built)
+
+@bp.route("/console/rules", methods=["GET", "POST"])
+def rules() -> Any:
+    return render_template("error.html", message="The rules editor is being built.")
+
+
+@bp.get("/console/versions")
+def versions() -> Any:
+    return render_template("error.html", message="Versions are being built.")
