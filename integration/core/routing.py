@@ -418,6 +418,31 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
 }
 
 
+# What each kind of customer message may say in braces.
+PLACEHOLDERS: Mapping[str, tuple[str, ...]] = {"team": (), "handoff": ("team", "wait"), "wait": ("minutes",),
+                                               "after_hours": ("team", "opening"), "offer": ("team",)}
+
+
+def message_problems(messages: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """What is wrong with an admin's customer messages: an unknown kind, a placeholder the kind
+    does not fill (it would fail at the customer's handoff)."""
+    out = []
+    for key, texts in messages.items():
+        kind = key.partition(":")[0]
+        if kind not in PLACEHOLDERS:
+            out.append(f"{key}: not a kind of message (use {', '.join(PLACEHOLDERS)}, or kind:category)")
+            continue
+        for lang, text in texts.items():
+            try:
+                text.format(**{p: "" for p in PLACEHOLDERS[kind]})
+            except (KeyError, IndexError) as e:
+                out.append(f"{key}.{lang}: unknown placeholder {{{e.args[0]}}} (this message can use "
+                           f"{', '.join('{' + p + '}' for p in PLACEHOLDERS[kind]) or 'none'})")
+            except ValueError as e:
+                out.append(f"{key}.{lang}: braces do not match ({e}); write {{{{ and }}}} for a literal brace")
+    return out
+
+
 def message(rule: RoutingRule, kind: str, language: str | None, category: str | None = None,
             **values: object) -> str:
     """The admin's template for this kind and reason ("handoff:billing_dispute"), else for the

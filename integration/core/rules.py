@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, get_args, get_origin, get_type_hints
 
 from integration.core.model import CHANNELS, Conversation, Role
-from integration.core.routing import CategoryRoute, HoursRule, RoutingRule  # noqa: F401  (CategoryRoute: for get_type_hints)
+from integration.core.routing import CategoryRoute, HoursRule, RoutingRule, message_problems  # noqa: F401  (CategoryRoute: for get_type_hints)
 
 ACTIONS = ("escalate", "offer_human", "raise_priority", "ignore")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -369,6 +369,8 @@ def _check(obj: Any, path: str, problems: list[str]) -> None:
             problems.append(f"{where}: must be at least 1 (got {value!r})")
         elif isinstance(obj, HoursRule):
             problems.extend(f"{path}{p}" for p in obj.problems(f.name))
+        elif f.name == "messages" and isinstance(obj, RoutingRule):
+            problems.extend(f"{where}.{p}" for p in message_problems(value))
         elif f.name == "channels" and isinstance(obj, ScopeRule):
             problems.extend(f"{where}: {c!r} is not a channel (use {', '.join(CHANNELS)})" for c in value
                             if c not in CHANNELS)
@@ -383,3 +385,27 @@ def _check(obj: Any, path: str, problems: list[str]) -> None:
                         problems.append(f"{where}[{i}]: bad regular expression ({e})")
                 elif not phrase.strip():
                     problems.append(f"{where}[{i}]: empty phrase")
+
+
+def rules_to_json(rules: Rules) -> dict[str, Any]:
+    """Every rule, defaults included, as JSON (what a version's diff compares)."""
+    from dataclasses import asdict
+
+    return json.loads(json.dumps(asdict(rules)))
+
+
+def differences(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> list[tuple[str, Any, Any]]:
+    """(path, value in a, value in b) for every rule that differs between two rules JSONs, as
+    they take effect (defaults filled in); a rule only one side has shows None on the other."""
+    flat_a, flat_b = _flatten(rules_to_json(load_rules(a))), _flatten(rules_to_json(load_rules(b)))
+    return [(k, flat_a.get(k), flat_b.get(k)) for k in sorted(flat_a.keys() | flat_b.keys())
+            if flat_a.get(k) != flat_b.get(k)]
+
+
+def _flatten(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{path}.{k}" if path else str(k)))
+        return out
+    return {path: value}

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("replay", help="give an installation's dead events and write-backs another chance")
     rep.add_argument("installation", help="the installation id")
     sub.add_parser("secret-key", help="print a new key for BATON_SECRET_KEY")
+    bt = sub.add_parser("backtest", help="replay a rules file on an installation's last conversations: what would change")
+    bt.add_argument("--installation", required=True, help="the installation id")
+    bt.add_argument("--rules", required=True, help="JSON rules file (the draft)")
+    bt.add_argument("--count", type=int, default=500, help="how many recent conversations (default 500)")
 
     ins = sub.add_parser("install", help="install Baton into a helpdesk account (creates its webhook)")
     helpdesks = ins.add_subparsers(dest="provider", required=True, metavar="HELPDESK")
@@ -61,7 +65,27 @@ def main(argv: list[str] | None = None) -> int:
         return _install(args)
     if args.command == "replay":
         return _replay(args.installation)
+    if args.command == "backtest":
+        return _backtest(args)
     return 2
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from integration.core.rules import RulesError
+    from integration.service.backtest import backtest, print_report
+
+    store = _store()
+    inst = store.installation(args.installation)
+    if inst is None:
+        print(f"error: no installation {args.installation!r}", file=sys.stderr)
+        return 2
+    try:
+        draft = _json_object(open(args.rules, encoding="utf-8").read(), f"--rules {args.rules}")
+        print_report(backtest(store, inst, draft, args.count))
+    except (OSError, ValueError, RulesError) as e:  # RulesError is a ValueError: every problem, by path
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _store():  # type: ignore[no-untyped-def]

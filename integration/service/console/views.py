@@ -7,9 +7,11 @@ from typing import Any
 from flask import g, redirect, render_template, request, url_for
 
 from integration.core import routing
+from integration.core.preview import KINDS
 from integration.core.codec import conversation_from_json
-from integration.core.rules import RulesError, load_rules
-from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, identity
+from integration.core.rules import RulesError, differences, load_rules
+from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, live_rules
+from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity
 from integration.service.store import utcnow
 
 
@@ -64,10 +66,7 @@ def _overview_context() -> dict[str, Any]:
 @bp.get("/console/roster")
 def roster() -> Any:
     data, synced = _store().roster(g.installation.id)
-    try:
-        rules = load_rules(g.installation.rules)
-    except RulesError:
-        rules = load_rules(None)
+    rules = live_rules(g.installation)
     stats = _store().group_stats(g.installation.id)
     r = routing.roster_from_json(data, rules.routing, stats)
     return render_template("roster.html", roster=r, synced=synced, now=utcnow())
@@ -137,13 +136,108 @@ def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
     return None
 
 
-# rules, preview, versions (being built)
+# rules: the form, the draft, the preview, publishing, versions
 
-@bp.route("/console/rules", methods=["GET", "POST"])
+def _published() -> dict[str, Any]:
+    return dict(g.installation.rules or {})
+
+
+def _working() -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The rules the form edits (the draft if there is one, else the published ones) and the draft row."""
+    draft = _store().draft(g.installation.id)
+    return (dict(draft["rules"]) if draft else _published()), draft
+
+
+@bp.get("/console/rules")
 def rules() -> Any:
-    return render_template("error.html", message="The rules editor is being built.")
+    data, draft = _working()
+    groups, orphans = forms.form_for(forms.tolerant(data))
+    return render_template("rules.html", groups=groups, orphans=orphans, draft=draft, saved=request.args.get("saved"))
+
+
+@bp.post("/console/rules")
+def save_rules() -> Any:
+    """Save the form as the draft (valid rules only), then stay, preview or publish."""
+    data, parsed, problems, submitted = forms.check(request.form)
+    if problems:
+        groups, orphans = forms.form_for(forms.tolerant(data), request.form, problems, submitted)
+        return render_template("rules.html", groups=groups, orphans=orphans, draft=_store().draft(g.installation.id),
+                               problems=problems), 422
+    _store().save_draft(g.installation.id, data, identity().name)
+    if request.form.get("then") == "preview":
+        return _go("console.preview")
+    return _go("console.rules", saved="1")
+
+
+@bp.post("/console/rules/discard")
+def discard_draft() -> Any:
+    _store().discard_draft(g.installation.id, identity().name)
+    return _go("console.rules")
+
+
+@bp.get("/console/preview")
+def preview() -> Any:
+    """The draft replayed on the last N conversations against the published rules."""
+    draft = _store().draft(g.installation.id)
+    if draft is None:
+        return render_template("preview.html", report=None, draft=None, n=0)
+    n = _count(request.args.get("n"))
+    report = backtest(_store(), g.installation, draft["rules"], n)
+    return render_template("preview.html", report=report, draft=draft, n=n, kinds=KINDS)
+
+
+@bp.get("/console/preview/<ticket>")
+def preview_one(ticket: str) -> Any:
+    """One conversation's decision under the published rules and under the draft, explained."""
+    draft = _store().draft(g.installation.id)
+    report = backtest(_store(), g.installation, draft["rules"], ticket=ticket) if draft else None
+    if report is None or not report.changes:
+        return render_template("error.html", message="Nothing to compare: no draft, or no kept conversation for "
+                                                     "this ticket."), 404
+    change = report.changes[0]
+    return render_template("preview_one.html", change=change, conversation=change.conversation)
+
+
+@bp.post("/console/publish")
+def publish() -> Any:
+    draft = _store().draft(g.installation.id)
+    if draft is None:
+        return _go("console.rules")
+    try:
+        load_rules(draft["rules"])
+    except RulesError as e:  # the engine changed since the draft was saved: back to the form
+        return render_template("error.html", message=str(e)), 422
+    comment = (request.form.get("comment") or "").strip()[:500] or "no comment"
+    number = _store().publish(g.installation.id, draft["rules"], identity().name, comment)
+    return _go("console.versions", published=number)
 
 
 @bp.get("/console/versions")
 def versions() -> Any:
-    return render_template("error.html", message="Versions are being built.")
+    rows = _store().versions(g.installation.id)
+    a, b = request.args.get("a", type=int), request.args.get("b", type=int)
+    diff = None
+    if a and b:
+        va, vb = _store().version(g.installation.id, a), _store().version(g.installation.id, b)
+        if va is None or vb is None:
+            return render_template("error.html", message="No such version."), 404
+        diff = differences(va["rules"], vb["rules"])
+    return render_template("versions.html", rows=rows, diff=diff, a=a, b=b, published=request.args.get("published"),
+                           audit=_store().audit_log(g.installation.id, 30))
+
+
+@bp.post("/console/versions/<int:number>/rollback")
+def rollback(number: int) -> Any:
+    version = _store().version(g.installation.id, number)
+    if version is None:
+        return render_template("error.html", message="No such version."), 404
+    new = _store().publish(g.installation.id, version["rules"], identity().name, f"rollback to version {number}",
+                           action="rollback")
+    return _go("console.versions", published=new)
+
+
+def _count(raw: str | None) -> int:
+    try:
+        return max(1, min(MAX_COUNT, int(raw))) if raw else DEFAULT_COUNT
+    except ValueError:
+        return DEFAULT_COUNT
