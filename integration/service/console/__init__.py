@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 from markupsafe import Markup
 
 from integration.service.console import session as sessions
@@ -58,6 +58,8 @@ def _load_session() -> Any:
     """Pages under /console and /panel need a session; a POST needs its CSRF token too."""
     if request.blueprint != "console" or request.endpoint == "console.static":
         return None
+    if not secret():
+        return _error(503, "Baton's console needs BATON_SECRET_KEY (or BATON_SESSION_KEY) to be set.")
     token = request.values.get("s") or request.headers.get("X-Baton-Session")
     try:
         g.identity = sessions.read(secret(), token)

@@ -242,6 +242,9 @@ def rules_from_form(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, 
 
 
 def _read(path: str, hint: Any, form: Mapping[str, str], aliases: dict[str, str]) -> Any:
+    if path.endswith(".weekly"):
+        return {d: [s.strip() for s in form.get(f"{path}.{d}", "").split(",") if s.strip()] for d in DAYS
+                if form.get(f"{path}.{d}", "").strip()}
     if is_dataclass(hint):
         return {f.name: _read(f"{path}.{f.name}", sub, form, aliases) for f, sub in _hints(hint)}
     if _is_mapping(hint):
@@ -265,9 +268,6 @@ def _read(path: str, hint: Any, form: Mapping[str, str], aliases: dict[str, str]
             else:
                 out[key] = form.get(f"{prefix}.__value__", "")
         return out
-    if path.endswith(".weekly"):
-        return {d: [s.strip() for s in form.get(f"{path}.{d}", "").split(",") if s.strip()] for d in DAYS
-                if form.get(f"{path}.{d}", "").strip()}
     raw = form.get(path)
     if hint is bool:
         return raw is not None

@@ -48,11 +48,11 @@ def issue(secret: str, identity: Identity) -> str:
     return _serializer(secret).dumps(asdict(identity))
 
 
-def read(secret: str, token: str | None, max_age: int = SESSION_SECONDS) -> Identity:
+def read(secret: str, token: str | None, max_age: int | None = None) -> Identity:
     if not token:
         raise SessionError("no session: open Baton from your helpdesk")
     try:
-        data: Any = _serializer(secret).loads(token, max_age=max_age)
+        data: Any = _serializer(secret).loads(token, max_age=SESSION_SECONDS if max_age is None else max_age)
     except SignatureExpired as e:
         raise SessionError("your session expired: open Baton from your helpdesk again") from e
     except BadSignature as e:
