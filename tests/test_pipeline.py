@@ -424,3 +424,36 @@ def test_a_third_party_bot_can_be_told_to_stop_by_a_signed_handoff_webhook(desk,
                          hashlib.sha256).hexdigest()
     assert headers["X-Baton-Signature"] == f"sha256={expected}"
     assert handoff_webhook_key(inst) != inst.webhook_secret
+
+
+def test_the_next_event_is_decided_with_the_version_just_published_and_its_conversation_is_kept(desk):
+    desk.store.publish(desk.inst.id, {"topics": {"billing_dispute": {"action": "ignore"}},
+                                      "explicit_request": {"action": "ignore"}, "model": {"enabled": False},
+                                      "sentiment": {"action": "ignore"}}, "Ada", "bot handles billing")
+    cid, _, held = desk.decide()
+    assert held == []
+    (decision,) = desk.store.decisions_for(desk.inst.id, cid)
+    assert decision["action"] == "continue" and decision["rules_version"] == 2
+    assert decision["conversation"]["messages"][0]["text"] == HUMAN  # what the preview replays
+
+
+def test_conversations_outside_the_scope_are_left_alone(desk):
+    desk.rules({"scope": {"bot_only": True}})
+    cid, _, held = desk.decide()  # nobody but the customer spoke: no bot took part
+    assert held == [] and desk.store.decisions_for(desk.inst.id, cid) == []
+    desk.driver.say(cid, "I can help with billing questions. What happened?", role="bot")
+    desk.driver.say(cid, HUMAN)
+    (write,) = desk.pipe.process_event(desk.event(cid))
+    assert desk.store.decisions_for(desk.inst.id, cid)[0]["action"] == "escalate"
+    desk.rules({"scope": {"channels": ["phone"]}})  # no sandbox conversation comes by phone
+    cid, _, held = desk.decide()
+    assert held == [] and desk.store.decisions_for(desk.inst.id, cid) == []
+
+
+def test_an_uninstalled_account_gets_nothing_decided_or_written(desk):
+    cid, eid, (held,) = desk.decide()
+    desk.store.uninstall(desk.inst.id, "the helpdesk")
+    assert desk.pipe.send(desk.store.claim(held.row.id, desk.pipe.lease, desk.clock.now + timedelta(hours=1))) == "dead"
+    cid2, eid2, held2 = desk.decide()
+    assert held2 == [] and desk.store.event(eid2).status == "dead"
+    assert desk.driver.notes(cid) == [] and desk.driver.notes(cid2) == []

@@ -236,6 +236,7 @@ class Installation:
     settings: Mapping[str, Any] = field(default_factory=dict)  # api_user_id, bot_user_ids, groups …
     rules: Mapping[str, Any] = field(default_factory=dict)  # raw rules JSON, validated on use
     status: str = "active"
+    rules_version: int | None = None  # the console version the rules are (None: as installed)
 
 
 @dataclass(frozen=True)

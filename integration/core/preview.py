@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable, Mapping, Sequence
 
 from integration.core import routing
@@ -66,31 +66,32 @@ class Report:
     by_category: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # category → kind → count
 
 
-def outcome(conversation: Conversation, rules: Rules, roster: routing.Roster, now: datetime | None) -> Outcome:
+def outcome(conversation: Conversation, rules: Rules, roster: routing.Roster, now: datetime) -> Outcome:
+    """``rules``' verdict on ``conversation``, routed as at ``now`` (when it was decided)."""
     if why := rules.scope.excludes(conversation):
         return Outcome(Action.CONTINUE, None, "normal", None, f"Out of scope: {why}.", (), why)
     decision: Decision = evaluate(conversation, rules)
     group = None
     if decision.action is not Action.CONTINUE:
         previous = [c.agent_id for c in conversation.customer.recent_contacts if c.agent_id]
-        at = now or conversation.as_of or datetime.now(timezone.utc)
-        group = routing.route(decision, conversation, roster, rules.routing, at, previous).group_id
+        group = routing.route(decision, conversation, roster, rules.routing, now, previous).group_id
     return Outcome(decision.action, decision.category, decision.priority.value, group, decision.explanation,
                    tuple(r.summary for r in decision.reasons))
 
 
 def compare(conversations: Iterable[Conversation], before: Rules, after: Rules, roster_json: Mapping[str, object],
-            stats: Mapping[str, tuple[int, Sequence[float]]] | None = None, keep_unchanged: bool = False) -> Report:
-    """Replay ``conversations`` under both rule sets and say what changes (``keep_unchanged``: list
-    every conversation, the unchanged ones as "unchanged")."""
+            now: datetime, stats: Mapping[str, tuple[int, Sequence[float]]] | None = None,
+            keep_unchanged: bool = False) -> Report:
+    """Replay ``conversations`` under both rule sets and say what changes, each routed as when it was
+    decided (``now`` for one that does not say); ``keep_unchanged`` lists the unchanged ones too."""
     rosters = (routing.roster_from_json(roster_json, before.routing, stats),
                routing.roster_from_json(roster_json, after.routing, stats))
     changes: list[Change] = []
     n = escalated_before = escalated_after = 0
     for c in conversations:
         n += 1
-        b = outcome(c, before, rosters[0], c.as_of)
-        a = outcome(c, after, rosters[1], c.as_of)
+        b = outcome(c, before, rosters[0], c.as_of or now)
+        a = outcome(c, after, rosters[1], c.as_of or now)
         escalated_before += b.hands_over
         escalated_after += a.hands_over
         kind = _kind(b, a) or ("unchanged" if keep_unchanged else None)

@@ -8,7 +8,7 @@ from integration.core import preview
 from integration.core.codec import conversation_from_json
 from integration.core.model import Installation
 from integration.core.rules import RulesError, load_rules
-from integration.service.store import Store
+from integration.service.store import Store, utcnow
 
 DEFAULT_COUNT = 500  # conversations replayed unless asked otherwise
 MAX_COUNT = 5000
@@ -30,7 +30,7 @@ def backtest(store: Store, inst: Installation, draft: Mapping[str, Any], count: 
     rows = store.decided_conversations(inst.id, MAX_COUNT if ticket else max(1, min(count, MAX_COUNT)))
     conversations = [conversation_from_json(r["conversation"]) for r in rows if ticket is None or r["ticket_id"] == ticket]
     roster, _ = store.roster(inst.id)
-    return preview.compare(conversations, live_rules(inst), after, roster, store.group_stats(inst.id),
+    return preview.compare(conversations, live_rules(inst), after, roster, utcnow(), store.group_stats(inst.id),
                            keep_unchanged=ticket is not None)
 
 

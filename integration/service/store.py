@@ -41,6 +41,7 @@ installations = Table(
     Column("status_reason", Text),
     Column("rate_limited_until", DateTime(timezone=True)),  # the helpdesk said: nothing before this
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("rules_version", Integer),  # the published version the rules are (None: as installed)
 )
 events = Table(
     "events", metadata,
@@ -86,6 +87,7 @@ decisions = Table(
     Column("route", JSON),  # where it went and why each candidate was passed over
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("conversation", JSON),  # the conversation decided on (customer text: kept for the preview)
+    Column("rules_version", Integer),  # the rules version that decided (None: as installed)
     Index("ix_decisions_ticket", "installation_id", "ticket_id"),
     Index("ix_decisions_recent", "installation_id", "created_at"),
 )
@@ -300,7 +302,7 @@ class Store:
             id=row["id"], provider=row["provider"], base_url=row["base_url"],
             credentials=json.loads(self.vault.decrypt(row["credentials"])),
             webhook_secret=self.vault.decrypt(row["webhook_secret"]),
-            settings=row["settings"], rules=row["rules"], status=row["status"],
+            settings=row["settings"], rules=row["rules"], status=row["status"], rules_version=row["rules_version"],
         )
 
     def update_installation(self, inst_id: str, *, webhook_secret: str | None = None,
@@ -523,6 +525,7 @@ class Store:
                 decision_id = conn.execute(insert(decisions).values(
                     **_decision_values(ev.installation_id, ev.ticket_id, ctx.row.id, outcome.decision, outcome.route),
                     conversation=conversation_to_json(outcome.conversation) if outcome.conversation else None,
+                    rules_version=ctx.installation.rules_version if ctx.installation else None,
                     created_at=now)).inserted_primary_key[0]
             if outcome.plan is None:
                 return None
@@ -575,7 +578,8 @@ class Store:
             number = last + 1
             conn.execute(insert(rule_versions).values(installation_id=inst_id, number=number, rules=dict(rules),
                                                       comment=comment, author=author, created_at=now))
-            conn.execute(update(installations).where(installations.c.id == inst_id).values(rules=dict(rules)))
+            conn.execute(update(installations).where(installations.c.id == inst_id)
+                         .values(rules=dict(rules), rules_version=number))
             conn.execute(rule_drafts.delete().where(rule_drafts.c.installation_id == inst_id))
             _audit(conn, inst_id, author, action, {"version": number, "comment": comment}, now)
         return number

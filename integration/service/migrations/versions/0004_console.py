@@ -16,6 +16,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("decisions") as batch:
         batch.add_column(sa.Column("conversation", sa.JSON))
+        batch.add_column(sa.Column("rules_version", sa.Integer))
+    with op.batch_alter_table("installations") as batch:
+        batch.add_column(sa.Column("rules_version", sa.Integer))
     op.create_table(
         "rule_versions",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -69,5 +72,8 @@ def downgrade() -> None:
     op.drop_table("feedback")
     op.drop_table("rule_drafts")
     op.drop_table("rule_versions")
+    with op.batch_alter_table("installations") as batch:
+        batch.drop_column("rules_version")
     with op.batch_alter_table("decisions") as batch:
+        batch.drop_column("rules_version")
         batch.drop_column("conversation")
