@@ -7,6 +7,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography.fernet import Fernet
 from sqlalchemy import insert
 
@@ -361,3 +363,44 @@ def test_bot_roles_survive_the_round_trip_of_a_kept_conversation():
     c = conv("hi", ("bot", "hello"), "I want a human", customer=Customer(name="Ana", tags=("vip",)))
     back = conversation_from_json(conversation_to_json(c))
     assert back == c and back.messages[1].role is Role.BOT
+
+
+def test_an_installation_is_found_by_its_address_or_a_setting_and_an_uninstalled_one_comes_last(store):
+    old = store.add_installation("intercom", "https://api.intercom.io", {"token": "a"}, settings={"app_id": "w1"})
+    store.uninstall(old.id, "Intercom")
+    new = store.add_installation("intercom", "https://api.intercom.io", {"token": "b"}, settings={"app_id": "w1"})
+    assert store.find_installation("intercom", setting=("app_id", "w1")).id == new.id
+    z = store.add_installation("zendesk", "https://Acme.zendesk.com/", {"token": "c"})
+    assert store.find_installation("zendesk", base_url="https://acme.zendesk.com").id == z.id
+    assert store.find_installation("zendesk", base_url="https://other.zendesk.com") is None
+    assert store.find_installation("freshdesk", setting=("app_id", "w1")) is None
+
+
+# hostile input: a 4xx with the reason, never a 5xx
+
+FIELD_NAMES = st.sampled_from(["sentiment.threshold", "topics[0].phrases", "topics[99].__key__", "topics[0].__key__",
+                               "routing.hours[0].weekly.mon", "routing.messages[0].__value__", "loop.rephrases",
+                               "scope.channels", "routing.default_group", "then", "x" * 300, "topics[-1].label",
+                               "routing.categories[0].__key__", "segment.tiers", "sentiment.action"])
+VALUES = st.text(max_size=60) | st.sampled_from(["1e309", "nan", "-0", "{", "}", "{team", "re:(", "\x00", "９", "1" * 400])
+
+
+@given(form=st.dictionaries(FIELD_NAMES, VALUES, max_size=8))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_rules_form_answers_without_a_server_error(console, form):
+    app, a, _ = console
+    token, csrf = session(app, a)
+    r = app.test_client().post("/console/rules", data={**form, "s": token, "csrf": csrf})
+    assert r.status_code in (303, 422), r.get_data(as_text=True)[-500:]
+
+
+@given(ticket=st.text(max_size=80), verdict=st.text(max_size=12), text=st.text(max_size=200))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_panel_input_answers_without_a_server_error(console, ticket, verdict, text):
+    app, a, _ = console
+    token, csrf = session(app, a, role="agent")
+    client = app.test_client()
+    assert client.get("/panel", query_string={"s": token, "ticket": ticket}).status_code in (200, 400)
+    r = client.post("/panel/feedback", data={"s": token, "csrf": csrf, "ticket": ticket, "verdict": verdict,
+                                             "missing_knowledge": text})
+    assert r.status_code in (303, 422)

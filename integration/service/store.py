@@ -335,14 +335,16 @@ class Store:
                           setting: tuple[str, str] | None = None) -> Installation | None:
         """The installation of this helpdesk account, found by its address (Zendesk: the JWT's
         issuer) or by a setting (Intercom: the workspace id), uninstalled ones last."""
+        q = select(installations.c.id, installations.c.settings, installations.c.status).where(
+            installations.c.provider == provider).order_by(installations.c.created_at.desc())
+        if base_url is not None:
+            url = base_url.rstrip("/").lower()
+            q = q.where(func.lower(installations.c.base_url).in_((url, url + "/")))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(installations).where(installations.c.provider == provider)
-                                .order_by(installations.c.created_at.desc())).mappings().all()
-        found = [r for r in rows
-                 if (base_url is None or r["base_url"].rstrip("/").lower() == base_url.rstrip("/").lower())
-                 and (setting is None or str((r["settings"] or {}).get(setting[0])) == setting[1])]
+            rows = conn.execute(q).mappings().all()
+        found = [r for r in rows if setting is None or str((r["settings"] or {}).get(setting[0])) == setting[1]]
         found.sort(key=lambda r: r["status"] == "uninstalled")
-        return self._installation(found[0]) if found else None
+        return self.installation(found[0]["id"]) if found else None
 
     def uninstall(self, inst_id: str, actor: str) -> None:
         """The helpdesk removed the app: Baton stops acting for this account (its data stays until

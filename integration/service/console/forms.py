@@ -152,7 +152,7 @@ def _field(value: Any, name: str, short: str, hint: Any) -> Any:
     if hint in (int, float):
         return Field(name, label(short), "number", value, help=help_, step="1" if hint is int else "any")
     if get_origin(hint) is tuple:
-        return Field(name, label(short), "lines", "\n".join(value), help=help_)
+        return Field(name, label(short), "lines", "\n".join(value or ()), help=help_)
     return Field(name, label(short), "text", "" if value is None else value, help=help_)
 
 
@@ -246,7 +246,7 @@ def _read(path: str, hint: Any, form: Mapping[str, str], aliases: dict[str, str]
         return {d: [s.strip() for s in form.get(f"{path}.{d}", "").split(",") if s.strip()] for d in DAYS
                 if form.get(f"{path}.{d}", "").strip()}
     if is_dataclass(hint):
-        return {f.name: _read(f"{path}.{f.name}", sub, form, aliases) for f, sub in _hints(hint)}
+        return _present({f.name: _read(f"{path}.{f.name}", sub, form, aliases) for f, sub in _hints(hint)})
     if _is_mapping(hint):
         _, item = get_args(hint)
         out: dict[str, Any] = {}
@@ -272,7 +272,7 @@ def _read(path: str, hint: Any, form: Mapping[str, str], aliases: dict[str, str]
     if hint is bool:
         return raw is not None
     if raw is None:
-        return None
+        return _ABSENT  # not on the form: the rule keeps its default
     if get_origin(hint) is tuple:
         return [line.strip() for line in raw.splitlines() if line.strip()]
     if hint in (int, float) or path.endswith(".tier"):
@@ -283,7 +283,14 @@ def _read(path: str, hint: Any, form: Mapping[str, str], aliases: dict[str, str]
 
 
 def _read_entry(prefix: str, item: type, form: Mapping[str, str], aliases: dict[str, str]) -> dict[str, Any]:
-    return {f.name: _read(f"{prefix}.{f.name}", sub, form, aliases) for f, sub in _hints(item)}
+    return _present({f.name: _read(f"{prefix}.{f.name}", sub, form, aliases) for f, sub in _hints(item)})
+
+
+_ABSENT = object()
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not _ABSENT}
 
 
 def _number(raw: str, kind: type) -> Any:
