@@ -156,3 +156,45 @@ def test_the_demo_plays_what_the_readme_says_and_serve_shows_full_notes(monkeypa
     for helpdesk in ("Zendesk", "Freshdesk", "Intercom"):
         section = text.split(f"══ {helpdesk} sandbox")[1].split("\n══ ")[0]
         assert section.count("Transcript (") == 5  # every escalation's note in full, not its first lines
+
+
+def test_backtest_prints_what_a_rules_file_would_change_on_an_installations_conversations(tmp_path):
+    import os
+
+    from cryptography.fernet import Fernet
+    from sqlalchemy import insert
+
+    from integration.core.codec import conversation_to_json
+    from integration.core.engine import evaluate
+    from integration.service.store import Store, Vault, decisions, utcnow
+    from tests.builders import conv
+
+    key = Fernet.generate_key().decode()
+    store = Store(f"sqlite:///{tmp_path}/b.db", Vault(key))
+    store.migrate()
+    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
+    for ticket, text in (("11", "Please refund my order 1234, it never arrived"), ("12", "How do I reset my password?")):
+        c = conv(text)
+        c = type(c)(ticket, c.messages, c.customer)
+        d = evaluate(c)
+        with store.engine.begin() as conn:
+            conn.execute(insert(decisions).values(
+                installation_id=inst.id, ticket_id=ticket, action=d.action.value, priority=d.priority.value,
+                category=d.category, tier=d.tier, reasons=[], explanation=d.explanation, created_at=utcnow(),
+                conversation=conversation_to_json(c)))
+    rules = tmp_path / "draft.json"
+    rules.write_text(json.dumps({"topics": {"refund": {"action": "ignore"}}}))
+    env = {**os.environ, "DATABASE_URL": store.url, "BATON_SECRET_KEY": key}
+
+    def backtest(*args):
+        return subprocess.run([sys.executable, "-m", "integration", "backtest", *args], capture_output=True,
+                              text=True, cwd=Path(__file__).parents[1], env=env)
+
+    p = backtest("--installation", inst.id, "--rules", str(rules))
+    assert p.returncode == 0, p.stderr
+    assert "replayed 2 conversations: handed over 1 with the live rules, 0 with the draft" in p.stdout
+    assert "no longer escalated: 1" in p.stdout and "- 11 no longer escalated: escalate ⇒ continue" in p.stdout
+    rules.write_text(json.dumps({"sentiment": {"threshold": 3}}))
+    p = backtest("--installation", inst.id, "--rules", str(rules))
+    assert p.returncode == 2 and "sentiment.threshold: must be between 0 and 1" in p.stderr
+    assert backtest("--installation", "nope", "--rules", str(rules)).returncode == 2
