@@ -9,6 +9,17 @@ signed with HMAC-SHA256, delivered from a background queue and retried on 409/42
 Test knobs: ``throttle`` (429 + Retry-After), ``delay``, ``requests_log``, ``deliveries``,
 ``wait_for_deliveries``, ``redeliver`` and ``signed_request``. ``/agent/tickets`` is a read-only
 HTML view for humans. State lives in memory and every public method is thread-safe.
+
+The app platform, for Baton's Zendesk app (``manifests/zendesk``): ``install_app`` installs it
+(creating its requirements: the webhook), ``uninstall_app`` removes it (and them, as Zendesk
+removes an app's requirements). A signed-in user (``?as=<user id>`` once, then a cookie, standing
+in for Zendesk's session) sees the app in ``/agent/apps/baton`` (nav_bar) and on
+``/agent/tickets/<id>`` (ticket_sidebar): an ``<iframe name="baton-app">`` loaded as Zendesk loads
+signed URLs, by a POST carrying ``token``, an RS256 JWT signed with this sandbox's app key (served
+at ``/api/v2/apps/{app id}/public_key.pem``); the page then answers the ZAF SDK's postMessage
+calls (handshake, ``get`` of ``ticket.id``/``currentUser``, ``invoke`` of ``resize``). OAuth for
+Baton's global client: ``/oauth/authorizations/new`` (a consent page), ``POST /oauth/tokens``, and
+the bearer tokens issued, which act as the user who allowed them.
 """
 from __future__ import annotations
 
@@ -21,13 +32,18 @@ import html
 import json
 import re
 import secrets
+import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from urllib.parse import urlencode
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, abort, request
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask, Response, abort, g, has_request_context, redirect, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -51,10 +67,19 @@ CONFLICT = {"error": "UpdateConflict", "description": "Safe Update prevented the
                                                       "data. Please fetch the latest ticket data and try again."}
 # Distinct id ranges per kind, so that a ticket id mistaken for a user id is a 404, not another record.
 ID_BASES = {"ticket": 1001, "user": 5001, "organization": 7001, "group": 8001, "trigger": 9001,
-            "comment": 100001, "audit": 500001, "audit_event": 600001}
+            "comment": 100001, "audit": 500001, "audit_event": 600001, "app_installation": 30001}
 CHANGE_EVENTS = {"status": "status_changed", "priority": "priority_changed", "tags": "tags_changed",
                  "group_id": "group_assignment_changed", "assignee_id": "agent_assignment_changed"}
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
+# Baton's app as the vendor registered it: its id and its global OAuth client (the values Baton's
+# test deployments are configured with, tests/browser/conftest.py APP_SETTINGS).
+APP_ID = 4242
+OAUTH_CLIENTS = {"baton-zendesk": "zendesk-client-secret"}
+APP_SLUG = "baton"  # the nav_bar app's page is /agent/apps/<slug of the app's name>
+APP_TOKEN_SECONDS = 300  # Zendesk's signed-URL JWTs live about five minutes
+CODE_SECONDS = 600
+SESSION_COOKIE = "zendesk_sandbox_user"  # stands in for Zendesk's own sign-in
+APP_PACKAGE = Path(__file__).resolve().parents[2] / "manifests" / "zendesk"
 _DANGEROUS = re.compile(r"<(script|style|iframe|object|embed)\b.*?(?:</\1\s*>|\Z)", re.I | re.S)
 _EVENT_ATTR = re.compile(r"""([\s/"'])on[a-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.I)
 _JS_URL = re.compile(r"""((?:href|src)\s*=\s*["']?)\s*javascript:""", re.I)
@@ -123,6 +148,15 @@ class ZendeskSandbox(Sandbox[_Job]):
         self._webhooks: dict[str, JSON] = {}
         self._secrets: dict[str, str] = {}
         self._triggers: dict[int, JSON] = {}
+        # the app platform
+        self.app_id = APP_ID
+        self.oauth_clients = dict(OAUTH_CLIENTS)
+        self._app_key: rsa.RSAPrivateKey | None = None  # made on first use: most tests never sign
+        self._app_installations: dict[int, JSON] = {}
+        self._app_locations: dict[int, dict[str, str]] = {}  # installation → location → URL template
+        self._requirement_hooks: dict[int, list[str]] = {}
+        self._codes: dict[str, JSON] = {}
+        self._tokens: dict[str, int] = {}  # OAuth access token → the user who allowed it
         self.api_user_id: int = self.add_user("Baton API", api_email, role="admin")["id"]
         self.app = self._build_app()
 
@@ -208,6 +242,77 @@ class ZendeskSandbox(Sandbox[_Job]):
                 "X-Zendesk-Webhook-Signature-Timestamp": stamp,
                 "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode()}
 
+    # -- the app platform ------------------------------------------------------------------------
+    def install_app(self, settings: Mapping[str, Any], locations: Mapping[str, str],
+                    requirements: Mapping[str, Any] | None = None) -> JSON:
+        """An admin installs Baton's app: its settings, its locations (``{"nav_bar": URL template}``,
+        ``{{setting.x}}`` filled from the settings) and the requirements Zendesk creates with it
+        (webhooks only here)."""
+        values = {f"setting.{key}": str(value) for key, value in settings.items()}
+        with self._lock:
+            now = iso(self.clock())
+            inst = {"id": next(self._ids["app_installation"]), "app_id": self.app_id, "product": "support",
+                    "settings": dict(settings), "enabled": True, "created_at": now, "updated_at": now}
+            self._app_installations[inst["id"]] = inst
+            self._app_locations[inst["id"]] = {name: fill(url, values) for name, url in locations.items()}
+            self._requirement_hooks[inst["id"]] = [
+                self._create_webhook({**spec, "endpoint": fill(spec.get("endpoint", ""), values)})["id"]
+                for spec in ((requirements or {}).get("webhooks") or {}).values()]
+            return copy.deepcopy(inst)
+
+    def uninstall_app(self, installation_id: int | None = None) -> None:
+        """An admin uninstalls the app (the only one when no id is given): Zendesk deletes what its
+        requirements created, and tells no one."""
+        with self._lock:
+            ids = [installation_id] if installation_id is not None else list(self._app_installations)
+            for inst_id in ids:
+                self._find(self._app_installations, inst_id)
+                del self._app_installations[inst_id], self._app_locations[inst_id]
+                for hook_id in self._requirement_hooks.pop(inst_id, []):
+                    self._webhooks.pop(hook_id, None)
+                    self._secrets.pop(hook_id, None)
+
+    def app_installation(self) -> JSON | None:
+        with self._lock:
+            return copy.deepcopy(next(iter(self._app_installations.values()), None))
+
+    def requirement_webhooks(self) -> list[JSON]:
+        """The webhooks the app's requirements created, as they are now."""
+        with self._lock:
+            return [copy.deepcopy(self._webhooks[h]) for hooks in self._requirement_hooks.values() for h in hooks
+                    if h in self._webhooks]
+
+    def rotate_app_key(self) -> None:
+        """A new key pair for the app: tokens are signed with it from now on."""
+        with self._lock:
+            self._app_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def app_public_key(self) -> str:
+        return self._key().public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def app_token(self, user_id: int, location: str, *, installation_id: int | None = None,
+                  lifetime: int = APP_TOKEN_SECONDS, **overrides: Any) -> str:
+        """The JWT Zendesk POSTs as ``token`` when it loads an app location for ``user_id``
+        (``overrides`` replace claims, for tests of what Baton refuses)."""
+        with self._lock:
+            inst_id = installation_id if installation_id is not None else next(iter(self._app_installations), 0)
+        base = self.url
+        now = int(time.time())  # real time, not the sandbox clock: Baton checks it against its own
+        claims = {"iss": urlsplit(base).netloc, "aud": f"{base}/api/v2/apps/installations/{inst_id}.json",
+                  "sub": f"{base}/api/v2/users/{user_id}.json", "iat": now, "nbf": now, "exp": now + lifetime,
+                  "cnf": {"jku": f"{base}/api/v2/apps/{self.app_id}/public_key.pem"},
+                  # A hash of the request, like Atlassian Connect's; its recipe is not documented.
+                  "qsh": hashlib.sha256(f"POST&{location}".encode()).hexdigest(),
+                  "context": {"product": "support", "location": location}, **overrides}
+        return jwt.encode(claims, self._key(), algorithm="RS256")
+
+    def _key(self) -> rsa.RSAPrivateKey:
+        with self._lock:
+            if self._app_key is None:
+                self._app_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            return self._app_key
+
     # -- ticket model ----------------------------------------------------------------------------
     @staticmethod
     def _find(table: dict[Any, JSON], key: Any) -> JSON:
@@ -255,7 +360,7 @@ class ZendeskSandbox(Sandbox[_Job]):
             raise ApiError(409, CONFLICT)
         if ticket["status"] == "closed":
             raise invalid("status", "Status: closed prevents ticket update")
-        new, comment, actor = copy.deepcopy(ticket), None, self.api_user_id
+        new, comment, actor = copy.deepcopy(ticket), None, self._caller()
         if "comment" in data:
             spec = data["comment"] if isinstance(data["comment"], dict) else {}
             author = spec.get("author_id", actor)
@@ -407,11 +512,23 @@ class ZendeskSandbox(Sandbox[_Job]):
         def same(a: str | None, b: str) -> bool:
             return hmac.compare_digest((a or "").encode(), b.encode())
 
+        if re.fullmatch(r"/api/v2/apps/\d+/public_key\.pem", request.path):
+            return True  # the app's public key is public
         auth = request.authorization
         if auth is not None and auth.type == "basic":
             return same(auth.username, f"{self.api_email}/token") and same(auth.password, self.api_token)
-        return auth is not None and auth.type == "bearer" and self.oauth_token is not None \
-            and same(auth.token, self.oauth_token)
+        if auth is None or auth.type != "bearer":
+            return False
+        with self._lock:
+            issued = [user for token, user in self._tokens.items() if same(auth.token, token)]
+        if issued:
+            g.zendesk_user = issued[0]
+            return True
+        return self.oauth_token is not None and same(auth.token, self.oauth_token)
+
+    def _caller(self) -> int:
+        """Who an API call acts as: the user who allowed its OAuth token, else the API user."""
+        return int(g.get("zendesk_user", self.api_user_id)) if has_request_context() else self.api_user_id
 
     def _unauthorized(self) -> JSON:
         return {"error": "Couldn't authenticate you"}
@@ -462,7 +579,7 @@ class ZendeskSandbox(Sandbox[_Job]):
         @app.get("/api/v2/users/me")
         def me() -> JSON:
             with self._lock:
-                return {"user": copy.deepcopy(self._users[self.api_user_id])}
+                return {"user": copy.deepcopy(self._users[self._caller()])}
 
         @app.get("/api/v2/users/<int:user_id>")
         def user(user_id: int) -> JSON:
@@ -525,7 +642,7 @@ class ZendeskSandbox(Sandbox[_Job]):
             data = self._body("ticket")
             comment = data.get("comment") if isinstance(data.get("comment"), dict) else {}
             with self._lock:
-                ticket = self._new_ticket(data.get("requester_id", self.api_user_id), self.api_user_id,
+                ticket = self._new_ticket(data.get("requester_id", self._caller()), self._caller(),
                                           data.get("subject", ""), comment.get("body"), comment.get("html_body"),
                                           data.get("priority"), data.get("tags") or [], data.get("status", "new"),
                                           "api", None)
@@ -551,8 +668,47 @@ class ZendeskSandbox(Sandbox[_Job]):
 
         @app.get("/api/v2/webhooks")
         def list_webhooks() -> JSON:
+            part = request.args.get("filter[name_contains]", "").lower()
             with self._lock:
-                return {"webhooks": copy.deepcopy(list(self._webhooks.values())), "meta": {"has_more": False}}
+                rows = [copy.deepcopy(h) for h in self._webhooks.values() if part in h["name"].lower()]
+            return {"webhooks": rows, "meta": {"has_more": False}}
+
+        @app.patch("/api/v2/webhooks/<webhook_id>")
+        def patch_webhook(webhook_id: str) -> tuple[str, int]:
+            """Patch Webhook: the fields given replace the webhook's (https://developer.zendesk.com/
+            api-reference/webhooks/webhooks-api/webhooks/#patch-webhook); 204 No Content."""
+            changes = self._body("webhook")
+            with self._lock:
+                hook = self._webhooks.get(webhook_id)
+                if hook is None:
+                    raise webhook_error(404, "RecordNotFound", "Webhook not found")
+                if "endpoint" in changes and not str(changes["endpoint"]).startswith(("http://", "https://")):
+                    raise webhook_error(422, "InvalidInput", "the endpoint must be an http(s) URL")
+                if changes.get("status", "active") not in ("active", "inactive"):
+                    raise webhook_error(422, "InvalidInput", "status must be active or inactive")
+                for key in ("name", "endpoint", "status"):
+                    if key in changes:
+                        hook[key] = changes[key]
+            return "", 204
+
+        @app.get("/api/v2/apps/<int:app_id>/public_key.pem")
+        def app_public_key(app_id: int) -> Response:
+            if app_id != self.app_id:
+                raise ApiError(404, NOT_FOUND)
+            return Response(self.app_public_key(), mimetype="application/x-pem-file")
+
+        @app.get("/api/v2/apps/installations")
+        def app_installations() -> JSON:
+            with self._lock:
+                return {"installations": copy.deepcopy(list(self._app_installations.values()))}
+
+        @app.delete("/api/v2/apps/installations/<int:installation_id>")
+        def delete_app_installation(installation_id: int) -> tuple[str, int]:
+            self.uninstall_app(installation_id)
+            return "", 204
+
+        self._add_oauth_routes(app)
+        self._add_app_pages(app)
 
         @app.get("/api/v2/webhooks/<webhook_id>/signing_secret")
         def signing_secret(webhook_id: str) -> JSON:
@@ -614,8 +770,151 @@ class ZendeskSandbox(Sandbox[_Job]):
                     f"assignee {self._name(self._users, t['assignee_id'])}",
                     f"group {self._name(self._groups, t['group_id'])}", f"tags {html.escape(' '.join(t['tags']))}"))
                 title = f"#{t['id']} {html.escape(t['subject'])}"
-            return _page(title, f"<p><a href='/agent/tickets'>All tickets</a></p><h1>{title}</h1><p>{meta}</p>"
-                                + "".join(parts))
+            body = f"<p><a href='/agent/tickets'>All tickets</a></p><h1>{title}</h1><p>{meta}</p>" + "".join(parts)
+            user = self._signed_in()
+            frame = self._app_frame("ticket_sidebar", user, ticket_id) if user is not None else None
+            if frame is None:
+                return _page(title, body)
+            layout = (f"<div style='display:flex;gap:16px;align-items:flex-start'><div style='flex:1'>{body}</div>"
+                      f"<aside style='width:400px'>{frame[0]}</aside></div>")
+            return self._signing_in(_page(title, layout, frame[1], width="1300px"), user)
+
+    # -- the app platform's pages and OAuth --------------------------------------------------------
+    def _signed_in(self) -> int | None:
+        """The staff user viewing an agent page: ``?as=<id>`` signs them in, the cookie keeps them."""
+        raw = request.args.get("as") or request.cookies.get(SESSION_COOKIE) or ""
+        with self._lock:
+            user = self._users.get(int(raw)) if raw.isdigit() else None
+        return None if user is None or user["role"] == "end-user" else int(user["id"])
+
+    @staticmethod
+    def _signing_in(response: Response, user_id: int) -> Response:
+        if request.args.get("as"):
+            response.set_cookie(SESSION_COOKIE, str(user_id), httponly=True, samesite="Lax")
+        return response
+
+    def _app_frame(self, location: str, user_id: int, ticket_id: int | None = None) -> tuple[str, str] | None:
+        """The app's iframe at ``location`` with the form that loads it as Zendesk loads signed URLs
+        (POST, ``token`` field, ``origin`` and ``app_guid`` in the query), and the CSP the page needs
+        for them; None when no installed app has that location."""
+        with self._lock:
+            found = [(i, urls[location]) for i, urls in self._app_locations.items() if location in urls]
+            if not found:
+                return None
+            inst_id, url = found[0]
+            settings, user = dict(self._app_installations[inst_id]["settings"]), dict(self._users[user_id])
+        guid = str(uuid.uuid4())
+        action = _with_query(url, origin=request.host_url.rstrip("/"), app_guid=guid)
+        context: JSON = {"product": "support", "location": location, "instanceGuid": guid,
+                         "account": {"subdomain": self.subdomain}}
+        values: JSON = {"currentUser": {"id": user_id, "name": user["name"], "role": user["role"]},
+                        "currentUser.id": user_id}
+        if ticket_id is not None:
+            context["ticketId"] = values["ticket.id"] = ticket_id
+        metadata = {"appId": self.app_id, "installationId": inst_id, "name": "Baton", "settings": settings}
+
+        def attr(value: Any) -> str:
+            return html.escape(value if isinstance(value, str) else json.dumps(value), quote=True)
+        height = "800px" if location == "nav_bar" else "560px"
+        markup = (f'<form id="baton-app-launch" method="post" action="{attr(action)}" target="baton-app" '
+                  f'data-app-guid="{guid}" data-context="{attr(context)}" data-values="{attr(values)}" '
+                  f'data-metadata="{attr(metadata)}"><input type="hidden" name="token" '
+                  f'value="{attr(self.app_token(user_id, location, installation_id=inst_id))}"></form>'
+                  f'<iframe id="baton-app" name="baton-app" title="Baton" '
+                  f'style="width:100%;height:{height};border:1px solid #d8dcde"></iframe>'
+                  '<script src="/agent/assets/zaf_host.js"></script>')
+        app = _origin(url)
+        csp = f"default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; frame-src {app}; form-action {app}"
+        return markup, csp
+
+    def _add_app_pages(self, app: Flask) -> None:
+        @app.get("/agent/assets/zaf_host.js")
+        def zaf_host() -> Response:
+            return Response(ZAF_HOST_JS, mimetype="text/javascript")
+
+        @app.get("/agent/apps/<slug>")
+        def agent_app(slug: str) -> Response:
+            user = self._signed_in()
+            if user is None:
+                return _page("Zendesk", "<p>Sign in first: add <code>?as=&lt;your user id&gt;</code>.</p>", status=401)
+            frame = self._app_frame("nav_bar", user) if slug == APP_SLUG else None
+            if frame is None:
+                abort(404)
+            body = "<p><a href='/agent/tickets'>Tickets</a></p>" + frame[0]
+            return self._signing_in(_page("Baton", body, frame[1], width="1200px"), user)
+
+    def _add_oauth_routes(self, app: Flask) -> None:
+        """Zendesk's OAuth authorization code grant for Baton's global client (https://developer.zendesk.com/
+        documentation/api-basics/authentication/using-oauth-to-implement-an-oauth-flow/)."""
+
+        def problem(params: Mapping[str, str]) -> str | None:
+            if params.get("response_type") != "code":
+                return "response_type must be code"
+            if params.get("client_id") not in self.oauth_clients:
+                return "unknown client_id"
+            if not str(params.get("redirect_uri", "")).startswith(("http://", "https://")):
+                return "redirect_uri must be an http(s) URL"
+            return None
+
+        @app.get("/oauth/authorizations/new")
+        def oauth_consent() -> Response:
+            wrong = problem(request.args)
+            if wrong:
+                return _page("Zendesk", f"<p>Invalid authorization request: {html.escape(wrong)}.</p>", status=400)
+            user = self._signed_in()
+            if user is None:
+                return _page("Zendesk", "<p>Sign in to Zendesk first.</p>", status=401)
+            fields = "".join(f'<input type="hidden" name="{key}" value="{html.escape(request.args.get(key, ""))}">'
+                             for key in ("response_type", "client_id", "redirect_uri", "scope", "state"))
+            body = (f"<h1>Allow access?</h1><p><b>{html.escape(request.args['client_id'])}</b> asks for access to "
+                    f"your account as <b>{self._name(self._users, user)}</b>: "
+                    f"{html.escape(request.args.get('scope', 'read'))}.</p>"
+                    f'<form method="post" action="/oauth/authorizations">{fields}'
+                    '<button name="decision" value="allow" id="allow">Allow</button> '
+                    '<button name="decision" value="deny" id="deny">Deny</button></form>')
+            # Chrome applies form-action to the redirect that follows the form, too.
+            csp = f"{CSP}; form-action 'self' {_origin(request.args['redirect_uri'])}"
+            return self._signing_in(_page("Allow access?", body, csp), user)
+
+        @app.post("/oauth/authorizations")
+        def oauth_decide() -> Response:
+            user = self._signed_in()
+            if problem(request.form) or user is None:
+                abort(400)
+            params = {"state": request.form.get("state", "")}
+            if request.form.get("decision") == "allow":
+                code = secrets.token_urlsafe(24)
+                with self._lock:
+                    self._codes[code] = {"client_id": request.form["client_id"], "user": user,
+                                         "redirect_uri": request.form["redirect_uri"],
+                                         "scope": request.form.get("scope", "read"),
+                                         "expires": time.monotonic() + CODE_SECONDS}
+                params = {"code": code, **params}
+            else:
+                params = {"error": "access_denied", **params}
+            return redirect(_with_query(request.form["redirect_uri"], **params), code=302)  # type: ignore[return-value]
+
+        @app.post("/oauth/tokens")
+        def oauth_token() -> tuple[JSON, int]:
+            data: Any = request.get_json(silent=True) if request.is_json else request.form
+            data = data if isinstance(data, Mapping) else {}
+
+            def refuse(status: int, error: str, description: str) -> tuple[JSON, int]:
+                return {"error": error, "error_description": description}, status
+            secret = self.oauth_clients.get(str(data.get("client_id")))
+            if secret is None or not hmac.compare_digest(str(data.get("client_secret", "")).encode(), secret.encode()):
+                return refuse(401, "invalid_client", "Client authentication failed.")
+            if data.get("grant_type") != "authorization_code":
+                return refuse(400, "unsupported_grant_type", "The authorization grant type is not supported.")
+            with self._lock:
+                grant = self._codes.pop(str(data.get("code")), None)  # a code is used once, right or wrong
+                if (grant is None or grant["expires"] < time.monotonic() or grant["client_id"] != data.get("client_id")
+                        or grant["redirect_uri"] != data.get("redirect_uri")):
+                    return refuse(400, "invalid_grant", "The provided authorization grant is invalid, expired, or "
+                                                        "revoked.")
+                token = secrets.token_urlsafe(32)
+                self._tokens[token] = grant["user"]
+            return {"access_token": token, "token_type": "bearer", "scope": grant["scope"]}, 200
 
     @staticmethod
     def _name(table: dict[int, JSON], key: int | None) -> str:
@@ -635,7 +934,7 @@ class ZendeskSandbox(Sandbox[_Job]):
             hook = {"id": hook_id, "name": spec["name"], "status": spec.get("status", "active"),
                     "endpoint": spec["endpoint"], "http_method": spec.get("http_method", "POST"),
                     "request_format": spec.get("request_format", "json"), "subscriptions": list(subs),
-                    "created_at": iso(self.clock()), "created_by": str(self.api_user_id)}
+                    "created_at": iso(self.clock()), "created_by": str(self._caller())}
             self._webhooks[hook_id], self._secrets[hook_id] = hook, secrets.token_urlsafe(32)
             return copy.deepcopy(hook)
 
@@ -666,10 +965,54 @@ class ZendeskSandbox(Sandbox[_Job]):
             return copy.deepcopy(trigger)
 
 
-def _page(title: str, body: str) -> Response:
+def _page(title: str, body: str, csp: str = CSP, status: int = 200, width: str = "960px") -> Response:
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-            f"<body style='font-family:sans-serif;max-width:960px;margin:2em auto'>{body}</body></html>")
-    return Response(page, mimetype="text/html", headers={"Content-Security-Policy": CSP})
+            f"<body style='font-family:sans-serif;max-width:{width};margin:2em auto'>{body}</body></html>")
+    return Response(page, status=status, mimetype="text/html", headers={"Content-Security-Policy": csp})
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _with_query(url: str, **params: str) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+# The host side of the ZAF SDK's postMessage protocol (zendesk_app_framework_sdk lib/client.js): the
+# app posts JSON strings to its parent with the page's origin as target; the host answers the
+# handshake with "zaf.app.registered" (context and metadata) and each request {id, request, params}
+# with {id, result}; a path it does not know comes back in result.errors, as ZAF does.
+ZAF_HOST_JS = """(function () {
+  var form = document.getElementById("baton-app-launch"), frame = document.getElementById("baton-app");
+  var appOrigin = new URL(form.action).origin, guid = form.dataset.appGuid;
+  var context = JSON.parse(form.dataset.context), values = JSON.parse(form.dataset.values);
+  window.addEventListener("message", function (event) {
+    if (event.origin !== appOrigin || event.source !== frame.contentWindow) { return; }
+    var data;
+    try { data = JSON.parse(event.data); } catch (e) { return; }
+    if (!data || data.appGuid !== guid) { return; }
+    function reply(message) { frame.contentWindow.postMessage(JSON.stringify(message), appOrigin); }
+    if (data.key === "iframe.handshake") {
+      reply({key: "zaf.app.registered", message: {context: context, metadata: JSON.parse(form.dataset.metadata)}});
+    } else if (data.request === "get") {
+      var result = {}, errors = {};
+      data.params.forEach(function (path) {
+        if (Object.prototype.hasOwnProperty.call(values, path)) { result[path] = values[path]; }
+        else { errors[path] = {name: "APIUnavailable", message: "is not available here", path: path}; }
+      });
+      if (Object.keys(errors).length) { result.errors = errors; }
+      reply({id: data.id, result: result});
+    } else if (data.request === "invoke") {
+      var size = (data.params.resize || [])[0];
+      if (size && size.height) { frame.style.height = String(size.height).replace(/[^0-9a-z%.]/gi, ""); }
+      reply({id: data.id, result: {}});
+    }
+  });
+  form.submit();
+})();
+"""
 
 
 def _strip_json_suffix(wsgi: WSGIApplication) -> WSGIApplication:
@@ -687,6 +1030,41 @@ class ZendeskDriver(Driver):
 
     sandbox_class = ZendeskSandbox
     key, write_method = "zendesk", "PUT"
+
+    def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
+        super().__init__(retry_delays)
+        self._admin: str | None = None
+
+    # Baton's Zendesk app, from its package as Zendesk would install it
+    def install_app(self, baton_url: str) -> JSON:
+        """The admin installs Baton's app (``manifests/zendesk``) with ``baton_url`` as its setting:
+        its locations and its requirements (the webhook). Once: the installation if there is one."""
+        current = self.sandbox.app_installation()
+        if current is not None:
+            return current  # type: ignore[no-any-return]
+        manifest = json.loads((APP_PACKAGE / "manifest.json").read_text())
+        requirements = json.loads((APP_PACKAGE / "requirements.json").read_text())
+        locations = {name: spec["url"] for name, spec in manifest["location"]["support"].items()}
+        settings = {"baton_url": baton_url.rstrip("/")}
+        return self.sandbox.install_app(settings, locations, requirements)  # type: ignore[no-any-return]
+
+    def uninstall_app(self) -> None:
+        self.sandbox.uninstall_app()
+
+    def staff(self, role: str) -> str:
+        """A user to sign in as: ``"admin"`` (Ada, made on first use), ``"agent"`` (the human agent)."""
+        if role == "agent":
+            return self.human()
+        if role != "admin":
+            raise ValueError(f"unknown role {role!r}")
+        if self._admin is None:
+            self._admin = str(self.sandbox.add_user("Ada Admin", "ada@yourco.example", role="admin")["id"])
+        return self._admin
+
+    def app_page(self, user_id: str, ticket_id: str | None = None) -> str:
+        """Where ``user_id`` sees Baton: the app's nav_bar page, or a ticket with the sidebar app."""
+        path = f"/agent/tickets/{ticket_id}" if ticket_id is not None else f"/agent/apps/{APP_SLUG}"
+        return f"{self.url}{path}?as={user_id}"
 
 
     def setup(self) -> Setup:
