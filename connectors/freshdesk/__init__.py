@@ -9,7 +9,9 @@ DESCRIPTOR = Descriptor(
     key="freshdesk",
     name="Freshdesk",
     credentials=((CredentialField("api_key", "the API key of Baton's agent"),),),
-    modes=("automation",),  # the admin pastes the automation rule's webhook from README.md
+    # automation: the admin pastes the automation rule's webhook from README.md; app: the marketplace
+    # app forwards ticket events itself (installed from Freshdesk's app settings, no terminal)
+    modes=("automation", "app"),
     example_url="https://acme.freshdesk.com",
     next_step="Admin > Workflows > Automations > Ticket updates: a rule on ticket created or updated whose "
               "action is Trigger webhook: POST to Baton's endpoint, header X-Baton-Secret with the secret "

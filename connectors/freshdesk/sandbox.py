@@ -9,6 +9,18 @@ per-installation secret header. Deliveries leave from a background queue, retrie
 
 Test knobs: ``throttle`` (429 + Retry-After), ``delay``, ``requests_log``, ``deliveries``,
 ``wait_for_deliveries`` and ``redeliver``. State lives in memory and every public method is thread-safe.
+
+It also plays the Freshworks platform around Baton's marketplace app (``manifests/freshdesk/``,
+FDK Platform 3.0): agents with Freshdesk's default roles (``/api/v2/roles``); the agent UI pages
+that show the packaged app in ``<iframe id="baton-app">`` (``/a/apps/baton?as=<agent id>``, the
+full-page app; ``/a/tickets/<id>?as=<agent id>``, the ticket sidebar); the admin's install page
+around ``config/iparams.html`` (``/a/admin/apps/baton/install?as=<admin id>``); a stand-in for the
+``client`` object that ``{{{appclient}}}`` loads; and the request proxy behind
+``client.request.invokeTemplate``, which fills ``config/requests.json``'s templates with the
+installation's iparams (secure ones kept here, never sent to a page) and the call's context,
+under the platform's substitution rules, and answers ``{status, headers, response}``. Installing
+the app also starts its serverless part: the product events its manifest subscribes to are
+forwarded with the ``baton_event`` template; ``uninstall_app`` runs ``onAppUninstall``.
 """
 from __future__ import annotations
 
@@ -16,13 +28,18 @@ import copy
 import hmac
 import html
 import json
+import re
+import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, jsonify, request
+import requests
+from flask import Flask, Response, abort, jsonify, request, send_from_directory
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -39,7 +56,22 @@ REPLY, NOTE = 0, 2  # conversation sources
 AUTOMATION_EVENTS = ("ticket_created", "customer_replied")
 # Distinct id ranges per kind, so that a ticket id mistaken for a contact id is a 404, not another record.
 ID_BASES = {"ticket": 1, "contact": 48000000001, "agent": 48000001001, "group": 48000002001,
-            "company": 48000003001, "conversation": 48000004001, "hook": 1}
+            "company": 48000003001, "conversation": 48000004001, "role": 48000005001, "hook": 1}
+# Freshdesk's four default roles, as GET /api/v2/roles lists them (https://developers.freshdesk.com/api/#roles:
+# id, name, description, default, created_at, updated_at); the descriptions are abridged.
+ROLES = (("Account Administrator", "Has complete control over the help desk including access to Account or "
+                                   "Billing related information, and receives Invoices."),
+         ("Administrator", "Can configure all features through the Admin tab, but is restricted from viewing "
+                           "Account or Billing related information."),
+         ("Supervisor", "Can perform all agent related activities, access reports and see unresolved tickets "
+                        "analysis."),
+         ("Agent", "Can log, view, reply, update and resolve tickets and manage contacts."))
+ADMIN_ROLES = ("Account Administrator", "Administrator")
+APP_DIR = Path(__file__).resolve().parents[2] / "manifests" / "freshdesk"  # the packaged FDK app
+APP_PATH = "/a/apps/baton"  # where this sandbox serves it
+# A request template's <%= iparam.x %> / <%= context.x %> (developers.freshworks.com, "Request method")
+PLACEHOLDER = re.compile(r"<%=\s*(iparam|context)\.(\w+)\s*%>")
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 UPDATE_FIELDS = ("subject", "priority", "status", "group_id", "responder_id", "tags")
 CREATE_FIELDS = {*UPDATE_FIELDS, "description", "requester_id", "email", "name", "source"}
 NOTE_FIELDS = {"body", "private", "incoming", "notify_emails"}
@@ -93,9 +125,21 @@ class FreshdeskSandbox(Sandbox[_Job]):
 
     def __init__(self, api_key: str = "sandbox-key", domain: str = "sandbox.freshdesk.com", *,
                  clock: Callable[[], datetime] | None = None,
-                 retry_delays: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+                 retry_delays: Sequence[float] = (1.0, 1.0, 1.0), app_dir: Path = APP_DIR) -> None:
         super().__init__(clock=clock, retry_delays=retry_delays)
         self.api_key, self.domain = api_key, domain
+        self._roles: dict[int, JSON] = {}
+        for role_name, description in ROLES:
+            role_id = next(self._ids["role"])
+            self._roles[role_id] = {"id": role_id, "name": role_name, "description": description, "default": True,
+                                    "created_at": iso(self.clock()), "updated_at": iso(self.clock())}
+        # the marketplace app: its package, its installation's iparams, the calls its proxy made
+        self.app_dir = app_dir
+        self.app_iparams: JSON = {}
+        self.app_secure_iparams: JSON = {}  # only the proxy reads them
+        self.app_requests: list[JSON] = []
+        self._frames: dict[str, JSON] = {}  # an app page's iframe → who is looking, where
+        self._app_hook: int | None = None  # the event forwarding its serverless part does
         self._agents: dict[int, JSON] = {}
         self._groups: dict[int, JSON] = {}
         self._companies: dict[int, JSON] = {}
@@ -104,17 +148,24 @@ class FreshdeskSandbox(Sandbox[_Job]):
         self._conversations: dict[int, list[JSON]] = {}
         self._automations: dict[int, JSON] = {}
         self._forwarders: dict[int, JSON] = {}
-        self.api_agent_id: int = self.add_agent("Baton API", f"baton@{domain}")["id"]
+        # the API key's agent administers the account (the app's install checks it can read roles)
+        self.api_agent_id: int = self.add_agent("Baton API", f"baton@{domain}", role="Administrator")["id"]
         self.app = self._build_app()
 
     # -- seeding and simulated UI activity -------------------------------------------------------
     def add_agent(self, name: str, email: str, group_ids: Iterable[int] = (), available: bool = True,
-                  language: str = "en", time_zone: str = "UTC") -> JSON:
+                  language: str = "en", time_zone: str = "UTC", role: str | None = None) -> JSON:
+        """An agent; with ``role`` (one of ROLES' names) it carries ``role_ids`` as Freshdesk's agents
+        do. Without, it has no role: Baton treats it as a plain agent."""
         with self._lock:
             group_ids = [self._find(self._groups, key, "group")["id"] for key in group_ids]
             agent = {"id": next(self._ids["agent"]), "available": available, "occasional": False,
                      "group_ids": group_ids, "contact": {"name": name, "email": email, "language": language,
                                                          "time_zone": time_zone}, "created_at": iso(self.clock())}
+            if role is not None:
+                agent["role_ids"] = [r["id"] for r in self._roles.values() if r["name"] == role]
+                if not agent["role_ids"]:
+                    raise ValueError(f"role must be one of {[name for name, _ in ROLES]}")
             self._agents[agent["id"]] = agent
             for key in group_ids:
                 self._groups[key]["agent_ids"].append(agent["id"])
@@ -436,11 +487,11 @@ class FreshdeskSandbox(Sandbox[_Job]):
 
     def _add_routes(self, app: Flask) -> None:
         tables = {"tickets": self._tickets, "contacts": self._contacts, "companies": self._companies,
-                  "agents": self._agents, "groups": self._groups}
+                  "agents": self._agents, "groups": self._groups, "roles": self._roles}
         for name, table in tables.items():
             app.add_url_rule(f"/api/v2/{name}/<int:key>", f"show_{name}",
                              self._read(lambda key, table=table: self._find(table, key)))
-        for name in ("agents", "groups"):
+        for name in ("agents", "groups", "roles"):
             app.add_url_rule(f"/api/v2/{name}", f"list_{name}",
                              self._list(lambda name=name: [tables[name][key] for key in sorted(tables[name])]))
         app.add_url_rule("/api/v2/agents/me", "me", self._read(lambda: self._agents[self.api_agent_id]))
@@ -464,6 +515,312 @@ class FreshdeskSandbox(Sandbox[_Job]):
             with self._lock:
                 return copy.deepcopy(self._update(key, data))
 
+        self._add_app_routes(app)
+
+    # -- the marketplace app (Freshworks platform) -----------------------------------------------
+    def install_app(self, iparams: JSON, secure: JSON) -> None:
+        """The app installed with these iparams (as its settings page's postConfigs stores them),
+        its serverless event forwarding started."""
+        with self._lock:
+            self.app_iparams, self.app_secure_iparams = dict(iparams), dict(secure)
+            if self._app_hook is not None:
+                self._forwarders.pop(self._app_hook, None)
+                self._app_hook = None
+            events = self._manifest()["modules"].get("support_ticket", {}).get("events", {})
+        if events and "baton_event" in self._templates():
+            _, url, _, headers = self._fill("baton_event", {}, "server")
+            if any(hook["url"] == url for hook in self._forwarders.values()):
+                return  # the operator's connect() already forwards these events there
+            self._app_hook = self.add_app_forwarder(url, {k: v for k, v in headers.items() if k != "Content-Type"})
+
+    def uninstall_app(self) -> int | None:
+        """The admin uninstalls the app: its onAppUninstall handler runs (server/server.js calls the
+        baton_uninstall template), then its iparams and event forwarding are gone. The status Baton
+        answered (None: no handler, or no answer)."""
+        status = None
+        if "onAppUninstall" in self._manifest()["modules"]["common"].get("events", {}):
+            body = json.dumps({"event": "onAppUninstall", "timestamp": int(self.clock().timestamp() * 1000)})
+            status = self._invoke("baton_uninstall", {}, body, "server")["status"]
+        with self._lock:
+            if self._app_hook is not None:
+                self._forwarders.pop(self._app_hook, None)
+            self._app_hook, self.app_iparams, self.app_secure_iparams = None, {}, {}
+        return status
+
+    def is_admin(self, agent_id: int) -> bool:
+        agent = self._agents.get(agent_id) or {}
+        return any(self._roles[r]["name"] in ADMIN_ROLES for r in agent.get("role_ids", ()))
+
+    def _manifest(self) -> JSON:
+        return json.loads((self.app_dir / "manifest.json").read_text())  # type: ignore[no-any-return]
+
+    def _templates(self) -> JSON:
+        return json.loads((self.app_dir / "config" / "requests.json").read_text())  # type: ignore[no-any-return]
+
+    def _fill(self, name: str, context: JSON, where: str) -> tuple[str, str, JSON, dict[str, str]]:
+        """A request template filled as Freshworks' proxy fills it: (method, url, query, headers).
+        ``where``: "page" (an app page), "install" (the settings page, before any iparam exists) or
+        "server" (serverless). The rules: iparams only once installed, secure ones in headers only;
+        context in host and headers only from the settings page and serverless (developers.freshworks.com,
+        "Request method": context and iparams substitution). A break is a ValueError."""
+        templates = self._templates()
+        if name not in self._manifest()["modules"]["common"].get("requests", {}) or name not in templates:
+            raise ValueError(f"Requested template {name!r} is not declared in manifest.json and requests.json")
+        schema = templates[name]["schema"]
+        with self._lock:
+            plain, secure = dict(self.app_iparams), dict(self.app_secure_iparams)
+
+        def fill(text: str, part: str) -> str:
+            if text.count("<%") != len(PLACEHOLDER.findall(text)):
+                raise ValueError(f"schema.{part}: only <%= iparam.x %> and <%= context.x %> are substituted")
+
+            def value(match: re.Match[str]) -> str:
+                source, key = match.groups()
+                if source == "context":
+                    if part in ("host", "headers") and where == "page":
+                        raise ValueError(f"context.{key} in schema.{part}: only the settings page and serverless may")
+                    if key not in context:
+                        raise ValueError(f"context.{key} was not given")
+                    return str(context[key])
+                if where == "install" or key not in {**plain, **secure}:
+                    raise ValueError(f"iparam.{key} is not set (not installed yet?)")
+                if key in secure and part != "headers":
+                    raise ValueError(f"secure iparam.{key} in schema.{part}: secure iparams go in headers only")
+                return str(secure[key] if key in secure else plain[key])
+            return PLACEHOLDER.sub(value, text)
+
+        host = fill(schema["host"], "host")
+        # https as the template says; a local Baton (the tests') is reached over http, as `fdk run` allows
+        protocol = "http" if urlsplit(f"//{host}").hostname in LOCAL_HOSTS else schema.get("protocol", "https")
+        url = f"{protocol}://{host}{fill(schema.get('path', '/'), 'path')}"
+        query = {k: fill(v, "query") for k, v in (schema.get("query") or {}).items()}
+        return schema["method"], url, query, {k: fill(v, "headers") for k, v in (schema.get("headers") or {}).items()}
+
+    def _invoke(self, name: str, context: JSON, body: str | None, where: str) -> JSON:
+        """What ``invokeTemplate`` resolves (2xx) or rejects with: ``{status, headers, response}``;
+        network errors, 429 and 5xx are tried again per the template's ``options``."""
+        try:
+            method, url, query, headers = self._fill(name, context, where)
+        except ValueError as e:
+            return {"status": 400, "headers": {}, "response": str(e), "errorSource": "APP"}
+        options = self._templates()[name].get("options") or {}
+        result: JSON = {}
+        attempt = 0
+        for attempt in range(1, max(1, int(options.get("maxAttempts", 1))) + 1):
+            try:
+                r = requests.request(method, url, params=query, headers=headers, data=(body or "").encode(), timeout=15)
+                result = {"status": r.status_code, "headers": dict(r.headers), "response": r.text}
+            except requests.RequestException as e:
+                result = {"status": 502, "headers": {}, "response": f"cannot reach {url}: {type(e).__name__}",
+                          "errorSource": "PLATFORM"}
+            if result["status"] != 429 and result["status"] < 500:
+                break
+            time.sleep(int(options.get("retryDelay", 0)) / 1000)
+        with self._lock:
+            self.app_requests.append({"name": name, "where": where, "method": method, "url": url, "headers": headers,
+                                      "status": result["status"], "attempts": attempt})
+        return result
+
+    def _agent(self) -> JSON:
+        """Who is signed in to the sandbox's agent UI: ``?as=<agent id>`` (403 for anyone else)."""
+        raw = request.args.get("as", "")
+        agent = self._agents.get(int(raw)) if raw.isdigit() else None
+        if agent is None:
+            abort(403, "sign in as one of the account's agents: ?as=<agent id>")
+        return agent
+
+    def _frame(self, agent: JSON, location: str, ticket: int | None = None) -> str:
+        frame = secrets.token_urlsafe(12)
+        with self._lock:
+            self._frames[frame] = {"agent": agent["id"], "location": location, "ticket": ticket}
+        return frame
+
+    def _framed(self) -> JSON:
+        frame = self._frames.get(request.args.get("frame", ""))
+        if frame is None:
+            abort(404, "no such app frame")
+        return frame
+
+    def _location_url(self, module: str, location: str, frame: str) -> str:
+        page = self._manifest()["modules"][module]["location"][location]["url"]
+        return f"{APP_PATH}/app/{page}?frame={frame}"
+
+    def _add_app_routes(self, app: Flask) -> None:
+        @app.get(APP_PATH)
+        def full_page_app() -> str:
+            agent = self._agent()
+            src = self._location_url("common", "full_page_app", self._frame(agent, "full_page_app"))
+            return _page("Baton", agent, f'<iframe id="baton-app" title="Baton" src="{html.escape(src)}"></iframe>')
+
+        @app.get("/a/tickets/<int:key>")
+        def ticket_page(key: int) -> str:
+            agent = self._agent()
+            with self._lock:
+                ticket = copy.deepcopy(self._find(self._tickets, key))
+                conversations = copy.deepcopy(self._conversations[key])
+            src = self._location_url("support_ticket", "ticket_sidebar", self._frame(agent, "ticket_sidebar", key))
+            thread = "".join(f"<li>{'<strong>Private note</strong> ' if c['private'] else ''}"
+                             f"{html.escape(c['body_text'])}</li>" for c in conversations)
+            return _page(f"#{key} {ticket['subject']}", agent,
+                         f'<div class="ticket"><section><h1>{html.escape(ticket["subject"])}</h1>'
+                         f'<p>{html.escape(ticket["description_text"])}</p><ol>{thread}</ol></section>'
+                         f'<aside><iframe id="baton-app" class="sidebar" title="Baton" src="{html.escape(src)}">'
+                         '</iframe></aside></div>')
+
+        @app.route("/a/admin/apps/baton/install", methods=["GET", "POST"])
+        def install_page() -> Any:
+            agent = self._agent()
+            if not self.is_admin(agent["id"]):
+                abort(403, "only the account's administrators install apps")
+            if request.method == "POST":  # the Install button: what postConfigs returned
+                data = request.get_json(silent=True) or {}
+                configs = data.get("configs")
+                framed = self._frames.get(str(data.get("frame")))
+                if not isinstance(configs, dict) or framed is None or framed["location"] != "install":
+                    return jsonify(message="postConfigs() must return an object"), 400
+                meta = configs.pop("__meta", None) or {}
+                secure = set(meta.get("secure") or ())
+                self.install_app({k: v for k, v in configs.items() if k not in secure},
+                                 {k: v for k, v in configs.items() if k in secure})
+                return jsonify(installed=True)
+            frame = self._frame(agent, "install")
+            with self._lock:
+                stored = json.dumps(self.app_iparams).replace("<", "\\u003c")  # safe inside <script>
+            src = html.escape(f"{APP_PATH}/config/iparams.html?frame={frame}")
+            return _page("Install Baton", agent, INSTALL_PAGE.format(src=src, frame=json.dumps(frame), stored=stored))
+
+        @app.get(f"{APP_PATH}/_client.js")
+        def client_js() -> Response:
+            return Response(CLIENT_JS.replace("__FRAME__", json.dumps(request.args.get("frame", ""))),
+                            mimetype="text/javascript")
+
+        @app.get(f"{APP_PATH}/_data/<name>")
+        def data(name: str) -> Any:
+            frame = self._framed()
+            with self._lock:
+                values = {"loggedInUser": lambda: copy.deepcopy(self._agents[frame["agent"]]),
+                          "currentHost": lambda: {"subscribed_modules": ["support_ticket"],
+                                                  "endpoint_urls": {"freshdesk": self.url}},
+                          "domainName": lambda: urlsplit(self.url).netloc}
+                if frame["ticket"] is not None:
+                    values["ticket"] = lambda: copy.deepcopy(self._tickets[frame["ticket"]])
+                if name not in values:
+                    return jsonify(message=f"{name} is not available in this placeholder"), 404
+                return jsonify({name: values[name]()})
+
+        @app.get(f"{APP_PATH}/_iparams")
+        def iparams() -> Any:
+            self._framed()
+            with self._lock:
+                return jsonify(self.app_iparams)  # client.iparams.get(): never the secure ones
+
+        @app.post(f"{APP_PATH}/_invoke")
+        def invoke() -> Any:
+            frame = self._framed()
+            data = request.get_json(silent=True) or {}
+            context, body = data.get("context") or {}, data.get("body")
+            if not isinstance(context, dict) or not (body is None or isinstance(body, str)):
+                return jsonify(status=400, headers={}, response="context must be an object and body a string")
+            where = "install" if frame["location"] == "install" else "page"
+            return jsonify(self._invoke(str(data.get("name")), context, body, where))
+
+        @app.get(f"{APP_PATH}/<path:name>")
+        def packaged(name: str) -> Any:
+            """The package's front end: app/ and the settings page, never the templates or server/."""
+            frame = request.args.get("frame", "")
+            if not (name.startswith(("app/", "config/assets/")) or name == "config/iparams.html"):
+                abort(404)
+            if name.endswith(".html"):
+                page = (self.app_dir / name).resolve()
+                if not page.is_relative_to(self.app_dir.resolve()) or not page.is_file():
+                    abort(404)
+                script = f"{APP_PATH}/_client.js?frame={frame}"
+                return Response(page.read_text().replace("{{{appclient}}}", html.escape(script)), mimetype="text/html")
+            return send_from_directory(self.app_dir, name)
+
+
+def _page(title: str, agent: JSON, body: str) -> str:
+    """A page of the sandbox's agent UI: a bar naming who is signed in, then ``body``."""
+    who = html.escape(agent["contact"]["name"])
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · Freshdesk '
+            f'sandbox</title><style>{SANDBOX_CSS}</style></head><body><header>Freshdesk sandbox · signed in as '
+            f'<span id="agent">{who}</span></header><main>{body}</main></body></html>')
+
+
+SANDBOX_CSS = ("body{margin:0;font:14px/20px sans-serif;color:#12344d;background:#f5f7f9}"
+               "header{background:#12344d;color:#fff;padding:8px 16px}main{padding:16px}"
+               "iframe{border:1px solid #cfd7df;background:#fff;width:100%;height:820px}"
+               ".ticket{display:flex;gap:16px}.ticket section{flex:1}.ticket aside{width:360px}.sidebar{height:1100px}"
+               "#install{margin-top:12px}")
+
+# The settings page's frame and the platform's own Install button, which calls the page's validate(),
+# then stores what postConfigs() returns; on Edit Settings the stored iparams go to getConfigs().
+INSTALL_PAGE = """<h1>Baton</h1>
+<iframe id="baton-settings" title="Baton settings" src="{src}" style="height:420px"></iframe>
+<button id="install" type="button">Install</button> <span id="install-result" role="status"></span>
+<script type="application/json" id="stored-iparams">{stored}</script>
+<script>
+(function () {{
+  var frame = document.getElementById("baton-settings"), out = document.getElementById("install-result");
+  var stored = JSON.parse(document.getElementById("stored-iparams").textContent);
+  frame.addEventListener("load", function () {{
+    if (Object.keys(stored).length) frame.contentWindow.getConfigs(stored);
+  }});
+  document.getElementById("install").addEventListener("click", async function () {{
+    out.dataset.state = "working"; out.textContent = "Installing…";
+    try {{
+      if (!(await frame.contentWindow.validate())) {{
+        out.dataset.state = "refused"; out.textContent = "Not installed: see the settings above."; return;
+      }}
+      var configs = await frame.contentWindow.postConfigs();
+      var r = await fetch(location.href, {{method: "POST", headers: {{"Content-Type": "application/json"}},
+                                          body: JSON.stringify({{frame: {frame}, configs: configs}})}});
+      out.dataset.state = r.ok ? "installed" : "refused";
+      out.textContent = r.ok ? "Baton is installed." : "Not installed: " + (await r.text());
+    }} catch (e) {{
+      out.dataset.state = "refused"; out.textContent = "Not installed: " + e;
+    }}
+  }});
+}})();
+</script>"""
+
+# The stand-in for the client that {{{appclient}}} loads in an FDK app page (developers.freshworks.com,
+# "Front-end apps": app.initialized(), client.data, client.iparams, client.request.invokeTemplate,
+# client.events, client.interface). invokeTemplate resolves a 2xx {status, headers, response} and rejects
+# anything else with the same shape.
+CLIENT_JS = """(function () {
+  "use strict";
+  var FRAME = __FRAME__, BASE = "/a/apps/baton/";
+  function get(path) {
+    return fetch(BASE + path + (path.indexOf("?") < 0 ? "?" : "&") + "frame=" + encodeURIComponent(FRAME))
+      .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw j; return j; }); });
+  }
+  var client = {
+    data: {get: function (name) { return get("_data/" + encodeURIComponent(name)); }},
+    iparams: {get: function (name) {
+      return get("_iparams").then(function (all) {
+        if (!name) return all;
+        var one = {};
+        one[name] = all[name];
+        return one;
+      });
+    }},
+    request: {invokeTemplate: function (name, options) {
+      options = options || {};
+      return fetch(BASE + "_invoke?frame=" + encodeURIComponent(FRAME), {method: "POST",
+        headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({name: name, context: options.context || {}, body: options.body})})
+        .then(function (r) { return r.json(); })
+        .then(function (result) { if (result.status >= 200 && result.status < 300) return result; throw result; });
+    }},
+    events: {on: function (name, callback) { if (name === "app.activated") setTimeout(callback, 0); }},
+    interface: {trigger: function () { return Promise.resolve({}); }},
+    instance: {context: function () { return Promise.resolve({}); }}
+  };
+  window.app = {initialized: function () { return Promise.resolve(client); }};
+})();
+"""
+
 
 class FreshdeskDriver(Driver):
     """Plays an admin, customers, a bot and agents on the Freshdesk sandbox."""
@@ -472,6 +829,20 @@ class FreshdeskDriver(Driver):
     key, write_method = "freshdesk", "PUT"
     PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}  # as Freshdesk's UI names them
 
+
+    def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
+        super().__init__(retry_delays)
+        self._app_users: dict[str, int] = {}
+
+    def app_user(self, role: str = "admin") -> int:
+        """The person who opens Baton's app in Freshdesk (made on first use): ``admin``, an account
+        administrator, or ``agent``, an agent with Freshdesk's Agent role."""
+        if role not in self._app_users:
+            name, freshdesk_role = {"admin": ("Ada Admin", "Account Administrator"),
+                                    "agent": ("Pat Agent", "Agent")}[role]
+            email = f"{name.split()[0].lower()}@yourco.example"
+            self._app_users[role] = int(self.sandbox.add_agent(name, email, role=freshdesk_role)["id"])
+        return self._app_users[role]
 
     def setup(self) -> Setup:
         self.bot_id = self.sandbox.add_agent("Freddy Bot", "bot@sandbox.example")["id"]
