@@ -207,3 +207,26 @@ def test_a_chunked_body_over_one_mib_is_413_not_cut(env):
         server.stop()
     assert status.split()[1] == b"413"
     assert events(store) == []
+
+
+def test_the_intercom_apps_single_webhook_url_finds_the_workspace_by_its_app_id(store):
+    from connectors.intercom import webhook as intercom
+
+    body = (Path(__file__).parents[1] / "connectors/intercom/fixtures/conversation_user_replied.json").read_bytes()
+    workspace = json.loads(body)["app_id"]
+    inst = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "t"},
+                                  settings={"app_id": workspace, "api_user_id": "1"}, webhook_secret="client-secret")
+    queue = FakeQueue()
+    client = app(store, queue).test_client()
+    signed = {intercom.SIGNATURE: intercom.sign("client-secret", body), "Content-Type": "application/json"}
+    r = client.post("/webhooks/intercom", data=body, headers=signed)
+    assert r.status_code == 200 and r.json["status"] == "queued"
+    assert events(store)[0]["installation_id"] == inst.id
+    other = body.replace(workspace.encode(), b"unknown1")
+    assert client.post("/webhooks/intercom", data=other,
+                       headers={intercom.SIGNATURE: intercom.sign("client-secret", other)}).status_code == 404
+    assert client.post("/webhooks/intercom", data=body, headers={intercom.SIGNATURE: "sha1=00"}).status_code == 401
+    assert client.post("/webhooks/intercom", data=b"[1]", headers=signed).status_code == 400
+    assert client.head("/webhooks/intercom").status_code == 200
+    store.uninstall(inst.id, "Intercom")  # seen by a web process within its 30 s installation cache
+    assert app(store, queue).test_client().post("/webhooks/intercom", data=body, headers=signed).status_code == 410

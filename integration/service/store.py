@@ -306,8 +306,12 @@ class Store:
         )
 
     def update_installation(self, inst_id: str, *, webhook_secret: str | None = None,
-                            settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None) -> None:
+                            settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None,
+                            credentials: Mapping[str, str] | None = None) -> None:
         values: dict[str, Any] = {}
+        if credentials is not None:  # reconnected: new token, and the admin's problem is solved
+            values.update(credentials=self.vault.encrypt(json.dumps(dict(credentials))), status="active",
+                          status_reason=None)
         if webhook_secret is not None:
             values["webhook_secret"] = self.vault.encrypt(webhook_secret)
         if settings is not None:

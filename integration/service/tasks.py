@@ -50,6 +50,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "baton-drain": {"task": "baton.drain", "schedule": settings.drain_seconds},
             "baton-rosters": {"task": "baton.sync_rosters", "schedule": settings.roster_seconds},
             "baton-reprobe": {"task": "baton.reprobe", "schedule": settings.reprobe_seconds},
+            # Zendesk tells nobody when its app is removed (its webhook goes with it): look hourly
+            "baton-uninstalled": {"task": "baton.sweep_uninstalled", "schedule": 3600.0},
         },
     }
 
@@ -134,6 +136,14 @@ def sync_rosters(self: Task) -> None:
 @shared_task(name="baton.reprobe")
 def reprobe() -> None:
     _pipeline().reprobe()
+
+
+@shared_task(name="baton.sweep_uninstalled")
+def sweep_uninstalled() -> None:
+    from integration.service.apps.zendesk import sweep_uninstalled as zendesk_sweep
+
+    baton = current_app.extensions["baton"]
+    zendesk_sweep(baton.store, baton.settings)
 
 
 @shared_task(name="baton.sync_roster")

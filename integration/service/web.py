@@ -10,6 +10,7 @@ GET /healthz
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -69,12 +70,33 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         body = _read_body()
         if body is None:
             return _answer(413, "body over 1 MiB")
-        try:
-            connector = connectors.get(provider)
-        except KeyError:
+        if provider not in connectors.KEYS:
             return _answer(404, "unknown helpdesk")
         if not INSTALLATION_ID.fullmatch(installation_id):
             return _answer(404, "unknown installation")
+        return receive(provider, installation_id, body)
+
+    @app.post("/webhooks/intercom")
+    def intercom_app_webhook():  # type: ignore[no-untyped-def]
+        """A public Intercom app has one webhook URL for every workspace: the workspace is the
+        body's ``app_id`` (the signature, checked next, is the app's)."""
+        body = _read_body()
+        if body is None:
+            return _answer(413, "body over 1 MiB")
+        try:
+            workspace = json.loads(body).get("app_id")
+        except (ValueError, AttributeError):
+            return _answer(400, "not an Intercom notification (no JSON object)")
+        if not isinstance(workspace, str) or not workspace:
+            return _answer(400, "not an Intercom notification (no app_id)")
+        try:
+            inst = store.find_installation("intercom", setting=("app_id", workspace))
+        except SQLAlchemyError:
+            return _answer(503, "database unavailable")
+        return receive("intercom", inst.id, body) if inst else _answer(404, "no installation for this workspace")
+
+    def receive(provider: str, installation_id: str, body: bytes):  # type: ignore[no-untyped-def]
+        connector = connectors.get(provider)
         try:
             inst = installation(installation_id)
         except SQLAlchemyError:
@@ -119,7 +141,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         return jsonify(status="duplicate" if not new else "queued", event=rid), 200
 
     @app.route("/webhooks/<provider>/<installation_id>", methods=["HEAD", "GET"])
-    def webhook_check(provider: str, installation_id: str):  # type: ignore[no-untyped-def]
+    @app.route("/webhooks/<provider>", methods=["HEAD", "GET"])
+    def webhook_check(provider: str, installation_id: str = ""):  # type: ignore[no-untyped-def]
         """Intercom checks an endpoint with HEAD before subscribing it; say only whether we serve it."""
         return ("", 200) if provider in connectors.KEYS else ("", 404)
 

@@ -66,6 +66,8 @@ def _load_session() -> Any:
     except SessionError as e:
         return render_template("error.html", message=str(e), identity=None, fragment=False), 401
     g.token = token
+    if any("\x00" in v for v in request.values.values()):  # PostgreSQL cannot even compare such text
+        return _error(400, "This request carries a NUL character: Baton refuses it.")
     if request.method == "POST" and not sessions.csrf_ok(secret(), token or "",
                                                         request.form.get("csrf") or request.headers.get("X-CSRF-Token")):
         return _error(403, "This form is out of date (missing or wrong CSRF token): reload the page and try again.")

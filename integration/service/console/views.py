@@ -32,10 +32,7 @@ def resolution_types() -> list[str]:
 
 @bp.get("/console/")
 def overview() -> Any:
-    now = utcnow()
-    health = _store().health(g.installation.id, now - timedelta(days=1))
-    return render_template("overview.html", health=health, now=now, versions=_store().versions(g.installation.id)[:1],
-                           draft=_store().draft(g.installation.id), types=resolution_types())
+    return render_template("overview.html", **_overview_context())
 
 
 @bp.post("/console/retry")
@@ -54,11 +51,25 @@ def save_resolution_types() -> Any:
     return _go("console.overview")
 
 
+@bp.post("/console/console-admins")
+def save_console_admins() -> Any:
+    """Intercom tells Baton no teammate's role: its console admins are the teammate who installed Baton
+    and the ids listed here (the other helpdesks say who is an administrator themselves)."""
+    if g.installation.provider != "intercom":
+        return render_template("error.html", message="This helpdesk says itself who its administrators are."), 404
+    ids = [i.strip() for i in request.form.get("admins", "").replace(",", "\n").splitlines() if i.strip()]
+    if not all(i.isdigit() and len(i) <= 20 for i in ids):
+        return render_template("overview.html", **_overview_context(),
+                               admins_error="Intercom teammate ids are numbers, one per line."), 422
+    _store().change_settings(g.installation.id, {"console_admins": list(dict.fromkeys(ids))}, identity().name)
+    return _go("console.overview")
+
+
 def _overview_context() -> dict[str, Any]:
     now = utcnow()
     return {"health": _store().health(g.installation.id, now - timedelta(days=1)), "now": now,
             "versions": _store().versions(g.installation.id)[:1], "draft": _store().draft(g.installation.id),
-            "types": resolution_types()}
+            "types": resolution_types(), "admins": g.installation.settings.get("console_admins") or []}
 
 
 # roster and activity
