@@ -384,6 +384,19 @@ class TicketView:
     said: tuple[str, ...]  # what Baton told the customer
 
 
+@dataclass(frozen=True)
+class AppSetup:
+    """Baton's marketplace app as a deployment registered it with the vendor: what a sandbox's app
+    platform needs to show Baton to its users."""
+
+    baton_url: str
+    installation: Any = None  # Baton's installation for this sandbox (None: the app's own flow makes it)
+    client_id: str = ""  # Baton's OAuth client (Zendesk, Intercom)
+    client_secret: str = ""
+    app_key: str = ""  # the installation key the app stores as a secure setting (Freshdesk)
+    app_id: str = ""  # the id the vendor gave Baton's app (Zendesk: its public key is fetched by it)
+
+
 class Driver(ABC):
     key: ClassVar[str]
     write_method: ClassVar[str]  # the HTTP method of the first write-back call (delayed to kill a worker inside it)
@@ -408,6 +421,19 @@ class Driver(ABC):
     @property
     def url(self) -> str:
         return self.sandbox.url
+
+    # Baton's marketplace app
+    @abstractmethod
+    def show_app(self, app: AppSetup) -> None:
+        """Install Baton's app in the sandbox's app platform, as the helpdesk's admin would."""
+
+    @abstractmethod
+    def console_url(self, user: str = "admin") -> str:
+        """Where ``user`` ("admin", "agent" or a user id) opens Baton's console in the sandbox's UI."""
+
+    @abstractmethod
+    def panel_url(self, ticket_id: Any, user: str = "agent") -> str:
+        """Where ``user`` sees Baton's panel on a ticket in the sandbox's UI."""
 
     # installing
     @abstractmethod

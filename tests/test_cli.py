@@ -148,10 +148,21 @@ def test_the_demo_plays_what_the_readme_says_and_serve_shows_full_notes(monkeypa
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     words = ["zero", "one", "two", "three", "four", "five", "six", "seven"]
     assert f"plays {words[len(demo.SCENARIOS)]} conversations" in readme
-    monkeypatch.setattr(demo, "wait_for_interrupt", lambda: None)  # as if Ctrl-C came at once
+    import re
+
+    import requests
+
     lines: list[str] = []
+    opened: dict[str, int] = {}
+
+    def browse() -> None:  # what a person does before Ctrl-C: open the printed addresses
+        for url in re.findall(r"\((?:as the admin|as an agent)\) (\S+)", "\n".join(lines)):
+            opened[url] = requests.get(url, timeout=10).status_code
+
+    monkeypatch.setattr(demo, "wait_for_interrupt", browse)
     assert demo.run(serve=True, out=lines.append) == 0
     text = "\n".join(lines)
+    assert len(opened) == 6 and set(opened.values()) == {200}, opened  # a console and a panel per helpdesk
     assert text.index("Sandboxes: Zendesk http://") < text.index("══ Zendesk sandbox")
     for helpdesk in ("Zendesk", "Freshdesk", "Intercom"):
         section = text.split(f"══ {helpdesk} sandbox")[1].split("\n══ ")[0]

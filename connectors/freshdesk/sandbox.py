@@ -45,7 +45,7 @@ from werkzeug.exceptions import HTTPException
 
 from connectors.freshdesk import webhook
 from connectors.freshdesk.client import AUTOMATION_BODY
-from connectors.sandbox import (JSON, ApiError, Driver, Outgoing, Person, Refusal, Sandbox, Setup, TicketView, fill,
+from connectors.sandbox import (JSON, ApiError, AppSetup, Driver, Outgoing, Person, Refusal, Sandbox, Setup, TicketView, fill,
                                 html_to_text, iso, sid)
 
 ACCOUNT_ID = "11010177632"  # from the FDK's sample event payloads
@@ -833,6 +833,20 @@ class FreshdeskDriver(Driver):
     def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
         super().__init__(retry_delays)
         self._app_users: dict[str, int] = {}
+
+    def show_app(self, app: AppSetup) -> None:
+        """The app installed as its settings page would leave it: Baton's address, the installation,
+        and as secure iparams the installation key and the event secret."""
+        inst = app.installation
+        self.sandbox.install_app({"baton_url": app.baton_url, "baton_host": urlsplit(app.baton_url).netloc,
+                                  "baton_installation": inst.id},
+                                 {"baton_key": app.app_key, "baton_secret": inst.webhook_secret})
+
+    def console_url(self, user: str = "admin") -> str:
+        return f"{self.url}/a/apps/baton?as={self.app_user(user) if user in ('admin', 'agent') else user}"
+
+    def panel_url(self, ticket_id: Any, user: str = "agent") -> str:
+        return f"{self.url}/a/tickets/{ticket_id}?as={self.app_user(user) if user in ('admin', 'agent') else user}"
 
     def app_user(self, role: str = "admin") -> int:
         """The person who opens Baton's app in Freshdesk (made on first use): ``admin``, an account

@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -49,7 +50,7 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from connectors.intercom import webhook
-from connectors.sandbox import JSON, Driver, Outgoing, Person, Sandbox, Setup, TicketView, html_to_text, sid
+from connectors.sandbox import JSON, AppSetup, Driver, Outgoing, Person, Sandbox, Setup, TicketView, html_to_text, sid
 
 USER_AGENT = "Intercom-Webhooks-Bot"
 PING = {"type": "ping", "message": "something something interzen"}
@@ -932,6 +933,41 @@ class IntercomDriver(Driver):
     sandbox_class = IntercomSandbox
     key, write_method = "intercom", "POST"
     api_prefix = "/"
+
+    def show_app(self, app: AppSetup) -> None:
+        """Baton's app in the sandbox's Developer Hub, from ``manifests/intercom/app.json`` with the
+        deployment's OAuth client; its Installation URL names the sandbox (``?host=``), as a
+        development deployment's does."""
+        self._installation = app.installation
+        m = json.loads((Path(__file__).resolve().parents[2] / "manifests" / "intercom" / "app.json").read_text())
+
+        def url(template: str) -> str:
+            return template.replace("{public_url}", app.baton_url.rstrip("/"))
+
+        self.sandbox.register_app(AppRegistration(
+            client_id=app.client_id, client_secret=app.client_secret, name=m["name"], description=m["description"],
+            installation_url=f"{url(m['installation']['installation_url'])}?{urlencode({'host': self.url})}",
+            redirect_urls=tuple(url(u) for u in m["authentication"]["redirect_urls"]),
+            initialize_url=url(m["canvas_kit"]["initialize_url"]), submit_url=url(m["canvas_kit"]["submit_url"]),
+            uninstall_url=url(m["installation"]["uninstall_url"]), permissions=tuple(m["authentication"]["permissions"])))
+
+    def teammate(self, user: str) -> str:
+        """Who plays ``user``: "admin" is whose authorization Baton acts with (the installation's
+        teammate, or a new one about to install Baton); "agent" a support teammate; else an id."""
+        if user == "admin":
+            inst = getattr(self, "_installation", None)
+            if inst is not None:
+                return str(inst.settings["api_user_id"])
+            return str(self.sandbox.add_admin("Ada Admin", "ada@yourco.example")["id"])
+        return self.human() if user == "agent" else user
+
+    def console_url(self, user: str = "admin") -> str:
+        """Intercom has no settings page for apps: the teammate signs in and installs Baton from the
+        App Store, which leads through Intercom's consent page to Baton's console."""
+        return f"{self.url}/a/login?{urlencode({'as': self.teammate(user), 'next': '/a/appstore'})}"
+
+    def panel_url(self, ticket_id: Any, user: str = "agent") -> str:
+        return f"{self.url}/a/inbox/conversation/{ticket_id}?{urlencode({'as': self.teammate(user)})}"
 
 
     def setup(self) -> Setup:

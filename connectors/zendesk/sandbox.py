@@ -47,7 +47,7 @@ from flask import Flask, Response, abort, g, has_request_context, redirect, requ
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from connectors.sandbox import (JSON, ApiError, Driver, Outgoing, Person, Sandbox, Setup, TicketView, fill, html_to_text,
+from connectors.sandbox import (JSON, ApiError, AppSetup, Driver, Outgoing, Person, Sandbox, Setup, TicketView, fill, html_to_text,
                                 iso, sid)
 from connectors.zendesk import webhook
 
@@ -1065,6 +1065,20 @@ class ZendeskDriver(Driver):
         """Where ``user_id`` sees Baton: the app's nav_bar page, or a ticket with the sidebar app."""
         path = f"/agent/tickets/{ticket_id}" if ticket_id is not None else f"/agent/apps/{APP_SLUG}"
         return f"{self.url}{path}?as={user_id}"
+
+    def show_app(self, app: AppSetup) -> None:
+        """Baton's app as Zendesk knows it (its id, its OAuth client), installed by the account's admin."""
+        if app.app_id:
+            self.sandbox.app_id = int(app.app_id)
+        if app.client_id:
+            self.sandbox.oauth_clients[app.client_id] = app.client_secret
+        self.install_app(app.baton_url)
+
+    def console_url(self, user: str = "admin") -> str:
+        return self.app_page(self.staff(user) if user in ("admin", "agent") else user)
+
+    def panel_url(self, ticket_id: Any, user: str = "agent") -> str:
+        return self.app_page(self.staff(user) if user in ("admin", "agent") else user, str(ticket_id))
 
 
     def setup(self) -> Setup:

@@ -20,12 +20,13 @@ from cryptography.fernet import Fernet
 
 import connectors
 from connectors.sandbox import Driver, Person, html_to_text
+from integration.core.model import State
 from integration.service.pipeline import Pipeline
 from integration.service.settings import Settings
 from integration.service.store import Store, Vault, decisions
 from integration.service.tasks import LocalQueue
 from integration.service.web import create_app
-from integration.tools.local import Server, install_into
+from integration.tools.local import Server, free_port, install_into, show_app
 
 HELPDESKS = ("zendesk", "freshdesk", "intercom")  # the order the demo plays them in
 
@@ -73,6 +74,8 @@ SCENARIOS = (
 )
 
 
+DEMO_APPS = dict(zendesk_client_id="baton-demo", zendesk_client_secret="demo-zendesk-secret", zendesk_app_id="4242",
+                 intercom_client_id="baton-demo", intercom_client_secret="demo-intercom-secret")
 GROUPS = ("Support", "Billing", "Accounts", "Legal")
 AGENTS = ("Kim", "Sam", "Lea", "Noor")  # one per group
 
@@ -102,12 +105,14 @@ def _team(driver: Driver) -> dict[str, str]:
 def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request drowns the demo
     home_dir = Path(home or tempfile.mkdtemp(prefix="baton-demo-"))
-    key = Fernet.generate_key().decode()
-    settings = Settings(database_url=f"sqlite:///{home_dir}/baton.db", secret_key=key)
+    key, port = Fernet.generate_key().decode(), free_port()
+    # Baton's marketplace apps as this demo deployment registered them with each sandbox
+    settings = Settings(database_url=f"sqlite:///{home_dir}/baton.db", secret_key=key,
+                        public_url=f"http://127.0.0.1:{port}", development=True, **DEMO_APPS)
     store = Store(settings.database_url, Vault(key))
     store.migrate()
     queue = LocalQueue(Pipeline(store, park_after=30), drain_every=1.0)
-    server = Server(create_app(settings, store=store, queue=queue))
+    server = Server(create_app(settings, store=store, queue=queue), port=port)
     out(f"Baton at {server.url} (SQLite in {home_dir}, in-process queue)")
 
     desks = [connectors.driver(key)(retry_delays=(0.2, 0.5, 1.0)) for key in HELPDESKS]
@@ -116,9 +121,11 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
     if serve:
         out("Sandboxes: " + ", ".join(f"{connectors.get(d.key).descriptor.name} {d.url}" for d in desks))
         out(f"Zendesk's agent view: {desks[0].url}/agent/tickets (full notes for every helpdesk are printed below)")
+    apps = []
     for desk in desks:
         inst = install_into(desk, store, server.url, rules=_rules(_team(desk)))
         out(f"\n══ {connectors.get(desk.key).descriptor.name} sandbox at {desk.url} (installation {inst.id}) ══\n")
+        handed_over = None
         for sc in SCENARIOS:
             (_, first), *rest = sc.turns
             person = Person(sc.customer, sc.email, sc.tags, sc.organization, sc.fields or {})
@@ -128,8 +135,18 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
                 desk.say(cid, text, role)
             _settle(desk, queue)
             _print(out, store, desk, inst.id, cid, sc, full=serve)
+            if handed_over is None and store.state(inst.id, str(cid)) is State.ESCALATED:
+                handed_over = cid
+        if serve:
+            show_app(desk, store, settings, inst)
+            apps.append((connectors.get(desk.key).descriptor.name, desk.console_url("admin"),
+                         desk.panel_url(handed_over, "agent")))
     if serve:
-        out(f"Serving. Open {desks[0].url}/agent/tickets in a browser; Ctrl-C stops.")
+        out("\nBaton inside each helpdesk (open in a browser):")
+        for name, console, panel in apps:
+            out(f"  {name}: console (as the admin) {console}")
+            out(f"  {' ' * len(name)}  panel on a handed-over ticket (as an agent) {panel}")
+        out(f"Serving. Zendesk's ticket list: {desks[0].url}/agent/tickets; Ctrl-C stops.")
         wait_for_interrupt()
     for desk in desks:
         desk.stop()

@@ -17,9 +17,10 @@ from typing import Any, Callable, Mapping
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from connectors.sandbox import Driver
+from connectors.sandbox import AppSetup, Driver
 from integration.core.model import Installation
 from integration.service.installs import install
+from integration.service.settings import Settings
 from integration.service.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,22 @@ def install_into(driver: Driver, store: Store, baton_url: str, rules: Mapping[st
                    rules=rules, mode=setup.mode)
     driver.connect(inst, f"{baton_url}/webhooks/{driver.key}/{inst.id}")
     return inst
+
+
+def show_app(driver: Driver, store: Store, settings: Settings, installation: Installation | None = None) -> None:
+    """Baton's marketplace app in the driver's sandbox, as this deployment registered it with the
+    vendor (its OAuth client) and as the app's install would leave it (Freshdesk's settings page
+    stores a new installation key)."""
+    key = ""
+    if installation is not None and driver.key == "freshdesk":
+        from integration.service.apps.freshdesk import issue_key
+
+        key, change = issue_key(installation.id)
+        store.change_settings(installation.id, change, "operator")
+    client = {"zendesk": (settings.zendesk_client_id, settings.zendesk_client_secret),
+              "intercom": (settings.intercom_client_id, settings.intercom_client_secret)}.get(driver.key, ("", ""))
+    driver.show_app(AppSetup(settings.public_url, installation, *client, app_key=key,
+                             app_id=settings.zendesk_app_id if driver.key == "zendesk" else ""))
 
 
 class RedisServer:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from integration.tools.local import show_app
+
 TIMEOUT = 20_000  # ms
 
 
@@ -30,18 +32,18 @@ def baton_frame(page: Any, world: Any, until: Callable[[str], bool] = lambda url
 
 def open_app(page: Any, world: Any, user: str = "admin") -> Any:
     """The apps-bar page of Baton for ``user``: the frame with whatever Baton answered."""
-    world.driver.install_app(world.baton_url)
-    page.goto(world.driver.app_page(signed_in(world, user)))
+    show_app(world.driver, world.store, world.settings, world.installation)
+    page.goto(world.driver.console_url(signed_in(world, user)))
     return baton_frame(page, world)
 
 
 def open_console(page: Any, world: Any, user: str = "admin") -> Any:
-    world.driver.install_app(world.baton_url)
-    page.goto(world.driver.app_page(signed_in(world, user)))
+    show_app(world.driver, world.store, world.settings, world.installation)
+    page.goto(world.driver.console_url(signed_in(world, user)))
     return baton_frame(page, world, lambda url: "/console/" in url)
 
 
 def open_panel(page: Any, world: Any, ticket_id: str, user: str = "agent") -> Any:
-    world.driver.install_app(world.baton_url)
-    page.goto(world.driver.app_page(signed_in(world, user), str(ticket_id)))
+    show_app(world.driver, world.store, world.settings, world.installation)
+    page.goto(world.driver.panel_url(ticket_id, signed_in(world, user)))
     return baton_frame(page, world, lambda url: "/panel?" in url)

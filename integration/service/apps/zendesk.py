@@ -33,7 +33,7 @@ from connectors.base import HttpClient, seg
 from connectors.zendesk import app
 from connectors.zendesk.client import ZendeskClient
 from integration.core.contract import ApiError, ApiHostError, ApiTimeoutError, ApiUnauthorized
-from integration.service.console import THEMES, Identity, start_session
+from integration.service.console import THEMES, Identity, secure_page, start_session
 from integration.service.installs import install
 from integration.service.settings import Settings
 from integration.service.store import Store
@@ -106,12 +106,7 @@ def _headers(response: Response) -> Response:
         ancestors += f" {g.zendesk_account}"
     if _baton().settings.development:
         ancestors += " http://127.0.0.1:* http://localhost:*"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; "
-        f"frame-ancestors {ancestors}")
-    return response
+    return secure_page(response, ancestors)
 
 
 @bp.get("/launch.js")

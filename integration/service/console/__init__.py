@@ -83,13 +83,17 @@ def _load_session() -> Any:
 
 @bp.after_app_request
 def _headers(response: Any) -> Any:
-    if request.blueprint == "console":
-        # the token rides in URLs: never send it on in a Referer; pages may be framed by the helpdesk only
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            f"frame-ancestors {frame_ancestors()}")
+    return secure_page(response, frame_ancestors()) if request.blueprint == "console" else response
+
+
+def secure_page(response: Any, ancestors: str) -> Any:
+    """The headers of every page that carries a session token or an OAuth state in its URLs: never
+    sent on in a Referer, never cached, only Baton's own files, framed by ``ancestors`` only."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; "
+        f"frame-ancestors {ancestors}")
     return response
 
 
