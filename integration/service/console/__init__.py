@@ -66,6 +66,8 @@ def _load_session() -> Any:
     except SessionError as e:
         return render_template("error.html", message=str(e), identity=None, fragment=False), 401
     g.token = token
+    inst = baton().store.installation(g.identity.installation_id)
+    g.installation = inst  # also for an error page: it may be framed by this installation's helpdesk
     if any("\x00" in v for v in request.values.values()):  # PostgreSQL cannot even compare such text
         return _error(400, "This request carries a NUL character: Baton refuses it.")
     if request.method == "POST" and not sessions.csrf_ok(secret(), token or "",
@@ -74,10 +76,8 @@ def _load_session() -> Any:
     if request.path.startswith("/console") and not g.identity.admin:
         return _error(403, "Only the helpdesk's administrators can use Baton's console. The Baton panel on each "
                            "ticket is open to every agent.")
-    inst = baton().store.installation(g.identity.installation_id)
     if inst is None or inst.status == "uninstalled":
         return _error(403, "Baton is not installed in this helpdesk account any more.")
-    g.installation = inst
     return None
 
 
