@@ -776,7 +776,7 @@ class ZendeskSandbox(Sandbox[_Job]):
             if frame is None:
                 return _page(title, body)
             layout = (f"<div style='display:flex;gap:16px;align-items:flex-start'><div style='flex:1'>{body}</div>"
-                      f"<aside style='width:400px'>{frame[0]}</aside></div>")
+                      f"<aside style='width:320px;flex:none'>{frame[0]}</aside></div>")  # Zendesk's app sidebar is 320 px
             return self._signing_in(_page(title, layout, frame[1], width="1300px"), user)
 
     # -- the app platform's pages and OAuth --------------------------------------------------------

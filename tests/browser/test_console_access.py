@@ -1,5 +1,6 @@
-"""What a browser is refused, in real Chromium: a forged sign-in, an expired or another
-installation's session, a form without its CSRF token. Nothing of the console shows."""
+"""In real Chromium: what a browser is refused (a forged sign-in, an unknown or another
+installation's session, a form without its CSRF token), and the panel at the sidebar's width,
+used from the keyboard."""
 from __future__ import annotations
 
 import jwt
@@ -7,7 +8,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from integration.service.console.session import Identity, issue
-from tests.browser.embed_zendesk import open_console
+from integration.tools.local import wait_for
+from tests.browser.embed_zendesk import open_console, open_panel
 
 
 def _post_token(page, url: str, token: str) -> None:
@@ -42,3 +44,21 @@ def test_a_forged_sign_in_an_expired_or_foreign_session_and_a_missing_csrf_token
     frame.locator("#save-draft").click()
     frame.get_by_text("missing or wrong CSRF token").wait_for()
     assert w.store.draft(w.installation.id) is None
+
+
+def test_the_panel_reads_at_sidebar_width_and_works_from_the_keyboard(world, page):
+    w = world("zendesk")
+    cid = w.driver.new_conversation("I was charged twice, I want to talk to a human")
+    wait_for(lambda: w.store.decisions_for(w.installation.id, str(cid)), timeout=30)
+    frame = open_panel(page, w, cid)  # in the sandbox's 320 px ticket sidebar, as in Zendesk
+    width = frame.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[1] <= 320 and width[0] <= width[1], f"the panel scrolls sideways in the sidebar: {width}"
+    frame.locator("input[name='verdict'][value='not_needed']").focus()
+    page.keyboard.press("Space")  # choose the verdict
+    frame.locator("#missing_knowledge").focus()
+    page.keyboard.type("how to merge two invoices")
+    page.keyboard.press("Tab")  # to the Save button
+    page.keyboard.press("Enter")
+    frame.locator("#feedback-saved").wait_for()
+    (fb,) = w.store.feedback_for(w.installation.id, str(cid))
+    assert (fb["verdict"], fb["missing_knowledge"]) == ("not_needed", "how to merge two invoices")
