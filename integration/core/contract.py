@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping, Protocol
 
-from integration.core.model import Conversation, Event, Installation, Plan
+from integration.core.model import Conversation, Event, Installation, Plan, TicketOutcome
 
 
 # Webhook errors: the web tier maps each to one HTTP answer.
@@ -120,6 +120,12 @@ class Client(Protocol):
 
     def probe(self) -> None:
         """One cheap authenticated call: raises ApiUnauthorized while the credentials are refused."""
+        ...
+
+    def outcome(self, ticket_id: str) -> TicketOutcome:
+        """What became of the ticket: assignment, first agent reply, solved, reopens, satisfaction
+        (Zendesk ticket metrics + satisfaction_rating; Freshdesk ticket stats + satisfaction
+        ratings; Intercom conversation statistics + conversation_rating)."""
         ...
 
 

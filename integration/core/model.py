@@ -225,6 +225,23 @@ class Event:
 
 
 @dataclass(frozen=True)
+class TicketOutcome:
+    """What became of a conversation after the bot, as its helpdesk tells it (ticket metrics,
+    statistics, satisfaction ratings). Times are UTC; ``None``: not (yet) happened or not known."""
+
+    assigned_at: datetime | None = None  # last assignment to a person
+    assignee_id: str | None = None
+    first_agent_reply_at: datetime | None = None  # first public reply of a human agent
+    solved_at: datetime | None = None  # solved / resolved / closed, the latest time
+    reopens: int = 0
+    csat: float | None = None  # satisfaction, 0 (bad) … 1 (good); a 1–5 rating maps to (n − 1) / 4
+    csat_at: datetime | None = None
+    csat_comment: str | None = None  # the customer's remark with the rating
+    tags: tuple[str, ...] = ()  # the ticket's tags now (``baton_verdict_*``, ``baton_res_*`` from macros)
+    status: str = ""  # the helpdesk's own word: open, pending, solved, closed …
+
+
+@dataclass(frozen=True)
 class Installation:
     """One helpdesk account that installed Baton, with its decrypted credentials."""
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import (JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
-                        create_engine, event, func, insert, select, update)
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
+                        UniqueConstraint, create_engine, event, false, func, insert, select, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -122,6 +122,34 @@ feedback = Table(
     Column("author_name", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_feedback_ticket", "installation_id", "ticket_id"),
+)
+outcomes = Table(
+    "outcomes", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("ticket_id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),  # first seen by Baton
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("channel", String(16)),
+    Column("bot_involved", Boolean, nullable=False, server_default=false()),  # else: the human-only baseline
+    Column("escalated", Boolean, nullable=False, server_default=false()),  # Baton handed it over
+    Column("escalated_at", DateTime(timezone=True)),
+    Column("category", String(64)),  # of the handoff, or of the last decision
+    Column("reasons", JSON),  # the signals that fired at the last decision
+    # not handed over, and the customer asked for a person later on (an under-escalation label)
+    Column("asked_for_human_later", Boolean, nullable=False, server_default=false()),
+    Column("assigned_at", DateTime(timezone=True)),
+    Column("assignee_id", String(64)),
+    Column("first_agent_reply_at", DateTime(timezone=True)),
+    Column("solved_at", DateTime(timezone=True)),
+    Column("reopens", Integer, nullable=False, server_default="0"),
+    Column("csat", Float),  # 0 bad … 1 good
+    Column("csat_at", DateTime(timezone=True)),
+    Column("verdict", String(16)),  # right | not_needed | too_late (a tag; the panel's are in feedback)
+    Column("resolution", String(64)),  # a resolution type (a tag; the panel's are in feedback)
+    Column("suggested", String(64)),  # the resolution type the note suggested at the handoff
+    Column("query_text", Text),  # the customer's words (customer text: under the retention)
+    Column("answer_text", Text),  # the gist of the agent's resolving reply (idem)
+    Index("ix_outcomes_recent", "installation_id", "created_at"),
 )
 audit = Table(
     "audit", metadata,
@@ -712,6 +740,44 @@ class Store:
                 feedback.c.installation_id == inst_id, feedback.c.ticket_id == ticket_id)
                 .order_by(feedback.c.id)).mappings()]
 
+    # outcomes: what became of each conversation (the analytics, the calibration, the suggestions)
+
+    def record_outcome(self, inst_id: str, ticket_id: str, values: Mapping[str, Any], now: datetime | None = None) -> None:
+        """Set these outcome columns of the conversation (the row is made on first sight)."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            _record_outcome(conn, inst_id, ticket_id, values, now)
+
+    def outcome_rows(self, inst_id: str, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Every outcome of the installation first seen since ``since``, oldest first, with the
+        agents' feedback from the panel taking precedence over tags (``verdict``, ``resolution``;
+        ``missing_knowledge``: what the bot should have known)."""
+        q = select(outcomes).where(outcomes.c.installation_id == inst_id)
+        if since is not None:
+            q = q.where(outcomes.c.created_at >= since)
+        latest = (select(feedback.c.ticket_id, feedback.c.verdict, feedback.c.resolution, feedback.c.missing_knowledge)
+                  .where(feedback.c.installation_id == inst_id).order_by(feedback.c.id))
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(q.order_by(outcomes.c.created_at)).mappings()]
+            said: dict[str, dict[str, Any]] = {}
+            for ticket, verdict, resolution, missing in conn.execute(latest):
+                given = said.setdefault(ticket, {})
+                given.update({k: v for k, v in (("verdict", verdict), ("resolution", resolution),
+                                                ("missing_knowledge", missing)) if v})
+        for row in rows:
+            for key in ("escalated_at", "assigned_at", "first_agent_reply_at", "solved_at", "csat_at", "created_at",
+                        "updated_at"):
+                row[key] = utc(row[key])
+            row.update(said.get(row["ticket_id"], {}))
+        return rows
+
+    def resolved_escalations(self, inst_id: str, limit: int = 50_000) -> list[dict[str, Any]]:
+        """Handed-over conversations that were solved, with the customer's words and the agent's
+        answer, the newest first (what the suggested resolutions are looked up in)."""
+        rows = [r for r in self.outcome_rows(inst_id) if r["escalated"] and r["solved_at"] and r["query_text"]]
+        rows.sort(key=lambda r: r["solved_at"], reverse=True)
+        return rows[:limit]
+
     # rosters
 
     def save_roster(self, inst_id: str, data: Mapping[str, Any]) -> None:
@@ -858,6 +924,15 @@ def _group_stats(conn: Connection, inst_id: str, samples: int = 50) -> dict[str,
     return out
 
 
+def _record_outcome(conn: Connection, inst_id: str, ticket_id: str, values: Mapping[str, Any], now: datetime) -> None:
+    known = {c.name for c in outcomes.c} - {"installation_id", "ticket_id", "created_at", "updated_at"}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"not outcome columns: {sorted(unknown)}")
+    _upsert(conn, outcomes, ("installation_id", "ticket_id"), dict(installation_id=inst_id, ticket_id=ticket_id),
+            {**values, "updated_at": now}, insert_only={"created_at": now})
+
+
 def _audit(conn: Connection, inst_id: str, actor: str, action: str, detail: Mapping[str, Any],
            now: datetime) -> None:
     conn.execute(insert(audit).values(installation_id=inst_id, actor=actor, action=action, detail=dict(detail),
@@ -889,8 +964,9 @@ def _insert_or_ignore(conn: Connection, table: Table, unique: tuple[str, ...], v
 
 
 def _upsert(conn: Connection, table: Table, unique: tuple[str, ...], key: Mapping[str, Any],
-            values: Mapping[str, Any]) -> None:
-    stmt = _dialect_insert(conn, table).values(**key, **values)
+            values: Mapping[str, Any], insert_only: Mapping[str, Any] | None = None) -> None:
+    """Insert the row, or update ``values`` of the existing one (``insert_only`` is set on insert only)."""
+    stmt = _dialect_insert(conn, table).values(**key, **values, **(insert_only or {}))
     conn.execute(stmt.on_conflict_do_update(index_elements=list(unique), set_=dict(values)))
 
 
