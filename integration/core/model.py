@@ -224,6 +224,11 @@ class Event:
     occurred_at: datetime | None = None
 
 
+# How agents say a handed-over conversation was resolved, unless the installation's admin listed others.
+RESOLUTION_TYPES = ("how-to answered", "bug or incident", "billing adjustment", "refund issued", "account change",
+                    "policy exception", "no action needed")
+
+
 @dataclass(frozen=True)
 class TicketOutcome:
     """What became of a conversation after the bot, as its helpdesk tells it (ticket metrics,

@@ -29,8 +29,10 @@ from integration.core import routing
 from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, Connector,
                                        TicketSnapshot)
 from integration.core.engine import evaluate
-from integration.core.model import Action, AddNote, Assign, Installation, Plan, Role, State
+from integration.core.model import (RESOLUTION_TYPES, Action, AddNote, Assign, Conversation, Decision, Installation,
+                                    Plan, Role, State, TicketOutcome)
 from integration.core.rules import Rules, RulesError, load_rules
+from integration.service import metrics
 from integration.service.store import Delivery, EventContext, Outcome, Store, utcnow
 
 log = logging.getLogger("baton.pipeline")
@@ -98,6 +100,7 @@ class Pipeline:
             raise RetryLater(delay, outcome.note or "wait")
         claimed = self.store.commit(ctx, outcome, now, self.lease)
         if outcome.decision is not None:
+            metrics.DECISIONS.labels(ctx.row.event.provider, outcome.decision.action.value).inc()
             log.info("pipeline.decision", extra={"installation": ctx.row.event.installation_id,
                                                  "ticket": ctx.row.event.ticket_id, "event": event_id,
                                                  "action": outcome.decision.action.value})
@@ -119,7 +122,14 @@ class Pipeline:
             new = LIFECYCLE[ev.kind](state)
             if ev.kind != "rating_added" and self._roster_stale(ctx.roster_synced_at):
                 self.sync_roster(inst.id)  # an assignment or a close changed someone's load
-            return Outcome("processed", f"state {state.value} → {new.value}", state=new if new is not state else None)
+            try:
+                seen = self._after_the_bot(inst, ev.ticket_id, closed=ev.kind == "conversation_closed")
+            except ApiError as e:
+                if e.transient:
+                    return self._failed(ctx, e)
+                seen = None  # the ticket is gone or unreadable: the state still moves
+            return Outcome("processed", f"state {state.value} → {new.value}", state=new if new is not state else None,
+                           observed=seen)
         if state is State.ASSIGNED:
             return Outcome("processed", "a person has the conversation")  # idempotent: no second write
         if wait := self._held(ctx.rate_limited_until):
@@ -130,7 +140,8 @@ class Pipeline:
             return self._failed(ctx, e)
         now = self.clock()
         if snapshot.conversation.human_replied:
-            return Outcome("processed", "a human agent already replied", state=State.ASSIGNED, first_reply=True)
+            return Outcome("processed", "a human agent already replied", state=State.ASSIGNED, first_reply=True,
+                           observed=observed(snapshot.conversation))
         try:
             rules = load_rules(inst.rules)
         except RulesError as e:
@@ -138,8 +149,8 @@ class Pipeline:
         snapshot = dataclasses.replace(snapshot, conversation=dataclasses.replace(snapshot.conversation, as_of=now))
         if state is State.ESCALATED:
             return self.while_waiting(ctx, snapshot, rules)
-        if why := rules.scope.excludes(snapshot.conversation):
-            return Outcome("processed", f"out of scope: {why}")
+        if why := rules.scope.excludes(snapshot.conversation):  # still counted: the human-only baseline
+            return Outcome("processed", f"out of scope: {why}", observed=observed(snapshot.conversation))
         return self.decide(ctx, snapshot, rules, now)
 
     def while_waiting(self, ctx: EventContext, snapshot: TicketSnapshot, rules: Rules) -> Outcome:
@@ -160,8 +171,9 @@ class Pipeline:
     def decide(self, ctx: EventContext, snapshot: TicketSnapshot, rules: Rules, now: datetime) -> Outcome:
         """Steps 5-7, pure: engine, routing, write-back plan."""
         decision = evaluate(snapshot.conversation, rules)
+        seen = observed(snapshot.conversation, decision, now)
         if decision.action is Action.CONTINUE:
-            return Outcome("processed", decision=decision, conversation=snapshot.conversation)
+            return Outcome("processed", decision=decision, conversation=snapshot.conversation, observed=seen)
         roster = routing.roster_from_json(ctx.roster, rules.routing, ctx.group_stats)
         previous = [c.agent_id for c in snapshot.conversation.customer.recent_contacts if c.agent_id]
         route = routing.route(decision, snapshot.conversation, roster, rules.routing, now, previous)
@@ -169,19 +181,31 @@ class Pipeline:
         if decision.action is Action.OFFER_HUMAN:
             offer = planning.offer(snapshot, decision, route, rules, ctx.row.event.installation_id)
             return Outcome("processed", decision=decision, route=recorded, plan=offer,
-                           conversation=snapshot.conversation)
+                           conversation=snapshot.conversation, observed=seen)
         key = planning.handoff_key(ctx.row.event.installation_id, snapshot.conversation.id, ctx.earlier_plans)
         limit = self.connector(ctx.installation.provider).descriptor.note_limit if ctx.installation else planning.NOTE_LIMIT
         return Outcome("processed", decision=decision, route=recorded, state=State.ESCALATED,
-                       conversation=snapshot.conversation,
+                       conversation=snapshot.conversation, observed=seen,
                        escalated_to=route.group_id, plan=planning.handoff(snapshot, decision, route, rules, key, limit),
                        customer_messages=sum(1 for m in snapshot.conversation.messages if m.role is Role.CUSTOMER))
+
+    def _after_the_bot(self, inst: Installation, ticket_id: str, closed: bool) -> dict[str, object]:
+        """What the helpdesk says became of the conversation (assignment, first reply, solved,
+        reopens, satisfaction, verdict and resolution tags); on a close, also the agent's
+        resolving answer and, for a conversation Baton never decided on, the customer's words."""
+        client = self.connector(inst.provider).client(inst)
+        seen = outcome_values(client.outcome(ticket_id), inst.settings.get("resolution_types"))
+        if closed:
+            conversation = client.load(ticket_id).conversation
+            seen.update(observed(conversation), answer_text=answer_gist(conversation))
+        return seen
 
     def _failed(self, ctx: EventContext, e: Exception) -> Outcome:
         """The scope of a failure: a 429 waits for the whole account; 401/403 need the admin; any
         other refusal (404 ticket gone, 422 …) fails this event only; the rest is retried."""
         reason = _reason(e)
         if isinstance(e, ApiRateLimited):  # waiting as asked is not failing: it never dead-letters
+            metrics.RATE_LIMIT_WAITS.labels(ctx.row.event.provider).inc()
             return dataclasses.replace(self._wait(self._delay(e), reason), rate_limited_until=self._until(e))
         if isinstance(e, ApiError) and not e.transient:
             return Outcome("dead", reason, attempt=True, flag=reason if isinstance(e, ApiUnauthorized) else None)
@@ -210,7 +234,17 @@ class Pipeline:
 
     def send(self, claimed: Delivery) -> str:
         """Send a write-back this worker holds the lease of (claimed by :meth:`deliver`, or stored
-        claimed with its decision by :meth:`process_event`)."""
+        claimed with its decision by :meth:`process_event`); counted by result for /metrics."""
+        helpdesk = claimed.installation.provider if claimed.installation else "unknown"
+        try:
+            result = self._send(claimed)
+        except RetryLater:
+            metrics.WRITEBACKS.labels(helpdesk, "retry").inc()
+            raise
+        metrics.WRITEBACKS.labels(helpdesk, result).inc()
+        return result
+
+    def _send(self, claimed: Delivery) -> str:
         row, inst = claimed.row, claimed.installation
         assert row.plan is not None
         if inst is None:
@@ -345,6 +379,57 @@ class Pipeline:
         """Events to enqueue again and parked writes whose time has come."""
         return (self.store.stranded_events(self.stranded_after, self.clock(), self.requeue_after),
                 self.store.due_outbox(self.clock()))
+
+
+QUERY_CHARS = 2000  # the customer's words kept for the suggestions
+ANSWER_CHARS = 600  # the gist of the resolving answer
+
+
+def observed(conversation: Conversation, decision: Decision | None = None,
+             now: datetime | None = None) -> dict[str, object]:
+    """The outcome columns one look at a conversation gives: its channel, whether a bot took part
+    (never unset once seen), the customer's words; with a decision, its category and reasons, and
+    the handoff (never unset either)."""
+    said = " ".join(m.text for m in conversation.messages if m.role is Role.CUSTOMER)
+    seen: dict[str, object] = {"channel": conversation.channel or None, "query_text": said[:QUERY_CHARS] or None}
+    if any(m.role is Role.BOT for m in conversation.messages):
+        seen["bot_involved"] = True
+    if decision is not None:
+        seen.update(category=decision.category, reasons=sorted({r.code for r in decision.reasons}))
+        if decision.action is Action.ESCALATE:
+            seen.update(escalated=True, escalated_at=now)
+    return {k: v for k, v in seen.items() if v is not None}
+
+
+def answer_gist(conversation: Conversation) -> str | None:
+    """The last public reply of a person: how the conversation was resolved, shortened."""
+    reply = next((m.text for m in reversed(conversation.messages) if m.role is Role.AGENT and m.public), "")
+    text = " ".join(reply.split())
+    return (text[:ANSWER_CHARS - 1] + "…" if len(text) > ANSWER_CHARS else text) or None
+
+
+VERDICT_TAG, RESOLUTION_TAG = "baton_verdict_", "baton_res_"
+
+
+def outcome_values(o: TicketOutcome, resolution_types: object = None) -> dict[str, object]:
+    """A helpdesk's outcome as outcome columns; a ``baton_verdict_*`` / ``baton_res_*`` tag (set by
+    an agent's macro) gives the verdict and the resolution type (matched to the installation's
+    list by its slug)."""
+    values: dict[str, object] = {"assigned_at": o.assigned_at, "assignee_id": o.assignee_id,
+                                 "first_agent_reply_at": o.first_agent_reply_at, "solved_at": o.solved_at,
+                                 "reopens": o.reopens, "csat": o.csat, "csat_at": o.csat_at}
+    types = list(resolution_types or RESOLUTION_TYPES)  # type: ignore[call-overload]
+    for tag in o.tags:
+        if tag.startswith(VERDICT_TAG) and tag[len(VERDICT_TAG):] in ("right", "not_needed", "too_late"):
+            values["verdict"] = tag[len(VERDICT_TAG):]
+        elif tag.startswith(RESOLUTION_TAG):
+            slug = tag[len(RESOLUTION_TAG):]
+            values["resolution"] = next((t for t in types if _slug(t) == slug), slug[:64])
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _slug(text: str) -> str:
+    return "_".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
 
 
 def handoff_webhook_key(inst: Installation) -> str:

@@ -41,6 +41,9 @@ class Settings:
     intercom_client_secret: str = ""  # also the key of Canvas Kit's X-Body-Signature
     # helpdesks at local or private addresses (the sandboxes) are accepted only with this on
     development: bool = False
+    # prometheus_client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR, which the library also reads at
+    # import): gunicorn's and Celery's processes on one machine write their counters there and /metrics sums them
+    metrics_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +77,7 @@ class Settings:
             intercom_client_id=env.get("BATON_INTERCOM_CLIENT_ID", ""),
             intercom_client_secret=env.get("BATON_INTERCOM_CLIENT_SECRET", ""),
             development=env.get("BATON_DEVELOPMENT", "") in ("1", "true", "yes"),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
 
     @property

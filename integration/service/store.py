@@ -259,6 +259,7 @@ class Outcome:
     decision: Decision | None = None
     route: Mapping[str, Any] | None = None
     conversation: Conversation | None = None  # what the decision was made on: the preview replays it
+    observed: Mapping[str, Any] | None = None  # outcome columns this event tells (see ``outcomes``)
     plan: Plan | None = None
     flag: str | None = None  # the installation needs its admin, for this reason
     rate_limited_until: datetime | None = None
@@ -538,6 +539,8 @@ class Store:
             if outcome.status in ("processed", "dead"):
                 values["processed_at"] = now
             conn.execute(update(events).where(events.c.id == ctx.row.id).values(**values))
+            if outcome.observed:
+                _observe(conn, ev.installation_id, ev.ticket_id, outcome.observed, now)
             if outcome.flag:
                 _flag(conn, ev.installation_id, outcome.flag)
             if outcome.rate_limited_until:
@@ -740,6 +743,23 @@ class Store:
                 feedback.c.installation_id == inst_id, feedback.c.ticket_id == ticket_id)
                 .order_by(feedback.c.id)).mappings()]
 
+    def backlog(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+        """Per helpdesk: events not processed yet, and dead events and write-backs (for /metrics)."""
+        with self.engine.connect() as conn:
+            depth = dict(conn.execute(select(installations.c.provider, func.count())
+                                      .select_from(events.join(installations, installations.c.id == events.c.installation_id))
+                                      .where(events.c.status.in_(("received", "enqueued")))
+                                      .group_by(installations.c.provider)).all())
+            dead = {(p, "event"): n for p, n in conn.execute(
+                select(installations.c.provider, func.count())
+                .select_from(events.join(installations, installations.c.id == events.c.installation_id))
+                .where(events.c.status == "dead").group_by(installations.c.provider))}
+            dead.update({(p, "write"): n for p, n in conn.execute(
+                select(installations.c.provider, func.count())
+                .select_from(outbox.join(installations, installations.c.id == outbox.c.installation_id))
+                .where(outbox.c.status == "dead").group_by(installations.c.provider))})
+        return depth, dead
+
     # outcomes: what became of each conversation (the analytics, the calibration, the suggestions)
 
     def record_outcome(self, inst_id: str, ticket_id: str, values: Mapping[str, Any], now: datetime | None = None) -> None:
@@ -922,6 +942,19 @@ def _group_stats(conn: Connection, inst_id: str, samples: int = 50) -> dict[str,
             waits.append((utc(replied) - utc(escalated)).total_seconds() / 60)  # type: ignore[operator]
         out[group] = (depth, waits)
     return out
+
+
+def _observe(conn: Connection, inst_id: str, ticket_id: str, observed: Mapping[str, Any], now: datetime) -> None:
+    """Record what an event told about the conversation. A handoff on the customer's explicit
+    request, in a conversation Baton had already decided to keep with the bot, marks that earlier
+    choice as a likely under-escalation (``asked_for_human_later``)."""
+    values = dict(observed)
+    if values.get("escalated") and "explicit_request" in (values.get("reasons") or ()):
+        before = conn.execute(select(outcomes.c.escalated).where(
+            outcomes.c.installation_id == inst_id, outcomes.c.ticket_id == ticket_id)).first()
+        if before is not None and not before[0]:
+            values["asked_for_human_later"] = True
+    _record_outcome(conn, inst_id, ticket_id, values, now)
 
 
 def _record_outcome(conn: Connection, inst_id: str, ticket_id: str, values: Mapping[str, Any], now: datetime) -> None:

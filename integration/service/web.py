@@ -18,13 +18,14 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Callable
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 import connectors
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event
-from integration.service import apps, console
+from integration.service import apps, console, metrics
 from integration.service.pipeline import Pipeline
 from integration.service.settings import Settings
 from integration.service.store import SecretsUnreadable, Store, Vault, utcnow
@@ -145,6 +146,23 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     def webhook_check(provider: str, installation_id: str = ""):  # type: ignore[no-untyped-def]
         """Intercom checks an endpoint with HEAD before subscribing it; say only whether we serve it."""
         return ("", 200) if provider in connectors.KEYS else ("", 404)
+
+    @app.before_request
+    def _started() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _count(response):  # type: ignore[no-untyped-def]
+        if request.endpoint in ("webhook", "intercom_app_webhook") and request.method == "POST":
+            helpdesk = (request.view_args or {}).get("provider", "intercom")
+            helpdesk = helpdesk if helpdesk in connectors.KEYS else "unknown"
+            metrics.WEBHOOKS.labels(helpdesk, metrics.webhook_result(response.status_code, response.get_json(silent=True))).inc()
+            metrics.ACK_SECONDS.labels(helpdesk).observe(time.perf_counter() - g.started)
+        return response
+
+    @app.get("/metrics")
+    def prometheus():  # type: ignore[no-untyped-def]
+        return metrics.exposition(store, settings.metrics_dir), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, render_template, request
 from markupsafe import Markup
 
+from integration.core.model import RESOLUTION_TYPES
 from integration.service.console import session as sessions
 from integration.service.console.session import Identity, SessionError
 
@@ -28,8 +29,6 @@ THEMES: dict[str, tuple[str, ...]] = {
     "intercom": ("intercom.css",),
 }
 
-RESOLUTION_TYPES = ("how-to answered", "bug or incident", "billing adjustment", "refund issued", "account change",
-                    "policy exception", "no action needed")
 VERDICTS = {"right": "Escalation was right", "not_needed": "Not needed", "too_late": "Came too late"}
 
 bp = Blueprint("console", __name__, template_folder="templates", static_folder="static",
