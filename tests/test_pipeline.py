@@ -457,3 +457,38 @@ def test_an_uninstalled_account_gets_nothing_decided_or_written(desk):
     cid2, eid2, held2 = desk.decide()
     assert held2 == [] and desk.store.event(eid2).status == "dead"
     assert desk.driver.notes(cid) == [] and desk.driver.notes(cid2) == []
+
+
+def test_a_handoff_nobody_answers_within_its_sla_is_rerouted_once_with_a_higher_priority(desk):
+    desk.driver.add_agent("Robin", desk.billing)
+    desk.driver.add_agent("Sasha", desk.billing)
+    desk.rules({"routing": {"categories": {"billing_dispute": {"group": desk.billing}}, "sla": {"billing_dispute": 15}}})
+    desk.pipe.sync_roster(desk.inst.id)
+    cid, _, (held,) = desk.decide()
+    assert desk.pipe.send(held) == "sent"
+    first = desk.driver.assignee(cid)
+    desk.clock.advance(14 * 60)
+    assert desk.pipe.check_slas() == 0  # 14 minutes: still within the SLA (the group keeps no hours: all count)
+    desk.clock.advance(2 * 60)
+    assert desk.pipe.check_slas() == 1
+    notes = desk.driver.notes(cid)
+    assert len(notes) == 2 and "Nobody replied within 15 minutes of the handoff" in notes[1]
+    if desk.key != "intercom":  # Intercom's priority is not writable outside its Preview API
+        assert desk.driver.view(cid).priority == "urgent"  # a billing dispute is high: one step up
+    if first is not None:
+        assert desk.driver.assignee(cid) != first, notes[1]
+    desk.clock.advance(60 * 60)
+    assert desk.pipe.check_slas() == 0 and len(desk.driver.notes(cid)) == 2  # once
+
+
+def test_business_minutes_count_only_the_groups_opening_hours():
+    from datetime import datetime, timezone
+
+    from integration.core.routing import HoursRule, business_minutes
+
+    hours = HoursRule("Europe/Paris", {"fri": ("09:00-17:00",), "mon": ("09:00-17:00",)}).business_hours()
+    friday_4pm = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc)  # 16:00 in Paris
+    monday_10am = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)  # 10:00 in Paris
+    assert business_minutes(friday_4pm, monday_10am, hours) == 120.0  # one hour on Friday, one on Monday
+    assert business_minutes(friday_4pm, monday_10am, None) == (monday_10am - friday_4pm).total_seconds() / 60
+    assert business_minutes(monday_10am, friday_4pm, hours) == 0.0

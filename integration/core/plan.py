@@ -2,14 +2,15 @@
 connector applies once under its key. Pure: the key's parts and the route come in."""
 from __future__ import annotations
 
+import html as _html
 import re
 from dataclasses import replace
 
 from integration.core import routing
 from integration.core.contract import TicketSnapshot
 from integration.core.handoff import QUOTES, TAIL, build_package, render_html, render_text, waiting_note
-from integration.core.model import (AddNote, AddTags, Assign, Decision, Message, Plan, ReplyToCustomer, Role,
-                                    SetPriority, WriteBack)
+from integration.core.model import (AddNote, AddTags, Assign, Decision, Message, Plan, Priority, ReplyToCustomer,
+                                    Role, SetPriority, WriteBack)
 from integration.core.rules import Rules
 
 ESCALATED_TAG = "baton_escalated"  # on every escalated ticket; connectors read it back as "escalated before"
@@ -74,6 +75,29 @@ def while_waiting(snapshot: TicketSnapshot, decision: Decision, new: list[Messag
     html, text = waiting_note(new, decision, bot_since, f"Baton ref {key}")
     return Plan(key, snapshot.conversation.id, (AddNote(html, text), SetPriority(decision.priority)),
                 snapshot.ticket_fields)
+
+
+def sla_reroute(snapshot: TicketSnapshot, route: routing.Route, priority: Priority, minutes: int, key: str) -> Plan:
+    """Nobody answered within the handoff SLA: the next qualified agent, one priority step up, and
+    a note saying why (once per conversation: the key says so)."""
+    where = route.explanation or "the group's queue"
+    text = (f"[Baton] Nobody replied within {minutes} minutes of the handoff (business hours): re-routed — {where}; "
+            f"priority raised to {priority.value}. Baton ref {key}")
+    html = f"<p><b>[Baton]</b> {_escape(text.removeprefix('[Baton] '))}</p>"
+    actions: list[WriteBack] = [AddNote(html, text), SetPriority(priority)]
+    if route.group_id or route.agent_id:
+        actions.append(Assign(route.group_id, route.agent_id, route.explanation))
+    return Plan(key, snapshot.conversation.id, tuple(actions), snapshot.ticket_fields)
+
+
+def raised(priority: Priority) -> Priority:
+    """One step up, urgent stays urgent."""
+    order = sorted(Priority, key=lambda p: p.rank)
+    return order[min(priority.rank + 1, len(order) - 1)]
+
+
+def _escape(text: str) -> str:
+    return _html.escape(text, quote=False)
 
 
 def route_text(route: routing.Route) -> str:

@@ -163,6 +163,31 @@ class HoursRule:
             self.holidays, None, frozenset(date.fromisoformat(d) for d in self.closed))
 
 
+def business_minutes(start: datetime, end: datetime, hours: BusinessHours | None) -> float:
+    """Minutes between ``start`` and ``end`` that fall in the business hours (all of them when the
+    group has none), walking the group's openings: a weekend or a holiday does not count."""
+    if end <= start:
+        return 0.0
+    if hours is None:
+        return (end - start).total_seconds() / 60
+    zone = ZoneInfo(hours.timezone)
+    total, day = 0.0, start.astimezone(zone).date()
+    while day <= end.astimezone(zone).date():
+        if not hours._closed(day):
+            for a, b in hours.weekly.get(DAYS[day.weekday()], ()):
+                lo = max(start, datetime.combine(day, a, tzinfo=zone))
+                hi = min(end, datetime.combine(day, b, tzinfo=zone))
+                total += max(0.0, (hi - lo).total_seconds() / 60)
+        day += timedelta(days=1)
+    return total
+
+
+def sla_minutes(rule: RoutingRule, category: str | None) -> int | None:
+    """The handoff SLA for a category, if the admin set one."""
+    minutes = rule.sla.get(category or "", rule.sla.get("*"))
+    return minutes if minutes else None
+
+
 def _span(text: str) -> tuple[time, time] | None:
     try:
         a, b = (time.fromisoformat(p.strip()) for p in text.split("-"))
@@ -190,6 +215,10 @@ class RoutingRule:
     # categories whose notices never name a team, even a public one ("Legal is offline" is not
     # what a customer who just threatened legal action should read)
     discreet: tuple[str, ...] = ("legal", "security_privacy")
+    # handoff SLA: minutes (in the group's business hours) a handed-over conversation may wait for a
+    # person's first reply, per category ("*": every other category); then Baton re-routes it once
+    # to the next qualified agent and raises its priority
+    sla: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

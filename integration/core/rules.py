@@ -369,6 +369,8 @@ def _check(obj: Any, path: str, problems: list[str]) -> None:
             problems.append(f"{where}: must be at least 1 (got {value!r})")
         elif isinstance(obj, HoursRule):
             problems.extend(f"{path}{p}" for p in obj.problems(f.name))
+        elif f.name == "sla" and isinstance(obj, RoutingRule):
+            problems.extend(f"{where}.{k}: must be at least 1 minute (got {v!r})" for k, v in value.items() if v < 1)
         elif f.name == "messages" and isinstance(obj, RoutingRule):
             problems.extend(f"{where}.{p}" for p in message_problems(value))
         elif f.name == "channels" and isinstance(obj, ScopeRule):

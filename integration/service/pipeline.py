@@ -200,6 +200,53 @@ class Pipeline:
             seen.update(observed(conversation), answer_text=answer_gist(conversation))
         return seen
 
+    # the handoff SLA: beat runs this every minute
+
+    def check_slas(self) -> int:
+        """Re-route, once, every handed-over conversation nobody answered within its category's SLA
+        (counted in the group's business hours): the next qualified agent, the priority one step
+        up, a note saying why. Returns how many were re-routed."""
+        done = 0
+        for inst_id in self.store.active_installations():
+            inst = self.store.installation(inst_id)
+            if inst is None:
+                continue
+            try:
+                rules = load_rules(inst.rules)
+            except RulesError:
+                continue
+            if not rules.routing.sla:
+                continue
+            data, _ = self.store.roster(inst_id)
+            roster = routing.roster_from_json(data, rules.routing, self.store.group_stats(inst_id))
+            now = self.clock()
+            for waiting in self.store.waiting_handoffs(inst_id):
+                minutes = routing.sla_minutes(rules.routing, waiting["category"])
+                group = roster.groups.get(str(waiting["group_id"])) if waiting["group_id"] else None
+                if minutes and routing.business_minutes(waiting["escalated_at"], now, group and group.hours) >= minutes:
+                    try:
+                        done += self._reroute(inst, rules, roster, waiting, minutes, now)
+                    except (ApiError, RetryLater) as e:  # this conversation waits for the next minute
+                        log.info("pipeline.sla-deferred", extra={"installation": inst_id, "error": type(e).__name__})
+        return done
+
+    def _reroute(self, inst: Installation, rules: Rules, roster: routing.Roster, waiting: dict[str, object],
+                 minutes: int, now: datetime) -> int:
+        snapshot = self.connector(inst.provider).client(inst).load(str(waiting["ticket_id"]))
+        conversation = dataclasses.replace(snapshot.conversation, as_of=now)
+        if conversation.human_replied:
+            return 0  # the reply's own event closes the wait
+        decision = evaluate(conversation, rules)
+        first = ((waiting.get("route") or {}).get("agent_id"))  # type: ignore[union-attr]
+        others = routing.Roster(tuple(a for a in roster.agents if a.id != first), roster.groups)
+        route = routing.route(decision, conversation, others, rules.routing, now)
+        key = f"baton-{inst.id}-{conversation.id}-sla"
+        plan = planning.sla_reroute(snapshot, route, planning.raised(decision.priority), minutes, key)
+        claimed = self.store.plan_sla(inst.id, plan, now, self.lease)
+        if claimed is not None:
+            self.send(Delivery(claimed, inst, self.store.rate_limited_until(inst.id)))
+        return 1 if claimed is not None else 0
+
     def _failed(self, ctx: EventContext, e: Exception) -> Outcome:
         """The scope of a failure: a 429 waits for the whole account; 401/403 need the admin; any
         other refusal (404 ticket gone, 422 …) fails this event only; the rest is retried."""

@@ -71,6 +71,7 @@ conversations = Table(
     Column("escalated_at", DateTime(timezone=True)),
     Column("first_reply_at", DateTime(timezone=True)),  # a person first answered after the handoff
     Column("customer_messages", Integer),  # the customer's messages when it was handed over
+    Column("sla_at", DateTime(timezone=True)),  # nobody answered within the SLA: re-routed then (once)
 )
 decisions = Table(
     "decisions", metadata,
@@ -759,6 +760,39 @@ class Store:
                 .select_from(outbox.join(installations, installations.c.id == outbox.c.installation_id))
                 .where(outbox.c.status == "dead").group_by(installations.c.provider))})
         return depth, dead
+
+    # handoff SLA
+
+    def waiting_handoffs(self, inst_id: str) -> list[dict[str, Any]]:
+        """Handed-over conversations nobody answered yet and not re-routed for their SLA, with the
+        category and route of their handoff decision."""
+        latest = (select(decisions.c.ticket_id, func.max(decisions.c.id).label("id"))
+                  .where(decisions.c.installation_id == inst_id, decisions.c.action == "escalate")
+                  .group_by(decisions.c.ticket_id).subquery())
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(conversations.c.ticket_id, conversations.c.group_id, conversations.c.escalated_at,
+                       decisions.c.category, decisions.c.route)
+                .join(latest, latest.c.ticket_id == conversations.c.ticket_id)
+                .join(decisions, decisions.c.id == latest.c.id)
+                .where(conversations.c.installation_id == inst_id, conversations.c.state == State.ESCALATED.value,
+                       conversations.c.first_reply_at.is_(None), conversations.c.sla_at.is_(None),
+                       conversations.c.escalated_at.is_not(None))).mappings().all()
+        return [{**r, "escalated_at": utc(r["escalated_at"])} for r in rows]
+
+    def plan_sla(self, inst_id: str, plan: Plan, now: datetime, lease: timedelta) -> OutboxRow | None:
+        """Mark the conversation re-routed for its SLA and store the write-back already claimed, in
+        one transaction (None: it was marked already)."""
+        with self.engine.begin() as conn:
+            marked = conn.execute(update(conversations).where(
+                conversations.c.installation_id == inst_id, conversations.c.ticket_id == plan.ticket_id,
+                conversations.c.sla_at.is_(None)).values(sla_at=now)).rowcount
+            if not marked:
+                return None
+            oid = _insert_or_ignore(conn, outbox, ("key",), dict(
+                installation_id=inst_id, ticket_id=plan.ticket_id, key=plan.key, plan=plan_to_json(plan),
+                status="sending", attempts=1, lease_until=now + lease, created_at=now))
+        return OutboxRow(oid, inst_id, plan.ticket_id, plan, "sending", 1, None) if oid else None
 
     # outcomes: what became of each conversation (the analytics, the calibration, the suggestions)
 

@@ -33,6 +33,9 @@ class QueueUnavailable(Exception):
     pass
 
 
+SLA_SECONDS = 60.0  # how often handoff SLAs are checked
+
+
 def celery_config(settings: Settings) -> dict[str, object]:
     vt = settings.visibility_timeout
     return {
@@ -52,6 +55,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "baton-reprobe": {"task": "baton.reprobe", "schedule": settings.reprobe_seconds},
             # Zendesk tells nobody when its app is removed (its webhook goes with it): look hourly
             "baton-uninstalled": {"task": "baton.sweep_uninstalled", "schedule": 3600.0},
+            # handoff SLAs are minutes: every minute (the helpdesks' own automations run hourly)
+            "baton-sla": {"task": "baton.check_slas", "schedule": SLA_SECONDS},
         },
     }
 
@@ -136,6 +141,11 @@ def sync_rosters(self: Task) -> None:
 @shared_task(name="baton.reprobe")
 def reprobe() -> None:
     _pipeline().reprobe()
+
+
+@shared_task(name="baton.check_slas")
+def check_slas() -> None:
+    _pipeline().check_slas()
 
 
 @shared_task(name="baton.sweep_uninstalled")
@@ -228,6 +238,7 @@ class LocalQueue:
     def _run(self) -> None:
         next_drain = time.monotonic() + self._drain_every
         next_reprobe = time.monotonic() + self._reprobe_every
+        next_sla = time.monotonic() + SLA_SECONDS
         while True:
             with self._cv:
                 while not self._stop:
@@ -248,6 +259,9 @@ class LocalQueue:
                     if time.monotonic() >= next_reprobe:
                         next_reprobe = time.monotonic() + self._reprobe_every
                         self.pipeline.reprobe()
+                    if time.monotonic() >= next_sla:
+                        next_sla = time.monotonic() + SLA_SECONDS
+                        self.pipeline.check_slas()
                     events, writes = self.pipeline.due()
                     for eid in events:
                         self.pipeline.store.mark_enqueued(eid)

@@ -1,5 +1,5 @@
 """What became of each conversation after the bot: the handoff metrics, the calibration review
-and the suggested resolutions read this table.
+and the suggested resolutions read this table; and when a handoff's SLA made Baton re-route it.
 
 Revision ID: 0005
 Revises: 0004
@@ -41,8 +41,12 @@ def upgrade() -> None:
         sa.Column("answer_text", sa.Text),
     )
     op.create_index("ix_outcomes_recent", "outcomes", ["installation_id", "created_at"])
+    with op.batch_alter_table("conversations") as batch:
+        batch.add_column(sa.Column("sla_at", sa.DateTime(timezone=True)))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("conversations") as batch:
+        batch.drop_column("sla_at")
     op.drop_index("ix_outcomes_recent", "outcomes")
     op.drop_table("outcomes")
