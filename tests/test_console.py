@@ -236,7 +236,8 @@ def test_business_hours_and_customer_messages_are_edited_as_fields(console, stor
     token, _ = session(app, a)
     client = app.test_client()
     form = rules_form(client, token)
-    form.update({"routing.hours[0].__key__": "g-billing", "routing.hours[0].timezone": "Europe/Paris",
+    form.update({"routing.sla[0].__key__": "billing_dispute", "routing.sla[0].__value__": "30",
+                 "routing.hours[0].__key__": "g-billing", "routing.hours[0].timezone": "Europe/Paris",
                  "routing.hours[0].weekly.mon": "09:00-12:30, 13:30-17:00", "routing.hours[0].holidays": "FR",
                  "routing.hours[0].closed": "2026-12-24",
                  "routing.messages[0].__key__": "handoff", "routing.messages[0].__lang__": "en",
@@ -254,6 +255,7 @@ def test_business_hours_and_customer_messages_are_edited_as_fields(console, stor
     assert routing.hours["g-billing"].weekly["mon"] == ("09:00-12:30", "13:30-17:00")
     assert routing.hours["g-billing"].closed == ("2026-12-24",)
     assert routing.messages["handoff"]["en"] == "Passing you to {team}. {wait}"
+    assert routing.sla == {"billing_dispute": 30}
 
 
 # preview, publish, versions

@@ -36,6 +36,7 @@ HELP = {
     "scope.channels": "one per line, of: " + ", ".join(CHANNELS) + " (empty: every channel)",
     "scope.bot_only": "only conversations a bot took part in", "weekly": "HH:MM-HH:MM, several separated by commas; empty: closed",
     "holidays": "country code of the public holidays (FR, US, …)", "closed": "closed dates, YYYY-MM-DD, one per line",
+    "routing.sla": "minutes (in the group's business hours) a handed-over conversation may wait for a first reply, per category (* for the others): then Baton re-routes it once and raises its priority",
     "routing.messages": "kind (handoff, wait, after_hours, offer, or kind:category), language, and the text; {team}, {wait}, {minutes}, {opening} are filled in",
 }
 TITLES = {"explicit_request": "Explicit request for a person", "sentiment": "Frustration", "topics": "Risky topics",
@@ -265,8 +266,8 @@ def _read(path: str, hint: Any, form: Mapping[str, str], aliases: dict[str, str]
             aliases[f"{path}.{key}"] = prefix
             if is_dataclass(item):
                 out[key] = _read_entry(prefix, item, form, aliases)
-            else:
-                out[key] = form.get(f"{prefix}.__value__", "")
+            elif (value := _read(f"{prefix}.__value__", item, form, aliases)) is not _ABSENT:
+                out[key] = value
         return out
     raw = form.get(path)
     if hint is bool:
@@ -276,7 +277,7 @@ def _read(path: str, hint: Any, form: Mapping[str, str], aliases: dict[str, str]
     if get_origin(hint) is tuple:
         return [line.strip() for line in raw.splitlines() if line.strip()]
     if hint in (int, float) or path.endswith(".tier"):
-        return _number(raw, int if hint is int or path.endswith(".tier") else float)
+        return _number(raw.strip(), int if hint is int or path.endswith(".tier") else float)
     if "None" in str(hint):
         return raw.strip() or None
     return raw.strip()
