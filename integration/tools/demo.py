@@ -26,6 +26,7 @@ from integration.service.settings import Settings
 from integration.service.store import Store, Vault, decisions
 from integration.service.tasks import LocalQueue
 from integration.service.web import create_app
+from integration.tools import history
 from integration.tools.local import Server, free_port, install_into, show_app
 
 HELPDESKS = ("zendesk", "freshdesk", "intercom")  # the order the demo plays them in
@@ -137,6 +138,10 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
             _print(out, store, desk, inst.id, cid, sc, full=serve)
             if handed_over is None and store.state(inst.id, str(cid)) is State.ESCALATED:
                 handed_over = cid
+        agents = [str(a["id"]) for a in store.roster(inst.id)[0].get("agents", [])]
+        days = history.seed(store, inst.id, datetime.now(timezone.utc), agents)
+        out(f"(and {days} conversations of the last 30 days, decided by the engine, with what became of them: "
+            "the analytics, the suggestions and the calibration review read them)")
         if serve:
             show_app(desk, store, settings, inst)
             apps.append((connectors.get(desk.key).descriptor.name, desk.console_url("admin"),
