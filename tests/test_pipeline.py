@@ -492,3 +492,29 @@ def test_business_minutes_count_only_the_groups_opening_hours():
     assert business_minutes(friday_4pm, monday_10am, hours) == 120.0  # one hour on Friday, one on Monday
     assert business_minutes(friday_4pm, monday_10am, None) == (monday_10am - friday_4pm).total_seconds() / 60
     assert business_minutes(monday_10am, friday_4pm, hours) == 0.0
+
+
+def test_the_handoff_note_suggests_how_a_similar_solved_case_was_resolved(desk):
+    now = desk.clock.now
+    for ticket, text in (("9001", "I was charged twice for my order and I want the duplicate charge refunded"),
+                         ("9002", "Where do I download my invoice as a PDF file")):
+        desk.store.record_outcome(desk.inst.id, ticket, {
+            "escalated": True, "escalated_at": now - timedelta(days=3), "solved_at": now - timedelta(days=2),
+            "query_text": text, "answer_text": f"Resolved {ticket}", "resolution": "refund issued"}, now)
+    desk.pipe.suggester.refresh(desk.inst.id)
+    cid, _, (held,) = desk.decide("I was charged twice for my order, I want a human to refund the duplicate charge")
+    desk.pipe.send(held)
+    (note,) = desk.driver.notes(cid)
+    assert "Suggested resolution" in note and "#9001" in note and "refund issued" in note and "#9002" not in note
+    assert desk.store.outcome_rows(desk.inst.id)[-1]["suggested"] == "refund issued"
+
+
+def test_every_decision_records_what_became_of_the_conversation(desk):
+    cid, _, held = desk.decide("What are your opening hours?")
+    desk.driver.say(cid, "Our opening hours are 9 to 5, Monday to Friday.", role="bot")
+    desk.driver.say(cid, "I want to talk to a human")
+    desk.pipe.process_event(desk.event(cid))
+    row = next(r for r in desk.store.outcome_rows(desk.inst.id) if r["ticket_id"] == str(cid))
+    assert row["bot_involved"] and row["escalated"] and row["escalated_at"] is not None
+    assert row["asked_for_human_later"]  # Baton had kept it with the bot: the customer had to ask
+    assert "explicit_request" in row["reasons"] and "opening hours" in row["query_text"]

@@ -18,11 +18,12 @@ NOTE_LIMIT = 60_000  # characters: below Zendesk's ~65,000 per comment; a connec
 
 
 def handoff(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, rules: Rules, key: str,
-            note_limit: int = NOTE_LIMIT) -> Plan:
-    """The note, tags, priority, assignment and (when the admin wants it) the customer notice.
-    The note stays under ``note_limit`` characters, the helpdesk's own limit."""
+            note_limit: int = NOTE_LIMIT, suggestion: str | None = None) -> Plan:
+    """The note (with the suggested resolution, when similar solved cases were found), tags,
+    priority, assignment and (when the admin wants it) the customer notice. The note stays under
+    ``note_limit`` characters, the helpdesk's own limit."""
     actions: list[WriteBack] = [
-        note(snapshot, decision, route, key, note_limit),
+        note(snapshot, decision, route, key, note_limit, suggestion),
         # two tags: every tag is one more call on Intercom; the tier is in the note
         AddTags((ESCALATED_TAG, tag(f"baton_{decision.category or 'other'}"))),
         SetPriority(decision.priority),
@@ -50,12 +51,14 @@ def handoff_key(installation_id: str, ticket_id: str, earlier_plans: int) -> str
     return f"baton-{installation_id}-{ticket_id}-{earlier_plans + 1}"
 
 
-def note(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, key: str, limit: int) -> AddNote:
+def note(snapshot: TicketSnapshot, decision: Decision, route: routing.Route, key: str, limit: int,
+         suggestion: str | None = None) -> AddNote:
     """The longest note under ``limit`` (fewer transcript messages first), and a brief one."""
     ref = f"Baton ref {key}"  # what a retry after a crash looks for in the ticket
 
     def rendered(tail: int, quotes: int) -> AddNote:
-        package = build_package(snapshot.conversation, decision, route=route_text(route), tail=tail, quotes=quotes)
+        package = build_package(snapshot.conversation, decision, route=route_text(route), tail=tail, quotes=quotes,
+                                suggestion=suggestion)
         return AddNote(render_html(package) + f"<p><i>{ref}</i></p>", render_text(package) + f"\n\n{ref}\n")
 
     brief = rendered(3, 1)

@@ -32,7 +32,9 @@ from integration.core.engine import evaluate
 from integration.core.model import (RESOLUTION_TYPES, Action, AddNote, Assign, Conversation, Decision, Installation,
                                     Plan, Role, State, TicketOutcome)
 from integration.core.rules import Rules, RulesError, load_rules
+from integration.core.suggest import customer_words, note_text
 from integration.service import metrics
+from integration.service.suggestions import Suggester
 from integration.service.store import Delivery, EventContext, Outcome, Store, utcnow
 
 log = logging.getLogger("baton.pipeline")
@@ -69,6 +71,10 @@ class Pipeline:
     connector: Callable[[str], Connector] = connectors.get
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
+    suggester: Suggester = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.suggester = Suggester(self.store)  # one index cache per process, per installation
 
     # steps 4-7: one event → at most one planned write-back, claimed for delivery at once
 
@@ -184,9 +190,13 @@ class Pipeline:
                            conversation=snapshot.conversation, observed=seen)
         key = planning.handoff_key(ctx.row.event.installation_id, snapshot.conversation.id, ctx.earlier_plans)
         limit = self.connector(ctx.installation.provider).descriptor.note_limit if ctx.installation else planning.NOTE_LIMIT
+        found = self.suggester.suggest(ctx.row.event.installation_id, snapshot.conversation)
+        if found and found[0].resolution:
+            seen["suggested"] = found[0].resolution  # the suggestion hit rate compares it with the outcome
         return Outcome("processed", decision=decision, route=recorded, state=State.ESCALATED,
                        conversation=snapshot.conversation, observed=seen,
-                       escalated_to=route.group_id, plan=planning.handoff(snapshot, decision, route, rules, key, limit),
+                       escalated_to=route.group_id,
+                       plan=planning.handoff(snapshot, decision, route, rules, key, limit, note_text(found)),
                        customer_messages=sum(1 for m in snapshot.conversation.messages if m.role is Role.CUSTOMER))
 
     def _after_the_bot(self, inst: Installation, ticket_id: str, closed: bool) -> dict[str, object]:
@@ -428,7 +438,6 @@ class Pipeline:
                 self.store.due_outbox(self.clock()))
 
 
-QUERY_CHARS = 2000  # the customer's words kept for the suggestions
 ANSWER_CHARS = 600  # the gist of the resolving answer
 
 
@@ -437,8 +446,8 @@ def observed(conversation: Conversation, decision: Decision | None = None,
     """The outcome columns one look at a conversation gives: its channel, whether a bot took part
     (never unset once seen), the customer's words; with a decision, its category and reasons, and
     the handoff (never unset either)."""
-    said = " ".join(m.text for m in conversation.messages if m.role is Role.CUSTOMER)
-    seen: dict[str, object] = {"channel": conversation.channel or None, "query_text": said[:QUERY_CHARS] or None}
+    seen: dict[str, object] = {"channel": conversation.channel or None,
+                               "query_text": customer_words(conversation) or None}
     if any(m.role is Role.BOT for m in conversation.messages):
         seen["bot_involved"] = True
     if decision is not None:

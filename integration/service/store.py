@@ -828,9 +828,18 @@ class Store:
     def resolved_escalations(self, inst_id: str, limit: int = 50_000) -> list[dict[str, Any]]:
         """Handed-over conversations that were solved, with the customer's words and the agent's
         answer, the newest first (what the suggested resolutions are looked up in)."""
-        rows = [r for r in self.outcome_rows(inst_id) if r["escalated"] and r["solved_at"] and r["query_text"]]
-        rows.sort(key=lambda r: r["solved_at"], reverse=True)
-        return rows[:limit]
+        cols = (outcomes.c.ticket_id, outcomes.c.query_text, outcomes.c.answer_text, outcomes.c.resolution,
+                outcomes.c.category, outcomes.c.escalated_at, outcomes.c.solved_at)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(select(*cols).where(
+                outcomes.c.installation_id == inst_id, outcomes.c.escalated.is_(True), outcomes.c.solved_at.is_not(None),
+                outcomes.c.query_text.is_not(None)).order_by(outcomes.c.solved_at.desc()).limit(limit)).mappings()]
+            said = dict(conn.execute(select(feedback.c.ticket_id, feedback.c.resolution).where(
+                feedback.c.installation_id == inst_id, feedback.c.resolution.is_not(None)).order_by(feedback.c.id)).all())
+        for row in rows:  # the panel's word over a tag's
+            row.update(resolution=said.get(row["ticket_id"], row["resolution"]), escalated=True,
+                       solved_at=utc(row["solved_at"]), escalated_at=utc(row["escalated_at"]))
+        return rows
 
     # rosters
 

@@ -21,6 +21,7 @@ from integration.core.codec import conversation_to_json
 from integration.core.engine import evaluate
 from integration.core.model import Action, Conversation, Customer, Message, Role
 from integration.core.rules import load_rules
+from integration.core.suggest import customer_words
 from integration.service.store import Store, decisions
 
 
@@ -102,7 +103,7 @@ def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str
     _decision(store, inst_id, ticket, conversation, decision, at)
     seen: dict[str, Any] = {"channel": "messaging", "bot_involved": True, "category": decision.category,
                             "reasons": sorted({r.code for r in decision.reasons}),
-                            "query_text": " ".join(m.text for m in conversation.messages if m.role is Role.CUSTOMER)}
+                            "query_text": customer_words(conversation)}
     if decision.action is not Action.ESCALATE:
         if intent is not None and rng.random() < 0.35:  # kept with the bot, and it went wrong
             trouble = rng.choice(("asked_for_human_later", "reopens", "csat"))
