@@ -1,7 +1,7 @@
 """Feedback-loop and analytics figures. Prints figures; asserts nothing.
 
-    .venv/bin/python bench/analytics.py [--only suggestions] [--cases 50000] [--lookups 2000] [--replay 5000]
-                                        [--database URL]
+    .venv/bin/python bench/analytics.py [--only suggestions|report] [--cases 50000] [--lookups 2000] [--replay 5000]
+                                        [--rows 100000] [--runs 20] [--database URL]
 
 suggestion_bench: the suggested resolutions (``integration/core/suggest.py``) over ``--cases``
 resolved escalations of one installation: index build time and memory, lookup latency per
@@ -12,6 +12,11 @@ handoff after the index expired waits for; SQLite in a temporary folder unless `
 The texts are synthetic but varied: a dozen intents, each said several ways, with typing mistakes,
 filler, names and order numbers, and lengths from three words to long emails, each intent resolved
 one of several ways.
+
+report_bench: the handoff metrics of the analytics page (``integration/core/analytics.py``) over
+``--rows`` outcomes of one installation in the last 90 days, read through ``Store.outcome_rows``
+and built by ``analytics.report`` + ``tables``: p50/p95 over ``--runs`` runs (target p95 ≤ 1 s),
+with the read and the build apart.
 """
 from __future__ import annotations
 
@@ -281,18 +286,99 @@ def suggestion_store_bench(cases: int, database: str | None = None) -> None:
     store.engine.dispose()
 
 
+def seed_outcomes(store: Store, inst_id: str, n: int, now: datetime, seed: int = 3) -> None:
+    """``n`` outcomes over the last 90 days, written in bulk: a dozen categories, most with a bot,
+    about a third of those handed over, assignments, replies, solves, reopens, ratings, resolution
+    types, suggestions, and panel feedback on a fifth of the handoffs."""
+    from integration.service.store import feedback
+
+    rng = random.Random(seed)
+    names, types = sorted(INTENTS), ["how-to answered", "refund issued", "account change", "bug or incident"]
+    signals = ["sentiment", "explicit_request", "loop", "model", "risky_topic:refund"]
+    rows, said = [], []
+    for i in range(n):
+        at = now - timedelta(minutes=rng.randint(0, 90 * 24 * 60))
+        bot = rng.random() < 0.85
+        escalated = bot and rng.random() < 0.35
+        row = dict(installation_id=inst_id, ticket_id=str(i), created_at=at, updated_at=at,
+                   channel="messaging" if bot else "email", bot_involved=bot, escalated=escalated,
+                   escalated_at=at if escalated else None, category=rng.choice(names),
+                   reasons=rng.sample(signals, rng.randint(0, 2)), asked_for_human_later=bot and rng.random() < 0.02,
+                   reopens=int(rng.random() < 0.05), suggested=rng.choice(types) if escalated else None,
+                   query_text="I was charged twice for order 1234", assigned_at=None, assignee_id=None,
+                   first_agent_reply_at=None, answer_text=None, solved_at=None, resolution=None, csat=None, csat_at=None)
+        if not bot or escalated:
+            assigned = at + timedelta(minutes=rng.uniform(1, 30))
+            row.update(assigned_at=assigned, assignee_id=str(rng.randint(1, 40)),
+                       first_agent_reply_at=assigned + timedelta(minutes=rng.uniform(1, 20)),
+                       answer_text=f"Resolved it the usual way ({rng.randint(1, 60)}).")
+        if rng.random() < 0.8 and at < now - timedelta(hours=6):
+            row.update(solved_at=at + timedelta(minutes=rng.uniform(2, 600)), resolution=rng.choice(types))
+        if rng.random() < 0.3:
+            row.update(csat=rng.choice([0.0, 0.25, 0.5, 0.75, 1.0]), csat_at=at + timedelta(hours=8))
+        rows.append(row)
+        if escalated and rng.random() < 0.2:
+            said.append(dict(installation_id=inst_id, ticket_id=str(i), verdict=rng.choice(["right", "not_needed"]),
+                             resolution=rng.choice(types), missing_knowledge=None, author_id="1", author_name="bench",
+                             created_at=now))
+    with store.engine.begin() as conn:
+        for start in range(0, len(rows), 5000):
+            conn.execute(insert(outcomes), rows[start:start + 5000])
+        if said:
+            conn.execute(insert(feedback), said)
+
+
+def report_bench(rows: int = 100_000, runs: int = 20, database: str | None = None) -> None:
+    """The handoff metrics over ``rows`` outcomes of one installation in the last 90 days, as the
+    analytics page computes them: ``Store.outcome_rows`` (SQLite in a temporary folder unless
+    ``database``) then ``analytics.report`` + ``tables``, p50/p95 over ``runs`` runs after a warm-up
+    (target p95 ≤ 1 s), and each step apart."""
+    from integration.core import analytics
+
+    with tempfile.TemporaryDirectory(prefix="baton-bench-") as home:
+        store = Store(database or f"sqlite:///{home}/r.db", Vault(Fernet.generate_key().decode()))
+        store.migrate()
+        inst = store.add_installation("zendesk", "https://bench.zendesk.com", {"token": "x"})
+        now = datetime.now(timezone.utc)
+        _, seeded = _timed(lambda: seed_outcomes(store, inst.id, rows, now))
+        since = now - timedelta(days=90)
+        reads, builds, totals = [], [], []
+        for run in range(runs + 1):
+            t0 = time.perf_counter()
+            got = store.outcome_rows(inst.id, since=since)
+            t1 = time.perf_counter()
+            analytics.tables(analytics.report(got, now, since))
+            t2 = time.perf_counter()
+            if run:  # the first run warms the caches
+                reads.append(t1 - t0)
+                builds.append(t2 - t1)
+                totals.append(t2 - t0)
+            del got
+        store.engine.dispose()
+    print(f"analytics report over {rows:,} outcomes of one installation ({store.engine.dialect.name}, "
+          f"seeded in {seeded:.1f} s), {runs} runs")
+    for label, took in (("total", totals), ("outcome_rows", reads), ("report+tables", builds)):
+        print(f"  {label:13} p50 {statistics.median(took):.3f} s  p95 {percentile(took, 0.95):.3f} s"
+              + ("  (target p95 ≤ 1 s)" if label == "total" else ""))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["suggestions"], help="run one part")
+    ap.add_argument("--only", choices=["suggestions", "report"], help="run one part")
     ap.add_argument("--cases", type=int, default=50_000)
     ap.add_argument("--lookups", type=int, default=2000)
     ap.add_argument("--replay", type=int, default=5000)
-    ap.add_argument("--database", default=None, help="where the rebuild reads from (default: a temporary SQLite)")
+    ap.add_argument("--rows", type=int, default=100_000, help="outcomes for the report (default 100,000)")
+    ap.add_argument("--runs", type=int, default=20, help="report runs (default 20)")
+    ap.add_argument("--database", default=None,
+                    help="where the rebuild and the report read from (default: a temporary SQLite)")
     args = ap.parse_args()
     _one_core()
     if args.only in (None, "suggestions"):
         suggestion_bench(args.cases, args.lookups, args.replay)
         suggestion_store_bench(args.cases, args.database)
+    if args.only in (None, "report"):
+        report_bench(args.rows, args.runs, args.database)
     return 0
 
 

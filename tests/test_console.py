@@ -418,3 +418,23 @@ def test_an_intercom_admin_names_the_other_console_admins(store):
     assert store.installation(inst.id).settings["console_admins"] == ["42", "43"]
     assert client.post("/console/console-admins", data={"s": token, "csrf": csrf, "admins": "bob"}).status_code == 422
     assert store.audit_log(inst.id)[0]["action"] == "settings"
+
+
+def test_the_calibration_review_opens_a_suggested_change_as_a_draft_in_the_preview(console, store):
+    app, a, _ = console
+    for n in range(6):  # refunds handed over that the agents found needless
+        ticket = str(700 + n)
+        decided(store, a, ticket, f"Please refund my order {1000 + n}, it never arrived")
+        store.record_outcome(a.id, ticket, {"escalated": True, "escalated_at": utcnow(), "category": "refund"})
+        store.record_feedback(a.id, ticket, author_id="7", author_name="Sam", verdict="not_needed", resolution=None,
+                              missing_knowledge=None)
+    token, csrf = session(app, a)
+    client = app.test_client()
+    page = client.get("/console/calibration", query_string={"s": token}).get_data(as_text=True)
+    assert int(re.search(r'id="count-over">(\d+)<', page).group(1)) > 0
+    titles = re.findall(r'name="title" value="([^"]+)"', page)
+    assert "topic refund: offer a person instead of handing over" in titles
+    r = client.post("/console/calibration/draft", data={"s": token, "csrf": csrf, "title": titles[0]})
+    assert r.status_code == 303 and "/console/preview" in r.headers["Location"]
+    assert store.draft(a.id) is not None and store.installation(a.id).rules == {}  # a draft, nothing live
+    assert client.post("/console/calibration/draft", data={"s": token, "csrf": csrf, "title": "nope"}).status_code == 409

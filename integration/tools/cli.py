@@ -31,6 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     bt.add_argument("--rules", required=True, help="JSON rules file (the draft)")
     bt.add_argument("--count", type=int, default=500, help="how many recent conversations (default 500)")
 
+    rp = sub.add_parser("report", help="an installation's handoff metrics, as the console's analytics page shows them")
+    rp.add_argument("--installation", required=True, help="the installation id")
+    rp.add_argument("--since", default="30d", help="the period: 7d, 30d, 90d … any days, or all (default 30d)")
+    kn = sub.add_parser("knowledge", help="resolved handoffs by intent with the agents' answers, and the gaps")
+    kn.add_argument("--installation", required=True, help="the installation id")
+    kn.add_argument("--format", choices=("json", "csv"), default="json", help="default json")
+    kn.add_argument("--since", default="all", help="the period: 30d … or all (default all)")
+
     ins = sub.add_parser("install", help="install Baton into a helpdesk account (creates its webhook)")
     helpdesks = ins.add_subparsers(dest="provider", required=True, metavar="HELPDESK")
     for key, d in connectors.descriptors().items():
@@ -67,7 +75,49 @@ def main(argv: list[str] | None = None) -> int:
         return _replay(args.installation)
     if args.command == "backtest":
         return _backtest(args)
+    if args.command in ("report", "knowledge"):
+        return _analytics(args)
     return 2
+
+
+def _analytics(args: argparse.Namespace) -> int:
+    """``report``: every table of the analytics page; ``knowledge``: the knowledge export."""
+    from integration.core import analytics
+    from integration.service.store import utcnow
+
+    try:
+        span = None if args.since == "all" else analytics.period(args.since)
+    except ValueError as e:
+        print(f"error: --since: {e}", file=sys.stderr)
+        return 2
+    try:
+        store = _store()
+        known = store.installation(args.installation) is not None
+    except ValueError as e:  # no BATON_SECRET_KEY, or not the one the database was written with
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not known:
+        print(f"error: no installation {args.installation!r}", file=sys.stderr)
+        return 2
+    now = utcnow()
+    since = now - span if span else None
+    rep = analytics.report(store.outcome_rows(args.installation, since=since), now, since)
+    if args.command == "knowledge":
+        if args.format == "csv":
+            sys.stdout.write(analytics.to_csv(analytics.tables(rep)["knowledge"]))
+        else:
+            print(json.dumps({"installation": args.installation, **analytics.knowledge_json(rep)}, ensure_ascii=False,
+                             indent=1))
+        return 0
+    print(f"handoff metrics of {args.installation}: {rep.conversations} conversations first seen "
+          f"{'since ' + since.strftime('%Y-%m-%d %H:%M UTC') if since else 'ever'} "
+          f"(ISO weeks in UTC, wall-clock minutes)")
+    for csat in rep.csat:
+        print(f"CSAT {csat.group}: {csat.summary}")
+    for table in analytics.tables(rep).values():
+        print()
+        print(analytics.to_text(table))
+    return 0
 
 
 def _backtest(args: argparse.Namespace) -> int:

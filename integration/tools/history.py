@@ -109,8 +109,10 @@ def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str
             trouble = rng.choice(("asked_for_human_later", "reopens", "csat"))
             seen.update({"asked_for_human_later": True} if trouble == "asked_for_human_later" else
                         {"reopens": 1} if trouble == "reopens" else {"csat": 0.0, "csat_at": at + timedelta(hours=2)})
-        elif rng.random() < 0.3:
-            seen.update(csat=1.0 if rng.random() < 0.85 else 0.0, csat_at=at + timedelta(hours=1))
+        else:  # the bot answered and the conversation closed
+            seen.update(solved_at=at + timedelta(minutes=rng.uniform(2, 30)))
+            if rng.random() < 0.3:
+                seen.update(csat=1.0 if rng.random() < 0.85 else 0.0, csat_at=at + timedelta(hours=1))
         store.record_outcome(inst_id, ticket, seen, at)
         return
     intent = intent or rng.choice(INTENTS)
@@ -120,7 +122,8 @@ def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str
     replied = assigned + timedelta(minutes=rng.lognormvariate(1.5, 0.7))
     solved = handoff + timedelta(minutes=rng.uniform(*intent.minutes))
     seen.update(escalated=True, escalated_at=handoff, assigned_at=assigned, assignee_id=agent,
-                first_agent_reply_at=replied, answer_text=intent.answer.format(n=n))
+                first_agent_reply_at=replied, answer_text=intent.answer.format(n=n),
+                suggested=intent.resolution if rng.random() < 0.6 else rng.choice(INTENTS).resolution)
     if solved < now:
         seen.update(solved_at=max(solved, replied), reopens=1 if rng.random() < 0.06 else 0)
         if rng.random() < 0.45:

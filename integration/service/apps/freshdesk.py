@@ -170,7 +170,7 @@ def page() -> Any:
         raise Refused(400, "user must be the logged-in agent ({id: …} from client.data.get('loggedInUser'))")
     token = _session(inst, user, data.get("session"))
     html, status, final = _dispatch(method, path, form, token)
-    styles = [_public_url() + url_for("console.static", filename=name) for name in (*THEMES["freshdesk"], "baton.css")]
+    styles = [_public_url() + url_for("console.static", filename=name) for name in (*THEMES["freshdesk"], "baton.css", "charts.css")]
     return jsonify(html=html, status=status, session=token, path=final, styles=styles)
 
 

@@ -130,6 +130,6 @@ def _when(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC") if t else "never"
 
 
-from integration.service.console import views  # noqa: E402,F401  (registers the routes on bp)
+from integration.service.console import analytics, views  # noqa: E402,F401  (register their routes on bp)
 
 __all__ = ["bp", "Identity", "start_session", "RESOLUTION_TYPES", "VERDICTS"]

@@ -10,7 +10,9 @@ from integration.core import routing
 from integration.core.preview import KINDS
 from integration.core.codec import conversation_from_json
 from integration.core.rules import RulesError, differences, load_rules
+from integration.core.calibration import merged
 from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, live_rules
+from integration.service.calibration import review as calibration_review
 from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity
 from integration.service.store import utcnow
 
@@ -252,3 +254,23 @@ def _count(raw: str | None) -> int:
         return max(1, min(MAX_COUNT, int(raw))) if raw else DEFAULT_COUNT
     except ValueError:
         return DEFAULT_COUNT
+
+
+# calibration: what went wrong, and the rule changes that would have decided better
+
+@bp.get("/console/calibration")
+def calibration() -> Any:
+    items, effects = calibration_review(_store(), g.installation, utcnow())
+    counts = {label: sum(1 for i in items if i.label == label) for label in ("over", "under", "right")}
+    return render_template("calibration.html", effects=effects, counts=counts, reviewed=len(items))
+
+
+@bp.post("/console/calibration/draft")
+def calibration_draft() -> Any:
+    """Open a suggested change as a draft, straight into the preview."""
+    _, effects = calibration_review(_store(), g.installation, utcnow())
+    chosen = next((e for e in effects if e.candidate.title == request.form.get("title")), None)
+    if chosen is None:
+        return render_template("error.html", message="That suggestion no longer applies: reload the review."), 409
+    _store().save_draft(g.installation.id, merged(_published(), chosen.candidate.patch), identity().name)
+    return _go("console.preview")

@@ -1,0 +1,563 @@
+"""Handoff metrics: what became of the conversations Baton watched (README, *Handoff metrics*).
+
+Pure: the rows are ``Store.outcome_rows`` dicts (one per conversation, the agents' panel feedback
+already applied), ``now`` is passed in. Every timestamp is an aware datetime; any zone is read
+as the instant it names, and weeks are ISO weeks (Monday to Sunday) in UTC. Every duration is wall
+clock (not business hours), in minutes. ``report`` builds every figure at once; ``tables`` gives
+them as the tables the console, its CSV export and ``python -m integration report`` all show.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+Row = Mapping[str, Any]
+
+ALL = "all"  # the row of a table that counts every category (or reason)
+NO_CATEGORY = "uncategorised"
+NO_REASON = "no signal"  # a decision on which no signal fired
+HOWTO = "how-to answered"  # the resolution type of a quick answer an agent could give from the docs
+QUICK_HANDOFF = timedelta(minutes=10)  # solved this soon after the handoff with a how-to: not needed
+ABANDONED_AFTER = timedelta(days=7)  # kept with the bot, no human reply and not solved this long after
+BAD_RATING = 0.5  # a rating under this is bad (1–2 of 5, Zendesk's "bad")
+SATISFIED = 0.75  # a rating at least this is satisfied (4–5 of 5, Zendesk's "good"): what CSAT counts
+MIN_RATINGS = 10  # fewer ratings than this: no CSAT figure, only the count
+GAP_MINUTES = 30.0  # a category whose handoffs agents resolve in a median under this is a knowledge gap
+GAP_MIN_RESOLVED = 5  # … once at least this many of its handoffs were resolved
+GAP_LIMIT = 10
+Z95 = 1.959963984540054  # the standard normal quantile of 97.5 %: a two-sided 95 % interval
+PERIODS = {"7d": 7, "30d": 30, "90d": 90}  # the console's choices of period
+
+OVER_CAUSES = {"not_needed": "agent said not needed", "quick_howto": "how-to answered within 10 min"}
+UNDER_CAUSES = {"asked_for_human_later": "asked for a person later", "reopened": "reopened",
+                "rated_badly": "rated badly", "abandoned": "abandoned (7 days, no reply, not solved)"}
+
+
+def period(text: str, most: int = 3650) -> timedelta:
+    """``"30d"`` → 30 days (1 … ``most`` days); anything else is a ValueError saying what is wanted."""
+    match = re.fullmatch(r"\s*(\d{1,5})\s*d\s*", text or "")
+    if not match or not 1 <= int(match.group(1)) <= most:
+        raise ValueError(f"a period is a number of days from 1 to {most} followed by d, e.g. 30d (got {text!r})")
+    return timedelta(days=int(match.group(1)))
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95 % by default); (0, 1) with no trial."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - margin), min(1.0, centre + margin)
+
+
+def iso_week(t: datetime | date) -> str:
+    """The ISO week of a day, or of an instant in UTC: ``2026-W01`` (a Sunday 23:30 in New York is
+    Monday in UTC)."""
+    day = t.astimezone(timezone.utc).date() if isinstance(t, datetime) else t
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def weeks_between(start: datetime, end: datetime) -> tuple[str, ...]:
+    """Every ISO week from the one holding ``start`` to the one holding ``end``, in order."""
+    first = start.astimezone(timezone.utc)
+    monday = datetime(first.year, first.month, first.day, tzinfo=timezone.utc) - timedelta(days=first.weekday())
+    out = []
+    while monday <= end:
+        out.append(iso_week(monday))
+        monday += timedelta(days=7)
+    return tuple(out)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest rank: the smallest value with at least ``q`` of the values at or under it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+# the figures
+
+@dataclass(frozen=True)
+class Rate:
+    """Handoff rate: conversations handed over among the conversations a bot took part in."""
+
+    category: str  # or ALL
+    week: str  # an ISO week, or ALL: the whole period
+    conversations: int  # bot-involved
+    escalated: int  # of which Baton handed over
+
+    @property
+    def rate(self) -> float | None:
+        return self.escalated / self.conversations if self.conversations else None
+
+
+@dataclass(frozen=True)
+class HandoffRates:
+    weeks: tuple[str, ...]
+    overall: Rate  # the whole period, every category
+    weekly: tuple[Rate, ...]  # every category, one per week (the line)
+    by_category: tuple[Rate, ...]  # the whole period, most handed over first (the bars)
+    by_category_week: tuple[Rate, ...]  # category by week (the table)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Minutes, wall clock: how many, the median and the 90th percentile (nearest rank)."""
+
+    category: str  # or ALL
+    n: int
+    median: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True)
+class Csat:
+    """Share of satisfied ratings (at least SATISFIED) with its 95 % Wilson interval; no figure
+    under MIN_RATINGS ratings."""
+
+    group: str
+    ratings: int
+    satisfied: int
+
+    @property
+    def enough(self) -> bool:
+        return self.ratings >= MIN_RATINGS
+
+    @property
+    def share(self) -> float | None:
+        return self.satisfied / self.ratings if self.enough else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson(self.satisfied, self.ratings) if self.enough else None
+
+    @property
+    def summary(self) -> str:
+        if self.share is None or self.interval is None:
+            return f"too few ratings (n={self.ratings})"
+        low, high = self.interval
+        return f"{self.share:.0%} satisfied (95 % CI {low:.0%}–{high:.0%}, n={self.ratings})"
+
+
+@dataclass(frozen=True)
+class Misjudged:
+    """Over- or under-escalations among the conversations sharing a category or a reason."""
+
+    key: str  # a category, a reason code, or ALL
+    base: int  # handed over (over) / kept with the bot (under)
+    count: int  # of which misjudged
+    causes: Mapping[str, int] = field(default_factory=dict)  # per cause (one conversation may have several)
+
+    @property
+    def share(self) -> float | None:
+        return self.count / self.base if self.base else None
+
+
+@dataclass(frozen=True)
+class Misjudgements:
+    kind: str  # "over" | "under"
+    causes: Mapping[str, str]  # cause → its label, in order
+    by_category: tuple[Misjudged, ...]  # ALL first, then the most misjudged
+    by_reason: tuple[Misjudged, ...]
+
+    @property
+    def total(self) -> Misjudged:
+        return self.by_category[0]
+
+
+@dataclass(frozen=True)
+class HitRate:
+    """The note's suggested resolution type against the one the agent finally chose."""
+
+    category: str  # or ALL
+    suggested: int  # handoffs whose note suggested a resolution
+    judged: int  # of which the final resolution type is known
+    hits: int  # of which it was the one suggested
+
+    @property
+    def rate(self) -> float | None:
+        return self.hits / self.judged if self.judged else None
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str  # the latest wording
+    times: int
+    resolutions: tuple[str, ...]  # resolution types chosen with it, most frequent first
+    last_solved_at: datetime
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """An intent's (category's) resolved handoffs and how agents answered them."""
+
+    category: str
+    resolved: int
+    median_minutes: float | None
+    answers: tuple[Answer, ...]  # most frequent first
+    missing: tuple[str, ...]  # what agents said the bot should have known, distinct
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A category the bot hands over often that agents resolve quickly: the bot lacks the answer."""
+
+    category: str
+    escalations: int
+    resolved: int
+    median_minutes: float
+    answer: str | None  # the agents' most frequent answer
+
+
+@dataclass(frozen=True)
+class Report:
+    now: datetime
+    since: datetime | None
+    conversations: int
+    bot_involved: int
+    escalated: int
+    handoff: HandoffRates
+    resolution: tuple[Duration, ...]  # ALL first
+    preparation: tuple[Duration, ...]  # ALL first
+    csat: tuple[Csat, Csat]  # AI → human, human only
+    over: Misjudgements
+    under: Misjudgements
+    suggestions: tuple[HitRate, ...]  # ALL first
+    knowledge: tuple[Knowledge, ...]  # most resolved first
+    gaps: tuple[Gap, ...]
+
+
+def report(rows: Iterable[Row], now: datetime, since: datetime | None = None) -> Report:
+    """Every figure over the conversations first seen from ``since`` (all when None) to ``now``."""
+    kept = [r for r in rows if since is None or r["created_at"] >= since]
+    esc = [r for r in kept if r.get("escalated")]
+    bot = [r for r in kept if r.get("bot_involved")]
+    start = since or (min(r["created_at"] for r in kept) if kept else now)
+    resolved = [(r, m) for r in esc if (m := _minutes(r.get("escalated_at"), r.get("solved_at"))) is not None]
+    resolution = _durations(resolved)
+    return Report(
+        now=now, since=since, conversations=len(kept), bot_involved=len(bot), escalated=len(esc),
+        handoff=_handoff(bot, weeks_between(start, now)),
+        resolution=resolution,
+        preparation=_durations([(r, m) for r in esc
+                                if (m := _minutes(r.get("assigned_at"), r.get("first_agent_reply_at"))) is not None]),
+        csat=(_csat("AI → human", [r for r in esc if r.get("bot_involved")]),
+              _csat("human only", [r for r in kept if not r.get("bot_involved")])),
+        over=_misjudged("over", esc, over_causes, OVER_CAUSES),
+        under=_misjudged("under", [r for r in bot if not r.get("escalated")], lambda r: under_causes(r, now),
+                         UNDER_CAUSES),
+        suggestions=_suggestions(esc),
+        knowledge=(knowledge := _knowledge(resolved)),
+        gaps=_gaps(esc, resolution, knowledge))
+
+
+def _category(row: Row) -> str:
+    return row.get("category") or NO_CATEGORY
+
+
+def _minutes(start: datetime | None, end: datetime | None) -> float | None:
+    """Wall-clock minutes from ``start`` to ``end``; None when either is unknown or the end comes
+    first (the reply came before the last reassignment, the data is inconsistent)."""
+    if start is None or end is None or end < start:
+        return None
+    return (end - start).total_seconds() / 60
+
+
+def _handoff(bot: list[Row], weeks: tuple[str, ...]) -> HandoffRates:
+    per_day: Counter[tuple[str, date, bool]] = Counter()  # (category, UTC day, handed over): one key per row
+    for r in bot:
+        per_day[(r.get("category") or NO_CATEGORY, r["created_at"].astimezone(timezone.utc).date(),
+                 bool(r.get("escalated")))] += 1
+    seen: Counter[tuple[str, str]] = Counter()  # (category, week) → conversations with a bot
+    handed: Counter[tuple[str, str]] = Counter()  # … of which handed over
+    for (category, day, escalated), n in per_day.items():
+        week = iso_week(day)
+        for key in ((category, week), (ALL, week), (category, ALL)):
+            seen[key] += n
+            handed[key] += n if escalated else 0
+    weekly = tuple(Rate(ALL, w, seen[(ALL, w)], handed[(ALL, w)]) for w in weeks)
+    categories = sorted({c for c, _ in seen if c != ALL}, key=lambda c: (-handed[(c, ALL)], c))
+    by_category = tuple(Rate(c, ALL, seen[(c, ALL)], handed[(c, ALL)]) for c in categories)
+    table = tuple(Rate(c, w, seen[(c, w)], handed[(c, w)]) for c in categories for w in weeks if (c, w) in seen)
+    overall = Rate(ALL, ALL, sum(r.conversations for r in by_category), sum(r.escalated for r in by_category))
+    return HandoffRates(weeks, overall, weekly, by_category, table)
+
+
+def _duration(category: str, minutes: list[float]) -> Duration:
+    if not minutes:
+        return Duration(category, 0, None, None)
+    return Duration(category, len(minutes), statistics.median(minutes), percentile(minutes, 0.9))
+
+
+def _durations(samples: list[tuple[Row, float]]) -> tuple[Duration, ...]:
+    per: dict[str, list[float]] = defaultdict(list)
+    for r, m in samples:
+        per[_category(r)].append(m)
+    ranked = sorted(per, key=lambda c: (-len(per[c]), c))
+    return (_duration(ALL, [m for _, m in samples]), *(_duration(c, per[c]) for c in ranked))
+
+
+def _csat(group: str, rows: list[Row]) -> Csat:
+    ratings = [r["csat"] for r in rows if r.get("csat") is not None]
+    return Csat(group, len(ratings), sum(1 for c in ratings if c >= SATISFIED))
+
+
+def over_causes(row: Row) -> list[str]:
+    causes = []
+    if row.get("verdict") == "not_needed":
+        causes.append("not_needed")
+    quick = _minutes(row.get("escalated_at"), row.get("solved_at"))
+    if row.get("resolution") == HOWTO and quick is not None and quick <= QUICK_HANDOFF.total_seconds() / 60:
+        causes.append("quick_howto")
+    return causes
+
+
+def under_causes(row: Row, now: datetime) -> list[str]:
+    causes = []
+    if row.get("asked_for_human_later"):
+        causes.append("asked_for_human_later")
+    if (row.get("reopens") or 0) > 0:
+        causes.append("reopened")
+    if row.get("csat") is not None and row["csat"] < BAD_RATING:
+        causes.append("rated_badly")
+    if (row.get("first_agent_reply_at") is None and row.get("solved_at") is None
+            and now - row["created_at"] >= ABANDONED_AFTER):
+        causes.append("abandoned")
+    return causes
+
+
+def _misjudged(kind: str, base: list[Row], causes_of: Any, labels: Mapping[str, str]) -> Misjudgements:
+    combos: Counter[tuple[str, tuple[str, ...], tuple[str, ...]]] = Counter()  # (category, reasons, causes)
+    for r in base:
+        combos[(r.get("category") or NO_CATEGORY, tuple(r.get("reasons") or (NO_REASON,)), tuple(causes_of(r)))] += 1
+    seen: Counter[tuple[str, str]] = Counter()  # (by, key) → conversations
+    wrong: Counter[tuple[str, str]] = Counter()  # … of which misjudged
+    why: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)  # … per cause
+    for (category, reasons, causes), n in combos.items():
+        keys = [("category", ALL), ("category", category), ("reason", ALL), *(("reason", code) for code in reasons)]
+        for key in keys:
+            seen[key] += n
+            if causes:
+                wrong[key] += n
+                for cause in causes:
+                    why[key][cause] += n
+
+    def table(by: str) -> tuple[Misjudged, ...]:
+        keys = sorted((k for b, k in seen if b == by and k != ALL), key=lambda k: (-wrong[(by, k)], -seen[(by, k)], k))
+        return tuple(Misjudged(k, seen[(by, k)], wrong[(by, k)], {c: why[(by, k)][c] for c in labels})
+                     for k in [ALL, *keys])
+
+    return Misjudgements(kind, dict(labels), table("category"), table("reason"))
+
+
+def _suggestions(esc: list[Row]) -> tuple[HitRate, ...]:
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in esc:
+        if not r.get("suggested"):
+            continue
+        judged = bool(r.get("resolution"))
+        for key in (ALL, _category(r)):
+            per[key][0] += 1
+            per[key][1] += judged
+            per[key][2] += judged and r["resolution"] == r["suggested"]
+    ranked = sorted((c for c in per if c != ALL), key=lambda c: (-per[c][0], c))
+    return tuple(HitRate(c, *per.get(c, [0, 0, 0])) for c in [ALL, *ranked])
+
+
+def _answer_key(text: str) -> str:
+    """Answers that differ only by case, spacing or numbers (order ids, amounts) are one answer."""
+    return re.sub(r"\d+", "#", " ".join(text.casefold().split()))
+
+
+def _knowledge(resolved: list[tuple[Row, float]]) -> tuple[Knowledge, ...]:
+    per: dict[str, list[tuple[Row, float]]] = defaultdict(list)
+    for r, m in resolved:
+        per[_category(r)].append((r, m))
+    out: list[Knowledge] = []
+    keys: dict[str, str] = {}  # answer text → its grouping key (many answers repeat)
+    for category, items in per.items():
+        answers: dict[str, list[Row]] = defaultdict(list)
+        for r, _ in items:
+            if r.get("answer_text"):
+                text = r["answer_text"]
+                answers[keys.get(text) or keys.setdefault(text, _answer_key(text))].append(r)
+        listed = []
+        for same in answers.values():
+            latest = max(same, key=lambda r: r["solved_at"])
+            kinds = Counter(r["resolution"] for r in same if r.get("resolution"))
+            listed.append(Answer(latest["answer_text"], len(same), tuple(k for k, _ in kinds.most_common()),
+                                 latest["solved_at"]))
+        listed.sort(key=lambda a: (-a.times, -a.last_solved_at.timestamp(), a.text))
+        said = sorted((r for r, _ in items if r.get("missing_knowledge")), key=lambda r: r["solved_at"], reverse=True)
+        missing = tuple(dict.fromkeys(" ".join(r["missing_knowledge"].split()) for r in said))  # newest first
+        out.append(Knowledge(category, len(items), statistics.median(m for _, m in items), tuple(listed), missing))
+    out.sort(key=lambda k: (-k.resolved, k.category))
+    return tuple(out)
+
+
+def _gaps(esc: list[Row], resolution: tuple[Duration, ...], knowledge: tuple[Knowledge, ...]) -> tuple[Gap, ...]:
+    handed = Counter(_category(r) for r in esc)
+    answers = {k.category: (k.answers[0].text if k.answers else None) for k in knowledge}
+    gaps = [Gap(d.category, handed[d.category], d.n, d.median, answers.get(d.category))
+            for d in resolution[1:]
+            if d.median is not None and d.n >= GAP_MIN_RESOLVED and d.median < GAP_MINUTES]
+    gaps.sort(key=lambda g: (-g.escalations, g.median_minutes, g.category))
+    return tuple(gaps[:GAP_LIMIT])
+
+
+# the figures as tables: the page shows them beside the charts, the CSV export and the CLI print them
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    kind: str = "text"  # text | count | share (0..1) | minutes | time
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+def _cols(*spec: str) -> tuple[Column, ...]:
+    """``"title:kind"`` each (kind text when left out)."""
+    return tuple(Column(*s.split(":")) for s in spec)
+
+
+def tables(rep: Report) -> dict[str, Table]:
+    """Every figure of the report as a named table (the names of ``/console/analytics.csv?table=``)."""
+    h, over, under = rep.handoff, rep.over, rep.under
+
+    def rates(name: str, title: str, first: tuple[str, ...], rows: Iterable[Rate], key: Any) -> Table:
+        return Table(name, title,
+                     _cols(*first, "conversations with a bot:count", "handed over:count", "handoff rate:share"),
+                     tuple((*key(r), r.conversations, r.escalated, r.rate) for r in rows))
+
+    def durations(name: str, title: str, rows: tuple[Duration, ...]) -> Table:
+        return Table(name, title, _cols("category", "n:count", "median (min):minutes", "p90 (min):minutes"),
+                     tuple((d.category, d.n, d.median, d.p90) for d in rows))
+
+    def misjudged(name: str, title: str, by: str, m: Misjudgements, rows: tuple[Misjudged, ...]) -> Table:
+        base = "handed over" if m.kind == "over" else "kept with the bot"
+        return Table(name, title, _cols(by, f"{base}:count", f"{m.kind}-escalated:count", "share:share",
+                                        *(f"{label}:count" for label in m.causes.values())),
+                     tuple((x.key, x.base, x.count, x.share, *(x.causes.get(c, 0) for c in m.causes)) for x in rows))
+
+    out = [
+        rates("handoff_weeks", "Handoff rate per week", ("week",), h.weekly, lambda r: (r.week,)),
+        rates("handoff_categories", "Handoff rate by category", ("category",), h.by_category, lambda r: (r.category,)),
+        rates("handoff", "Handoff rate by category and week", ("category", "week"), h.by_category_week,
+              lambda r: (r.category, r.week)),
+        durations("resolution", "Resolution time after handoff (handoff → solved)", rep.resolution),
+        durations("preparation", "Preparation time (assigned → first agent reply)", rep.preparation),
+        Table("csat", "CSAT: AI → human against human only",
+              _cols("group", "ratings:count", "satisfied:count", "CSAT:share", "95 % low:share", "95 % high:share",
+                    "summary"),
+              tuple((c.group, c.ratings, c.satisfied, c.share, *(c.interval or (None, None)), c.summary)
+                    for c in rep.csat)),
+        misjudged("over_by_category", "Over-escalations by category", "category", over, over.by_category),
+        misjudged("over_by_reason", "Over-escalations by reason", "reason", over, over.by_reason),
+        misjudged("under_by_category", "Under-escalations by category", "category", under, under.by_category),
+        misjudged("under_by_reason", "Under-escalations by reason", "reason", under, under.by_reason),
+        Table("suggestions", "Suggested resolution hit rate",
+              _cols("category", "suggested:count", "resolution known:count", "hits:count", "hit rate:share"),
+              tuple((s.category, s.suggested, s.judged, s.hits, s.rate) for s in rep.suggestions)),
+        Table("knowledge", "Resolved handoffs by intent, with the agents' answers",
+              _cols("category", "resolved:count", "median resolution (min):minutes", "answer", "times:count",
+                    "resolution types", "last solved:time"),
+              tuple((k.category, k.resolved, k.median_minutes, a.text, a.times, ", ".join(a.resolutions),
+                     a.last_solved_at) for k in rep.knowledge for a in k.answers)),
+        Table("gaps", f"Knowledge gaps: handed over often, resolved in a median under {GAP_MINUTES:.0f} min",
+              _cols("category", "handed over:count", "resolved:count", "median resolution (min):minutes",
+                    "most frequent answer"),
+              tuple((g.category, g.escalations, g.resolved, g.median_minutes, g.answer or "") for g in rep.gaps)),
+    ]
+    return {t.name: t for t in out}
+
+
+TABLES: tuple[str, ...] = tuple(tables(report([], datetime(2000, 1, 3, tzinfo=timezone.utc))))  # their names
+
+
+def knowledge_json(rep: Report) -> dict[str, Any]:
+    """The knowledge view as JSON-ready data (the export for the bot's knowledge base): each intent
+    with the agents' answers and what they said the bot should have known, and the gaps."""
+    return {
+        "since": rep.since.astimezone(timezone.utc).isoformat() if rep.since else None,
+        "generated_at": rep.now.astimezone(timezone.utc).isoformat(), "gap_minutes": GAP_MINUTES,
+        "categories": [{"category": k.category, "resolved": k.resolved,
+                        "median_resolution_minutes": _round(k.median_minutes, 1),
+                        "answers": [{"text": a.text, "times": a.times, "resolution_types": list(a.resolutions),
+                                     "last_solved_at": a.last_solved_at.astimezone(timezone.utc).isoformat()}
+                                    for a in k.answers],
+                        "missing_knowledge": list(k.missing)} for k in rep.knowledge],
+        "gaps": [{"category": g.category, "handed_over": g.escalations, "resolved": g.resolved,
+                  "median_resolution_minutes": _round(g.median_minutes, 1), "answer": g.answer} for g in rep.gaps]}
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def shown(value: Any, kind: str) -> str:
+    """A cell as a person reads it."""
+    if value is None or value == "":
+        return "–"
+    if kind == "share":
+        return f"{value:.1%}"
+    if kind == "minutes":
+        return f"{value:,.1f}"
+    if kind == "time":
+        return f"{value.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return str(value)
+
+
+def _raw(value: Any, kind: str) -> Any:
+    if value is None:
+        return ""
+    if kind == "share":
+        return f"{value:.4f}"
+    if kind == "minutes":
+        return f"{value:.1f}"
+    if kind == "time":
+        return value.astimezone(timezone.utc).isoformat()
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # never a formula in a spreadsheet (agents' and customers' words)
+    return value
+
+
+def to_csv(table: Table) -> str:
+    """The table as CSV: a header of column titles, shares as fractions, minutes with one decimal."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([c.title for c in table.columns])
+    for row in table.rows:
+        writer.writerow([_raw(v, c.kind) for v, c in zip(row, table.columns)])
+    return out.getvalue()
+
+
+def to_text(table: Table) -> str:
+    """The table as aligned plain text (the CLI)."""
+    head = [c.title for c in table.columns]
+    body = [[shown(v, c.kind) for v, c in zip(row, table.columns)] for row in table.rows]
+    clip = [[cell if len(cell) <= 60 else cell[:59] + "…" for cell in row] for row in body]
+    widths = [max(len(x) for x in col) for col in zip(head, *clip)]
+    right = [c.kind != "text" for c in table.columns]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(x.rjust(w) if r else x.ljust(w) for x, w, r in zip(cells, widths, right)).rstrip()
+
+    lines = [table.title, line(head), line(["-" * w for w in widths])] + [line(r) for r in clip]
+    if not table.rows:
+        lines.append("(none)")
+    return "\n".join(lines)
