@@ -67,6 +67,15 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), ""), template)
 
 
+def stars(good: bool | int) -> int:
+    """A customer's rating as 1 to 5 stars: good is 5, bad is 1."""
+    if isinstance(good, bool):
+        return 5 if good else 1
+    if good not in range(1, 6):
+        raise ValueError(f"a rating is good/bad or 1 to 5 stars, not {good!r}")
+    return good
+
+
 def retry_after_seconds(header: str) -> float | None:
     """``Retry-After`` in seconds; an HTTP date (or junk) is treated as absent."""
     return float(header) if header.replace(".", "", 1).isdigit() else None
@@ -496,6 +505,27 @@ class Driver(ABC):
     @abstractmethod
     def _reply(self, cid: str, author: Any, text: str, role: str) -> None:
         """``author`` (the customer, or with role "bot"/"agent" a staff user) writes in public."""
+
+    # what agents and the customer do after the handoff (each sends the vendor's lifecycle webhook, if it has one)
+    @abstractmethod
+    def assign(self, cid: Any, agent_id: str) -> None:
+        """``agent_id`` takes the conversation (assigned to them, by them)."""
+
+    @abstractmethod
+    def solve(self, cid: Any) -> None:
+        """Its agent (the assignee, else the human agent) solves / resolves / closes it."""
+
+    @abstractmethod
+    def reopen(self, cid: Any) -> None:
+        """Its agent opens it again."""
+
+    @abstractmethod
+    def rate(self, cid: Any, good: bool | int, comment: str = "") -> None:
+        """The customer rates it: good or bad, or 1 to 5 stars (each vendor on its own scale)."""
+
+    def _agent_of(self, cid: Any) -> str:
+        """Who acts for the helpdesk on a conversation: its assignee, else the human agent."""
+        return self.assignee(cid) or self.human()
 
     # reading the result
     @abstractmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from integration.core.model import Event, Installation, State
 from integration.service.pipeline import MAX_ATTEMPTS, Pipeline, RetryLater
 from integration.service.store import Store, conversations, events, utcnow
 from integration.tools.local import install_into
+from tests.builders import conv
 
 HUMAN = "I was charged twice and I want to talk to a human"
 
@@ -361,9 +363,13 @@ def test_an_assignment_event_refreshes_a_stale_roster(desk):
     cid = desk.driver.new_conversation("hello")
     assert desk.pipe.process_event(desk.event(cid, "conversation_assigned")) == []
     assert {"id": desk.billing, "name": "Billing"} in desk.store.roster(desk.inst.id)[0]["groups"]
-    calls = len(desk.driver.api_log())
+
+    def roster_reads() -> int:  # each lifecycle event also reads the ticket's outcome
+        return len([r for r in desk.driver.api_log() if not re.search(r"/(tickets|conversations)/", r["path"])])
+
+    calls = roster_reads()
     desk.pipe.process_event(desk.event(cid, "conversation_assigned"))
-    assert len(desk.driver.api_log()) == calls  # fresh enough: no second sync within a minute
+    assert roster_reads() == calls  # fresh enough: no second sync within a minute
 
 
 def test_one_event_is_one_read_and_one_write_transaction(desk):
@@ -371,6 +377,7 @@ def test_one_event_is_one_read_and_one_write_transaction(desk):
     write-back it holds needs one more to record that it landed."""
     routine = desk.event(desk.driver.new_conversation("What are your opening hours?"))
     escalating = desk.event(desk.driver.new_conversation(HUMAN))
+    desk.pipe.suggester.suggest(desk.inst.id, conv(HUMAN))  # its index is read once per ten minutes, not per event
     transactions: list[object] = []
 
     def count(conn: object) -> None:

@@ -1,6 +1,7 @@
 """Freshdesk API v2 calls (https://developers.freshdesk.com/api/).
 
-Reads: ticket, conversations, requester (contact), company, the requester's recent tickets.
+Reads: ticket, conversations, requester (contact), company, the requester's recent tickets; for the
+outcome, the ticket with its stats and its satisfaction ratings.
 Writes: two calls, the fewest Freshdesk allows: ``PUT /api/v2/tickets/{id}`` (priority, group,
 tags) then ``POST /api/v2/tickets/{id}/notes`` (the private note). The update goes first because
 it is idempotent; the note, which is not, goes last and carries the plan's key, so a retry after
@@ -17,19 +18,25 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
 from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher, seg, sid,
                              takes_handoffs)
-from integration.core.contract import TicketSnapshot
+from integration.core.contract import ApiInvalid, ApiNotFound, ApiUnauthorized, TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                                    Plan, Priority, ReplyToCustomer, Role, SetPriority)
+                                    Plan, Priority, ReplyToCustomer, Role, SetPriority, TicketOutcome)
 from integration.core.plan import ESCALATED_TAG
 
 PRIORITY = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
 PRIORITY_NAME = {v: k.value for k, v in PRIORITY.items()}
+STATUS_NAME = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}  # custom statuses keep their number
+# A satisfaction rating's answers, unhappiest first (Freshdesk API v2, Satisfaction Ratings): a rating's
+# place on this seven-point scale is its satisfaction, -103 → 0, 100 (neutral) → 0.5, 103 → 1. The
+# classic three-point survey (-103, 100, 103) lands on 0, 0.5 and 1.
+RATING_SCALE = (-103, -102, -101, 100, 101, 102, 103)
 # Ticket "source" numbers (Freshdesk API v2, Tickets: Source) as Baton's channels
 _CHANNELS = {1: "email", 2: "web", 3: "phone", 5: "social", 6: "social", 7: "chat", 9: "web", 10: "email", 13: "messaging"}
 
@@ -124,6 +131,19 @@ class FreshdeskClient:
     def probe(self) -> None:
         self.http.request("GET", "/api/v2/agents/me")
 
+    def outcome(self, ticket_id: str) -> TicketOutcome:
+        """Two reads: the ticket with its stats (``GET /api/v2/tickets/{id}?include=stats``) and its
+        satisfaction ratings (``GET /api/v2/tickets/{id}/satisfaction_ratings``). Without surveys on
+        the account's plan, or the right to read them, the ticket simply has no rating."""
+        ticket = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}", params={"include": "stats"})
+        if not isinstance(ticket, Mapping):
+            raise ApiInvalid(f"GET /api/v2/tickets/{ticket_id}: the answer is not a ticket")
+        try:
+            ratings = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}/satisfaction_ratings")
+        except (ApiNotFound, ApiUnauthorized):  # a 403 here is the plan, not revoked credentials: the ticket was read
+            ratings = None
+        return outcome_from(ticket, ratings)
+
     def applied(self, plan: Plan) -> bool:
         convs = self._all(f"/api/v2/tickets/{seg(plan.ticket_id)}/conversations")
         return any(c.get("private") and plan.key in (c.get("body") or c.get("body_text") or "") for c in convs)
@@ -137,11 +157,55 @@ AUTOMATION_BODY = (
 )
 
 
+# A second rule (Ticket updates, event "Customer feedback is received", action Trigger Webhook): a rating.
+FEEDBACK_BODY = (
+    '{"baton_event": "rating_added", "ticket_id": "{{ticket.id}}", "updated_at": "{{ticket.updated_at}}", '
+    '"rule": "baton-feedback"}'
+)
+
+
 def install(client: FreshdeskClient, endpoint: str, mode: str = "automation") -> dict[str, Any]:
     """Freshdesk has no API to create automation rules: we learn our own agent id (to drop our
     echoes) and the admin pastes the rule from README.md."""
     me = client.http.request("GET", "/api/v2/agents/me")
     return {"settings": {"api_user_id": str(me["id"]), "mode": mode}, "webhook_secret": None}
+
+
+def outcome_from(ticket: Mapping[str, Any], ratings: Any) -> TicketOutcome:
+    """What the ticket and its ratings say became of it. Freshdesk's stats know no assignment time
+    (``assigned_at`` stays None) and only the last reopen (``reopens`` is 1 once it was reopened);
+    ``first_responded_at`` is the first public reply of any agent, a bot that answers as an agent
+    included. The latest rating counts; a value off the scale is no rating."""
+    stats = ticket.get("stats") if isinstance(ticket.get("stats"), Mapping) else {}
+    solved = [t for t in (iso_time(stats.get("resolved_at")), iso_time(stats.get("closed_at"))) if t]
+    csat, csat_at, comment = _latest_rating(ratings)
+    status = ticket.get("status")
+    return TicketOutcome(
+        assigned_at=None, assignee_id=sid(ticket.get("responder_id")),
+        first_agent_reply_at=iso_time(stats.get("first_responded_at")),
+        solved_at=max(solved, default=None), reopens=1 if iso_time(stats.get("reopened_at")) else 0,
+        csat=csat, csat_at=csat_at, csat_comment=comment,
+        tags=tuple(t for t in ticket["tags"] if isinstance(t, str)) if isinstance(ticket.get("tags"), list) else (),
+        status=STATUS_NAME.get(status, str(status)) if isinstance(status, int) else str(status or ""))
+
+
+def _latest_rating(ratings: Any) -> tuple[float | None, datetime | None, str | None]:
+    """(satisfaction 0..1, when, the customer's feedback) of the latest rating on the scale."""
+    latest: tuple[float | None, datetime | None, str | None] = (None, None, None)
+    for rating in ratings if isinstance(ratings, list) else ():
+        answers = rating.get("ratings") if isinstance(rating, Mapping) else None
+        value = answers.get("default_question") if isinstance(answers, Mapping) else None
+        if isinstance(value, bool) or value not in RATING_SCALE:
+            continue
+        at = iso_time(rating.get("updated_at")) or iso_time(rating.get("created_at"))
+        if latest[0] is None or (at or _EPOCH) >= (latest[1] or _EPOCH):
+            feedback = rating.get("feedback")
+            latest = (RATING_SCALE.index(value) / (len(RATING_SCALE) - 1), at,
+                      feedback if isinstance(feedback, str) and feedback else None)
+    return latest
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _ticket_fields(ticket: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,16 @@
 """A local emulator ("sandbox") of the Freshdesk API v2 subset Baton uses.
 
-It follows https://developers.freshdesk.com/api/ for tickets, conversations (notes, replies), contacts,
-companies, agents and groups: API-key Basic auth, ``X-RateLimit-*`` headers, Freshdesk's error bodies. It
-sends what Freshdesk would: automation-rule "Trigger Webhook" calls (a ``{{placeholder}}`` body template)
-and the app events an FDK app forwards (``onTicketCreate``, ``onTicketUpdate``, ``onConversationCreate``).
-Freshdesk webhooks carry no signature, so each hook sends the headers it was registered with: a
-per-installation secret header. Deliveries leave from a background queue, retried on 429/5xx/network errors.
+It follows https://developers.freshdesk.com/api/ for tickets (with ``include=stats``), conversations (notes,
+replies), satisfaction ratings, contacts, companies, agents and groups: API-key Basic auth,
+``X-RateLimit-*`` headers, Freshdesk's error bodies. It sends what Freshdesk would: automation-rule
+"Trigger Webhook" calls (a ``{{placeholder}}`` body template) and the app events an FDK app forwards
+(``onTicketCreate``, ``onTicketUpdate``, ``onConversationCreate``). Freshdesk webhooks carry no
+signature, so each hook sends the headers it was registered with: a per-installation secret header.
+Deliveries leave from a background queue, retried on 429/5xx/network errors.
+
+What agents and customers do in Freshdesk's UI: ``customer_reply``, ``agent_reply``, ``update_as`` (an
+agent assigns, resolves, reopens: the stats follow, ``onTicketUpdate`` fires) and ``add_rating`` (the
+survey answered: the rules on "customer feedback is received" fire; the FDK has no event for it).
 
 Test knobs: ``throttle`` (429 + Retry-After), ``delay``, ``requests_log``, ``deliveries``,
 ``wait_for_deliveries`` and ``redeliver``. State lives in memory and every public method is thread-safe.
@@ -44,19 +49,26 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from connectors.freshdesk import webhook
-from connectors.freshdesk.client import AUTOMATION_BODY
+from connectors.freshdesk.client import AUTOMATION_BODY, FEEDBACK_BODY
 from connectors.sandbox import (JSON, ApiError, AppSetup, Driver, Outgoing, Person, Refusal, Sandbox, Setup, TicketView, fill,
-                                html_to_text, iso, sid)
+                                html_to_text, iso, sid, stars)
 
 ACCOUNT_ID = "11010177632"  # from the FDK's sample event payloads
 STATUSES = {2: "Open", 3: "Pending", 4: "Resolved", 5: "Closed"}
 PRIORITIES = {1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
 SOURCES = {1: "Email", 2: "Portal", 3: "Phone", 7: "Chat", 9: "Feedback Widget", 10: "Outbound Email"}
 REPLY, NOTE = 0, 2  # conversation sources
-AUTOMATION_EVENTS = ("ticket_created", "customer_replied")
+AUTOMATION_EVENTS = ("ticket_created", "customer_replied")  # what a rule runs on unless told otherwise
+FEEDBACK_EVENT = "customer_feedback"  # a ticket-update rule's event "Customer feedback is received"
+OPEN, PENDING, RESOLVED, CLOSED = 2, 3, 4, 5
+# A satisfaction rating's answer (https://developers.freshdesk.com/api/#satisfaction-ratings): -103 extremely
+# unhappy … 100 neutral … 103 extremely happy; 1 to 5 stars map onto it.
+RATINGS = (-103, -102, -101, 100, 101, 102, 103)
+RATING_OF_STARS = {1: -103, 2: -102, 3: 100, 4: 102, 5: 103}
 # Distinct id ranges per kind, so that a ticket id mistaken for a contact id is a 404, not another record.
 ID_BASES = {"ticket": 1, "contact": 48000000001, "agent": 48000001001, "group": 48000002001,
-            "company": 48000003001, "conversation": 48000004001, "role": 48000005001, "hook": 1}
+            "company": 48000003001, "conversation": 48000004001, "role": 48000005001, "hook": 1,
+            "rating": 48000006001}
 # Freshdesk's four default roles, as GET /api/v2/roles lists them (https://developers.freshdesk.com/api/#roles:
 # id, name, description, default, created_at, updated_at); the descriptions are abridged.
 ROLES = (("Account Administrator", "Has complete control over the help desk including access to Account or "
@@ -146,6 +158,8 @@ class FreshdeskSandbox(Sandbox[_Job]):
         self._contacts: dict[int, JSON] = {}
         self._tickets: dict[int, JSON] = {}
         self._conversations: dict[int, list[JSON]] = {}
+        self._stats: dict[int, JSON] = {}  # ticket → what ?include=stats shows
+        self._ratings: dict[int, list[JSON]] = {}  # ticket → its satisfaction ratings
         self._automations: dict[int, JSON] = {}
         self._forwarders: dict[int, JSON] = {}
         # the API key's agent administers the account (the app's install checks it can read roles)
@@ -228,9 +242,36 @@ class FreshdeskSandbox(Sandbox[_Job]):
                                           text_to_html(body), body, incoming=False, private=private,
                                           source=NOTE if private else REPLY)
 
+    def update_as(self, ticket_id: int, agent_id: int, changes: JSON) -> JSON:
+        """An agent changes the ticket in Freshdesk's UI (``status``, ``responder_id`` … as Update a Ticket
+        takes them): stored, then the hooks fire with that agent as the actor."""
+        with self._lock:
+            self._find(self._agents, agent_id, "agent")
+            return copy.deepcopy(self._update(ticket_id, changes, actor_id=agent_id))
+
+    def add_rating(self, ticket_id: int, value: int, feedback: str = "") -> JSON:
+        """The requester answers the satisfaction survey (``value`` on Freshdesk's -103…103 scale):
+        stored as a satisfaction rating of the ticket, then the "customer feedback" rules fire."""
+        if value not in RATINGS or isinstance(value, bool):
+            raise ValueError(f"a rating is one of {RATINGS}")
+        with self._lock:
+            ticket = self._find(self._tickets, ticket_id, "ticket")
+            stamp = self._stamp(None)
+            rating = {"id": next(self._ids["rating"]), "survey_id": 48000000001, "user_id": ticket["requester_id"],
+                      "agent_id": ticket["responder_id"], "feedback": feedback, "group_id": ticket["group_id"],
+                      "ticket_id": ticket_id, "created_at": stamp, "updated_at": stamp,
+                      "ratings": {"default_question": value}}
+            self._ratings[ticket_id].append(rating)
+            self._automate(ticket, FEEDBACK_EVENT)  # the FDK has no product event for a rating
+            return copy.deepcopy(rating)
+
     def get_ticket(self, ticket_id: int) -> JSON:
         with self._lock:
             return copy.deepcopy(self._tickets[ticket_id])
+
+    def get_stats(self, ticket_id: int) -> JSON:
+        with self._lock:
+            return copy.deepcopy(self._stats[ticket_id])
 
     def get_conversations(self, ticket_id: int) -> list[JSON]:
         with self._lock:
@@ -241,8 +282,8 @@ class FreshdeskSandbox(Sandbox[_Job]):
                        on: Iterable[str] = AUTOMATION_EVENTS) -> int:
         """An automation rule whose action is "Trigger Webhook" (POST, JSON, advanced content)."""
         events = tuple(on)
-        if not events or not set(events) <= set(AUTOMATION_EVENTS):
-            raise ValueError(f"on must be among {AUTOMATION_EVENTS}")
+        if not events or not set(events) <= {*AUTOMATION_EVENTS, FEEDBACK_EVENT}:
+            raise ValueError(f"on must be among {(*AUTOMATION_EVENTS, FEEDBACK_EVENT)}")
         with self._lock:
             rule_id = next(self._ids["hook"])
             self._automations[rule_id] = {"url": url, "body_template": body_template, "headers": dict(headers),
@@ -293,6 +334,10 @@ class FreshdeskSandbox(Sandbox[_Job]):
                   "tags": [], "type": None, "custom_fields": {}, "created_at": stamp, "updated_at": stamp}
         ticket.update(fields)
         self._tickets[ticket["id"]], self._conversations[ticket["id"]] = ticket, []
+        self._stats[ticket["id"]] = {"agent_responded_at": None, "requester_responded_at": None,
+                                     "first_responded_at": None, "status_updated_at": stamp, "reopened_at": None,
+                                     "resolved_at": None, "closed_at": None, "pending_since": None}
+        self._ratings[ticket["id"]] = []
         self._fire(ticket, "onTicketCreate", actor_id, automation="ticket_created")
         return ticket
 
@@ -311,7 +356,7 @@ class FreshdeskSandbox(Sandbox[_Job]):
         return self._new_ticket(requester_id, data["subject"], data["description"], html_to_text(data["description"]),
                                 fields, self.api_agent_id)
 
-    def _update(self, ticket_id: int, data: JSON) -> JSON:
+    def _update(self, ticket_id: int, data: JSON, actor_id: int | None = None) -> JSON:
         ticket = self._find(self._tickets, ticket_id)
         self._check(data, set(UPDATE_FIELDS))
         new = copy.deepcopy(ticket)
@@ -320,10 +365,25 @@ class FreshdeskSandbox(Sandbox[_Job]):
                 new[field] = unique(data[field]) if field == "tags" else data[field]  # tags: replaces the list
         changes = {field: [ticket[field], new[field]] for field in UPDATE_FIELDS if ticket[field] != new[field]}
         new["updated_at"] = self._stamp(ticket["updated_at"])
+        self._status_changed(new, ticket["status"], new["updated_at"])
         self._tickets[ticket_id] = new
         if changes:
-            self._fire(new, "onTicketUpdate", self.api_agent_id, changes=changes)
+            self._fire(new, "onTicketUpdate", self.api_agent_id if actor_id is None else actor_id, changes=changes)
         return new
+
+    def _status_changed(self, ticket: JSON, before: int, stamp: str) -> None:
+        """The stats a status change sets (https://developers.freshdesk.com/api/#view_a_ticket, ``include=stats``)."""
+        if ticket["status"] == before:
+            return
+        stats = self._stats[ticket["id"]]
+        stats["status_updated_at"] = stamp
+        stats["pending_since"] = stamp if ticket["status"] == PENDING else None
+        if ticket["status"] == RESOLVED:
+            stats["resolved_at"] = stamp
+        elif ticket["status"] == CLOSED:
+            stats["closed_at"] = stamp
+        elif before in (RESOLVED, CLOSED):
+            stats["reopened_at"] = stamp
 
     def _add_conversation(self, ticket: JSON, user_id: int, body: str, text: str, *, incoming: bool, private: bool,
                           source: int, customer: bool = False) -> JSON:
@@ -333,8 +393,14 @@ class FreshdeskSandbox(Sandbox[_Job]):
                         "source": source, "created_at": stamp, "updated_at": stamp}
         self._conversations[ticket["id"]].append(conversation)
         ticket["updated_at"] = stamp
+        stats = self._stats[ticket["id"]]
         if customer:
-            ticket["status"] = 2  # a customer's reply reopens a pending/resolved/closed ticket, by default
+            stats["requester_responded_at"] = stamp
+            before, ticket["status"] = ticket["status"], OPEN  # a customer's reply reopens the ticket, by default
+            self._status_changed(ticket, before, stamp)
+        elif not private and not incoming and user_id in self._agents:  # a public reply by an agent (or bot)
+            stats["agent_responded_at"] = stamp
+            stats["first_responded_at"] = stats["first_responded_at"] or stamp
         self._fire(ticket, "onConversationCreate", user_id, automation="customer_replied" if customer else None,
                    conversation=conversation)
         return copy.deepcopy(conversation)
@@ -346,14 +412,18 @@ class FreshdeskSandbox(Sandbox[_Job]):
         return {"id": user_id, "name": who["name"], "email": who["email"], "language": who["language"],
                 "helpdesk_agent": agent is not None}
 
+    def _automate(self, ticket: JSON, automation: str) -> None:
+        """Queue the calls of the automation rules that run on ``automation``, rendered now."""
+        for rule in self._automations.values():
+            if automation in rule["on"]:
+                body = self._render(rule["body_template"], ticket, automation).encode()
+                self._enqueue(_Job("automation", rule["url"], rule["headers"], body))
+
     def _fire(self, ticket: JSON, event: str, actor_id: int, *, automation: str | None = None,
               conversation: JSON | None = None, changes: JSON | None = None) -> None:
         """Queue the deliveries one change causes; bodies are rendered now, from this snapshot."""
         if automation is not None:
-            for rule in self._automations.values():
-                if automation in rule["on"]:
-                    body = self._render(rule["body_template"], ticket, automation).encode()
-                    self._enqueue(_Job("automation", rule["url"], rule["headers"], body))
+            self._automate(ticket, automation)
         if not self._forwarders:
             return
         requester, actor = self._person(ticket["requester_id"]), self._person(actor_id)
@@ -489,6 +559,8 @@ class FreshdeskSandbox(Sandbox[_Job]):
         tables = {"tickets": self._tickets, "contacts": self._contacts, "companies": self._companies,
                   "agents": self._agents, "groups": self._groups, "roles": self._roles}
         for name, table in tables.items():
+            if name == "tickets":
+                continue  # below: it takes ?include=stats
             app.add_url_rule(f"/api/v2/{name}/<int:key>", f"show_{name}",
                              self._read(lambda key, table=table: self._find(table, key)))
         for name in ("agents", "groups", "roles"):
@@ -502,6 +574,21 @@ class FreshdeskSandbox(Sandbox[_Job]):
         for kind in ("notes", "reply"):
             app.add_url_rule(f"/api/v2/tickets/<int:key>/{kind}", kind,
                              lambda key, kind=kind: self._post_conversation(key, kind), methods=["POST"])
+
+        @app.get("/api/v2/tickets/<int:key>")
+        def show_tickets(key: int) -> JSON:
+            """View a Ticket; ``include=stats`` adds its ``stats`` (the sandbox embeds nothing else)."""
+            include = [part for part in request.args.get("include", "").split(",") if part]
+            if any(part != "stats" for part in include):
+                raise invalid(("include", "the sandbox embeds only stats", "invalid_value"))
+            with self._lock:
+                ticket = copy.deepcopy(self._find(self._tickets, key))
+                if include:
+                    ticket["stats"] = copy.deepcopy(self._stats[key])
+                return ticket
+
+        app.add_url_rule("/api/v2/tickets/<int:key>/satisfaction_ratings", "satisfaction_ratings",
+                         self._list(lambda key: self._find(self._ratings, key)))
 
         @app.post("/api/v2/tickets")
         def create_ticket() -> tuple[JSON, int]:
@@ -865,6 +952,7 @@ class FreshdeskDriver(Driver):
     def connect(self, installation: Any, endpoint: str) -> None:
         headers = {webhook.SECRET_HEADER: installation.webhook_secret}
         self.sandbox.add_automation(endpoint, AUTOMATION_BODY, headers)  # what the admin pastes from the README
+        self.sandbox.add_automation(endpoint, FEEDBACK_BODY, headers, on=(FEEDBACK_EVENT,))  # and the feedback rule
         self.sandbox.add_app_forwarder(endpoint, headers)  # and the app events, which also echo our own writes
 
     def _new_group(self, name: str) -> int:
@@ -887,6 +975,18 @@ class FreshdeskDriver(Driver):
             self.sandbox.customer_reply(int(cid), int(author), text)
         else:
             self.sandbox.agent_reply(int(cid), int(author), text)
+
+    def assign(self, cid: Any, agent_id: str) -> None:
+        self.sandbox.update_as(int(cid), int(agent_id), {"responder_id": int(agent_id)})
+
+    def solve(self, cid: Any) -> None:
+        self.sandbox.update_as(int(cid), int(self._agent_of(cid)), {"status": RESOLVED})
+
+    def reopen(self, cid: Any) -> None:
+        self.sandbox.update_as(int(cid), int(self._agent_of(cid)), {"status": OPEN})
+
+    def rate(self, cid: Any, good: bool | int, comment: str = "") -> None:
+        self.sandbox.add_rating(int(cid), RATING_OF_STARS[stars(good)], comment)
 
     def view(self, cid: Any) -> TicketView:
         t = self.sandbox.get_ticket(int(cid))

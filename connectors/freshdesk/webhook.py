@@ -97,18 +97,22 @@ KNOWN_EVENTS = {"onTicketDelete", "onConversationUpdate", "onConversationDelete"
 SUPPORTED_EVENTS = [*EVENT_TO_FUNCTION, "automation"]
 
 
+# The automation rules' body templates (client.py): a conversation update, or customer feedback received.
+AUTOMATION_KINDS = ("ticket_updated", "rating_added")
+
+
 def _automation(data: Mapping[str, Any], inst: Installation) -> Event:
-    """The body template of README.md; Freshdesk renders every placeholder as text."""
+    """A body template of README.md; Freshdesk renders every placeholder as text."""
     ticket = ticket_number(required(data, "ticket_id"), "ticket_id (placeholder not rendered?)")
     updated = str(required(data, "updated_at"))
     rule = str(data.get("rule") or "baton")
-    return Event("freshdesk", inst.id, f"automation:{rule}:{ticket}:{updated}", "ticket_updated", ticket, None,
-                 iso_time(updated))
+    return Event("freshdesk", inst.id, f"automation:{rule}:{ticket}:{updated}", str(data["baton_event"]), ticket,
+                 None, iso_time(updated))
 
 
 def parse(body: bytes, inst: Installation) -> Event:
     data = json_object(body)
-    if data.get("baton_event") == "ticket_updated":
+    if data.get("baton_event") in AUTOMATION_KINDS:
         return _automation(data, inst)
     event = data.get("event")
     if not isinstance(event, str):

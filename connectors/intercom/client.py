@@ -1,10 +1,11 @@
 """Intercom REST API calls, version 2.14 (https://developers.intercom.com/docs/references/2.14/).
 
 Reads: the conversation with its parts, the contact, the contact's company, the contact's recent
-conversations. Writes, the fewest the API allows (no call combines them): an assignment to the
-team (``/parts``, skipped when already there), one call per tag (tag ids are looked up once per
-process), and the note (``/reply`` with ``message_type: note``) last, because it is the one
-write that is not idempotent and carries the plan's key.
+conversations; for the outcome, the conversation alone (its statistics and rating). Writes, the
+fewest the API allows (no call combines them): an assignment to the team (``/parts``, skipped when
+already there), one call per tag (tag ids are looked up once per process), and the note (``/reply``
+with ``message_type: note``) last, because it is the one write that is not idempotent and carries
+the plan's key.
 
 Priority: in the stable versions ``priority`` is read-only; only the Preview version accepts
 ``PUT /conversations/{id} {"priority": …}``. An installation opts in with the setting
@@ -17,12 +18,12 @@ priority either. These are six endpoints.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, Mapping
 
 from connectors.base import HttpClient, author_role, build_customer, epoch_time, html_text, seg, sid, takes_handoffs
 from integration.core.contract import ApiInvalid, ApiNotFound, TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                                    Plan, Priority, ReplyToCustomer, Role, SetPriority)
+                                    Plan, Priority, ReplyToCustomer, Role, SetPriority, TicketOutcome)
 from integration.core.plan import ESCALATED_TAG
 
 VERSION = "2.14"
@@ -140,10 +141,42 @@ class IntercomClient:
     def probe(self) -> None:
         self.http.request("GET", "/me")
 
+    def outcome(self, conversation_id: str) -> TicketOutcome:
+        """One read: ``GET /conversations/{id}`` (statistics, conversation_rating, assignee, tags, state)."""
+        conv = self.http.request("GET", f"/conversations/{seg(conversation_id)}")
+        if not isinstance(conv, Mapping):
+            raise ApiInvalid(f"GET /conversations/{conversation_id}: the answer is not a conversation")
+        return outcome_from(conv)
+
     def applied(self, plan: Plan) -> bool:
         conv = self.http.request("GET", f"/conversations/{seg(plan.ticket_id)}")
         return any(p.get("part_type") == "note" and plan.key in (p.get("body") or "")
                    for p in _field_list(conv, "conversation_parts", "conversation_parts"))
+
+
+def outcome_from(conv: Mapping[str, Any]) -> TicketOutcome:
+    """What the conversation's statistics and rating say became of it. The last assignment is to a
+    teammate or a team (Intercom counts both, Baton's own team assignment too); the first admin reply
+    is a teammate's, Fin's are not; a rating (1 to 5 stars) maps to (n - 1) / 4, anything else is no
+    rating, and its time is the rating's last update."""
+    stats = conv.get("statistics") if isinstance(conv.get("statistics"), Mapping) else {}
+    rating = conv.get("conversation_rating") if isinstance(conv.get("conversation_rating"), Mapping) else {}
+    stars, remark = rating.get("rating"), rating.get("remark")
+    csat = (stars - 1) / 4 if isinstance(stars, int) and not isinstance(stars, bool) and 1 <= stars <= 5 else None
+    reopens = stats.get("count_reopens")
+    tags = conv["tags"].get("tags") if isinstance(conv.get("tags"), Mapping) else None
+    return TicketOutcome(
+        assigned_at=epoch_time(stats.get("last_assignment_at")) or epoch_time(stats.get("first_assignment_at")),
+        assignee_id=sid(conv.get("admin_assignee_id")),
+        first_agent_reply_at=epoch_time(stats.get("first_admin_reply_at")),
+        solved_at=epoch_time(stats.get("last_close_at")) or epoch_time(stats.get("first_close_at")),
+        reopens=reopens if isinstance(reopens, int) and not isinstance(reopens, bool) and reopens > 0 else 0,
+        csat=csat,
+        csat_at=epoch_time(rating.get("updated_at")) or epoch_time(rating.get("created_at")) if csat is not None else None,
+        csat_comment=remark if csat is not None and isinstance(remark, str) and remark else None,
+        tags=tuple(t["name"] for t in tags if isinstance(t, Mapping) and isinstance(t.get("name"), str))
+        if isinstance(tags, list) else (),
+        status=conv["state"] if isinstance(conv.get("state"), str) else "")
 
 
 def _attributes(conv: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """A local emulator ("sandbox") of the Intercom REST API subset Baton uses, in API version 2.14 shapes.
 
 It follows https://developers.intercom.com/docs/references/2.14/rest-api/ for admins, teams, contacts,
-companies, tags and conversations (retrieve, reply and note, assign, close/open, tag, custom attributes,
-search); ``PUT /conversations/{id}`` takes ``priority`` only with ``Intercom-Version: Preview``. Calls need
-``Authorization: Bearer <access token>``; errors are ``error.list`` bodies; responses carry ``X-RateLimit-*``.
+companies, tags and conversations (retrieve with ``statistics`` and ``conversation_rating``, reply and
+note, assign, close/open, tag, custom attributes, search); ``PUT /conversations/{id}`` takes
+``priority`` only with ``Intercom-Version: Preview``. Calls need ``Authorization: Bearer <access
+token>``; errors are ``error.list`` bodies; responses carry ``X-RateLimit-*``.
 
 Webhooks go out as Intercom sends them: one Developer Hub subscription (url + topics), checked with a
 ``HEAD`` request and then a ``ping``; ``notification_event`` envelopes signed with ``X-Hub-Signature:
@@ -50,7 +51,7 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from connectors.intercom import webhook
-from connectors.sandbox import JSON, AppSetup, Driver, Outgoing, Person, Sandbox, Setup, TicketView, html_to_text, sid
+from connectors.sandbox import JSON, AppSetup, Driver, Outgoing, Person, Sandbox, Setup, TicketView, html_to_text, sid, stars
 
 USER_AGENT = "Intercom-Webhooks-Bot"
 PING = {"type": "ping", "message": "something something interzen"}
@@ -213,7 +214,7 @@ class IntercomSandbox(Sandbox[_Job]):
     def user_reply(self, conversation_id: str, contact_id: str, body: str) -> JSON:
         with self._lock:
             conv, contact = self._find("conversation", conversation_id), self._find("contact", contact_id)
-            conv["state"] = "open"  # a customer reply reopens a closed conversation
+            self._reopen(conv)  # a customer reply reopens a closed conversation
             return self._commit(conv, self._part("comment", f"<p>{html.escape(body)}</p>", contact),
                                 "conversation.user.replied")
 
@@ -228,9 +229,21 @@ class IntercomSandbox(Sandbox[_Job]):
 
     def close(self, conversation_id: str, admin_id: str) -> JSON:
         with self._lock:
-            conv, admin = self._find("conversation", conversation_id), self._find("admin", admin_id)
-            conv["state"] = "closed"
-            return self._commit(conv, self._part("close", None, admin), "conversation.admin.closed")
+            conv = self._find("conversation", conversation_id)
+            return self._manage(conv, {"message_type": "close", "type": "admin", "admin_id": admin_id})
+
+    def open(self, conversation_id: str, admin_id: str) -> JSON:
+        """A teammate reopens the conversation."""
+        with self._lock:
+            conv = self._find("conversation", conversation_id)
+            return self._manage(conv, {"message_type": "open", "type": "admin", "admin_id": admin_id})
+
+    def assign(self, conversation_id: str, admin_id: str, assignee_id: str) -> JSON:
+        """A teammate (``admin_id``) assigns the conversation to a teammate (themselves, often)."""
+        with self._lock:
+            conv = self._find("conversation", conversation_id)
+            return self._manage(conv, {"message_type": "assignment", "type": "admin", "admin_id": admin_id,
+                                       "assignee_id": assignee_id})
 
     def rate(self, conversation_id: str, rating: int, remark: str = "") -> JSON:
         if rating not in range(1, 6):
@@ -420,9 +433,41 @@ class IntercomSandbox(Sandbox[_Job]):
         conv["updated_at"] = self._now()
         if part is not None:
             conv["parts"].append(part)
+            self._count(conv, part)
         if topic is not None:
             self._notify(topic, self._conversation_json(conv))
         return self._conversation_json(conv)
+
+    @staticmethod
+    def _count(conv: JSON, part: JSON) -> None:
+        """The conversation's ``statistics`` after a new part, as Intercom keeps them (the Conversation
+        model's conversation_statistics: times in epoch seconds, counts since the customer wrote);
+        the sandbox shows them from a conversation's first part on."""
+        at, kind, author = part["created_at"], part["part_type"], part["author"]
+        stats = conv.setdefault("statistics", {
+            "type": "conversation_statistics", "first_contact_reply_at": conv["created_at"],
+            "last_contact_reply_at": conv["created_at"], "count_reopens": 0, "count_assignments": 0,
+            "count_conversation_parts": 0})
+        stats["count_conversation_parts"] += 1
+        if kind == "assignment" and part["assigned_to"] is not None:
+            stats.setdefault("first_assignment_at", at)
+            stats["last_assignment_at"] = at
+            stats["count_assignments"] += 1
+        elif kind == "comment" and author["type"] == "admin":  # a teammate's reply; bots (Fin) are not admins
+            stats.setdefault("first_admin_reply_at", at)
+            stats["last_admin_reply_at"] = at
+        elif kind == "comment" and author["type"] == "user":
+            stats["last_contact_reply_at"] = at
+        elif kind == "close":
+            stats.setdefault("first_close_at", at)
+            stats["last_close_at"], stats["last_closed_by_id"] = at, author["id"]
+
+    @staticmethod
+    def _reopen(conv: JSON) -> None:
+        """The conversation is open again: a reopen, if it was closed (and so has statistics)."""
+        if conv["state"] == "closed":
+            conv["statistics"]["count_reopens"] += 1
+        conv["state"] = "open"
 
     def _conversation_json(self, conv: JSON, plaintext: bool = False, preview: bool = False,
                            with_parts: bool = True) -> JSON:
@@ -440,6 +485,8 @@ class IntercomSandbox(Sandbox[_Job]):
                "source": {**conv["source"], "body": text(conv["source"]["body"])},
                "contacts": {"type": "contact.list", "contacts": [{"type": "contact", "id": conv["contact_id"]}]},
                "custom_attributes": conv["custom_attributes"], "conversation_rating": conv["rating"]}
+        if "statistics" in conv:
+            out["statistics"] = conv["statistics"]
         if with_parts:
             parts = [{**part, "body": text(part["body"])} for part in conv["parts"]]
             out["conversation_parts"] = {"type": "conversation_part.list", "conversation_parts": parts,
@@ -468,7 +515,7 @@ class IntercomSandbox(Sandbox[_Job]):
         elif kind == "user" and message_type == "comment":
             body, author = self._text(data, "body"), self._find("contact", self._ref(data, "intercom_user_id"))
             topic = "conversation.user.replied"
-            conv["state"] = "open"
+            self._reopen(conv)
         else:
             raise invalid("message_type must be comment or note for an admin, comment for a user")
         return self._commit(conv, self._part(str(message_type), as_html(str(body)), author), topic)
@@ -488,7 +535,10 @@ class IntercomSandbox(Sandbox[_Job]):
             assigned_to = None if assignee == "0" else {"type": kind, "id": assignee}
             return self._commit(conv, self._part("assignment", note, admin, assigned_to), "conversation.admin.assigned")
         if message_type in ("close", "open") and kind == "admin":
-            conv["state"] = "closed" if message_type == "close" else "open"
+            if message_type == "close":
+                conv["state"] = "closed"
+            else:
+                self._reopen(conv)
             topic = "conversation.admin.closed" if message_type == "close" else "conversation.admin.opened"
             return self._commit(conv, self._part(message_type, note, admin), topic)
         raise invalid("message_type must be assignment, close or open (close and open by an admin)")
@@ -1002,6 +1052,18 @@ class IntercomDriver(Driver):
             self.sandbox.user_reply(cid, str(author), text)
         else:
             self.sandbox.admin_reply(cid, str(author), text, author_type="bot" if role == "bot" else "admin")
+
+    def assign(self, cid: Any, agent_id: str) -> None:
+        self.sandbox.assign(str(cid), agent_id, agent_id)
+
+    def solve(self, cid: Any) -> None:
+        self.sandbox.close(str(cid), self._agent_of(cid))
+
+    def reopen(self, cid: Any) -> None:
+        self.sandbox.open(str(cid), self._agent_of(cid))
+
+    def rate(self, cid: Any, good: bool | int, comment: str = "") -> None:
+        self.sandbox.rate(str(cid), stars(good), comment)
 
     def view(self, cid: Any) -> TicketView:
         c = self.sandbox.get_conversation(str(cid))

@@ -1,6 +1,7 @@
 """Zendesk Support API calls (https://developer.zendesk.com/api-reference/ticketing/).
 
-Reads: ticket, comments, requester, organization, the requester's recent tickets.
+Reads: ticket, comments, requester, organization, the requester's recent tickets; for the outcome,
+the ticket and its metrics.
 Writes: one ``PUT /api/v2/tickets/{id}`` per escalation carrying the private note, the priority,
 the group and the tags.
 
@@ -14,18 +15,21 @@ pointed at a sandbox through process-wide environment variables.
 """
 from __future__ import annotations
 
+import math
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
 from connectors.base import (HttpClient, author_role, build_customer, html_text, iso_time, merged_tags, priority_if_higher, seg, sid,
                              takes_handoffs)
-from integration.core.contract import ApiConflict, ApiNotFound, TicketSnapshot
+from integration.core.contract import ApiConflict, ApiInvalid, ApiNotFound, TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
-                                    Plan, ReplyToCustomer, Role, SetPriority)
+                                    Plan, ReplyToCustomer, Role, SetPriority, TicketOutcome)
 from integration.core.plan import ESCALATED_TAG
 
 CONFLICT_ATTEMPTS = 3
+SCORES = {"good": 1.0, "bad": 0.0}  # satisfaction_rating.score; "offered" and "unoffered" are no rating
 # via.channel (Zendesk's "Via object reference") as Baton's channels
 _CHANNELS = {"web": "web", "email": "email", "api": "api", "chat": "chat", "native_messaging": "messaging",
              "messaging": "messaging", "sunshine_conversations_api": "messaging", "mobile_sdk": "messaging",
@@ -157,10 +161,71 @@ class ZendeskClient:
     def probe(self) -> None:
         self.http.request("GET", "/api/v2/users/me.json")
 
+    def outcome(self, ticket_id: str) -> TicketOutcome:
+        """Two reads: the ticket (status, tags, assignee, ``satisfaction_rating``) and its metrics
+        (``GET /api/v2/tickets/{id}/metrics``); a ticket without metrics yet has none of their times."""
+        body = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}.json")
+        ticket = body.get("ticket") if isinstance(body, Mapping) else None
+        if not isinstance(ticket, Mapping):
+            raise ApiInvalid(f"GET /api/v2/tickets/{ticket_id}: no ticket in the answer")
+        try:
+            metrics = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}/metrics.json")
+        except ApiNotFound:
+            metrics = None
+        return outcome_from(ticket, metrics)
+
     def applied(self, plan: Plan) -> bool:
         comments = self._all(f"/api/v2/tickets/{seg(plan.ticket_id)}/comments.json", "comments")
         return any(not c.get("public", True) and plan.key in (c.get("html_body") or c.get("body") or "")
                    for c in comments)
+
+
+def outcome_from(ticket: Mapping[str, Any], metrics: Any) -> TicketOutcome:
+    """What the ticket and its ticket_metric say became of it. Zendesk has no time of the first reply:
+    it is the ticket's creation plus ``reply_time_in_seconds.calendar`` (messaging tickets) or else
+    ``reply_time_in_minutes.calendar`` (to the minute), the first public comment of any agent, a bot
+    that comments as an agent included. The rating on the ticket carries no time (``csat_at`` stays
+    None: its ``created_at`` is one more call, to the Satisfaction Ratings API)."""
+    metric = metrics.get("ticket_metric") if isinstance(metrics, Mapping) else None
+    if isinstance(metric, list):  # the reference's example shows a list of one
+        metric = metric[0] if metric else None
+    metric = metric if isinstance(metric, Mapping) else {}
+    rating = ticket.get("satisfaction_rating") if isinstance(ticket.get("satisfaction_rating"), Mapping) else {}
+    score = rating.get("score")
+    csat = SCORES.get(score) if isinstance(score, str) else None
+    comment = rating.get("comment") if csat is not None and isinstance(rating.get("comment"), str) else None
+    reopens = metric.get("reopens")
+    return TicketOutcome(
+        assigned_at=iso_time(metric.get("assigned_at")) or iso_time(metric.get("initially_assigned_at")),
+        assignee_id=sid(ticket.get("assignee_id")),
+        first_agent_reply_at=_first_reply(iso_time(ticket.get("created_at")) or iso_time(metric.get("created_at")),
+                                          metric),
+        solved_at=iso_time(metric.get("solved_at")),
+        reopens=reopens if isinstance(reopens, int) and not isinstance(reopens, bool) and reopens > 0 else 0,
+        csat=csat, csat_comment=comment or None,
+        tags=tuple(t for t in ticket["tags"] if isinstance(t, str)) if isinstance(ticket.get("tags"), list) else (),
+        status=ticket["status"] if isinstance(ticket.get("status"), str) else "")
+
+
+def _first_reply(created: datetime | None, metric: Mapping[str, Any]) -> datetime | None:
+    replies = metric.get("replies")
+    if created is None or (isinstance(replies, int) and replies == 0):
+        return None
+    seconds = _calendar(metric.get("reply_time_in_seconds"))
+    if seconds is None:
+        minutes = _calendar(metric.get("reply_time_in_minutes"))
+        seconds = None if minutes is None else minutes * 60
+    try:
+        return None if seconds is None else created + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+
+
+def _calendar(duration: Any) -> float | None:
+    value = duration.get("calendar") if isinstance(duration, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return None
+    return value
 
 
 def _ticket_fields(ticket: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,14 @@
 """A local emulator ("sandbox") of the Zendesk Support API subset Baton uses.
 
 It follows the documented behaviour of https://developer.zendesk.com/api-reference/ for tickets
-(show, create, update with ``safe_update``, comments), users, organizations, groups, webhooks
+(show, create, update with ``safe_update``, comments, metrics), users, organizations, groups, webhooks
 (with signing secrets) and triggers, and it sends webhooks as Zendesk does: event-subscription
 payloads (``zen:event-type:ticket.*``) or trigger notifications (``conditional_ticket_events``),
 signed with HMAC-SHA256, delivered from a background queue and retried on 409/429/5xx.
+
+What agents and customers do in Zendesk's UI: ``add_comment``, ``update_as`` (an agent assigns, solves,
+reopens: the ticket's metrics follow, its events fire) and ``rate`` (the legacy CSAT rating on the
+ticket, good or bad, offered once the ticket is solved; Zendesk sends no event for it).
 
 Test knobs: ``throttle`` (429 + Retry-After), ``delay``, ``requests_log``, ``deliveries``,
 ``wait_for_deliveries``, ``redeliver`` and ``signed_request``. ``/agent/tickets`` is a read-only
@@ -48,7 +52,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from connectors.sandbox import (JSON, ApiError, AppSetup, Driver, Outgoing, Person, Sandbox, Setup, TicketView, fill, html_to_text,
-                                iso, sid)
+                                iso, sid, stars)
 from connectors.zendesk import webhook
 
 if TYPE_CHECKING:
@@ -67,7 +71,10 @@ CONFLICT = {"error": "UpdateConflict", "description": "Safe Update prevented the
                                                       "data. Please fetch the latest ticket data and try again."}
 # Distinct id ranges per kind, so that a ticket id mistaken for a user id is a 404, not another record.
 ID_BASES = {"ticket": 1001, "user": 5001, "organization": 7001, "group": 8001, "trigger": 9001,
-            "comment": 100001, "audit": 500001, "audit_event": 600001, "app_installation": 30001}
+            "comment": 100001, "audit": 500001, "audit_event": 600001, "app_installation": 30001,
+            "ticket_metric": 700001, "satisfaction_rating": 800001}
+SOLVED = ("solved", "closed")
+MESSAGING = ("native_messaging", "messaging", "sunshine_conversations_api", "mobile_sdk", "whatsapp", "sms", "line")
 CHANGE_EVENTS = {"status": "status_changed", "priority": "priority_changed", "tags": "tags_changed",
                  "group_id": "group_assignment_changed", "assignee_id": "agent_assignment_changed"}
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -145,6 +152,7 @@ class ZendeskSandbox(Sandbox[_Job]):
         self._groups: dict[int, JSON] = {}
         self._tickets: dict[int, JSON] = {}
         self._comments: dict[int, list[JSON]] = {}
+        self._metrics: dict[int, JSON] = {}  # ticket → its ticket_metric
         self._webhooks: dict[str, JSON] = {}
         self._secrets: dict[str, str] = {}
         self._triggers: dict[int, JSON] = {}
@@ -216,9 +224,36 @@ class ZendeskSandbox(Sandbox[_Job]):
             self._commit(ticket, copy.deepcopy(ticket), comment, author_id, at)
             return copy.deepcopy(comment)
 
+    def update_as(self, ticket_id: int, user_id: int, changes: JSON) -> JSON:
+        """An agent changes the ticket in Zendesk's UI (``status``, ``assignee_id`` … as Update Ticket
+        takes them): stored, metrics kept, then webhooks fire with that agent as the actor."""
+        with self._lock:
+            if self._users.get(user_id, {}).get("role") in (None, "end-user"):
+                raise KeyError(f"unknown agent {user_id}")
+            return self._ticket_json(self._update_ticket(ticket_id, changes, actor=user_id)[0])
+
+    def rate(self, ticket_id: int, score: str, comment: str = "") -> JSON:
+        """The requester rates a ticket that was solved (legacy CSAT: ``good`` or ``bad``, with a comment):
+        the ticket's ``satisfaction_rating`` changes. Zendesk sends no webhook event for it."""
+        if score not in ("good", "bad"):
+            raise ValueError("a Zendesk rating is good or bad")
+        with self._lock:
+            ticket = self._tickets[ticket_id]
+            if self._metrics[ticket_id]["solved_at"] is None:
+                raise ValueError("only a solved ticket can be rated")
+            new = copy.deepcopy(ticket)
+            new["satisfaction_rating"] = {"id": next(self._ids["satisfaction_rating"]), "score": score,
+                                          "comment": comment or None}
+            self._commit(ticket, new, None, ticket["requester_id"], None)
+            return copy.deepcopy(new["satisfaction_rating"])
+
     def get_ticket(self, ticket_id: int) -> JSON:
         with self._lock:
             return self._ticket_json(self._tickets[ticket_id])
+
+    def get_metrics(self, ticket_id: int) -> JSON:
+        with self._lock:
+            return copy.deepcopy(self._metrics[ticket_id])
 
     def get_comments(self, ticket_id: int) -> list[JSON]:
         with self._lock:
@@ -351,16 +386,17 @@ class ZendeskSandbox(Sandbox[_Job]):
                   "organization_id": self._users[requester_id]["organization_id"], "tags": norm_tags(tags),
                   "created_at": stamp, "updated_at": stamp, "via": {"channel": via}}
         self._tickets[ticket["id"]], self._comments[ticket["id"]] = ticket, [comment]
+        self._metrics[ticket["id"]] = self._new_metric(ticket)
         self._dispatch(ticket, submitter_id, [("created", {})], comment, create=True)
         return ticket
 
-    def _update_ticket(self, ticket_id: int, data: JSON) -> tuple[JSON, JSON]:
+    def _update_ticket(self, ticket_id: int, data: JSON, actor: int | None = None) -> tuple[JSON, JSON]:
         ticket = self._find(self._tickets, ticket_id)
         if data.get("safe_update") and data.get("updated_stamp") != ticket["updated_at"]:
             raise ApiError(409, CONFLICT)
         if ticket["status"] == "closed":
             raise invalid("status", "Status: closed prevents ticket update")
-        new, comment, actor = copy.deepcopy(ticket), None, self._caller()
+        new, comment, actor = copy.deepcopy(ticket), None, self._caller() if actor is None else actor
         if "comment" in data:
             spec = data["comment"] if isinstance(data["comment"], dict) else {}
             author = spec.get("author_id", actor)
@@ -422,10 +458,63 @@ class ZendeskSandbox(Sandbox[_Job]):
             else:
                 event = {"current": upper(after), "previous": upper(before)}
             changes.append((kind, event))
+        self._measure(old, new, comment, actor_id)
         self._tickets[new["id"]] = new
         self._dispatch(new, actor_id, changes, comment, create=False)
         return {"id": next(self._ids["audit"]), "ticket_id": new["id"], "created_at": new["updated_at"],
                 "author_id": actor_id, "events": events}
+
+    def _new_metric(self, ticket: JSON) -> JSON:
+        """The ticket's ticket_metric as Show Ticket Metrics returns it (https://developer.zendesk.com/
+        api-reference/ticketing/tickets/ticket_metrics/); business hours are calendar hours here."""
+        metric_id = next(self._ids["ticket_metric"])
+        base = self._url or f"https://{self.subdomain}.zendesk.com"
+        return {"id": metric_id, "ticket_id": ticket["id"], "url": f"{base}/api/v2/ticket_metrics/{metric_id}.json",
+                "created_at": ticket["created_at"], "updated_at": ticket["created_at"], "group_stations": 0,
+                "assignee_stations": 0, "reopens": 0, "replies": 0, "assignee_updated_at": None,
+                "requester_updated_at": ticket["created_at"], "status_updated_at": ticket["created_at"],
+                "initially_assigned_at": None, "assigned_at": None, "solved_at": None,
+                "latest_comment_added_at": ticket["created_at"],
+                "reply_time_in_minutes": {"calendar": None, "business": None},
+                "first_resolution_time_in_minutes": {"calendar": None, "business": None},
+                "full_resolution_time_in_minutes": {"calendar": None, "business": None}}
+
+    def _measure(self, old: JSON, new: JSON, comment: JSON | None, actor_id: int) -> None:
+        """Keep the ticket's metrics as Zendesk does: assignments, the first public reply by an agent
+        (any staff user, bots and API users too), solves and reopens. The satisfaction survey counts as
+        offered once the ticket is solved."""
+        metric, now = self._metrics[new["id"]], new["updated_at"]
+        metric["updated_at"] = now
+        elapsed = int((datetime.fromisoformat(now) - datetime.fromisoformat(new["created_at"])).total_seconds())
+        minutes = {"calendar": elapsed // 60, "business": elapsed // 60}
+        if new["assignee_id"] is not None and new["assignee_id"] != old["assignee_id"]:
+            metric["assigned_at"] = now
+            metric["initially_assigned_at"] = metric["initially_assigned_at"] or now
+            metric["assignee_stations"] += 1
+        if new["group_id"] is not None and new["group_id"] != old["group_id"]:
+            metric["group_stations"] += 1
+        if actor_id == new["requester_id"]:
+            metric["requester_updated_at"] = now
+        elif actor_id == new["assignee_id"]:
+            metric["assignee_updated_at"] = now
+        if comment is not None:
+            metric["latest_comment_added_at"] = now
+            if self._users[comment["author_id"]]["role"] != "end-user" and comment["public"]:
+                metric["replies"] += 1
+                if metric["replies"] == 1:
+                    metric["reply_time_in_minutes"] = dict(minutes)
+                    if new["via"]["channel"] in MESSAGING:  # seconds only for messaging tickets
+                        metric["reply_time_in_seconds"] = {"calendar": elapsed}
+        if new["status"] != old["status"]:
+            metric["status_updated_at"] = now
+            if new["status"] == "solved":
+                metric["solved_at"] = now
+                if metric["first_resolution_time_in_minutes"]["calendar"] is None:
+                    metric["first_resolution_time_in_minutes"] = dict(minutes)
+                metric["full_resolution_time_in_minutes"] = dict(minutes)
+                new.setdefault("satisfaction_rating", {"score": "offered"})
+            elif old["status"] in SOLVED and new["status"] not in SOLVED:
+                metric["reopens"] += 1
 
     # -- webhooks --------------------------------------------------------------------------------
     def _dispatch(self, ticket: JSON, actor_id: int, changes: list[tuple[str, JSON]], comment: JSON | None,
@@ -636,6 +725,13 @@ class ZendeskSandbox(Sandbox[_Job]):
         def show_ticket(ticket_id: int) -> JSON:
             with self._lock:
                 return {"ticket": self._ticket_json(self._find(self._tickets, ticket_id))}
+
+        @app.get("/api/v2/tickets/<int:ticket_id>/metrics")
+        def ticket_metrics(ticket_id: int) -> JSON:
+            """Show Ticket Metrics By Ticket: one ``ticket_metric`` object."""
+            with self._lock:
+                self._find(self._tickets, ticket_id)
+                return {"ticket_metric": copy.deepcopy(self._metrics[ticket_id])}
 
         @app.post("/api/v2/tickets")
         def create_ticket() -> tuple[JSON, int]:
@@ -1105,6 +1201,19 @@ class ZendeskDriver(Driver):
 
     def _reply(self, cid: str, author: Any, text: str, role: str) -> None:
         self.sandbox.add_comment(int(cid), int(author), text)
+
+    def assign(self, cid: Any, agent_id: str) -> None:
+        self.sandbox.update_as(int(cid), int(agent_id), {"assignee_id": int(agent_id)})
+
+    def solve(self, cid: Any) -> None:
+        self.sandbox.update_as(int(cid), int(self._agent_of(cid)), {"status": "solved"})
+
+    def reopen(self, cid: Any) -> None:
+        self.sandbox.update_as(int(cid), int(self._agent_of(cid)), {"status": "open"})
+
+    def rate(self, cid: Any, good: bool | int, comment: str = "") -> None:
+        """Zendesk's ratings are good or bad: 4 and 5 stars are good."""
+        self.sandbox.rate(int(cid), "good" if stars(good) >= 4 else "bad", comment)
 
     def view(self, cid: Any) -> TicketView:
         t = self.sandbox.get_ticket(int(cid))

@@ -83,12 +83,47 @@ def _messaging_message_added(data: Mapping[str, Any], inst: Installation) -> Eve
                  str(actor_id) if actor_id is not None else None, _parse_timestamp(data.get("time")))
 
 
+Parser = Callable[[Mapping[str, Any], Installation], Event]
+
+
+def _lifecycle(kind: str, acts_on: Callable[[Any], bool], otherwise: str) -> Parser:
+    """A ticket change after the handoff: ``event.current`` is the new value (a status in capitals,
+    an agent as ``{"id": …}``); other values, and Baton's own changes, are ignored."""
+
+    def parse(data: Mapping[str, Any], inst: Installation) -> Event:
+        ticket = ticket_number(required(data, "detail", "id"))
+        actor = data["detail"].get("actor_id")
+        if is_baton(actor, inst.settings):
+            raise Ignored("our own write")
+        event = data.get("event")
+        if not acts_on(event.get("current") if isinstance(event, Mapping) else None):
+            raise Ignored(otherwise)
+        return Event("zendesk", inst.id, str(required(data, "id")), kind, ticket, str(actor) if actor else None,
+                     _parse_timestamp(data.get("time")))
+
+    return parse
+
+
+def _solved(status: Any) -> bool:
+    return isinstance(status, str) and status.lower() in ("solved", "closed")
+
+
+def _an_agent(agent: Any) -> bool:
+    return bool(agent.get("id") if isinstance(agent, Mapping) else agent)
+
+
 EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {
     "zen:event-type:ticket.comment_added": _comment_added,
     "zen:event-type:ticket.created": _created,
     "zen:event-type:messaging_ticket.message_added": _messaging_message_added,
 }
 SUPPORTED_EVENTS = list(EVENT_TO_FUNCTION)
+# What became of a handed-over ticket (https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events):
+# parsed, but subscribed to only once the webhook's subscriptions (client.py, the app's requirements) list them.
+LIFECYCLE_EVENTS: dict[str, Parser] = {
+    "zen:event-type:ticket.status_changed": _lifecycle("conversation_closed", _solved, "not solved or closed"),
+    "zen:event-type:ticket.agent_assignment_changed": _lifecycle("conversation_assigned", _an_agent, "unassigned"),
+}
 
 
 def _trigger(data: Mapping[str, Any], inst: Installation) -> Event:
@@ -106,7 +141,7 @@ def parse(body: bytes, inst: Installation) -> Event:
     data = json_object(body)
     kind = data.get("type")
     if isinstance(kind, str) and kind.startswith("zen:event-type:"):
-        handler = EVENT_TO_FUNCTION.get(kind)
+        handler = EVENT_TO_FUNCTION.get(kind) or LIFECYCLE_EVENTS.get(kind)
         if handler is None:
             raise Ignored(f"unhandled event {kind}")
         return handler(data, inst)

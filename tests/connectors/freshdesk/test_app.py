@@ -164,7 +164,8 @@ def test_the_user_is_an_agent_of_the_account_and_freshdesk_says_who_is_admin(cli
     assert console["status"] == 200 and "Baton in this Freshdesk account" in console["html"]
     assert "<html" not in console["html"] and 'id="baton-main"' in console["html"]  # a fragment for the shell
     assert console["styles"] == ["https://baton.test/console/static/freshdesk.css",
-                                 "https://baton.test/console/static/baton.css"]
+                                 "https://baton.test/console/static/baton.css",
+                                 "https://baton.test/console/static/charts.css"]
 
     refused = page(client, key, agent).get_json()
     assert refused["status"] == 403 and "Only the helpdesk&#39;s administrators" in refused["html"]
