@@ -253,7 +253,9 @@ def _customer(user: dict[str, Any], org: dict[str, Any] | None, recent: list[dic
 # Installation: the webhook (and trigger) that send us conversation updates.
 
 EVENT_SUBSCRIPTIONS = ["zen:event-type:ticket.created", "zen:event-type:ticket.comment_added",
-                       "zen:event-type:messaging_ticket.message_added"]
+                       "zen:event-type:messaging_ticket.message_added",
+                       # what became of it: the outcomes read on these (solved/closed, assigned)
+                       "zen:event-type:ticket.status_changed", "zen:event-type:ticket.agent_assignment_changed"]
 TRIGGER_BODY = (
     '{"baton_event": "ticket_updated", "ticket_id": "{{ticket.id}}", '
     '"updated_at": "{{ticket.updated_at_with_timestamp}}", "actor_id": "{{current_user.id}}"}'

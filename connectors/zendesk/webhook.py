@@ -117,13 +117,12 @@ EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]]
     "zen:event-type:ticket.created": _created,
     "zen:event-type:messaging_ticket.message_added": _messaging_message_added,
 }
-SUPPORTED_EVENTS = list(EVENT_TO_FUNCTION)
-# What became of a handed-over ticket (https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events):
-# parsed, but subscribed to only once the webhook's subscriptions (client.py, the app's requirements) list them.
+# What became of a handed-over ticket (https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events)
 LIFECYCLE_EVENTS: dict[str, Parser] = {
     "zen:event-type:ticket.status_changed": _lifecycle("conversation_closed", _solved, "not solved or closed"),
     "zen:event-type:ticket.agent_assignment_changed": _lifecycle("conversation_assigned", _an_agent, "unassigned"),
 }
+SUPPORTED_EVENTS = [*EVENT_TO_FUNCTION, *LIFECYCLE_EVENTS]
 
 
 def _trigger(data: Mapping[str, Any], inst: Installation) -> Event:

@@ -129,7 +129,7 @@ def test_assignment_and_solving_send_ticket_events_that_parse_to_lifecycle_kinds
 
 
 def test_baton_assigning_is_its_own_write():
-    data = fixture("lifecycle/ticket_agent_assignment_changed")
+    data = fixture("ticket_agent_assignment_changed")
     data["detail"]["actor_id"] = "900"
     inst = Installation("i1", "zendesk", "https://acme.zendesk.com", {}, "s", {"api_user_id": "900"})
     with pytest.raises(Ignored, match="our own write"):
@@ -140,7 +140,7 @@ def test_baton_assigning_is_its_own_write():
                                             ("ticket_agent_assignment_changed", "conversation_assigned")])
 def test_lifecycle_fixtures_parse(name, kind):
     inst = Installation("i1", "zendesk", "https://acme.zendesk.com", {}, "s", {"api_user_id": "900"})
-    event = webhook.parse((FIXTURES / "lifecycle" / f"{name}.json").read_bytes(), inst)
+    event = webhook.parse((FIXTURES / f"{name}.json").read_bytes(), inst)
     assert (event.kind, event.ticket_id, event.actor_id) == (kind, "5158", "8447388090494")
 
 

@@ -33,6 +33,11 @@ EXPECTED = {
     # a messaging conversation: Zendesk's own bot answered (a real delivery, see fixtures/README.md)
     "messaging_ticket_message_added": Event("zendesk", "inst1", "01JQMQH83YNAKWSWJ8B1QH2NSC", "comment_added", "141",
                                             "zd:answerBot", datetime(2025, 2, 11, 14, 32, 5, 254571, tzinfo=timezone.utc)),
+    "ticket_status_changed": Event("zendesk", "inst1", "0c5a9b7e-9f8e-4c11-a0b2-5d7f3e6c1b24", "conversation_closed",
+                                   "5158", "8447388090494", datetime(2026, 11, 20, 15, 2, tzinfo=timezone.utc)),
+    "ticket_agent_assignment_changed": Event("zendesk", "inst1", "3f1e2d4c-6b5a-4978-8c9d-0e1f2a3b4c5d",
+                                             "conversation_assigned", "5158", "8447388090494",
+                                             datetime(2026, 11, 20, 14, 31, tzinfo=timezone.utc)),
     "trigger_ticket_updated": Event("zendesk", "inst1", "trigger:5158:2026-11-20T14:25:30Z", "ticket_updated", "5158",
                                     "8447388090495", datetime(2026, 11, 20, 14, 25, 30, tzinfo=timezone.utc)),
 }
