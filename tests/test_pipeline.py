@@ -525,3 +525,21 @@ def test_every_decision_records_what_became_of_the_conversation(desk):
     assert row["bot_involved"] and row["escalated"] and row["escalated_at"] is not None
     assert row["asked_for_human_later"]  # Baton had kept it with the bot: the customer had to ask
     assert "explicit_request" in row["reasons"] and "opening hours" in row["query_text"]
+
+
+def test_after_the_handoff_the_helpdesk_tells_what_became_of_the_conversation(desk):
+    cid, _, (held,) = desk.decide()
+    desk.pipe.send(held)
+    agent = desk.driver.human()
+    desk.driver.assign(cid, agent)
+    desk.pipe.process_event(desk.event(cid, "conversation_assigned"))
+    desk.driver.say(cid, "Hi, I refunded the duplicate charge: it shows on your card within 5 days.", role="agent")
+    desk.driver.solve(cid)
+    desk.pipe.process_event(desk.event(cid, "conversation_closed"))
+    desk.driver.rate(cid, True, "quick, thanks")
+    desk.pipe.process_event(desk.event(cid, "rating_added"))
+    row = next(r for r in desk.store.outcome_rows(desk.inst.id) if r["ticket_id"] == str(cid))
+    assert row["escalated"] and row["assignee_id"] == agent and row["solved_at"] is not None
+    assert row["first_agent_reply_at"] is not None and row["csat"] == 1.0
+    assert row["answer_text"].startswith("Hi, I refunded the duplicate charge")  # what the suggestions will offer
+    assert desk.store.resolved_escalations(desk.inst.id)[0]["ticket_id"] == str(cid)
