@@ -122,8 +122,7 @@ def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str
     replied = assigned + timedelta(minutes=rng.lognormvariate(1.5, 0.7))
     solved = handoff + timedelta(minutes=rng.uniform(*intent.minutes))
     seen.update(escalated=True, escalated_at=handoff, assigned_at=assigned, assignee_id=agent,
-                first_agent_reply_at=replied, answer_text=intent.answer.format(n=n),
-                suggested=intent.resolution if rng.random() < 0.6 else rng.choice(INTENTS).resolution)
+                first_agent_reply_at=replied, answer_text=intent.answer.format(n=n))
     if solved < now:
         seen.update(solved_at=max(solved, replied), reopens=1 if rng.random() < 0.06 else 0)
         if rng.random() < 0.45:
