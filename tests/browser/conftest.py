@@ -7,7 +7,9 @@ how its sandbox shows Baton to a user (``open_console`` / ``open_panel`` return 
 frame or page Baton's page is in)."""
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -26,7 +28,10 @@ from integration.service.web import create_app
 from integration.tools.local import Server, free_port, install_into
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are refreshed with BATON_SCREENSHOTS=docs/screenshots ./run test tests/browser;
+# otherwise they go to a temporary folder, so a test run leaves the tree as it was.
+SCREENSHOTS = Path(os.environ.get("BATON_SCREENSHOTS") or Path(tempfile.gettempdir()) / "baton-screenshots")
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 # Baton's global app credentials as a test deployment has them (each sandbox's app platform is
 # configured with the same values, as the vendor would be when Baton registered its app)
