@@ -16,6 +16,7 @@ from connectors.intercom.client import IntercomClient, outcome_from
 from connectors.intercom.sandbox import IntercomDriver
 from integration.core.contract import ApiInvalid, ApiNotFound, ApiRateLimited, Ignored
 from integration.core.model import Installation, TicketOutcome
+from tests.builders import Clock
 
 FIXTURES = Path(__file__).parents[3] / "connectors" / "intercom" / "fixtures"
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
@@ -29,20 +30,10 @@ def epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, minutes: int) -> None:
-        self.now = T0 + timedelta(minutes=minutes)
-
 
 @pytest.fixture
 def desk() -> Iterator[tuple[IntercomDriver, Clock, Installation]]:
-    driver, clock = IntercomDriver(retry_delays=(0.05,)), Clock()
+    driver, clock = IntercomDriver(retry_delays=(0.05,)), Clock(T0)
     driver.sandbox.clock = clock
     driver.start()
     setup = driver.setup()

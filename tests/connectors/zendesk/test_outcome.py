@@ -17,6 +17,7 @@ from connectors.zendesk.client import ZendeskClient, outcome_from
 from connectors.zendesk.sandbox import ZendeskDriver
 from integration.core.contract import ApiInvalid, ApiRateLimited, ApiUnauthorized, Ignored
 from integration.core.model import Installation, TicketOutcome
+from tests.builders import Clock
 
 FIXTURES = Path(__file__).parents[3] / "connectors" / "zendesk" / "fixtures"
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
@@ -30,20 +31,10 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, minutes: int) -> None:
-        self.now = T0 + timedelta(minutes=minutes)
-
 
 @pytest.fixture
 def desk() -> Iterator[tuple[ZendeskDriver, Clock, Installation]]:
-    driver, clock = ZendeskDriver(retry_delays=(0.05,)), Clock()
+    driver, clock = ZendeskDriver(retry_delays=(0.05,)), Clock(T0)
     driver.sandbox.clock = clock
     driver.start()
     setup = driver.setup()
