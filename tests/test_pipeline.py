@@ -543,3 +543,18 @@ def test_after_the_handoff_the_helpdesk_tells_what_became_of_the_conversation(de
     assert row["first_agent_reply_at"] is not None and row["csat"] == 1.0
     assert row["answer_text"].startswith("Hi, I refunded the duplicate charge")  # what the suggestions will offer
     assert desk.store.resolved_escalations(desk.inst.id)[0]["ticket_id"] == str(cid)
+
+
+def test_a_rating_given_after_the_solve_is_read_without_an_event(desk):
+    cid, _, (held,) = desk.decide()
+    desk.pipe.send(held)
+    desk.driver.say(cid, "Refunded, sorry for the trouble.", role="agent")
+    desk.driver.solve(cid)
+    desk.pipe.process_event(desk.event(cid, "conversation_closed"))
+    row = next(r for r in desk.store.outcome_rows(desk.inst.id) if r["ticket_id"] == str(cid))
+    assert row["solved_at"] is not None and row["csat"] is None
+    desk.driver.rate(cid, False, "took too long")  # no event reaches Baton
+    assert desk.pipe.reread_outcomes() == 1
+    row = next(r for r in desk.store.outcome_rows(desk.inst.id) if r["ticket_id"] == str(cid))
+    assert row["csat"] == 0.0
+    assert desk.pipe.reread_outcomes() == 0  # rated now: not read again

@@ -820,6 +820,14 @@ class Store:
                 row.update(said[row["ticket_id"]])
         return rows
 
+    def unrated_solved(self, inst_id: str, since: datetime, limit: int = 200) -> list[str]:
+        """Tickets solved since ``since`` without a rating yet: ratings come after the solve, and
+        Zendesk sends no event for them."""
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(outcomes.c.ticket_id).where(
+                outcomes.c.installation_id == inst_id, outcomes.c.solved_at >= since, outcomes.c.csat.is_(None))
+                .order_by(outcomes.c.solved_at.desc()).limit(limit))]
+
     def resolved_escalations(self, inst_id: str, limit: int = 50_000) -> list[dict[str, Any]]:
         """Handed-over conversations that were solved, with the customer's words and the agent's
         answer, the newest first (what the suggested resolutions are looked up in)."""

@@ -57,6 +57,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "baton-uninstalled": {"task": "baton.sweep_uninstalled", "schedule": 3600.0},
             # handoff SLAs are minutes: every minute (the helpdesks' own automations run hourly)
             "baton-sla": {"task": "baton.check_slas", "schedule": SLA_SECONDS},
+            # ratings arrive after the solve, without an event on Zendesk: re-read recent solves hourly
+            "baton-outcomes": {"task": "baton.reread_outcomes", "schedule": 3600.0},
         },
     }
 
@@ -141,6 +143,11 @@ def sync_rosters(self: Task) -> None:
 @shared_task(name="baton.reprobe")
 def reprobe() -> None:
     _pipeline().reprobe()
+
+
+@shared_task(name="baton.reread_outcomes")
+def reread_outcomes() -> None:
+    _pipeline().reread_outcomes()
 
 
 @shared_task(name="baton.check_slas")
