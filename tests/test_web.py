@@ -249,3 +249,22 @@ def test_metrics_count_webhooks_by_result_with_bounded_labels(env):
     assert 'baton_queue_depth{helpdesk="zendesk"} 1.0' in text
     assert "baton_webhook_ack_seconds_bucket" in text
     assert inst.id not in text and "5158" not in text  # no installation or ticket ids in labels
+
+
+def test_metrics_sum_the_counters_of_every_process_sharing_the_multiprocess_directory(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    count = ("from integration.service import metrics\n"
+             "metrics.WEBHOOKS.labels('zendesk', 'queued').inc({n})\n")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for n in (3, 4):  # two gunicorn or Celery processes
+        subprocess.run([sys.executable, "-c", count.format(n=n)], env=env, check=True, cwd=Path(__file__).parents[1])
+    show = ("from integration.service import metrics\n"
+            "class Store:\n    def backlog(self): return ({'zendesk': 2}, {('zendesk', 'event'): 1})\n"
+            f"print(metrics.exposition(Store(), {str(tmp_path)!r}).decode())\n")
+    out = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1]).stdout
+    assert 'baton_webhooks_total{helpdesk="zendesk",result="queued"} 7.0' in out
+    assert 'baton_queue_depth{helpdesk="zendesk"} 2.0' in out and 'baton_dead_letters{helpdesk="zendesk",kind="event"} 1.0' in out
