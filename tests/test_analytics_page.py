@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-import integration.service.console.analytics  # noqa: F401  (its routes, until console/__init__.py imports it)
 from integration.core.analytics import TABLES
 from integration.service.console.session import Identity, issue
 from integration.service.settings import Settings

@@ -8,6 +8,7 @@ from typing import Any
 from integration.core import analytics, calibration
 from integration.core.codec import conversation_from_json
 from integration.core.model import Installation
+from integration.core.rules import load_rules
 from integration.service.store import Store
 
 REVIEWED = 500  # the most recent decided conversations the suggestions are judged on
@@ -28,6 +29,11 @@ def label(row: dict[str, Any], now: datetime) -> str | None:
     if row.get("escalated"):
         return calibration.OVER if analytics.over_causes(row) else calibration.RIGHT
     return calibration.UNDER if analytics.under_causes(row, now) else None
+
+
+def proposals(store: Store, inst: Installation, now: datetime) -> list[calibration.Candidate]:
+    """The changes the review considers, without replaying them (to open one as a draft)."""
+    return calibration.candidates(load_rules(inst.rules), labeled(store, inst, now))
 
 
 def review(store: Store, inst: Installation, now: datetime) -> tuple[list[calibration.Labeled], list[calibration.Effect]]:

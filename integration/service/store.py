@@ -669,12 +669,14 @@ class Store:
         with self.engine.begin() as conn:
             _audit(conn, inst_id, actor, action, detail, utcnow())
 
-    def decided_conversations(self, inst_id: str, limit: int = 500) -> list[dict[str, Any]]:
+    def decided_conversations(self, inst_id: str, limit: int = 500, ticket_id: str | None = None) -> list[dict[str, Any]]:
         """The latest decision of each of the ``limit`` most recently decided conversations that
-        kept their text, the newest first (what the preview replays)."""
+        kept their text (or of one ``ticket_id``), the newest first (what the preview replays)."""
         with self.engine.connect() as conn:
-            latest = (select(func.max(decisions.c.id).label("id"))
-                      .where(decisions.c.installation_id == inst_id, decisions.c.conversation.is_not(None))
+            kept = [decisions.c.installation_id == inst_id, decisions.c.conversation.is_not(None)]
+            if ticket_id is not None:
+                kept.append(decisions.c.ticket_id == ticket_id)
+            latest = (select(func.max(decisions.c.id).label("id")).where(*kept)
                       .group_by(decisions.c.ticket_id).order_by(func.max(decisions.c.id).desc()).limit(limit)
                       .subquery())
             return [dict(r) for r in conn.execute(select(decisions).join(latest, latest.c.id == decisions.c.id)

@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     apps.register(app)
     queue = queue or CeleryQueue(celery)
     installation = _cached(store.installation, seconds=30.0, clock=time.monotonic)
+    # a public Intercom app's deliveries name the workspace, not the installation: looked up as rarely
+    workspace_installation = _cached(lambda workspace: store.find_installation("intercom", setting=("app_id", workspace)),
+                                     seconds=30.0, clock=time.monotonic)
 
     @app.post("/webhooks/<provider>/<installation_id>")
     def webhook(provider: str, installation_id: str):  # type: ignore[no-untyped-def]
@@ -91,7 +94,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         if not isinstance(workspace, str) or not workspace:
             return _answer(400, "not an Intercom notification (no app_id)")
         try:
-            inst = store.find_installation("intercom", setting=("app_id", workspace))
+            inst = workspace_installation(workspace)
         except SQLAlchemyError:
             return _answer(503, "database unavailable")
         return receive("intercom", inst.id, body) if inst else _answer(404, "no installation for this workspace")

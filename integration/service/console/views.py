@@ -12,6 +12,7 @@ from integration.core.codec import conversation_from_json
 from integration.core.rules import RulesError, differences, load_rules
 from integration.core.calibration import merged
 from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, live_rules
+from integration.service.calibration import proposals
 from integration.service.calibration import review as calibration_review
 from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity
 from integration.service.store import utcnow
@@ -268,9 +269,9 @@ def calibration() -> Any:
 @bp.post("/console/calibration/draft")
 def calibration_draft() -> Any:
     """Open a suggested change as a draft, straight into the preview."""
-    _, effects = calibration_review(_store(), g.installation, utcnow())
-    chosen = next((e for e in effects if e.candidate.title == request.form.get("title")), None)
+    chosen = next((c for c in proposals(_store(), g.installation, utcnow()) if c.title == request.form.get("title")),
+                  None)
     if chosen is None:
         return render_template("error.html", message="That suggestion no longer applies: reload the review."), 409
-    _store().save_draft(g.installation.id, merged(_published(), chosen.candidate.patch), identity().name)
+    _store().save_draft(g.installation.id, merged(_published(), chosen.patch), identity().name)
     return _go("console.preview")
