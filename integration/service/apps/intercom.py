@@ -28,7 +28,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from connectors.intercom import app as intercom
 from integration.core.contract import ApiError, ApiHostError, ApiTimeoutError
 from integration.core.model import Installation
-from integration.service.console import Identity, start_session
+from integration.service.console import Identity, secure_page, start_session
 from integration.service.console.views import panel_data, save_feedback
 from integration.service.installs import install
 
@@ -231,7 +231,5 @@ def _page(status: int, message: str) -> Any:
 
 @bp.after_request
 def _headers(response: Any) -> Any:
-    # the callback's URL carries the code and the state: never in a Referer, never cached
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    # the callback's URL carries the code and the state: never in a Referer, never cached, never framed
+    return secure_page(response, "'none'")
