@@ -27,8 +27,9 @@ def _go(endpoint: str, **values: Any) -> Any:
     return redirect(url_for(endpoint, s=g.token, **values), code=303)
 
 
-def resolution_types() -> list[str]:
-    return list(g.installation.settings.get("resolution_types") or RESOLUTION_TYPES)
+def resolution_types(inst: Any) -> list[str]:
+    """What agents choose from: the admin's list, else Baton's."""
+    return list(inst.settings.get("resolution_types") or RESOLUTION_TYPES)
 
 
 # overview
@@ -72,7 +73,7 @@ def _overview_context() -> dict[str, Any]:
     now = utcnow()
     return {"health": _store().health(g.installation.id, now - timedelta(days=1)), "now": now,
             "versions": _store().versions(g.installation.id)[:1], "draft": _store().draft(g.installation.id),
-            "types": resolution_types(), "admins": g.installation.settings.get("console_admins") or []}
+            "types": resolution_types(g.installation), "admins": g.installation.settings.get("console_admins") or []}
 
 
 # roster and activity
@@ -128,7 +129,7 @@ def panel_data(inst: Any, ticket: str) -> dict[str, Any]:
         customer = conversation_from_json(full).customer if full else None
     return {"ticket": ticket, "decision": decision, "route": (decision or {}).get("route") or {},
             "customer": customer, "feedback": store.feedback_for(inst.id, ticket), "verdicts": VERDICTS,
-            "types": list(inst.settings.get("resolution_types") or RESOLUTION_TYPES)}
+            "types": resolution_types(inst)}
 
 
 def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
@@ -136,7 +137,7 @@ def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
     verdict = form.get("verdict") or None
     resolution = form.get("resolution") or None
     missing = (form.get("missing_knowledge") or "").strip()[:4000] or None
-    types = list(inst.settings.get("resolution_types") or RESOLUTION_TYPES)
+    types = resolution_types(inst)
     if not ticket or len(ticket) > 64:
         return "No ticket: open the panel from a ticket."
     if verdict is not None and verdict not in VERDICTS:
