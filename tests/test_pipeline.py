@@ -7,7 +7,7 @@ import json
 import re
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event as sa_event
@@ -16,7 +16,7 @@ from sqlalchemy import insert
 import connectors
 from connectors.sandbox import Driver
 from integration.core.model import Event, Installation, State
-from integration.service.pipeline import MAX_ATTEMPTS, Pipeline, RetryLater
+from integration.service.pipeline import MAX_ATTEMPTS, Pipeline, RetryLater, settled
 from integration.service.store import Store, conversations, events, utcnow
 from integration.tools.local import install_into
 from tests.builders import conv
@@ -521,7 +521,7 @@ def test_every_decision_records_what_became_of_the_conversation(desk):
     desk.driver.say(cid, "Our opening hours are 9 to 5, Monday to Friday.", role="bot")
     desk.driver.say(cid, "I want to talk to a human")
     desk.pipe.process_event(desk.event(cid))
-    row = next(r for r in desk.store.outcome_rows(desk.inst.id) if r["ticket_id"] == str(cid))
+    row = desk.store.outcome(desk.inst.id, str(cid))
     assert row["bot_involved"] and row["escalated"] and row["escalated_at"] is not None
     assert row["asked_for_human_later"]  # Baton had kept it with the bot: the customer had to ask
     assert "explicit_request" in row["reasons"] and "opening hours" in row["query_text"]
@@ -538,7 +538,7 @@ def test_after_the_handoff_the_helpdesk_tells_what_became_of_the_conversation(de
     desk.pipe.process_event(desk.event(cid, "conversation_closed"))
     desk.driver.rate(cid, True, "quick, thanks")
     desk.pipe.process_event(desk.event(cid, "rating_added"))
-    row = next(r for r in desk.store.outcome_rows(desk.inst.id) if r["ticket_id"] == str(cid))
+    row = desk.store.outcome(desk.inst.id, str(cid))
     assert row["escalated"] and row["assignee_id"] == agent and row["solved_at"] is not None
     assert row["first_agent_reply_at"] is not None and row["csat"] == 1.0
     assert row["answer_text"].startswith("Hi, I refunded the duplicate charge")  # what the suggestions will offer
@@ -551,10 +551,34 @@ def test_a_rating_given_after_the_solve_is_read_without_an_event(desk):
     desk.driver.say(cid, "Refunded, sorry for the trouble.", role="agent")
     desk.driver.solve(cid)
     desk.pipe.process_event(desk.event(cid, "conversation_closed"))
-    row = next(r for r in desk.store.outcome_rows(desk.inst.id) if r["ticket_id"] == str(cid))
+    row = desk.store.outcome(desk.inst.id, str(cid))
     assert row["solved_at"] is not None and row["csat"] is None
     desk.driver.rate(cid, False, "took too long")  # no event reaches Baton
     assert desk.pipe.reread_outcomes() == 1
-    row = next(r for r in desk.store.outcome_rows(desk.inst.id) if r["ticket_id"] == str(cid))
+    row = desk.store.outcome(desk.inst.id, str(cid))
     assert row["csat"] == 0.0
     assert desk.pipe.reread_outcomes() == 0  # rated now: not read again
+
+
+def test_times_the_helpdesks_leave_out_are_when_baton_first_saw_them():
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    later = t0 + timedelta(hours=2)
+    # Freshdesk names the agent but not since when; Zendesk's rating carries no time
+    assert settled({"assignee_id": "7", "csat": 1.0}, None, t0) == {"assignee_id": "7", "assigned_at": t0,
+                                                                   "csat": 1.0, "csat_at": t0}
+    known = {"assignee_id": "7", "assigned_at": t0, "csat": 1.0, "csat_at": t0}
+    assert settled({"assignee_id": "7", "csat": 1.0}, known, later) == known  # re-read: unchanged, times kept
+    moved = settled({"assignee_id": "8", "csat": 0.0}, known, later)  # reassigned, rating changed
+    assert moved["assigned_at"] == later and moved["csat_at"] == later
+    exact = t0 + timedelta(minutes=5)  # a helpdesk that tells the time is believed
+    assert settled({"assignee_id": "8", "assigned_at": exact}, known, later)["assigned_at"] == exact
+
+
+def test_a_first_agent_reply_from_before_the_handoff_is_the_bot_posting_as_an_agent():
+    handed = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    before = {"escalated_at": handed}
+    assert "first_agent_reply_at" not in settled({"first_agent_reply_at": handed - timedelta(minutes=3)}, before, handed)
+    after = handed + timedelta(minutes=12)
+    assert settled({"first_agent_reply_at": after}, before, handed)["first_agent_reply_at"] == after
+    # a conversation Baton never handed over (the human-only baseline) keeps the helpdesk's figure
+    assert settled({"first_agent_reply_at": handed}, {}, after)["first_agent_reply_at"] == handed

@@ -19,7 +19,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import requests
 
@@ -204,11 +204,16 @@ class Pipeline:
         reopens, satisfaction, verdict and resolution tags); on a close, also the agent's
         resolving answer and, for a conversation Baton never decided on, the customer's words."""
         client = self.connector(inst.provider).client(inst)
-        seen = outcome_values(client.outcome(ticket_id), inst.settings.get("resolution_types"))
+        before = self.store.outcome(inst.id, ticket_id)
+        seen = settled(outcome_values(client.outcome(ticket_id), inst.settings.get("resolution_types")), before,
+                       self.clock())
         if closed:
             conversation = client.load(ticket_id).conversation
             seen.update(observed(conversation), answer_text=answer_gist(conversation))
-        return seen
+            handed = (before or {}).get("escalated_at")
+            if handed is not None and "first_agent_reply_at" not in seen:
+                seen["first_agent_reply_at"] = first_reply_after(conversation, handed)
+        return {k: v for k, v in seen.items() if v is not None}
 
     def reread_outcomes(self, days: int = 7, per_installation: int = 200) -> int:
         """Read again what the helpdesk says of recently solved conversations that have no rating
@@ -222,7 +227,8 @@ class Pipeline:
             client = self.connector(inst.provider).client(inst)
             for ticket in self.store.unrated_solved(inst_id, since, per_installation):
                 try:
-                    values = outcome_values(client.outcome(ticket), inst.settings.get("resolution_types"))
+                    values = settled(outcome_values(client.outcome(ticket), inst.settings.get("resolution_types")),
+                                     self.store.outcome(inst_id, ticket), self.clock())
                 except ApiRateLimited as e:
                     self.store.rate_limit(inst_id, self._until(e))
                     break  # this account waits; the next run goes on
@@ -479,6 +485,17 @@ def observed(conversation: Conversation, decision: Decision | None = None,
     return {k: v for k, v in seen.items() if v is not None}
 
 
+def first_reply_after(conversation: Conversation, handed: datetime) -> datetime | None:
+    """When a person first answered the customer publicly after the handoff, from the transcript."""
+    return next((m.at for m in conversation.messages
+                 if m.role is Role.AGENT and m.public and m.at is not None and m.at >= _whole(handed)), None)
+
+
+def _whole(t: datetime) -> datetime:
+    """The helpdesks tell times in whole seconds: a reply in the second of the handoff is after it."""
+    return t.replace(microsecond=0)
+
+
 def answer_gist(conversation: Conversation) -> str | None:
     """The last public reply of a person: how the conversation was resolved, shortened."""
     reply = next((m.text for m in reversed(conversation.messages) if m.role is Role.AGENT and m.public), "")
@@ -504,6 +521,24 @@ def outcome_values(o: TicketOutcome, resolution_types: object = None) -> dict[st
             slug = tag[len(RESOLUTION_TAG):]
             values["resolution"] = next((t for t in types if _slug(t) == slug), slug[:64])
     return {k: v for k, v in values.items() if v is not None}
+
+
+def settled(seen: dict[str, object], before: Mapping[str, Any] | None, now: datetime) -> dict[str, object]:
+    """What a helpdesk read adds to what Baton already knows of the outcome. The helpdesks leave
+    some times out: Freshdesk tells who has the ticket but not since when, Zendesk's rating has no
+    time. Those become the time Baton first saw them (kept while they do not change). A first agent
+    reply from before the handoff is the bot's own post (bots post as agent users) or an answer
+    before Baton handed over: the first reply after the handoff is Baton's own sighting instead."""
+    before = before or {}
+    if seen.get("assignee_id") and "assigned_at" not in seen:
+        same = before.get("assignee_id") == seen["assignee_id"] and before.get("assigned_at")
+        seen["assigned_at"] = same or now
+    if seen.get("csat") is not None and "csat_at" not in seen:
+        seen["csat_at"] = (before.get("csat") == seen["csat"] and before.get("csat_at")) or now
+    handed = before.get("escalated_at")
+    if handed is not None and seen.get("first_agent_reply_at") is not None and seen["first_agent_reply_at"] < _whole(handed):
+        del seen["first_agent_reply_at"]
+    return seen
 
 
 def _slug(text: str) -> str:

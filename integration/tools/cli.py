@@ -84,6 +84,7 @@ def _analytics(args: argparse.Namespace) -> int:
     """``report``: every table of the analytics page; ``knowledge``: the knowledge export."""
     from integration.core import analytics
     from integration.service.store import utcnow
+    from integration.service.reports import handoff_report
 
     try:
         span = None if args.since == "all" else analytics.period(args.since)
@@ -101,7 +102,7 @@ def _analytics(args: argparse.Namespace) -> int:
         return 2
     now = utcnow()
     since = now - span if span else None
-    rep = analytics.report(store.outcome_rows(args.installation, since=since), now, since)
+    rep = handoff_report(store, args.installation, now, since)
     if args.command == "knowledge":
         if args.format == "csv":
             sys.stdout.write(analytics.to_csv(analytics.tables(rep)["knowledge"]))

@@ -25,6 +25,7 @@ from flask import Response, g, render_template, request
 
 from integration.core import analytics
 from integration.service.console import baton, bp
+from integration.service.reports import handoff_report
 
 DEFAULT_PERIOD = "30d"
 WIDTH = 320  # the viewBox width: one unit is one CSS pixel in a 320 px sidebar
@@ -154,7 +155,7 @@ def _period(raw: str | None, default: str | None) -> str | None:
 def _report(since: str | None) -> analytics.Report:
     now = baton().pipeline.clock()
     start = now - timedelta(days=analytics.PERIODS[since]) if since else None
-    return analytics.report(baton().store.outcome_rows(g.installation.id, since=start), now, start)
+    return handoff_report(baton().store, g.installation.id, now, start)
 
 
 def _refuse(message: str) -> Any:
