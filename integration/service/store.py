@@ -1019,7 +1019,8 @@ def _outcome_rows(conn: Connection, inst_id: str, since: datetime | None) -> lis
     decoded once (the rows share the list; nobody changes it)."""
     names = list(_OUTCOME_FIGURES)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"SELECT {', '.join(names)} FROM outcomes WHERE installation_id = {mark}"
+    picked = ", ".join("CAST(reasons AS TEXT)" if n == "reasons" else n for n in names)  # decoded here, once each
+    sql = f"SELECT {picked} FROM outcomes WHERE installation_id = {mark}"
     params: tuple[Any, ...] = (inst_id,)
     if since is not None:
         sql += f" AND created_at >= {mark}"
@@ -1027,17 +1028,19 @@ def _outcome_rows(conn: Connection, inst_id: str, since: datetime | None) -> lis
                    else since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"),)
     result = conn.exec_driver_sql(sql + " ORDER BY created_at", params)
     rows = [dict(zip(names, r)) for r in result.all()]
+    decoded: dict[str, Any] = {}
+    for row in rows:
+        text = row["reasons"]
+        if text is not None:
+            row["reasons"] = decoded[text] if text in decoded else decoded.setdefault(text, json.loads(text))
     if conn.dialect.name == "sqlite":
-        parse, decoded = datetime.fromisoformat, {}
+        parse = datetime.fromisoformat
         for row in rows:
             for key in _OUTCOME_TIMES:
                 if row[key] is not None:
                     row[key] = parse(row[key] + "+00:00")  # 6× faster than .replace(tzinfo=)
             for key in ("bot_involved", "escalated", "asked_for_human_later"):
                 row[key] = bool(row[key])
-            text = row["reasons"]
-            if text is not None:
-                row["reasons"] = decoded[text] if text in decoded else decoded.setdefault(text, json.loads(text))
     return rows
 
 
