@@ -78,6 +78,10 @@ class Pipeline:
 
     # steps 4-7: one event → at most one planned write-back, claimed for delivery at once
 
+    def client(self, inst: Installation) -> Any:
+        """The helpdesk API of one installation, as every step of the pipeline calls it."""
+        return self.connector(inst.provider).client(inst)
+
     def process_event(self, event_id: int) -> list[Delivery]:
         """Decide for the event's conversation and commit the outcome; returns the write-back this
         worker now holds (send it with :meth:`send`). Raises RetryLater for a short wait."""
@@ -141,7 +145,7 @@ class Pipeline:
         if wait := self._held(ctx.rate_limited_until):
             return self._wait(wait, "the helpdesk asked us to wait")
         try:
-            snapshot = self.connector(inst.provider).client(inst).load(ev.ticket_id)
+            snapshot = self.client(inst).load(ev.ticket_id)
         except ApiError as e:
             return self._failed(ctx, e)
         now = self.clock()
@@ -203,7 +207,7 @@ class Pipeline:
         """What the helpdesk says became of the conversation (assignment, first reply, solved,
         reopens, satisfaction, verdict and resolution tags); on a close, also the agent's
         resolving answer and, for a conversation Baton never decided on, the customer's words."""
-        client = self.connector(inst.provider).client(inst)
+        client = self.client(inst)
         before = self.store.outcome(inst.id, ticket_id)
         seen = settled(outcome_values(client.outcome(ticket_id), inst.settings.get("resolution_types")), before,
                        self.clock())
@@ -224,7 +228,7 @@ class Pipeline:
             inst = self.store.installation(inst_id)
             if inst is None or self._held(self.store.rate_limited_until(inst_id)):
                 continue
-            client = self.connector(inst.provider).client(inst)
+            client = self.client(inst)
             for ticket in self.store.unrated_solved(inst_id, since, per_installation):
                 try:
                     values = settled(outcome_values(client.outcome(ticket), inst.settings.get("resolution_types")),
@@ -270,7 +274,7 @@ class Pipeline:
 
     def _reroute(self, inst: Installation, rules: Rules, roster: routing.Roster, waiting: dict[str, object],
                  minutes: int, now: datetime) -> int:
-        snapshot = self.connector(inst.provider).client(inst).load(str(waiting["ticket_id"]))
+        snapshot = self.client(inst).load(str(waiting["ticket_id"]))
         conversation = dataclasses.replace(snapshot.conversation, as_of=now)
         if conversation.human_replied:
             return 0  # the reply's own event closes the wait
@@ -348,7 +352,7 @@ class Pipeline:
             if wait > self.park_after:
                 return "parked"
             raise RetryLater(wait, "rate limited")
-        client = self.connector(inst.provider).client(inst)
+        client = self.client(inst)
         try:
             if row.attempts > 1 and client.applied(row.plan):
                 self.store.finish(row.id, "sent", "found already applied")
@@ -431,7 +435,7 @@ class Pipeline:
         if inst is None or inst.status != "active" or self._held(self.store.rate_limited_until(inst_id)):
             return False
         try:
-            roster = self.connector(inst.provider).client(inst).roster()
+            roster = self.client(inst).roster()
         except ApiError as e:
             # not a reason to stop escalating: a token may write tickets yet lack the right to list agents
             if isinstance(e, ApiRateLimited):
@@ -451,7 +455,7 @@ class Pipeline:
                 continue
             try:
                 load_rules(inst.rules)
-                self.connector(inst.provider).client(inst).probe()
+                self.client(inst).probe()
             except (RulesError, ApiError) as e:
                 log.info("pipeline.reprobe-failed", extra={"installation": inst_id, "error": type(e).__name__})
                 continue
