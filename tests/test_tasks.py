@@ -163,3 +163,38 @@ def test_the_embedded_queue_takes_up_what_the_previous_process_left(tmp_path, re
         assert len(driver.notes(cid)) == 1
     finally:
         driver.stop()
+
+
+def test_a_flooding_installation_waits_in_the_bulk_queue_and_the_others_do_not_wait_behind_it(tmp_path):
+    """Past FAIR_BACKLOG events waiting, an installation's further events go to the bulk queue,
+    which every worker also consumes, in turn with the main one (bench/load.py measures the effect
+    with real workers); as the worker takes them, the installation's count goes down again."""
+    import redis
+
+    from integration.tools.local import RedisServer
+
+    server = RedisServer()
+    server.start()
+    try:
+        settings = Settings(database_url=f"sqlite:///{tmp_path}/b.db", redis_url=server.url,
+                            secret_key=Fernet.generate_key().decode())
+        app = create_app(settings)
+        store = app.extensions["baton"].store
+        store.migrate()
+        queue = tasks.CeleryQueue(app.extensions["celery"])
+        flood = [queue.enqueue_event(store.receive(Event("zendesk", "loud", f"k{n}", "comment_added", str(n)))[0], "loud")
+                 for n in range(tasks.FAIR_BACKLOG + 30)]
+        quiet = queue.enqueue_event(store.receive(Event("zendesk", "calm", "c1", "comment_added", "1"))[0], "calm")
+        assert flood.count(tasks.QUEUE) == tasks.FAIR_BACKLOG and flood.count(tasks.BULK) == 30
+        assert quiet == tasks.QUEUE
+        broker = redis.Redis.from_url(server.url)
+        assert broker.llen(tasks.QUEUE) == tasks.FAIR_BACKLOG + 1 and broker.llen(tasks.BULK) == 30
+        for _ in range(40):  # the worker took 40 of the loud one's events
+            tasks._taken(broker, "loud")
+        assert queue.enqueue_event(store.receive(Event("zendesk", "loud", "k-late", "comment_added", "9"))[0],
+                                   "loud") == tasks.QUEUE
+        conf = tasks.celery_config(settings)
+        assert {q.name for q in conf["task_queues"]} == {tasks.QUEUE, tasks.BULK}  # workers consume both
+        assert conf["broker_transport_options"]["queue_order_strategy"] == "round_robin"
+    finally:
+        server.stop()

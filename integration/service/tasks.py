@@ -19,6 +19,7 @@ from typing import Callable
 import redis
 from celery import Celery, Task, shared_task
 from flask import Flask, current_app
+from kombu import Queue
 from kombu.exceptions import OperationalError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -40,7 +41,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
     vt = settings.visibility_timeout
     return {
         "broker_url": settings.redis_url,
-        "broker_transport_options": {"visibility_timeout": vt},
+        "broker_transport_options": {"visibility_timeout": vt, "queue_order_strategy": "round_robin"},
+        "task_default_queue": QUEUE,
+        "task_queues": (Queue(QUEUE), Queue(BULK)),  # every worker takes from both, in turn
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
@@ -84,6 +87,17 @@ def celery_init_app(app: Flask) -> Celery:
 # is merely waiting behind a backlog; a broker restarted without its data forgets both together.
 QUEUED = "baton:queued-events"
 
+# Fair dispatch. Events wait in one of two broker queues, and every worker consumes both: kombu's
+# Redis transport takes from its queues in turn (it rotates a queue to the back of the line after
+# taking from it), so each queue gets at least half of the workers whenever both hold work. An
+# installation with more than FAIR_BACKLOG events already waiting is flooding (a bulk import, a
+# trigger loop, a storm of echoes): its further events go to the BULK queue, so the other
+# tenants' events, in QUEUE, never wait behind its backlog. A rate-limited or broken helpdesk
+# holds no worker at all: its work is parked in the store (Retry-After, breaker) and drained later.
+QUEUE, BULK = "celery", "baton.bulk"
+FAIR_BACKLOG = 20
+BACKLOG = "baton:backlog:"  # + installation id: its events published and not yet taken by a worker
+
 
 def _pipeline() -> Pipeline:
     return current_app.extensions["baton"].pipeline  # type: ignore[no-any-return]
@@ -95,9 +109,11 @@ def _broker(url: str) -> redis.Redis:
 
 
 @shared_task(name="baton.process_event", bind=True, max_retries=None)
-def process_event(self: Task, event_id: int) -> None:
+def process_event(self: Task, event_id: int, installation: str | None = None) -> None:
     broker = _broker(self.app.conf.broker_url)
     broker.srem(QUEUED, event_id)
+    if installation is not None and not self.request.retries:
+        _taken(broker, installation)
     try:
         held = _pipeline().process_event(event_id)
     except RetryLater as e:
@@ -108,6 +124,15 @@ def process_event(self: Task, event_id: int) -> None:
             _pipeline().send(delivery)
         except RetryLater as e:  # if this publish fails, the drain finds the row
             self.app.send_task("baton.deliver", (delivery.row.id,), countdown=e.delay)
+
+
+def _taken(broker: redis.Redis, installation: str) -> None:
+    """One event of the installation left the broker's queue."""
+    try:
+        if broker.decr(BACKLOG + installation) < 0:
+            broker.set(BACKLOG + installation, 0)
+    except redis.RedisError:  # the count only steers the next events; the work goes on
+        log.warning("tasks.backlog-count-failed", extra={"installation": installation})
 
 
 @shared_task(name="baton.deliver", bind=True, max_retries=None)
@@ -178,13 +203,22 @@ class CeleryQueue:
         self.celery = celery
         self._probe = _broker(celery.conf.broker_url)
 
-    def enqueue_event(self, event_id: int) -> None:
+    def enqueue_event(self, event_id: int, installation: str | None = None) -> str:
+        """Publish the event for the workers; returns the queue it went to (see FAIR_BACKLOG)."""
         self.ping()
+        queue = QUEUE
         try:
+            if installation is not None:
+                key = BACKLOG + installation
+                with self._probe.pipeline() as p:
+                    waiting, _ = p.incr(key).expire(key, 3600).execute()
+                queue = BULK if waiting > FAIR_BACKLOG else QUEUE
             self._probe.sadd(QUEUED, event_id)
-            self.celery.send_task("baton.process_event", (event_id,), retry=False)
+            self.celery.send_task("baton.process_event", (event_id,),
+                                  {"installation": installation} if installation else None, queue=queue, retry=False)
         except (OperationalError, OSError, redis.RedisError) as e:
             raise QueueUnavailable(str(e)) from e
+        return queue
 
     def ping(self) -> None:
         try:
@@ -213,8 +247,9 @@ class LocalQueue:
         self._thread = threading.Thread(target=self._run, name="baton-local-queue", daemon=True)
         self._thread.start()
 
-    def enqueue_event(self, event_id: int) -> None:
+    def enqueue_event(self, event_id: int, installation: str | None = None) -> str:
         self._push(0.0, "event", event_id)
+        return "local"
 
     def ping(self) -> None:
         if not self._thread.is_alive():

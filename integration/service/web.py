@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             return _answer(503, "database unavailable")
         if new or status == "received":  # new, or recorded while the queue was down: queue it now
             try:
-                queue.enqueue_event(rid)
+                queue.enqueue_event(rid, inst.id)
                 if not new:
                     store.mark_enqueued(rid)
             except (QueueUnavailable, SQLAlchemyError):
