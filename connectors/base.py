@@ -19,7 +19,8 @@ from typing import Any, Iterable, Iterator, Mapping
 import requests
 
 from integration.core.contract import (ApiConflict, ApiHostError, ApiInvalid, ApiNotFound, ApiRateLimited,
-                                       ApiTimeoutError, ApiTooLarge, ApiUnauthorized, Descriptor, NotJson, NotOurs)
+                                       ApiTimeoutError, ApiTooLarge, ApiUnauthorized, Descriptor, Guard, NotJson,
+                                       NotOurs)
 from integration.core.model import Contact, Customer, Event, Installation, Priority, Role
 
 log = logging.getLogger("baton.connectors")
@@ -41,7 +42,8 @@ class HttpClient:
     """One place for base URL, auth, timeouts and the mapping of HTTP failures to errors.
 
     Redirects are never followed on writes: a tenant-derived URL must not bounce our credentials
-    elsewhere.
+    elsewhere. A ``guard`` (the installation's rate budget and circuit breaker) is asked before
+    every request and told every outcome, including timeouts and refused connections.
     """
 
     base_url: str
@@ -49,6 +51,7 @@ class HttpClient:
     headers: Mapping[str, str] | None = None
     timeout: tuple[float, float] = (5.0, 15.0)  # connect, read
     session: requests.Session | None = None
+    guard: Guard | None = None
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -82,16 +85,24 @@ class HttpClient:
                  headers: Mapping[str, str] | None = None) -> tuple[Any, Mapping[str, str]]:
         """The decoded body and the response headers."""
         url = f"{self.base_url}{path}"
+        if self.guard is not None:
+            self.guard.before(method, path)  # may wait, or refuse without a call
         self.calls += 1
+        status: int | None = None
+        answer: Mapping[str, str] = {}
         try:
             r = self.session.request(  # type: ignore[union-attr]
                 method, url, json=json, params=params, auth=self.auth, headers={**(self.headers or {}), **(headers or {})},
                 timeout=self.timeout, allow_redirects=method == "GET",
             )
+            status, answer = r.status_code, r.headers
         except requests.Timeout as e:
             raise ApiTimeoutError(f"{method} {path}: timed out") from e
         except requests.ConnectionError as e:
             raise ApiHostError(f"{method} {path}: cannot connect") from e
+        finally:  # every outcome; the helpdesk is unwell on a 5xx or no answer, never on a 4xx or a 429
+            if self.guard is not None:
+                self.guard.after(status, answer, status is None or status >= 500)
         if r.status_code == 429:
             raise ApiRateLimited(f"{method} {path}: rate limited", _retry_after(r.headers.get("Retry-After")))
         if r.status_code >= 500:
@@ -297,7 +308,7 @@ class VendorConnector:
 
     descriptor: Descriptor
     webhook: Any  # module with verify(headers, body, installation, now) and parse(body, installation)
-    client_class: Any  # Client(installation)
+    client_class: Any  # Client(installation, guard=None)
     installer: Any  # install(client, endpoint, mode) -> {"settings", "webhook_secret"}
 
     @property
@@ -310,8 +321,8 @@ class VendorConnector:
     def parse(self, body: bytes, installation: Installation) -> Event:
         return self.webhook.parse(body, installation)  # type: ignore[no-any-return]
 
-    def client(self, installation: Installation) -> Any:
-        return self.client_class(installation)
+    def client(self, installation: Installation, guard: Guard | None = None) -> Any:
+        return self.client_class(installation, guard=guard)
 
     def install(self, installation: Installation, endpoint: str, mode: str) -> dict[str, Any]:
         return self.installer(self.client(installation), endpoint, mode)  # type: ignore[no-any-return]

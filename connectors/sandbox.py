@@ -13,7 +13,8 @@ format. The behaviour the subclasses inherit is the same for every vendor:
   or are held before being applied. Only authenticated calls are refused, and a refused call
   changes nothing.
 - ``deliveries``/``wait_for_deliveries``/``redeliver``: webhooks leave from one background worker, in
-  order, each retried on ``retry_delays`` as the vendor retries; every attempt is recorded.
+  order, each retried on ``retry_delays`` as the vendor retries; every attempt is recorded;
+  ``drop_deliveries`` loses a share of them, as helpdesks do.
 - ``clock``: injectable, for the timestamps a sandbox writes.
 
 State lives in memory; every public method is thread-safe.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import html
 import itertools
 import queue
+import random
 import re
 import threading
 import time
@@ -124,6 +126,8 @@ class Sandbox(ABC, Generic[JobT]):
         self._delays: dict[str, float] = {}
         self._recent: deque[float] = deque()  # call times, for the default rolling-minute count
         self._jobs: queue.Queue[JobT | None] = queue.Queue()
+        self.dropped: list[JSON] = []  # deliveries lost on purpose (drop_deliveries): never sent
+        self._drop_share, self._drop_rng = 0.0, random.Random(0)
         self._pending = 0
         self._idle = threading.Condition()
         self._worker: threading.Thread | None = None
@@ -173,6 +177,15 @@ class Sandbox(ABC, Generic[JobT]):
     def delay(self, seconds: float, method: str = "POST") -> None:
         with self._lock:
             self._delays[method.upper()] = seconds
+
+    def drop_deliveries(self, share: float, seed: int = 0) -> None:
+        """Lose ``share`` (0 to 1) of the webhook deliveries queued from now on, drawn with ``seed``:
+        never sent, never retried, as a helpdesk loses them (GitHub never retries, Intercom drops
+        throttled notifications, Zendesk's circuit breaker pauses a webhook). Kept in ``dropped``."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"a share is between 0 and 1, not {share!r}")
+        with self._lock:
+            self._drop_share, self._drop_rng = share, random.Random(seed)
 
     def reset_log(self) -> None:
         with self._lock:
@@ -254,6 +267,10 @@ class Sandbox(ABC, Generic[JobT]):
 
     # -- webhook delivery ------------------------------------------------------------------------
     def _enqueue(self, job: JobT) -> None:
+        with self._lock:
+            if self._drop_share and self._drop_rng.random() < self._drop_share:
+                self.dropped.append({"at": time.monotonic(), "body": job.body})
+                return
         with self._idle:
             self._pending += 1
         with self._lock:
@@ -568,6 +585,15 @@ class Driver(ABC):
 
     def deliveries_for(self, cid: Any) -> list[int]:
         return [i for i, d in enumerate(self.sandbox.deliveries) if self._mentions(d["body"], cid)]
+
+    def drop_deliveries(self, share: float, seed: int = 0) -> None:
+        """The helpdesk loses ``share`` of its webhook deliveries from now on (every vendor's sandbox
+        queues its deliveries through one place, ``Sandbox._enqueue``, where they are lost)."""
+        self.sandbox.drop_deliveries(share, seed)
+
+    def dropped_for(self, cid: Any) -> int:
+        """How many of this conversation's deliveries were lost."""
+        return sum(1 for d in self.sandbox.dropped if self._mentions(d["body"], cid))
 
     @staticmethod
     def _mentions(body: bytes, cid: Any) -> bool:

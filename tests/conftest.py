@@ -15,6 +15,8 @@ from sqlalchemy import text
 from integration.service.store import Store, Vault, metadata
 from tests.receiver import Receiver
 
+pytest_plugins = ["tests.leakscan"]  # S11: no secret or personal data in logs or task arguments
+
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

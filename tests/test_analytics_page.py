@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class NoQueue:
-    def enqueue_event(self, event_id):
+    def enqueue_event(self, event_id, installation=None):
         pass
 
     def ping(self):

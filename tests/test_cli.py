@@ -84,7 +84,7 @@ def test_a_failed_install_leaves_nothing_behind_and_bad_settings_name_the_option
     from cryptography.fernet import Fernet
 
     key = Fernet.generate_key().decode()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/b.db", "BATON_SECRET_KEY": key}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/b.db", "BATON_SECRET_KEY": key, "BATON_DEVELOPMENT": "1"}
     args = ("install", "zendesk", "--base-url", "http://127.0.0.1:9", "--public-url", "http://127.0.0.1:2",
             "--email", "a@b.c", "--token", "t")
     p = subprocess.run([sys.executable, "-m", "integration", *args, "--settings", "{not json"], capture_output=True,
@@ -93,6 +93,9 @@ def test_a_failed_install_leaves_nothing_behind_and_bad_settings_name_the_option
     p = subprocess.run([sys.executable, "-m", "integration", *args], capture_output=True, text=True,
                        cwd=Path(__file__).parents[1], env=env)
     assert p.returncode == 2 and "cannot connect" in p.stderr  # nothing listens on port 9
+    p = subprocess.run([sys.executable, "-m", "integration", *args], capture_output=True, text=True,
+                       cwd=Path(__file__).parents[1], env={**env, "BATON_DEVELOPMENT": ""})
+    assert p.returncode == 2 and "over https only" in p.stderr  # a local helpdesk only in development
     from integration.service.store import Store, Vault, installations
 
     assert Store(f"sqlite:///{tmp_path}/b.db", Vault(key)).rows(installations) == []

@@ -26,7 +26,7 @@ KEY = Fernet.generate_key().decode()
 
 
 class NoQueue:
-    def enqueue_event(self, event_id):
+    def enqueue_event(self, event_id, installation=None):
         pass
 
     def ping(self):

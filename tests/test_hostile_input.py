@@ -89,7 +89,7 @@ def web(store):
     queued: list[int] = []
 
     class Queue:
-        def enqueue_event(self, event_id: int) -> None:
+        def enqueue_event(self, event_id: int, installation: str | None = None) -> None:
             queued.append(event_id)
 
         def ping(self) -> None:

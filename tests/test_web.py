@@ -23,7 +23,7 @@ class FakeQueue:
     def __init__(self, up=True):
         self.up, self.events = up, []
 
-    def enqueue_event(self, event_id):
+    def enqueue_event(self, event_id, installation=None):
         if not self.up:
             raise QueueUnavailable("redis down")
         self.events.append(event_id)

@@ -13,6 +13,7 @@ DESCRIPTOR = Descriptor(
     # app forwards ticket events itself (installed from Freshdesk's app settings, no terminal)
     modes=("automation", "app"),
     example_url="https://acme.freshdesk.com",
+    domains=("*.freshdesk.com",),  # https://{account}.freshdesk.com
     next_step="Admin > Workflows > Automations > Ticket updates: a rule on ticket created or updated whose "
               "action is Trigger webhook: POST to Baton's endpoint, header X-Baton-Secret with the secret "
               f"printed below, JSON body {AUTOMATION_BODY}",

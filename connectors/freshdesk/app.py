@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from connectors.freshdesk import DESCRIPTOR
+
 KEY_HEADER = "X-Baton-Key"  # from the proxy: <installation id>.<256 random bits>
 API_KEY_HEADER = "X-Freshdesk-Api-Key"  # from the settings page, once, at install
 KEY_SETTING = "app_key_sha256"  # what Baton keeps of the key: its SHA-256, never the key
@@ -28,7 +30,6 @@ KEY_SETTING = "app_key_sha256"  # what Baton keeps of the key: its SHA-256, neve
 ADMIN_ROLES = frozenset({"Account Administrator", "Administrator"})
 
 _KEY = re.compile(r"([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{43})")  # installation ids as web.py accepts them
-_ACCOUNT_HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.freshdesk\.com")
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -74,7 +75,7 @@ def account_url(domain: Any, development: bool = False) -> str:
         raise ValueError(f"{domain!r} is not an account address: give only https://<account>.freshdesk.com")
     if development and host in _LOCAL_HOSTS and parts.scheme in ("http", "https"):
         return f"{parts.scheme}://{parts.netloc}"
-    if parts.scheme != "https" or parts.port is not None or not _ACCOUNT_HOST.fullmatch(host):
+    if parts.scheme != "https" or parts.port is not None or not DESCRIPTOR.serves(host):
         raise ValueError(f"{domain!r} is not a Freshdesk account address (https://<account>.freshdesk.com)")
     return f"https://{host}"
 

@@ -25,7 +25,8 @@ from requests.auth import HTTPBasicAuth
 
 from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher, seg, sid,
                              takes_handoffs)
-from integration.core.contract import ApiInvalid, ApiNotFound, ApiUnauthorized, TicketSnapshot
+from integration.core.contract import (CHANGED_MAX, ApiInvalid, ApiNotFound, ApiUnauthorized, Guard, TicketSnapshot,
+                                       oldest_changes)
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, Priority, ReplyToCustomer, Role, SetPriority, TicketOutcome)
 from integration.core.plan import ESCALATED_TAG
@@ -42,9 +43,9 @@ _CHANNELS = {1: "email", 2: "web", 3: "phone", 5: "social", 6: "social", 7: "cha
 
 
 class FreshdeskClient:
-    def __init__(self, installation: Installation, http: HttpClient | None = None):
+    def __init__(self, installation: Installation, http: HttpClient | None = None, guard: Guard | None = None):
         auth = HTTPBasicAuth(installation.credentials["api_key"], "X")
-        self.http = http or HttpClient(installation.base_url, auth=auth)
+        self.http = http or HttpClient(installation.base_url, auth=auth, guard=guard)
         self.settings = installation.settings
 
     def load(self, ticket_id: str) -> TicketSnapshot:
@@ -123,10 +124,7 @@ class FreshdeskClient:
     def _all(self, path: str) -> list[dict[str, Any]]:
         """Every item of a list: 100 a page (Freshdesk's default is 30), following the ``Link``
         header's ``rel="next"`` (https://developers.freshdesk.com/api/#pagination)."""
-        def following(_body: Any, headers: Mapping[str, str]) -> str | None:
-            match = re.search(r'<([^>]+)>;\s*rel="next"', headers.get("Link", ""))
-            return match.group(1) if match else None
-        return [item for page in self.http.pages(path, {"per_page": 100}, following) for item in page or ()]
+        return [item for page in self.http.pages(path, {"per_page": 100}, _link_next) for item in page or ()]
 
     def probe(self) -> None:
         self.http.request("GET", "/api/v2/agents/me")
@@ -147,6 +145,27 @@ class FreshdeskClient:
     def applied(self, plan: Plan) -> bool:
         convs = self._all(f"/api/v2/tickets/{seg(plan.ticket_id)}/conversations")
         return any(c.get("private") and plan.key in (c.get("body") or c.get("body_text") or "") for c in convs)
+
+    def changed_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        """List All Tickets (https://developers.freshdesk.com/api/#list_all_tickets) with
+        ``updated_since`` (without it Freshdesk lists only tickets created in the last 30 days),
+        ``order_by=updated_at&order_type=asc``, 100 a page, following the ``Link`` header; Freshdesk
+        serves at most 300 pages, far beyond the 1,000 tickets one sweep reads."""
+        params = {"updated_since": since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "order_by": "updated_at", "order_type": "asc", "per_page": 100}
+        found: list[tuple[Any, datetime | None]] = []
+        for page in self.http.pages("/api/v2/tickets", params, _link_next):
+            found += [(t.get("id"), iso_time(t.get("updated_at"))) for t in page or () if isinstance(t, Mapping)]
+            if len(found) >= CHANGED_MAX:
+                break
+        return oldest_changes(found, since)
+
+
+def _link_next(_body: Any, headers: Mapping[str, str]) -> str | None:
+    """The next page of a Freshdesk list: the ``Link`` header's ``rel="next"``
+    (https://developers.freshdesk.com/api/#pagination)."""
+    match = re.search(r'<([^>]+)>;\s*rel="next"', headers.get("Link", ""))
+    return match.group(1) if match else None
 
 
 # The "Trigger Webhook" body an admin pastes into the automation rule (README.md). The key Baton

@@ -1,6 +1,7 @@
 """A local emulator ("sandbox") of the Freshdesk API v2 subset Baton uses.
 
-It follows https://developers.freshdesk.com/api/ for tickets (with ``include=stats``), conversations (notes,
+It follows https://developers.freshdesk.com/api/ for tickets (with ``include=stats``; listed by
+``updated_since`` and ``order_by``/``order_type``), conversations (notes,
 replies), satisfaction ratings, contacts, companies, agents and groups: API-key Basic auth,
 ``X-RateLimit-*`` headers, Freshdesk's error bodies. It sends what Freshdesk would: automation-rule
 "Trigger Webhook" calls (a ``{{placeholder}}`` body template) and the app events an FDK app forwards
@@ -48,6 +49,7 @@ from flask import Flask, Response, abort, jsonify, request, send_from_directory
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from connectors.base import iso_time
 from connectors.freshdesk import webhook
 from connectors.freshdesk.client import AUTOMATION_BODY, FEEDBACK_BODY
 from connectors.sandbox import (JSON, ApiError, AppSetup, Driver, Outgoing, Person, Refusal, Sandbox, Setup, TicketView, fill,
@@ -91,6 +93,9 @@ REPLY_FIELDS = {"body", "cc_emails", "bcc_emails"}
 TYPES = {"subject": str, "description": str, "body": str, "email": str, "name": str, "private": bool,
          "incoming": bool}
 LIST_PARAMS = {"requester_id", "email", "company_id", "page", "per_page"}
+# List All Tickets' ordering and change filter (https://developers.freshdesk.com/api/#list_all_tickets)
+LIST_ORDER = {"updated_since": None, "order_by": ("created_at", "due_by", "updated_at", "status"),
+              "order_type": ("asc", "desc")}
 NOT_FOUND = {"description": "Not found"}
 UNAUTHORIZED = {"code": "invalid_credentials", "message": "You have to be logged in to perform this action."}
 INVALID_JSON = {"code": "invalid_json", "message": "Request body has invalid json format"}
@@ -499,10 +504,12 @@ class FreshdeskSandbox(Sandbox[_Job]):
         return data
 
     def _list_tickets(self, args: dict[str, str]) -> list[JSON]:
+        order = {key: args.pop(key) for key in LIST_ORDER if key in args}
         errors = [(key, "Unexpected/invalid field in request", "invalid_field") for key in args
                   if key not in LIST_PARAMS]
         errors += [(key, "It should be a/an Positive Integer", "datatype_mismatch") for key, value in args.items()
                    if key != "email" and not (value.isdigit() and int(value) > 0)]
+        errors += self._order_errors(order)
         if errors:
             raise invalid(*errors)
         wanted = {key: int(value) for key, value in args.items() if key != "email"}
@@ -514,7 +521,28 @@ class FreshdeskSandbox(Sandbox[_Job]):
         rows = sorted((t for t in self._tickets.values() if all(
             t[key] == wanted[key] for key in ("requester_id", "company_id") if key in wanted)),
             key=lambda t: (t["created_at"], t["id"]), reverse=True)
-        return rows
+        return self._ordered(rows, order)
+
+    @staticmethod
+    def _order_errors(order: dict[str, str]) -> list[tuple[str, str, str]]:
+        """Freshdesk's refusals of ``updated_since``, ``order_by`` and ``order_type``."""
+        errors = [(key, f"It should be one of these values: '{','.join(allowed)}'", "invalid_value")
+                  for key, allowed in LIST_ORDER.items() if allowed and key in order and order[key] not in allowed]
+        if "updated_since" in order and iso_time(order["updated_since"]) is None:
+            errors.append(("updated_since", "It should be in the 'valid date time' format", "invalid_value"))
+        return errors
+
+    @staticmethod
+    def _ordered(rows: list[JSON], order: dict[str, str]) -> list[JSON]:
+        """The tickets changed at or after ``updated_since``, sorted by ``order_by`` (created_at by
+        default), newest first unless ``order_type=asc``. Freshdesk lists only the last 30 days' tickets
+        without ``updated_since``; the sandbox, whose tickets are all recent, lists them all."""
+        since = iso_time(order.get("updated_since"))
+        if since is not None:
+            rows = [t for t in rows if iso_time(t["updated_at"]) >= since]  # type: ignore[operator]
+        field = order.get("order_by", "created_at")
+        return sorted(rows, key=lambda t: (t.get(field) is not None, t.get(field) or 0, t["id"]),
+                      reverse=order.get("order_type", "desc") == "desc")
 
     def _post_conversation(self, ticket_id: int, kind: str) -> tuple[JSON, int]:
         """``/notes`` (private unless told otherwise) or ``/reply`` (public), both by the API agent."""

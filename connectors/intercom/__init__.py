@@ -1,6 +1,7 @@
 """Intercom: signed webhook notifications in; assignment, tags and a note out."""
 from connectors.base import VendorConnector
 from connectors.intercom import webhook
+from connectors.intercom.app import REGIONS
 from connectors.intercom.client import IntercomClient, install
 from integration.core.contract import CredentialField, Descriptor
 
@@ -11,6 +12,7 @@ DESCRIPTOR = Descriptor(
                   CredentialField("client_secret", "the app's client secret (signs notifications)")),),
     modes=("webhooks",),  # topics subscribed in the Developer Hub
     example_url="https://api.intercom.io",
+    domains=tuple(hosts.api.removeprefix("https://") for hosts in REGIONS.values()),  # one API host per region
     next_step="Developer Hub > your app > Webhooks: paste Baton's endpoint and tick the topics "
               + ", ".join(webhook.SUPPORTED_TOPICS) + ".",
 )

@@ -28,6 +28,7 @@ thread-safe; seed helpers raise ``ApiError`` (404) for unknown ids.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
@@ -560,6 +561,8 @@ class IntercomSandbox(Sandbox[_Job]):
 
     def _search(self, data: JSON) -> JSON:
         query, pagination = data.get("query"), data.get("pagination") or {}
+        if isinstance(query, dict) and query.get("field") == "updated_at":
+            return self._search_updated(query, pagination, data.get("sort"))
         if not (isinstance(query, dict) and query.get("field") == "contact_ids" and query.get("operator") == "="
                 and isinstance(query.get("value"), (str, int))):
             raise invalid('the sandbox searches only {"field": "contact_ids", "operator": "=", "value": id}')
@@ -573,6 +576,37 @@ class IntercomSandbox(Sandbox[_Job]):
                 "total_count": len(found),
                 "pages": {"type": "pages", "page": 1, "per_page": per_page,
                           "total_pages": max(1, math.ceil(len(found) / per_page))}}
+
+    def _search_updated(self, query: JSON, pagination: Any, sort: Any) -> JSON:
+        """Conversations changed after a time (``{"field": "updated_at", "operator": ">", "value": <Unix
+        seconds>}``; the 2.14 reference calls ``>`` "greater (or equal) than" and so does the sandbox),
+        sorted as the search guide's ``sort`` asks (``updated_at`` or ``created_at``, ``ascending`` or
+        ``descending``; newest first without one), ``per_page`` up to 150 (20 by default) and the next
+        page's ``pages.next.starting_after`` cursor while more remain; lists carry no parts."""
+        value = query.get("value")
+        if query.get("operator") != ">" or isinstance(value, bool) or not isinstance(value, (int, str)) \
+                or not str(value).isdigit():
+            raise invalid('the sandbox searches updated_at only with ">" and a Unix timestamp')
+        per_page = pagination.get("per_page", 20) if isinstance(pagination, dict) else None
+        if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= 150:
+            raise invalid("per_page must be between 1 and 150")
+        sort = sort if isinstance(sort, dict) else {"field": "updated_at", "order": "descending"}
+        if sort.get("field") not in ("updated_at", "created_at") or sort.get("order") not in ("ascending", "descending"):
+            raise invalid("sort must name updated_at or created_at, ascending or descending")
+        found = [c for c in self._tables["conversation"].values() if c["updated_at"] >= int(value)]
+        found.sort(key=lambda c: (c[sort["field"]], int(c["id"])), reverse=sort["order"] == "descending")
+        try:  # the cursor is where the previous page ended, as an index into this ordering
+            start = int(base64.urlsafe_b64decode(str(pagination.get("starting_after") or "MA==")).decode())
+        except ValueError:
+            raise invalid("starting_after is not a cursor from this search") from None
+        page = found[start:start + per_page]
+        pages: JSON = {"type": "pages", "page": start // per_page + 1, "per_page": per_page,
+                       "total_pages": max(1, math.ceil(len(found) / per_page))}
+        if start + per_page < len(found):
+            pages["next"] = {"page": pages["page"] + 1,
+                             "starting_after": base64.urlsafe_b64encode(str(start + per_page).encode()).decode()}
+        return {"type": "conversation.list", "pages": pages, "total_count": len(found),
+                "conversations": [self._conversation_json(c, with_parts=False) for c in page]}
 
     # -- webhooks --------------------------------------------------------------------------------
     def _notify(self, topic: str, item: JSON) -> None:

@@ -13,6 +13,7 @@ DESCRIPTOR = Descriptor(
     ),
     modes=("events", "trigger"),  # event subscriptions, or a trigger posting Baton's body template
     example_url="https://acme.zendesk.com",
+    domains=("*.zendesk.com",),  # https://{subdomain}.zendesk.com
     next_step="nothing: Baton created its webhook (and, in trigger mode, the trigger) through the API. "
               "Check Admin Center > Apps and integrations > Webhooks > Baton handoff.",
 )

@@ -30,6 +30,7 @@ import requests
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from connectors.base import HttpClient, seg
+from connectors.zendesk import DESCRIPTOR
 from integration.core.contract import ApiError, ApiInvalid
 
 ALGORITHMS = ["RS256"]  # pinned: never "none", never an HMAC keyed with the public key
@@ -37,8 +38,7 @@ LEEWAY = 30  # seconds of clock skew allowed on exp/nbf/iat
 LOCATIONS = ("nav_bar", "ticket_sidebar")
 PRODUCT = "support"
 REFETCH_SECONDS = 60.0  # a key is fetched again at most this often when a signature fails
-# Production issuers; a sandbox's "127.0.0.1:5000" is accepted in development only.
-_ZENDESK_HOST = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\.zendesk\.com")
+# Production issuers are the descriptor's domains; a sandbox's "127.0.0.1:5000" is accepted in development only.
 _LOCAL_HOST = re.compile(r"(?:localhost|127\.0\.0\.1|\[::1\]):\d{1,5}")
 
 OAUTH_SCOPE = "read write"  # tickets, users, groups, webhooks, triggers and app installations
@@ -63,7 +63,7 @@ class AppClaims:
 def account_url(issuer: Any, development: bool = False) -> str:
     """The helpdesk address a token's ``iss`` names. Only ``*.zendesk.com`` over https, so a token can
     never make Baton fetch a key from (or trust) another host; a local sandbox in development."""
-    if isinstance(issuer, str) and _ZENDESK_HOST.fullmatch(issuer):
+    if isinstance(issuer, str) and DESCRIPTOR.serves(issuer) and issuer == issuer.lower():
         return f"https://{issuer}"
     if development and isinstance(issuer, str) and _LOCAL_HOST.fullmatch(issuer):
         return f"http://{issuer}"

@@ -7,9 +7,10 @@ anything. The service depends on these types only; connectors implement them.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Protocol
+from typing import Any, Iterable, Mapping, Protocol
 
 from integration.core.model import Conversation, Event, Installation, Plan, TicketOutcome
 
@@ -58,6 +59,15 @@ class ApiHostError(ApiError):
     transient = True
 
 
+class CircuitOpen(ApiHostError):
+    """Baton's breaker for this installation is open (its helpdesk kept failing): no call was made.
+    Waiting ``retry_after`` seconds is not failing, so it never counts as an attempt."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ApiTimeoutError(ApiError):
     transient = True
 
@@ -91,6 +101,22 @@ class ApiInvalid(ApiError):
 
 class ApiTooLarge(ApiInvalid):
     """413, or a 422 that says a field is too long: a shorter write may still succeed."""
+
+
+class Guard(Protocol):
+    """What an installation's HTTP client asks around every request to its helpdesk: Baton's own
+    share of the account's rate limit and a circuit breaker (integration/service/quota.py). The
+    HTTP client calls ``before`` then, whatever happens, ``after``."""
+
+    def before(self, method: str, path: str) -> None:
+        """May wait briefly; raises ApiRateLimited(retry_after) when Baton's own budget is spent for
+        longer, or CircuitOpen when the breaker is open and this call is not the one probe."""
+        ...
+
+    def after(self, status: int | None, headers: Mapping[str, str], failed: bool) -> None:
+        """The outcome: ``status`` None for a timeout or connection error; ``failed`` when it says
+        the helpdesk is unwell (5xx, timeout, no connection), never for a 4xx or a 429."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -128,6 +154,30 @@ class Client(Protocol):
         ratings; Intercom conversation statistics + conversation_rating)."""
         ...
 
+    def changed_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        """(ticket id, updated_at) of every conversation updated at or after ``since``, oldest
+        first, each ticket once: what the reconciliation sweep compares with the events Baton
+        received, because helpdesks drop webhooks. Bounded: at most CHANGED_MAX (1,000) per call;
+        the next sweep continues from the last one returned (Zendesk's incremental ticket export,
+        Freshdesk's ticket list with ``updated_since``, Intercom's conversation search)."""
+        ...
+
+
+CHANGED_MAX = 1000  # conversations one ``changed_since`` returns; the next sweep goes on from there
+
+
+def oldest_changes(found: Iterable[tuple[Any, datetime | None]], since: datetime) -> list[tuple[str, datetime]]:
+    """``Client.changed_since``'s answer from what a helpdesk listed: each ticket once at its latest
+    change, only changes at or after ``since`` (to the whole second: helpdesks stamp whole seconds),
+    oldest first, at most CHANGED_MAX. Entries without an id or a readable time are left out."""
+    floor = since.replace(microsecond=0)
+    latest: dict[str, datetime] = {}
+    for ticket, at in found:
+        key = "" if ticket is None or isinstance(ticket, bool) else str(ticket)
+        if key and at is not None and at >= floor and (key not in latest or at > latest[key]):
+            latest[key] = at
+    return sorted(latest.items(), key=lambda item: (item[1], item[0]))[:CHANGED_MAX]
+
 
 @dataclass(frozen=True)
 class CredentialField:
@@ -146,6 +196,25 @@ class Descriptor:
     note_limit: int = 60_000  # characters a private note may have in that helpdesk (kept well below)
     example_url: str = ""  # what an account's base URL looks like
     next_step: str = ""  # what the admin does in the helpdesk after the install command
+    # The hosts an account's base URL may name in production: "api.intercom.io" is that host only,
+    # "*.zendesk.com" one DNS label (the account) under zendesk.com. Baton sends the account's
+    # credentials there, so a tenant can never point it at another host (integration/service/egress.py).
+    domains: tuple[str, ...] = ()
+
+    def serves(self, host: str) -> bool:
+        """``host`` is one of the helpdesk's own hosts (see ``domains``)."""
+        host = host.lower()
+        for domain in self.domains:
+            if domain.startswith("*."):
+                label, _, rest = host.partition(".")
+                if rest == domain[2:] and _DNS_LABEL.fullmatch(label):
+                    return True
+            elif host == domain:
+                return True
+        return False
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # RFC 1123: letters, digits, inner hyphens
 
 
 class Connector(Protocol):
@@ -162,7 +231,7 @@ class Connector(Protocol):
         """The normalized event; raise NotOurs or Ignored."""
         ...
 
-    def client(self, installation: Installation) -> Client: ...
+    def client(self, installation: Installation, guard: Guard | None = None) -> Client: ...
 
     def install(self, installation: Installation, endpoint: str, mode: str) -> dict[str, Any]:
         """Create the helpdesk side (webhook, trigger …); returns ``{"settings", "webhook_secret"}``."""

@@ -7,16 +7,20 @@ import connectors
 from integration.core.contract import ApiError
 from integration.core.model import Installation
 from integration.core.rules import load_rules
+from integration.service.egress import check_base_url
 from integration.service.store import Store
 
 
 def install(store: Store, provider: str, base_url: str, credentials: Mapping[str, str], public_url: str,
             settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None,
-            mode: str = "events") -> Installation:
+            mode: str = "events", development: bool = False) -> Installation:
     """Create the installation, then its webhook in the helpdesk pointing at
-    ``{public_url}/webhooks/{provider}/{installation id}``. Rules are validated first; if the helpdesk
-    side fails, the installation is removed again."""
+    ``{public_url}/webhooks/{provider}/{installation id}``. The base URL and the rules are checked
+    first (ValueError, nothing created): in production only the helpdesk's own public hosts are
+    accepted, ``development`` also lets local sandboxes in (``egress.check_base_url``). If the
+    helpdesk side fails, the installation is removed again."""
     load_rules(rules)  # a bad rule is refused before anything is created
+    base_url = check_base_url(provider, base_url, development)
     connector = connectors.get(provider)
     inst = store.add_installation(provider, base_url, credentials, settings, rules)
     endpoint = f"{public_url.rstrip('/')}/webhooks/{provider}/{inst.id}"

@@ -27,6 +27,16 @@ DECISIONS = Counter("baton_decisions_total", "Decisions made, by helpdesk and ac
 WRITEBACKS = Counter("baton_writebacks_total", "Write-back attempts, by helpdesk and result", ["helpdesk", "result"])
 RATE_LIMIT_WAITS = Counter("baton_rate_limit_waits_total", "Times a helpdesk answered 429 and Baton waited",
                            ["helpdesk"])
+# integration/service/quota.py: Baton's own share of each account's rate limit, and its breakers
+QUOTA_WAITS = Counter("baton_quota_waits_total", "Calls that waited for Baton's own share of an account's rate "
+                      "limit: slept (under a second) or deferred (the step waits and retries)", ["helpdesk", "result"])
+BREAKER_CHANGES = Counter("baton_breaker_changes_total", "Circuit breaker state changes of installations: broken "
+                          "(opened or re-opened), recovery (a probe call let through), ok (closed)",
+                          ["helpdesk", "state"])
+BREAKER_REFUSED = Counter("baton_breaker_refused_total", "Calls not made because the installation's breaker was open",
+                          ["helpdesk"])
+LOOP_BREAKS = Counter("baton_loop_breaks_total", "Write-backs not sent: their ticket had the most writes allowed "
+                      "in ten minutes", ["helpdesk"])
 
 # what a webhook answer means, by status (200s say it in their body)
 RESULTS = {400: "not_ours", 401: "invalid_signature", 404: "unknown", 410: "uninstalled", 413: "too_large",

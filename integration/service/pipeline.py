@@ -26,16 +26,17 @@ import requests
 import connectors
 from integration.core import plan as planning
 from integration.core import routing
-from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, Connector,
+from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, CircuitOpen, Connector,
                                        TicketSnapshot)
 from integration.core.engine import evaluate
-from integration.core.model import (RESOLUTION_TYPES, Action, AddNote, Assign, Conversation, Decision, Installation,
-                                    Plan, Role, State, TicketOutcome)
+from integration.core.model import (RESOLUTION_TYPES, Action, AddNote, Assign, Conversation, Decision, Event,
+                                    Installation, Plan, Role, State, TicketOutcome)
 from integration.core.rules import Rules, RulesError, load_rules
 from integration.core.suggest import customer_words, note_text
 from integration.service import metrics
+from integration.service.quota import Guards
 from integration.service.suggestions import Suggester
-from integration.service.store import Delivery, EventContext, Outcome, Store, utcnow
+from integration.service.store import ConversationMoved, Delivery, EventContext, Outcome, Store, utcnow
 
 log = logging.getLogger("baton.pipeline")
 
@@ -43,6 +44,18 @@ MAX_ATTEMPTS = 8  # then the event or write goes to the dead letters
 ROSTER_FRESH = timedelta(seconds=60)  # events refresh a roster older than this
 REPROBE_EVERY = timedelta(minutes=5)  # a flagged installation is tried again this often
 GIVE_UP_AFTER = timedelta(days=1)  # events wait this long for a flagged installation's admin
+RECONCILE_FIRST = timedelta(days=1)  # an installation's first sweep looks this far back (never before its install)
+# Each sweep starts this long before the newest change the last one saw: helpdesk clocks and pagination
+# are not exact (Zendesk holds back the last minute), and the dedup makes reading a change twice harmless.
+RECONCILE_OVERLAP = timedelta(seconds=60)
+# Helpdesks stamp changes to the whole second and their clocks and Baton's differ a little: an event
+# received up to this long before a change stands for it.
+CLOCK_SKEW = timedelta(seconds=2)
+# The loop breaker (L3, O5): one decision is one write, so more than this many writes to one ticket
+# within the window is a loop (an echo Baton mistakes for news), never legitimate traffic.
+LOOP_CAP = 10  # writes to one ticket (Zendesk allows 30 updates per ticket per 10 minutes)
+LOOP_WINDOW = timedelta(minutes=10)
+LOOP_REASON = f"loop breaker: more than {LOOP_CAP} writes to this ticket in {LOOP_WINDOW.seconds // 60} minutes"
 
 # Events that move the conversation through bot → escalated → assigned → resolved without a
 # decision. A resolved conversation the customer reopens is decided afresh.
@@ -71,6 +84,7 @@ class Pipeline:
     connector: Callable[[str], Connector] = connectors.get
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
+    guards: Guards = field(default_factory=Guards)  # rate budget and circuit breaker, per installation
     suggester: Suggester = field(init=False)
 
     def __post_init__(self) -> None:
@@ -80,13 +94,13 @@ class Pipeline:
 
     def client(self, inst: Installation) -> Any:
         """The helpdesk API of one installation, as every step of the pipeline calls it."""
-        return self.connector(inst.provider).client(inst)
+        return self.connector(inst.provider).client(inst, guard=self.guards.guard(inst))
 
     def process_event(self, event_id: int) -> list[Delivery]:
         """Decide for the event's conversation and commit the outcome; returns the write-back this
         worker now holds (send it with :meth:`send`). Raises RetryLater for a short wait."""
         try:
-            ctx = self.store.event_context(event_id)
+            ctx = self.store.event_context(event_id, writes_since=self.clock() - LOOP_WINDOW)
         except Exception as e:  # e.g. a secret the configured key cannot decrypt
             log.exception("pipeline.context-unreadable", extra={"event": event_id})
             attempts = self.store.fail_event(event_id, _reason(e), MAX_ATTEMPTS)
@@ -108,13 +122,16 @@ class Pipeline:
                 self.store.commit(ctx, dataclasses.replace(outcome, status="enqueued", not_before=None), now,
                                   self.lease)
             raise RetryLater(delay, outcome.note or "wait")
-        claimed = self.store.commit(ctx, outcome, now, self.lease)
+        try:
+            claimed = self.store.commit(ctx, outcome, now, self.lease)
+        except ConversationMoved as e:  # another worker handed it over meanwhile: look again
+            raise RetryLater(0.0, str(e)) from e
         if outcome.decision is not None:
             metrics.DECISIONS.labels(ctx.row.event.provider, outcome.decision.action.value).inc()
             log.info("pipeline.decision", extra={"installation": ctx.row.event.installation_id,
                                                  "ticket": ctx.row.event.ticket_id, "event": event_id,
                                                  "action": outcome.decision.action.value})
-        return [Delivery(claimed, ctx.installation, ctx.rate_limited_until)] if claimed else []
+        return [Delivery(claimed, ctx.installation, ctx.rate_limited_until, ctx.recent_writes)] if claimed else []
 
     def _outcome(self, ctx: EventContext) -> Outcome:
         """What to do with the event, given what the database said; reads the helpdesk only when a
@@ -236,11 +253,68 @@ class Pipeline:
                 except ApiRateLimited as e:
                     self.store.rate_limit(inst_id, self._until(e))
                     break  # this account waits; the next run goes on
+                except CircuitOpen:
+                    break  # its helpdesk is failing: the next run goes on
                 except ApiError:
                     continue
                 self.store.record_outcome(inst_id, ticket, values, self.clock())
                 read += 1
         return read
+
+    # the reconciliation: beat sweeps every few minutes for what the webhooks never brought
+
+    def reconcile(self, enqueue: Callable[[int, str], object] | None = None) -> int:
+        """Helpdesks drop webhooks (GitHub never retries, Intercom drops throttled notifications,
+        Zendesk's circuit breaker pauses a webhook): list, per active installation not asked to wait,
+        the conversations changed since its last sweep, and record an event for each change Baton
+        never heard of, through the same dedup as webhooks (key ``reconcile:<ticket>:<updated_at>``,
+        so two sweeps record one change once), then queue it with ``enqueue(event id, installation)``
+        (without one, or when it fails, the drain queues it). A 429 stops that installation's sweep
+        until Retry-After; another refusal skips it until the next sweep; one installation's failure
+        never stops the others'. Returns how many events it recorded."""
+        recorded = 0
+        for inst_id in self.store.active_installations():
+            try:
+                recorded += self._reconcile(inst_id, enqueue)
+            except Exception:  # a bug or a database hiccup: this installation waits for the next sweep
+                log.exception("pipeline.reconcile-failed", extra={"installation": inst_id})
+        return recorded
+
+    def _reconcile(self, inst_id: str, enqueue: Callable[[int, str], object] | None) -> int:
+        inst = self.store.installation(inst_id)
+        if inst is None or self._held(self.store.rate_limited_until(inst_id)):
+            return 0
+        now = self.clock()
+        swept, installed = self.store.sweep_start(inst_id)
+        since = swept or max(now - RECONCILE_FIRST, (installed or now) - RECONCILE_OVERLAP)
+        try:
+            changed = self.client(inst).changed_since(since)
+        except ApiRateLimited as e:
+            self.store.rate_limit(inst_id, self._until(e))
+            return 0
+        except ApiError as e:
+            log.warning("pipeline.reconcile-skipped", extra={"installation": inst_id, "error": type(e).__name__})
+            return 0
+        heard = self.store.heard_since(inst_id, {t: at - CLOCK_SKEW for t, at in changed})
+        recorded = 0
+        for ticket, at in changed:
+            if ticket in heard:
+                continue
+            key = f"reconcile:{ticket}:{int(at.timestamp())}"
+            rid, _, new = self.store.receive(Event(inst.provider, inst_id, key, "comment_added", ticket), now)
+            if not new:
+                continue
+            recorded += 1
+            try:
+                if enqueue is None:
+                    raise LookupError("no queue given: the drain queues it")
+                enqueue(rid, inst_id)
+            except Exception:  # recorded but not queued: the drain queues what was received and not queued
+                self.store.unqueue(rid)
+        if changed:
+            self.store.mark_swept(inst_id, max(at for _, at in changed) - RECONCILE_OVERLAP)
+        log.info("pipeline.reconciled", extra={"installation": inst_id, "changed": len(changed), "recorded": recorded})
+        return recorded
 
     # the handoff SLA: beat runs this every minute
 
@@ -296,6 +370,8 @@ class Pipeline:
         if isinstance(e, ApiRateLimited):  # waiting as asked is not failing: it never dead-letters
             metrics.RATE_LIMIT_WAITS.labels(ctx.row.event.provider).inc()
             return dataclasses.replace(self._wait(self._delay(e), reason), rate_limited_until=self._until(e))
+        if isinstance(e, CircuitOpen):  # no call was made: waiting for the breaker's probe is not failing
+            return self._wait(self._delay(e), reason)
         if isinstance(e, ApiError) and not e.transient:
             return Outcome("dead", reason, attempt=True, flag=reason if isinstance(e, ApiUnauthorized) else None)
         attempts = ctx.row.attempts + 1
@@ -316,7 +392,7 @@ class Pipeline:
 
     def deliver(self, outbox_id: int) -> str:
         """Claim one outbox row and send it. Returns its status; raises RetryLater for a short wait."""
-        claimed = self.store.claim(outbox_id, self.lease, self.clock())
+        claimed = self.store.claim(outbox_id, self.lease, self.clock(), writes_since=self.clock() - LOOP_WINDOW)
         if claimed is None or claimed.row.plan is None:
             return "skipped"  # sent, dead, parked for later, or another worker holds it
         return self.send(claimed)
@@ -352,6 +428,16 @@ class Pipeline:
             if wait > self.park_after:
                 return "parked"
             raise RetryLater(wait, "rate limited")
+        recent = claimed.recent_writes  # read with the claim; else (an SLA re-route) read now
+        if recent is None:
+            recent = self.store.writes_to_ticket(inst.id, row.ticket_id, self.clock() - LOOP_WINDOW)
+        if recent >= LOOP_CAP:
+            # a loop, not a decision: this write stops (the console's dead write-backs can retry it);
+            # the installation's other tickets go on
+            self.store.finish(row.id, "dead", LOOP_REASON)
+            metrics.LOOP_BREAKS.labels(inst.provider).inc()
+            log.warning("baton.loop-breaker", extra={"installation": inst.id, "ticket": row.ticket_id})
+            return "dead"
         client = self.client(inst)
         try:
             if row.attempts > 1 and client.applied(row.plan):
@@ -396,7 +482,8 @@ class Pipeline:
         row, inst = claimed.row, claimed.installation
         assert inst is not None
         reason = _reason(e)
-        limited = isinstance(e, ApiRateLimited)  # waiting as asked is not failing: never dead-letters
+        # waiting as asked, or for the breaker's probe, is not failing: never dead-letters
+        limited = isinstance(e, (ApiRateLimited, CircuitOpen))
         permanent = isinstance(e, ApiError) and not e.transient
         if not isinstance(e, ApiError):
             log.exception("pipeline.unexpected", extra={"installation": inst.id, "outbox": row.id})
@@ -406,9 +493,12 @@ class Pipeline:
             log.warning("pipeline.dead-letter", extra={"installation": inst.id, "outbox": row.id,
                                                        "error": type(e).__name__})
             return "dead"
-        delay = self._delay(e) if isinstance(e, ApiRateLimited) else self._backoff(row.attempts)
-        # parked with not_before: nothing, not even the drain, sends before the helpdesk allows
-        self.store.finish(row.id, "parked", reason, self.clock() + timedelta(seconds=delay), refund=limited,
+        delay = self._delay(e) if isinstance(e, (ApiRateLimited, CircuitOpen)) else self._backoff(row.attempts)
+        # parked with not_before: nothing, not even the drain, sends before the helpdesk allows. The
+        # attempt counts even when it was only a wait (a limited one never dead-letters, above): the
+        # next attempt then first asks the helpdesk whether this plan already landed, since a 429 or
+        # an open breaker can stop a plan of several calls after its note was written.
+        self.store.finish(row.id, "parked", reason, self.clock() + timedelta(seconds=delay),
                           rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) else None)
         if delay > self.park_after:
             return "parked"
@@ -417,7 +507,7 @@ class Pipeline:
     def _until(self, e: ApiRateLimited) -> datetime:
         return self.clock() + timedelta(seconds=e.retry_after)
 
-    def _delay(self, e: ApiRateLimited) -> float:
+    def _delay(self, e: ApiRateLimited | CircuitOpen) -> float:
         return e.retry_after + self.rng.uniform(0.05, 1.0)  # never before Retry-After
 
     def _backoff(self, attempts: int) -> float:

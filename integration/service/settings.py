@@ -28,6 +28,7 @@ class Settings:
     drain_seconds: float = 15.0  # beat re-queues parked and stranded work this often
     roster_seconds: float = 300.0  # beat re-reads every roster this often
     reprobe_seconds: float = 300.0  # beat tries installations flagged for their admin this often
+    reconcile_seconds: float = 300.0  # beat sweeps each helpdesk for changes whose webhooks never came
     stranded_seconds: float = 30.0  # an event recorded but not queued this long ago is queued again
     requeue_seconds: float = 900.0  # an event queued this long ago and never processed lost its task
     lease_seconds: float = 60.0  # a delivery attempt holds its outbox row this long (> one API call)
@@ -67,6 +68,7 @@ class Settings:
             drain_seconds=number("BATON_DRAIN_SECONDS", cls.drain_seconds),
             roster_seconds=number("BATON_ROSTER_SECONDS", cls.roster_seconds),
             reprobe_seconds=number("BATON_REPROBE_SECONDS", cls.reprobe_seconds),
+            reconcile_seconds=number("BATON_RECONCILE_SECONDS", cls.reconcile_seconds),
             stranded_seconds=number("BATON_STRANDED_SECONDS", cls.stranded_seconds),
             requeue_seconds=number("BATON_REQUEUE_SECONDS", cls.requeue_seconds),
             lease_seconds=number("BATON_LEASE_SECONDS", cls.lease_seconds),

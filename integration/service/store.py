@@ -8,7 +8,9 @@ encrypts, all decrypt).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -17,7 +19,7 @@ from typing import Any, Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
-                        UniqueConstraint, create_engine, event, false, func, insert, select, update)
+                        UniqueConstraint, cast, create_engine, event, false, func, insert, null, or_, select, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -42,6 +44,7 @@ installations = Table(
     Column("rate_limited_until", DateTime(timezone=True)),  # the helpdesk said: nothing before this
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("rules_version", Integer),  # the published version the rules are (None: as installed)
+    Column("swept_at", DateTime(timezone=True)),  # the next reconciliation sweep lists changes from here
 )
 events = Table(
     "events", metadata,
@@ -60,6 +63,7 @@ events = Table(
     Column("processed_at", DateTime(timezone=True)),
     UniqueConstraint("installation_id", "key", name="uq_events_installation_key"),
     Index("ix_events_status", "status", "received_at"),
+    Index("ix_events_ticket", "installation_id", "ticket_id"),  # the reconciliation: what Baton heard of a ticket
 )
 conversations = Table(
     "conversations", metadata,
@@ -215,7 +219,10 @@ class Vault:
             raise SecretsUnreadable("cannot decrypt a stored secret: wrong BATON_SECRET_KEY?") from e
 
     def rotate(self, token: str) -> str:
-        return self._fernet.rotate(token.encode()).decode()
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as e:
+            raise SecretsUnreadable("cannot decrypt a stored secret: wrong BATON_SECRET_KEY?") from e
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,7 @@ class EventContext:
     earlier_plans: int  # write-backs already planned for this ticket
     escalated_at: datetime | None = None  # when the conversation was last handed over
     messages_at_handoff: int | None = None  # the customer's messages then: later ones are new to the agent
+    recent_writes: int | None = None  # write-backs sent to the ticket since ``writes_since`` (the loop breaker)
 
 
 @dataclass(frozen=True)
@@ -284,6 +292,7 @@ class Delivery:
     row: OutboxRow
     installation: Installation | None
     rate_limited_until: datetime | None
+    recent_writes: int | None = None  # write-backs sent to its ticket since ``writes_since``; None: not read
 
 
 class Store:
@@ -380,13 +389,11 @@ class Store:
         found.sort(key=lambda r: r["status"] == "uninstalled")
         return self.installation(found[0]["id"]) if found else None
 
-    def uninstall(self, inst_id: str, actor: str) -> None:
-        """The helpdesk removed the app: Baton stops acting for this account (its data stays until
-        the retention or an erasure removes it) and says so in the audit."""
-        with self.engine.begin() as conn:
-            conn.execute(update(installations).where(installations.c.id == inst_id)
-                         .values(status="uninstalled", status_reason=f"uninstalled by {actor}"))
-            _audit(conn, inst_id, actor, "uninstall", {}, utcnow())
+    def uninstall(self, inst_id: str, actor: str) -> dict[str, int]:
+        """The helpdesk removed the app (or the operator did): Baton stops acting for this account
+        and deletes its data, keeping a tombstone and the audited counts (:meth:`purge_installation`,
+        whose counts per table are returned)."""
+        return self.purge_installation(inst_id, actor)
 
     def reactivate(self, inst_id: str) -> None:
         with self.engine.begin() as conn:
@@ -499,9 +506,11 @@ class Store:
 
     # the worker's unit of work: one read, a pure decision, one commit
 
-    def event_context(self, event_id: int, *, for_decision: bool = True) -> EventContext | None:
+    def event_context(self, event_id: int, *, for_decision: bool = True,
+                      writes_since: datetime | None = None) -> EventContext | None:
         """The event, its installation, the conversation's state, the 429 hold, the roster and
-        the wait statistics (only ``for_decision``), in one read transaction."""
+        the wait statistics (only ``for_decision``), and the write-backs sent to the ticket since
+        ``writes_since``, in one read transaction."""
         with self.engine.connect() as conn:
             r = conn.execute(
                 select(events, installations.c.provider, *_INSTALLATION, conversations.c.state.label("conversation_state"),
@@ -524,9 +533,11 @@ class Store:
                 stats = _group_stats(conn, inst.id)
                 earlier = conn.execute(select(func.count()).select_from(outbox).where(
                     outbox.c.installation_id == inst.id, outbox.c.ticket_id == row.event.ticket_id)).scalar_one()
+            recent = (_writes_to_ticket(conn, inst.id, row.event.ticket_id, writes_since)
+                      if writes_since is not None and inst is not None else None)
         return EventContext(row, inst, state, utc(r["i_rate_limited_until"]), dict(r["roster"] or {}),
                             utc(r["roster_synced_at"]), stats, int(earlier), utc(r["conversation_escalated_at"]),
-                            r["conversation_customer_messages"])
+                            r["conversation_customer_messages"], recent)
 
     def commit(self, ctx: EventContext, outcome: Outcome, now: datetime, lease: timedelta) -> OutboxRow | None:
         """Write one event's outcome in one transaction. A new plan is stored already claimed by the
@@ -548,11 +559,13 @@ class Store:
                 _rate_limit(conn, ev.installation_id, outcome.rate_limited_until)
             if outcome.state is not None:
                 state: dict[str, Any] = {"state": outcome.state.value, "updated_at": now}
+                key = dict(installation_id=ev.installation_id, ticket_id=ev.ticket_id)
                 if outcome.state is State.ESCALATED:
                     state.update(group_id=outcome.escalated_to, escalated_at=now, first_reply_at=None,
                                  customer_messages=outcome.customer_messages)
-                _upsert(conn, conversations, ("installation_id", "ticket_id"),
-                        dict(installation_id=ev.installation_id, ticket_id=ev.ticket_id), state)
+                    _hand_over(conn, key, ctx.state, state)
+                else:
+                    _upsert(conn, conversations, ("installation_id", "ticket_id"), key, state)
             if outcome.first_reply:
                 conn.execute(update(conversations).where(
                     conversations.c.installation_id == ev.installation_id, conversations.c.ticket_id == ev.ticket_id,
@@ -872,7 +885,8 @@ class Store:
 
     # outbox
 
-    def claim(self, outbox_id: int, lease: timedelta, now: datetime | None = None) -> Delivery | None:
+    def claim(self, outbox_id: int, lease: timedelta, now: datetime | None = None,
+              writes_since: datetime | None = None) -> Delivery | None:
         """Take the row for one delivery attempt, or None if it is sent, dead, parked for later or
         held by a live lease. The conditional UPDATE makes two workers never both send; the row
         and its installation are read in the same transaction."""
@@ -890,8 +904,10 @@ class Store:
             r = conn.execute(select(outbox, *_INSTALLATION)
                              .outerjoin(installations, installations.c.id == outbox.c.installation_id)
                              .where(outbox.c.id == outbox_id)).mappings().one()
+            recent = (_writes_to_ticket(conn, r["installation_id"], r["ticket_id"], writes_since)
+                      if writes_since is not None else None)
         inst = self._installation(_unprefixed(r)) if r["i_id"] is not None else None
-        return Delivery(_outbox_row(r), inst, utc(r["i_rate_limited_until"]))
+        return Delivery(_outbox_row(r), inst, utc(r["i_rate_limited_until"]), recent)
 
     def outbox_row(self, outbox_id: int) -> OutboxRow | None:
         with self.engine.connect() as conn:
@@ -932,6 +948,233 @@ class Store:
             q = q.where(table.c[k] == v)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
+
+    # data lifecycle: retention, uninstall purge, erasure of one customer, key rotation (README "Data lifecycle")
+
+    def apply_retention(self, inst_id: str, days: int | None = None, now: datetime | None = None) -> dict[str, int]:
+        """Remove the customer text and identity kept about this installation's conversations older
+        than its retention (``settings["retention_days"]``, default ``RETENTION_DAYS``). Ids, times,
+        actions, categories, reason codes and figures stay, so the analytics count the same
+        conversations; a write-back not sent yet, or dead and still retryable, keeps its note (that
+        work would be lost), and so does a dead event. Returns the rows changed per table."""
+        now = now or utcnow()
+        if days is None:
+            with self.engine.connect() as conn:
+                days = retention_days_of(conn.execute(select(installations.c.settings)
+                                                      .where(installations.c.id == inst_id)).scalar())
+        cut = now - timedelta(days=days)
+        finished = (outbox.c.status == "sent") | ((outbox.c.status == "dead") & ~_has_json(outbox.c.plan))
+        return {
+            "decisions": self._scrub_decisions(decisions.c.installation_id == inst_id, decisions.c.created_at < cut),
+            "outcomes": self._blank(outcomes, outcomes.c.installation_id == inst_id, outcomes.c.created_at < cut),
+            "feedback": self._blank(feedback, feedback.c.installation_id == inst_id, feedback.c.created_at < cut),
+            "outbox": self._blank(outbox, outbox.c.installation_id == inst_id, outbox.c.created_at < cut, finished),
+            "events": self._blank(events, events.c.installation_id == inst_id, events.c.received_at < cut,
+                                  events.c.status == "processed"),
+        }
+
+    def retained_installations(self) -> list[str]:
+        """The installations the retention runs on: all but the uninstalled (their data went with the
+        uninstall), broken ones included (their text ages all the same)."""
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(installations.c.id)
+                                               .where(installations.c.status != "uninstalled"))]
+
+    def apply_retention_everywhere(self, now: datetime | None = None) -> dict[str, dict[str, int]]:
+        """The retention of every installation, in this process (the embedded queue; Celery runs one
+        task per installation). One installation's failure is logged and never stops the others'."""
+        done: dict[str, dict[str, int]] = {}
+        for inst_id in self.retained_installations():
+            try:
+                done[inst_id] = self.apply_retention(inst_id, now=now)
+            except Exception:
+                _lifecycle_log.exception("store.retention-failed", extra={"installation": inst_id})
+        return done
+
+    def purge_installation(self, inst_id: str, actor: str = "Baton") -> dict[str, int]:
+        """Delete every row of the installation in every table but its own, in one transaction: the
+        installation stays as a tombstone (uninstalled, its helpdesk and address, the settings the
+        webhooks and apps find it by, so they answer 410 / "not installed"), its credentials and
+        webhook secret blanked. The one row kept is the "uninstall" audit entry, with the counts
+        deleted per table (returned as well) and no text."""
+        now = utcnow()
+        counts: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            for table in metadata.sorted_tables:  # every table, including ones added after this was written
+                if table is not installations and "installation_id" in table.c:
+                    counts[table.name] = int(conn.execute(
+                        table.delete().where(table.c.installation_id == inst_id)).rowcount)
+            conn.execute(update(installations).where(installations.c.id == inst_id).values(
+                credentials=self.vault.encrypt("{}"), webhook_secret=self.vault.encrypt(""), rules={},
+                rules_version=None, rate_limited_until=None, status="uninstalled",
+                status_reason=f"uninstalled by {actor}"))
+            _audit(conn, inst_id, actor, "uninstall", {"deleted": counts}, now)
+        return counts
+
+    def erase_customer(self, inst_id: str, email: str | None = None, customer_id: str | None = None,
+                       actor: str = "command line") -> dict[str, int]:
+        """Erase one customer (GDPR Art. 17) from one installation: their conversations are found by
+        the email or helpdesk id in the transcripts kept with the decisions (and the events they
+        caused), then their text and identity go from every table, as the retention removes them but
+        whatever the age. A write-back not sent yet is left to be written (into the helpdesk, which
+        the customer asks separately). Audited with a hash of the identifier, never the identifier.
+        Returns the rows changed per table and the conversations found (``tickets``)."""
+        email = (email or "").strip().lower() or None
+        customer_id = str(customer_id or "").strip() or None
+        if not email and not customer_id:
+            raise ValueError("give the customer's email or their id in the helpdesk")
+        tickets, ids = self._customer_tickets(inst_id, email, customer_id)
+        counts = {"tickets": len(tickets), "decisions": 0, "outcomes": 0, "feedback": 0, "outbox": 0, "events": 0}
+        ordered = sorted(tickets)
+        for start in range(0, len(ordered), LIFECYCLE_BATCH):
+            chunk = ordered[start:start + LIFECYCLE_BATCH]
+            counts["decisions"] += self._scrub_decisions(decisions.c.installation_id == inst_id,
+                                                         decisions.c.ticket_id.in_(chunk))
+            counts["outcomes"] += self._blank(outcomes, outcomes.c.installation_id == inst_id,
+                                              outcomes.c.ticket_id.in_(chunk))
+            counts["feedback"] += self._blank(feedback, feedback.c.installation_id == inst_id,
+                                              feedback.c.ticket_id.in_(chunk))
+            counts["outbox"] += self._blank(outbox, outbox.c.installation_id == inst_id, outbox.c.ticket_id.in_(chunk),
+                                            outbox.c.status.in_(("sent", "dead")))
+        with self.engine.begin() as conn:
+            if ids:  # who acted: the customer's id, on any ticket of theirs
+                counts["events"] = int(conn.execute(update(events).where(
+                    events.c.installation_id == inst_id, events.c.actor_id.in_(sorted(ids))).values(actor_id=None)).rowcount)
+            subject = f"email:{email}" if email else f"id:{customer_id}"
+            _audit(conn, inst_id, actor, "erase", {"subject_sha256": hashlib.sha256(subject.encode()).hexdigest(),
+                                                   "counts": counts}, utcnow())
+        return counts
+
+    def rotate_secrets(self, batch: int | None = None) -> int:
+        """Re-encrypt every stored secret with the first key of BATON_SECRET_KEY ("new,old"), a batch
+        of installations per transaction; afterwards the old key can be dropped. Raises
+        SecretsUnreadable (naming the installation) when no configured key opens a secret.
+        Returns how many rows were rotated."""
+        batch = batch or LIFECYCLE_BATCH
+        rotated, after = 0, None
+        while True:
+            with self.engine.begin() as conn:
+                q = select(installations.c.id, *(installations.c[c] for c in ENCRYPTED_COLUMNS))
+                if after is not None:
+                    q = q.where(installations.c.id > after)
+                rows = conn.execute(q.order_by(installations.c.id).limit(batch)).mappings().all()
+                for r in rows:
+                    try:
+                        values = {c: self.vault.rotate(r[c]) for c in ENCRYPTED_COLUMNS}
+                    except SecretsUnreadable as e:
+                        raise SecretsUnreadable(f"installation {r['id']}: {e}") from e
+                    conn.execute(update(installations).where(installations.c.id == r["id"]).values(**values))
+            rotated += len(rows)
+            if len(rows) < batch:
+                return rotated
+            after = rows[-1]["id"]
+
+    def _customer_tickets(self, inst_id: str, email: str | None, customer_id: str | None) -> tuple[set[str], set[str]]:
+        """The tickets of one customer in one installation, read from the transcripts kept with the
+        decisions (a batch at a time) and the events they caused, and the customer's helpdesk ids."""
+        tickets: set[str] = set()
+        ids = {customer_id} if customer_id else set()
+        after = 0
+        with self.engine.connect() as conn:
+            while True:
+                rows = conn.execute(select(decisions.c.id, decisions.c.ticket_id, decisions.c.conversation).where(
+                    decisions.c.installation_id == inst_id, decisions.c.id > after, _has_json(decisions.c.conversation))
+                    .order_by(decisions.c.id).limit(LIFECYCLE_BATCH)).all()
+                for _, ticket, conversation in rows:
+                    who = (conversation or {}).get("customer") or {}
+                    cid = str(who["id"]) if who.get("id") not in (None, "") else None
+                    if (email and str(who.get("email") or "").strip().lower() == email) or (customer_id and cid == customer_id):
+                        tickets.add(ticket)
+                        if cid:
+                            ids.add(cid)
+                if len(rows) < LIFECYCLE_BATCH:
+                    break
+                after = rows[-1][0]
+            if ids:
+                tickets.update(r[0] for r in conn.execute(select(events.c.ticket_id).distinct().where(
+                    events.c.installation_id == inst_id, events.c.actor_id.in_(sorted(ids)))))
+        return tickets, ids
+
+    def _scrub_decisions(self, *where: Any) -> int:
+        """Remove the customer text of the decisions matching ``where``, a batch per transaction: the
+        transcript, the explanation and the reasons' summaries and evidence (they quote the
+        customer); action, priority, category, tier, route, times and reason codes stay."""
+        kept = _has_json(decisions.c.conversation) | (decisions.c.explanation != "")
+        done = 0
+        while True:
+            with self.engine.begin() as conn:
+                rows = conn.execute(select(decisions.c.id, decisions.c.reasons).where(*where, kept)
+                                    .order_by(decisions.c.id).limit(LIFECYCLE_BATCH)).all()
+                for rid, reasons in rows:
+                    codes = [{"code": r.get("code"), "summary": r.get("code") or "", "evidence": []}
+                             for r in reasons or () if isinstance(r, Mapping)]
+                    conn.execute(update(decisions).where(decisions.c.id == rid)
+                                 .values(conversation=null(), explanation="", reasons=codes))
+            done += len(rows)
+            if len(rows) < LIFECYCLE_BATCH:
+                return done
+
+    def _blank(self, table: Table, *where: Any) -> int:
+        """Null the ``CUSTOMER_TEXT`` columns of ``table`` in the rows matching ``where`` that still
+        hold some (so a second run counts nothing)."""
+        columns = CUSTOMER_TEXT[table.name]
+        holds = or_(*(_has_json(table.c[c]) if isinstance(table.c[c].type, JSON) else table.c[c].is_not(None)
+                      for c in columns))
+        with self.engine.begin() as conn:
+            return int(conn.execute(update(table).where(*where, holds)
+                                    .values({c: null() for c in columns})).rowcount)
+
+    # reconciliation: where each installation's last sweep ended, and what Baton already heard of
+
+    def sweep_start(self, inst_id: str) -> tuple[datetime | None, datetime | None]:
+        """(where the installation's last reconciliation sweep ended, None before the first one;
+        when the installation was made, before which no sweep looks)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(installations.c.swept_at, installations.c.created_at)
+                               .where(installations.c.id == inst_id)).first()
+        return (utc(row[0]), utc(row[1])) if row else (None, None)
+
+    def mark_swept(self, inst_id: str, at: datetime) -> None:
+        """The next sweep of the installation starts at ``at``; the mark never moves back."""
+        with self.engine.begin() as conn:
+            conn.execute(update(installations).where(
+                installations.c.id == inst_id,
+                installations.c.swept_at.is_(None) | (installations.c.swept_at < at)).values(swept_at=at))
+
+    def heard_since(self, inst_id: str, changes: Mapping[str, datetime]) -> set[str]:
+        """Of ``{ticket id: time}``, the tickets Baton already knows of as of that time: it received
+        an event for the ticket then or later (a webhook, or an earlier sweep's own), or one of its
+        write-backs to the ticket landed then or later (Baton's own update moves the ticket's
+        ``updated_at`` and its webhook is dropped as an echo, so no event says so)."""
+        latest: dict[str, datetime] = {}
+        ids = sorted(changes)
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), SWEEP_CHUNK):
+                chunk = ids[start:start + SWEEP_CHUNK]
+                for table, column in ((events, events.c.received_at), (outbox, outbox.c.sent_at)):
+                    rows = conn.execute(select(table.c.ticket_id, func.max(column)).where(
+                        table.c.installation_id == inst_id, table.c.ticket_id.in_(chunk), column.is_not(None))
+                        .group_by(table.c.ticket_id))
+                    for ticket, at in rows:
+                        at = utc(at)
+                        if at is not None and (ticket not in latest or at > latest[ticket]):
+                            latest[ticket] = at
+        return {t for t, at in changes.items() if t in latest and latest[t] >= at}
+
+    # the loop breaker: how often Baton wrote to one ticket lately (pipeline LOOP_CAP)
+
+    def writes_to_ticket(self, inst_id: str, ticket_id: str, since: datetime) -> int:
+        """Write-backs sent to one ticket since ``since``; :meth:`claim` and :meth:`event_context`
+        read the same in their own transaction when given ``writes_since``."""
+        with self.engine.connect() as conn:
+            return _writes_to_ticket(conn, inst_id, ticket_id, since)
+
+
+def _writes_to_ticket(conn: Connection, inst_id: str, ticket_id: str, since: datetime) -> int:
+    """Write-backs sent to one ticket since ``since`` (the outbox's ticket index)."""
+    return int(conn.execute(select(func.count()).select_from(outbox).where(
+        outbox.c.installation_id == inst_id, outbox.c.ticket_id == ticket_id,
+        outbox.c.status == "sent", outbox.c.sent_at >= since)).scalar_one())
 
 
 def alembic_config(conn: Connection) -> Any:
@@ -1090,6 +1333,28 @@ def _dialect_insert(conn: Connection, table: Table) -> Any:
     return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
+class ConversationMoved(RuntimeError):
+    """Another worker changed the conversation's state since this one read it (two events of one
+    ticket decided at once): nothing of this outcome is written; decide again on the new state."""
+
+
+def _hand_over(conn: Connection, key: Mapping[str, str], seen: State, values: Mapping[str, Any]) -> None:
+    """Move the conversation to ESCALATED only from the state the decision was made on. Two events
+    of one ticket decided at once (a helpdesk often sends two webhooks for one change) both see
+    "bot"; under PostgreSQL's read committed, the second may even count the first one's write-back
+    and so plan a second handoff under another key. The compare-and-set lets one of them win:
+    the loser's UPDATE waits for the winner's row lock, then finds the state changed."""
+    where = [conversations.c[k] == v for k, v in key.items()]
+    if conn.execute(update(conversations).where(*where, conversations.c.state == seen.value).values(**values)).rowcount:
+        return
+    exists = conn.execute(select(conversations.c.state).where(*where)).first()
+    inserted = exists is None and seen is State.BOT and conn.execute(
+        _dialect_insert(conn, conversations).values(**key, **values)
+        .on_conflict_do_nothing(index_elements=list(key))).rowcount
+    if not inserted:
+        raise ConversationMoved(f"conversation {key['ticket_id']} is no longer {seen.value}")
+
+
 def _insert_or_ignore(conn: Connection, table: Table, unique: tuple[str, ...], values: Mapping[str, Any]) -> int | None:
     """Insert a row unless one with the same ``unique`` columns exists: its new id, or None."""
     stmt = _dialect_insert(conn, table).values(**values).on_conflict_do_nothing(index_elements=list(unique))
@@ -1158,3 +1423,57 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
                 bool(data.get("handoff")))
 
 
+# data lifecycle (README "Data lifecycle"): what the retention and an erasure remove, and its limits
+
+RETENTION_DAYS = 90  # an installation's default retention of customer text
+RETENTION_LIMITS = (1, 3650)  # days an admin may choose
+LIFECYCLE_BATCH = 500  # rows per transaction when scrubbing, erasing or rotating
+# the columns that hold customer text or identity, nulled by the retention and an erasure (the
+# decisions' transcript, explanation and reasons are scrubbed by ``Store._scrub_decisions``)
+CUSTOMER_TEXT: dict[str, tuple[str, ...]] = {
+    "outcomes": ("query_text", "answer_text"),
+    "feedback": ("missing_knowledge",),
+    "outbox": ("plan", "last_error"),
+    "events": ("actor_id", "error"),
+}
+ENCRYPTED_COLUMNS = ("credentials", "webhook_secret")  # of installations: Fernet tokens (``Vault``)
+
+_lifecycle_log = logging.getLogger("baton.store")
+
+
+def retention_days(value: Any) -> int:
+    """The retention an admin asked for, in whole days within ``RETENTION_LIMITS``; ValueError says
+    what is allowed."""
+    low, high = RETENTION_LIMITS
+    problem = f"the retention is a whole number of days from {low} to {high}"
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(problem)
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        raise ValueError(problem) from None
+    if not low <= days <= high:
+        raise ValueError(problem)
+    return days
+
+
+def retention_days_of(settings: Mapping[str, Any] | None) -> int:
+    """An installation's retention: its setting, or the default when unset or unusable (a bad value
+    saved by hand must not keep text forever, nor stop the hourly run)."""
+    value = (settings or {}).get("retention_days")
+    if value is None:
+        return RETENTION_DAYS
+    try:
+        return retention_days(value)
+    except ValueError:
+        _lifecycle_log.warning("store.retention-setting-invalid", extra={"value": repr(value)[:40]})
+        return RETENTION_DAYS
+
+
+def _has_json(column: Any) -> Any:
+    """The JSON column holds a value: neither SQL NULL nor a JSON ``null`` (what SQLAlchemy stores
+    for a Python None, e.g. the plan of a sent write-back)."""
+    return column.is_not(None) & (cast(column, Text) != "null")
+
+
+SWEEP_CHUNK = 500  # ticket ids per query when a reconciliation sweep asks what Baton already heard of

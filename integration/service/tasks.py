@@ -35,6 +35,7 @@ class QueueUnavailable(Exception):
 
 
 SLA_SECONDS = 60.0  # how often handoff SLAs are checked
+RETENTION_SECONDS = 3600.0  # how often the retention runs (settings["retention_days"] is in days)
 
 
 def celery_config(settings: Settings) -> dict[str, object]:
@@ -62,6 +63,10 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "baton-sla": {"task": "baton.check_slas", "schedule": SLA_SECONDS},
             # ratings arrive after the solve, without an event on Zendesk: re-read recent solves hourly
             "baton-outcomes": {"task": "baton.reread_outcomes", "schedule": 3600.0},
+            # helpdesks drop webhooks: list what changed since the last sweep and process what was missed
+            "baton-reconcile": {"task": "baton.reconcile", "schedule": settings.reconcile_seconds},
+            # customer text older than each installation's retention is removed (README "Data lifecycle")
+            "baton-retention": {"task": "baton.retention", "schedule": RETENTION_SECONDS},
         },
     }
 
@@ -180,6 +185,27 @@ def check_slas() -> None:
     _pipeline().check_slas()
 
 
+@shared_task(name="baton.retention", bind=True)
+def retention(self: Task) -> None:
+    """One task per installation: a large one's first run never holds up the others' (nor meets
+    the time limit for all of them)."""
+    for inst_id in _pipeline().store.retained_installations():
+        self.app.send_task("baton.retain", (inst_id,))
+
+
+@shared_task(name="baton.retain")
+def retain(inst_id: str) -> None:
+    counts = _pipeline().store.apply_retention(inst_id)
+    if any(counts.values()):
+        log.info("tasks.retention", extra={"installation": inst_id, **counts})
+
+
+@shared_task(name="baton.reconcile", bind=True)
+def reconcile(self: Task) -> None:
+    """The events a sweep records are queued as the web tier queues a webhook's (fair dispatch too)."""
+    _pipeline().reconcile(CeleryQueue(self.app).enqueue_event)
+
+
 @shared_task(name="baton.sweep_uninstalled")
 def sweep_uninstalled() -> None:
     from integration.service.apps.zendesk import sweep_uninstalled as zendesk_sweep
@@ -233,8 +259,10 @@ class LocalQueue:
     lives in memory, so at start it takes up every event and write a previous process left
     unfinished."""
 
-    def __init__(self, pipeline: Pipeline, drain_every: float = 5.0, reprobe_every: float = 300.0):
+    def __init__(self, pipeline: Pipeline, drain_every: float = 5.0, reprobe_every: float = 300.0,
+                 reconcile_every: float = Settings.reconcile_seconds):
         self.pipeline = pipeline
+        self._reconcile_every = reconcile_every
         self._heap: list[tuple[float, int, str, int]] = []
         self._seq = itertools.count()
         self._cv = threading.Condition()
@@ -281,6 +309,8 @@ class LocalQueue:
         next_drain = time.monotonic() + self._drain_every
         next_reprobe = time.monotonic() + self._reprobe_every
         next_sla = time.monotonic() + SLA_SECONDS
+        next_reconcile = time.monotonic() + self._reconcile_every
+        next_retention = time.monotonic()  # at start, then hourly: a laptop is rarely up an hour
         while True:
             with self._cv:
                 while not self._stop:
@@ -304,6 +334,12 @@ class LocalQueue:
                     if time.monotonic() >= next_sla:
                         next_sla = time.monotonic() + SLA_SECONDS
                         self.pipeline.check_slas()
+                    if time.monotonic() >= next_reconcile:
+                        next_reconcile = time.monotonic() + self._reconcile_every
+                        self.pipeline.reconcile(self.enqueue_event)
+                    if time.monotonic() >= next_retention:
+                        next_retention = time.monotonic() + RETENTION_SECONDS
+                        self.pipeline.store.apply_retention_everywhere()
                     events, writes = self.pipeline.due()
                     for eid in events:
                         self.pipeline.store.mark_enqueued(eid)

@@ -27,6 +27,7 @@ from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event
 from integration.service import apps, console, metrics
 from integration.service.pipeline import Pipeline
+from integration.service.quota import Guards
 from integration.service.settings import Settings
 from integration.service.store import SecretsUnreadable, Store, Vault, utcnow
 from integration.service.tasks import CeleryQueue, QueueUnavailable, celery_config, celery_init_app
@@ -57,9 +58,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.flask_secret_key,
                             CELERY=celery_config(settings))
     celery = celery_init_app(app)
+    # the guards' state lives where the queue does: the Celery broker's Redis, shared by every web
+    # and worker process; the embedded queue a caller passes keeps it in this process's memory
+    guards = Guards.redis(settings.redis_url) if queue is None else Guards()
     pipeline = Pipeline(store, park_after=settings.park_after, lease=timedelta(seconds=settings.lease_seconds),
                         stranded_after=timedelta(seconds=settings.stranded_seconds),
-                        requeue_after=timedelta(seconds=settings.requeue_seconds))
+                        requeue_after=timedelta(seconds=settings.requeue_seconds), guards=guards)
     app.extensions["baton"] = Baton(settings, store, pipeline)
     app.register_blueprint(console.bp)
     apps.register(app)

@@ -39,6 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     kn.add_argument("--format", choices=("json", "csv"), default="json", help="default json")
     kn.add_argument("--since", default="all", help="the period: 30d … or all (default all)")
 
+    un = sub.add_parser("uninstall", help="stop Baton for an installation and delete its data (prints what it deleted)")
+    un.add_argument("--installation", required=True, help="the installation id")
+    er = sub.add_parser("erase", help="erase one customer's text and identity from an installation (GDPR Art. 17)")
+    er.add_argument("--installation", required=True, help="the installation id")
+    who = er.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the customer's email address")
+    who.add_argument("--customer-id", help="the customer's id in the helpdesk")
+    sub.add_parser("rotate-keys", help="re-encrypt every stored secret with the first key of BATON_SECRET_KEY")
+
     ins = sub.add_parser("install", help="install Baton into a helpdesk account (creates its webhook)")
     helpdesks = ins.add_subparsers(dest="provider", required=True, metavar="HELPDESK")
     for key, d in connectors.descriptors().items():
@@ -77,7 +86,39 @@ def main(argv: list[str] | None = None) -> int:
         return _backtest(args)
     if args.command in ("report", "knowledge"):
         return _analytics(args)
+    if args.command in ("uninstall", "erase", "rotate-keys"):
+        return _lifecycle(args)
     return 2
+
+
+def _lifecycle(args: argparse.Namespace) -> int:
+    """``uninstall``, ``erase`` and ``rotate-keys`` (README "Data lifecycle"): each prints what it changed."""
+    try:
+        store = _store()
+        if args.command == "rotate-keys":
+            print(f"rotated the secrets of {store.rotate_secrets()} installation(s) to the first key of BATON_SECRET_KEY")
+            return 0
+        known = store.installation(args.installation) is not None
+    except (ValueError, RuntimeError) as e:  # no BATON_SECRET_KEY, or not a key the database was written with
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not known:
+        print(f"error: no installation {args.installation!r}", file=sys.stderr)
+        return 2
+    if args.command == "uninstall":
+        counts = store.uninstall(args.installation, "command line")
+        print(f"uninstalled {args.installation}; deleted rows per table:")
+    else:
+        try:
+            counts = store.erase_customer(args.installation, email=args.email, customer_id=args.customer_id)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"erased the customer from {args.installation}: {counts.pop('tickets')} conversation(s); "
+              "rows changed per table:")
+    for table, n in sorted(counts.items()):
+        print(f"  {table}: {n}")
+    return 0
 
 
 def _analytics(args: argparse.Namespace) -> int:
@@ -139,6 +180,13 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _development() -> bool:
+    """BATON_DEVELOPMENT=1: the install command accepts local helpdesks (the sandboxes)."""
+    from integration.service.settings import Settings
+
+    return Settings.from_env().development
+
+
 def _store():  # type: ignore[no-untyped-def]
     from integration.service.settings import Settings
     from integration.service.store import Store, Vault
@@ -179,7 +227,8 @@ def _install(args: argparse.Namespace) -> int:
     try:
         store = _store()
         store.migrate()
-        inst = install(store, args.provider, args.base_url, creds, args.public_url, settings, rules, args.mode)
+        inst = install(store, args.provider, args.base_url, creds, args.public_url, settings, rules, args.mode,
+                       development=_development())
     except (RulesError, ApiError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

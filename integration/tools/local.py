@@ -62,7 +62,7 @@ def install_into(driver: Driver, store: Store, baton_url: str, rules: Mapping[st
     whatever the helpdesk makes them do by hand."""
     setup = driver.setup()
     inst = install(store, driver.key, driver.url, setup.credentials, baton_url, settings=setup.settings,
-                   rules=rules, mode=setup.mode)
+                   rules=rules, mode=setup.mode, development=True)  # the sandbox listens on 127.0.0.1
     driver.connect(inst, f"{baton_url}/webhooks/{driver.key}/{inst.id}")
     return inst
 
@@ -84,18 +84,32 @@ def show_app(driver: Driver, store: Store, settings: Settings, installation: Ins
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None):
+    """A private ``redis-server``. With ``aof`` (a folder) it keeps an append-only file there, fsynced
+    every second (production's setting): a restart on the same folder finds the queues again."""
+
+    def __init__(self, port: int | None = None, aof: Path | None = None):
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.aof = aof
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server; .ci/run does it)")
+        durable = (["--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.aof)] if self.aof
+                   else ["--appendonly", "no"])
         self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      "--maxmemory-policy", "noeviction", *durable],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: _connects(self.port), timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: only what the append-only file holds survives."""
+        assert self.proc
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
 
     def stop(self) -> None:
         if self.proc:

@@ -14,6 +14,7 @@ from integration.service.settings import Settings
 from integration.service.store import Store, Vault, events, outbox
 from integration.service.web import create_app
 from integration.tools.local import CeleryWorker, RedisServer, Server, install_into
+from tests import leakscan
 
 
 class Harness:
@@ -32,11 +33,13 @@ class Harness:
         env = {**os.environ, "REDIS_URL": self.redis.url, "DATABASE_URL": database_url, "BATON_SECRET_KEY": key,
                "BATON_VISIBILITY_TIMEOUT": "6", "BATON_LEASE_SECONDS": "3", "BATON_DRAIN_SECONDS": "1",
                "BATON_STRANDED_SECONDS": "3", "BATON_REQUEUE_SECONDS": "8"}
-        self.worker = CeleryWorker(env, tmp / "worker.log", tmp / "beat-schedule")
+        self.worker_log = tmp / "worker.log"
+        self.worker = CeleryWorker(env, self.worker_log, tmp / "beat-schedule")
         self.worker.start()
 
     def close(self) -> None:
         self.worker.stop()
+        leakscan.scan_file(self.worker_log)  # S11: the worker's log lines join the session's leak scan
         self.helpdesk.stop()
         self.server.stop()
         self.redis.stop()

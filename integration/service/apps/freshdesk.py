@@ -28,6 +28,7 @@ agent from that agent's Freshdesk roles, never from the page. Then a console ses
 from __future__ import annotations
 
 import contextvars
+import secrets
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -42,6 +43,7 @@ from integration.core.contract import ApiError, ApiNotFound, ApiRateLimited, Api
 from integration.core.model import Installation
 from integration.service.console import THEMES, Identity, start_session
 from integration.service.console import session as sessions
+from integration.service.egress import check_base_url
 from integration.service.installs import install
 
 bp = Blueprint("app_freshdesk", __name__, url_prefix="/apps/freshdesk")
@@ -115,7 +117,8 @@ def install_app() -> Any:
     if not api_key or len(api_key) > 200:
         raise Refused(400, "The Freshdesk API key is missing (Profile settings → Your API key).")
     try:
-        base_url = fdk.account_url(data.get("domain"), _baton().settings.development)
+        development = _baton().settings.development
+        base_url = check_base_url("freshdesk", fdk.account_url(data.get("domain"), development), development)
     except ValueError as e:
         raise Refused(400, str(e)) from None
     probe = Installation("new", "freshdesk", base_url, {"api_key": api_key}, "")
@@ -134,11 +137,15 @@ def install_app() -> Any:
     created = inst is None
     if inst is None:
         try:
-            inst = install(store, "freshdesk", base_url, {"api_key": api_key}, _public_url(), mode="app")
+            inst = install(store, "freshdesk", base_url, {"api_key": api_key}, _public_url(), mode="app",
+                           development=development)
         except ApiError as e:
             raise Refused(422, f"Baton could not use Freshdesk at {base_url}: {e}") from None
-    else:  # installed again: the key just proven replaces the stored one (and revives an uninstalled account)
-        store.update_installation(inst.id, credentials={"api_key": api_key})
+    else:  # installed again: the key just proven replaces the stored one (and revives an uninstalled account,
+        # whose webhook secret went with its data: a new one)
+        store.update_installation(inst.id, credentials={"api_key": api_key},
+                                  webhook_secret=inst.webhook_secret or secrets.token_urlsafe(32))
+        inst = store.installation(inst.id)  # type: ignore[assignment]
     key, change = issue_key(inst.id)
     store.change_settings(inst.id, change, who)
     store.record_audit(inst.id, who, "app installed" if created else "app installed again", {"base_url": base_url})

@@ -30,6 +30,7 @@ from integration.core.contract import ApiError, ApiHostError, ApiTimeoutError
 from integration.core.model import Installation
 from integration.service.console import Identity, secure_page, start_session
 from integration.service.console.views import panel_data, save_feedback
+from integration.service.egress import check_base_url
 from integration.service.installs import install
 
 bp = Blueprint("app_intercom", __name__, url_prefix="/apps/intercom")
@@ -172,10 +173,12 @@ def oauth_callback() -> Any:
         if inst is None:
             inst = install(store, "intercom", hosts.api,
                            {"access_token": token, "client_secret": settings.intercom_client_secret},
-                           settings.public_url, mode="webhooks")
+                           settings.public_url, mode="webhooks", development=settings.development)
             store.record_audit(inst.id, me.name, "install", {"via": "Intercom OAuth", "teammate": me.id})
     except (ApiHostError, ApiTimeoutError):
         return _page(502, "Intercom could not be reached: try again in a minute.")
+    except ValueError as e:  # egress.check_base_url: an address Baton does not connect to
+        return _page(400, f"Baton cannot install for this Intercom address: {e}")
     except ApiError:
         return _page(400, "Intercom refused this authorization (an old or already used code): start again from "
                           "Intercom's App Store.")
@@ -198,7 +201,8 @@ def _hosts(region: str | None, host: str | None) -> intercom.Hosts:
     if host:
         if not (_baton().settings.development and _local(host)):
             raise ValueError("host= names a local Intercom (the sandbox) and needs a development deployment.")
-        return intercom.Hosts(host.rstrip("/"), host.rstrip("/"))  # the sandbox serves both
+        local = check_base_url("intercom", host, development=True)  # never a link-local or metadata address
+        return intercom.Hosts(local, local)  # the sandbox serves both
     if (region or "us") not in intercom.REGIONS:
         raise ValueError(f"Unknown Intercom region {region!r}: one of {', '.join(intercom.REGIONS)}.")
     return intercom.REGIONS[region or "us"]

@@ -221,6 +221,8 @@ def oauth_callback() -> Any:
         except ApiError as e:
             log.warning("zendesk.app.install-failed", extra={"account": account, "why": str(e)})
             return _refuse(503, "Baton could not set up its webhook in Zendesk: try connecting again.")
+        except ValueError as e:  # egress.check_base_url: an address Baton does not connect to
+            return _refuse(400, f"Baton cannot connect to this Zendesk account: {e}")
     else:  # connected again (the old token was revoked): the same installation, a new token
         store.update_installation(inst.id, credentials={"oauth_token": token})
         store.record_audit(inst.id, str(me.get("name") or me["id"]), "reconnect", {"via": CONNECTED_BY})
@@ -233,7 +235,8 @@ def _install(store: Store, settings: Settings, account: str, token: str, who: st
     """The installation, with Baton's webhook; the app's own (requirements.json) adopted when present."""
     public = settings.public_url or request.host_url.rstrip("/")
     inst = install(store, "zendesk", account, {"oauth_token": token}, public,
-                   settings={"bot_user_ids": [], "connected_by": CONNECTED_BY}, mode="events")
+                   settings={"bot_user_ids": [], "connected_by": CONNECTED_BY}, mode="events",
+                   development=settings.development)
     adopted = app.adopt_requirement_webhook(ZendeskClient(inst).http, f"{public}/webhooks/zendesk/{inst.id}",
                                             str(inst.settings.get("webhook_id")))
     if adopted:

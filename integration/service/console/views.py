@@ -15,7 +15,7 @@ from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, liv
 from integration.service.calibration import proposals
 from integration.service.calibration import review as calibration_review
 from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity
-from integration.service.store import utcnow
+from integration.service.store import retention_days, retention_days_of, utcnow
 
 
 def _store() -> Any:
@@ -69,11 +69,23 @@ def save_console_admins() -> Any:
     return _go("console.overview")
 
 
+@bp.post("/console/retention")
+def save_retention() -> Any:
+    """How many days Baton keeps customer text (README "Data lifecycle"; the hourly retention applies it)."""
+    try:
+        days = retention_days(request.form.get("retention_days", ""))
+    except ValueError as e:
+        return render_template("overview.html", **_overview_context(), retention_error=f"{str(e).capitalize()}."), 422
+    _store().change_settings(g.installation.id, {"retention_days": days}, identity().name)
+    return _go("console.overview")
+
+
 def _overview_context() -> dict[str, Any]:
     now = utcnow()
     return {"health": _store().health(g.installation.id, now - timedelta(days=1)), "now": now,
             "versions": _store().versions(g.installation.id)[:1], "draft": _store().draft(g.installation.id),
-            "types": resolution_types(g.installation), "admins": g.installation.settings.get("console_admins") or []}
+            "types": resolution_types(g.installation), "admins": g.installation.settings.get("console_admins") or [],
+            "retention_days": retention_days_of(g.installation.settings)}
 
 
 # roster and activity

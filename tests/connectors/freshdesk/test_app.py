@@ -25,7 +25,7 @@ class FakeQueue:
     def __init__(self) -> None:
         self.events: list[int] = []
 
-    def enqueue_event(self, event_id: int) -> None:
+    def enqueue_event(self, event_id: int, installation: str | None = None) -> None:
         self.events.append(event_id)
 
     def ping(self) -> None:

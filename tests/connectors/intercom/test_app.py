@@ -30,7 +30,7 @@ TICKET = "100000000001"
 
 
 class Queue:
-    def enqueue_event(self, event_id: int) -> None: ...
+    def enqueue_event(self, event_id: int, installation: str | None = None) -> None: ...
 
     def ping(self) -> None: ...
 
@@ -62,7 +62,8 @@ def client(store: Store) -> Any:
 def inst(store: Store, sandbox: IntercomSandbox) -> Any:
     """Baton installed for the sandbox's workspace, the operator's way (its token; the sandbox's own secret)."""
     installation = install(store, "intercom", sandbox.url, {"access_token": sandbox.access_token,
-                                                            "client_secret": sandbox.client_secret}, PUBLIC, mode="webhooks")
+                                                            "client_secret": sandbox.client_secret}, PUBLIC, mode="webhooks",
+                           development=True)
     return installation
 
 
