@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert
 
@@ -268,7 +270,9 @@ def test_invalid_stored_rules_flag_the_installation(desk):
 def test_lifecycle_events_move_the_state_without_a_decision(desk):
     cid, _, (held,) = desk.decide()
     desk.pipe.send(held)
-    for kind, state in (("conversation_assigned", State.ASSIGNED), ("conversation_closed", State.RESOLVED)):
+    for change, kind, state in ((lambda: desk.driver.assign(cid, desk.driver.human()), "conversation_assigned",
+                                 State.ASSIGNED), (lambda: desk.driver.solve(cid), "conversation_closed", State.RESOLVED)):
+        change()
         assert desk.pipe.process_event(desk.event(cid, kind)) == []
         assert desk.store.state(desk.inst.id, cid) is state
     # the customer comes back after resolution: decided afresh, a second escalation gets its own key
@@ -660,3 +664,52 @@ def test_a_plan_stopped_half_way_by_a_429_is_finished_without_a_second_note(desk
     desk.clock.advance(2)  # past the Retry-After
     assert desk.pipe.deliver(held.row.id) == "sent"
     assert len(desk.driver.notes(cid)) == 1
+
+
+# R4: deliveries in any order end where in-order delivery ends
+
+AFTER_THE_HANDOFF = ("conversation_assigned", "comment_added", "conversation_closed", "rating_added")
+
+
+def _history_after_the_handoff(desk, cid):
+    """What an agent does once the conversation is handed over; each change's event is kept back."""
+    desk.driver.assign(cid, desk.driver.human())
+    desk.driver.say(cid, "I refunded the duplicate charge.", role="agent")
+    desk.driver.solve(cid)
+    desk.driver.rate(cid, True)
+
+
+def _end(desk, cid):
+    return desk.store.state(desk.inst.id, str(cid)), len(desk.driver.notes(cid)), len(desk.driver.writes(cid))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(AFTER_THE_HANDOFF))
+def test_events_after_the_handoff_end_the_same_in_any_order(desk, order):
+    desk.driver.sandbox.rate_limit = 100_000  # many conversations a minute on one account: no 429 here
+    ends = []
+    for kinds in (AFTER_THE_HANDOFF, order):  # in order, then shuffled, each on its own conversation
+        cid, _, held = desk.decide()
+        for delivery in held:
+            desk.pipe.send(delivery)
+        _history_after_the_handoff(desk, cid)
+        for kind in kinds:
+            for delivery in desk.pipe.process_event(desk.event(cid, kind)):
+                desk.pipe.send(delivery)
+        ends.append(_end(desk, cid))
+    assert ends[0] == ends[1] == (State.RESOLVED, 1, ends[0][2])
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(("comment_added",) + AFTER_THE_HANDOFF))
+def test_late_events_of_a_finished_conversation_write_nothing_in_any_order(desk, order):
+    """Every webhook came late (the helpdesk's breaker held them): the agent had already handled and
+    solved the conversation; whatever order they arrive in, Baton writes nothing and ends resolved."""
+    desk.driver.sandbox.rate_limit = 100_000
+    cid = desk.driver.new_conversation(HUMAN)
+    _history_after_the_handoff(desk, cid)
+    writes = len(desk.driver.writes(cid))
+    for kind in order:
+        assert desk.pipe.process_event(desk.event(cid, kind)) == []
+    assert desk.store.state(desk.inst.id, str(cid)) is State.RESOLVED
+    assert len(desk.driver.writes(cid)) == writes and desk.driver.notes(cid) == []

@@ -198,3 +198,43 @@ def test_a_flooding_installation_waits_in_the_bulk_queue_and_the_others_do_not_w
         assert conf["broker_transport_options"]["queue_order_strategy"] == "round_robin"
     finally:
         server.stop()
+
+
+def test_the_drain_requeues_an_event_a_dead_connection_held(tmp_path):
+    """A worker had taken the event's task from the queue (late ack: kombu keeps it in its unacked
+    hash) when the broker crashed; reconnected, nobody will ack it and kombu gives it back only after
+    the visibility timeout. The drain queues the event again once it is older than requeue_seconds."""
+    from datetime import timedelta
+
+    import redis
+    from kombu import Connection
+
+    from integration.service.store import events, utcnow
+    from integration.tools.local import RedisServer
+
+    server = RedisServer()
+    server.start()
+    try:
+        settings = Settings(database_url=f"sqlite:///{tmp_path}/b.db", redis_url=server.url,
+                            secret_key=Fernet.generate_key().decode())
+        app = create_app(settings)
+        store = app.extensions["baton"].store
+        store.migrate()
+        queue = tasks.CeleryQueue(app.extensions["celery"])
+        held, waiting = (store.receive(Event("zendesk", "i1", f"k{n}", "comment_added", str(n)))[0] for n in (1, 2))
+        queue.enqueue_event(held)
+        worker = Connection(server.url)  # a worker takes the first task, then its process dies
+        assert worker.default_channel.basic_get(tasks.QUEUE, no_ack=False) is not None
+        worker.default_channel.qos._delivered.clear()  # (dead: it will not give it back on closing)
+        queue.enqueue_event(waiting)
+        broker = redis.Redis.from_url(server.url)
+        with store.engine.begin() as conn:
+            conn.execute(events.update().values(queued_at=utcnow() - timedelta(hours=1)))
+        tasks.drain.apply()
+        assert broker.llen(tasks.QUEUE) == 1  # held only a moment ago: a worker may still be on it
+        broker.zadd(tasks.UNACKED_INDEX, {tag: 0 for tag in broker.hkeys(tasks.UNACKED)})  # held for long
+        tasks.drain.apply()
+        assert broker.llen(tasks.QUEUE) == 2  # the held event queued again; the waiting one not twice
+        worker.release()
+    finally:
+        server.stop()

@@ -198,14 +198,13 @@ def outcome_from(ticket: Mapping[str, Any], ratings: Any) -> TicketOutcome:
     stats = ticket.get("stats") if isinstance(ticket.get("stats"), Mapping) else {}
     solved = [t for t in (iso_time(stats.get("resolved_at")), iso_time(stats.get("closed_at"))) if t]
     csat, csat_at, comment = _latest_rating(ratings)
-    status = ticket.get("status")
     return TicketOutcome(
         assigned_at=None, assignee_id=sid(ticket.get("responder_id")),
         first_agent_reply_at=iso_time(stats.get("first_responded_at")),
         solved_at=max(solved, default=None), reopens=1 if iso_time(stats.get("reopened_at")) else 0,
         csat=csat, csat_at=csat_at, csat_comment=comment,
         tags=tuple(t for t in ticket["tags"] if isinstance(t, str)) if isinstance(ticket.get("tags"), list) else (),
-        status=STATUS_NAME.get(status, str(status)) if isinstance(status, int) else str(status or ""))
+        status=_status(ticket.get("status")))
 
 
 def _latest_rating(ratings: Any) -> tuple[float | None, datetime | None, str | None]:
@@ -229,8 +228,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 def _ticket_fields(ticket: dict[str, Any]) -> dict[str, Any]:
     return {"tags": list(ticket.get("tags") or ()), "priority": PRIORITY_NAME.get(ticket.get("priority")),
-            "updated_at": ticket.get("updated_at"), "status": ticket.get("status"),
+            "updated_at": ticket.get("updated_at"), "status": _status(ticket.get("status")),
             "group_id": ticket.get("group_id"), "assignee_id": ticket.get("responder_id")}
+
+
+def _status(status: Any) -> str:
+    """Freshdesk's status number as a word, as the other helpdesks give theirs."""
+    return STATUS_NAME.get(status, str(status)) if isinstance(status, int) else str(status or "")
 
 
 def _customer(contact: dict[str, Any], company: dict[str, Any] | None, recent: list[dict[str, Any]],

@@ -79,7 +79,7 @@ class IntercomClient:
         )
         fields = {"tags": list(conversation.tags), "priority": conv.get("priority"),
                   "team_assignee_id": conv.get("team_assignee_id"), "admin_assignee_id": conv.get("admin_assignee_id"),
-                  "updated_at": conv.get("updated_at")}
+                  "updated_at": conv.get("updated_at"), "status": conv.get("state")}
         return TicketSnapshot(conversation, fields)
 
     def _role(self, author: dict[str, Any]) -> Role:

@@ -215,13 +215,18 @@ class ZendeskSandbox(Sandbox[_Job]):
 
     def add_comment(self, ticket_id: int, author_id: int, body: str, public: bool = True,
                     at: datetime | None = None) -> JSON:
-        """A comment made in Zendesk's UI (by the customer or a bot user): stored, then webhooks fire."""
+        """A comment made in Zendesk's UI (by the customer or a bot user): stored, then webhooks fire.
+        The requester's reply to a solved ticket reopens it, as Zendesk does ("If the requester
+        responds to a solved ticket, it's reopened", Zendesk Help, About ticket statuses)."""
         with self._lock:
             ticket = self._tickets[ticket_id]
             if author_id not in self._users:
                 raise KeyError(f"unknown user {author_id}")
             comment = self._make_comment(author_id, body, None, public)
-            self._commit(ticket, copy.deepcopy(ticket), comment, author_id, at)
+            after = copy.deepcopy(ticket)
+            if author_id == ticket["requester_id"] and ticket["status"] == "solved":
+                after["status"] = "open"
+            self._commit(ticket, after, comment, author_id, at)
             return copy.deepcopy(comment)
 
     def update_as(self, ticket_id: int, user_id: int, changes: JSON) -> JSON:

@@ -64,6 +64,21 @@ LIFECYCLE = {
     "conversation_assigned": lambda state: State.ASSIGNED if state is State.ESCALATED else state,
     "rating_added": lambda state: state,  # kept in the events table; feedback reads it later
 }
+DONE = frozenset({"solved", "resolved", "closed"})  # the helpdesks' words for a finished ticket
+
+
+def state_now(kind: str, state: State, status: str | None, assignee: str | None) -> State:
+    """The conversation's state after an assignment, close or rating event. Helpdesks deliver in
+    any order (a close can arrive before the assignment it followed, a reopen before the close), so
+    the state follows what the helpdesk says of the ticket now; the event's own word counts only
+    when the ticket could not be read (``status`` None)."""
+    if status is None:
+        return LIFECYCLE[kind](state)
+    if status in DONE:
+        return State.RESOLVED
+    if state is State.RESOLVED:  # closed before, open again: reopened
+        return State.ASSIGNED if assignee else State.BOT
+    return State.ASSIGNED if state is State.ESCALATED and assignee else state
 
 
 class RetryLater(Exception):
@@ -146,15 +161,15 @@ class Pipeline:
                 return Outcome("dead", f"the installation needed its admin for over {GIVE_UP_AFTER}")
             return self._wait(REPROBE_EVERY.total_seconds(), "waiting for the installation's admin")
         if ev.kind in LIFECYCLE:
-            new = LIFECYCLE[ev.kind](state)
             if ev.kind != "rating_added" and self._roster_stale(ctx.roster_synced_at):
                 self.sync_roster(inst.id)  # an assignment or a close changed someone's load
             try:
-                seen = self._after_the_bot(inst, ev.ticket_id, closed=ev.kind == "conversation_closed")
+                seen, status = self._after_the_bot(inst, ev.ticket_id, closed=ev.kind == "conversation_closed")
             except ApiError as e:
                 if e.transient:
                     return self._failed(ctx, e)
-                seen = None  # the ticket is gone or unreadable: the state still moves
+                seen, status = None, None  # the ticket is gone or unreadable: the event's word moves the state
+            new = state_now(ev.kind, state, status, (seen or {}).get("assignee_id"))  # type: ignore[arg-type]
             return Outcome("processed", f"state {state.value} → {new.value}", state=new if new is not state else None,
                            observed=seen)
         if state is State.ASSIGNED:
@@ -166,6 +181,9 @@ class Pipeline:
         except ApiError as e:
             return self._failed(ctx, e)
         now = self.clock()
+        if str(snapshot.ticket_fields.get("status") or "").lower() in DONE:  # a late event of a finished ticket
+            return Outcome("processed", "the ticket is solved", state=State.RESOLVED if state is not State.RESOLVED else None,
+                           observed=observed(snapshot.conversation))
         if snapshot.conversation.human_replied:
             return Outcome("processed", "a human agent already replied", state=State.ASSIGNED, first_reply=True,
                            observed=observed(snapshot.conversation))
@@ -220,21 +238,22 @@ class Pipeline:
                        plan=planning.handoff(snapshot, decision, route, rules, key, limit, note_text(found)),
                        customer_messages=sum(1 for m in snapshot.conversation.messages if m.role is Role.CUSTOMER))
 
-    def _after_the_bot(self, inst: Installation, ticket_id: str, closed: bool) -> dict[str, object]:
+    def _after_the_bot(self, inst: Installation, ticket_id: str, closed: bool) -> tuple[dict[str, object], str | None]:
         """What the helpdesk says became of the conversation (assignment, first reply, solved,
-        reopens, satisfaction, verdict and resolution tags); on a close, also the agent's
-        resolving answer and, for a conversation Baton never decided on, the customer's words."""
+        reopens, satisfaction, verdict and resolution tags) and its status now (None: not told);
+        on a close, also the agent's resolving answer and, for a conversation Baton never decided
+        on, the customer's words."""
         client = self.client(inst)
         before = self.store.outcome(inst.id, ticket_id)
-        seen = settled(outcome_values(client.outcome(ticket_id), inst.settings.get("resolution_types")), before,
-                       self.clock())
+        now = client.outcome(ticket_id)
+        seen = settled(outcome_values(now, inst.settings.get("resolution_types")), before, self.clock())
         if closed:
             conversation = client.load(ticket_id).conversation
             seen.update(observed(conversation), answer_text=answer_gist(conversation))
             handed = (before or {}).get("escalated_at")
             if handed is not None and "first_agent_reply_at" not in seen:
                 seen["first_agent_reply_at"] = first_reply_after(conversation, handed)
-        return {k: v for k, v in seen.items() if v is not None}
+        return {k: v for k, v in seen.items() if v is not None}, now.status.lower() or None
 
     def reread_outcomes(self, days: int = 7, per_installation: int = 200) -> int:
         """Read again what the helpdesk says of recently solved conversations that have no rating

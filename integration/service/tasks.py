@@ -8,8 +8,10 @@ always well below the visibility timeout (longer waits are parked in the store a
 """
 from __future__ import annotations
 
+import base64
 import heapq
 import itertools
+import json
 import logging
 import threading
 import time
@@ -153,7 +155,7 @@ def drain(self: Task) -> None:
     pipeline = _pipeline()
     events, writes = pipeline.due()
     broker = _broker(self.app.conf.broker_url)
-    waiting = {int(i) for i in broker.smembers(QUEUED)}
+    waiting = {int(i) for i in broker.smembers(QUEUED)} - _orphaned(broker, pipeline.requeue_after.total_seconds())
     for eid in events:
         if eid in waiting:
             continue  # queued and still waiting its turn: not lost
@@ -162,6 +164,32 @@ def drain(self: Task) -> None:
         pipeline.store.mark_enqueued(eid)
     for oid in writes:
         self.app.send_task("baton.deliver", (oid,))
+
+
+UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's Redis transport: messages a worker holds
+
+
+def _orphaned(broker: redis.Redis, older_than: float) -> set[int]:
+    """Events whose task a worker took from the queue ``older_than`` seconds ago and never acked.
+    A worker holds a message (late ack) while it runs the task or waits to (prefetch), never longer
+    than the task's time limit; one held longer belonged to a connection that died (the broker or
+    the worker crashed). Kombu gives such messages back only after the visibility timeout (an hour):
+    the drain queues their events again now (a later redelivery of the old message finds the event
+    processed and does nothing)."""
+    try:
+        tags = broker.zrangebyscore(UNACKED_INDEX, "-inf", time.time() - older_than)
+        held = broker.hmget(UNACKED, tags) if tags else []
+    except redis.RedisError:
+        return set()
+    found = set()
+    for raw in held:
+        try:
+            message = json.loads(raw)[0]
+            if message["headers"]["task"] == "baton.process_event":
+                found.add(int(json.loads(base64.b64decode(message["body"]))[0][0]))
+        except (TypeError, ValueError, KeyError, IndexError):
+            continue  # not a message of ours, or of another shape: left to kombu
+    return found
 
 
 @shared_task(name="baton.sync_rosters", bind=True)

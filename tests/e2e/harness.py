@@ -19,7 +19,7 @@ from tests import leakscan
 
 class Harness:
     def __init__(self, tmp: Path, database_url: str, provider: str = "zendesk"):
-        self.redis = RedisServer()
+        self.redis = RedisServer(aof=tmp)  # production's setting: appendonly, fsync every second
         self.redis.start()
         key = Fernet.generate_key().decode()
         self.store = Store(database_url, Vault(key))

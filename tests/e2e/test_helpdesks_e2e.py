@@ -137,3 +137,43 @@ def test_redis_down_answers_503_and_nothing_acknowledged_is_lost(harness):
     wait_for(lambda: desk.notes(during), timeout=90)
     h.quiet()
     assert len(desk.notes(before)) == 1 and len(desk.notes(during)) == 1
+
+
+def _stream(desk, n: int) -> list:
+    """n conversations that must be handed over, one after the other, as customers write in."""
+    return [desk.new_conversation(f"{HUMAN} (order {i})") for i in range(n)]
+
+
+def test_a_warm_shutdown_mid_stream_loses_and_repeats_nothing(harness):
+    """R7: a deploy stops the worker with SIGTERM while work is queued and running; Celery finishes
+    the task in hand and leaves the rest in the broker; the next worker takes it from there."""
+    h, desk = harness, harness.helpdesk
+    desk.delay(0.3)  # each write takes a while: the stop comes while one is under way
+    cids = _stream(desk, 8)
+    wait_for(lambda: any(desk.notes(c) for c in cids), timeout=60)
+    h.worker.stop()  # SIGTERM: a warm shutdown
+    desk.delay(0)
+    h.worker.start()
+    for cid in cids:
+        wait_for(lambda cid=cid: desk.notes(cid), timeout=90)
+    h.quiet()
+    assert [len(desk.notes(c)) for c in cids] == [1] * len(cids)
+    assert {e["status"] for c in cids for e in h.events(c)} <= {"processed"}
+
+
+def test_redis_killed_mid_stream_comes_back_from_its_append_only_file_and_nothing_is_lost(harness):
+    """R6: the broker crashes (SIGKILL) while events wait in it; restarted on its append-only file,
+    it still holds them (what the last second's fsync missed, the drain re-queues from the store)."""
+    h, desk = harness, harness.helpdesk
+    h.worker.stop()  # events pile up in the broker
+    cids = _stream(desk, 6)
+    desk.wait_for_deliveries(timeout=15)
+    assert {e["status"] for c in cids for e in h.events(c)} == {"enqueued"}
+    time.sleep(1.5)  # past appendfsync everysec
+    h.redis.kill()
+    h.redis.start()
+    h.worker.start()
+    for cid in cids:
+        wait_for(lambda cid=cid: desk.notes(cid), timeout=90)
+    h.quiet()
+    assert [len(desk.notes(c)) for c in cids] == [1] * len(cids)

@@ -379,9 +379,12 @@ def test_trigger_webhook_renders_its_template_and_skips_the_api_users_own_commen
     api.put(f"/tickets/{tid}", json={"ticket": {"additional_tags": ["baton_off"]}})
     sandbox.add_comment(tid, customer["id"], "Tagged off")  # excluded tag: no delivery
     api.put(f"/tickets/{tid}", json={"ticket": {"remove_tags": ["baton_off"], "status": "solved"}})
-    sandbox.add_comment(tid, customer["id"], "Solved")  # not less than solved: no delivery
+    sandbox.add_comment(tid, world["agent"]["id"], "Solved")  # not less than solved: no delivery
     assert sandbox.wait_for_deliveries(5)
     assert len(receiver.requests) == 1
+    sandbox.add_comment(tid, customer["id"], "Not solved for me")  # the requester's reply reopens it: delivered
+    assert sandbox.wait_for_deliveries(5)
+    assert len(receiver.requests) == 2 and sandbox.get_ticket(tid)["status"] == "open"
 
     unsupported = api.post("/triggers", json={"trigger": {"title": "x", "conditions": {"all": [
         {"field": "via_id", "operator": "is", "value": 4}]}, "actions": [
