@@ -210,11 +210,16 @@ def main() -> int:
             tenants[1].driver.throttle(10**9, retry_after=30)
         skip = len((tmp / "access.log").read_text().splitlines())
         cpu0, decided0 = worker_cpu(worker.proc.pid), _count(store, decisions)  # type: ignore[union-attr]
+        load0 = _backends(redis_server, store)
         fault: dict[str, float] = {}
         chaos = threading.Thread(target=_chaos, args=(args, fault, worker, web, redis_server, tenants), daemon=True)
         if args.chaos:
             chaos.start()
+        depth = {"main": 0, "bulk": 0}
+        sampling = threading.Event()
+        threading.Thread(target=_sample, args=(redis_server, depth, sampling), daemon=True).start()
         _drive(args, tenants)
+        sampling.set()
         sent_end = time.monotonic()
         if args.noisy:
             tenants[1].driver.throttle(0, retry_after=0)
@@ -223,8 +228,9 @@ def main() -> int:
         cpu1 = worker_cpu(worker.proc.pid)  # type: ignore[union-attr]
         decided1 = _count(store, decisions)
         settled = _settle(store, tenants, args.settle)
+        load1 = _backends(redis_server, store)
         _report(args, tmp / "access.log", skip, tenants, quiet, fault, sent_end, settled,
-                (decided1 - decided0) / max(cpu1 - cpu0, 1e-9), store)
+                (decided1 - decided0) / max(cpu1 - cpu0, 1e-9), store, (load0, load1), depth)
     finally:
         worker.stop()
         web.stop()
@@ -233,6 +239,34 @@ def main() -> int:
         redis_server.stop()
         store.engine.dispose()
     return 0
+
+
+def _backends(redis_server: RedisServer, store: Store) -> tuple[int, int]:
+    """Commands Redis has processed and transactions PostgreSQL has committed so far (what each
+    webhook costs them: the capacity arithmetic in the README)."""
+    import redis
+
+    commands = int(redis.Redis.from_url(redis_server.url).info("stats")["total_commands_processed"])
+    if store.engine.dialect.name != "postgresql":
+        return commands, 0
+    with store.engine.connect() as conn:
+        committed = conn.exec_driver_sql("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        return commands, int(committed.scalar_one())
+
+
+def _sample(redis_server: RedisServer, depth: dict[str, int], done: threading.Event) -> None:
+    """The longest each broker queue got (fair dispatch sends a flooding tenant's surplus to bulk)."""
+    import redis
+
+    from integration.service.tasks import BULK, QUEUE
+
+    broker = redis.Redis.from_url(redis_server.url, socket_timeout=1)
+    while not done.wait(0.5):
+        try:
+            depth["main"] = max(depth["main"], broker.llen(QUEUE))
+            depth["bulk"] = max(depth["bulk"], broker.llen(BULK))
+        except redis.RedisError:
+            continue  # the chaos restarts it
 
 
 def _count(store: Store, table: Any) -> int:
@@ -310,7 +344,8 @@ def _settle(store: Store, tenants: list[Tenant], longest: float) -> float:
 
 
 def _report(args: argparse.Namespace, access: Path, skip: int, tenants: list[Tenant], quiet: list[Tenant],
-            fault: dict[str, float], sent_end: float, settled: float, per_cpu: float, store: Store) -> None:
+            fault: dict[str, float], sent_end: float, settled: float, per_cpu: float, store: Store,
+            load: tuple[tuple[int, int], tuple[int, int]], depth: dict[str, int]) -> None:
     lines = [line.split() for line in access.read_text().splitlines()[skip:]]
     hooks = [(int(d) / 1000, int(s)) for d, s, path in lines if path.startswith("/webhooks/")]
     acks = [ms for ms, _ in hooks]
@@ -343,11 +378,16 @@ def _report(args: argparse.Namespace, access: Path, skip: int, tenants: list[Ten
     print(f"ack inside gunicorn: p50 {statistics.median(acks):.1f} ms, p99 {pct(acks, 0.99):.1f} ms, "
           f"max {max(acks):.1f} ms" if acks else "ack: none")
     handoffs = sum(h for t in tenants for _, h in t.created.values())
-    print(f"handoffs: {handoffs}; end-to-end (created → note landed): all p50 {statistics.median(e2e_all):.2f} s, "
-          f"p95 {pct(e2e_all, 0.95):.2f} s; quiet tenants p50 {statistics.median(e2e_quiet):.2f} s, "
-          f"p95 {pct(e2e_quiet, 0.95):.2f} s" if e2e_all and e2e_quiet else f"handoffs: {handoffs}; none landed")
+    print(f"handoffs: {handoffs}; end-to-end (created → note landed): all p50 {statistics.median(e2e_all):.3f} s, "
+          f"p95 {pct(e2e_all, 0.95):.3f} s; quiet tenants p50 {statistics.median(e2e_quiet):.3f} s, "
+          f"p95 {pct(e2e_quiet, 0.95):.3f} s" if e2e_all and e2e_quiet else f"handoffs: {handoffs}; none landed")
+    print(f"most tasks waiting in the broker: main queue {depth['main']}, bulk queue {depth['bulk']}")
     print(f"decisions per worker CPU-second: {per_cpu:.0f}; settled {settled:.0f} s after the last send; "
           f"events dead-lettered: {dead}")
+    (r0, x0), (r1, x1) = load
+    if hooks and not fault:  # a restarted Redis or PostgreSQL starts its counters again
+        print(f"per webhook received: {(r1 - r0) / len(hooks):.1f} Redis commands, "
+              f"{(x1 - x0) / len(hooks):.1f} PostgreSQL commits (all processes, beat included)")
     if args.noisy:
         for t in tenants[:2]:
             n = sum(h for _, h in t.created.values())

@@ -1,15 +1,22 @@
+import json
 import time
+from dataclasses import dataclass
+from datetime import timedelta
 
+import pytest
+import redis
 from celery import Celery
 from cryptography.fernet import Fernet
+from kombu import Connection
 
 import connectors
 from integration.core.model import Event
 from integration.service import tasks
 from integration.service.pipeline import RetryLater
 from integration.service.settings import Settings
+from integration.service.store import events, utcnow
 from integration.service.web import create_app
-from integration.tools.local import install_into
+from integration.tools.local import RedisServer, install_into
 
 
 def test_reliability_settings_hold():
@@ -106,40 +113,6 @@ def test_celery_queue_reports_a_down_broker():
         assert raised
 
 
-def test_the_drain_requeues_only_events_whose_task_was_really_lost(tmp_path):
-    """A backlog is not a loss: events queued an hour ago and still waiting in the broker are left
-    alone; once the broker has lost them (restarted without its data), they are queued again."""
-    from datetime import timedelta
-
-    import redis
-
-    from integration.service.store import events, utcnow
-    from integration.tools.local import RedisServer
-
-    server = RedisServer()
-    server.start()
-    try:
-        settings = Settings(database_url=f"sqlite:///{tmp_path}/b.db", redis_url=server.url,
-                            secret_key=Fernet.generate_key().decode())
-        app = create_app(settings)
-        store = app.extensions["baton"].store
-        store.migrate()
-        queue = tasks.CeleryQueue(app.extensions["celery"])
-        for n in range(5):
-            queue.enqueue_event(store.receive(Event("zendesk", "i1", f"k{n}", "comment_added", str(n + 1)))[0])
-        with store.engine.begin() as conn:
-            conn.execute(events.update().values(queued_at=utcnow() - timedelta(hours=1)))
-        broker = redis.Redis.from_url(server.url)
-        assert broker.llen("celery") == 5
-        tasks.drain.apply()
-        assert broker.llen("celery") == 5  # waiting behind a backlog: nothing queued twice
-        broker.flushall()  # the broker lost its data
-        tasks.drain.apply()
-        assert broker.llen("celery") == 5
-    finally:
-        server.stop()
-
-
 def test_the_embedded_queue_takes_up_what_the_previous_process_left(tmp_path, receiver, vault):
     """Its queue lives in memory: events acknowledged before a restart must not wait out the
     drain's lost-task window."""
@@ -165,14 +138,24 @@ def test_the_embedded_queue_takes_up_what_the_previous_process_left(tmp_path, re
         driver.stop()
 
 
-def test_a_flooding_installation_waits_in_the_bulk_queue_and_the_others_do_not_wait_behind_it(tmp_path):
-    """Past FAIR_BACKLOG events waiting, an installation's further events go to the bulk queue,
-    which every worker also consumes, in turn with the main one (bench/load.py measures the effect
-    with real workers); as the worker takes them, the installation's count goes down again."""
-    import redis
+@dataclass
+class Broker:
+    """Baton's web app on a private Redis: its queue, its store, and the broker to look into."""
+    settings: Settings
+    store: object
+    queue: tasks.CeleryQueue
+    redis: object
 
-    from integration.tools.local import RedisServer
+    def event(self, installation: str, key: str) -> int:
+        return self.store.receive(Event("zendesk", installation, key, "comment_added", key))[0]
 
+    def queued_an_hour_ago(self) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(events.update().values(queued_at=utcnow() - timedelta(hours=1)))
+
+
+@pytest.fixture
+def broker(tmp_path):
     server = RedisServer()
     server.start()
     try:
@@ -181,60 +164,72 @@ def test_a_flooding_installation_waits_in_the_bulk_queue_and_the_others_do_not_w
         app = create_app(settings)
         store = app.extensions["baton"].store
         store.migrate()
-        queue = tasks.CeleryQueue(app.extensions["celery"])
-        flood = [queue.enqueue_event(store.receive(Event("zendesk", "loud", f"k{n}", "comment_added", str(n)))[0], "loud")
-                 for n in range(tasks.FAIR_BACKLOG + 30)]
-        quiet = queue.enqueue_event(store.receive(Event("zendesk", "calm", "c1", "comment_added", "1"))[0], "calm")
-        assert flood.count(tasks.QUEUE) == tasks.FAIR_BACKLOG and flood.count(tasks.BULK) == 30
-        assert quiet == tasks.QUEUE
-        broker = redis.Redis.from_url(server.url)
-        assert broker.llen(tasks.QUEUE) == tasks.FAIR_BACKLOG + 1 and broker.llen(tasks.BULK) == 30
-        for _ in range(40):  # the worker took 40 of the loud one's events
-            tasks._taken(broker, "loud")
-        assert queue.enqueue_event(store.receive(Event("zendesk", "loud", "k-late", "comment_added", "9"))[0],
-                                   "loud") == tasks.QUEUE
-        conf = tasks.celery_config(settings)
-        assert {q.name for q in conf["task_queues"]} == {tasks.QUEUE, tasks.BULK}  # workers consume both
-        assert conf["broker_transport_options"]["queue_order_strategy"] == "round_robin"
+        yield Broker(settings, store, tasks.CeleryQueue(app.extensions["celery"]), redis.Redis.from_url(server.url))
     finally:
         server.stop()
 
 
-def test_the_drain_requeues_an_event_a_dead_connection_held(tmp_path):
+def test_the_drain_requeues_only_events_whose_task_was_really_lost(broker):
+    """A backlog is not a loss: events queued an hour ago and still waiting in the broker are left
+    alone; once the broker has lost them (restarted without its data), they are queued again."""
+    for n in range(5):
+        broker.queue.enqueue_event(broker.event("i1", f"k{n}"))
+    broker.queued_an_hour_ago()
+    assert broker.redis.llen(tasks.QUEUE) == 5
+    tasks.drain.apply()
+    assert broker.redis.llen(tasks.QUEUE) == 5  # waiting behind a backlog: nothing queued twice
+    broker.redis.flushall()  # the broker lost its data
+    tasks.drain.apply()
+    assert broker.redis.llen(tasks.QUEUE) == 5
+
+
+def test_the_drain_requeues_an_event_a_dead_connection_held(broker):
     """A worker had taken the event's task from the queue (late ack: kombu keeps it in its unacked
     hash) when the broker crashed; reconnected, nobody will ack it and kombu gives it back only after
     the visibility timeout. The drain queues the event again once it is older than requeue_seconds."""
-    from datetime import timedelta
+    held, waiting = broker.event("i1", "k1"), broker.event("i1", "k2")
+    broker.queue.enqueue_event(held)
+    worker = Connection(broker.settings.redis_url)  # a worker takes the first task, then its process dies
+    assert worker.default_channel.basic_get(tasks.QUEUE, no_ack=False) is not None
+    worker.default_channel.qos._delivered.clear()  # (dead: it will not give it back on closing)
+    broker.queue.enqueue_event(waiting)
+    broker.queued_an_hour_ago()
+    tasks.drain.apply()
+    assert broker.redis.llen(tasks.QUEUE) == 1  # held only a moment ago: a worker may still be on it
+    broker.redis.zadd(tasks.UNACKED_INDEX, {tag: 0 for tag in broker.redis.hkeys(tasks.UNACKED)})  # held for long
+    tasks.drain.apply()
+    assert broker.redis.llen(tasks.QUEUE) == 2  # the held event queued again; the waiting one not twice
+    worker.release()
 
-    import redis
-    from kombu import Connection
 
-    from integration.service.store import events, utcnow
-    from integration.tools.local import RedisServer
+def test_a_flooding_installation_waits_in_the_bulk_queue_and_the_others_do_not_wait_behind_it(broker):
+    """Past FAIR_BACKLOG events waiting, an installation's further events go to the bulk queue,
+    which every worker also consumes, in turn with the main one (bench/load.py measures the effect
+    with real workers); as the worker takes them, the installation's count goes down again."""
+    flood = [broker.queue.enqueue_event(broker.event("loud", f"k{n}"), "loud") for n in range(tasks.FAIR_BACKLOG + 30)]
+    quiet = broker.queue.enqueue_event(broker.event("calm", "c1"), "calm")
+    assert flood.count(tasks.QUEUE) == tasks.FAIR_BACKLOG and flood.count(tasks.BULK) == 30
+    assert quiet == tasks.QUEUE
+    assert broker.redis.llen(tasks.QUEUE) == tasks.FAIR_BACKLOG + 1 and broker.redis.llen(tasks.BULK) == 30
+    assert int(broker.redis.get(tasks.BACKLOG + "loud")) == tasks.FAIR_BACKLOG + 30
+    for _ in range(40):  # the worker took 40 of the loud one's events
+        tasks._taken(broker.redis, "loud")
+    assert broker.queue.enqueue_event(broker.event("loud", "k-late"), "loud") == tasks.QUEUE
+    conf = tasks.celery_config(broker.settings)
+    assert {q.name for q in conf["task_queues"]} == {tasks.QUEUE, tasks.BULK}  # workers consume both
+    assert conf["broker_transport_options"]["queue_order_strategy"] == "round_robin"
 
-    server = RedisServer()
-    server.start()
-    try:
-        settings = Settings(database_url=f"sqlite:///{tmp_path}/b.db", redis_url=server.url,
-                            secret_key=Fernet.generate_key().decode())
-        app = create_app(settings)
-        store = app.extensions["baton"].store
-        store.migrate()
-        queue = tasks.CeleryQueue(app.extensions["celery"])
-        held, waiting = (store.receive(Event("zendesk", "i1", f"k{n}", "comment_added", str(n)))[0] for n in (1, 2))
-        queue.enqueue_event(held)
-        worker = Connection(server.url)  # a worker takes the first task, then its process dies
-        assert worker.default_channel.basic_get(tasks.QUEUE, no_ack=False) is not None
-        worker.default_channel.qos._delivered.clear()  # (dead: it will not give it back on closing)
-        queue.enqueue_event(waiting)
-        broker = redis.Redis.from_url(server.url)
-        with store.engine.begin() as conn:
-            conn.execute(events.update().values(queued_at=utcnow() - timedelta(hours=1)))
-        tasks.drain.apply()
-        assert broker.llen(tasks.QUEUE) == 1  # held only a moment ago: a worker may still be on it
-        broker.zadd(tasks.UNACKED_INDEX, {tag: 0 for tag in broker.hkeys(tasks.UNACKED)})  # held for long
-        tasks.drain.apply()
-        assert broker.llen(tasks.QUEUE) == 2  # the held event queued again; the waiting one not twice
-        worker.release()
-    finally:
-        server.stop()
+
+def test_the_drain_requeues_an_event_whose_task_vanished_between_the_queue_and_a_worker(broker):
+    """Kombu's consumer pops a message, then records it as held: a worker SIGKILLed in between loses
+    it (bench/load.py --chaos worker-kill found one in 1,500). The event is still marked queued, but
+    a younger task is first in line, so its own is no longer there: queued again."""
+    lost, behind = broker.event("i1", "k1"), broker.event("i1", "k2")
+    broker.queue.enqueue_event(lost)
+    time.sleep(0.01)
+    broker.queue.enqueue_event(behind)
+    assert broker.redis.rpop(tasks.QUEUE) is not None  # the oldest taken, and the worker killed at once
+    broker.queued_an_hour_ago()
+    tasks.drain.apply()
+    waiting = [tasks._event_of(json.loads(m)) for m in broker.redis.lrange(tasks.QUEUE, 0, -1)]
+    assert sorted(waiting) == sorted([lost, behind])  # the lost one again; the one behind not twice

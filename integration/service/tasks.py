@@ -13,6 +13,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import threading
 import time
 from functools import lru_cache
@@ -89,10 +90,11 @@ def celery_init_app(app: Flask) -> Celery:
     return celery_app
 
 
-# Ids of events whose task waits in the broker. It lives in the broker itself: the drain re-queues
-# an event queued long ago only when its id is not here (its task was really lost), never one that
-# is merely waiting behind a backlog; a broker restarted without its data forgets both together.
-QUEUED = "baton:queued-events"
+# Events whose task waits in the broker, with when it was published (a sorted set). It lives in the
+# broker itself: the drain re-queues an event queued long ago only when its task was really lost,
+# never one merely waiting behind a backlog (see ``drain``); a broker restarted without its data
+# forgets both together.
+QUEUED = "baton:queued"
 
 # Fair dispatch. Events wait in one of two broker queues, and every worker consumes both: kombu's
 # Redis transport takes from its queues in turn (it rotates a queue to the back of the line after
@@ -118,13 +120,13 @@ def _broker(url: str) -> redis.Redis:
 @shared_task(name="baton.process_event", bind=True, max_retries=None)
 def process_event(self: Task, event_id: int, installation: str | None = None) -> None:
     broker = _broker(self.app.conf.broker_url)
-    broker.srem(QUEUED, event_id)
+    broker.zrem(QUEUED, event_id)
     if installation is not None and not self.request.retries:
         _taken(broker, installation)
     try:
         held = _pipeline().process_event(event_id)
     except RetryLater as e:
-        broker.sadd(QUEUED, event_id)  # waiting in the broker again, as a countdown
+        broker.zadd(QUEUED, {event_id: time.time()})  # waiting in the broker again, as a countdown
         raise self.retry(countdown=e.delay)
     for delivery in held:  # write back at once, in this task; only a wait goes back to the queue
         try:
@@ -155,11 +157,14 @@ def drain(self: Task) -> None:
     pipeline = _pipeline()
     events, writes = pipeline.due()
     broker = _broker(self.app.conf.broker_url)
-    waiting = {int(i) for i in broker.smembers(QUEUED)} - _orphaned(broker, pipeline.requeue_after.total_seconds())
+    queued = {int(m): at for m, at in broker.zrange(QUEUED, 0, -1, withscores=True)}
+    held, orphans = _held(broker, pipeline.requeue_after.total_seconds())
+    heads = [_head(broker, name, queued) for name in (QUEUE, BULK)]
     for eid in events:
-        if eid in waiting:
-            continue  # queued and still waiting its turn: not lost
-        broker.sadd(QUEUED, eid)
+        at = queued.get(eid)
+        if eid in held or (at is not None and eid not in orphans and any(h is not None and h <= at for h in heads)):
+            continue  # a worker has it, or something published no later still waits: its turn will come
+        broker.zadd(QUEUED, {eid: time.time()})
         self.app.send_task("baton.process_event", (eid,))
         pipeline.store.mark_enqueued(eid)
     for oid in writes:
@@ -169,27 +174,53 @@ def drain(self: Task) -> None:
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's Redis transport: messages a worker holds
 
 
-def _orphaned(broker: redis.Redis, older_than: float) -> set[int]:
-    """Events whose task a worker took from the queue ``older_than`` seconds ago and never acked.
-    A worker holds a message (late ack) while it runs the task or waits to (prefetch), never longer
-    than the task's time limit; one held longer belonged to a connection that died (the broker or
-    the worker crashed). Kombu gives such messages back only after the visibility timeout (an hour):
-    the drain queues their events again now (a later redelivery of the old message finds the event
-    processed and does nothing)."""
+def _head(broker: redis.Redis, queue: str, queued: dict[int, float]) -> float | None:
+    """When the oldest task still waiting in ``queue`` was published (kombu pushes on the left and
+    takes from the right): None when the queue is empty, minus infinity when that is not known (not
+    an event's task). An event queued before it that is neither waiting there (a queue is first in,
+    first out) nor held by a worker had its task lost: a worker SIGKILLed between taking a message
+    and recording it as held, a broker that lost its last second of writes."""
     try:
-        tags = broker.zrangebyscore(UNACKED_INDEX, "-inf", time.time() - older_than)
-        held = broker.hmget(UNACKED, tags) if tags else []
+        raw = broker.lindex(queue, -1)
     except redis.RedisError:
-        return set()
-    found = set()
-    for raw in held:
+        return -math.inf
+    if raw is None:
+        return None
+    event = _event_of(json.loads(raw))
+    return queued.get(event, -math.inf) if event is not None else -math.inf
+
+
+def _event_of(message: dict) -> int | None:
+    """The event id of a ``baton.process_event`` message as kombu stores it, else None."""
+    try:
+        if message["headers"]["task"] == "baton.process_event":
+            return int(json.loads(base64.b64decode(message["body"]))[0][0])
+    except (TypeError, ValueError, KeyError, IndexError):
+        pass  # not a message of ours, or of another shape
+    return None
+
+
+def _held(broker: redis.Redis, older_than: float) -> tuple[set[int], set[int]]:
+    """Events whose task a worker has taken and not acked: (held less than ``older_than`` seconds,
+    held longer). A worker holds a message (late ack) while it runs the task or waits to (prefetch),
+    never longer than the task's time limit; one held longer belonged to a connection that died
+    (the broker or the worker crashed). Kombu gives such messages back only after the visibility
+    timeout (an hour): the drain queues their events again now (a later redelivery of the old
+    message finds the event processed and does nothing)."""
+    try:
+        since = dict(broker.zrange(UNACKED_INDEX, 0, -1, withscores=True))
+        messages = broker.hmget(UNACKED, list(since)) if since else []
+    except redis.RedisError:
+        return set(), set()
+    recent, orphans = set(), set()
+    for tag, raw in zip(since, messages):
         try:
-            message = json.loads(raw)[0]
-            if message["headers"]["task"] == "baton.process_event":
-                found.add(int(json.loads(base64.b64decode(message["body"]))[0][0]))
-        except (TypeError, ValueError, KeyError, IndexError):
-            continue  # not a message of ours, or of another shape: left to kombu
-    return found
+            event = _event_of(json.loads(raw)[0])
+        except (TypeError, ValueError, IndexError):
+            continue  # not of the shape kombu writes: left to kombu
+        if event is not None:
+            (orphans if since[tag] < time.time() - older_than else recent).add(event)
+    return recent, orphans
 
 
 @shared_task(name="baton.sync_rosters", bind=True)
@@ -267,7 +298,7 @@ class CeleryQueue:
                 with self._probe.pipeline() as p:
                     waiting, _ = p.incr(key).expire(key, 3600).execute()
                 queue = BULK if waiting > FAIR_BACKLOG else QUEUE
-            self._probe.sadd(QUEUED, event_id)
+            self._probe.zadd(QUEUED, {event_id: time.time()})
             self.celery.send_task("baton.process_event", (event_id,),
                                   {"installation": installation} if installation else None, queue=queue, retry=False)
         except (OperationalError, OSError, redis.RedisError) as e:
