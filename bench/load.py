@@ -211,6 +211,7 @@ def main() -> int:
         skip = len((tmp / "access.log").read_text().splitlines())
         cpu0, decided0 = worker_cpu(worker.proc.pid), _count(store, decisions)  # type: ignore[union-attr]
         load0 = _backends(redis_server, store)
+        web0 = worker_cpu(web.proc.pid)  # type: ignore[union-attr]
         fault: dict[str, float] = {}
         chaos = threading.Thread(target=_chaos, args=(args, fault, worker, web, redis_server, tenants), daemon=True)
         if args.chaos:
@@ -229,8 +230,9 @@ def main() -> int:
         decided1 = _count(store, decisions)
         settled = _settle(store, tenants, args.settle)
         load1 = _backends(redis_server, store)
+        web_cpu = worker_cpu(web.proc.pid) - web0  # type: ignore[union-attr]
         _report(args, tmp / "access.log", skip, tenants, quiet, fault, sent_end, settled,
-                (decided1 - decided0) / max(cpu1 - cpu0, 1e-9), store, (load0, load1), depth)
+                (decided1 - decided0) / max(cpu1 - cpu0, 1e-9), store, (load0, load1), depth, web_cpu)
     finally:
         worker.stop()
         web.stop()
@@ -345,7 +347,7 @@ def _settle(store: Store, tenants: list[Tenant], longest: float) -> float:
 
 def _report(args: argparse.Namespace, access: Path, skip: int, tenants: list[Tenant], quiet: list[Tenant],
             fault: dict[str, float], sent_end: float, settled: float, per_cpu: float, store: Store,
-            load: tuple[tuple[int, int], tuple[int, int]], depth: dict[str, int]) -> None:
+            load: tuple[tuple[int, int], tuple[int, int]], depth: dict[str, int], web_cpu: float) -> None:
     lines = [line.split() for line in access.read_text().splitlines()[skip:]]
     hooks = [(int(d) / 1000, int(s)) for d, s, path in lines if path.startswith("/webhooks/")]
     acks = [ms for ms, _ in hooks]
@@ -385,9 +387,10 @@ def _report(args: argparse.Namespace, access: Path, skip: int, tenants: list[Ten
     print(f"decisions per worker CPU-second: {per_cpu:.0f}; settled {settled:.0f} s after the last send; "
           f"events dead-lettered: {dead}")
     (r0, x0), (r1, x1) = load
-    if hooks and not fault:  # a restarted Redis or PostgreSQL starts its counters again
-        print(f"per webhook received: {(r1 - r0) / len(hooks):.1f} Redis commands, "
-              f"{(x1 - x0) / len(hooks):.1f} PostgreSQL commits (all processes, beat included)")
+    if hooks and not fault:  # a restarted Redis, PostgreSQL or gunicorn starts its counters again
+        print(f"per webhook received: {web_cpu * 1000 / len(hooks):.1f} ms of web CPU (gunicorn, all processes), "
+              f"{(r1 - r0) / len(hooks):.1f} Redis commands, {(x1 - x0) / len(hooks):.1f} PostgreSQL commits "
+              f"(all processes, beat included)")
     if args.noisy:
         for t in tenants[:2]:
             n = sum(h for _, h in t.created.values())

@@ -250,6 +250,17 @@ def test_a_probe_the_budget_refuses_leaves_the_probe_to_the_next_call(books, clo
     guard.before("GET", "/x")  # closed
 
 
+def test_two_calls_without_an_answer_break_the_circuit_where_it_takes_five_errors(books, clock):
+    """A hanging helpdesk holds a worker for the whole read timeout: it must not take five of them
+    (bench/load.py --chaos blackhole)."""
+    answering, hanging = installation(), installation()
+    fail(books().guard(answering), QUICK.failures - 1)  # four 503s, answered at once: still closed
+    books().guard(answering).before("GET", "/x")
+    fail(books().guard(hanging), 2, status=None)  # two timeouts
+    with pytest.raises(CircuitOpen):
+        books().guard(hanging).before("GET", "/x")
+
+
 def test_another_installations_breaker_stays_closed(books, clock):
     broken, other = installation(), installation()
     fail(books().guard(broken), QUICK.failures)
