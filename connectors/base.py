@@ -49,7 +49,11 @@ class HttpClient:
     base_url: str
     auth: Any = None  # requests auth object or None
     headers: Mapping[str, str] | None = None
-    timeout: tuple[float, float] = (5.0, 15.0)  # connect, read
+    # connect, read. A read answers in well under a second on a healthy helpdesk; a write carrying
+    # a long note can take seconds. A helpdesk that hangs holds a worker for the whole timeout, so
+    # reads give up sooner (bench/load.py --chaos blackhole).
+    timeout: tuple[float, float] = (5.0, 15.0)
+    read_timeout: tuple[float, float] = (3.05, 5.0)
     session: requests.Session | None = None
     guard: Guard | None = None
 
@@ -93,7 +97,7 @@ class HttpClient:
         try:
             r = self.session.request(  # type: ignore[union-attr]
                 method, url, json=json, params=params, auth=self.auth, headers={**(self.headers or {}), **(headers or {})},
-                timeout=self.timeout, allow_redirects=method == "GET",
+                timeout=self.read_timeout if method == "GET" else self.timeout, allow_redirects=method == "GET",
             )
             status, answer = r.status_code, r.headers
         except requests.Timeout as e:

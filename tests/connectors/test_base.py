@@ -46,3 +46,16 @@ def test_text_out_of_html_decodes_every_entity():
     markup = "<p>I&#39;m charged &gt; twice &amp; it&rsquo;s &quot;urgent&quot;&nbsp;!</p><p>Second&nbsp;line</p>"
     assert html_text(markup) == "I'm charged > twice & it\u2019s \"urgent\"\u00a0!\nSecond\u00a0line"
     assert html_text(None) == ""
+
+
+@responses.activate
+def test_a_read_gives_up_sooner_than_a_write():
+    """A hanging helpdesk holds a worker for the whole timeout: reads answer in well under a second
+    when the helpdesk is healthy, so they give up after 5 s; a write with a long note may take longer."""
+    responses.get("https://acme.zendesk.com/api/v2/tickets/1.json", json={})
+    responses.put("https://acme.zendesk.com/api/v2/tickets/1.json", json={})
+    http = HttpClient("https://acme.zendesk.com")
+    http.request("GET", "/api/v2/tickets/1.json")
+    http.request("PUT", "/api/v2/tickets/1.json", json={})
+    read, write = (call.request.req_kwargs["timeout"] for call in responses.calls)
+    assert read[1] <= 5 < write[1]
