@@ -360,8 +360,6 @@ def _report(args: argparse.Namespace, access: Path, skip: int, tenants: list[Ten
         for cid, (at, handoff) in t.created.items():
             notes = len(t.driver.notes(cid))
             duplicated += notes > 1
-            if notes > 1 and os.environ.get("LOAD_DEBUG"):
-                print("duplicate", t.key, cid, t.driver.notes(cid), t.driver.writes(cid))
             if handoff and notes == 0:
                 lost += 1
             if handoff and cid in landed:
