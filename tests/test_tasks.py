@@ -233,3 +233,19 @@ def test_the_drain_requeues_an_event_whose_task_vanished_between_the_queue_and_a
     tasks.drain.apply()
     waiting = [tasks._event_of(json.loads(m)) for m in broker.redis.lrange(tasks.QUEUE, 0, -1)]
     assert sorted(waiting) == sorted([lost, behind])  # the lost one again; the one behind not twice
+
+
+def test_a_retry_a_worker_holds_until_its_countdown_is_not_taken_for_lost(broker):
+    """A worker holds a retry's message until its countdown ends (it waits for Retry-After): that is
+    no dead connection, however long ago the worker took it."""
+    waiting = broker.event("i1", "k1")
+    broker.queue.celery.send_task("baton.process_event", (waiting,), countdown=3600)
+    broker.redis.zadd(tasks.QUEUED, {waiting: time.time()})
+    worker = Connection(broker.settings.redis_url)
+    assert worker.default_channel.basic_get(tasks.QUEUE, no_ack=False) is not None
+    worker.default_channel.qos._delivered.clear()
+    broker.redis.zadd(tasks.UNACKED_INDEX, {tag: 0 for tag in broker.redis.hkeys(tasks.UNACKED)})  # taken long ago
+    broker.queued_an_hour_ago()
+    tasks.drain.apply()
+    assert broker.redis.llen(tasks.QUEUE) == 0  # not queued a second time
+    worker.release()

@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+from datetime import datetime
 from functools import lru_cache
 from typing import Callable
 
@@ -215,11 +216,15 @@ def _held(broker: redis.Redis, older_than: float) -> tuple[set[int], set[int]]:
     recent, orphans = set(), set()
     for tag, raw in zip(since, messages):
         try:
-            event = _event_of(json.loads(raw)[0])
-        except (TypeError, ValueError, IndexError):
+            message = json.loads(raw)[0]
+            event = _event_of(message)
+            # a retry's countdown is held until its time (eta), and only then runs
+            eta = message["headers"].get("eta")
+            held_from = max(since[tag], datetime.fromisoformat(eta).timestamp() if eta else 0.0)
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
             continue  # not of the shape kombu writes: left to kombu
         if event is not None:
-            (orphans if since[tag] < time.time() - older_than else recent).add(event)
+            (orphans if held_from < time.time() - older_than else recent).add(event)
     return recent, orphans
 
 
