@@ -66,6 +66,7 @@ class ContextPackage:
     transcript: tuple[Turn, ...]  # a gap in Turn.index means messages were omitted
     total: int  # messages in the conversation, shown or not
     url: str | None = None  # the whole conversation in the helpdesk
+    limits: tuple[str, ...] = ()  # what the engine did not read or run (``Decision.limits``)
 
 
 def build_package(conversation: Conversation, decision: Decision, *, route: str | None = None,
@@ -81,7 +82,7 @@ def build_package(conversation: Conversation, decision: Decision, *, route: str 
         conversation_id=conversation.id,
         action=decision.action,
         headline=_headline(decision, _need(conversation, decision)),
-        reasons=tuple(_bounded(r, quotes) for r in decision.reasons),
+        reasons=tuple(bounded_reason(r, quotes) for r in decision.reasons),
         intent=decision.intent,
         sentiment=_sentiment(decision),
         language=decision.language,
@@ -96,10 +97,12 @@ def build_package(conversation: Conversation, decision: Decision, *, route: str 
         transcript=tuple(Turn(i, msgs[i].role, _transcript_text(msgs[i].text), msgs[i].at, not msgs[i].public) for i in keep),
         total=len(msgs),
         url=conversation.url,
+        limits=decision.limits,
     )
 
 
-def _bounded(reason: Reason, quotes: int) -> Reason:
+def bounded_reason(reason: Reason, quotes: int = QUOTES) -> Reason:
+    """The reason with at most ``quotes`` quotes of QUOTE_CHARS, saying how many more there were."""
     shown = tuple(replace(e, quote=_shorten(e.quote, QUOTE_CHARS)) for e in reason.evidence[:quotes])
     more = len(reason.evidence) - len(shown)
     summary = reason.summary + (f" (and {more} more place{'s' if more > 1 else ''} like these)" if more > 0 else "")
@@ -233,7 +236,8 @@ def _evidence(e: Evidence) -> str:
 
 def _facts(p: ContextPackage) -> list[tuple[str, str]]:
     triage = f"{p.priority.value} · tier {p.tier}" + (f" · {p.category.replace('_', ' ')}" if p.category else "")
-    rows = [("Intent", p.intent), ("Priority", triage), ("Sentiment", p.sentiment), ("Language", p.language)]
+    rows = [("Intent", p.intent), ("Priority", triage), ("Sentiment", p.sentiment), ("Language", p.language),
+            ("Limits", " ".join(p.limits))]
     return [(k, v) for k, v in rows if v]
 
 

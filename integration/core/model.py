@@ -166,6 +166,7 @@ class Decision:
     sentiment: tuple[float, ...]  # compound score per customer message, oldest first
     findings: tuple[Finding, ...]
     explanation: str  # why this action, in one or two sentences, also for CONTINUE
+    limits: tuple[str, ...] = ()  # what the engine did not read or run, in sentences (``core.limits``)
 
     @property
     def escalate(self) -> bool:

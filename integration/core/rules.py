@@ -10,14 +10,56 @@ import json
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, get_args, get_origin, get_type_hints
+
+import re2
 
 from integration.core.model import CHANNELS, Conversation, Role
 from integration.core.routing import CategoryRoute, HoursRule, RoutingRule, message_problems  # noqa: F401  (CategoryRoute: for get_type_hints)
 
 ACTIONS = ("escalate", "offer_human", "raise_priority", "ignore")
 PRIORITIES = ("low", "normal", "high", "urgent")
+# An admin's taxonomy is read on every customer message of the tenant: its size is bounded.
+MAX_TOPICS, MAX_PHRASES, MAX_PHRASE_CHARS = 100, 300, 500  # topics; phrases (and exclusions) per topic; one phrase
+UNRUNNABLE = "Baton runs regular expressions in linear time"  # marks the one problem stored rules may keep
+
+
+def _linear_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 8 << 20  # a bigger automaton falls back to RE2's slower matcher: still linear
+    return options
+
+
+_LINEAR = _linear_options()
+
+
+@lru_cache(maxsize=1024)
+def linear_pattern(pattern: str) -> Any:
+    """``pattern`` compiled by RE2 (time linear in the text, whatever the pattern), or None when
+    RE2 cannot run it: look-around and back-references are the forms that need backtracking."""
+    try:
+        return re2.compile(pattern, _LINEAR)
+    except re2.error:
+        return None
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why an admin's regular expression cannot be a topic phrase, in a sentence; None when it can."""
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        return f"bad regular expression ({e})"
+    if linear_pattern(pattern) is not None:
+        return None
+    try:
+        re2.compile(pattern, _LINEAR)
+    except re2.error as e:
+        why = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+    return (f"{UNRUNNABLE}, so it cannot run this one ({why}); look-ahead, look-behind and "
+            "back-references are not available: write the words out, or add an exclusion phrase instead")
 
 
 class RulesError(ValueError):
@@ -236,15 +278,21 @@ class Rules:
 DEFAULT_RULES = Rules()
 
 
-def load_rules(data: Mapping[str, Any] | None) -> Rules:
+def load_rules(data: Mapping[str, Any] | None, stored: bool = False) -> Rules:
     """Rules from a JSON mapping over the defaults. Topics given by an admin are added to the
-    default taxonomy or replace one of the same key; ``{"topics": {"legal": null}}`` removes one."""
+    default taxonomy or replace one of the same key; ``{"topics": {"legal": null}}`` removes one.
+
+    ``stored``: rules published before a check existed (a regular expression saved before Baton
+    ran them in linear time) still load, the phrase that cannot run matching nothing, so one old
+    phrase does not stop the installation; the console names it when the admin next saves."""
     if data is None:
         return DEFAULT_RULES
     problems: list[str] = []
     if not isinstance(data, Mapping):
         raise RulesError(["rules: must be a JSON object"])
     rules = _build(Rules, data, DEFAULT_RULES, "", problems)
+    if stored:
+        problems = [p for p in problems if UNRUNNABLE not in p]
     if problems:
         raise RulesError(problems)
     return rules
@@ -349,6 +397,8 @@ def _build_topics(value: Any, current: Mapping[str, Topic], where: str, problems
             topic = _build(Topic, spec, topics.get(name), key + ".", problems)
             if topic is not None:
                 topics[name] = topic
+    if len(topics) > MAX_TOPICS:
+        problems.append(f"{where}: at most {MAX_TOPICS} topics (got {len(topics)})")
     return topics
 
 
@@ -376,15 +426,17 @@ def _check(obj: Any, path: str, problems: list[str]) -> None:
         elif f.name == "channels" and isinstance(obj, ScopeRule):
             problems.extend(f"{where}: {c!r} is not a channel (use {', '.join(CHANNELS)})" for c in value
                             if c not in CHANNELS)
-        elif f.name == "phrases":
-            if not value:
+        elif f.name in ("phrases", "exclude") and isinstance(obj, Topic):
+            if not value and f.name == "phrases":
                 problems.append(f"{where}: needs at least one phrase")
-            for i, phrase in enumerate(value):
-                if phrase.startswith("re:"):
-                    try:
-                        re.compile(phrase[3:])
-                    except re.error as e:
-                        problems.append(f"{where}[{i}]: bad regular expression ({e})")
+            if len(value) > MAX_PHRASES:
+                problems.append(f"{where}: at most {MAX_PHRASES} phrases (got {len(value)})")
+            for i, phrase in enumerate(value[:MAX_PHRASES]):
+                if len(phrase) > MAX_PHRASE_CHARS:
+                    problems.append(f"{where}[{i}]: at most {MAX_PHRASE_CHARS} characters (got {len(phrase)})")
+                elif phrase.startswith("re:"):
+                    if why := pattern_problem(phrase[3:]):
+                        problems.append(f"{where}[{i}]: {why}")
                 elif not phrase.strip():
                     problems.append(f"{where}[{i}]: empty phrase")
 

@@ -17,7 +17,7 @@ MAX_COUNT = 5000
 def live_rules(inst: Installation) -> Any:
     """The rules in force (an installation whose stored rules no longer validate runs on the defaults)."""
     try:
-        return load_rules(inst.rules)
+        return load_rules(inst.rules, stored=True)
     except RulesError:
         return load_rules(None)
 

@@ -33,7 +33,7 @@ def label(row: dict[str, Any], now: datetime) -> str | None:
 
 def proposals(store: Store, inst: Installation, now: datetime) -> list[calibration.Candidate]:
     """The changes the review considers, without replaying them (to open one as a draft)."""
-    return calibration.candidates(load_rules(inst.rules), labeled(store, inst, now))
+    return calibration.candidates(load_rules(inst.rules, stored=True), labeled(store, inst, now))
 
 
 def review(store: Store, inst: Installation, now: datetime) -> tuple[list[calibration.Labeled], list[calibration.Effect]]:

@@ -35,6 +35,8 @@ BREAKER_CHANGES = Counter("baton_breaker_changes_total", "Circuit breaker state 
                           ["helpdesk", "state"])
 BREAKER_REFUSED = Counter("baton_breaker_refused_total", "Calls not made because the installation's breaker was open",
                           ["helpdesk"])
+OUT_OF_TIME = Counter("baton_evaluations_out_of_time_total", "Evaluations that ran out of their time budget and "
+                      "were decided on the signals that finished")
 LOOP_BREAKS = Counter("baton_loop_breaks_total", "Write-backs not sent: their ticket had the most writes allowed "
                       "in ten minutes", ["helpdesk"])
 

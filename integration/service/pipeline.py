@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
@@ -56,6 +57,11 @@ CLOCK_SKEW = timedelta(seconds=2)
 LOOP_CAP = 10  # writes to one ticket (Zendesk allows 30 updates per ticket per 10 minutes)
 LOOP_WINDOW = timedelta(minutes=10)
 LOOP_REASON = f"loop breaker: more than {LOOP_CAP} writes to this ticket in {LOOP_WINDOW.seconds // 60} minutes"
+# CPU seconds one evaluation may take (an ordinary one takes a few milliseconds, bounded by
+# integration.core.limits): past it the engine decides on the signals that finished, and the
+# decision, a log line and baton_evaluations_out_of_time_total say so. CPU time of this thread, not
+# wall time: a busy machine does not cut an evaluation short.
+EVALUATION_BUDGET = 0.25
 
 # Events that move the conversation through bot → escalated → assigned → resolved without a
 # decision. A resolved conversation the customer reopens is decided afresh.
@@ -100,6 +106,7 @@ class Pipeline:
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
     guards: Guards = field(default_factory=Guards)  # rate budget and circuit breaker, per installation
+    evaluation_budget: float = EVALUATION_BUDGET
     suggester: Suggester = field(init=False)
 
     def __post_init__(self) -> None:
@@ -188,7 +195,7 @@ class Pipeline:
             return Outcome("processed", "a human agent already replied", state=State.ASSIGNED, first_reply=True,
                            observed=observed(snapshot.conversation))
         try:
-            rules = load_rules(inst.rules)
+            rules = load_rules(inst.rules, stored=True)
         except RulesError as e:
             return Outcome("dead", str(e), flag=f"invalid rules: {e}")
         snapshot = dataclasses.replace(snapshot, conversation=dataclasses.replace(snapshot.conversation, as_of=now))
@@ -210,12 +217,25 @@ class Pipeline:
         new = [conversation.messages[i] for i in said[before:]]
         key = f"baton-{ctx.row.event.installation_id}-{conversation.id}-while-waiting-{len(said)}"
         after = said[before - 1] + 1 if before else 0  # the first message after the one Baton handed over on
-        plan = planning.while_waiting(snapshot, evaluate(conversation, rules), new, after, key)
+        decision = self.evaluate(conversation, rules, ctx.row.event.installation_id)
+        plan = planning.while_waiting(snapshot, decision, new, after, key)
         return Outcome("processed", f"{len(new)} new customer message(s) since the handoff", plan=plan)
+
+    def evaluate(self, conversation: Conversation, rules: Rules, inst_id: str) -> Decision:
+        """The engine within EVALUATION_BUDGET: past it, decided on what finished, never retried into
+        the same wall."""
+        deadline = time.thread_time() + self.evaluation_budget
+        decision = evaluate(conversation, rules, out_of_time=lambda: time.thread_time() > deadline)
+        skipped = [f.signal for f in decision.findings if f.details.get("skipped")]
+        if skipped or time.thread_time() > deadline:
+            metrics.OUT_OF_TIME.inc()
+            log.warning("engine.out-of-time", extra={"installation": inst_id, "skipped": skipped,
+                                                     "messages": len(conversation.messages)})
+        return decision
 
     def decide(self, ctx: EventContext, snapshot: TicketSnapshot, rules: Rules, now: datetime) -> Outcome:
         """Steps 5-7, pure: engine, routing, write-back plan."""
-        decision = evaluate(snapshot.conversation, rules)
+        decision = self.evaluate(snapshot.conversation, rules, ctx.row.event.installation_id)
         seen = observed(snapshot.conversation, decision, now)
         if decision.action is Action.CONTINUE:
             return Outcome("processed", decision=decision, conversation=snapshot.conversation, observed=seen)
@@ -347,7 +367,7 @@ class Pipeline:
             if inst is None:
                 continue
             try:
-                rules = load_rules(inst.rules)
+                rules = load_rules(inst.rules, stored=True)
             except RulesError:
                 continue
             if not rules.routing.sla:
@@ -371,7 +391,7 @@ class Pipeline:
         conversation = dataclasses.replace(snapshot.conversation, as_of=now)
         if conversation.human_replied:
             return 0  # the reply's own event closes the wait
-        decision = evaluate(conversation, rules)
+        decision = self.evaluate(conversation, rules, inst.id)
         first = ((waiting.get("route") or {}).get("agent_id"))  # type: ignore[union-attr]
         others = routing.Roster(tuple(a for a in roster.agents if a.id != first), roster.groups)
         route = routing.route(decision, conversation, others, rules.routing, now)
@@ -563,7 +583,7 @@ class Pipeline:
             if inst is None:
                 continue
             try:
-                load_rules(inst.rules)
+                load_rules(inst.rules, stored=True)
                 self.client(inst).probe()
             except (RulesError, ApiError) as e:
                 log.info("pipeline.reprobe-failed", extra={"installation": inst_id, "error": type(e).__name__})

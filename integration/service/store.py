@@ -24,7 +24,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
+from integration.core import limits
 from integration.core.codec import conversation_to_json
+from integration.core.handoff import bounded_reason
 from integration.core.model import (AddNote, AddTags, Assign, Conversation, Decision, Event, Installation, Plan, Priority,
                                     ReplyToCustomer, SetPriority, State, WriteBack, utc)
 
@@ -579,7 +581,7 @@ class Store:
             if outcome.decision is not None:
                 decision_id = conn.execute(insert(decisions).values(
                     **_decision_values(ev.installation_id, ev.ticket_id, ctx.row.id, outcome.decision, outcome.route),
-                    conversation=conversation_to_json(outcome.conversation) if outcome.conversation else None,
+                    conversation=conversation_to_json(limits.kept(outcome.conversation)) if outcome.conversation else None,
                     rules_version=ctx.installation.rules_version if ctx.installation else None,
                     created_at=now)).inserted_primary_key[0]
             if outcome.plan is None:
@@ -1214,10 +1216,11 @@ def _unprefixed(r: Mapping[str, Any]) -> dict[str, Any]:
 
 def _decision_values(inst_id: str, ticket_id: str, event_id: int | None, d: Decision,
                      route: Mapping[str, Any] | None) -> dict[str, Any]:
+    # as the note bounds them (integration.core.limits: a decision row stays under 100 KB)
     reasons = [{"code": r.code, "summary": r.summary,
                 "evidence": [{"message_index": e.message_index, "quote": e.quote, "score": e.score,
                               "threshold": e.threshold, "note": e.note} for e in r.evidence]}
-               for r in d.reasons]
+               for r in map(bounded_reason, d.reasons[:limits.REASONS])]
     return dict(installation_id=inst_id, ticket_id=ticket_id, event_id=event_id, action=d.action.value,
                 priority=d.priority.value, category=d.category, tier=d.tier, reasons=reasons,
                 explanation=d.explanation, route=dict(route) if route else None)

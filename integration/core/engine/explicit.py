@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from integration.core.engine.text import Vocabulary, fold, quote
+from integration.core.limits import WORD
 from integration.core.model import Conversation, Evidence, Finding
 
 PERSON = """
@@ -158,7 +159,7 @@ def concept(word: str) -> str | None:
 @lru_cache(maxsize=65536)
 def _split(word: str) -> tuple[str, ...]:
     """A run-together word as its parts when each part is a known word ("talktoagent")."""
-    if len(word) < 7 or word in _KNOWN or not _INSIDE.search(word):
+    if len(word) < 7 or len(word) > WORD or word in _KNOWN or not _INSIDE.search(word):
         return (word,)
     for i in range(2, len(word) - 2):
         head, tail = word[:i], word[i:]

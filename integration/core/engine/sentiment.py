@@ -14,6 +14,7 @@ from functools import lru_cache
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from integration.core.engine.text import evidence_quote, fold, quote
+from integration.core.limits import TONE, cut
 from integration.core.model import Conversation, Evidence, Finding, Role
 
 _VADER = SentimentIntensityAnalyzer()
@@ -91,7 +92,7 @@ class MessageMood:
 
 @lru_cache(maxsize=16384)
 def mood(text: str) -> MessageMood:
-    compound = _VADER.polarity_scores(text)["compound"]
+    compound = _VADER.polarity_scores(cut(text, TONE))["compound"]
     folded = fold(text)
     score = max(0.0, -compound) * 0.7
     cues: list[tuple[str, str]] = []
@@ -113,8 +114,11 @@ def mood(text: str) -> MessageMood:
     return MessageMood(compound, min(1.0, score), tuple(cues))
 
 
+TRAJECTORY = 8  # customer messages whose mood is read: the score weighs the last four, the note shows eight
+
+
 def detect(conversation: Conversation, threshold: float = 0.5) -> Finding:
-    indexed = [(i, m) for i, m in enumerate(conversation.messages) if m.role is Role.CUSTOMER]
+    indexed = [(i, m) for i, m in enumerate(conversation.messages) if m.role is Role.CUSTOMER][-TRAJECTORY:]
     if not indexed:
         return Finding("sentiment", False, 0.0, threshold, "No customer message yet.")
     moods = [(i, msg, mood(msg.text)) for i, msg in indexed]

@@ -5,6 +5,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from integration.core.limits import WORD
+
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
 
@@ -134,8 +136,8 @@ class Vocabulary:
         """The vocabulary word ``typed`` stands for, or None."""
         if typed in self.words:
             return typed
-        if typed in self.never or len(typed) <= 4:
-            return None
+        if typed in self.never or len(typed) <= 4 or len(typed) > WORD:
+            return None  # the deletions of a word grow with its length squared: no real word is that long
         limit = min(self.most, typos_allowed(typed))
         best: tuple[int, str] | None = None
         for d in _deletions(typed, limit):

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from integration.core.engine.text import STOPWORDS, Vocabulary, evidence_quote, fold, tokens
 from integration.core.model import Conversation, Evidence, Finding, Priority
-from integration.core.rules import Topic
+from integration.core.rules import Topic, linear_pattern
 
 
 def phrase_pattern(phrase: str) -> str:
-    """"refund*" → refund\\w*; "terminate my *" → terminate my \\w+; "re:…" is a regex as is."""
-    if phrase.startswith("re:"):
-        return f"(?:{phrase[3:]})"
+    """"refund*" → refund\\w*; "terminate my *" → terminate my \\w+ (whole words, nothing that
+    can backtrack). A "re:…" phrase is an admin's regular expression: see :class:`Phrases`."""
     parts = []
     for word in fold(phrase).split():
         if word == "*":
@@ -27,12 +26,27 @@ def phrase_pattern(phrase: str) -> str:
     return r"\b" + r"\s+".join(parts) + r"(?!\w)"
 
 
-_NEVER = re.compile(r"(?!)")
-Compiled = tuple[tuple[str, Topic, re.Pattern[str], re.Pattern[str]], ...]
+class Phrases:
+    """A topic's phrases as two searches: the plain phrases on Python's ``re`` (built above, they
+    cannot backtrack) and the "re:" ones on RE2, whose time is linear in the text whatever the
+    pattern, so no admin's expression can hold a worker every tenant shares. A stored expression
+    RE2 cannot run (look-around, back-references) matches nothing: it is never run on ``re``."""
+
+    def __init__(self, phrases: tuple[str, ...]):
+        plain = [phrase_pattern(p) for p in phrases if not p.startswith("re:")]
+        regexes = [c for p in phrases if p.startswith("re:") and (c := linear_pattern(p[3:])) is not None]
+        self._plain = re.compile("|".join(plain)) if plain else None
+        self._linear = linear_pattern("|".join(f"(?:{c.pattern})" for c in regexes)) if regexes else None
+
+    def search(self, text: str) -> Any:
+        return (self._plain and self._plain.search(text)) or (self._linear and self._linear.search(text)) or None
 
 
-def _alternation(phrases: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(phrase_pattern(p) for p in phrases)) if phrases else _NEVER
+Compiled = tuple[tuple[str, Topic, Phrases, Phrases], ...]
+
+
+def _alternation(phrases: tuple[str, ...]) -> Phrases:
+    return Phrases(phrases)
 
 
 @lru_cache(maxsize=64)
@@ -63,7 +77,8 @@ def _corrected(folded: str, vocabulary: Vocabulary) -> str:
     return re.sub(r"[^\W_]+", fix, folded)
 
 
-def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: bool = False) -> list[Finding]:
+def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: bool = False,
+           out_of_time: Callable[[], bool] = lambda: False) -> list[Finding]:
     """One finding per topic in the latest customer message, most important first. Topics of the
     two customer messages before count too when the latest is a short follow-up ("ok, when?") or
     ``carry_over`` says it is still the same trouble (an angry follow-up); otherwise a topic the
@@ -75,6 +90,8 @@ def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: 
         for name, topic, pattern, exclude in compiled(topics):
             if name in found:
                 continue
+            if out_of_time():
+                break
             m = pattern.search(folded) or (pattern.search(corrected) if corrected != folded else None)
             if m and exclude.search(corrected):
                 continue

@@ -1,0 +1,46 @@
+"""What one customer can make Baton keep or spend, through the whole pipeline on each helpdesk's
+sandbox: a decision row stays small whatever the ticket, and an evaluation past its time budget is
+decided on what finished, recorded as such, never retried."""
+from __future__ import annotations
+
+import json
+import logging
+
+from integration.core import limits
+from integration.service import metrics
+from tests.test_pipeline import Clock, Desk, desk  # noqa: F401  (the fixture)
+
+PARAGRAPH = "We moved offices and the invoices still go to the old address, which nobody reads any more. "
+
+
+def test_a_decision_row_stays_under_100_kb_whatever_the_ticket(desk):  # noqa: F811
+    cid = desk.driver.new_conversation("Where do the invoices go?")
+    for n in range(40):
+        desk.driver.say(cid, f"{n} " + PARAGRAPH * 20 + "😡" * 300, role="customer" if n % 2 else "bot")
+    desk.driver.say(cid, "I want to talk to a human. " + PARAGRAPH * 300, role="customer")
+    (held,) = desk.pipe.process_event(desk.event(cid))
+    (row,) = desk.store.decisions_for(desk.inst.id, cid)
+    size = len(json.dumps(row["reasons"])) + len(json.dumps(row["conversation"])) + len(row["explanation"].encode())
+    assert size < 100_000
+    assert len(row["conversation"]["messages"]) <= limits.MESSAGES
+    assert row["action"] == "escalate"
+    assert "Baton read the last" in row["explanation"] and "of 42 messages" in row["explanation"]
+    desk.pipe.send(held)
+    (note,) = desk.driver.notes(cid)
+    assert "of 42 messages" in note  # the agent is told what Baton did not read
+
+
+def test_an_evaluation_out_of_time_is_decided_on_what_finished_and_recorded_not_retried(desk, caplog):  # noqa: F811
+    desk.pipe.evaluation_budget = 0.0  # every check finds the time already spent
+    before = metrics.OUT_OF_TIME._value.get()
+    cid = desk.driver.new_conversation("I want to talk to a human")
+    eid = desk.event(cid)
+    with caplog.at_level(logging.WARNING, logger="baton.pipeline"):
+        assert desk.pipe.process_event(eid) == []  # nothing finished that would hand it over: the bot continues
+    (row,) = desk.store.decisions_for(desk.inst.id, cid)
+    assert row["action"] == "continue"
+    assert "ran out of time for this evaluation" in row["explanation"]
+    assert metrics.OUT_OF_TIME._value.get() == before + 1
+    assert [r for r in caplog.records if r.getMessage() == "engine.out-of-time"]
+    assert desk.pipe.process_event(eid) == []  # processed once: not retried into the same wall
+    assert len(desk.store.decisions_for(desk.inst.id, cid)) == 1
