@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from integration.core import limits
+from integration.core.rules import load_rules
 from integration.service import metrics
-from tests.test_pipeline import Clock, Desk, desk  # noqa: F401  (the fixture)
+from tests.test_console import console, rules_form, session  # noqa: F401  (console: the fixture)
+from tests.test_pipeline import desk  # noqa: F401  (the fixture)
 
 PARAGRAPH = "We moved offices and the invoices still go to the old address, which nobody reads any more. "
 
@@ -44,3 +47,20 @@ def test_an_evaluation_out_of_time_is_decided_on_what_finished_and_recorded_not_
     assert [r for r in caplog.records if r.getMessage() == "engine.out-of-time"]
     assert desk.pipe.process_event(eid) == []  # processed once: not retried into the same wall
     assert len(desk.store.decisions_for(desk.inst.id, cid)) == 1
+
+
+def test_the_console_refuses_a_pattern_that_needs_backtracking_at_its_field_and_keeps_one_re2_runs(console, store):
+    app, a, _ = console
+    token, _ = session(app, a)
+    client = app.test_client()
+    form = rules_form(client, token)
+    new = sorted({int(m) for k in form for m in re.findall(r"^topics\[(\d+)\]", k)})[-1]
+    form.update({f"topics[{new}].__key__": "warranty", f"topics[{new}].label": "warranty claim",
+                 f"topics[{new}].phrases": "warranty\nre:claim(?! form)", f"topics[{new}].tier": "2"})
+    r = client.post("/console/rules", data={**form, "then": "stay"})
+    assert r.status_code == 422
+    assert re.search(r'id="topics-\d+-phrases-error" role="alert">Baton runs regular expressions in linear time',
+                     r.get_data(as_text=True))
+    form[f"topics[{new}].phrases"] = "warranty\nre:(a+)+$"  # catastrophic on Python's engine, linear on RE2
+    assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
+    assert load_rules(store.draft(a.id)["rules"]).topics["warranty"].phrases == ("warranty", "re:(a+)+$")
