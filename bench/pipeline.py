@@ -90,7 +90,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="baton-bench-"))
     db = args.database or f"sqlite:///{tmp}/baton.db"
     key = Fernet.generate_key().decode()
-    redis = RedisServer()
+    redis = RedisServer(aof=tmp)  # production's setting: Baton refuses a Redis without it (tasks.check_broker)
     redis.start()
     store = Store(db, Vault(key))
     store.migrate()

@@ -40,8 +40,12 @@ class Settings:
     zendesk_app_id: str = ""  # the ZAF app's id: its public key verifies the signed iframe loads
     intercom_client_id: str = ""
     intercom_client_secret: str = ""  # also the key of Canvas Kit's X-Body-Signature
-    # helpdesks at local or private addresses (the sandboxes) are accepted only with this on
+    # helpdesks at local or private addresses (the sandboxes) are accepted only with this on; it
+    # also lets the processes start on a broker Redis that can lose work (as redis_unsafe does)
     development: bool = False
+    # start even though the broker Redis may evict keys or has no append-only file (a development
+    # or throwaway broker): a warning instead of refusing (tasks.check_broker)
+    redis_unsafe: bool = False
     # prometheus_client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR, which the library also reads at
     # import): gunicorn's and Celery's processes on one machine write their counters there and /metrics sums them
     metrics_dir: str = ""
@@ -79,6 +83,7 @@ class Settings:
             intercom_client_id=env.get("BATON_INTERCOM_CLIENT_ID", ""),
             intercom_client_secret=env.get("BATON_INTERCOM_CLIENT_SECRET", ""),
             development=env.get("BATON_DEVELOPMENT", "") in ("1", "true", "yes"),
+            redis_unsafe=env.get("BATON_REDIS_UNSAFE", "") in ("1", "true", "yes"),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         )
 

@@ -305,6 +305,84 @@ class CeleryQueue:
                 queue = BULK if waiting > FAIR_BACKLOG else QUEUE
             self._probe.zadd(QUEUED, {event_id: time.time()})
             self.celery.send_task("baton.process_event", (event_id,),
+class UnsafeBroker(RuntimeError):
+    """The broker's Redis can lose Baton's work: the processes refuse to start on it."""
+
+
+UNSAFE_OVERRIDE = "BATON_REDIS_UNSAFE=1"
+
+
+def broker_config_problem(client: redis.Redis) -> str | None:
+    """Why the broker's Redis can lose queued tasks or the guards' state (one line naming each
+    setting and its fix), or None. Evicting keys when full (any ``maxmemory-policy`` but
+    ``noeviction``) drops queued messages and breaker state without an error; without the
+    append-only file (``appendonly no``) a restart loses everything written since the last
+    snapshot. ``CONFIG GET`` first; a managed Redis may forbid or rename CONFIG (ElastiCache), then
+    ``INFO persistence`` and ``INFO memory``, which every Redis answers. Raises redis.RedisError or
+    OSError when neither can be read."""
+    try:
+        appendonly = client.config_get("appendonly").get("appendonly")
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.ResponseError:  # CONFIG refused (renamed, disabled or not in the ACL)
+        aof = client.info("persistence").get("aof_enabled")
+        appendonly = None if aof is None else "yes" if str(aof) == "1" else "no"
+        policy = client.info("memory").get("maxmemory_policy")
+    if appendonly is None or policy is None:
+        raise redis.RedisError("the broker's Redis reports neither appendonly nor maxmemory-policy")
+    problems = []
+    if str(policy) != "noeviction":
+        problems.append(f"maxmemory-policy is {policy}, so a full Redis evicts queued tasks and guard state: "
+                        "set maxmemory-policy noeviction")
+    if str(appendonly) != "yes":
+        problems.append("appendonly is no, so a Redis restart loses the queued tasks: set appendonly yes")
+    return "; ".join(problems) or None
+
+
+def check_broker(settings: Settings, client: redis.Redis | None = None) -> None:
+    """At start: refuse (UnsafeBroker, one line) a broker Redis that can lose work, unless the
+    deployment says it may (``redis_unsafe``, ``development``: a warning). A Redis whose
+    configuration cannot be read (down, or neither CONFIG nor INFO allowed) is not refused: a
+    warning, and /healthz reports it."""
+    client = client or _broker(settings.redis_url)
+    try:
+        problem = broker_config_problem(client)
+    except (redis.RedisError, OSError) as e:
+        log.warning("tasks.redis-config-unknown", extra={"redis": _where(client), "error": f"{type(e).__name__}: {e}"})
+        return
+    if problem is None:
+        return
+    if settings.redis_unsafe or settings.development:
+        log.warning("tasks.redis-config-unsafe", extra={"redis": _where(client), "why": problem,
+                                                         "allowed_by": "BATON_REDIS_UNSAFE" if settings.redis_unsafe
+                                                         else "BATON_DEVELOPMENT"})
+        return
+    message = (f"Baton refuses to start: the broker Redis at {_where(client)} can lose queued work: {problem} "
+               f"(redis.conf, or CONFIG SET then CONFIG REWRITE; a managed Redis: its parameter group). "
+               f"A development broker: {UNSAFE_OVERRIDE}")
+    log.critical("tasks.redis-config-refused", extra={"redis": _where(client), "why": problem})
+    raise UnsafeBroker(message)
+
+
+def broker_health(settings: Settings, client: redis.Redis) -> tuple[str, bool]:
+    """/healthz's ``redis_config``: what it says, and whether Baton is healthy on it (a Redis
+    reconfigured after the start; one allowed by the settings or not readable is not a failure)."""
+    try:
+        problem = broker_config_problem(client)
+    except (redis.RedisError, OSError) as e:
+        return f"unknown: cannot read CONFIG or INFO ({type(e).__name__})", True
+    if problem is None:
+        return "ok", True
+    if settings.redis_unsafe or settings.development:
+        return f"unsafe, allowed by {'BATON_REDIS_UNSAFE' if settings.redis_unsafe else 'BATON_DEVELOPMENT'}: {problem}", True
+    return problem, False
+
+
+def _where(client: redis.Redis) -> str:
+    """host:port/db of the client's Redis, never its password."""
+    kw = client.connection_pool.connection_kwargs
+    return kw["path"] if kw.get("path") else f"{kw.get('host')}:{kw.get('port')}/{kw.get('db', 0)}"
+
+
                                   {"installation": installation} if installation else None, queue=queue, retry=False)
         except (OperationalError, OSError, redis.RedisError) as e:
             raise QueueUnavailable(str(e)) from e
@@ -338,6 +416,10 @@ class LocalQueue:
             self._push(0.0, "event", eid)
         self._thread = threading.Thread(target=self._run, name="baton-local-queue", daemon=True)
         self._thread.start()
+    def config_health(self, settings: Settings) -> tuple[str, bool]:
+        """/healthz's ``redis_config`` (see ``broker_health``)."""
+        return broker_health(settings, self._probe)
+
 
     def enqueue_event(self, event_id: int, installation: str | None = None) -> str:
         self._push(0.0, "event", event_id)

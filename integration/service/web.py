@@ -30,7 +30,7 @@ from integration.service.pipeline import Pipeline
 from integration.service.quota import Guards
 from integration.service.settings import Settings
 from integration.service.store import SecretsUnreadable, Store, Vault, utcnow
-from integration.service.tasks import CeleryQueue, QueueUnavailable, celery_config, celery_init_app
+from integration.service.tasks import CeleryQueue, QueueUnavailable, celery_config, celery_init_app, check_broker
 
 log = logging.getLogger("baton.web")
 
@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     pipeline = Pipeline(store, park_after=settings.park_after, lease=timedelta(seconds=settings.lease_seconds),
                         stranded_after=timedelta(seconds=settings.stranded_seconds),
                         requeue_after=timedelta(seconds=settings.requeue_seconds), guards=guards)
+    broker_checked = queue is None  # the broker's Redis must not lose work (R8); the embedded queue has none
+    if broker_checked:
+        check_broker(settings)
     app.extensions["baton"] = Baton(settings, store, pipeline)
     app.register_blueprint(console.bp)
     apps.register(app)
@@ -191,7 +194,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             checks["secrets"] = "undecryptable: BATON_SECRET_KEY is not the key they were stored with"
         except SQLAlchemyError:
             checks["secrets"] = "unknown (database down)"
-        ok = all(v == "ok" for v in checks.values())
+        broker_ok = True
+        if broker_checked:  # Redis reconfigured since the start (CONFIG SET, a failover to another node)
+            checks["redis_config"], broker_ok = (queue.config_health(settings) if checks["queue"] == "ok"
+                                                 else ("unknown: queue down", True))
+        ok = broker_ok and all(v == "ok" for k, v in checks.items() if k != "redis_config")
         return jsonify(status="ok" if ok else "degraded", **checks), 200 if ok else 503
 
     return app
