@@ -100,4 +100,4 @@ def user_id(user: Any) -> str | None:
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
         return None
     text = str(raw).strip()
-    return text if text.isdigit() and 0 < len(text) <= 20 and int(text) > 0 else None
+    return text if text.isascii() and text.isdigit() and 0 < len(text) <= 20 and int(text) > 0 else None  # "²" is a digit

@@ -31,7 +31,7 @@ def _fdk_time(value: Any) -> datetime | None:
     """Freshworks product events carry ``timestamp`` in milliseconds since the epoch (the FDK's
     sample apps' test data); a value in seconds is accepted too."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > 10**11:
-        value = value / 1000
+        value = value / 1000 if abs(value) < 10**300 else None  # a larger int overflows the division
     return epoch_time(value)
 
 

@@ -44,8 +44,8 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
 
 def _parse_timestamp(value: Any) -> datetime | None:
     """Zendesk sends ISO-8601 ("2024-04-17T17:18:10Z"); some older hooks sent epoch seconds."""
-    if isinstance(value, str) and value.isdigit():
-        return epoch_time(int(value))
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²", which int() refuses
+        return epoch_time(int(value)) if len(value) <= 12 else None  # nor 5000 digits
     return iso_time(value)
 
 
