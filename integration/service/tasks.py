@@ -283,28 +283,6 @@ def sync_roster(inst_id: str) -> None:
     _pipeline().sync_roster(inst_id)
 
 
-class CeleryQueue:
-    """What the web layer uses to hand an event to the workers.
-
-    A down broker must turn into a 503 at once, not after the client library's own reconnect
-    attempts (seconds): a quick ping with no retries comes first."""
-
-    def __init__(self, celery: Celery):
-        self.celery = celery
-        self._probe = _broker(celery.conf.broker_url)
-
-    def enqueue_event(self, event_id: int, installation: str | None = None) -> str:
-        """Publish the event for the workers; returns the queue it went to (see FAIR_BACKLOG)."""
-        self.ping()
-        queue = QUEUE
-        try:
-            if installation is not None:
-                key = BACKLOG + installation
-                with self._probe.pipeline() as p:
-                    waiting, _ = p.incr(key).expire(key, 3600).execute()
-                queue = BULK if waiting > FAIR_BACKLOG else QUEUE
-            self._probe.zadd(QUEUED, {event_id: time.time()})
-            self.celery.send_task("baton.process_event", (event_id,),
 class UnsafeBroker(RuntimeError):
     """The broker's Redis can lose Baton's work: the processes refuse to start on it."""
 
@@ -383,6 +361,28 @@ def _where(client: redis.Redis) -> str:
     return kw["path"] if kw.get("path") else f"{kw.get('host')}:{kw.get('port')}/{kw.get('db', 0)}"
 
 
+class CeleryQueue:
+    """What the web layer uses to hand an event to the workers.
+
+    A down broker must turn into a 503 at once, not after the client library's own reconnect
+    attempts (seconds): a quick ping with no retries comes first."""
+
+    def __init__(self, celery: Celery):
+        self.celery = celery
+        self._probe = _broker(celery.conf.broker_url)
+
+    def enqueue_event(self, event_id: int, installation: str | None = None) -> str:
+        """Publish the event for the workers; returns the queue it went to (see FAIR_BACKLOG)."""
+        self.ping()
+        queue = QUEUE
+        try:
+            if installation is not None:
+                key = BACKLOG + installation
+                with self._probe.pipeline() as p:
+                    waiting, _ = p.incr(key).expire(key, 3600).execute()
+                queue = BULK if waiting > FAIR_BACKLOG else QUEUE
+            self._probe.zadd(QUEUED, {event_id: time.time()})
+            self.celery.send_task("baton.process_event", (event_id,),
                                   {"installation": installation} if installation else None, queue=queue, retry=False)
         except (OperationalError, OSError, redis.RedisError) as e:
             raise QueueUnavailable(str(e)) from e
@@ -393,6 +393,10 @@ def _where(client: redis.Redis) -> str:
             self._probe.ping()
         except (redis.RedisError, OSError) as e:
             raise QueueUnavailable(str(e)) from e
+
+    def config_health(self, settings: Settings) -> tuple[str, bool]:
+        """/healthz's ``redis_config`` (see ``broker_health``)."""
+        return broker_health(settings, self._probe)
 
 
 class LocalQueue:
@@ -416,10 +420,6 @@ class LocalQueue:
             self._push(0.0, "event", eid)
         self._thread = threading.Thread(target=self._run, name="baton-local-queue", daemon=True)
         self._thread.start()
-    def config_health(self, settings: Settings) -> tuple[str, bool]:
-        """/healthz's ``redis_config`` (see ``broker_health``)."""
-        return broker_health(settings, self._probe)
-
 
     def enqueue_event(self, event_id: int, installation: str | None = None) -> str:
         self._push(0.0, "event", event_id)

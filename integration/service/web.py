@@ -61,12 +61,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     # the guards' state lives where the queue does: the Celery broker's Redis, shared by every web
     # and worker process; the embedded queue a caller passes keeps it in this process's memory
     guards = Guards.redis(settings.redis_url) if queue is None else Guards()
-    pipeline = Pipeline(store, park_after=settings.park_after, lease=timedelta(seconds=settings.lease_seconds),
-                        stranded_after=timedelta(seconds=settings.stranded_seconds),
-                        requeue_after=timedelta(seconds=settings.requeue_seconds), guards=guards)
     broker_checked = queue is None  # the broker's Redis must not lose work (R8); the embedded queue has none
     if broker_checked:
         check_broker(settings)
+    pipeline = Pipeline(store, park_after=settings.park_after, lease=timedelta(seconds=settings.lease_seconds),
+                        stranded_after=timedelta(seconds=settings.stranded_seconds),
+                        requeue_after=timedelta(seconds=settings.requeue_seconds), guards=guards)
     app.extensions["baton"] = Baton(settings, store, pipeline)
     app.register_blueprint(console.bp)
     apps.register(app)
