@@ -189,12 +189,62 @@ def ticket_number(value: Any, what: str = "ticket id") -> str:
     return str(int(text))
 
 
-def json_object(body: bytes) -> dict[str, Any]:
-    """The webhook body as a JSON object, or NotOurs."""
+MAX_JSON_DEPTH = 64  # arrays and objects inside one another; no helpdesk sends a tenth of that
+
+
+def _nested(levels: int) -> bytes:
+    """A pattern for any run of bracket pairs nested at most ``levels`` deep (a bounded depth is a
+    regular language; possessive repeats never backtrack, so it matches in linear time)."""
+    pattern = b""
+    for _ in range(levels):
+        pattern = rb"(?:\[" + pattern + rb"\])*+"
+    return pattern
+
+
+_SHALLOW = re.compile(_nested(MAX_JSON_DEPTH))
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_QUOTE_OR_BRACKET = bytes(set(range(256)) - set(b'"[]{}'))
+
+
+def json_value(body: bytes | str) -> Any:
+    """Untrusted JSON (a request body, a token's segment) parsed: any JSON value; NotJson (415) when
+    it is not JSON, NotOurs (400) when it nests arrays and objects deeper than MAX_JSON_DEPTH. The
+    one rule every parse of a body from outside goes through: webhooks, the apps' endpoints, tokens.
+
+    The depth is checked before parsing, by a linear scan of the brackets outside strings, all of
+    it in C (a few ms for a 1 MiB body). Parsing first and catching RecursionError would leave the
+    limit to the interpreter's recursion limit and to how deep the caller's stack already is, and
+    would let documents hundreds of levels deep through to code that walks them recursively."""
+    if _deeper_than_allowed(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)):
+        raise NotOurs(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: absurdly deep nesting
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: only if the scan was fooled
         raise NotJson("body is not JSON") from e
+
+
+def _deeper_than_allowed(raw: bytes) -> bool:
+    """Whether parsing ``raw`` may open more than MAX_JSON_DEPTH arrays and objects inside one
+    another. Exact for JSON; text that is not JSON is at worst called too deep where the parser
+    would have failed first, and never let through to a parser that nests deeper."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:  # the usual payload: too few to nest too deep
+        return False
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")  # escapes are read left to right, as JSON does
+    # a bracket is inside a string when an odd number of quotes comes before it: dropping two quotes
+    # side by side changes no parity, and leaves at most one quote per bracket to split on
+    quotes_and_brackets = unescaped.translate(None, _NOT_QUOTE_OR_BRACKET).replace(b'""', b"")
+    brackets = b"".join(quotes_and_brackets.split(b'"')[::2]).translate(_SQUARE)  # outside strings; {} as []
+    end = _SHALLOW.match(brackets).end()  # the values that close within the limit
+    if end == len(brackets) or brackets[end:end + 1] == b"]":  # all of them, or the parser stops at a stray "]"
+        return False
+    # an array or object that does not close within the limit: it nests deeper, or the text just ends
+    tail = brackets[end:]
+    return _SHALLOW.match(tail + b"]" * MAX_JSON_DEPTH).end() < len(tail)
+
+
+def json_object(body: bytes | str) -> dict[str, Any]:
+    """The webhook body as a JSON object (json_value's rule), or NotOurs."""
+    data = json_value(body)
     if not isinstance(data, dict):
         raise NotOurs("body is not a JSON object")
     return data

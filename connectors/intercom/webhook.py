@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -33,8 +32,8 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
         raise InvalidSignature("signature mismatch")
     workspace = installation.settings.get("app_id")
     try:
-        app_id = json.loads(body).get("app_id")
-    except (ValueError, AttributeError):
+        app_id = json_object(body).get("app_id")
+    except NotOurs:  # not JSON, not an object, nested too deep: parse says which
         app_id = None
     if not workspace or app_id != workspace:
         raise InvalidSignature("notification for another workspace")

@@ -17,6 +17,7 @@ ZAF SDK in the iframe asks Zendesk for ``ticket.id``).
 """
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import time
@@ -29,9 +30,9 @@ import jwt
 import requests
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from connectors.base import HttpClient, seg
+from connectors.base import HttpClient, json_value, seg
 from connectors.zendesk import DESCRIPTOR
-from integration.core.contract import ApiError, ApiInvalid
+from integration.core.contract import ApiError, ApiInvalid, NotOurs
 
 ALGORITHMS = ["RS256"]  # pinned: never "none", never an HMAC keyed with the public key
 LEEWAY = 30  # seconds of clock skew allowed on exp/nbf/iat
@@ -70,11 +71,22 @@ def account_url(issuer: Any, development: bool = False) -> str:
     raise AppTokenError("the token does not come from a Zendesk account")
 
 
+def readable(token: str) -> str:
+    """``token`` once its header and claims are JSON by ``json_value``'s rule (not nested deeper
+    than MAX_JSON_DEPTH), before PyJWT parses them with a plain ``json.loads``; else AppTokenError."""
+    for segment in token.split(".")[:2]:
+        try:
+            json_value(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        except (ValueError, NotOurs) as e:  # not base64 (binascii.Error, non-ASCII), not JSON, too deep
+            raise AppTokenError(f"not a JWT ({e})") from e
+    return token
+
+
 def unverified_issuer(token: str) -> str:
     """``iss`` read without checking anything: only to know whose key verifies the token."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as e:
+        claims = jwt.decode(readable(token), options={"verify_signature": False})
+    except (jwt.PyJWTError, RecursionError) as e:  # RecursionError: only if readable() was fooled
         raise AppTokenError("not a JWT") from e
     return claims.get("iss")  # type: ignore[no-any-return]
 
@@ -83,13 +95,13 @@ def verify(token: str, public_key: str | bytes, account: str, location: str) -> 
     """The claims of ``token`` once its RS256 signature, lifetime, issuer, audience and location hold."""
     host = account.split("://", 1)[1]
     try:
-        claims = jwt.decode(token, public_key, algorithms=ALGORITHMS, issuer=host, leeway=LEEWAY,
+        claims = jwt.decode(readable(token), public_key, algorithms=ALGORITHMS, issuer=host, leeway=LEEWAY,
                             options={"require": ["exp", "iat", "iss", "aud", "sub"], "verify_aud": False})
     except jwt.ExpiredSignatureError as e:
         raise AppTokenError("the sign-in expired: reload the app") from e
     except jwt.InvalidSignatureError as e:
         raise AppTokenError("the signature does not verify") from e
-    except jwt.PyJWTError as e:
+    except (jwt.PyJWTError, RecursionError) as e:
         raise AppTokenError(f"the token is not acceptable ({type(e).__name__})") from e
     # The audience is the app installation in this very account (PyJWT only compares it whole).
     aud = re.fullmatch(re.escape(account) + r"/api/v2/apps/installations/(\d+)(?:\.json)?", str(claims["aud"]))

@@ -10,7 +10,6 @@ GET /healthz
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -23,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 import connectors
+from connectors.base import json_object
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event
 from integration.service import apps, console, metrics
@@ -94,10 +94,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         body = _read_body()
         if body is None:
             return _answer(413, "body over 1 MiB")
-        try:
-            workspace = json.loads(body).get("app_id")
-        except (ValueError, AttributeError):
-            return _answer(400, "not an Intercom notification (no JSON object)")
+        try:  # read before the signature is checked: the same bounded parse as every other body
+            workspace = json_object(body).get("app_id")
+        except NotOurs as e:
+            return _answer(e.status, f"not an Intercom notification: {e}")
         if not isinstance(workspace, str) or not workspace:
             return _answer(400, "not an Intercom notification (no app_id)")
         try:
@@ -124,6 +124,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             connector.verify(request.headers, body, inst, clock())
         except InvalidSignature as e:
             log.warning(f"{provider}.webhook.invalid-signature", extra={"installation": inst.id, "why": str(e)})
+            return _answer(401, "invalid signature")
+        except Exception:  # headers nobody expected: unverifiable is refused as unsigned, never a 5xx
+            log.exception(f"{provider}.webhook.unverifiable", extra={"installation": inst.id})
             return _answer(401, "invalid signature")
         try:
             ev = _storable(connector.parse(body, inst))
