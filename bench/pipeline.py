@@ -95,7 +95,7 @@ def main() -> int:
     store = Store(db, Vault(key))
     store.migrate()
     env = {**os.environ, "REDIS_URL": redis.url, "DATABASE_URL": db, "BATON_SECRET_KEY": key,
-           "PYTHONPATH": str(ROOT), "BATON_DRAIN_SECONDS": "2"}
+           "PYTHONPATH": str(ROOT), "BATON_DRAIN_SECONDS": "2", "BATON_DEVELOPMENT": "1"}  # the sandbox is on 127.0.0.1
     port = free_port()
     access = tmp / "access.log"  # gunicorn writes each request's time in microseconds: the server side
     gunicorn = os.environ.get("BENCH_GUNICORN", "--workers 2 --threads 8").split()

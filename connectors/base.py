@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import html
+import ipaddress
 import json
 import logging
 import math
@@ -14,9 +15,13 @@ from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import quote
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 from integration.core.contract import (ApiConflict, ApiHostError, ApiInvalid, ApiNotFound, ApiRateLimited,
                                        ApiTimeoutError, ApiTooLarge, ApiUnauthorized, Descriptor, Guard, NotJson,
@@ -42,8 +47,10 @@ class HttpClient:
     """One place for base URL, auth, timeouts and the mapping of HTTP failures to errors.
 
     Redirects are never followed on writes: a tenant-derived URL must not bounce our credentials
-    elsewhere. A ``guard`` (the installation's rate budget and circuit breaker) is asked before
-    every request and told every outcome, including timeouts and refused connections.
+    elsewhere. Every connection the pooled session opens is checked where it landed before a byte
+    is sent (``CheckedAdapter``): one refused raises AddressRefused. A ``guard`` (the installation's
+    rate budget and circuit breaker) is asked before every request and told every outcome,
+    including timeouts and refused connections.
     """
 
     base_url: str
@@ -103,6 +110,8 @@ class HttpClient:
         except requests.Timeout as e:
             raise ApiTimeoutError(f"{method} {path}: timed out") from e
         except requests.ConnectionError as e:
+            if why := _refused(e):
+                raise AddressRefused(f"{method} {path}: {why}") from e
             raise ApiHostError(f"{method} {path}: cannot connect") from e
         finally:  # every outcome; the helpdesk is unwell on a 5xx or no answer, never on a 4xx or a 429
             if self.guard is not None:
@@ -140,7 +149,99 @@ def pooled_session(base_url: str) -> requests.Session:
         if session is None:
             session = _SESSIONS[base_url] = requests.Session()
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            session.mount("https://", CheckedAdapter())  # each connection's address checked (S12)
+            session.mount("http://", CheckedAdapter())
         return session
+
+
+# Where Baton may connect is checked on the address each connection actually reached, not only when
+# a base URL enters Baton: a DNS answer can change in between (rebinding, a TTL of 0). What is
+# refused is the service's decision (integration/service/egress.py installs it with
+# check_connections); before that, and in a process that never installs one, link-local
+# addresses (the cloud metadata service) are refused.
+PeerCheck = Callable[[str], "str | None"]  # an address connected to → why Baton never connects there, or None
+_AWS_METADATA_V6 = ipaddress.ip_address("fd00:ec2::254")
+
+
+def never_link_local(address: str) -> str | None:
+    """The check of a process that installed none: no link-local or cloud metadata address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return "a link-local or cloud metadata address" if ip.is_link_local or ip == _AWS_METADATA_V6 else None
+
+
+_peer_check: PeerCheck = never_link_local
+
+
+def check_connections(check: PeerCheck) -> PeerCheck:
+    """From now on every new connection of this process's pooled sessions is checked with
+    ``check``; returns the check it replaces (a test puts it back)."""
+    global _peer_check
+    previous, _peer_check = _peer_check, check
+    return previous
+
+
+class AddressRefused(ApiHostError):
+    """A connection reached an address Baton never connects to (the host's DNS answer changed since
+    its base URL was checked, or was never acceptable): closed before anything was sent on it."""
+
+
+class _PeerRefused(NewConnectionError):
+    """urllib3's side of AddressRefused: requests raises it as a ConnectionError."""
+
+    def __init__(self, conn: Any, why: str) -> None:
+        self.why = why
+        super().__init__(conn, why)
+
+
+class _CheckedConnection:
+    """Mixed into urllib3's connections: the socket's peer is checked as soon as it is connected,
+    before TLS (which still uses the host name: SNI and the certificate are the host's) and before
+    any byte of the request."""
+
+    check: Callable[[], PeerCheck]
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()  # type: ignore[misc]
+        address = "?"
+        try:
+            address = str(sock.getpeername()[0])
+            why = self.check()(address)
+        except Exception as e:  # no peer, or an address the check cannot read: not connected there
+            why = f"an address that cannot be checked ({type(e).__name__})"
+        if why:
+            sock.close()
+            raise _PeerRefused(self, f"{self.host} is at {address}, {why}: Baton does not connect there")  # type: ignore[arg-type]
+        return sock
+
+
+class CheckedAdapter(HTTPAdapter):
+    """requests' transport whose every new connection is checked (``_CheckedConnection``) with
+    ``check``, or else with this process's check at the time (``check_connections``). Connections
+    to a proxy (``HTTPS_PROXY``) are not checked here: the proxy makes the onward connection."""
+
+    __attrs__ = [*HTTPAdapter.__attrs__, "check"]
+
+    def __init__(self, check: PeerCheck | None = None, **kwargs: Any) -> None:
+        self.check = check
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        current = staticmethod(lambda: self.check or _peer_check)
+        http = type("CheckedHTTPConnection", (_CheckedConnection, HTTPConnection), {"check": current})
+        https = type("CheckedHTTPSConnection", (_CheckedConnection, HTTPSConnection), {"check": current})
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("CheckedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("CheckedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+        }
+
+
+def _refused(e: requests.ConnectionError) -> str | None:
+    """The reason, when the connection was refused by the address check."""
+    reason = getattr(e.args[0], "reason", None) if e.args else None
+    return reason.why if isinstance(reason, _PeerRefused) else None
 
 
 MAX_PAGES = 50  # of any one list: a conversation or roster longer than that is cut, and logged

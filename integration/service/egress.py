@@ -1,4 +1,5 @@
-"""Where Baton may send a tenant's credentials: the check of every base URL that enters Baton.
+"""Where Baton may send a tenant's credentials: the check of every base URL that enters Baton, and
+of every connection it then opens to one.
 
 A helpdesk account's base URL comes from the tenant (the install command, a marketplace app's
 settings page, an OAuth state). Baton then sends that account's API key or token to it, from
@@ -12,19 +13,31 @@ collect the credentials (server-side request forgery). So, before Baton connects
 - development (``Settings.development``, env ``BATON_DEVELOPMENT``): any http(s) host, so the
   sandboxes on 127.0.0.1 work; link-local and cloud metadata addresses are refused even then.
 
+The same address rule holds when connecting, not only when the URL enters Baton: a DNS answer
+can change in between (rebinding: a public address at install, 169.254.169.254 or 10.0.0.5 a
+second later). ``check_connections`` makes every connection the helpdesk sessions
+(``connectors.base.pooled_session``) open in this process be checked on the address it actually
+reached (the socket's peer), right after the TCP connect and before TLS or any byte of the request:
+refused, it is closed and the call fails with ``connectors.base.AddressRefused`` (an ApiHostError).
+The web and worker processes install it at start (``web.create_app`` from the environment), in
+development mode too; a process that installs nothing still never connects to a link-local
+address. TLS keeps the host name (SNI, certificate), since the URL is never rewritten to the
+address. Not covered: connections through a proxy (``HTTPS_PROXY``: the proxy connects onward) and
+requests made outside the pooled sessions.
+
 Redirects on writes are never followed (``connectors.base.HttpClient``), so a checked host cannot
-bounce a write elsewhere. Left open: the check resolves the name at install time; a hostile DNS
-server answering differently later (rebinding) is only stopped for the helpdesks' own domains,
-which tenants do not control.
+bounce a write elsewhere.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import connectors
+from connectors import base as connections
 
 Resolver = Callable[..., list[Any]]
 
@@ -70,6 +83,12 @@ def check_base_url(provider: str, url: str, development: bool, resolve: Resolver
     if port is not None and not (parts.scheme == "https" and port == 443):
         netloc += f":{port}"
     return f"{parts.scheme}://{netloc}"
+
+
+def check_connections(development: bool) -> None:
+    """Every connection this process's helpdesk sessions open from now on is refused when it
+    reached an address ``refused_address`` refuses (production or ``development`` rules)."""
+    connections.check_connections(functools.partial(refused_address, development=development))
 
 
 def refused_address(address: str, development: bool) -> str | None:

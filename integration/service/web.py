@@ -25,7 +25,7 @@ import connectors
 from connectors.base import json_object
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event
-from integration.service import apps, console, metrics
+from integration.service import apps, console, egress, metrics
 from integration.service.pipeline import Pipeline
 from integration.service.quota import Guards
 from integration.service.settings import Settings
@@ -52,7 +52,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     """The web app (and, through Flask's Celery pattern, the Celery app the worker runs). Tests and
     the demo pass their own store and queue; a process started by the Procfile passes nothing
     and gets both from the environment."""
+    from_env = settings is None  # a process the Procfile started (gunicorn, celery), not a test or the demo
     settings = settings or Settings.from_env()
+    if from_env:  # every connection it opens to a helpdesk is checked where it landed (DNS rebinding)
+        egress.check_connections(settings.development)
     store = store or Store(settings.database_url, Vault(settings.secret_key))
     app = Flask(__name__)
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.flask_secret_key,

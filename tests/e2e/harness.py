@@ -31,6 +31,7 @@ class Harness:
         self.helpdesk.start()
         self.inst = install_into(self.helpdesk, self.store, self.baton_url)
         env = {**os.environ, "REDIS_URL": self.redis.url, "DATABASE_URL": database_url, "BATON_SECRET_KEY": key,
+               "BATON_DEVELOPMENT": "1",  # the worker's helpdesk is a sandbox on 127.0.0.1 (egress.check_connections)
                "BATON_VISIBILITY_TIMEOUT": "6", "BATON_LEASE_SECONDS": "3", "BATON_DRAIN_SECONDS": "1",
                "BATON_STRANDED_SECONDS": "3", "BATON_REQUEUE_SECONDS": "8"}
         self.worker_log = tmp / "worker.log"
