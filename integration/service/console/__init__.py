@@ -108,6 +108,21 @@ def _error(status: int, message: str) -> Any:
     return render_template("error.html", message=message), status
 
 
+ID_MAX = 2**31 - 1  # the largest id or version number the database holds (PostgreSQL INTEGER)
+
+
+def whole_number(raw: str | None, low: int = 1, high: int = ID_MAX) -> int | None:
+    """A number a query string or a path gives a page (a version, a count): ASCII digits for a whole
+    number from ``low`` to ``high``, else None, and the page says that no such thing exists. Never
+    ``int()`` on what a URL carries: it takes "٣", " 7", "1_000" and "-1", raises on "²" and on 5000
+    digits, and a number beyond the column's range fails inside the database as a server error."""
+    text = raw or ""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(high)):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
+
+
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     def link(endpoint: str, **values: Any) -> str:
@@ -132,4 +147,4 @@ def _when(t: datetime | None) -> str:
 
 from integration.service.console import analytics, views  # noqa: E402,F401  (register their routes on bp)
 
-__all__ = ["bp", "Identity", "start_session", "RESOLUTION_TYPES", "VERDICTS"]
+__all__ = ["bp", "Identity", "start_session", "whole_number", "ID_MAX", "RESOLUTION_TYPES", "VERDICTS"]

@@ -14,7 +14,7 @@ from integration.core.calibration import merged
 from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, live_rules
 from integration.service.calibration import proposals
 from integration.service.calibration import review as calibration_review
-from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity
+from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity, whole_number
 from integration.service.store import retention_days, retention_days_of, utcnow
 
 
@@ -239,35 +239,39 @@ def publish() -> Any:
     return _go("console.versions", published=number)
 
 
+NO_SUCH_VERSION = "No such version: versions are numbered 1, 2, 3 … as they are published."
+
+
 @bp.get("/console/versions")
 def versions() -> Any:
     rows = _store().versions(g.installation.id)
-    a, b = request.args.get("a", type=int), request.args.get("b", type=int)
-    diff = None
-    if a and b:
-        va, vb = _store().version(g.installation.id, a), _store().version(g.installation.id, b)
-        if va is None or vb is None:
-            return render_template("error.html", message="No such version."), 404
-        diff = differences(va["rules"], vb["rules"])
-    return render_template("versions.html", rows=rows, diff=diff, a=a, b=b, published=request.args.get("published"),
+    given = request.args.get("a", ""), request.args.get("b", "")
+    a, b = (whole_number(raw) for raw in given)
+    chosen = {n: _store().version(g.installation.id, n) for n in (a, b) if n is not None}
+    if (given[0] and a is None) or (given[1] and b is None) or None in chosen.values():
+        return render_template("error.html", message=NO_SUCH_VERSION), 404
+    diff = differences(chosen[a]["rules"], chosen[b]["rules"]) if a and b else None
+    return render_template("versions.html", rows=rows, diff=diff, a=a, b=b,
+                           published=whole_number(request.args.get("published")),
                            audit=_store().audit_log(g.installation.id, 30))
 
 
-@bp.post("/console/versions/<int:number>/rollback")
-def rollback(number: int) -> Any:
-    version = _store().version(g.installation.id, number)
+@bp.post("/console/versions/<number>/rollback")
+def rollback(number: str) -> Any:
+    """Roll back to version ``number``, read by ``whole_number`` (the route's int converter would
+    take any count of digits, and a number past the column's range fails inside the database)."""
+    version = _store().version(g.installation.id, n) if (n := whole_number(number)) else None
     if version is None:
-        return render_template("error.html", message="No such version."), 404
-    new = _store().publish(g.installation.id, version["rules"], identity().name, f"rollback to version {number}",
+        return render_template("error.html", message=NO_SUCH_VERSION), 404
+    new = _store().publish(g.installation.id, version["rules"], identity().name, f"rollback to version {n}",
                            action="rollback")
     return _go("console.versions", published=new)
 
 
 def _count(raw: str | None) -> int:
-    try:
-        return max(1, min(MAX_COUNT, int(raw))) if raw else DEFAULT_COUNT
-    except ValueError:
-        return DEFAULT_COUNT
+    """How many conversations the preview replays: ``?n=`` within 1..MAX_COUNT, else the default."""
+    n = whole_number(raw, low=0)
+    return DEFAULT_COUNT if n is None else max(1, min(MAX_COUNT, n))
 
 
 # calibration: what went wrong, and the rule changes that would have decided better
