@@ -101,6 +101,8 @@ def test_rolling_back_to_any_path_id_rolls_back_or_says_no_such_version(console,
     r = app.test_client().post(f"/console/versions/{quote(number, safe='')}/rollback", data={"s": token, "csrf": csrf})
     if exists:
         assert r.status_code == 303
+    elif "\x00" in number:
+        assert r.status_code == 400  # refused before any page, as in a query string
     elif number and "/" not in number and number not in (".", ".."):
         assert r.status_code == 404, (number, r.status_code)
     else:  # not one path segment: no such page, or the router's own redirect
@@ -133,6 +135,13 @@ def test_an_existing_version_still_compares_and_rolls_back(console, store):
     assert "is live" not in page.get_data(as_text=True)  # a ?published= that is no version is not announced
     r = client.post("/console/versions/2/rollback", data={"s": token, "csrf": csrf})
     assert r.status_code == 303 and store.versions(inst.id)[0]["comment"] == "rollback to version 2"
+
+
+@pytest.mark.parametrize("path", ["/console/preview/a%00b", "/console/preview/%00", "/console/knowledge.%00"])
+def test_a_nul_character_in_a_path_id_is_refused_like_one_in_a_query(console, path):
+    """PostgreSQL cannot compare text holding NUL: a ticket id with one in the path was a 500 there."""
+    app, _, token, _ = console
+    assert app.test_client().get(path, query_string={"s": token}).status_code == 400
 
 
 @pytest.mark.parametrize("n", ["9" * 5000, "-5", "²", "1e3", "", "0", "10000000000"])

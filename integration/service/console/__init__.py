@@ -67,7 +67,8 @@ def _load_session() -> Any:
     g.token = token
     inst = baton().store.installation(g.identity.installation_id)
     g.installation = inst  # also for an error page: it may be framed by this installation's helpdesk
-    if any("\x00" in v for v in request.values.values()):  # PostgreSQL cannot even compare such text
+    if "\x00" in request.path or any("\x00" in v for v in request.values.values()):  # PostgreSQL cannot
+        # even compare such text (a path id included: /console/preview/%00 was a 500 there)
         return _error(400, "This request carries a NUL character: Baton refuses it.")
     if request.method == "POST" and not sessions.csrf_ok(secret(), token or "",
                                                         request.form.get("csrf") or request.headers.get("X-CSRF-Token")):
