@@ -27,10 +27,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
-import requests
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from connectors.base import HttpClient, json_value, seg
+from connectors.base import HttpClient, json_value, pooled_session, seg
 from connectors.zendesk import DESCRIPTOR
 from integration.core.contract import ApiError, ApiInvalid, NotOurs
 
@@ -178,7 +177,9 @@ def verify_signed_load(token: str, keys: KeyCache, app_id: str, location: str, d
 def fetch_public_key(account: str, app_id: str, timeout: float = 5.0) -> str:
     """``GET {account}/api/v2/apps/{app_id}/public_key.pem``, sent without credentials: the first load
     of an account Baton does not know yet has none to send. Redirects are not followed."""
-    answer = requests.get(f"{account}/api/v2/apps/{seg(app_id)}/public_key.pem", timeout=timeout, allow_redirects=False)
+    # the pooled session checks the address it reached (S12): the account comes from a token not yet verified
+    answer = pooled_session(account).get(f"{account}/api/v2/apps/{seg(app_id)}/public_key.pem", timeout=timeout,
+                                         allow_redirects=False)
     answer.raise_for_status()
     if "BEGIN PUBLIC KEY" not in answer.text:
         raise ValueError("not a PEM public key")

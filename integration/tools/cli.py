@@ -224,6 +224,9 @@ def _install(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from integration.service import egress
+
+    egress.check_connections(_development())  # the address each call reaches, as in the web and worker (S12)
     try:
         store = _store()
         store.migrate()
