@@ -219,6 +219,7 @@ def main() -> int:
         depth = {"main": 0, "bulk": 0}
         sampling = threading.Event()
         threading.Thread(target=_sample, args=(redis_server, depth, sampling), daemon=True).start()
+        start = time.monotonic()
         _drive(args, tenants)
         sampling.set()
         sent_end = time.monotonic()
@@ -231,7 +232,7 @@ def main() -> int:
         settled = _settle(store, tenants, args.settle)
         load1 = _backends(redis_server, store)
         web_cpu = worker_cpu(web.proc.pid) - web0  # type: ignore[union-attr]
-        _report(args, tmp / "access.log", skip, tenants, quiet, fault, sent_end, settled,
+        _report(args, tmp / "access.log", skip, tenants, quiet, fault, start, sent_end, settled,
                 (decided1 - decided0) / max(cpu1 - cpu0, 1e-9), store, (load0, load1), depth, web_cpu)
     finally:
         worker.stop()
@@ -346,7 +347,7 @@ def _settle(store: Store, tenants: list[Tenant], longest: float) -> float:
 
 
 def _report(args: argparse.Namespace, access: Path, skip: int, tenants: list[Tenant], quiet: list[Tenant],
-            fault: dict[str, float], sent_end: float, settled: float, per_cpu: float, store: Store,
+            fault: dict[str, float], start: float, sent_end: float, settled: float, per_cpu: float, store: Store,
             load: tuple[tuple[int, int], tuple[int, int]], depth: dict[str, int], web_cpu: float) -> None:
     lines = [line.split() for line in access.read_text().splitlines()[skip:]]
     hooks = [(int(d) / 1000, int(s)) for d, s, path in lines if path.startswith("/webhooks/")]
@@ -392,8 +393,10 @@ def _report(args: argparse.Namespace, access: Path, skip: int, tenants: list[Ten
     if args.noisy:
         for t in tenants[:2]:
             n = sum(h for _, h in t.created.values())
+            # the API calls Baton made to it while the load ran (the storm: one per Retry-After is the floor)
+            made = [r["status"] for r in t.driver.api_log() if start <= r["at"] <= sent_end]
             print(f"  tenant {t.index} ({t.key}, {'flooding' if t.index == 0 else '429 storm'}): {n} handoffs, "
-                  f"{len(t.landed())} landed")
+                  f"{len(t.landed())} landed; {len(made)} API calls during the load, {made.count(429)} answered 429")
     if fault:
         first = min((x for x in after_fault), default=None)
         print(f"chaos {args.chaos}: {args.seconds / 3:.0f} s into the run; recovery "

@@ -16,7 +16,7 @@ import connectors
 from integration.core.contract import ApiHostError, ApiNotFound, ApiRateLimited, CircuitOpen
 from integration.core.model import Installation
 from integration.service.pipeline import LOOP_CAP, LOOP_REASON, MAX_ATTEMPTS, RetryLater
-from integration.service.quota import (PUBLISHED, Budget, Guards, MemoryBackend, Policy, RedisBackend,
+from integration.service.quota import (ALL, NONE, ONE, PUBLISHED, Budget, Guards, Held, MemoryBackend, Policy, RedisBackend,
                                        announced_limit)
 from integration.service.store import outbox
 from tests.test_pipeline import HUMAN, desk  # noqa: F401 - the fixture, reused
@@ -269,6 +269,100 @@ def test_another_installations_breaker_stays_closed(books, clock):
     books().guard(other).before("GET", "/x")
 
 
+# the hold after a helpdesk's 429: one probe per Retry-After across every process
+
+def limited(guard: Any, retry_after: str = "30") -> None:
+    """One call the helpdesk answers 429."""
+    guard.before("GET", "/x")
+    guard.after(429, {"Retry-After": retry_after}, False)
+
+
+def test_a_429_holds_every_process_until_retry_after_then_lets_exactly_one_probe_go(books, clock):
+    inst, other = installation(), installation()
+    first, second = books().guard(inst), books().guard(inst)
+    limited(first)
+    for guard in (first, second):  # before Retry-After: no call, in any process
+        with pytest.raises(Held) as held:
+            guard.before("GET", "/x")
+        assert held.value.retry_after == pytest.approx(30)
+    books().guard(other).before("GET", "/x")  # another installation is not held
+    clock.now += 30
+    second.before("GET", "/x")  # the probe, whichever process asks first
+    for guard in (first, second, books().guard(inst)):  # the others wait for its answer
+        with pytest.raises(Held):
+            guard.before("GET", "/x")
+    second.after(429, {"Retry-After": "45"}, False)  # still limited: held until the new Retry-After
+    clock.now += 44
+    with pytest.raises(Held) as held:
+        first.before("GET", "/x")
+    assert held.value.retry_after == pytest.approx(1)
+    clock.now += 1
+    first.before("GET", "/x")  # the next probe
+    with pytest.raises(Held):
+        second.before("GET", "/x")
+    first.after(200, {}, False)  # answered: the hold is lifted for every process
+    for guard in (second, first, second):
+        guard.before("GET", "/x")
+        guard.after(200, {}, False)
+
+
+def test_a_probe_without_an_answer_or_refused_by_the_budget_leaves_the_probe_to_the_next_call(books, clock):
+    inst = installation()
+    guard = books(dataclasses.replace(QUICK, max_wait=0.0)).guard(inst)
+    limited(guard, "10")
+    clock.now += 10
+    guard.before("GET", "/x")  # the probe
+    guard.after(None, {}, True)  # a timeout: no answer, the hold stays
+    guard.before("GET", "/x")  # so the next call probes at once
+    guard.after(503, {}, True)  # answered (not a 429): lifted; the breaker counts the 503 as it would
+    guard.before("GET", "/x")
+    guard.after(200, {}, False)
+    limited(guard, "10")
+    clock.now += 10
+    while guard.backend.take(inst.id, clock.now, guard.default, 0.0) >= 0:  # spend the budget
+        pass
+    with pytest.raises(ApiRateLimited) as deferred:
+        guard.before("GET", "/x")  # granted the probe, refused a turn: no call made
+    assert not isinstance(deferred.value, Held)
+    clock.now += deferred.value.retry_after + 0.001
+    guard.before("GET", "/x")  # the probe again, not held
+    guard.after(200, {}, False)
+
+
+def test_a_probe_whose_process_died_lapses_after_its_lease(books, clock):
+    inst = installation()
+    limited(books().guard(inst))
+    clock.now += 30
+    books().guard(inst).before("GET", "/x")  # the probe; its process dies before the answer
+    with pytest.raises(Held) as held:
+        books().guard(inst).before("GET", "/x")
+    assert held.value.retry_after == pytest.approx(QUICK.probe_lease)
+    clock.now += QUICK.probe_lease
+    books().guard(inst).before("GET", "/x")  # the next probe
+
+
+def test_the_drain_may_release_one_parked_step_per_retry_after_and_all_once_the_probe_answers(books, clock):
+    inst, other = installation(), installation()
+    guards = books()
+    guard = guards.guard(inst)
+    assert guards.parked(inst.id) == ALL  # never limited
+    limited(guard)
+    assert guards.parked(inst.id) == NONE and guards.parked(other.id) == ALL
+    clock.now += 30
+    assert [guards.parked(inst.id) for _ in range(3)] == [ONE, NONE, NONE]  # one probe for this Retry-After
+    guard.before("GET", "/x")  # the released step makes its call: the probe
+    assert guards.parked(inst.id) == NONE
+    guard.after(429, {"Retry-After": "30"}, False)
+    assert guards.parked(inst.id) == NONE  # held again
+    clock.now += 30
+    assert guards.parked(inst.id) == ONE  # the next Retry-After's probe
+    clock.now += QUICK.probe_lease  # released, and it never called (a duplicate event, a lost task)
+    assert [guards.parked(inst.id) for _ in range(2)] == [ONE, NONE]
+    guard.before("GET", "/x")
+    guard.after(200, {}, False)  # the probe answered
+    assert guards.parked(inst.id) == ALL
+
+
 # on each helpdesk's sandbox: what the API sees
 
 @pytest.fixture(params=connectors.KEYS)
@@ -292,8 +386,10 @@ def test_an_open_breaker_makes_no_call_and_a_4xx_or_429_never_opens_it(sandbox, 
             client.probe()
     driver.throttle(3 * QUICK.failures, retry_after=1)
     for _ in range(3 * QUICK.failures):
-        with pytest.raises(ApiRateLimited):
+        with pytest.raises(ApiRateLimited) as limited:
             client.probe()
+        assert not isinstance(limited.value, Held)  # the helpdesk's own 429 (each call the hold's probe)
+        clock.now += 1  # Retry-After
     client.probe()  # the helpdesk answered every time: still closed
     driver.fail(QUICK.failures, 503)
     for _ in range(QUICK.failures):

@@ -35,7 +35,7 @@ from integration.core.model import (RESOLUTION_TYPES, Action, AddNote, Assign, C
 from integration.core.rules import Rules, RulesError, load_rules
 from integration.core.suggest import customer_words, note_text
 from integration.service import metrics
-from integration.service.quota import Guards
+from integration.service.quota import NONE, ONE, Guards, Held
 from integration.service.suggestions import Suggester
 from integration.service.store import ConversationMoved, Delivery, EventContext, Outcome, Store, utcnow
 
@@ -138,7 +138,7 @@ class Pipeline:
             outcome = self._failed(ctx, e)
         now = self.clock()
         delay = (outcome.not_before - now).total_seconds() if outcome.not_before else 0.0
-        if outcome.status == "received" and delay <= self.park_after:
+        if outcome.status == "received" and delay <= self.park_after and not outcome.held:
             # a short wait goes back to the queue as a countdown; only what must be remembered is committed
             if outcome.attempt or outcome.rate_limited_until:
                 self.store.commit(ctx, dataclasses.replace(outcome, status="enqueued", not_before=None), now,
@@ -181,8 +181,8 @@ class Pipeline:
                            observed=seen)
         if state is State.ASSIGNED:
             return Outcome("processed", "a person has the conversation")  # idempotent: no second write
-        if wait := self._held(ctx.rate_limited_until):
-            return self._wait(wait, "the helpdesk asked us to wait")
+        if wait := self._held(ctx.rate_limited_until):  # parked for the drain: see :meth:`released`
+            return dataclasses.replace(self._wait(wait, "the helpdesk asked us to wait"), held=True)
         try:
             snapshot = self.client(inst).load(ev.ticket_id)
         except ApiError as e:
@@ -290,7 +290,8 @@ class Pipeline:
                     values = settled(outcome_values(client.outcome(ticket), inst.settings.get("resolution_types")),
                                      self.store.outcome(inst_id, ticket), self.clock())
                 except ApiRateLimited as e:
-                    self.store.rate_limit(inst_id, self._until(e))
+                    if not isinstance(e, Held):
+                        self.store.rate_limit(inst_id, self._until(e))
                     break  # this account waits; the next run goes on
                 except CircuitOpen:
                     break  # its helpdesk is failing: the next run goes on
@@ -329,7 +330,8 @@ class Pipeline:
         try:
             changed = self.client(inst).changed_since(since)
         except ApiRateLimited as e:
-            self.store.rate_limit(inst_id, self._until(e))
+            if not isinstance(e, Held):
+                self.store.rate_limit(inst_id, self._until(e))
             return 0
         except ApiError as e:
             log.warning("pipeline.reconcile-skipped", extra={"installation": inst_id, "error": type(e).__name__})
@@ -406,6 +408,8 @@ class Pipeline:
         """The scope of a failure: a 429 waits for the whole account; 401/403 need the admin; any
         other refusal (404 ticket gone, 422 …) fails this event only; the rest is retried."""
         reason = _reason(e)
+        if isinstance(e, Held):  # no call made, held after a 429: parked for the drain (see :meth:`released`)
+            return dataclasses.replace(self._wait(self._delay(e), reason), held=True)
         if isinstance(e, ApiRateLimited):  # waiting as asked is not failing: it never dead-letters
             metrics.RATE_LIMIT_WAITS.labels(ctx.row.event.provider).inc()
             return dataclasses.replace(self._wait(self._delay(e), reason), rate_limited_until=self._until(e))
@@ -461,12 +465,10 @@ class Pipeline:
             self.store.finish(row.id, "parked", "waiting for the installation's admin",
                               self.clock() + REPROBE_EVERY, refund=True)
             return "parked"
-        if wait := self._held(claimed.rate_limited_until):
+        if wait := self._held(claimed.rate_limited_until):  # parked for the drain: see :meth:`released`
             self.store.finish(row.id, "parked", "the helpdesk asked us to wait",
                               self.clock() + timedelta(seconds=wait), refund=True)
-            if wait > self.park_after:
-                return "parked"
-            raise RetryLater(wait, "rate limited")
+            return "parked"
         recent = claimed.recent_writes  # read with the claim; else (an SLA re-route) read now
         if recent is None:
             recent = self.store.writes_to_ticket(inst.id, row.ticket_id, self.clock() - LOOP_WINDOW)
@@ -535,11 +537,14 @@ class Pipeline:
         delay = self._delay(e) if isinstance(e, (ApiRateLimited, CircuitOpen)) else self._backoff(row.attempts)
         # parked with not_before: nothing, not even the drain, sends before the helpdesk allows. The
         # attempt counts even when it was only a wait (a limited one never dead-letters, above): the
-        # next attempt then first asks the helpdesk whether this plan already landed, since a 429 or
-        # an open breaker can stop a plan of several calls after its note was written.
+        # next attempt then first asks the helpdesk whether this plan already landed, since a 429, a
+        # hold or an open breaker can stop a plan of several calls after its note was written. Held
+        # (no call made: the installation waits for Retry-After or its probe's answer) is parked for
+        # the drain, and leaves the installation's 429 hold as it is.
+        held = isinstance(e, Held)
         self.store.finish(row.id, "parked", reason, self.clock() + timedelta(seconds=delay),
-                          rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) else None)
-        if delay > self.park_after:
+                          rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) and not held else None)
+        if held or delay > self.park_after:
             return "parked"
         raise RetryLater(delay, reason) from e
 
@@ -567,7 +572,7 @@ class Pipeline:
             roster = self.client(inst).roster()
         except ApiError as e:
             # not a reason to stop escalating: a token may write tickets yet lack the right to list agents
-            if isinstance(e, ApiRateLimited):
+            if isinstance(e, ApiRateLimited) and not isinstance(e, Held):
                 self.store.rate_limit(inst.id, self._until(e))
             log.warning("pipeline.roster-sync-failed", extra={"installation": inst.id, "error": type(e).__name__})
             return False
@@ -594,9 +599,34 @@ class Pipeline:
         return fixed
 
     def due(self) -> tuple[list[int], list[int]]:
-        """Events to enqueue again and parked writes whose time has come."""
-        return (self.store.stranded_events(self.stranded_after, self.clock(), self.requeue_after),
-                self.store.due_outbox(self.clock()))
+        """Events to enqueue again and parked writes whose time has come (:meth:`released`)."""
+        events, writes = self.released()
+        return [eid for eid, _ in events], [oid for oid, _ in writes]
+
+    def released(self) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+        """What the drain queues now, as (id, installation): events recorded and never queued or
+        whose task was lost, writes whose sender died or that were never queued, and parked events
+        and writes whose time has come. Of an installation held after a 429 (``Guards.parked``), only
+        one parked event or write once Retry-After has passed: the probe, the oldest; the rest stay
+        parked, without a call, until it answers (a 429 holds them until the next Retry-After,
+        anything else lets them all go). One question to the guards per installation with parked work due."""
+        now = self.clock()
+        due = [("event", *row) for row in self.store.due_events(self.stranded_after, now, self.requeue_after)]
+        due += [("write", *row) for row in self.store.due_writes(now)]
+        verdict: dict[str, str] = {}
+        events: list[tuple[int, str]] = []
+        writes: list[tuple[int, str]] = []
+        # parked work oldest first (the probe is the longest waiting), then the rest as found
+        for kind, rid, inst, parked in sorted(due, key=lambda d: (d[3] is None, d[3] or now)):
+            if parked is not None:
+                if inst not in verdict:
+                    verdict[inst] = self.guards.parked(inst)
+                if verdict[inst] == NONE:
+                    continue
+                if verdict[inst] == ONE:
+                    verdict[inst] = NONE
+            (events if kind == "event" else writes).append((rid, inst))
+        return events, writes
 
 
 ANSWER_CHARS = 600  # the gist of the resolving answer

@@ -24,6 +24,14 @@ the guard keeps Baton from causing one, and stops Baton hammering a helpdesk tha
   one probe per recovery interval across every process (one atomic script claims the interval's
   probe, and Redis forgets the claim if its process dies). The probe answering closes it; the probe failing breaks it again for twice the interval (30 s,
   60 s, … at most 5 min).
+- **Hold** after a helpdesk's own 429 (Retry-After is account-wide): the installation is held until
+  then, across every process. A call before it raises :class:`Held` without touching the network;
+  once it has passed, one call is the probe (claimed atomically, the claim lapsing after
+  ``probe_lease`` if its process dies) and the others are still held until it answers: a 429 moves
+  the hold to the new Retry-After, any other answer lifts it. The drain asks :meth:`Guards.parked`
+  what of an installation's parked work may go: none while held, one (the probe) once the hold's
+  time has come, all once it is lifted. So a storm costs one call per Retry-After, not one per
+  parked event (README "Fair dispatch").
 
 State lives in Redis, shared by every worker process and machine (the Celery broker's Redis), or in
 this process's memory for the embedded queue. Redis failing must not stop Baton: the guard then
@@ -46,6 +54,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from connectors.base import RETRY_AFTER_DEFAULT, RETRY_AFTER_MAX
 from integration.core.contract import ApiRateLimited, CircuitOpen
 from integration.core.model import Installation
 from integration.service import metrics
@@ -53,9 +62,30 @@ from integration.service import metrics
 log = logging.getLogger("baton.quota")
 
 OK, PROBE, BROKEN = "ok", "probe", "broken"  # what the breaker says of one call (PROBE: RECOVERY's one call)
+HELD = "held"  # what the gate says of a call to an installation held after a 429 (not this call's turn to probe)
+ALL, ONE, NONE = "all", "one", "none"  # what of an installation's parked work the drain may queue now
 MIN_LIMIT = 2  # a header announcing fewer calls a window is not believed (Baton's share would be none)
 LEARNED_FOR = 86_400  # seconds a learned limit is kept without a response confirming it (a plan change)
 PROBE_KEPT = 3_600  # seconds Redis keeps an installation's next-probe time (only to clean up)
+HOLD_KEPT = 3_600  # seconds a hold outlives its time with no probe answering (no traffic at all): then it is forgotten
+
+
+class Held(ApiRateLimited):
+    """No call was made: the installation is held after a helpdesk's 429, until its Retry-After and
+    then until the one probe call answers. ``retry_after``: the seconds until the hold's time, or
+    until the probe's claim lapses. The pipeline parks the work for the drain (never a countdown)
+    and does not move the installation's 429 hold in the database."""
+
+
+def retry_after(headers: Mapping[str, str]) -> float:
+    """The seconds a 429 asks to wait, read as the HTTP client reads them (connectors/base.py):
+    ``Retry-After`` when it is a finite number of seconds, capped at an hour; otherwise a minute."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        seconds = float(value) if value else RETRY_AFTER_DEFAULT
+    except ValueError:
+        return RETRY_AFTER_DEFAULT
+    return min(max(0.0, seconds), RETRY_AFTER_MAX) if math.isfinite(seconds) else RETRY_AFTER_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,9 @@ class Policy:
     failure_window: float = 60.0
     first_interval: float = 30.0  # between probes, doubled after each failed probe
     max_interval: float = 300.0
+    # a held installation's probe (after a 429) is claimed this long: longer than one call with its
+    # timeouts (15 s for a write); a claim whose process died lapses, and the next call probes
+    probe_lease: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -137,9 +170,28 @@ class Backend(Protocol):
 
     def learn(self, inst: str, budget: Budget) -> None: ...
 
-    def gate(self, inst: str, now: float) -> tuple[str, float]:
-        """(OK, 0); (PROBE, interval): broken, and this call is the interval's one probe; (BROKEN,
-        seconds until the next probe)."""
+    def gate(self, inst: str, now: float, lease: float) -> tuple[str, float, bool]:
+        """(state, seconds, probing the hold). State: (HELD, seconds until the hold's time or until
+        the probe out lapses): held after a 429 and not this call's turn; (OK, 0); (PROBE,
+        interval): broken, and this call is the interval's one probe; (BROKEN, seconds until the
+        next probe). Probing the hold: the hold's time has come and this call is its one probe
+        (claimed for ``lease`` seconds)."""
+        ...
+
+    def hold(self, inst: str, now: float, until: float) -> None:
+        """The helpdesk answered 429: held until ``until`` (or a later hold already set); a probe's
+        claim is freed."""
+        ...
+
+    def lift(self, inst: str, now: float) -> None:
+        """The hold's probe was answered, not with a 429: the hold ends (unless a newer 429 moved it
+        meanwhile)."""
+        ...
+
+    def parked(self, inst: str, now: float, lease: float) -> tuple[str, float]:
+        """What of the installation's parked work the drain may queue: (ALL, 0) not held; (NONE,
+        seconds) held, or its probe is out; (ONE, 0) the hold's time has come and no probe was
+        released for it within ``lease`` seconds (this call releases it)."""
         ...
 
     def failure(self, inst: str, now: float, policy: Policy) -> bool:
@@ -152,8 +204,9 @@ class Backend(Protocol):
 
     def close(self, inst: str) -> None: ...
 
-    def release(self, inst: str) -> None:
-        """A probe granted but never made (the budget refused it): the next call may probe."""
+    def release(self, inst: str, breaker: bool = True, hold: bool = False) -> None:
+        """A probe granted (the breaker's, the hold's) but never made (the budget refused it) or
+        left without an answer: the next call may probe."""
         ...
 
 
@@ -168,6 +221,9 @@ class MemoryBackend:
         self._fails: dict[str, list[float]] = {}
         self._open: dict[str, tuple[float, float]] = {}  # interval, until (a safety expiry)
         self._probe: dict[str, float] = {}  # no probe before
+        self._hold: dict[str, float] = {}  # held after a 429 until
+        self._holding: dict[str, float] = {}  # the hold's probe is out until (its claim lapses)
+        self._released: dict[str, tuple[float, float]] = {}  # the drain released the probe of this hold, until
 
     def take(self, inst: str, now: float, default: Budget, max_wait: float) -> float:
         with self._lock:
@@ -190,17 +246,62 @@ class MemoryBackend:
         with self._lock:
             self._learned[inst] = (budget, self.clock() + LEARNED_FOR)
 
-    def gate(self, inst: str, now: float) -> tuple[str, float]:
+    def gate(self, inst: str, now: float, lease: float) -> tuple[str, float, bool]:
         with self._lock:
+            holding = False
+            hold = self._held(inst, now)
+            if hold is not None:
+                if now < hold:
+                    return HELD, hold - now, False
+                out = self._holding.get(inst, 0.0)
+                if out > now:
+                    return HELD, out - now, False
+                self._holding[inst] = now + lease
+                holding = True
             opened = self._open.get(inst)
             if opened is None or opened[1] <= now:
                 self._open.pop(inst, None)
-                return OK, 0.0
+                return OK, 0.0, holding
             interval = opened[0]
             if self._probe.get(inst, 0.0) <= now:
                 self._probe[inst] = now + interval
-                return PROBE, interval
-            return BROKEN, self._probe[inst] - now
+                return PROBE, interval, holding
+            self._holding.pop(inst, None)  # broken: no call, so no probe of the hold either
+            return BROKEN, self._probe[inst] - now, False
+
+    def _held(self, inst: str, now: float) -> float | None:
+        hold = self._hold.get(inst)
+        if hold is not None and now >= hold + HOLD_KEPT:
+            self._hold.pop(inst, None)
+            return None
+        return hold
+
+    def hold(self, inst: str, now: float, until: float) -> None:
+        with self._lock:
+            self._hold[inst] = max(until, self._hold.get(inst, until))
+            self._holding.pop(inst, None)
+
+    def lift(self, inst: str, now: float) -> None:
+        with self._lock:
+            if self._hold.get(inst, now) <= now:
+                self._hold.pop(inst, None)
+                self._released.pop(inst, None)
+            self._holding.pop(inst, None)
+
+    def parked(self, inst: str, now: float, lease: float) -> tuple[str, float]:
+        with self._lock:
+            hold = self._held(inst, now)
+            if hold is None:
+                return ALL, 0.0
+            if now < hold:
+                return NONE, hold - now
+            if self._holding.get(inst, 0.0) > now:
+                return NONE, 0.0
+            released = self._released.get(inst)
+            if released is not None and released[0] == hold and released[1] > now:
+                return NONE, 0.0
+            self._released[inst] = (hold, now + lease)
+            return ONE, 0.0
 
     def failure(self, inst: str, now: float, policy: Policy) -> bool:
         with self._lock:
@@ -226,9 +327,12 @@ class MemoryBackend:
             for table in (self._open, self._probe, self._fails):
                 table.pop(inst, None)  # type: ignore[attr-defined]
 
-    def release(self, inst: str) -> None:
+    def release(self, inst: str, breaker: bool = True, hold: bool = False) -> None:
         with self._lock:
-            self._probe.pop(inst, None)
+            if breaker:
+                self._probe.pop(inst, None)
+            if hold:
+                self._holding.pop(inst, None)
 
 
 def _open_for(policy: Policy) -> float:
@@ -258,13 +362,54 @@ return tostring(at - now)
 """
 # The breaker: the open key holds the probe interval, the probe key when the next probe may go (the
 # guard's clock, like the budget, so that every process agrees on one probe per interval).
+# The hold comes first, in the same script (one round trip per call): the hold key holds the time
+# Retry-After ends, the holding key until when its one probe is out (the claim's lease). Times are the
+# guard's clock, as the breaker's; Redis's own expiries only clean up.
 _GATE = """
+local now, holding = tonumber(ARGV[1]), 0
+local hold = tonumber(redis.call('GET', KEYS[3]))
+if hold then
+  if now < hold then return {3, tostring(hold - now), 0} end
+  local out = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if now < out then return {3, tostring(out - now), 0} end
+  redis.call('SET', KEYS[4], tostring(now + tonumber(ARGV[3])), 'PX', ARGV[4])
+  holding = 1
+end
 local interval = tonumber(redis.call('GET', KEYS[1]))
-if not interval then return {0, '0'} end
-local now, at = tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[2]) or '0')
-if now < at then return {2, tostring(at - now)} end
+if not interval then return {0, '0', holding} end
+local at = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now < at then
+  if holding == 1 then redis.call('DEL', KEYS[4]) end
+  return {2, tostring(at - now), 0}
+end
 redis.call('SET', KEYS[2], tostring(now + interval), 'PX', ARGV[2])
-return {1, tostring(interval)}
+return {1, tostring(interval), holding}
+"""
+# A 429: the later of the two holds; the probe's claim is freed (the new hold says when the next goes).
+_HOLD = """
+local hold = tonumber(redis.call('GET', KEYS[1]))
+if not hold or hold < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+redis.call('DEL', KEYS[2])
+return 0
+"""
+_LIFT = """
+local hold = tonumber(redis.call('GET', KEYS[1]))
+if hold and hold <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1], KEYS[3]) end
+redis.call('DEL', KEYS[2])
+return 0
+"""
+# The drain's question; the released hash remembers for which hold a probe was released, and until when.
+_PARKED = """
+local hold = redis.call('GET', KEYS[1])
+if not hold then return {0, '0'} end
+local now = tonumber(ARGV[1])
+if now < tonumber(hold) then return {2, tostring(tonumber(hold) - now)} end
+if now < tonumber(redis.call('GET', KEYS[2]) or '0') then return {2, '0'} end
+local released = redis.call('HMGET', KEYS[3], 'hold', 'until')
+if released[1] == hold and now < tonumber(released[2]) then return {2, '0'} end
+redis.call('HSET', KEYS[3], 'hold', hold, 'until', tostring(now + tonumber(ARGV[2])))
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return {1, '0'}
 """
 _FAILURE = """
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -296,6 +441,9 @@ class RedisBackend:
         self._gate = client.register_script(_GATE)
         self._failure = client.register_script(_FAILURE)
         self._reopen = client.register_script(_REOPEN)
+        self._hold = client.register_script(_HOLD)
+        self._lift = client.register_script(_LIFT)
+        self._parked = client.register_script(_PARKED)
 
     def _key(self, inst: str, what: str) -> str:
         return f"{self.prefix}{{{inst}}}:{what}"
@@ -312,10 +460,25 @@ class RedisBackend:
         pipe.expire(key, LEARNED_FOR)
         pipe.execute()
 
-    def gate(self, inst: str, now: float) -> tuple[str, float]:
-        state, seconds = self._gate(keys=[self._key(inst, "open"), self._key(inst, "probe")],
-                                    args=[repr(now), _ms(PROBE_KEPT)])
-        return (OK, PROBE, BROKEN)[int(state)], float(seconds)
+    def gate(self, inst: str, now: float, lease: float) -> tuple[str, float, bool]:
+        state, seconds, holding = self._gate(
+            keys=[self._key(inst, "open"), self._key(inst, "probe"), self._key(inst, "hold"), self._key(inst, "holding")],
+            args=[repr(now), _ms(PROBE_KEPT), repr(lease), _ms(HOLD_KEPT)])
+        return (OK, PROBE, BROKEN, HELD)[int(state)], float(seconds), bool(int(holding))
+
+    def hold(self, inst: str, now: float, until: float) -> None:
+        self._hold(keys=[self._key(inst, "hold"), self._key(inst, "holding")],
+                   args=[repr(until), _ms(until - now + HOLD_KEPT)])
+
+    def lift(self, inst: str, now: float) -> None:
+        self._lift(keys=[self._key(inst, "hold"), self._key(inst, "holding"), self._key(inst, "released")],
+                   args=[repr(now)])
+
+    def parked(self, inst: str, now: float, lease: float) -> tuple[str, float]:
+        state, seconds = self._parked(
+            keys=[self._key(inst, "hold"), self._key(inst, "holding"), self._key(inst, "released")],
+            args=[repr(now), repr(lease), _ms(HOLD_KEPT)])
+        return (ALL, ONE, NONE)[int(state)], float(seconds)
 
     def failure(self, inst: str, now: float, policy: Policy) -> bool:
         keys = [self._key(inst, "fails"), self._key(inst, "open"), self._key(inst, "probe")]
@@ -331,8 +494,10 @@ class RedisBackend:
     def close(self, inst: str) -> None:
         self.client.delete(self._key(inst, "open"), self._key(inst, "probe"), self._key(inst, "fails"))
 
-    def release(self, inst: str) -> None:
-        self.client.delete(self._key(inst, "probe"))
+    def release(self, inst: str, breaker: bool = True, hold: bool = False) -> None:
+        keys = [self._key(inst, "probe")] * breaker + [self._key(inst, "holding")] * hold
+        if keys:
+            self.client.delete(*keys)
 
 
 def _ms(seconds: float) -> int:
@@ -370,8 +535,17 @@ class FailOpen:
     def learn(self, inst: str, budget: Budget) -> None:
         self._call("learn", inst, budget)
 
-    def gate(self, inst: str, now: float) -> tuple[str, float]:
-        return self._call("gate", inst, now)  # type: ignore[no-any-return]
+    def gate(self, inst: str, now: float, lease: float) -> tuple[str, float, bool]:
+        return self._call("gate", inst, now, lease)  # type: ignore[no-any-return]
+
+    def hold(self, inst: str, now: float, until: float) -> None:
+        self._call("hold", inst, now, until)
+
+    def lift(self, inst: str, now: float) -> None:
+        self._call("lift", inst, now)
+
+    def parked(self, inst: str, now: float, lease: float) -> tuple[str, float]:
+        return self._call("parked", inst, now, lease)  # type: ignore[no-any-return]
 
     def failure(self, inst: str, now: float, policy: Policy) -> bool:
         return self._call("failure", inst, now, policy)  # type: ignore[no-any-return]
@@ -382,8 +556,8 @@ class FailOpen:
     def close(self, inst: str) -> None:
         self._call("close", inst)
 
-    def release(self, inst: str) -> None:
-        self._call("release", inst)
+    def release(self, inst: str, breaker: bool = True, hold: bool = False) -> None:
+        self._call("release", inst, breaker, hold)
 
 
 class Guards:
@@ -407,6 +581,12 @@ class Guards:
     def guard(self, inst: Installation) -> Guard:
         return Guard(self, inst.id, inst.provider)
 
+    def parked(self, inst: str) -> str:
+        """What of the installation's parked work the drain may queue now: ALL (not held after a
+        429), ONE (the hold's time has come: the probe; asking again says NONE until it answered or
+        its ``probe_lease`` lapsed), NONE (held, or its probe is out)."""
+        return self.backend.parked(inst, self.clock(), self.policy.probe_lease)[0]
+
     def learned(self, inst: str, limit: int) -> bool:
         """Whether to store a limit a response announced: when it changed, or was last stored by this
         process an hour ago (the stored one expires after a day); one write per hour, not per call."""
@@ -426,10 +606,14 @@ class Guard:
         self.backend, self.policy = guards.backend, guards.policy
         self.published = PUBLISHED.get(helpdesk, UNKNOWN)
         self.default = Budget.of(self.published.default, self.published.window, self.policy)
-        self._probing = False
+        self._probing = False  # this call is the breaker's probe
+        self._holding = False  # this call is the hold's probe
 
     def before(self, method: str, path: str) -> None:
-        state, seconds = self.backend.gate(self.inst, self.guards.clock())
+        state, seconds, self._holding = self.backend.gate(self.inst, self.guards.clock(), self.policy.probe_lease)
+        if state == HELD:
+            raise Held(f"{method} {path}: held after the helpdesk's 429 until Retry-After and one probe call "
+                       f"answering; {seconds:.0f} s", max(0.0, seconds))
         if state == BROKEN:
             metrics.BREAKER_REFUSED.labels(self.helpdesk).inc()
             raise CircuitOpen(f"{method} {path}: circuit open, the helpdesk kept failing; next probe in "
@@ -439,9 +623,9 @@ class Guard:
             metrics.BREAKER_CHANGES.labels(self.helpdesk, "recovery").inc()
         wait = self.backend.take(self.inst, self.guards.clock(), self.default, self.policy.max_wait)
         if wait < 0:
-            if self._probing:  # no call made: another may probe at once
-                self._probing = False
-                self.backend.release(self.inst)
+            if self._probing or self._holding:  # no call made: another may probe at once
+                self.backend.release(self.inst, breaker=self._probing, hold=self._holding)
+                self._probing = self._holding = False
             metrics.QUOTA_WAITS.labels(self.helpdesk, "deferred").inc()
             raise ApiRateLimited(f"{method} {path}: Baton's share of the account's rate limit is spent", -wait)
         if wait > 0:
@@ -452,6 +636,18 @@ class Guard:
         limit = announced_limit(self.helpdesk, headers)
         if limit is not None and self.guards.learned(self.inst, limit):
             self.backend.learn(self.inst, Budget.of(limit, self.published.window, self.policy))
+        if status == 429:  # account-wide: every process holds the installation until Retry-After
+            now = self.guards.clock()
+            self.backend.hold(self.inst, now, now + retry_after(headers))
+            if self._holding:
+                log.info("quota.hold-probe-limited", extra={"installation": self.inst, "helpdesk": self.helpdesk})
+        elif self._holding:  # the probe was answered (the hold ends) or not (the next call probes)
+            if status is None:
+                self.backend.release(self.inst, breaker=False, hold=True)
+            else:
+                self.backend.lift(self.inst, self.guards.clock())
+                log.info("quota.hold-lifted", extra={"installation": self.inst, "helpdesk": self.helpdesk})
+        self._holding = False
         if self._probing:
             self._probing = False
             if failed:

@@ -274,6 +274,9 @@ class Outcome:
     plan: Plan | None = None
     flag: str | None = None  # the installation needs its admin, for this reason
     rate_limited_until: datetime | None = None
+    # held with its installation after a 429: parked for the drain, which lets one probe go at
+    # Retry-After and the rest once it answers (never a countdown, however short the wait)
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -498,13 +501,21 @@ class Store:
         Retry-After, or queued so long ago that their task must be lost (a worker killed mid-task
         waits for the broker's visibility timeout; Redis without AOF forgets). Processing an event
         twice is harmless, losing one is not."""
+        return [eid for eid, _, _ in self.due_events(older_than, now, requeue_after)]
+
+    def due_events(self, older_than: timedelta, now: datetime | None = None,
+                   requeue_after: timedelta = timedelta(minutes=15)) -> list[tuple[int, str, datetime | None]]:
+        """:meth:`stranded_events` as (id, installation, parked until): the time a parked event
+        waited for (Retry-After, a backoff), None for one stranded or lost. Oldest first."""
         now = now or utcnow()
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(select(events.c.id).where(
-                ((events.c.status == "received")
-                 & ((events.c.not_before.is_(None) & (events.c.received_at <= now - older_than))
-                    | (events.c.not_before <= now)))
-                | ((events.c.status == "enqueued") & (events.c.queued_at <= now - requeue_after))))]
+            return [(r[0], r[1], utc(r[2]) if r[3] == "received" else None) for r in conn.execute(
+                select(events.c.id, events.c.installation_id, events.c.not_before, events.c.status).where(
+                    ((events.c.status == "received")
+                     & ((events.c.not_before.is_(None) & (events.c.received_at <= now - older_than))
+                        | (events.c.not_before <= now)))
+                    | ((events.c.status == "enqueued") & (events.c.queued_at <= now - requeue_after)))
+                .order_by(events.c.id))]
 
     # the worker's unit of work: one read, a pure decision, one commit
 
@@ -936,12 +947,20 @@ class Store:
     def due_outbox(self, now: datetime | None = None, pending_for: timedelta = timedelta(seconds=30)) -> list[int]:
         """Writes to (re)send: parked ones whose time has come, ones whose sender died (lease
         expired), and ones left pending because their task was never enqueued."""
+        return [oid for oid, _, _ in self.due_writes(now, pending_for)]
+
+    def due_writes(self, now: datetime | None = None,
+                   pending_for: timedelta = timedelta(seconds=30)) -> list[tuple[int, str, datetime | None]]:
+        """:meth:`due_outbox` as (id, installation, parked until): the time a parked write waited
+        for, None for one whose sender died or was never queued. Oldest first."""
         now = now or utcnow()
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(select(outbox.c.id).where(
-                ((outbox.c.status == "parked") & (outbox.c.not_before <= now))
-                | ((outbox.c.status == "sending") & (outbox.c.lease_until <= now))
-                | ((outbox.c.status == "pending") & (outbox.c.created_at <= now - pending_for))))]
+            return [(r[0], r[1], utc(r[2]) if r[3] == "parked" else None) for r in conn.execute(
+                select(outbox.c.id, outbox.c.installation_id, outbox.c.not_before, outbox.c.status).where(
+                    ((outbox.c.status == "parked") & (outbox.c.not_before <= now))
+                    | ((outbox.c.status == "sending") & (outbox.c.lease_until <= now))
+                    | ((outbox.c.status == "pending") & (outbox.c.created_at <= now - pending_for)))
+                .order_by(outbox.c.id))]
 
     def rows(self, table: Table, **where: Any) -> list[dict[str, Any]]:
         """For the demo, tests and the admin: rows of a table matching equality filters."""

@@ -155,21 +155,43 @@ def deliver(self: Task, outbox_id: int) -> None:
 
 @shared_task(name="baton.drain", bind=True)
 def drain(self: Task) -> None:
+    """Queue what is due (``Pipeline.released``: of an installation held after a 429, one probe at
+    Retry-After and the rest once it answered), through fair dispatch: an installation's work past
+    FAIR_BACKLOG waiting goes to the bulk queue, so a storm's backlog released at once never waits
+    in front of the other tenants."""
     pipeline = _pipeline()
-    events, writes = pipeline.due()
+    events, writes = pipeline.released()
     broker = _broker(self.app.conf.broker_url)
     queued = {int(m): at for m, at in broker.zrange(QUEUED, 0, -1, withscores=True)}
     held, orphans = _held(broker, pipeline.requeue_after.total_seconds())
     heads = [_head(broker, name, queued) for name in (QUEUE, BULK)]
-    for eid in events:
+    for eid, inst in events:
         at = queued.get(eid)
         if eid in held or (at is not None and eid not in orphans and any(h is not None and h <= at for h in heads)):
             continue  # a worker has it, or something published no later still waits: its turn will come
         broker.zadd(QUEUED, {eid: time.time()})
-        self.app.send_task("baton.process_event", (eid,))
+        self.app.send_task("baton.process_event", (eid,), {"installation": inst}, queue=_fair_queue(broker, inst))
         pipeline.store.mark_enqueued(eid)
-    for oid in writes:
-        self.app.send_task("baton.deliver", (oid,))
+    extra: dict[str, int] = {}  # writes queued for each installation in this pass (not in its backlog count)
+    for oid, inst in writes:
+        extra[inst] = extra.get(inst, 0) + 1
+        self.app.send_task("baton.deliver", (oid,), queue=_fair_queue(broker, inst, extra[inst]))
+
+
+def _fair_queue(broker: redis.Redis, installation: str, uncounted: int = 0) -> str:
+    """The queue for one more task of the installation, as ``CeleryQueue.enqueue_event`` chooses
+    it: counted in its backlog (an event: the worker counts it out), or ``uncounted`` writes queued
+    besides its backlog (a write-back's task is not counted)."""
+    key = BACKLOG + installation
+    try:
+        if uncounted:
+            waiting = int(broker.get(key) or 0) + uncounted
+        else:
+            with broker.pipeline() as p:
+                waiting, _ = p.incr(key).expire(key, 3600).execute()
+    except redis.RedisError:  # the count only steers: the main queue
+        return QUEUE
+    return BULK if waiting > FAIR_BACKLOG else QUEUE
 
 
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's Redis transport: messages a worker holds
