@@ -293,3 +293,19 @@ def test_the_processes_the_procfile_starts_check_their_connections(monkeypatch, 
         assert connections._peer_check("169.254.169.254") == "a link-local or cloud metadata address"
     finally:
         connections.check_connections(previous)
+
+
+def test_a_tenants_handoff_webhook_is_checked_where_it_lands_like_a_helpdesk(monkeypatch, listener, production_check,
+                                                                              store):
+    """``handoff_webhook_url`` comes from an installation's settings: a production deployment never
+    posts it to an inner address, whatever the name resolved to at install."""
+    from integration.core.model import Plan
+    from integration.service.pipeline import Pipeline
+
+    host = f"bot{listener.port}.example.com"
+    dns(monkeypatch, host, listener.port)
+    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"token": "t"},
+                                  settings={"handoff_webhook_url": f"https://{host}/handoff"})
+    assert Pipeline(store).tell_the_bot(inst, Plan("k1", "42", ())) is False
+    listener.wait_closed()
+    assert bytes(listener.received) == b""
