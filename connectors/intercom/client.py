@@ -18,6 +18,7 @@ priority either. These are six endpoints.
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -33,6 +34,7 @@ SEARCH_PAGE = 150  # conversations per search page: the maximum
 _TAG_IDS: dict[tuple[str, str], str] = {}  # (base url + app, tag name) → id; tags are never renamed by us
 _PARTS_WITH_TEXT = {"comment", "note"}
 _CUSTOMERS = {"user", "lead", "contact"}
+_OPERATOR = re.compile(r"operator\+[^@\s]*@intercom\.io", re.IGNORECASE)  # the workspace's Operator (bots post as it)
 # source.type of a conversation (Intercom API 2.x, Conversation model) as Baton's channels
 _CHANNELS = {"conversation": "messaging", "chat": "chat", "email": "email", "push": "messaging", "twitter": "social",
              "facebook": "social", "instagram": "social", "whatsapp": "messaging", "sms": "messaging",
@@ -83,8 +85,16 @@ class IntercomClient:
         return TicketSnapshot(conversation, fields)
 
     def _role(self, author: dict[str, Any]) -> Role:
-        # Fin's answers can come as an admin part flagged as AI (community reports, 2026)
-        if author.get("type") == "bot" or author.get("from_ai_agent") or author.get("is_ai_answer"):
+        """Who wrote a part. A bot is never a teammate: a part by one is Baton's cue to decide, where a
+        teammate's public reply makes Baton step aside. Intercom marks a bot's part by
+        ``author.type: "bot"`` and, for Fin, ``from_ai_agent`` / ``is_ai_answer`` on the author
+        (conversation_part_author, API 2.14-2.16); bots "send messages on behalf of Admins or Teams"
+        (same schema), so an ``admin`` author can be the workspace's Operator, whose address is
+        ``operator+<app id>@intercom.io`` (the schema's example; a workflow bot's reply posted on the
+        community forum, 2026). ``bot_user_ids`` names any other bot."""
+        if author.get("type") == "bot" or author.get("from_ai_agent") is True or author.get("is_ai_answer") is True:
+            return Role.BOT
+        if author.get("type") == "admin" and _OPERATOR.fullmatch(str(author.get("email") or "")):
             return Role.BOT
         return author_role(author.get("id"), self.settings, (), author.get("type") in _CUSTOMERS)
 
