@@ -212,6 +212,16 @@ class Pipeline:
         conversation = snapshot.conversation
         said = [i for i, m in enumerate(conversation.messages) if m.role is Role.CUSTOMER]
         before = ctx.messages_at_handoff
+        if before is not None and len(said) <= before:
+            start = said[before - 1] + 1 if before else 0
+            if answered := sum(1 for m in conversation.messages[start:] if m.role is Role.BOT):
+                # The handoff did not stop the bot (an Intercom assignment may not end a running Fin
+                # step: connectors/intercom/README.md). The conversation is still the team's; the
+                # agent reads these answers in the next while-waiting note; the admin reads it here.
+                log.warning("pipeline.bot-kept-answering", extra={"installation": ctx.row.event.installation_id,
+                                                                  "ticket": conversation.id, "answers": answered})
+                return Outcome("processed", f"handed over, but the bot answered {answered} time(s) since: "
+                                            "the helpdesk did not stop it")
         if before is None or len(said) <= before:
             return Outcome("processed", "already handed over")
         new = [conversation.messages[i] for i in said[before:]]
