@@ -286,3 +286,26 @@ def test_csv_gives_fractions_and_never_a_spreadsheet_formula():
     assert "'=HYPERLINK" in analytics.to_csv(t["knowledge"])
     text = analytics.to_text(t["handoff_categories"])
     assert text.splitlines()[0] == "Handoff rate by category" and "50.0%" in text
+
+
+def test_fins_own_verdicts_are_counted_beside_batons_decisions():
+    """Fin's resolution states (an outcome's bot_verdict) per verdict, with how many of the same
+    conversations Baton handed over; conversations with a bot that told none are their own row."""
+    rows = [handed("1", bot_verdict="escalated"), handed("2", bot_verdict="escalated"),
+            row("3", bot_verdict="escalated"),  # Fin escalated, Baton had kept it: worth a look
+            row("4", bot_verdict="resolved_confirmed"), handed("5", bot_verdict="negative_feedback"),
+            row("6"), human("7", bot_verdict="resolved_assumed")]  # no bot took part: not counted
+    rep = report(rows, NOW)
+    assert [(v.verdict, v.conversations, v.escalated, v.kept) for v in rep.bot_verdicts] == [
+        ("resolved_confirmed", 1, 0, 1), ("escalated", 3, 2, 1), ("negative_feedback", 1, 1, 0),
+        (analytics.NO_BOT_VERDICT, 1, 0, 1)]
+    assert rep.bot_verdicts_told == 5
+    t = tables(rep)["bot_verdicts"]
+    assert [c.title for c in t.columns] == ["the bot …", "conversations", "Baton handed over", "Baton kept with the bot"]
+    assert t.rows[1] == ("escalated it to your team", 3, 2, 1)  # words an admin reads, not the stored key
+
+
+def test_without_any_bot_verdict_there_is_no_verdict_figure():
+    """Zendesk and Freshdesk tell no verdict of their bots: no table rows, not a row of 'told no verdict'."""
+    rep = report([handed("1"), row("2")], NOW)
+    assert rep.bot_verdicts == () and tables(rep)["bot_verdicts"].rows == ()

@@ -89,6 +89,34 @@ def test_the_page_renders_charts_and_tables_for_an_admin(console):
     assert all("src=" in tag for tag in re.findall(r"<script[^>]*>", html))
 
 
+def test_fins_own_verdict_shows_in_words_beside_batons_decisions(console, store):
+    """An Intercom installation: Fin's verdicts read as sentences under "Fin's own verdict" (never
+    the stored keys); a Zendesk one says its helpdesk told none."""
+    app, a, _ = console
+    fin = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "x"})
+    day = utcnow() - timedelta(days=1)
+    for i, (verdict, escalated) in enumerate([("escalated", True), ("escalated", False), ("procedure_handoff", True),
+                                              ("resolved_confirmed", False), ("negative_feedback", True)]):
+        store.record_outcome(fin.id, f"c{i}", {"bot_involved": True, "escalated": escalated, "bot_verdict": verdict,
+                                               "escalated_at": day if escalated else None}, day)
+    html = get(app, fin, "/console/analytics").get_data(as_text=True)
+    assert "Fin's own verdict" in html and "Fin told a verdict on 5 of 5 conversations with a bot." in html
+    table = html[html.index('id="table-bot_verdicts"'):]
+    table = table[:table.index("</table>")]
+    cells = [re.sub(r"<[^>]+>", "|", r).strip("|").split("||") for r in re.findall(r"<tr class=\"c-table__row\">(.*?)</tr>", table)]
+    assert cells == [["Fin resolved it, and the customer confirmed", "1", "0", "1"],
+                     ["Fin escalated it to your team", "2", "1", "1"],
+                     ["Fin handed it over at the end of a procedure", "1", "1", "0"],
+                     ["Fin got negative feedback from the customer", "1", "1", "0"]]
+    assert not re.search(r"resolved_confirmed|procedure_handoff|negative_feedback|bot_verdict\b", html.replace(
+        "table=bot_verdicts", ""))
+    csv_rows = list(csv.reader(io.StringIO(get(app, fin, "/console/analytics.csv", table="bot_verdicts")
+                                           .get_data(as_text=True))))
+    assert csv_rows[2] == ["escalated it to your team", "2", "1", "1"]
+    zendesk = get(app, a, "/console/analytics").get_data(as_text=True)
+    assert "The bot's own verdict" in zendesk and 'id="no-bot-verdicts"' in zendesk
+
+
 def test_the_period_selector_and_a_bad_period(console):
     app, a, _ = console
     html = get(app, a, "/console/analytics", since="90d").get_data(as_text=True)

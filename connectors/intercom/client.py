@@ -18,6 +18,7 @@ priority either. These are six endpoints.
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -29,10 +30,16 @@ from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversat
 from integration.core.plan import ESCALATED_TAG
 
 VERSION = "2.14"
+OUTCOME_VERSION = "2.16"  # the outcome's read: Fin's resolution states in their current words
+# ai_agent.resolution_state (2.15/2.16, and 2.14's older words) as Baton's BOT_VERDICTS
+_FIN_VERDICTS = {"confirmed_resolution": "resolved_confirmed", "assumed_resolution": "resolved_assumed",
+                 "escalated": "escalated", "routed_to_team": "escalated", "procedure_handoff": "procedure_handoff",
+                 "negative_feedback": "negative_feedback", "abandoned": "abandoned"}
 SEARCH_PAGE = 150  # conversations per search page: the maximum
 _TAG_IDS: dict[tuple[str, str], str] = {}  # (base url + app, tag name) → id; tags are never renamed by us
 _PARTS_WITH_TEXT = {"comment", "note"}
 _CUSTOMERS = {"user", "lead", "contact"}
+_OPERATOR = re.compile(r"operator\+[^@\s]*@intercom\.io", re.IGNORECASE)  # the workspace's Operator (bots post as it)
 # source.type of a conversation (Intercom API 2.x, Conversation model) as Baton's channels
 _CHANNELS = {"conversation": "messaging", "chat": "chat", "email": "email", "push": "messaging", "twitter": "social",
              "facebook": "social", "instagram": "social", "whatsapp": "messaging", "sms": "messaging",
@@ -83,8 +90,16 @@ class IntercomClient:
         return TicketSnapshot(conversation, fields)
 
     def _role(self, author: dict[str, Any]) -> Role:
-        # Fin's answers can come as an admin part flagged as AI (community reports, 2026)
-        if author.get("type") == "bot" or author.get("from_ai_agent") or author.get("is_ai_answer"):
+        """Who wrote a part. A bot is never a teammate: a part by one is Baton's cue to decide, where a
+        teammate's public reply makes Baton step aside. Intercom marks a bot's part by
+        ``author.type: "bot"`` and, for Fin, ``from_ai_agent`` / ``is_ai_answer`` on the author
+        (conversation_part_author, API 2.14-2.16); bots "send messages on behalf of Admins or Teams"
+        (same schema), so an ``admin`` author can be the workspace's Operator, whose address is
+        ``operator+<app id>@intercom.io`` (the schema's example; a workflow bot's reply posted on the
+        community forum, 2026). ``bot_user_ids`` names any other bot."""
+        if author.get("type") == "bot" or author.get("from_ai_agent") is True or author.get("is_ai_answer") is True:
+            return Role.BOT
+        if author.get("type") == "admin" and _OPERATOR.fullmatch(str(author.get("email") or "")):
             return Role.BOT
         return author_role(author.get("id"), self.settings, (), author.get("type") in _CUSTOMERS)
 
@@ -145,8 +160,11 @@ class IntercomClient:
         self.http.request("GET", "/me")
 
     def outcome(self, conversation_id: str) -> TicketOutcome:
-        """One read: ``GET /conversations/{id}`` (statistics, conversation_rating, assignee, tags, state)."""
-        conv = self.http.request("GET", f"/conversations/{seg(conversation_id)}")
+        """One read: ``GET /conversations/{id}`` (statistics, conversation_rating, assignee, tags, state,
+        and Fin's ``ai_agent_participated`` and ``ai_agent.resolution_state``). Asked in version 2.16:
+        2.14's resolution states (assumed, confirmed, routed_to_team, abandoned) have no word for
+        Fin's procedure handoff or for negative feedback; every field read here is the same in both."""
+        conv = self.http.request("GET", f"/conversations/{seg(conversation_id)}", headers={"Intercom-Version": OUTCOME_VERSION})
         if not isinstance(conv, Mapping):
             raise ApiInvalid(f"GET /conversations/{conversation_id}: the answer is not a conversation")
         return outcome_from(conv)
@@ -185,13 +203,17 @@ def outcome_from(conv: Mapping[str, Any]) -> TicketOutcome:
     """What the conversation's statistics and rating say became of it. The last assignment is to a
     teammate or a team (Intercom counts both, Baton's own team assignment too); the first admin reply
     is a teammate's, Fin's are not; a rating (1 to 5 stars) maps to (n - 1) / 4, anything else is no
-    rating, and its time is the rating's last update."""
+    rating, and its time is the rating's last update. Fin's own verdict (``ai_agent.resolution_state``)
+    becomes one of Baton's BOT_VERDICTS; a state Baton does not know is no verdict."""
     stats = conv.get("statistics") if isinstance(conv.get("statistics"), Mapping) else {}
     rating = conv.get("conversation_rating") if isinstance(conv.get("conversation_rating"), Mapping) else {}
     stars, remark = rating.get("rating"), rating.get("remark")
     csat = (stars - 1) / 4 if isinstance(stars, int) and not isinstance(stars, bool) and 1 <= stars <= 5 else None
     reopens = stats.get("count_reopens")
     tags = conv["tags"].get("tags") if isinstance(conv.get("tags"), Mapping) else None
+    ai = conv.get("ai_agent") if isinstance(conv.get("ai_agent"), Mapping) else {}
+    state = ai.get("resolution_state")
+    participated = conv.get("ai_agent_participated")
     return TicketOutcome(
         assigned_at=epoch_time(stats.get("last_assignment_at")) or epoch_time(stats.get("first_assignment_at")),
         assignee_id=sid(conv.get("admin_assignee_id")),
@@ -203,7 +225,10 @@ def outcome_from(conv: Mapping[str, Any]) -> TicketOutcome:
         csat_comment=remark if csat is not None and isinstance(remark, str) and remark else None,
         tags=tuple(t["name"] for t in tags if isinstance(t, Mapping) and isinstance(t.get("name"), str))
         if isinstance(tags, list) else (),
-        status=conv["state"] if isinstance(conv.get("state"), str) else "")
+        status=conv["state"] if isinstance(conv.get("state"), str) else "",
+        # Fin says whether it took part; a verdict without that flag still means it did
+        bot_participated=participated if isinstance(participated, bool) else (True if ai else None),
+        bot_verdict=_FIN_VERDICTS.get(state) if isinstance(state, str) else None)
 
 
 def _attributes(conv: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,16 @@ card's buttons post back through the sandbox, which sends the signed submit requ
 requests carry ``X-Body-Signature``: hex HMAC-SHA256 of the body keyed with the app's client secret.
 The web pages (``/oauth``, ``/a/…``) use a sign-in cookie, not the API's bearer token.
 
-Test knobs: ``throttle``, ``delay``, ``requests_log``, ``deliveries``, ``wait_for_deliveries``,
+Fin, Intercom's AI agent (``fin_answer``, ``fin_verdict``): its replies are parts by a bot author
+flagged ``from_ai_agent``/``is_ai_answer``, sent on *both* ``conversation.operator.replied`` and
+``conversation.admin.replied`` as Intercom does (a community forum report, 2026); a conversation it
+took part in shows ``ai_agent_participated`` and ``ai_agent.resolution_state`` (API 2.15+ words; the
+2.14 answer uses that version's ``routed_to_team``). Whether an API assignment stops a running "Let
+Fin handle" step is not documented anywhere, so the sandbox plays both: ``fin_stops_on_assignment``
+(True: Fin stays silent once the conversation is assigned to a teammate or team; False: it keeps
+answering).
+
+Test knobs: ``throttle``, ``delay``, ``fin_stops_on_assignment``, ``requests_log``, ``deliveries``, ``wait_for_deliveries``,
 ``redeliver``, ``signed_request``, ``canvas_requests``. State lives in memory; public methods are
 thread-safe; seed helpers raise ``ApiError`` (404) for unknown ids.
 """
@@ -57,6 +66,10 @@ from connectors.sandbox import JSON, AppSetup, Driver, Outgoing, Person, Sandbox
 USER_AGENT = "Intercom-Webhooks-Bot"
 PING = {"type": "ping", "message": "something something interzen"}
 PREVIEW_PRIORITIES = ("none", "low", "medium", "high", "urgent")
+# ai_agent.resolution_state in API 2.15 and 2.16 (the ai_agent schema); 2.14 and older know
+# assumed_resolution, confirmed_resolution, routed_to_team and abandoned instead
+FIN_STATES = ("assumed_resolution", "confirmed_resolution", "escalated", "negative_feedback", "procedure_handoff")
+FIN_STATES_2_14 = {"escalated": "routed_to_team", "procedure_handoff": "routed_to_team", "negative_feedback": None}
 # Distinct id ranges per kind, so that a conversation id mistaken for a contact id is a 404, not another record.
 ID_BASES = {"admin": 991267001, "team": 5017001, "company": 6001001, "contact": 7001001, "tag": 8001001,
             "conversation": 100000000001, "part": 20000000001}
@@ -152,6 +165,8 @@ class IntercomSandbox(Sandbox[_Job]):
         self._grants: dict[str, _Grant] = {}  # OAuth code → who authorized
         self._oauth_tokens: dict[str, str] = {}  # access token → the teammate it acts as
         self._views: dict[str, _View] = {}
+        self.fin_stops_on_assignment = True  # the [U] of the reference: both answers are played
+        self.fin_id: str | None = None  # the admin Fin posts as (the Operator); made on Fin's first answer
         self.app = self._build_app()
 
     # -- seeding ---------------------------------------------------------------------------------
@@ -206,6 +221,7 @@ class IntercomSandbox(Sandbox[_Job]):
             conv = {"id": self._new_id("conversation"), "created_at": now, "updated_at": now, "state": "open",
                     "priority": "none", "admin_assignee_id": None, "team_assignee_id": None, "tag_ids": [],
                     "contact_id": contact["id"], "custom_attributes": {}, "rating": None, "parts": [],
+                    "fin": {"participated": False, "stopped": False, "resolution_state": None},
                     "source": {"type": "conversation", "id": self._new_id("part"), "delivered_as": "customer_initiated",
                                "subject": "", "body": f"<p>{html.escape(body)}</p>", "author": self._author(contact)}}
             self._tables["conversation"][conv["id"]] = conv
@@ -226,7 +242,38 @@ class IntercomSandbox(Sandbox[_Job]):
         with self._lock:
             conv, admin = self._find("conversation", conversation_id), self._find("admin", admin_id)
             part = self._part("comment", f"<p>{html.escape(body)}</p>", admin, author_type=author_type)
+            if author_type == "bot":  # a bot's reply comes on both topics, as Intercom sends it
+                return self._commit(conv, part, "conversation.operator.replied", "conversation.admin.replied")
             return self._commit(conv, part, "conversation.admin.replied")
+
+    def fin_answer(self, conversation_id: str, body: str) -> JSON | None:
+        """Fin answers in its running "Let Fin handle" step; None when that step has ended (the
+        conversation was assigned while ``fin_stops_on_assignment``, or closed). The reply goes out
+        on operator.replied and admin.replied, one part."""
+        with self._lock:
+            conv = self._find("conversation", conversation_id)
+            if conv["fin"]["stopped"] or conv["state"] == "closed":
+                return None
+            conv["fin"]["participated"] = True
+            if self.fin_id is None:
+                self.fin_id = self.add_admin("Fin", f"operator+{self.app_id}@intercom.io")["id"]
+            author = {**self._author(self._find("admin", self.fin_id), "bot"), "from_ai_agent": True, "is_ai_answer": True}
+            part = {**self._part("comment", f"<p>{html.escape(body)}</p>", self._find("admin", self.fin_id)),
+                    "author": author}
+            return self._commit(conv, part, "conversation.operator.replied", "conversation.admin.replied")
+
+    def fin_verdict(self, conversation_id: str, resolution_state: str) -> JSON:
+        """Fin's own verdict on the conversation (``ai_agent.resolution_state``), as Fin records it
+        when it resolves, escalates, hands over by a procedure or hears negative feedback; an
+        escalation or a procedure's handoff ends its step."""
+        if resolution_state not in FIN_STATES:
+            raise ValueError(f"resolution_state is one of {', '.join(FIN_STATES)}")
+        with self._lock:
+            conv = self._find("conversation", conversation_id)
+            conv["fin"].update(participated=True, resolution_state=resolution_state)
+            if resolution_state in ("escalated", "procedure_handoff"):
+                conv["fin"]["stopped"] = True
+            return self._commit(conv, None, None)
 
     def close(self, conversation_id: str, admin_id: str) -> JSON:
         with self._lock:
@@ -429,14 +476,14 @@ class IntercomSandbox(Sandbox[_Job]):
                 "created_at": now, "updated_at": now, "notified_at": now, "assigned_to": assigned_to,
                 "author": self._author(author, author_type)}
 
-    def _commit(self, conv: JSON, part: JSON | None, topic: str | None) -> JSON:
-        """Store a change (and its part), send its notification and return the conversation."""
+    def _commit(self, conv: JSON, part: JSON | None, topic: str | None, *more_topics: str) -> JSON:
+        """Store a change (and its part), send its notification(s) and return the conversation."""
         conv["updated_at"] = self._now()
         if part is not None:
             conv["parts"].append(part)
             self._count(conv, part)
-        if topic is not None:
-            self._notify(topic, self._conversation_json(conv))
+        for each in (topic, *more_topics) if topic is not None else ():
+            self._notify(each, self._conversation_json(conv))
         return self._conversation_json(conv)
 
     @staticmethod
@@ -471,7 +518,7 @@ class IntercomSandbox(Sandbox[_Job]):
         conv["state"] = "open"
 
     def _conversation_json(self, conv: JSON, plaintext: bool = False, preview: bool = False,
-                           with_parts: bool = True) -> JSON:
+                           with_parts: bool = True, version: str | None = None) -> JSON:
         def text(body: str | None) -> str | None:
             return html_to_text(body) if plaintext and body is not None else body
 
@@ -485,7 +532,8 @@ class IntercomSandbox(Sandbox[_Job]):
                "tags": {"type": "tag.list", "tags": [self._tables["tag"][t] for t in conv["tag_ids"]]},
                "source": {**conv["source"], "body": text(conv["source"]["body"])},
                "contacts": {"type": "contact.list", "contacts": [{"type": "contact", "id": conv["contact_id"]}]},
-               "custom_attributes": conv["custom_attributes"], "conversation_rating": conv["rating"]}
+               "custom_attributes": conv["custom_attributes"], "conversation_rating": conv["rating"],
+               "ai_agent_participated": conv["fin"]["participated"], "ai_agent": self._ai_agent(conv, version)}
         if "statistics" in conv:
             out["statistics"] = conv["statistics"]
         if with_parts:
@@ -493,6 +541,19 @@ class IntercomSandbox(Sandbox[_Job]):
             out["conversation_parts"] = {"type": "conversation_part.list", "conversation_parts": parts,
                                          "total_count": len(parts)}
         return copy.deepcopy(out)
+
+    @staticmethod
+    def _ai_agent(conv: JSON, version: str | None) -> JSON | None:
+        """The ai_agent object (null when Fin never took part), in the words of the version asked
+        for: the notifications and calls without a version header get the app's, 2.14 here."""
+        fin = conv["fin"]
+        if not fin["participated"]:
+            return None
+        state = fin["resolution_state"]
+        if state is not None and (version or "2.14") not in ("2.15", "2.16", "Preview"):
+            state = FIN_STATES_2_14.get(state, state)
+        return {"source_type": "workflow", "source_title": "Let Fin handle", "last_answer_type": "ai_answer",
+                "resolution_state": state, "rating": None, "rating_remark": None}
 
     @staticmethod
     def _ref(data: JSON, field: str) -> str:
@@ -533,6 +594,8 @@ class IntercomSandbox(Sandbox[_Job]):
             if assignee != "0":  # "0" unassigns
                 self._find(str(kind), assignee)
             conv[f"{kind}_assignee_id"] = None if assignee == "0" else assignee
+            if assignee != "0" and self.fin_stops_on_assignment:
+                conv["fin"]["stopped"] = True  # the one of the two behaviours this sandbox plays now
             assigned_to = None if assignee == "0" else {"type": kind, "id": assignee}
             return self._commit(conv, self._part("assignment", note, admin, assigned_to), "conversation.admin.assigned")
         if message_type in ("close", "open") and kind == "admin":
@@ -719,9 +782,10 @@ class IntercomSandbox(Sandbox[_Job]):
         @app.get("/conversations/<conv_id>")
         def conversation(conv_id: str) -> JSON:
             plaintext = request.args.get("display_as") == "plaintext"
-            preview = request.headers.get("Intercom-Version") == "Preview"
+            version = request.headers.get("Intercom-Version")
             with self._lock:
-                return self._conversation_json(self._find("conversation", conv_id), plaintext, preview)
+                return self._conversation_json(self._find("conversation", conv_id), plaintext, version == "Preview",
+                                               version=version)
 
         @app.post("/conversations/<conv_id>/<any(reply, parts):action>")
         def act(conv_id: str, action: str) -> JSON:
@@ -1055,7 +1119,8 @@ class IntercomDriver(Driver):
 
 
     def setup(self) -> Setup:
-        self.bot_id = self.sandbox.add_admin("Fin Bot", "fin@sandbox.example")["id"]
+        # Fin is an admin the workspace lists (bots post on behalf of admins): the installation names it a bot
+        self.bot_id = self.sandbox.fin_id = self.sandbox.add_admin("Fin", f"operator+{self.sandbox.app_id}@intercom.io")["id"]
         return Setup({"access_token": self.sandbox.access_token, "client_secret": self.sandbox.client_secret},
                      {"bot_user_ids": [str(self.bot_id)]}, "webhooks")
 

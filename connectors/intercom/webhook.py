@@ -50,12 +50,28 @@ def _last_author(item: Mapping[str, Any]) -> Mapping[str, Any]:
     return _object(_object(last).get("author"))
 
 
+def _key(data: Mapping[str, Any], item: Mapping[str, Any], by_part: bool) -> str:
+    """What deduplicates the notification. A reply is keyed by its conversation part: Intercom sends
+    a bot's (Fin's) reply on both ``conversation.operator.replied`` and ``conversation.admin.replied``,
+    two notifications with two ids for one message (community.intercom.com, "[Webhooks] Bot's
+    replies in conversation.admin.replied topic", 2026), so the second is a duplicate, not news.
+    Anything else, and a reply without a part id, is keyed by the notification id."""
+    parts = _object(item.get("conversation_parts")).get("conversation_parts")
+    newest = _object(parts[-1]) if by_part and isinstance(parts, list) and parts else {}
+    part = newest.get("id") if newest.get("part_type") == "comment" else None
+    if isinstance(part, (str, int)) and not isinstance(part, bool) and 0 < len(str(part)) <= 64:
+        return f"part:{ticket_number(required(item, 'id'), 'conversation id')}:{part}"
+    return str(required(data, "id"))
+
+
 def _object(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _event(kind: str, own_is_echo: bool = True, ignore: str | None = None):  # type: ignore[no-untyped-def]
-    """One small function per topic: what kind of event it is, and when it is ours or a note."""
+def _event(kind: str, own_is_echo: bool = True, ignore: str | None = None,  # type: ignore[no-untyped-def]
+           by_part: bool = False):
+    """One small function per topic: what kind of event it is, and when it is ours or a note;
+    ``by_part``: deduplicated by the reply's conversation part (see ``_key``)."""
 
     def parse(data: Mapping[str, Any], inst: Installation) -> Event:
         item = required_object(data, "data", "item")
@@ -65,7 +81,7 @@ def _event(kind: str, own_is_echo: bool = True, ignore: str | None = None):  # t
             raise Ignored("our own write")
         if ignore:
             raise Ignored(ignore)
-        return Event("intercom", inst.id, str(required(data, "id")), kind, ticket_number(required(item, "id"), "conversation id"),
+        return Event("intercom", inst.id, _key(data, item, by_part), kind, ticket_number(required(item, "id"), "conversation id"),
                      str(author.get("id")) if author.get("id") else None, epoch_time(data.get("created_at")))
 
     return parse
@@ -73,11 +89,13 @@ def _event(kind: str, own_is_echo: bool = True, ignore: str | None = None):  # t
 
 TOPIC_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {
     "conversation.user.created": _event("conversation_created"),
-    "conversation.user.replied": _event("comment_added"),
-    "conversation.admin.replied": _event("comment_added"),  # a bot's answer, or a human took over
-    # Fin or another bot answered ("Fin/Bot replies to a conversation", Intercom's 2025 changelog):
-    # Fin is the operator, not a teammate, so it never fires admin.replied
-    "conversation.operator.replied": _event("comment_added"),
+    "conversation.user.replied": _event("comment_added", by_part=True),
+    # a teammate's reply, or a bot's: Intercom sends a bot's reply here too (author.type "bot"); who
+    # wrote it is read from the conversation (the client's roles), never from the topic
+    "conversation.admin.replied": _event("comment_added", by_part=True),
+    # Fin or another bot answered ("Fin/Bot replies to a conversation", Intercom's 2025 changelog);
+    # the same reply also comes on admin.replied: one conversation part, one event
+    "conversation.operator.replied": _event("comment_added", by_part=True),
     "conversation.admin.assigned": _event("conversation_assigned"),
     "conversation.admin.noted": _event("note_added", ignore="private note"),
     "conversation.admin.closed": _event("conversation_closed"),

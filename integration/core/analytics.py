@@ -35,6 +35,15 @@ GAP_LIMIT = 10
 Z95 = 1.959963984540054  # the standard normal quantile of 97.5 %: a two-sided 95 % interval
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}  # the console's choices of period
 
+# The helpdesk's AI agent's own verdict (model.BOT_VERDICTS) as an admin reads it: "<the bot> …"
+BOT_VERDICTS = {"resolved_confirmed": "resolved it, and the customer confirmed",
+                "resolved_assumed": "resolved it, assumed (the customer did not ask for more)",
+                "escalated": "escalated it to your team",
+                "procedure_handoff": "handed it over at the end of a procedure",
+                "negative_feedback": "got negative feedback from the customer",
+                "abandoned": "was left by the customer without an answer"}
+NO_BOT_VERDICT = "told no verdict"
+
 OVER_CAUSES = {"not_needed": "agent said not needed", "quick_howto": "how-to answered within 10 min"}
 UNDER_CAUSES = {"asked_for_human_later": "asked for a person later", "reopened": "reopened",
                 "rated_badly": "rated badly", "abandoned": "abandoned (7 days, no reply, not solved)"}
@@ -219,6 +228,24 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class BotVerdict:
+    """Conversations the helpdesk's AI agent judged one way (Fin's resolution state), and what Baton
+    decided of the same conversations."""
+
+    verdict: str  # a key of BOT_VERDICTS, or NO_BOT_VERDICT
+    conversations: int
+    escalated: int  # of which Baton handed over
+
+    @property
+    def label(self) -> str:
+        return BOT_VERDICTS.get(self.verdict, self.verdict)
+
+    @property
+    def kept(self) -> int:
+        return self.conversations - self.escalated
+
+
+@dataclass(frozen=True)
 class Report:
     now: datetime
     since: datetime | None
@@ -234,6 +261,11 @@ class Report:
     suggestions: tuple[HitRate, ...]  # ALL first
     knowledge: tuple[Knowledge, ...]  # most resolved first
     gaps: tuple[Gap, ...]
+    bot_verdicts: tuple[BotVerdict, ...] = ()  # in BOT_VERDICTS' order, then NO_BOT_VERDICT; empty: none told
+
+    @property
+    def bot_verdicts_told(self) -> int:
+        return sum(v.conversations for v in self.bot_verdicts if v.verdict != NO_BOT_VERDICT)
 
 
 def report(rows: Iterable[Row], now: datetime, since: datetime | None = None) -> Report:
@@ -257,7 +289,22 @@ def report(rows: Iterable[Row], now: datetime, since: datetime | None = None) ->
                          UNDER_CAUSES),
         suggestions=_suggestions(esc),
         knowledge=(knowledge := _knowledge(resolved)),
-        gaps=_gaps(esc, resolution, knowledge))
+        gaps=_gaps(esc, resolution, knowledge),
+        bot_verdicts=_bot_verdicts(bot))
+
+
+def _bot_verdicts(bot: list[Row]) -> tuple[BotVerdict, ...]:
+    """Among conversations a bot took part in: per verdict the bot told, how many, and how many of
+    them Baton handed over; nothing at all when no bot told a verdict (other helpdesks)."""
+    seen: Counter[str] = Counter()
+    handed: Counter[str] = Counter()
+    for r in bot:
+        verdict = r.get("bot_verdict") if r.get("bot_verdict") in BOT_VERDICTS else NO_BOT_VERDICT
+        seen[verdict] += 1
+        handed[verdict] += bool(r.get("escalated"))
+    if not any(v != NO_BOT_VERDICT for v in seen):
+        return ()
+    return tuple(BotVerdict(v, seen[v], handed[v]) for v in (*BOT_VERDICTS, NO_BOT_VERDICT) if seen[v])
 
 
 def _category(row: Row) -> str:
@@ -478,6 +525,9 @@ def tables(rep: Report) -> dict[str, Table]:
                     "resolution types", "last solved:time"),
               tuple((k.category, k.resolved, k.median_minutes, a.text, a.times, ", ".join(a.resolutions),
                      a.last_solved_at) for k in rep.knowledge for a in k.answers)),
+        Table("bot_verdicts", "The bot's own verdict beside Baton's decision (conversations with a bot)",
+              _cols("the bot …", "conversations:count", "Baton handed over:count", "Baton kept with the bot:count"),
+              tuple((v.label, v.conversations, v.escalated, v.kept) for v in rep.bot_verdicts)),
         Table("gaps", f"Knowledge gaps: handed over often, resolved in a median under {GAP_MINUTES:.0f} min",
               _cols("category", "handed over:count", "resolved:count", "median resolution (min):minutes",
                     "most frequent answer"),

@@ -200,6 +200,7 @@ class Descriptor:
     # "*.zendesk.com" one DNS label (the account) under zendesk.com. Baton sends the account's
     # credentials there, so a tenant can never point it at another host (integration/service/egress.py).
     domains: tuple[str, ...] = ()
+    bot_name: str = "the bot"  # what admins call the helpdesk's own AI agent (Intercom: "Fin")
 
     def serves(self, host: str) -> bool:
         """``host`` is one of the helpdesk's own hosts (see ``domains``)."""

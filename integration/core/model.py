@@ -245,6 +245,18 @@ class TicketOutcome:
     csat_comment: str | None = None  # the customer's remark with the rating
     tags: tuple[str, ...] = ()  # the ticket's tags now (``baton_verdict_*``, ``baton_res_*`` from macros)
     status: str = ""  # the helpdesk's own word: open, pending, solved, closed …
+    # What the helpdesk's own AI agent says of it (Intercom's Fin; other helpdesks tell nothing: None).
+    bot_participated: bool | None = None  # the AI agent took part (told, not guessed from the transcript)
+    bot_verdict: str | None = None  # one of BOT_VERDICTS: the AI agent's own verdict, beside Baton's decision
+
+
+# An AI agent's own verdict on a conversation, in Baton's words (a connector maps its vendor's onto these).
+BOT_VERDICTS = ("resolved_confirmed",  # it resolved it and the customer confirmed
+                "resolved_assumed",  # it answered and the customer left without asking for more
+                "escalated",  # it handed the conversation to the team
+                "procedure_handoff",  # a procedure (a scripted flow) it ran handed over
+                "negative_feedback",  # the customer said its answer did not help
+                "abandoned")  # the customer left without an answer
 
 
 @dataclass(frozen=True)

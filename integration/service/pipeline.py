@@ -31,7 +31,7 @@ from integration.core import routing
 from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, CircuitOpen, Connector,
                                        TicketSnapshot)
 from integration.core.engine import evaluate
-from integration.core.model import (RESOLUTION_TYPES, Action, AddNote, Assign, Conversation, Decision, Event,
+from integration.core.model import (BOT_VERDICTS, RESOLUTION_TYPES, Action, AddNote, Assign, Conversation, Decision, Event,
                                     Installation, Plan, Role, State, TicketOutcome)
 from integration.core.rules import Rules, RulesError, load_rules
 from integration.core.suggest import customer_words, note_text
@@ -213,6 +213,16 @@ class Pipeline:
         conversation = snapshot.conversation
         said = [i for i, m in enumerate(conversation.messages) if m.role is Role.CUSTOMER]
         before = ctx.messages_at_handoff
+        if before is not None and len(said) <= before:
+            start = said[before - 1] + 1 if before else 0
+            if answered := sum(1 for m in conversation.messages[start:] if m.role is Role.BOT):
+                # The handoff did not stop the bot (an Intercom assignment may not end a running Fin
+                # step: connectors/intercom/README.md). The conversation is still the team's; the
+                # agent reads these answers in the next while-waiting note; the admin reads it here.
+                log.warning("pipeline.bot-kept-answering", extra={"installation": ctx.row.event.installation_id,
+                                                                  "ticket": conversation.id, "answers": answered})
+                return Outcome("processed", f"handed over, but the bot answered {answered} time(s) since: "
+                                            "the helpdesk did not stop it")
         if before is None or len(said) <= before:
             return Outcome("processed", "already handed over")
         new = [conversation.messages[i] for i in said[before:]]
@@ -675,10 +685,15 @@ VERDICT_TAG, RESOLUTION_TAG = "baton_verdict_", "baton_res_"
 def outcome_values(o: TicketOutcome, resolution_types: object = None) -> dict[str, object]:
     """A helpdesk's outcome as outcome columns; a ``baton_verdict_*`` / ``baton_res_*`` tag (set by
     an agent's macro) gives the verdict and the resolution type (matched to the installation's
-    list by its slug)."""
+    list by its slug); what the helpdesk's AI agent said of it (Fin) gives bot involvement and the
+    bot's own verdict."""
     values: dict[str, object] = {"assigned_at": o.assigned_at, "assignee_id": o.assignee_id,
                                  "first_agent_reply_at": o.first_agent_reply_at, "solved_at": o.solved_at,
                                  "reopens": o.reopens, "csat": o.csat, "csat_at": o.csat_at}
+    if o.bot_participated:  # the helpdesk says its AI agent took part: never unset (see ``observed``)
+        values["bot_involved"] = True
+    if o.bot_verdict in BOT_VERDICTS:
+        values["bot_verdict"] = o.bot_verdict
     types = list(resolution_types or RESOLUTION_TYPES)  # type: ignore[call-overload]
     for tag in o.tags:
         if tag.startswith(VERDICT_TAG) and tag[len(VERDICT_TAG):] in ("right", "not_needed", "too_late"):

@@ -156,6 +156,7 @@ outcomes = Table(
     Column("suggested", String(64)),  # the resolution type the note suggested at the handoff
     Column("query_text", Text),  # the customer's words (customer text: under the retention)
     Column("answer_text", Text),  # the gist of the agent's resolving reply (idem)
+    Column("bot_verdict", String(32)),  # the helpdesk's AI agent's own verdict (model.BOT_VERDICTS)
     Index("ix_outcomes_recent", "installation_id", "created_at"),
 )
 audit = Table(
@@ -1272,7 +1273,7 @@ def _group_stats(conn: Connection, inst_id: str, samples: int = 50) -> dict[str,
 # bookkeeping): the analytics read a hundred thousand rows at a time
 _OUTCOME_FIGURES = ("ticket_id", "created_at", "bot_involved", "escalated", "escalated_at", "category", "reasons",
                     "asked_for_human_later", "assigned_at", "first_agent_reply_at", "solved_at", "reopens", "csat",
-                    "verdict", "resolution", "suggested", "answer_text")
+                    "verdict", "resolution", "suggested", "answer_text", "bot_verdict")
 _OUTCOME_TIMES = ("created_at", "escalated_at", "assigned_at", "first_agent_reply_at", "solved_at")
 
 

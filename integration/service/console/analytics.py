@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 from flask import Response, g, render_template, request
 
+import connectors
 from integration.core import analytics
 from integration.service.console import baton, bp
 from integration.service.reports import handoff_report
@@ -204,7 +205,11 @@ def analytics_page() -> Any:
     except ValueError as e:
         return _refuse(str(e))
     rep = _report(since)
-    return render_template("analytics.html", report=rep, tables=analytics.tables(rep), charts=charts(rep),
+    try:
+        bot = connectors.get(g.installation.provider).descriptor.bot_name
+    except KeyError:  # a provider this deployment does not ship: the generic word
+        bot = "the bot"
+    return render_template("analytics.html", report=rep, tables=analytics.tables(rep), charts=charts(rep), bot=bot,
                            since=since, periods=analytics.PERIODS, shown=analytics.shown,
                            gap_minutes=analytics.GAP_MINUTES, min_ratings=analytics.MIN_RATINGS)
 

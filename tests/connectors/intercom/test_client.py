@@ -140,3 +140,18 @@ def test_a_remembered_tag_id_that_no_longer_works_is_looked_up_again():
                   match=[rsps.matchers.json_params_matcher({"id": "1234", "admin_id": c.admin_id})])
         c.apply(Plan("k", "77", (AddTags(("baton_escalated",)),), {"tags": []}))
     assert intercom_client._TAG_IDS[(c._scope, "baton_escalated")] == "1234"
+
+
+def test_bots_replies_are_never_a_teammates_reply():
+    """Baton steps aside once a person answered the customer: a bot's reply, however Intercom marks
+    it (author.type "bot"; Fin's from_ai_agent / is_ai_answer; the Operator's address, as bots post on
+    behalf of admins), must not pass for one. A teammate's public reply still does."""
+    client = IntercomClient(INST)
+    fin = {"type": "admin", "id": "7", "from_ai_agent": True}
+    answer = {"type": "admin", "id": "7", "is_ai_answer": True}
+    operator = {"type": "admin", "id": "8", "name": "Operator", "email": "operator+app1@intercom.io"}
+    workflow_bot = {"type": "bot", "id": "6827949", "email": "operator+app1@intercom.io",
+                    "from_ai_agent": False, "is_ai_answer": False}  # the community forum's payload
+    assert {client._role(a) for a in (fin, answer, operator, workflow_bot)} == {Role.BOT}
+    assert client._role({"type": "admin", "id": "5", "email": "sam@example.com", "from_ai_agent": False}) is Role.AGENT
+    assert client._role({"type": "admin", "id": "5", "email": "operator@intercom.io.evil.example"}) is Role.AGENT

@@ -47,7 +47,7 @@ def test_the_outcome_follows_the_conversation_as_teammates_work_it(desk):
     driver, clock, inst = desk
     client = IntercomClient(inst)
     cid = driver.new_conversation("I was charged twice")
-    assert client.outcome(cid) == TicketOutcome(status="open")
+    assert client.outcome(cid) == TicketOutcome(status="open", bot_participated=False)
 
     agent = driver.add_agent("Sam", driver.add_group("Billing"))
     clock.at(3)
@@ -69,7 +69,7 @@ def test_the_outcome_follows_the_conversation_as_teammates_work_it(desk):
     assert client.outcome(cid) == TicketOutcome(
         assigned_at=T0 + timedelta(minutes=3), assignee_id=agent, first_agent_reply_at=T0 + timedelta(minutes=7),
         solved_at=T0 + timedelta(minutes=80), reopens=1, csat=0.75, csat_at=T0 + timedelta(minutes=120),
-        csat_comment="Sam sorted it", tags=(), status="closed")
+        csat_comment="Sam sorted it", tags=(), status="closed", bot_participated=False)
     assert client.http.calls - calls == 1  # the conversation alone
 
 
@@ -107,7 +107,33 @@ def test_assignment_closing_and_rating_reach_baton_as_lifecycle_events(desk, rec
 
 def test_the_documented_conversation_without_statistics_or_rating():
     assert outcome_from(fixture("api/conversation")) == TicketOutcome(
-        assignee_id="991267715", tags=("Test tag",), status="closed")
+        assignee_id="991267715", tags=("Test tag",), status="closed", bot_participated=False)
+
+
+def test_fins_own_verdict_and_participation_are_read_in_the_current_words():
+    """The ai_agent schema's own example (API 2.16): Fin took part and assumes it resolved it."""
+    got = outcome_from(fixture("api/conversation_with_fin"))
+    assert (got.bot_participated, got.bot_verdict) == (True, "resolved_assumed")
+
+
+@pytest.mark.parametrize("state, verdict", [
+    ("confirmed_resolution", "resolved_confirmed"), ("assumed_resolution", "resolved_assumed"),
+    ("escalated", "escalated"), ("procedure_handoff", "procedure_handoff"), ("negative_feedback", "negative_feedback"),
+    ("routed_to_team", "escalated"), ("abandoned", "abandoned"),  # API 2.14's words
+    (None, None), ("something_new", None), (3, None)])
+def test_each_of_fins_resolution_states_is_a_verdict_and_an_unknown_one_is_none(state, verdict):
+    got = outcome_from({"ai_agent": {"resolution_state": state}})
+    assert (got.bot_participated, got.bot_verdict) == (True, verdict)
+
+
+def test_fins_verdict_is_read_from_the_sandbox_in_version_2_16(desk):
+    driver, _, inst = desk
+    cid = driver.new_conversation("Can I get a refund?")
+    driver.sandbox.fin_answer(cid, "Refunds take 5 days.")
+    driver.sandbox.fin_verdict(cid, "negative_feedback")  # no such word in 2.14, the app's default
+    client = IntercomClient(inst)
+    assert (client.outcome(cid).bot_participated, client.outcome(cid).bot_verdict) == (True, "negative_feedback")
+    assert driver.sandbox.requests_log[-1]["headers"] == "2.16"
 
 
 def test_the_documented_statistics_and_rating_give_the_outcome():
@@ -115,7 +141,7 @@ def test_the_documented_statistics_and_rating_give_the_outcome():
     assert outcome_from(fixture("api/conversation_with_statistics")) == TicketOutcome(
         assigned_at=at, assignee_id="991267715", first_agent_reply_at=at, solved_at=at, reopens=1,
         csat=1.0, csat_at=epoch(1671028894), csat_comment=None,  # the remark is empty
-        tags=("Test tag",), status="closed")
+        tags=("Test tag",), status="closed", bot_participated=False)
 
 
 @pytest.mark.parametrize("conv", [
@@ -127,12 +153,14 @@ def test_the_documented_statistics_and_rating_give_the_outcome():
     {"statistics": {"count_reopens": "2"}, "conversation_rating": {"rating": True}, "tags": {"tags": [{"id": 1}]}},
     {"conversation_rating": {"rating": "5", "remark": "great"}, "admin_assignee_id": None, "state": 3},
     {"conversation_rating": {"rating": 4.5}},
+    {"ai_agent": "escalated", "ai_agent_participated": "yes"},
 ])
 def test_missing_or_odd_fields_are_none_not_errors(conv):
     got = outcome_from(conv)
     assert (got.assigned_at, got.first_agent_reply_at, got.solved_at, got.reopens, got.csat, got.csat_at,
             got.csat_comment, got.assignee_id, got.tags, got.status) == (None, None, None, 0, None, None, None, None,
                                                                          (), "")
+    assert got.bot_verdict is None
 
 
 @responses.activate

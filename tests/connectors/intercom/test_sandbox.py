@@ -18,7 +18,7 @@ from tests.receiver import Receiver
 TOKEN, SECRET, APP_ID = "tok-123", "client-secret-xyz", "abc123de"
 CONVERSATION_KEYS = {"type", "id", "created_at", "updated_at", "title", "state", "open", "read", "priority",
                      "admin_assignee_id", "team_assignee_id", "tags", "source", "contacts", "custom_attributes",
-                     "conversation_rating", "conversation_parts"}
+                     "conversation_rating", "conversation_parts", "ai_agent_participated", "ai_agent"}
 PART_KEYS = {"type", "id", "part_type", "body", "created_at", "updated_at", "notified_at", "assigned_to", "author"}
 ENVELOPE_KEYS = {"type", "app_id", "data", "links", "id", "topic", "delivery_status", "delivery_attempts",
                  "delivered_at", "first_sent_at", "created_at", "self"}
@@ -127,6 +127,7 @@ def test_admin_team_contact_company_and_conversation_shapes(sandbox: IntercomSan
                                          "email": "ann@acme.test"}}
     assert conv["contacts"] == {"type": "contact.list", "contacts": [{"type": "contact", "id": contact["id"]}]}
     assert conv["conversation_parts"] == {"type": "conversation_part.list", "conversation_parts": [], "total_count": 0}
+    assert (conv["ai_agent_participated"], conv["ai_agent"]) == (False, None)  # Fin never took part
 
     sandbox.admin_reply(conv["id"], world["fin"]["id"], "Let me check <that>", author_type="bot")
     [part] = api.get(f"/conversations/{conv['id']}").json()["conversation_parts"]["conversation_parts"]
@@ -448,3 +449,39 @@ def test_injected_clock_drives_timestamps_and_rate_limit_reset() -> None:
     assert response.headers["X-RateLimit-Remaining"] == "9999"
     assert client.get("/me").headers["X-RateLimit-Remaining"] == "9998"  # a refused call counts too
     assert sb.requests_log[0]["time"] == frozen
+
+
+def test_fin_answers_on_both_reply_topics_and_reports_its_verdict_in_the_version_asked(
+        sandbox: IntercomSandbox, api: Api, receiver: Receiver, world: dict[str, Any]) -> None:
+    """Fin's reply: one part by a bot author flagged as the AI agent, sent on operator.replied and on
+    admin.replied (as Intercom does); its verdict is ai_agent.resolution_state, in 2.15+ words, or
+    2.14's for the app's default version."""
+    subscribe(sandbox, receiver, ["conversation.operator.replied", "conversation.admin.replied"])
+    cid = world["conv"]["id"]
+    sandbox.fin_answer(cid, "Duplicate charges settle in 3-5 days.")
+    assert sandbox.wait_for_deliveries()
+    bodies = [json.loads(body) for _, body in receiver.requests if json.loads(body)["topic"] != "ping"]
+    assert [b["topic"] for b in bodies] == ["conversation.operator.replied", "conversation.admin.replied"]
+    parts = [b["data"]["item"]["conversation_parts"]["conversation_parts"][-1] for b in bodies]
+    assert parts[0] == parts[1] and parts[0]["author"]["type"] == "bot"
+    assert parts[0]["author"]["from_ai_agent"] is True and parts[0]["author"]["is_ai_answer"] is True
+    assert parts[0]["author"]["email"] == f"operator+{sandbox.app_id}@intercom.io"
+
+    sandbox.fin_verdict(cid, "procedure_handoff")
+    new = api.get(f"/conversations/{cid}", headers={"Intercom-Version": "2.16"}).json()
+    assert new["ai_agent_participated"] is True and new["ai_agent"]["resolution_state"] == "procedure_handoff"
+    assert api.get(f"/conversations/{cid}").json()["ai_agent"]["resolution_state"] == "routed_to_team"  # 2.14
+    assert sandbox.fin_answer(cid, "Anything else?") is None  # a procedure's handoff ends Fin's step
+    with pytest.raises(ValueError):
+        sandbox.fin_verdict(cid, "routed_to_team")  # 2.14's word: the sandbox keeps 2.16's
+
+
+@pytest.mark.parametrize("stops", [True, False])
+def test_an_assignment_stops_fin_only_when_the_sandbox_plays_that_answer(
+        sandbox: IntercomSandbox, api: Api, world: dict[str, Any], stops: bool) -> None:
+    sandbox.fin_stops_on_assignment = stops
+    cid = world["conv"]["id"]
+    assert sandbox.fin_answer(cid, "Let me look.") is not None
+    api.post(f"/conversations/{cid}/parts", json={"message_type": "assignment", "type": "team",
+                                                  "admin_id": sandbox.api_admin_id, "assignee_id": world["team"]["id"]})
+    assert (sandbox.fin_answer(cid, "Still here!") is None) is stops

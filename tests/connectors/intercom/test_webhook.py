@@ -27,14 +27,18 @@ CUSTOMER, AGENT = "5d7b5d8f6c3ba2c1a4e0b7a1", "991267"
 EXPECTED = {
     "conversation_user_created": Event("intercom", "inst1", "notif_1f0e6c3a-0b1c-4a55-9d7e-0c7f5e1a2b01",
                                        "conversation_created", "147", CUSTOMER, at(1763648412)),
-    "conversation_user_replied": Event("intercom", "inst1", "notif_2a1b7d4c-1c2d-4b66-8e8f-1d8a6f2b3c02",
+    # a reply is deduplicated by its conversation part, not by the notification
+    "conversation_user_replied": Event("intercom", "inst1", "part:147:2002",
                                        "comment_added", "147", CUSTOMER, at(1763648731)),
-    "conversation_admin_replied": Event("intercom", "inst1", "notif_3b2c8e5d-2d3e-4c77-9f90-2e9b7a3c4d03",
+    "conversation_admin_replied": Event("intercom", "inst1", "part:147:2003",
                                         "comment_added", "147", AGENT, at(1763648801)),
-    "conversation_operator_replied": Event("intercom", "inst1", "notif_9a8b7c6d-5e4f-4a33-8b22-1c0d9e8f7a10",
+    "conversation_operator_replied": Event("intercom", "inst1", "part:147:2004",
                                            "comment_added", "147", "814860", at(1763648900)),
+    # Fin's reply of the operator fixture as Intercom also sends it on admin.replied: the same event key
+    "conversation_admin_replied_bot": Event("intercom", "inst1", "part:147:2004",
+                                            "comment_added", "147", "814860", at(1763648800)),
     # the API 1.x shape older workspaces send: conversation_message and user instead of source and contacts
-    "conversation_user_replied_v1": Event("intercom", "inst1", "notif_0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+    "conversation_user_replied_v1": Event("intercom", "inst1", "part:148:2101",
                                           "comment_added", "148", CUSTOMER, at(1763648735)),
     "conversation_admin_assigned": Event("intercom", "inst1", "notif_4c3d9f6e-3e4f-4d88-a0a1-3fac8b4d5e04",
                                          "conversation_assigned", "147", AGENT, at(1763648791)),
@@ -63,6 +67,25 @@ def test_every_fixture_is_tested_and_every_supported_topic_has_one():
     assert files == set(EXPECTED) | set(IGNORED)
     topics = {json.loads(fixture(n))["topic"] for n in files}
     assert set(webhook.SUPPORTED_TOPICS) <= topics
+
+
+def test_a_bot_reply_on_both_topics_is_one_event_and_another_reply_is_another():
+    """Intercom sends a bot's reply on operator.replied and admin.replied: the store keeps the first
+    and answers the second as a duplicate. A redelivered notification is the same part too; the
+    next reply of the conversation is a new part and a new event."""
+    keys = {webhook.parse(fixture(n), INST).key for n in ("conversation_operator_replied", "conversation_admin_replied_bot")}
+    assert keys == {"part:147:2004"}
+    data = json.loads(fixture("conversation_admin_replied_bot"))
+    data["id"] = "notif_another"
+    data["data"]["item"]["conversation_parts"]["conversation_parts"][-1]["id"] = "2005"
+    assert webhook.parse(json.dumps(data).encode(), INST).key == "part:147:2005"
+
+
+@pytest.mark.parametrize("part_id", [None, "", True, {"id": 1}, "9" * 65])
+def test_a_reply_without_a_usable_part_id_is_keyed_by_its_notification(part_id):
+    data = json.loads(fixture("conversation_admin_replied_bot"))
+    data["data"]["item"]["conversation_parts"]["conversation_parts"][-1]["id"] = part_id
+    assert webhook.parse(json.dumps(data).encode(), INST).key == "notif_d80ecabc-851b-4bb8-a8c0-4a1952bd04da"
 
 
 def test_our_own_note_and_assignment_are_echoes():
