@@ -64,3 +64,12 @@ def test_the_console_refuses_a_pattern_that_needs_backtracking_at_its_field_and_
     form[f"topics[{new}].phrases"] = "warranty\nre:(a+)+$"  # catastrophic on Python's engine, linear on RE2
     assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
     assert load_rules(store.draft(a.id)["rules"]).topics["warranty"].phrases == ("warranty", "re:(a+)+$")
+
+
+def test_the_calibration_page_says_what_to_fix_when_the_published_rules_no_longer_load(console, store):
+    app, a, _ = console
+    store.update_installation(a.id, rules={"sentiment": {"threshold": 7}})  # stored before a check existed
+    token, _ = session(app, a)
+    r = app.test_client().get("/console/calibration", query_string={"s": token})
+    assert r.status_code == 422
+    assert "sentiment.threshold: must be between 0 and 1" in r.get_data(as_text=True)

@@ -95,13 +95,13 @@ def review(labeled: Sequence[Labeled], live: Mapping[str, Any] | None, now: date
            proposals: Iterable[Candidate] | None = None) -> list[Effect]:
     """Each candidate's effect on the labeled conversations, the most useful first; only those
     that help (``benefit`` > 0)."""
-    base = load_rules(live)
+    base = load_rules(live, stored=True)
     empty = routing.Roster((), {})
     before = [_escalates(item, base, empty, now) for item in labeled]
     effects = []
     for candidate in proposals if proposals is not None else candidates(base, labeled):
         try:
-            rules = load_rules(merged(live or {}, candidate.patch))
+            rules = load_rules(merged(live or {}, candidate.patch), stored=True)
         except RulesError:
             continue
         after = [_escalates(item, rules, empty, now) for item in labeled]

@@ -278,7 +278,11 @@ def _count(raw: str | None) -> int:
 
 @bp.get("/console/calibration")
 def calibration() -> Any:
-    items, effects = calibration_review(_store(), g.installation, utcnow())
+    try:
+        items, effects = calibration_review(_store(), g.installation, utcnow())
+    except RulesError as e:  # rules stored before a check existed: say what to fix, never a 500
+        return render_template("error.html", message=f"The published rules no longer load ({e}): fix them in the "
+                                                     "rules form, then come back."), 422
     counts = {label: sum(1 for i in items if i.label == label) for label in ("over", "under", "right")}
     return render_template("calibration.html", effects=effects, counts=counts, reviewed=len(items))
 
