@@ -570,6 +570,13 @@ class Driver(ABC):
     def auth(self, installation: Any, body: bytes, secret: str | None = None) -> dict[str, str]:
         """The headers that authenticate ``body`` for the installation (or with another secret)."""
 
+    @classmethod
+    def stored_secret(cls, secret: str) -> str:
+        """What Baton keeps as the webhook secret of an installation whose helpdesk signs with
+        ``secret``: the secret itself where it is shared (an HMAC key, a header); the public half
+        of a key pair where the helpdesk signs with a private key (Freshchat)."""
+        return secret
+
     # what every sandbox offers the same way
     def throttle(self, count: int, retry_after: float) -> None:
         self.sandbox.throttle(count, retry_after=retry_after)
