@@ -129,6 +129,7 @@ class FreshchatSandbox(Sandbox[_Job]):
         self.channel_id = str(uuid.uuid4())
         self._key = signing_key or key_pair()
         self._webhook: str | None = None
+        self._sent: dict[bytes, int] = {}  # delivery body → attempts so far
         self._agents: dict[str, JSON] = {}
         self._groups: dict[str, JSON] = {}
         self._users: dict[str, JSON] = {}
@@ -340,7 +341,9 @@ class FreshchatSandbox(Sandbox[_Job]):
                 "X-Retry-Count": str(attempt - 1), "X-Freshchat-Payload-Version": PAYLOAD_VERSION}
 
     def _outgoing(self, job: _Job) -> Outgoing:
-        return Outgoing("POST", job.url, self.signed_headers(job.body))
+        with self._lock:  # X-Retry-Count: how often these bytes were sent before
+            self._sent[job.body] = attempt = self._sent.get(job.body, 0) + 1
+        return Outgoing("POST", job.url, self.signed_headers(job.body, attempt))
 
     def _delivery(self, job: _Job, headers: dict[str, str]) -> JSON:
         return {"action": job.action, "url": job.url}
