@@ -428,6 +428,9 @@ class Driver(ABC):
     write_method: ClassVar[str]  # the HTTP method of the first write-back call (delayed to kill a worker inside it)
     api_prefix: ClassVar[str] = "/api/v2"
     sandbox_class: ClassVar[type[Sandbox[Any]]]
+    # the sandbox shows Baton's own marketplace app (show_app, console_url, panel_url); False where
+    # Baton has no app in that product and is reached through another's (Freshchat: the Freshdesk app)
+    has_app: ClassVar[bool] = True
 
     def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
         self.sandbox: Any = self.sandbox_class(retry_delays=retry_delays)  # type: ignore[call-arg]

@@ -507,6 +507,7 @@ class FreshchatDriver(Driver):
     sandbox_class = FreshchatSandbox
     key, write_method = "freshchat", "PUT"
     api_prefix = "/v2"
+    has_app = False  # reached through the business's Freshdesk app (README "Console and panel")
 
     def setup(self) -> Setup:
         """The admin makes the API token and the Baton agent, defines the ``cf_baton_tags`` property
