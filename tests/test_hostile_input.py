@@ -126,6 +126,7 @@ ZENDESK = fixture("zendesk", "ticket_comment_added")
 FRESHDESK_UPDATE = fixture("freshdesk", "on_ticket_update")
 FRESHDESK_NOTE = fixture("freshdesk", "on_conversation_create")
 INTERCOM = fixture("intercom", "conversation_user_replied")
+FRESHCHAT = fixture("freshchat", "message_create_user")
 
 HOSTILE = [
     ("zendesk", DEEP, 400),  # nested deeper than 64 levels (S6)
@@ -151,6 +152,15 @@ HOSTILE = [
     ("intercom", json.dumps({**INTERCOM, "created_at": 1e20}).encode(), 200),
     ("intercom", json.dumps({**INTERCOM, "data": {"item": [1, 2]}}).encode(), 400),
     ("intercom", json.dumps({**INTERCOM, "data": {"item": {"id": {"nested": 1}}}}).encode(), 400),
+    ("freshchat", DEEP, 400),
+    ("freshchat", json.dumps({**FRESHCHAT, "data": {"message": {**FRESHCHAT["data"]["message"],
+                                                                  "conversation_id": "../../agents"}}}).encode(), 400),
+    ("freshchat", json.dumps({**FRESHCHAT, "data": {"message": {**FRESHCHAT["data"]["message"],
+                                                                  "conversation_id": 7}}}).encode(), 400),
+    ("freshchat", json.dumps({**FRESHCHAT, "data": {"message": {**FRESHCHAT["data"]["message"], "id": "m\u0000"}}}).encode(), 400),
+    ("freshchat", json.dumps({**FRESHCHAT, "action_time": 1e20, "data": {"message": {
+        **FRESHCHAT["data"]["message"], "created_time": 1e20}}}).encode(), 200),
+    ("freshchat", json.dumps({**FRESHCHAT, "actor": [1, 2]}).encode(), 200),
 ]
 
 
