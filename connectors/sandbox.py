@@ -428,6 +428,9 @@ class Driver(ABC):
     write_method: ClassVar[str]  # the HTTP method of the first write-back call (delayed to kill a worker inside it)
     api_prefix: ClassVar[str] = "/api/v2"
     sandbox_class: ClassVar[type[Sandbox[Any]]]
+    # the sandbox shows Baton's own marketplace app (show_app, console_url, panel_url); False where
+    # Baton has no app in that product and is reached through another's (Freshchat: the Freshdesk app)
+    has_app: ClassVar[bool] = True
 
     def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
         self.sandbox: Any = self.sandbox_class(retry_delays=retry_delays)  # type: ignore[call-arg]
@@ -569,6 +572,13 @@ class Driver(ABC):
     @abstractmethod
     def auth(self, installation: Any, body: bytes, secret: str | None = None) -> dict[str, str]:
         """The headers that authenticate ``body`` for the installation (or with another secret)."""
+
+    @classmethod
+    def stored_secret(cls, secret: str) -> str:
+        """What Baton keeps as the webhook secret of an installation whose helpdesk signs with
+        ``secret``: the secret itself where it is shared (an HMAC key, a header); the public half
+        of a key pair where the helpdesk signs with a private key (Freshchat)."""
+        return secret
 
     # what every sandbox offers the same way
     def throttle(self, count: int, retry_after: float) -> None:

@@ -32,7 +32,7 @@ def test_the_import_contracts_hold(monkeypatch):
 
 def test_the_folder_name_is_the_key_everywhere():
     folders = sorted(p.name for p in (ROOT / "connectors").iterdir() if (p / "__init__.py").exists())
-    assert list(connectors.KEYS) == folders == ["freshdesk", "intercom", "zendesk"]
+    assert list(connectors.KEYS) == folders == ["freshchat", "freshdesk", "intercom", "zendesk"]
     for key in connectors.KEYS:
         assert connectors.get(key).key == connectors.get(key).descriptor.key == key
         assert connectors.driver(key).key == key

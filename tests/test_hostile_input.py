@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,15 @@ def test_a_vendor_payload_with_any_field_changed_parses_or_is_refused(key, data)
         ev = connectors.get(key).parse(body, installation(key))
     except (Ignored, NotOurs):
         return
-    assert isinstance(ev, Event) and ev.ticket_id.isdigit() and not ev.ticket_id.startswith("0")
+    assert isinstance(ev, Event) and canonical_id(key, ev.ticket_id)
+
+
+def canonical_id(key: str, ticket: str) -> bool:
+    """Ticket numbers without leading zeros; Freshchat's conversation ids are UUIDs (or 32 hex
+    digits), lower-case."""
+    if key == "freshchat":
+        return re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}", ticket) is not None
+    return ticket.isdigit() and not ticket.startswith("0")
 
 
 @pytest.mark.parametrize("key", connectors.KEYS)
@@ -84,7 +93,9 @@ def test_arbitrary_bytes_are_refused_as_not_the_helpdesks(key, body):
 
 @pytest.fixture
 def web(store):
-    insts = {key: store.add_installation(key, "https://acme.example", {}, settings=SETTINGS, webhook_secret=SECRET)
+    # a helpdesk that signs with a private key (Freshchat) has Baton keep the public half
+    insts = {key: store.add_installation(key, "https://acme.example", {}, settings=SETTINGS,
+                                         webhook_secret=connectors.driver(key).stored_secret(SECRET))
              for key in connectors.KEYS}
     queued: list[int] = []
 
@@ -115,6 +126,7 @@ ZENDESK = fixture("zendesk", "ticket_comment_added")
 FRESHDESK_UPDATE = fixture("freshdesk", "on_ticket_update")
 FRESHDESK_NOTE = fixture("freshdesk", "on_conversation_create")
 INTERCOM = fixture("intercom", "conversation_user_replied")
+FRESHCHAT = fixture("freshchat", "message_create_user")
 
 HOSTILE = [
     ("zendesk", DEEP, 400),  # nested deeper than 64 levels (S6)
@@ -140,6 +152,15 @@ HOSTILE = [
     ("intercom", json.dumps({**INTERCOM, "created_at": 1e20}).encode(), 200),
     ("intercom", json.dumps({**INTERCOM, "data": {"item": [1, 2]}}).encode(), 400),
     ("intercom", json.dumps({**INTERCOM, "data": {"item": {"id": {"nested": 1}}}}).encode(), 400),
+    ("freshchat", DEEP, 400),
+    ("freshchat", json.dumps({**FRESHCHAT, "data": {"message": {**FRESHCHAT["data"]["message"],
+                                                                  "conversation_id": "../../agents"}}}).encode(), 400),
+    ("freshchat", json.dumps({**FRESHCHAT, "data": {"message": {**FRESHCHAT["data"]["message"],
+                                                                  "conversation_id": 7}}}).encode(), 400),
+    ("freshchat", json.dumps({**FRESHCHAT, "data": {"message": {**FRESHCHAT["data"]["message"], "id": "m\u0000"}}}).encode(), 400),
+    ("freshchat", json.dumps({**FRESHCHAT, "action_time": 1e20, "data": {"message": {
+        **FRESHCHAT["data"]["message"], "created_time": 1e20}}}).encode(), 200),
+    ("freshchat", json.dumps({**FRESHCHAT, "actor": [1, 2]}).encode(), 200),
 ]
 
 

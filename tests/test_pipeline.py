@@ -27,6 +27,9 @@ from integration.tools.local import install_into
 from tests.builders import conv
 
 HUMAN = "I was charged twice and I want to talk to a human"
+# Helpdesks whose API gives no customer rating to read: Freshchat's CSAT can be written
+# (POST /v2/csat/{id}) but not read back (connectors/freshchat/README.md), so no csat reaches Baton.
+NO_RATING_API = {"freshchat"}
 
 
 class Clock:
@@ -558,12 +561,14 @@ def test_after_the_handoff_the_helpdesk_tells_what_became_of_the_conversation(de
     desk.pipe.process_event(desk.event(cid, "rating_added"))
     row = desk.store.outcome(desk.inst.id, str(cid))
     assert row["escalated"] and row["assignee_id"] == agent and row["solved_at"] is not None
-    assert row["first_agent_reply_at"] is not None and row["csat"] == 1.0
+    assert row["first_agent_reply_at"] is not None and row["csat"] == (None if desk.key in NO_RATING_API else 1.0)
     assert row["answer_text"].startswith("Hi, I refunded the duplicate charge")  # what the suggestions will offer
     assert desk.store.resolved_escalations(desk.inst.id)[0]["ticket_id"] == str(cid)
 
 
 def test_a_rating_given_after_the_solve_is_read_without_an_event(desk):
+    if desk.key in NO_RATING_API:
+        pytest.skip(f"{desk.key} has no API that reads a rating")
     cid, _, (held,) = desk.decide()
     desk.pipe.send(held)
     desk.driver.say(cid, "Refunded, sorry for the trouble.", role="agent")

@@ -174,7 +174,12 @@ def baton(store):
     b.stop()
 
 
-@pytest.fixture(params=connectors.KEYS)
+# Helpdesks whose API lists conversations by update time; Freshchat's lists none (its descriptor
+# says lists_changes=False, connectors/freshchat/README.md), so there is nothing to sweep there.
+SWEPT = tuple(k for k in connectors.KEYS if connectors.get(k).descriptor.lists_changes)
+
+
+@pytest.fixture(params=SWEPT)
 def helpdesk(request, baton):
     driver = connectors.driver(request.param)()
     driver.start()
@@ -239,7 +244,7 @@ def test_a_later_message_whose_webhook_was_lost_is_found(baton, helpdesk):
 
 def test_a_rate_limited_list_stops_only_that_installations_sweep(baton, request):
     """Three helpdesks, every webhook lost; the first answers the sweep's list with a 429."""
-    drivers = [connectors.driver(k)() for k in connectors.KEYS]
+    drivers = [connectors.driver(k)() for k in SWEPT]
     for driver in drivers:
         driver.start()
     request.addfinalizer(lambda: [driver.stop() for driver in drivers])

@@ -42,11 +42,21 @@ RATING_SCALE = (-103, -102, -101, 100, 101, 102, 103)
 _CHANNELS = {1: "email", 2: "web", 3: "phone", 5: "social", 6: "social", 7: "chat", 9: "web", 10: "email", 13: "messaging"}
 
 
+def ai_agents(settings: Mapping[str, Any]) -> set[str]:
+    """The responder ids of Freshdesk Omni's AI agent (``settings["ai_agent_ids"]``, named by the admin):
+    a chat ticket starts assigned to it while it answers."""
+    ids = settings.get("ai_agent_ids")
+    return {str(i) for i in ids} if isinstance(ids, (list, tuple)) else set()
+
+
 class FreshdeskClient:
     def __init__(self, installation: Installation, http: HttpClient | None = None, guard: Guard | None = None):
         auth = HTTPBasicAuth(installation.credentials["api_key"], "X")
         self.http = http or HttpClient(installation.base_url, auth=auth, guard=guard)
-        self.settings = installation.settings
+        self.ai_agents = ai_agents(installation.settings)
+        # the AI agent writes as a bot and takes no handoffs, as the bot users do
+        bots = [*installation.settings.get("bot_user_ids", ()), *sorted(self.ai_agents)]
+        self.settings = {**installation.settings, "bot_user_ids": bots} if self.ai_agents else installation.settings
 
     def load(self, ticket_id: str) -> TicketSnapshot:
         ticket = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}")
@@ -92,6 +102,10 @@ class FreshdeskClient:
                     body["group_id"] = int(action.group_id)
                 if action.agent_id:
                     body["responder_id"] = int(action.agent_id)
+        if plan.handoff and "responder_id" not in body and str(fields.get("assignee_id")) in self.ai_agents:
+            # Omni: the chat ticket is still the AI agent's; taken from it, it waits in the group for a
+            # person ([U] that reassigning through API v2 stops the AI agent: README)
+            body["responder_id"] = None
         return body
 
     def apply(self, plan: Plan) -> None:
@@ -140,7 +154,7 @@ class FreshdeskClient:
             ratings = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}/satisfaction_ratings")
         except (ApiNotFound, ApiUnauthorized):  # a 403 here is the plan, not revoked credentials: the ticket was read
             ratings = None
-        return outcome_from(ticket, ratings)
+        return outcome_from(ticket, ratings, self.ai_agents)
 
     def applied(self, plan: Plan) -> bool:
         convs = self._all(f"/api/v2/tickets/{seg(plan.ticket_id)}/conversations")
@@ -190,16 +204,18 @@ def install(client: FreshdeskClient, endpoint: str, mode: str = "automation") ->
     return {"settings": {"api_user_id": str(me["id"]), "mode": mode}, "webhook_secret": None}
 
 
-def outcome_from(ticket: Mapping[str, Any], ratings: Any) -> TicketOutcome:
+def outcome_from(ticket: Mapping[str, Any], ratings: Any, ai_agents: set[str] | frozenset[str] = frozenset()) -> TicketOutcome:
     """What the ticket and its ratings say became of it. Freshdesk's stats know no assignment time
     (``assigned_at`` stays None) and only the last reopen (``reopens`` is 1 once it was reopened);
     ``first_responded_at`` is the first public reply of any agent, a bot that answers as an agent
-    included. The latest rating counts; a value off the scale is no rating."""
+    included. The latest rating counts; a value off the scale is no rating. A ticket still with
+    Omni's AI agent (``ai_agents``) has no person assigned."""
     stats = ticket.get("stats") if isinstance(ticket.get("stats"), Mapping) else {}
     solved = [t for t in (iso_time(stats.get("resolved_at")), iso_time(stats.get("closed_at"))) if t]
     csat, csat_at, comment = _latest_rating(ratings)
     return TicketOutcome(
-        assigned_at=None, assignee_id=sid(ticket.get("responder_id")),
+        assigned_at=None,
+        assignee_id=None if str(ticket.get("responder_id")) in ai_agents else sid(ticket.get("responder_id")),
         first_agent_reply_at=iso_time(stats.get("first_responded_at")),
         solved_at=max(solved, default=None), reopens=1 if iso_time(stats.get("reopened_at")) else 0,
         csat=csat, csat_at=csat_at, csat_comment=comment,

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from connectors.base import constant_time_equal, epoch_time, is_baton, iso_time, json_object, required, required_object, ticket_number
+from connectors.freshdesk.client import ai_agents
 from integration.core.contract import Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event, Installation
 
@@ -78,6 +79,8 @@ def _on_ticket_update(data: Mapping[str, Any], inst: Installation) -> Event:
     if _changed_to(changes, "status") in CLOSED_STATUSES:
         kind = "conversation_closed"
     elif _changed_to(changes, "responder_id"):
+        if str(_changed_to(changes, "responder_id")) in ai_agents(inst.settings):
+            raise Ignored("assigned to the AI agent, not a person")  # Omni: a chat ticket starts with it
         kind = "conversation_assigned"
     else:
         raise Ignored("no change Baton acts on")

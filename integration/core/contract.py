@@ -201,6 +201,9 @@ class Descriptor:
     # credentials there, so a tenant can never point it at another host (integration/service/egress.py).
     domains: tuple[str, ...] = ()
     bot_name: str = "the bot"  # what admins call the helpdesk's own AI agent (Intercom: "Fin")
+    # ``Client.changed_since`` can list what changed (the reconciliation sweep); False where the
+    # helpdesk's API lists nothing by update time (Freshchat), so lost webhooks stay lost there
+    lists_changes: bool = True
 
     def serves(self, host: str) -> bool:
         """``host`` is one of the helpdesk's own hosts (see ``domains``)."""

@@ -12,6 +12,9 @@ POST /apps/freshdesk/install    from the settings page (iparams.html ``validate(
     found) and a new app key is answered; the page keeps it as a secure iparam.
 POST /apps/freshdesk/page       from the app's pages, through the proxy: ``X-Baton-Key``, and a body
     ``{path, method, form, user, session}``. Answers ``{html, status, session, path, styles}``.
+    With ``installation``: the console and panel of a Freshdesk Messaging (Freshchat)
+    installation of the same business, when that installation names this one in its setting
+    ``freshdesk_installation`` (set by the operator at install: Freshchat has no app of Baton's).
 POST /apps/freshdesk/uninstall  from the app's ``onAppUninstall`` handler (server/server.js).
 
 The app key: ``<installation id>.<256 random bits>``; Baton stores its SHA-256 in the installation's
@@ -180,7 +183,7 @@ def page() -> Any:
     user = fdk.user_id(data.get("user"))
     if user is None:
         raise Refused(400, "user must be the logged-in agent ({id: …} from client.data.get('loggedInUser'))")
-    token = _session(inst, user, data.get("session"))
+    token = _session(inst, user, data.get("session"), _linked(inst, data.get("installation")))
     html, status, final = _dispatch(method, path, form, token)
     styles = [_public_url() + url_for("console.static", filename=name) for name in (*THEMES["freshdesk"], "baton.css", "charts.css")]
     return jsonify(html=html, status=status, session=token, path=final, styles=styles)
@@ -199,15 +202,35 @@ def _form(raw: Any) -> list[tuple[str, str]]:
     return fields
 
 
-def _session(inst: Installation, user: str, token: Any) -> str:
-    """The session the shell holds, while it is this user's in this installation; else a new one,
-    once Freshdesk confirms the user is one of the account's agents (and which role)."""
+# The connectors whose installations a Freshdesk app may open: they have no app of their own.
+LINKABLE = ("freshchat",)
+
+
+def _linked(inst: Installation, wanted: Any) -> Installation:
+    """The installation the pages are for: this one, or a Freshchat installation that names this
+    one as its Freshdesk app (``settings["freshdesk_installation"]``). The link is made on the
+    Freshchat side, by whoever installed it: a Freshdesk admin cannot reach another tenant's
+    conversations by naming its installation id."""
+    if wanted is None or wanted == inst.id:
+        return inst
+    linked = _baton().store.installation(wanted) if isinstance(wanted, str) and len(wanted) <= 64 else None
+    if (linked is None or linked.provider not in LINKABLE or linked.status == "uninstalled"
+            or linked.settings.get("freshdesk_installation") != inst.id):
+        raise Refused(403, "That installation is not linked to this Freshdesk account.")
+    return linked
+
+
+def _session(inst: Installation, user: str, token: Any, target: Installation | None = None) -> str:
+    """The session the shell holds, while it is this user's in this installation (or the linked
+    ``target``); else a new one, once Freshdesk confirms the user is one of the account's agents
+    (and which role)."""
+    target = target or inst
     if isinstance(token, str) and token:
         try:
             ident = sessions.read(str(current_app.config["SECRET_KEY"]), token)
         except sessions.SessionError:
             ident = None
-        wanted = (inst.id, user, "freshdesk", "fdk")
+        wanted = (target.id, user, "freshdesk", "fdk")
         if ident and (ident.installation_id, ident.user_id, ident.helpdesk, ident.frame) == wanted:
             return token
     api = _freshdesk(inst)
@@ -226,7 +249,7 @@ def _session(inst: Installation, user: str, token: Any) -> str:
     if not isinstance(agent, Mapping) or str(agent.get("id")) != user:
         raise Refused(403, "You are not an agent of this Freshdesk account.")
     role = fdk.role_of(agent, roles if isinstance(roles, list) else [])
-    return start_session(Identity(inst.id, user, fdk.agent_name(agent), role, "freshdesk", "fdk"))
+    return start_session(Identity(target.id, user, fdk.agent_name(agent), role, "freshdesk", "fdk"))
 
 
 def _dispatch(method: str, path: str, form: list[tuple[str, str]], token: str) -> tuple[str, int, str]:

@@ -96,3 +96,54 @@ def test_roster_reads_agents_and_groups():
     assert FreshdeskClient(INST).roster() == {"groups": [{"id": "12", "name": "Billing"}], "agents": [
         {"id": "5", "name": "Sam", "groups": ["12"], "skills": [], "languages": ["de"], "online": False,
          "capacity": 5, "load": 0}]}
+
+
+# Freshdesk Omni: a chat ticket starts assigned to the AI agent (settings["ai_agent_ids"])
+
+OMNI = Installation("i1", "freshdesk", BASE, {"api_key": "KEY"}, "s" * 43,
+                    settings={"api_user_id": "900", "bot_user_ids": ["800"], "ai_agent_ids": ["700"]})
+
+
+@responses.activate
+def test_an_omni_chat_ticket_is_taken_from_the_ai_agent_to_the_group_when_no_person_is_free():
+    responses.put(f"{BASE}/api/v2/tickets/165", json=TICKET)
+    responses.post(f"{BASE}/api/v2/tickets/165/notes", json={"id": 3}, status=201)
+    plan = Plan("k", "165", (AddNote("<p>n</p>", "n"), Assign(group_id="12")), {"tags": [], "assignee_id": 700},
+                handoff=True)
+    FreshdeskClient(OMNI).apply(plan)
+    assert json.loads(responses.calls[0].request.body) == {"group_id": 12, "responder_id": None}
+
+
+@responses.activate
+def test_an_omni_chat_ticket_goes_to_the_chosen_agent_and_other_tickets_keep_their_responder():
+    responses.put(f"{BASE}/api/v2/tickets/165", json=TICKET)
+    responses.post(f"{BASE}/api/v2/tickets/165/notes", json={"id": 3}, status=201)
+    FreshdeskClient(OMNI).apply(Plan("k", "165", (AddNote("", "n"), Assign("12", "5")), {"assignee_id": 700}, handoff=True))
+    assert json.loads(responses.calls[0].request.body) == {"group_id": 12, "responder_id": 5}
+    FreshdeskClient(OMNI).apply(Plan("k", "165", (AddNote("", "n"), Assign("12")), {"assignee_id": 5}, handoff=True))
+    assert json.loads(responses.calls[2].request.body) == {"group_id": 12}  # a person's ticket: left with them
+    FreshdeskClient(OMNI).apply(Plan("k", "165", (AddNote("", "n"), Assign("12")), {"assignee_id": 700}))
+    assert json.loads(responses.calls[4].request.body) == {"group_id": 12}  # not a handoff (an SLA re-route)
+
+
+@responses.activate
+def test_the_ai_agent_writes_as_the_bot_and_takes_no_handoffs():
+    responses.get(f"{BASE}/api/v2/tickets/165", json={**TICKET, "responder_id": 700})
+    responses.get(f"{BASE}/api/v2/tickets/165/conversations", json=[{**CONVS[0], "user_id": 700}, CONVS[1]])
+    responses.get(f"{BASE}/api/v2/contacts/100", json=CONTACT)
+    responses.get(f"{BASE}/api/v2/companies/7", json={"id": 7, "name": "Acme"})
+    responses.get(f"{BASE}/api/v2/tickets?requester_id=100", json=[TICKET])
+    loaded = FreshdeskClient(OMNI).load("165")
+    assert [m.role for m in loaded.conversation.messages] == [Role.CUSTOMER, Role.BOT, Role.CUSTOMER]
+    assert not loaded.conversation.human_replied
+    responses.get(f"{BASE}/api/v2/groups", json=[])
+    responses.get(f"{BASE}/api/v2/agents", json=[{"id": 700, "available": True, "contact": {"name": "Freddy AI Agent"}},
+                                                 {"id": 5, "available": True, "contact": {"name": "Sam"}}])
+    assert [a["id"] for a in FreshdeskClient(OMNI).roster()["agents"]] == ["5"]
+
+
+def test_a_ticket_still_with_the_ai_agent_has_no_person_assigned():
+    from connectors.freshdesk.client import outcome_from
+
+    assert outcome_from({**TICKET, "responder_id": 700}, [], {"700"}).assignee_id is None
+    assert outcome_from({**TICKET, "responder_id": 5}, [], {"700"}).assignee_id == "5"

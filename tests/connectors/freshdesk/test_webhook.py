@@ -90,3 +90,13 @@ def test_secret_header_is_compared_and_fails_closed():
             webhook.verify(headers, b"{}", INST, NOW)
     with pytest.raises(InvalidSignature):  # a short secret is refused even when it matches
         webhook.verify({webhook.SECRET_HEADER: "short"}, b"{}", replace(INST, webhook_secret="short"), NOW)
+
+
+def test_an_omni_ticket_assigned_to_the_ai_agent_is_not_a_person_taking_it():
+    data = json.loads(fixture("on_ticket_update"))
+    data["data"]["ticket"]["changes"] = {"responder_id": [None, 700]}
+    omni = replace(INST, settings={**INST.settings, "ai_agent_ids": ["700"]})
+    with pytest.raises(Ignored, match="AI agent"):
+        webhook.parse(json.dumps(data).encode(), omni)
+    data["data"]["ticket"]["changes"] = {"responder_id": [700, 48000001002]}  # taken by a person
+    assert webhook.parse(json.dumps(data).encode(), omni).kind == "conversation_assigned"
