@@ -200,6 +200,9 @@ class Descriptor:
     # "*.zendesk.com" one DNS label (the account) under zendesk.com. Baton sends the account's
     # credentials there, so a tenant can never point it at another host (integration/service/egress.py).
     domains: tuple[str, ...] = ()
+    # Added to whichever set is given when present; without them the connector does less, never fails
+    # (Zendesk: the Conversations API key that hands bot-held messaging conversations over).
+    optional: tuple[CredentialField, ...] = ()
 
     def serves(self, host: str) -> bool:
         """``host`` is one of the helpdesk's own hosts (see ``domains``)."""
@@ -217,6 +220,17 @@ class Descriptor:
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # RFC 1123: letters, digits, inner hyphens
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One delivery carrying several events (Sunshine Conversations batches its webhooks): each event
+    is recorded and queued on its own key, as if it had come alone; ``skipped`` says why each other
+    item of the delivery was left out (an event type Baton does not act on, our own echo, an item
+    it cannot read)."""
+
+    events: tuple[Event, ...]
+    skipped: tuple[str, ...] = ()
+
+
 class Connector(Protocol):
     descriptor: Descriptor
 
@@ -227,8 +241,8 @@ class Connector(Protocol):
         """Raise InvalidSignature unless the raw body is signed for this installation."""
         ...
 
-    def parse(self, body: bytes, installation: Installation) -> Event:
-        """The normalized event; raise NotOurs or Ignored."""
+    def parse(self, body: bytes, installation: Installation) -> Event | Batch:
+        """The normalized event (or the events of a batched delivery); raise NotOurs or Ignored."""
         ...
 
     def client(self, installation: Installation, guard: Guard | None = None) -> Client: ...
