@@ -22,11 +22,15 @@ Spec: ``zendesk/sunshine-conversations-api-spec`` ``openapi.yaml`` (the parts Ba
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Mapping
 
-from integration.core.contract import NotOurs
-from integration.core.model import Installation
+from requests.auth import HTTPBasicAuth
+
+from connectors.base import HttpClient, seg
+from integration.core.contract import ApiError, ApiInvalid, Guard, NotOurs
+from integration.core.model import Installation, Role
 
 AGENT_WORKSPACE = "zd:agentWorkspace"  # the switchboard integration type of Zendesk's agents
 API_KEY = "X-API-Key"  # the header carrying a SunCo webhook's shared secret
@@ -61,3 +65,138 @@ def conversation_id(value: Any) -> str:
 def is_messaging(via: Any) -> bool:
     """A Support ticket snapshot's ``via`` names a messaging channel."""
     return isinstance(via, Mapping) and via.get("channel") in MESSAGING_CHANNELS
+
+
+class NotYetEditable(ApiError):
+    """Control has passed but the ticket still refuses Baton's note (Zendesk converts the AI agent
+    ticket after the switchboard moves; how it refuses meanwhile is not documented) or is not
+    found yet: the write is tried again later, and never flags the installation."""
+
+    transient = True
+
+
+class Conversations:
+    """The Conversations API of one account (https://developer.zendesk.com/api-reference/conversations/):
+    ``https://{subdomain}.zendesk.com/sc/v2/apps/{appId}/…`` with Basic auth, the admin's key id as
+    the user and its secret as the password. An app-scope key: the marketplace OAuth token has
+    integration scope, which cannot reach ``/switchboards``."""
+
+    def __init__(self, installation: Installation, guard: Guard | None = None, http: HttpClient | None = None):
+        creds = installation.credentials
+        self.http = http or HttpClient(installation.base_url, auth=HTTPBasicAuth(creds[KEY_ID], creds[SECRET]),
+                                       guard=guard)
+        self.prefix = f"/sc/v2/apps/{seg(creds[APP_ID])}"
+
+    def conversation(self, cid: str) -> dict[str, Any]:
+        return self.http.request("GET", f"{self.prefix}/conversations/{seg(cid)}")["conversation"]
+
+    def messages(self, cid: str) -> list[dict[str, Any]]:
+        """The whole conversation, oldest first. List Messages pages *backwards*: the first answer
+        is the latest 100 (a fixed page size), ``meta.hasMore`` says earlier ones exist and
+        ``links.prev`` (or ``page[before]`` = ``meta.beforeCursor``) reads them. At most
+        MAX_PAGES pages: a longer conversation loses its oldest messages, never its latest."""
+        path = f"{self.prefix}/conversations/{seg(cid)}/messages"
+
+        def earlier(body: Any, _headers: Any) -> str | None:
+            meta = body.get("meta") or {}
+            if not meta.get("hasMore"):
+                return None
+            prev = (body.get("links") or {}).get("prev")
+            return prev or (f"{path}?page%5Bbefore%5D={seg(meta['beforeCursor'])}" if meta.get("beforeCursor") else None)
+
+        pages = [page.get("messages") or [] for page in self.http.pages(path, None, earlier)]
+        return [m for page in reversed(pages) for m in page if isinstance(m, dict)]
+
+    def latest(self, cid: str) -> list[dict[str, Any]]:
+        """The last page of messages (up to 100), oldest first."""
+        body = self.http.request("GET", f"{self.prefix}/conversations/{seg(cid)}/messages")
+        return [m for m in body.get("messages") or [] if isinstance(m, dict)]
+
+    def user(self, uid: str) -> dict[str, Any]:
+        return self.http.request("GET", f"{self.prefix}/users/{seg(uid)}")["user"]
+
+    def say(self, cid: str, text: str, key: str) -> None:
+        """A text message to the customer as the business, marked with the plan's key in its
+        metadata (the echo is recognised by it, and a retry finds it)."""
+        self.http.request("POST", f"{self.prefix}/conversations/{seg(cid)}/messages", json={
+            "author": {"type": "business"}, "content": {"type": "text", "text": text[:TEXT_LIMIT]},
+            "metadata": {BATON_MARK: key}})
+
+    def pass_control(self, cid: str, metadata: Mapping[str, Any]) -> None:
+        self.http.request("POST", f"{self.prefix}/conversations/{seg(cid)}/passControl",
+                          json={"switchboardIntegration": AGENT_WORKSPACE, "metadata": dict(metadata)})
+
+    def install(self, endpoint: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """Baton's custom integration with its webhook, then Baton as a switchboard integration on
+        standby that is sent every event (``deliverStandbyEvents``) and is never the default
+        responder. Returns the settings and the credentials (the webhook secret) to keep."""
+        integration = self.http.request("POST", f"{self.prefix}/integrations", json={
+            "type": "custom", "displayName": "Baton",
+            "webhooks": [{"target": endpoint, "triggers": list(TRIGGERS), "includeFullUser": False,
+                          "includeFullSource": False}]})["integration"]
+        hook = integration["webhooks"][0]
+        secret = hook.get("secret") or self.http.request(
+            "GET", f"{self.prefix}/integrations/{seg(integration['id'])}/webhooks/{seg(hook['id'])}")["webhook"]["secret"]
+        boards = self.http.request("GET", f"{self.prefix}/switchboards")["switchboards"]
+        if not boards:
+            raise ApiInvalid("this account's messaging has no switchboard: turn messaging on first")
+        member = self.http.request("POST", f"{self.prefix}/switchboards/{seg(boards[0]['id'])}/switchboardIntegrations",
+                                   json={"name": SWITCHBOARD_NAME, "integrationId": integration["id"],
+                                         "deliverStandbyEvents": True})["switchboardIntegration"]
+        return ({"sunco_integration_id": integration["id"], "sunco_webhook_id": hook["id"],
+                 "sunco_switchboard_integration_id": member["id"]}, {WEBHOOK_SECRET: secret})
+
+
+TEXT_LIMIT = 4096  # characters of a text message (the spec's textMessage.text maxLength)
+METADATA_LIMIT = 4096  # bytes of passControl metadata: "limited to 4KB"
+SWITCHBOARD_NAME = "baton"  # "alphanumeric characters, - and _"
+TRIGGERS = ("conversation:message", "conversation:create", "switchboard:passControl",
+            "switchboard:passControl:failure", "switchboard:offerControl", "switchboard:acceptControl",
+            "switchboard:releaseControl")
+
+
+def control(conversation: Mapping[str, Any]) -> str | None:
+    """Which switchboard integration type holds the conversation (None: nobody)."""
+    active = conversation.get("activeSwitchboardIntegration")
+    return active.get("integrationType") if isinstance(active, Mapping) else None
+
+
+def role(message: Mapping[str, Any]) -> Role:
+    """Who wrote a message: the customer (``author.type`` user), a human agent (business with the
+    ``agent`` subtype), Baton (its mark) or the system (``activity``); any other business message is
+    the bot's (``AI``, ``bot``, or a third-party bot posting as the business without a subtype)."""
+    author = message.get("author") if isinstance(message.get("author"), Mapping) else {}
+    metadata = message.get("metadata") if isinstance(message.get("metadata"), Mapping) else {}
+    subtypes = author.get("subtypes") or ()
+    if metadata.get(BATON_MARK) or "activity" in subtypes:
+        return Role.SYSTEM
+    if author.get("type") == "user":
+        return Role.CUSTOMER
+    return Role.AGENT if "agent" in subtypes else Role.BOT
+
+
+def text(message: Mapping[str, Any]) -> str:
+    content = message.get("content") if isinstance(message.get("content"), Mapping) else {}
+    said = content.get("text")
+    return said if isinstance(said, str) else f"[{content.get('type') or 'message'}]"
+
+
+def captured(fields: Mapping[str, Any], group: str | None, agent: str | None, priority: str | None,
+             tags: list[str]) -> dict[str, Any]:
+    """passControl metadata that Zendesk copies into the ticket (``dataCapture.systemField.*``,
+    tags comma-separated) and where the agent's view of the conversation starts. Flat and under
+    4 KB: with too many of the ticket's own tags, only Baton's are sent."""
+    meta: dict[str, Any] = {}
+    if fields.get("first_message_id"):
+        meta["first_message_id"] = fields["first_message_id"]
+    for name, value in (("group_id", group), ("assignee_id", agent)):
+        if value:
+            meta[f"dataCapture.systemField.{name}"] = int(value) if value.isdigit() else value
+    if priority:
+        meta["dataCapture.systemField.priority"] = priority
+    if tags:
+        meta["dataCapture.systemField.tags"] = ",".join(tags)
+    if len(json.dumps(meta).encode()) > METADATA_LIMIT:
+        own = [t for t in tags if t not in (fields.get("tags") or ())]
+        meta["dataCapture.systemField.tags"] = ",".join(own)
+    return meta
