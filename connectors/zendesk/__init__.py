@@ -15,7 +15,8 @@ DESCRIPTOR = Descriptor(
     ),
     # Bot-held messaging conversations (AI agent tickets) are handed over through the Conversations
     # API: an admin's key from Admin Center > Apps and integrations > APIs > Conversations API.
-    optional=(CredentialField(conversations.APP_ID, "Conversations API app id (messaging handoff)"),
+    optional=(CredentialField(conversations.APP_ID, "Conversations API app id (messaging handoff)",
+                                             secret=False),
               CredentialField(conversations.KEY_ID, "Conversations API key id"),
               CredentialField(conversations.SECRET, "Conversations API key secret")),
     modes=("events", "trigger"),  # event subscriptions, or a trigger posting Baton's body template

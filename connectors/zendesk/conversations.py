@@ -35,7 +35,9 @@ from integration.core.model import Installation, Role
 AGENT_WORKSPACE = "zd:agentWorkspace"  # the switchboard integration type of Zendesk's agents
 API_KEY = "X-API-Key"  # the header carrying a SunCo webhook's shared secret
 BATON_MARK = "baton_key"  # message metadata naming the plan Baton posted a message for
-# Credentials: the admin's Conversations API key (app scope), and the webhook secret install gets back.
+# The admin's Conversations API key (app scope): its app id (public: the Web Widget embeds it, every
+# URL names it) in the settings, the key id and secret in the credentials, with the webhook secret
+# the install gets back.
 APP_ID, KEY_ID, SECRET, WEBHOOK_SECRET = "sunco_app_id", "sunco_key_id", "sunco_secret", "sunco_webhook_secret"
 # Support's via.channel values of messaging conversations (Zendesk's "Via object reference")
 MESSAGING_CHANNELS = frozenset({"native_messaging", "messaging", "sunshine_conversations_api", "mobile_sdk",
@@ -46,7 +48,7 @@ _CONVERSATION_ID = re.compile(r"[0-9A-Za-z]{20,64}")  # ObjectId-like: 24 hex ch
 def enabled(inst: Installation) -> bool:
     """The installation gave a Conversations API key: bot-held messaging conversations go through
     it. Without one Baton works on tickets only (README: what an admin loses)."""
-    return all(inst.credentials.get(k) for k in (APP_ID, KEY_ID, SECRET))
+    return bool(inst.settings.get(APP_ID)) and all(inst.credentials.get(k) for k in (KEY_ID, SECRET))
 
 
 def is_conversation(key: str) -> bool:
@@ -85,7 +87,7 @@ class Conversations:
         creds = installation.credentials
         self.http = http or HttpClient(installation.base_url, auth=HTTPBasicAuth(creds[KEY_ID], creds[SECRET]),
                                        guard=guard)
-        self.prefix = f"/sc/v2/apps/{seg(creds[APP_ID])}"
+        self.prefix = f"/sc/v2/apps/{seg(installation.settings[APP_ID])}"
 
     def conversation(self, cid: str) -> dict[str, Any]:
         return self.http.request("GET", f"{self.prefix}/conversations/{seg(cid)}")["conversation"]

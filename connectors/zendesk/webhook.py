@@ -226,7 +226,7 @@ SUNCO_EVENTS: dict[str, SunCoParser] = {
 def _sunco_batch(data: Mapping[str, Any], inst: Installation) -> Batch:
     """Each event of the delivery on its own; an unreadable or unhandled one is skipped with its
     reason (the others still count), a delivery with no readable event is not SunCo's."""
-    if str(required(data, "app", "id")) != inst.credentials.get(sunco.APP_ID):
+    if str(required(data, "app", "id")) != str(inst.settings.get(sunco.APP_ID)):
         raise NotOurs("not this installation's Conversations API app")
     items = data.get("events")
     if not isinstance(items, list) or not items:

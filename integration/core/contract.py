@@ -183,6 +183,9 @@ def oldest_changes(found: Iterable[tuple[Any, datetime | None]], since: datetime
 class CredentialField:
     name: str  # the key in Installation.credentials, and the install command's --flag
     help: str
+    # False: an identifier the admin types with the credentials that is public (it shows in URLs):
+    # kept in Installation.settings, so it is never treated as a secret
+    secret: bool = True
 
 
 @dataclass(frozen=True)

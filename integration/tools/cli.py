@@ -218,9 +218,10 @@ def _install(args: argparse.Namespace) -> int:
                              for fields in descriptor.credentials)
         print(f"error: missing credentials for {args.provider}: give {wanted}", file=sys.stderr)
         return 2
-    creds = {**creds, **{f.name: getattr(args, f.name) for f in descriptor.optional if getattr(args, f.name)}}
+    more = {f: getattr(args, f.name) for f in descriptor.optional if getattr(args, f.name)}
+    creds = {**creds, **{f.name: value for f, value in more.items() if f.secret}}
     try:
-        settings = _json_object(args.settings, "--settings")
+        settings = {**_json_object(args.settings, "--settings"), **{f.name: v for f, v in more.items() if not f.secret}}
         rules = _json_object(open(args.rules, encoding="utf-8").read(), f"--rules {args.rules}") if args.rules else {}
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

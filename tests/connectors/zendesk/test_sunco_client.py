@@ -17,9 +17,9 @@ BASE = "https://acme.zendesk.com"
 APP = "5ebee0975ac5304b664a12fa"
 SC = f"{BASE}/sc/v2/apps/{APP}"
 CID = "f52b01137aa6c250bc7251fa"
-INST = Installation("i1", "zendesk", BASE, {"email": "baton@acme.com", "token": "tok", sunco.APP_ID: APP,
-                                             sunco.KEY_ID: "app_5e4af71a", sunco.SECRET: "keysecret"}, "secret",
-                    settings={"api_user_id": "900"})
+INST = Installation("i1", "zendesk", BASE, {"email": "baton@acme.com", "token": "tok", sunco.KEY_ID: "app_5e4af71a",
+                                             sunco.SECRET: "keysecret"}, "secret",
+                    settings={"api_user_id": "900", sunco.APP_ID: APP})
 BOT = {"id": "5eecde2dcdbffb08f5c3ed37", "name": "zd-answerBot", "integrationId": "5f11a650e4e987667c2051d1",
        "integrationType": "zd:answerBot"}
 AGENTS = {"id": "5ef21b86e933b7355c11c604", "name": "zd-agentWorkspace", "integrationId": "5ef21b86e933b7355c11c605",

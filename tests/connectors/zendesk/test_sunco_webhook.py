@@ -18,10 +18,10 @@ FIXTURES = Path(__file__).parents[3] / "connectors" / "zendesk" / "fixtures"
 SUNCO = FIXTURES / "sunco"
 NOW = datetime(2026, 11, 20, 14, 25, 30, tzinfo=timezone.utc)
 APP = "5ebee0975ac5304b664a12fa"  # the app id of the spec's webhook examples
-CREDS = {"email": "baton@acme.com", "token": "tok", sunco.APP_ID: APP, sunco.KEY_ID: "app_1",
+CREDS = {"email": "baton@acme.com", "token": "tok", sunco.KEY_ID: "app_1",
          sunco.SECRET: "keysecret", sunco.WEBHOOK_SECRET: "8564b3e6a8b20a4bdb68b05ce9bc5936"}
 INST = Installation("inst1", "zendesk", "https://acme.zendesk.com", CREDS, "s3cret",
-                    settings={"api_user_id": "8447388090001"})
+                    settings={"api_user_id": "8447388090001", sunco.APP_ID: APP})
 TICKETS_ONLY = replace(INST, credentials={"email": "baton@acme.com", "token": "tok"})
 CONVERSATION = "f52b01137aa6c250bc7251fa"
 AT = datetime(2020, 9, 30, 15, 14, 29, 834000, tzinfo=timezone.utc)
@@ -159,7 +159,7 @@ def test_ticket_events_of_a_messaging_ticket_are_left_to_the_conversations_api()
 
 @pytest.fixture
 def web(store):
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", CREDS, settings={"api_user_id": "1"},
+    inst = store.add_installation("zendesk", "https://acme.zendesk.com", CREDS, settings={"api_user_id": "1", sunco.APP_ID: APP},
                                   webhook_secret="whsec")
     queue = FakeQueue()
     return store, inst, queue, app(store, queue).test_client()
