@@ -183,12 +183,13 @@ def text(message: Mapping[str, Any]) -> str:
     return said if isinstance(said, str) else f"[{content.get('type') or 'message'}]"
 
 
-def captured(fields: Mapping[str, Any], group: str | None, agent: str | None, priority: str | None,
+def captured(key: str, fields: Mapping[str, Any], group: str | None, agent: str | None, priority: str | None,
              tags: list[str]) -> dict[str, Any]:
     """passControl metadata that Zendesk copies into the ticket (``dataCapture.systemField.*``,
-    tags comma-separated) and where the agent's view of the conversation starts. Flat and under
-    4 KB: with too many of the ticket's own tags, only Baton's are sent."""
-    meta: dict[str, Any] = {}
+    tags comma-separated) and where the agent's view of the conversation starts; the plan's key
+    too, so the ``switchboard:passControl`` echo is known as ours. Flat and under 4 KB: with too
+    many of the ticket's own tags, only Baton's are sent."""
+    meta: dict[str, Any] = {BATON_MARK: key}
     if fields.get("first_message_id"):
         meta["first_message_id"] = fields["first_message_id"]
     for name, value in (("group_id", group), ("assignee_id", agent)):

@@ -157,7 +157,7 @@ class ZendeskMessagingClient(support.ZendeskClient):
                 priority = p.value
             elif isinstance(action, AddTags):
                 tags = merged_tags(fields, action.tags)
-        return sunco.captured(fields, group, agent, priority, tags)
+        return sunco.captured(plan.key, fields, group, agent, priority, tags)
 
     def _write(self, plan: Plan) -> None:
         """The ticket path's one PUT, on a ticket that should now be regular. A refusal while the

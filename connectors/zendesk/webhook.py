@@ -182,6 +182,9 @@ def _sunco_event(kind: str) -> SunCoParser:
 
     def parse(event: Mapping[str, Any], conversation: str, inst: Installation) -> Event:
         payload = event["payload"]
+        metadata = payload.get("metadata")
+        if isinstance(metadata, Mapping) and metadata.get(sunco.BATON_MARK):
+            raise Ignored("our own handoff")
         closed = payload.get("reason") == "ticketClosed"  # control back to the bot: the ticket was closed
         return Event("zendesk", inst.id, f"sunco:{required(event, 'id')}", "conversation_closed" if closed else kind,
                      conversation, None, iso_time(event.get("createdAt")))

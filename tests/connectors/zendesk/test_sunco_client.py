@@ -112,7 +112,7 @@ def test_a_handoff_tells_the_customer_passes_control_with_captured_fields_then_n
                                             "content": {"type": "text", "text": "A person will take over shortly."},
                                             "metadata": {"baton_key": "baton-i1-c-1"}}]
     assert bodies("POST", "/passControl") == [{"switchboardIntegration": "zd:agentWorkspace", "metadata": {
-        "first_message_id": EARLY[0]["id"], "dataCapture.systemField.group_id": 360,
+        "baton_key": "baton-i1-c-1", "first_message_id": EARLY[0]["id"], "dataCapture.systemField.group_id": 360,
         "dataCapture.systemField.priority": "high",
         "dataCapture.systemField.tags": "zd_ai_agent,baton_escalated,baton_billing_dispute"}}]
     assert bodies("PUT", "/tickets/77") == [{"ticket": {
@@ -186,7 +186,7 @@ def test_applied_is_the_note_with_the_key_on_the_conversation_s_ticket():
 
 def test_passcontrol_metadata_stays_under_4_kb():
     many = [f"customer_tag_{i:04d}" for i in range(400)]
-    meta = sunco.captured({"tags": many}, "360", None, "high", [*many, "baton_escalated"])
+    meta = sunco.captured("baton-i1-c-1", {"tags": many}, "360", None, "high", [*many, "baton_escalated"])
     assert len(json.dumps(meta).encode()) <= sunco.METADATA_LIMIT
     assert meta["dataCapture.systemField.tags"] == "baton_escalated"
 

@@ -129,6 +129,12 @@ def test_baton_s_own_message_and_unhandled_events_are_skipped_not_refused():
     assert parsed == Batch((), ("event 0: our own message", "event 1: unhandled event conversation:typing"))
 
 
+def test_the_echo_of_baton_s_own_pass_is_skipped():
+    data = json.loads(fixture("switchboard_pass_control"))
+    data["events"][0]["payload"]["metadata"][sunco.BATON_MARK] = "baton-inst1-x-1"
+    assert webhook.parse(json.dumps(data).encode(), INST) == Batch((), ("event 0: our own handoff",))
+
+
 def test_a_bot_or_agent_message_is_a_look_at_the_conversation_without_a_customer_actor():
     parsed = webhook.parse(batch(message("5f74a0d52b5315fc007e7901", type="business", userId=None)), INST)
     assert [(e.kind, e.ticket_id, e.actor_id) for e in parsed.events] == [("comment_added", CONVERSATION, None)]
