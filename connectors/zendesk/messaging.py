@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import timedelta
 from typing import Any, Mapping
 
 from connectors.base import HttpClient, merged_tags, priority_if_higher, seg, sid
@@ -60,6 +61,7 @@ class ZendeskMessagingClient(support.ZendeskClient):
         user_id = next((m["author"].get("userId") for m in raw if sunco.role(m) is Role.CUSTOMER), None)
         person = api.user(user_id) if user_id else {}
         requester, org, recent, ticket = self._customer_of(person.get("zendeskId"))
+        raw = _this_session(raw, ticket)
         messages = tuple(Message(role, sunco.text(m), iso_time(m.get("received")), True,
                                  sid((m.get("author") or {}).get("userId")))
                          for m in raw if (role := sunco.role(m)) is not Role.SYSTEM)
@@ -184,6 +186,26 @@ class ZendeskMessagingClient(support.ZendeskClient):
             return self._said(plan.ticket_id, plan.key)
         ticket = self._ticket(plan)
         return ticket is not None and super().applied(dataclasses.replace(plan, ticket_id=str(ticket["id"])))
+
+
+SESSION_SKEW = timedelta(seconds=2)  # Zendesk stamps tickets to the second, messages to the millisecond
+SESSION_ENDS = frozenset({"ticket:closed", "ticket:transfer:email", "conversation:endedByUser"})
+
+
+def _this_session(messages: list[dict[str, Any]], ticket: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """A messaging conversation outlives its tickets: after a ticket is closed the customer's next
+    message opens a new one with the bot in control again. What Baton decides on is the current
+    ticket's part, so an agent's reply in an earlier ticket does not count as a person having
+    answered this time: the messages after the last session-ending activity Zendesk persists in
+    the conversation (``activity.type`` ``ticket:closed`` …, spec ``activityMessage``), and none
+    from before the ticket was created."""
+    ends = [i for i, m in enumerate(messages)
+            if isinstance(m.get("activity"), Mapping) and m["activity"].get("type") in SESSION_ENDS]
+    messages = messages[ends[-1] + 1:] if ends else messages
+    since = iso_time((ticket or {}).get("created_at"))
+    if since is None:
+        return messages
+    return [m for m in messages if (at := iso_time(m.get("received"))) is None or at >= since - SESSION_SKEW]
 
 
 def _ticket_of(tickets: list[dict[str, Any]]) -> dict[str, Any] | None:

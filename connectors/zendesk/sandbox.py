@@ -474,6 +474,8 @@ class ZendeskSandbox(ConversationsEmulator, Sandbox[_Job]):
         self._measure(old, new, comment, actor_id)
         self._tickets[new["id"]] = new
         self._dispatch(new, actor_id, changes, comment, create=False)
+        if new["status"] == "closed" and old["status"] != "closed":
+            self._ticket_closed(new["id"])
         return {"id": next(self._ids["audit"]), "ticket_id": new["id"], "created_at": new["updated_at"],
                 "author_id": actor_id, "events": events}
 

@@ -119,9 +119,19 @@ class ConversationsEmulator:
             return cid
 
     def say_in_conversation(self, cid: str, role: str, text: str, name: str = "") -> JSON:
-        """The customer, the AI agent or (once it holds the conversation) a human agent writes."""
+        """The customer, the AI agent or (once it holds the conversation) a human agent writes. A
+        customer writing after the ticket was closed starts a new session: the default responder
+        (the AI agent) takes control and a new AI agent ticket is opened (Zendesk threads messages
+        into the conversation's one ticket that is not closed, else creates one)."""
         with self._lock:
             conv = self._sc_find(cid)
+            if role == "customer" and self._tickets[conv["ticket_id"]]["status"] == "closed":
+                conv["active"] = self._sc_board["defaultSwitchboardIntegrationId"]
+                requester = int(self._sc_users[conv["user"]]["zendeskId"])
+                ticket = self._new_ticket(requester, requester, self._tickets[conv["ticket_id"]]["subject"], text, None,
+                                          None, (), "open", "native_messaging", None)
+                self._ai_tickets.add(ticket["id"])
+                conv["ticket_id"] = ticket["id"]
             author = {"customer": {"type": "user", "userId": conv["user"],
                                    "displayName": self._sc_users[conv["user"]]["profile"]["givenName"]},
                       "bot": {"type": "business", "subtypes": ["AI"], "displayName": name or "Answer Bot"},
@@ -263,6 +273,16 @@ class ConversationsEmulator:
             added = [t.strip() for t in metadata[field + "tags"].split(",") if t.strip()]
             new["tags"] = list(dict.fromkeys([*new["tags"], *added]))
         self._commit(old, new, None, -1, None)  # type: ignore[attr-defined]  # -1: Zendesk itself
+
+    def _ticket_closed(self, ticket_id: int) -> None:
+        """A messaging ticket was closed: the switchboard releases the conversation (reason
+        ``ticketClosed``); the customer's next message goes to the default responder."""
+        conv = next((c for c in self._sc_conversations.values() if c["ticket_id"] == ticket_id), None)
+        if conv is not None:
+            # the persisted notice of the close (spec: message.activity, "when a user's Ticket gets closed")
+            notice = self._sc_message(conv, {"type": "business", "subtypes": ["activity"]}, "Ticket closed")
+            notice["activity"] = {"type": "ticket:closed", "data": {}}
+            self._sc_switch(conv, "switchboard:releaseControl", None, {}, reason="ticketClosed")
 
     def _refuse_ai_ticket_write(self, ticket: JSON, data: JSON) -> tuple[JSON, JSON]:
         """An update of an AI agent ticket: recorded, then refused (or, with ``ai_ticket_refusal``

@@ -200,3 +200,27 @@ def test_a_webhook_delivered_twice_is_decided_once(desk):
     assert [d["action"] for d in decisions].count("escalate") == 1
     assert len(queue.events) == 3  # the three messages, each once: the creation and the AI ticket's events add none
     assert len(desk.driver.notes(cid)) == 1 and len(desk.passes(cid)) == 1
+
+
+def test_a_closed_ticket_resolves_the_conversation_and_the_customer_s_next_session_is_decided_afresh(desk):
+    cid = desk.escalating()
+    (held,) = desk.pipe.process_event(desk.event(cid))
+    desk.pipe.send(held)
+    agent = desk.driver.human()
+    desk.driver.say(cid, "Refunded, sorry about that.", role="agent")
+    first = desk.driver.ticket_of(cid)
+    desk.sandbox.update_as(first, int(agent), {"status": "closed"})  # the switchboard releases it: ticketClosed
+    assert desk.driver.wait_for_deliveries()
+    released = [e for body in desk.receiver.bodies() if "events" in body for e in body["events"]
+                if e["type"] == "switchboard:releaseControl"]
+    assert [e["payload"]["reason"] for e in released] == ["ticketClosed"]
+    closed = desk.store.receive(Event("zendesk", desk.inst.id, "closed-1", "conversation_closed", cid))[0]
+    assert desk.pipe.process_event(closed) == []
+    assert desk.store.state(desk.inst.id, cid) is State.RESOLVED
+    # weeks later the customer writes again: a new AI agent ticket, the bot holds it, Baton decides on this session
+    desk.driver.say(cid, "Charged twice AGAIN. I want to talk to a human now")
+    assert desk.driver.ticket_of(cid) != first and desk.driver.control(cid) == "zd:answerBot"
+    (again,) = desk.pipe.process_event(desk.event(cid))
+    assert desk.pipe.send(again) == "sent"
+    assert desk.driver.control(cid) == "zd:agentWorkspace" and len(desk.driver.notes(cid)) == 1  # on the new ticket
+    assert desk.writes_while_the_bot_held_it() == []

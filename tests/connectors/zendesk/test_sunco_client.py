@@ -229,3 +229,19 @@ def test_without_a_conversations_api_key_install_is_tickets_only():
     plain = Installation("i1", "zendesk", BASE, {"email": "baton@acme.com", "token": "tok"}, "secret")
     result = install(ZendeskMessagingClient(plain), "https://baton.example/webhooks/zendesk/i1")
     assert "credentials" not in result and all("/sc/" not in c.request.url for c in responses.calls)
+
+
+@responses.activate
+def test_an_earlier_ticket_s_part_of_the_conversation_is_not_this_session():
+    closed = msg(6, "Ticket closed", "business", ["activity"], activity={"type": "ticket:closed", "data": {}})
+    again = msg(7, "It happened again, I want a human")
+    responses.get(f"{SC}/conversations/{CID}", json=conversation())
+    responses.get(f"{SC}/conversations/{CID}/messages", json={"messages": [*EARLY, *LATE, closed, again],
+                                                               "meta": {"hasMore": False}})
+    responses.get(f"{SC}/users/26508c10541a4b0ff472e5e2", json={"user": {"id": "26508c10541a4b0ff472e5e2", "zendeskId": "100"}})
+    responses.get(f"{BASE}/api/v2/users/100.json", json={"user": USER})
+    responses.get(f"{BASE}/api/v2/users/100/tickets/requested.json", json={"tickets": [AI_TICKET]})
+    loaded = ZendeskMessagingClient(INST).load(CID)
+    assert [(m.role, m.text) for m in loaded.conversation.messages] == [(Role.CUSTOMER, "It happened again, I want a human")]
+    assert not loaded.conversation.human_replied  # the agent answered in the earlier ticket
+    assert loaded.ticket_fields["first_message_id"] == again["id"]
