@@ -20,19 +20,15 @@ the ticket while the bot holds the conversation.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from datetime import timedelta
 from typing import Any, Mapping
 
-from connectors.base import HttpClient, merged_tags, priority_if_higher, seg, sid
+from connectors.base import HttpClient, iso_time, merged_tags, priority_if_higher, seg, sid
 from connectors.zendesk import client as support
 from connectors.zendesk import conversations as sunco
-from integration.core.contract import (ApiInvalid, ApiNotFound, ApiTooLarge, ApiUnauthorized, Guard, TicketSnapshot)
+from integration.core.contract import ApiInvalid, ApiNotFound, ApiTooLarge, ApiUnauthorized, Guard, TicketSnapshot
 from integration.core.model import (AddNote, AddTags, Assign, Conversation, Customer, Installation, Message, Plan,
                                     ReplyToCustomer, Role, SetPriority, TicketOutcome)
-from connectors.base import iso_time
-
-log = logging.getLogger("baton.connectors")
 
 
 class ZendeskMessagingClient(support.ZendeskClient):
@@ -101,18 +97,22 @@ class ZendeskMessagingClient(support.ZendeskClient):
         was made if it is still open, else the newest open messaging ticket (if Zendesk opened a new
         ticket at the handoff rather than converting the AI agent ticket, that one is it)."""
         fields = plan.ticket_fields
-        zendesk_id = fields.get("requester_id")
+        zendesk_id = fields.get("requester_id") or self._zendesk_id(plan.ticket_id)
         if not zendesk_id:
-            assert self.sunco is not None
-            _, _, _, ticket = self._customer_of(self._zendesk_id(plan.ticket_id))
-            return ticket
+            return None
         recent = self._requested(zendesk_id)
         known = next((t for t in recent if sid(t.get("id")) == fields.get("ticket_id") and t.get("status") != "closed"), None)
         return known or _ticket_of(recent)
 
     def _zendesk_id(self, cid: str) -> Any:
+        """The customer's Support user id, when no plan read it: through their last message's SunCo
+        user (the latest page first; the whole conversation only if the bot filled it)."""
         assert self.sunco is not None
-        user_id = next((m["author"].get("userId") for m in self.sunco.latest(cid) if sunco.role(m) is Role.CUSTOMER), None)
+
+        def customer(messages: list[dict[str, Any]]) -> Any:
+            return next((m["author"].get("userId") for m in reversed(messages) if sunco.role(m) is Role.CUSTOMER), None)
+
+        user_id = customer(self.sunco.latest(cid)) or customer(self.sunco.messages(cid))
         return self.sunco.user(user_id).get("zendeskId") if user_id else None
 
     def outcome(self, ticket_id: str) -> TicketOutcome:
