@@ -24,7 +24,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
 from integration.core.contract import (ApiConflict, ApiHostError, ApiInvalid, ApiNotFound, ApiRateLimited,
-                                       ApiTimeoutError, ApiTooLarge, ApiUnauthorized, Descriptor, Guard, NotJson,
+                                       ApiTimeoutError, ApiTooLarge, ApiUnauthorized, Batch, Descriptor, Guard, NotJson,
                                        NotOurs)
 from integration.core.model import Contact, Customer, Event, Installation, Priority, Role
 
@@ -473,7 +473,7 @@ class VendorConnector:
     def verify(self, headers: Mapping[str, str], body: bytes, installation: Installation, now: datetime) -> None:
         self.webhook.verify(headers, body, installation, now)
 
-    def parse(self, body: bytes, installation: Installation) -> Event:
+    def parse(self, body: bytes, installation: Installation) -> Event | Batch:
         return self.webhook.parse(body, installation)  # type: ignore[no-any-return]
 
     def client(self, installation: Installation, guard: Guard | None = None) -> Any:

@@ -104,7 +104,7 @@ class Sandbox(ABC, Generic[JobT]):
 
     vendor: ClassVar[str]  # names the server and worker threads
     id_bases: ClassVar[Mapping[str, int]]  # first id of each kind of record
-    api_prefix: ClassVar[str]  # paths below it are API calls: logged, authenticated, throttled
+    api_prefix: ClassVar[str | tuple[str, ...]]  # paths below it (or any of them) are API calls: logged, authenticated, throttled
     rate_limit: ClassVar[int]  # calls a minute, as announced in the rate-limit headers
     # Besides 5xx answers and network errors, which every vendor retries.
     retried_statuses: ClassVar[frozenset[int]]
@@ -244,6 +244,10 @@ class Sandbox(ABC, Generic[JobT]):
         """A vendor's own refusal of an authenticated, unthrottled call, before the view runs."""
         return None
 
+    def _timeout(self, job: JobT) -> float:
+        """How long this delivery waits for an answer (a vendor with two kinds of webhook may differ)."""
+        return self.delivery_timeout
+
     def _still_wanted(self, job: JobT) -> bool:
         """False stops a delivery's remaining attempts (e.g. its webhook was deleted)."""
         return True
@@ -313,7 +317,7 @@ class Sandbox(ABC, Generic[JobT]):
         retry_after: float | None = None
         try:
             response = requests.request(out.method, out.url, data=job.body, headers=out.headers,
-                                        timeout=self.delivery_timeout)
+                                        timeout=self._timeout(job))
             status = response.status_code
             retry_after = retry_after_seconds(response.headers.get("Retry-After", ""))
         except requests.RequestException:

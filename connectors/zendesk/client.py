@@ -23,6 +23,7 @@ from requests.auth import HTTPBasicAuth
 
 from connectors.base import (HttpClient, author_role, build_customer, html_text, iso_time, merged_tags, priority_if_higher, seg, sid,
                              takes_handoffs)
+from connectors.zendesk import conversations
 from integration.core.contract import (CHANGED_MAX, ApiConflict, ApiInvalid, ApiNotFound, Guard, TicketSnapshot,
                                        oldest_changes)
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
@@ -47,6 +48,8 @@ class ZendeskClient:
             auth, headers = HTTPBasicAuth(f"{creds['email']}/token", creds["token"]), None
         self.http = http or HttpClient(installation.base_url, auth=auth, headers=headers, guard=guard)
         self.settings = installation.settings
+        # messaging conversations are followed by conversation id through the Conversations API
+        self.messaging = conversations.enabled(installation)
 
     # reads
 
@@ -185,7 +188,8 @@ class ZendeskClient:
         ticketing/ticket-management/incremental_exports/): ``start_time`` (Unix seconds, at least a
         minute in the past: Zendesk refuses a later one and leaves out the last minute, which the
         sweep's overlap reads next time), then ``after_url`` until ``end_of_stream``; deleted
-        tickets left out. Zendesk compares ``start_time`` with each ticket's generated_timestamp,
+        tickets left out, and messaging tickets when the Conversations API follows them (their
+        conversation id is Baton's key, not the ticket). Zendesk compares ``start_time`` with each ticket's generated_timestamp,
         so a ticket changed earlier can come back: only ``updated_at`` at or after ``since`` count.
         Up to 1,000 tickets a page (the default), so one page is usually the whole answer."""
         start = min(since, datetime.now(timezone.utc) - EXPORT_LAG)
@@ -193,7 +197,8 @@ class ZendeskClient:
         for page in self.http.pages("/api/v2/incremental/tickets/cursor.json",
                                     {"start_time": int(start.timestamp()), "exclude_deleted": "true"}, _export_next):
             tickets = page.get("tickets") if isinstance(page, Mapping) else None
-            found += [(t.get("id"), iso_time(t.get("updated_at"))) for t in tickets or () if isinstance(t, Mapping)]
+            found += [(t.get("id"), iso_time(t.get("updated_at"))) for t in tickets or () if isinstance(t, Mapping)
+                      and not (self.messaging and conversations.is_messaging(t.get("via")))]
             if len(found) >= CHANGED_MAX:
                 break
         return oldest_changes(found, since)

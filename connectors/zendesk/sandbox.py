@@ -53,7 +53,9 @@ from werkzeug.exceptions import HTTPException
 
 from connectors.sandbox import (JSON, ApiError, AppSetup, Driver, Outgoing, Person, Sandbox, Setup, TicketView, fill, html_to_text,
                                 iso, sid, stars)
-from connectors.zendesk import webhook
+from connectors.zendesk import conversations, webhook
+from connectors.zendesk.sandbox_conversations import (SUNCO_NOT_RETRIED, SUNCO_RETRY_DELAYS, SUNCO_TIMEOUT, SUNCO_TRIES,
+                                                      ConversationsEmulator)
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -72,7 +74,8 @@ CONFLICT = {"error": "UpdateConflict", "description": "Safe Update prevented the
 # Distinct id ranges per kind, so that a ticket id mistaken for a user id is a 404, not another record.
 ID_BASES = {"ticket": 1001, "user": 5001, "organization": 7001, "group": 8001, "trigger": 9001,
             "comment": 100001, "audit": 500001, "audit_event": 600001, "app_installation": 30001,
-            "ticket_metric": 700001, "satisfaction_rating": 800001}
+            "ticket_metric": 700001, "satisfaction_rating": 800001,
+            "sunco": int("5f74a0d52b5315fc00000000", 16)}  # Conversations API ids: 24 hex characters
 SOLVED = ("solved", "closed")
 MESSAGING = ("native_messaging", "messaging", "sunshine_conversations_api", "mobile_sdk", "whatsapp", "sms", "line")
 CHANGE_EVENTS = {"status": "status_changed", "priority": "priority_changed", "tags": "tags_changed",
@@ -128,12 +131,13 @@ class _Job:
     event_id: str | None
     # Kept across a job's retries, as Zendesk does; a redelivery is a new invocation.
     invocation_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+    sunco: bool = False  # a Conversations API webhook (X-API-Key, its own retry policy)
 
 
-class ZendeskSandbox(Sandbox[_Job]):
+class ZendeskSandbox(ConversationsEmulator, Sandbox[_Job]):
     vendor = "zendesk"
     id_bases = ID_BASES
-    api_prefix = "/api/v2/"
+    api_prefix = ("/api/v2/", "/sc/v2/")  # the Support API and the Conversations API
     rate_limit = 700
     retried_statuses = frozenset({409, 429})
     retry_after_limit = 10.0  # Zendesk gives up rather than wait that long
@@ -142,7 +146,8 @@ class ZendeskSandbox(Sandbox[_Job]):
     def __init__(self, api_email: str = "baton@example.com", api_token: str = "sandbox-token",
                  subdomain: str = "sandbox", *, oauth_token: str | None = None,
                  clock: Callable[[], datetime] | None = None,
-                 retry_delays: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+                 retry_delays: Sequence[float] = (1.0, 1.0, 1.0),
+                 sunco_retry_delays: Sequence[float] = SUNCO_RETRY_DELAYS) -> None:
         super().__init__(clock=clock, retry_delays=retry_delays)
         self.api_email, self.api_token, self.subdomain, self.oauth_token = api_email, api_token, subdomain, oauth_token
         self._users: dict[int, JSON] = {}
@@ -166,6 +171,7 @@ class ZendeskSandbox(Sandbox[_Job]):
         self._codes: dict[str, JSON] = {}
         self._tokens: dict[str, int] = {}  # OAuth access token → the user who allowed it
         self.api_user_id: int = self.add_user("Baton API", api_email, role="admin")["id"]
+        self._init_conversations(tuple(sunco_retry_delays))
         self.app = self._build_app()
 
     # -- seeding and simulated UI activity -------------------------------------------------------
@@ -397,6 +403,8 @@ class ZendeskSandbox(Sandbox[_Job]):
 
     def _update_ticket(self, ticket_id: int, data: JSON, actor: int | None = None) -> tuple[JSON, JSON]:
         ticket = self._find(self._tickets, ticket_id)
+        if ticket_id in self._ai_tickets:  # read-only while the bot holds the conversation
+            return self._refuse_ai_ticket_write(ticket, data)
         if data.get("safe_update") and data.get("updated_stamp") != ticket["updated_at"]:
             raise ApiError(409, CONFLICT)
         if ticket["status"] == "closed":
@@ -466,6 +474,8 @@ class ZendeskSandbox(Sandbox[_Job]):
         self._measure(old, new, comment, actor_id)
         self._tickets[new["id"]] = new
         self._dispatch(new, actor_id, changes, comment, create=False)
+        if new["status"] == "closed" and old["status"] != "closed":
+            self._ticket_closed(new["id"])
         return {"id": next(self._ids["audit"]), "ticket_id": new["id"], "created_at": new["updated_at"],
                 "author_id": actor_id, "events": events}
 
@@ -584,22 +594,48 @@ class ZendeskSandbox(Sandbox[_Job]):
         return fill(template, values)
 
     def _still_wanted(self, job: _Job) -> bool:
+        if job.sunco:
+            return self._sc_hook_secret(job.webhook_id) is not None
         with self._lock:  # a webhook deleted meanwhile gets no more attempts
             return job.webhook_id in self._webhooks
 
+    def _enqueue_sunco(self, hook_id: str, body: bytes, event_id: str) -> None:
+        self._enqueue(_Job(hook_id, body, event_id, sunco=True))
+
     def _outgoing(self, job: _Job) -> Outgoing:
+        if job.sunco:  # the Conversations API sends its webhook's secret as is: no signature, no timestamp
+            return Outgoing("POST", str(self._sc_target(job.webhook_id)),
+                            {"Content-Type": "application/json", "X-API-Key": str(self._sc_hook_secret(job.webhook_id))})
         with self._lock:
             hook = self._webhooks[job.webhook_id]
         # Signed per attempt: the signature covers the attempt's timestamp.
         return Outgoing(hook["http_method"], hook["endpoint"],
                         self.signed_request(job.webhook_id, job.body, None, job.invocation_id))
 
+    def _deliver(self, job: _Job) -> None:
+        """Support webhooks as the base retries them; Conversations API webhooks "up to 5 times over
+        a 15 minute window", never after a non-recoverable 400/401/403/404/406."""
+        if not job.sunco:
+            return super()._deliver(job)
+        for attempt in range(1, SUNCO_TRIES + 1):
+            if not self._still_wanted(job):
+                return
+            status, _ = self._send(job, attempt)
+            if status is not None and (200 <= status < 300 or status in SUNCO_NOT_RETRIED):
+                return
+            if attempt < SUNCO_TRIES:
+                time.sleep(self.sunco_retry_delays[min(attempt, len(self.sunco_retry_delays)) - 1])
+
+    def _timeout(self, job: _Job) -> float:
+        return SUNCO_TIMEOUT if job.sunco else self.delivery_timeout
+
     def _delivery(self, job: _Job, headers: dict[str, str]) -> JSON:
-        return {"webhook_id": job.webhook_id, "event_id": job.event_id, "invocation_id": job.invocation_id}
+        return {"webhook_id": job.webhook_id, "event_id": job.event_id, "invocation_id": job.invocation_id,
+                "sunco": job.sunco}
 
     def _redelivery(self, old: JSON) -> _Job:
         """A new invocation of the same body: fresh invocation id, timestamp and signature."""
-        return _Job(old["webhook_id"], old["body"], old["event_id"])
+        return _Job(old["webhook_id"], old["body"], old["event_id"], sunco=old.get("sunco", False))
 
     # -- HTTP ------------------------------------------------------------------------------------
     def _authenticated(self) -> bool:
@@ -608,6 +644,8 @@ class ZendeskSandbox(Sandbox[_Job]):
 
         if re.fullmatch(r"/api/v2/apps/\d+/public_key\.pem", request.path):
             return True  # the app's public key is public
+        if request.path.startswith("/sc/"):
+            return self._sc_authenticated()
         auth = request.authorization
         if auth is not None and auth.type == "basic":
             return same(auth.username, f"{self.api_email}/token") and same(auth.password, self.api_token)
@@ -625,15 +663,22 @@ class ZendeskSandbox(Sandbox[_Job]):
         return int(g.get("zendesk_user", self.api_user_id)) if has_request_context() else self.api_user_id
 
     def _unauthorized(self) -> JSON:
+        if request.path.startswith("/sc/"):
+            return {"errors": [{"code": "unauthorized", "title": "Authorization is required"}]}
         return {"error": "Couldn't authenticate you"}
 
     def _too_many_requests(self, retry_after: float) -> JSON:
+        if request.path.startswith("/sc/"):
+            return {"errors": [{"code": "too_many_requests", "title": "Too Many Requests"}]}
         return {"error": "TooManyRequests", "description": "You have exceeded the rate limit."}
 
     def _rate_limit_headers(self, remaining: int) -> dict[str, str]:
         return {"X-Rate-Limit": str(self.rate_limit), "X-Rate-Limit-Remaining": str(remaining)}
 
     def _http_error(self, error: HTTPException) -> ResponseReturnValue:
+        if request.path.startswith("/sc/"):
+            code = "not_found" if error.code == 404 else "bad_request" if error.code == 400 else str(error.name).lower()
+            return {"errors": [{"code": code, "title": error.description or error.name}]}, error.code or 500
         if not request.path.startswith("/api/"):
             return error  # the agent pages keep werkzeug's HTML errors
         body = NOT_FOUND if error.code == 404 else {"error": error.name, "description": error.description}
@@ -852,6 +897,7 @@ class ZendeskSandbox(Sandbox[_Job]):
 
         self._add_oauth_routes(app)
         self._add_app_pages(app)
+        self._add_conversations_routes(app)
 
         @app.get("/api/v2/webhooks/<webhook_id>/signing_secret")
         def signing_secret(webhook_id: str) -> JSON:
@@ -1176,7 +1222,9 @@ class ZendeskDriver(Driver):
 
     def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
         super().__init__(retry_delays)
+        self.sandbox.sunco_retry_delays = (0.2,) * 4  # five tries, test-sized
         self._admin: str | None = None
+        self._sunco_key: JSON | None = None
 
     # Baton's Zendesk app, from its package as Zendesk would install it
     def install_app(self, baton_url: str) -> JSON:
@@ -1226,8 +1274,36 @@ class ZendeskDriver(Driver):
 
     def setup(self) -> Setup:
         self.bot_id = self.sandbox.add_user("Answer Bot", "bot@sandbox.example", role="agent")["id"]
-        return Setup({"email": self.sandbox.api_email, "token": self.sandbox.api_token},
-                     {"bot_user_ids": [str(self.bot_id)]}, "events")
+        credentials = {"email": self.sandbox.api_email, "token": self.sandbox.api_token}
+        settings: JSON = {"bot_user_ids": [str(self.bot_id)]}
+        if self._sunco_key is not None:
+            credentials.update({conversations.KEY_ID: self._sunco_key["id"], conversations.SECRET: self._sunco_key["secret"]})
+            settings[conversations.APP_ID] = self._sunco_key["app_id"]
+        return Setup(credentials, settings, "events")
+
+    # messaging: conversations a bot holds, handed over through the Conversations API
+    def enable_messaging(self) -> None:
+        """The admin creates a Conversations API key (Admin Center > Apps and integrations > APIs >
+        Conversations API) and gives it to Baton's install (``setup``)."""
+        self._sunco_key = self.sandbox.create_key()
+
+    def new_messaging_conversation(self, text: str, person: Person | None = None) -> str:
+        """A customer writes in the Web Widget; Zendesk's AI agent holds the conversation and its
+        ticket is an AI agent ticket (read-only). Returns the conversation id."""
+        n = next(self._count)
+        person = person or Person(f"Customer {n}", f"c{n}@example.com")
+        customer = self._add_customer(person)
+        cid = self.sandbox.start_conversation(customer, text, f"Conversation with {person.name}")
+        self._customers[cid] = customer
+        return cid
+
+    def control(self, cid: str) -> str | None:
+        """Which switchboard integration type holds a messaging conversation."""
+        return self.sandbox.control(cid)  # type: ignore[no-any-return]
+
+    def ticket_of(self, cid: Any) -> int:
+        """The ticket of a conversation: itself, or a messaging conversation's (AI agent) ticket."""
+        return int(self.sandbox.conversation(cid)["ticket_id"]) if conversations.is_conversation(str(cid)) else int(cid)
 
     def _new_group(self, name: str) -> int:
         return int(self.sandbox.add_group(name)["id"])
@@ -1247,30 +1323,42 @@ class ZendeskDriver(Driver):
         return int(self.sandbox.create_ticket(customer, subject, text)["id"])
 
     def _reply(self, cid: str, author: Any, text: str, role: str) -> None:
-        self.sandbox.add_comment(int(cid), int(author), text)
+        if conversations.is_conversation(cid):
+            self.sandbox.say_in_conversation(cid, role, text, self.names.get(str(author), ""))
+        else:
+            self.sandbox.add_comment(int(cid), int(author), text)
 
     def assign(self, cid: Any, agent_id: str) -> None:
-        self.sandbox.update_as(int(cid), int(agent_id), {"assignee_id": int(agent_id)})
+        self.sandbox.update_as(self.ticket_of(cid), int(agent_id), {"assignee_id": int(agent_id)})
 
     def solve(self, cid: Any) -> None:
-        self.sandbox.update_as(int(cid), int(self._agent_of(cid)), {"status": "solved"})
+        self.sandbox.update_as(self.ticket_of(cid), int(self._agent_of(cid)), {"status": "solved"})
 
     def reopen(self, cid: Any) -> None:
-        self.sandbox.update_as(int(cid), int(self._agent_of(cid)), {"status": "open"})
+        self.sandbox.update_as(self.ticket_of(cid), int(self._agent_of(cid)), {"status": "open"})
 
     def rate(self, cid: Any, good: bool | int, comment: str = "") -> None:
         """Zendesk's ratings are good or bad: 4 and 5 stars are good."""
-        self.sandbox.rate(int(cid), "good" if stars(good) >= 4 else "bad", comment)
+        self.sandbox.rate(self.ticket_of(cid), "good" if stars(good) >= 4 else "bad", comment)
 
     def view(self, cid: Any) -> TicketView:
-        t = self.sandbox.get_ticket(int(cid))
-        comments = self.sandbox.get_comments(int(cid))
+        ticket = self.ticket_of(cid)
+        t = self.sandbox.get_ticket(ticket)
+        comments = self.sandbox.get_comments(ticket)
+        if conversations.is_conversation(str(cid)):  # what Baton told the customer is in the conversation
+            said = tuple(m["content"]["text"] for m in self.sandbox.conversation(cid)["messages"]
+                         if (m.get("metadata") or {}).get(conversations.BATON_MARK))
+        else:
+            said = tuple(c["body"] for c in comments if c["public"] and c["author_id"] == self.sandbox.api_user_id)
         return TicketView(t["priority"], sid(t["group_id"]), sid(t["assignee_id"]), tuple(t["tags"]),
-                          tuple(c["html_body"] for c in comments if not c["public"]),
-                          tuple(c["body"] for c in comments if c["public"] and c["author_id"] == self.sandbox.api_user_id))
+                          tuple(c["html_body"] for c in comments if not c["public"]), said)
 
     def writes(self, cid: Any) -> list[JSON]:
-        return [r for r in self.sandbox.requests_log if r["method"] == "PUT" and r["path"].endswith(f"/tickets/{cid}")]
+        """Updates of the ticket, and for a messaging conversation what was posted to it."""
+        ticket = f"/tickets/{self.ticket_of(cid)}"
+        return [r for r in self.sandbox.requests_log
+                if (r["method"] == "PUT" and r["path"].endswith(ticket))
+                or (r["method"] == "POST" and f"/conversations/{cid}/" in r["path"])]
 
     def forged(self) -> bytes:
         return json.dumps({"type": "zen:event-type:ticket.comment_added", "id": "forged-1", "time": "2026-11-20T10:00:00Z",

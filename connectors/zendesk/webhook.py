@@ -1,8 +1,12 @@
 """Zendesk webhooks: verify the signature on the raw bytes, then parse into an Event.
 
-Two payload shapes reach us (https://developer.zendesk.com/documentation/webhooks/):
-- event subscriptions: ``{"type": "zen:event-type:ticket.comment_added", "id": …, "detail": …, "event": …}``;
-- a trigger-connected webhook posting the body template in README.md (``"baton_event": …``).
+Three payload shapes reach us:
+- Support event subscriptions (https://developer.zendesk.com/documentation/webhooks/):
+  ``{"type": "zen:event-type:ticket.comment_added", "id": …, "detail": …, "event": …}``, signed with
+  HMAC-SHA256 over timestamp + body;
+- a trigger-connected Support webhook posting the body template in README.md (``"baton_event": …``);
+- the Conversations API webhook of Baton's custom integration (messaging, ``conversations.py``):
+  ``{"app", "webhook", "events": [...]}``, batched, authenticated by the ``X-API-Key`` header.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from connectors.base import constant_time_equal, epoch_time, is_baton, iso_time, json_object, required, required_object, ticket_number
-from integration.core.contract import Ignored, InvalidSignature, NotOurs
+from connectors.zendesk import conversations as sunco
+from integration.core.contract import Batch, Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event, Installation
 
 SIGNATURE = "X-Zendesk-Webhook-Signature"
@@ -29,6 +34,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 def verify(headers: Mapping[str, str], body: bytes, installation: Installation, now: datetime) -> None:
     secret = installation.webhook_secret
     signature, stamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
+    if signature is None and headers.get(sunco.API_KEY) is not None:
+        return _verify_api_key(headers[sunco.API_KEY], installation)
     if not secret:
         raise InvalidSignature("installation has no signing secret")  # never accept unsigned
     if not signature or not stamp:
@@ -42,6 +49,17 @@ def verify(headers: Mapping[str, str], body: bytes, installation: Installation, 
         raise InvalidSignature("signature mismatch")
 
 
+def _verify_api_key(given: str, installation: Installation) -> None:
+    """The Conversations API sends its webhook's shared secret in ``X-API-Key`` (no HMAC, no
+    timestamp: https://developer.zendesk.com/api-reference/conversations/#section/Securing-Sunshine-Conversations-Webhooks).
+    Baton keeps one per installation, encrypted with its credentials."""
+    secret = installation.credentials.get(sunco.WEBHOOK_SECRET)
+    if not secret:
+        raise InvalidSignature("installation has no Conversations API webhook secret")  # never accept unsigned
+    if not constant_time_equal(secret, given):
+        raise InvalidSignature("X-API-Key mismatch")
+
+
 def _parse_timestamp(value: Any) -> datetime | None:
     """Zendesk sends ISO-8601 ("2024-04-17T17:18:10Z"); some older hooks sent epoch seconds."""
     if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²", which int() refuses
@@ -49,7 +67,18 @@ def _parse_timestamp(value: Any) -> datetime | None:
     return iso_time(value)
 
 
+def _not_a_conversation(data: Mapping[str, Any], inst: Installation) -> None:
+    """With a Conversations API key, Baton follows messaging conversations by their conversation
+    id (``conversations.py``); a ticket event about one would start a second, ticket-keyed
+    conversation that writes to an AI agent ticket. Their messages come from the Conversations
+    API webhook instead."""
+    detail = data.get("detail")
+    if sunco.enabled(inst) and isinstance(detail, Mapping) and sunco.is_messaging(detail.get("via")):
+        raise Ignored("a messaging conversation: Baton follows it through the Conversations API")
+
+
 def _comment_added(data: Mapping[str, Any], inst: Installation) -> Event:
+    _not_a_conversation(data, inst)
     comment = required_object(data, "event", "comment")
     author = str(required(comment, "author", "id"))
     if is_baton(author, inst.settings):
@@ -61,6 +90,7 @@ def _comment_added(data: Mapping[str, Any], inst: Installation) -> Event:
 
 
 def _created(data: Mapping[str, Any], inst: Installation) -> Event:
+    _not_a_conversation(data, inst)
     ticket = ticket_number(required(data, "detail", "id"))
     detail = data["detail"]
     actor = detail.get("actor_id") or detail.get("requester_id")
@@ -73,8 +103,12 @@ def _messaging_message_added(data: Mapping[str, Any], inst: Installation) -> Eve
     agents and most bots talk, send these instead of ``ticket.comment_added``
     (https://developer.zendesk.com/api-reference/webhooks/event-types/messaging-events). The
     actor is ``{"type": "system", "id": "zd:answerBot"}`` for Zendesk's bot, ``agent`` or
-    ``end-user`` otherwise."""
-    ticket = ticket_number(required(data, "detail", "id"))
+    ``end-user`` otherwise. With a Conversations API key the conversation id is Baton's key, as
+    for the Conversations API's own events, so either webhook finds the same conversation."""
+    if sunco.enabled(inst):
+        ticket = sunco.conversation_id(required(data, "event", "conversation_id"))
+    else:
+        ticket = ticket_number(required(data, "detail", "id"))
     actor = required_object(data, "event").get("actor")
     actor_id = actor.get("id") if isinstance(actor, Mapping) else None
     if is_baton(actor_id, inst.settings):
@@ -91,6 +125,7 @@ def _lifecycle(kind: str, acts_on: Callable[[Any], bool], otherwise: str) -> Par
     an agent as ``{"id": …}``); other values, and Baton's own changes, are ignored."""
 
     def parse(data: Mapping[str, Any], inst: Installation) -> Event:
+        _not_a_conversation(data, inst)
         ticket = ticket_number(required(data, "detail", "id"))
         actor = data["detail"].get("actor_id")
         if is_baton(actor, inst.settings):
@@ -136,8 +171,96 @@ def _trigger(data: Mapping[str, Any], inst: Installation) -> Event:
                  str(actor) if actor else None, _parse_timestamp(updated))
 
 
-def parse(body: bytes, inst: Installation) -> Event:
+# The Conversations API webhook (https://developer.zendesk.com/api-reference/conversations/#tag/Webhooks):
+# ``{"app": {"id"}, "webhook": {"id", "version"}, "events": [{"id", "type", "createdAt", "payload"}]}``.
+SunCoParser = Callable[[Mapping[str, Any], str, Installation], Event]
+MAX_BATCH = 1000  # events of one delivery recorded; more is not a delivery SunCo sends
+
+
+def _sunco_event(kind: str) -> SunCoParser:
+    """An event Baton reads as "look at the conversation again" (``kind``) or as its close."""
+
+    def parse(event: Mapping[str, Any], conversation: str, inst: Installation) -> Event:
+        payload = event["payload"]
+        metadata = payload.get("metadata")
+        if isinstance(metadata, Mapping) and metadata.get(sunco.BATON_MARK):
+            raise Ignored("our own handoff")
+        closed = payload.get("reason") == "ticketClosed"  # control back to the bot: the ticket was closed
+        return Event("zendesk", inst.id, f"sunco:{required(event, 'id')}", "conversation_closed" if closed else kind,
+                     conversation, None, iso_time(event.get("createdAt")))
+
+    return parse
+
+
+def _sunco_message(event: Mapping[str, Any], conversation: str, inst: Installation) -> Event:
+    """A message in the conversation: the customer's (``author.type`` user), the bot's or an
+    agent's (business); Baton's own (marked in its metadata) is our echo."""
+    message = required_object(event, "payload", "message")
+    author = required_object(message, "author")
+    metadata = message.get("metadata")
+    if isinstance(metadata, Mapping) and metadata.get(sunco.BATON_MARK):
+        raise Ignored("our own message")
+    actor = author.get("userId") if author.get("type") == "user" else None
+    return Event("zendesk", inst.id, f"sunco:{required(event, 'id')}", "comment_added", conversation,
+                 str(actor) if actor else None, iso_time(event.get("createdAt")))
+
+
+def _sunco_skip(why: str) -> SunCoParser:
+    def parse(event: Mapping[str, Any], conversation: str, inst: Installation) -> Event:
+        error = (event.get("payload") or {}).get("error")
+        code = error.get("code") if isinstance(error, Mapping) else None
+        raise Ignored(f"{why} ({code})" if isinstance(code, str) else why)
+
+    return parse
+
+
+SUNCO_EVENTS: dict[str, SunCoParser] = {
+    "conversation:message": _sunco_message,
+    # the first message of a new conversation arrives as conversation:message
+    "conversation:create": _sunco_skip("a new conversation: Baton decides on its messages"),
+    "switchboard:passControl": _sunco_event("control_changed"),
+    "switchboard:acceptControl": _sunco_event("control_changed"),
+    "switchboard:releaseControl": _sunco_event("control_changed"),
+    "switchboard:offerControl": _sunco_skip("an offer moves no control yet"),
+    "switchboard:passControl:failure": _sunco_skip("the switchboard refused to pass control"),
+}
+
+
+def _sunco_batch(data: Mapping[str, Any], inst: Installation) -> Batch:
+    """Each event of the delivery on its own; an unreadable or unhandled one is skipped with its
+    reason (the others still count), a delivery with no readable event is not SunCo's."""
+    if str(required(data, "app", "id")) != str(inst.settings.get(sunco.APP_ID)):
+        raise NotOurs("not this installation's Conversations API app")
+    items = data.get("events")
+    if not isinstance(items, list) or not items:
+        raise NotOurs("events is not a list of events")
+    found: list[Event] = []
+    skipped: list[str] = []
+    unreadable = 0
+    for index, item in enumerate(items[:MAX_BATCH]):
+        try:
+            kind = required(item, "type")
+            handler = SUNCO_EVENTS.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                raise Ignored(f"unhandled event {str(kind)[:64]}")
+            conversation = sunco.conversation_id(required(item, "payload", "conversation", "id"))
+            found.append(handler(item, conversation, inst))
+        except Ignored as e:
+            skipped.append(f"event {index}: {e}")
+        except NotOurs as e:
+            unreadable += 1
+            skipped.append(f"event {index}: {e}")
+    if len(items) > MAX_BATCH:
+        skipped.append(f"{len(items) - MAX_BATCH} events past the first {MAX_BATCH}")
+    if unreadable == min(len(items), MAX_BATCH):
+        raise NotOurs("no event of the batch is readable")
+    return Batch(tuple(found), tuple(skipped))
+
+
+def parse(body: bytes, inst: Installation) -> Event | Batch:
     data = json_object(body)
+    if "events" in data and "type" not in data:
+        return _sunco_batch(data, inst)
     kind = data.get("type")
     if isinstance(kind, str) and kind.startswith("zen:event-type:"):
         handler = EVENT_TO_FUNCTION.get(kind) or LIFECYCLE_EVENTS.get(kind)

@@ -183,6 +183,9 @@ def oldest_changes(found: Iterable[tuple[Any, datetime | None]], since: datetime
 class CredentialField:
     name: str  # the key in Installation.credentials, and the install command's --flag
     help: str
+    # False: an identifier the admin types with the credentials that is public (it shows in URLs):
+    # kept in Installation.settings, so it is never treated as a secret
+    secret: bool = True
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,9 @@ class Descriptor:
     # ``Client.changed_since`` can list what changed (the reconciliation sweep); False where the
     # helpdesk's API lists nothing by update time (Freshchat), so lost webhooks stay lost there
     lists_changes: bool = True
+    # Added to whichever set is given when present; without them the connector does less, never fails
+    # (Zendesk: the Conversations API key that hands bot-held messaging conversations over).
+    optional: tuple[CredentialField, ...] = ()
 
     def serves(self, host: str) -> bool:
         """``host`` is one of the helpdesk's own hosts (see ``domains``)."""
@@ -221,6 +227,17 @@ class Descriptor:
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # RFC 1123: letters, digits, inner hyphens
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One delivery carrying several events (Sunshine Conversations batches its webhooks): each event
+    is recorded and queued on its own key, as if it had come alone; ``skipped`` says why each other
+    item of the delivery was left out (an event type Baton does not act on, our own echo, an item
+    it cannot read)."""
+
+    events: tuple[Event, ...]
+    skipped: tuple[str, ...] = ()
+
+
 class Connector(Protocol):
     descriptor: Descriptor
 
@@ -231,8 +248,8 @@ class Connector(Protocol):
         """Raise InvalidSignature unless the raw body is signed for this installation."""
         ...
 
-    def parse(self, body: bytes, installation: Installation) -> Event:
-        """The normalized event; raise NotOurs or Ignored."""
+    def parse(self, body: bytes, installation: Installation) -> Event | Batch:
+        """The normalized event (or the events of a batched delivery); raise NotOurs or Ignored."""
         ...
 
     def client(self, installation: Installation, guard: Guard | None = None) -> Client: ...

@@ -29,9 +29,12 @@ def install(store: Store, provider: str, base_url: str, credentials: Mapping[str
     except Exception:  # unreachable host, wrong token …: leave nothing behind
         store.delete_installation(inst.id)
         raise
-    # helpdesks that sign their webhooks choose the secret; for the others we made one
+    # helpdesks that sign their webhooks choose the secret; for the others we made one. A second
+    # webhook's secret (Zendesk's Conversations API) comes back as credentials: encrypted with them.
+    more = result.get("credentials")
     store.update_installation(inst.id, webhook_secret=result.get("webhook_secret"),
-                              settings={**inst.settings, **result["settings"]})
+                              settings={**inst.settings, **result["settings"]},
+                              credentials={**inst.credentials, **more} if more else None)
     inst = store.installation(inst.id)  # type: ignore[assignment]
     try:  # a first roster now, so the first escalation can be routed; beat refreshes it
         store.save_roster(inst.id, connector.client(inst).roster())

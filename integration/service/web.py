@@ -5,6 +5,9 @@ POST /webhooks/<provider>/<installation>
     401 bad, missing or stale signature (nothing recorded) · 400 not that helpdesk's payload ·
     200 known event we ignore (or our own echo) · 503 database or queue down (never a 2xx for an
     event that is not safely recorded and queued) · 200 recorded and queued, or a duplicate.
+    A batched delivery (Sunshine Conversations): each event recorded and queued on its own key;
+    200 with the counts (``queued``, ``duplicates``, ``skipped`` and why) even when some items
+    were unreadable; 400 when the body is not a batch at all.
 HEAD /webhooks/<provider>/<installation>   200: the endpoint check helpdesks make when subscribing
 GET /healthz
 """
@@ -23,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import connectors
 from connectors.base import json_object
-from integration.core.contract import Ignored, InvalidSignature, NotOurs
+from integration.core.contract import Batch, Ignored, InvalidSignature, NotOurs
 from integration.core.model import Event
 from integration.service import apps, console, egress, metrics
 from integration.service.pipeline import Pipeline
@@ -35,6 +38,7 @@ from integration.service.tasks import CeleryQueue, QueueUnavailable, celery_conf
 log = logging.getLogger("baton.web")
 
 MAX_BODY = 1024 * 1024
+BATCH_REASONS = 20  # skipped items of a batch named in the answer; the count says how many there were
 INSTALLATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what Store.add_installation makes
 
 
@@ -132,7 +136,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             log.exception(f"{provider}.webhook.unverifiable", extra={"installation": inst.id})
             return _answer(401, "invalid signature")
         try:
-            ev = _storable(connector.parse(body, inst))
+            parsed = connector.parse(body, inst)
+            ev = parsed if isinstance(parsed, Batch) else _storable(parsed)
         except Ignored as e:
             return _answer(200, f"ignored: {e}")
         except NotOurs as e:
@@ -141,21 +146,61 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         except Exception as e:  # a signed payload of a shape nobody expected: the sender's problem, never a 5xx
             log.exception(f"{provider}.webhook.unparseable", extra={"installation": inst.id})
             return _answer(400, f"not a {provider} event Baton can read ({type(e).__name__})")
+        if isinstance(ev, Batch):
+            return receive_batch(provider, inst.id, ev)
         try:
-            rid, status, new = store.receive(ev)  # the delivery's one transaction
+            rid, new = keep(ev)
         except SQLAlchemyError:
             log.error(f"{provider}.webhook.database-down", extra={"installation": inst.id})
             return _answer(503, "database unavailable")
+        except _NotQueued:
+            log.error(f"{provider}.webhook.queue-down", extra={"installation": inst.id})
+            return _answer(503, "queue unavailable")
+        return jsonify(status="duplicate" if not new else "queued", event=rid), 200
+
+    def receive_batch(provider: str, installation_id: str, batch: Batch):  # type: ignore[no-untyped-def]
+        """Each event of a batched delivery recorded and queued as if it had come alone (deduplicated
+        on its own key); an item that cannot be stored is skipped with its reason, never the whole
+        delivery. 200 with the counts; 503 when the database or the queue failed, so the helpdesk
+        sends it again (what was recorded meanwhile is then a duplicate)."""
+        skipped, rids, queued, unqueued = list(batch.skipped), [], 0, 0
+        for index, item in enumerate(batch.events):
+            try:
+                ev = _storable(item)
+            except NotOurs as e:
+                skipped.append(f"event {index}: {e}")
+                continue
+            try:
+                rid, new = keep(ev)
+            except SQLAlchemyError:
+                log.error(f"{provider}.webhook.database-down", extra={"installation": installation_id})
+                return _answer(503, "database unavailable")
+            except _NotQueued as e:
+                rid, new, unqueued = e.event_id, True, unqueued + 1
+            rids.append(rid)
+            queued += new
+        if unqueued:
+            log.error(f"{provider}.webhook.queue-down", extra={"installation": installation_id, "events": unqueued})
+            return _answer(503, "queue unavailable")
+        if skipped:
+            log.info(f"{provider}.webhook.batch-skipped", extra={"installation": installation_id, "skipped": len(skipped)})
+        status = "queued" if queued else "duplicate" if rids else "ignored"
+        return jsonify(status=status, events=rids, queued=queued, duplicates=len(rids) - queued,
+                       skipped=len(skipped), reasons=skipped[:BATCH_REASONS]), 200
+
+    def keep(ev: Event) -> tuple[int, bool]:
+        """Record the event once per key and queue it: (row id, whether it is new). SQLAlchemyError:
+        not recorded; _NotQueued: recorded, left for the drain."""
+        rid, status, new = store.receive(ev)  # the event's one transaction
         if new or status == "received":  # new, or recorded while the queue was down: queue it now
             try:
-                queue.enqueue_event(rid, inst.id)
+                queue.enqueue_event(rid, ev.installation_id)
                 if not new:
                     store.mark_enqueued(rid)
-            except (QueueUnavailable, SQLAlchemyError):
-                log.error(f"{provider}.webhook.queue-down", extra={"installation": inst.id})
+            except (QueueUnavailable, SQLAlchemyError) as e:
                 _leave_for_the_drain(store, rid)
-                return _answer(503, "queue unavailable")
-        return jsonify(status="duplicate" if not new else "queued", event=rid), 200
+                raise _NotQueued(rid) from e
+        return rid, new
 
     @app.route("/webhooks/<provider>/<installation_id>", methods=["HEAD", "GET"])
     @app.route("/webhooks/<provider>", methods=["HEAD", "GET"])
@@ -225,6 +270,14 @@ def _cached(load: Callable[[str], Any], seconds: float, clock: Callable[[], floa
         return value
 
     return get
+
+
+class _NotQueued(Exception):
+    """Recorded but not queued: the drain queues it later."""
+
+    def __init__(self, event_id: int) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
 
 
 def _storable(ev: Event) -> Event:

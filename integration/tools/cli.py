@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         one = helpdesks.add_parser(key, help=f"install into {d.name}", epilog=f"After installing: {d.next_step}",
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
         one.add_argument("--base-url", required=True, help=f"the {d.name} account's address, e.g. {d.example_url}")
-        for field in {f.name: f for fields in d.credentials for f in fields}.values():
+        for field in {f.name: f for fields in (*d.credentials, d.optional) for f in fields}.values():
             one.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, help=field.help)
         one.add_argument("--public-url", required=True,
                          help="where the helpdesk reaches Baton, e.g. https://baton.example.com")
@@ -218,8 +218,10 @@ def _install(args: argparse.Namespace) -> int:
                              for fields in descriptor.credentials)
         print(f"error: missing credentials for {args.provider}: give {wanted}", file=sys.stderr)
         return 2
+    more = {f: getattr(args, f.name) for f in descriptor.optional if getattr(args, f.name)}
+    creds = {**creds, **{f.name: value for f, value in more.items() if f.secret}}
     try:
-        settings = _json_object(args.settings, "--settings")
+        settings = {**_json_object(args.settings, "--settings"), **{f.name: v for f, v in more.items() if not f.secret}}
         rules = _json_object(open(args.rules, encoding="utf-8").read(), f"--rules {args.rules}") if args.rules else {}
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
