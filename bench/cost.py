@@ -13,7 +13,8 @@ asserts nothing.
    comparison (stopped at n = 24: it doubles with every "a").
 5. ``storage``: the bytes of one decision row (reasons, conversation, note) for a ticket of
    10 … 10,000 messages, as the store keeps it.
-Targets (issue 18): a conversation whose messages total 1 MB evaluated in under 50 ms on one
+Times are CPU time of the evaluating thread, best of ``--runs`` (the budget in the pipeline is
+CPU time too). Targets (issue 18): a conversation whose messages total 1 MB evaluated in under 50 ms on one
 core; no stored rule makes an evaluation exceed the budget; a decision row under 100 KB.
 """
 from __future__ import annotations
@@ -46,9 +47,9 @@ def _time(conversation: Conversation, rules=DEFAULT_RULES, runs: int = 3) -> flo
     best = float("inf")
     for _ in range(runs):
         clear_caches()
-        t = time.perf_counter()
+        t = time.thread_time()  # CPU time: what the evaluation costs a worker, whatever else the machine runs
         evaluate(conversation, rules)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.thread_time() - t)
     return best
 
 
@@ -67,7 +68,7 @@ SIZES = (1_000, 10_000, 100_000, 1_000_000)
 
 
 def length(runs: int) -> None:
-    print("one customer message of ordinary sentences (cold caches, best of runs)")
+    print("one customer message of ordinary sentences (cold caches, CPU ms, best of runs)")
     for size in SIZES:
         text = (SENTENCE * (size // len(SENTENCE) + 1))[:size]
         print(f"  {size:>9,} chars  {_time(_one(text), runs=runs) * 1000:8.2f} ms")
@@ -92,9 +93,9 @@ def pattern(runs: int) -> None:
         text = "a" * n + "b"
         line = f"  n = {n:>7,}  Baton {_time(_one(text), rules, runs) * 1000:8.2f} ms"
         if n <= 24:
-            t = time.perf_counter()
+            t = time.thread_time()
             re.search(r"(a+)+$", text)
-            line += f"   Python re {(time.perf_counter() - t) * 1000:9.2f} ms"
+            line += f"   Python re {(time.thread_time() - t) * 1000:9.2f} ms"
         print(line)
 
 
