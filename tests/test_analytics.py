@@ -57,7 +57,7 @@ def test_an_empty_history_gives_every_figure_with_nothing_in_it():
     assert rep.knowledge == () and rep.gaps == ()
     assert set(tables(rep)) == set(analytics.TABLES)
     assert analytics.to_csv(tables(rep)["gaps"]) == (
-        "category,handed over,resolved,median resolution (min),most frequent answer\r\n")
+        "category,category key,handed over,resolved,median resolution (min),most frequent answer\r\n")
 
 
 def test_one_handoff_is_its_own_median_and_p90():
@@ -153,12 +153,15 @@ def test_csat_counts_ratings_of_four_or_five_out_of_five_as_satisfied():
     assert (people.ratings, people.satisfied, people.share) == (10, 4, 0.4)
 
 
-def test_csat_ai_to_human_is_handed_over_conversations_with_a_bot_and_human_only_has_no_bot():
+def test_csat_ai_to_human_is_every_handoff_and_human_only_has_no_bot_and_no_handoff():
     rows = [handed("1", csat=1.0), row("2", csat=1.0), human("3", csat=0.0),
-            row("4", escalated=True, bot_involved=False, csat=0.0)]  # handed over without a bot: in neither
-    ai, people = report(rows, NOW).csat
-    assert (ai.ratings, ai.satisfied) == (1, 1)
-    assert (people.ratings, people.satisfied) == (2, 0)
+            row("4", escalated=True, bot_involved=False, csat=0.0)]  # Baton handed it over before the bot replied
+    rep = report(rows, NOW)
+    ai, people = rep.csat
+    assert (ai.ratings, ai.satisfied) == (2, 1)  # the same handoffs as every other handoff figure
+    assert (people.ratings, people.satisfied) == (1, 0)
+    assert (rep.conversations, rep.bot_involved, rep.escalated, rep.kept, rep.human_only) == (4, 3, 2, 1, 1)
+    assert rep.handoff.overall.escalated == rep.over.total.base == 2
 
 
 def test_wilson_interval_of_known_cases():
@@ -282,7 +285,7 @@ def test_csv_gives_fractions_and_never_a_spreadsheet_formula():
     rows = [handed("1", "billing", minutes=15, answer_text="=HYPERLINK(\"http://evil\")"), row("2", category="billing")]
     t = tables(report(rows, NOW))
     assert analytics.to_csv(t["handoff_categories"]).splitlines() == [
-        "category,conversations with a bot,handed over,handoff rate", "billing,2,1,0.5000"]
+        "category,category key,conversations with a bot,handed over,handoff rate", "billing,billing,2,1,0.5000"]
     assert "'=HYPERLINK" in analytics.to_csv(t["knowledge"])
     text = analytics.to_text(t["handoff_categories"])
     assert text.splitlines()[0] == "Handoff rate by category" and "50.0%" in text
