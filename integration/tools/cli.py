@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import connectors
@@ -239,17 +240,20 @@ def _store(existing: bool = True):  # type: ignore[no-untyped-def]
     except ValueError:  # not a Fernet key
         raise Unusable(f"BATON_SECRET_KEY is not a key Baton makes (`python -m integration secret-key` makes one): "
                        f"{point}.") from None
+    no_tables = (f"the database at {where} has no Baton tables: {point}, or create them with "
+                 "`python -m integration migrate`.")
     if existing and url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///")).absolute()
         if not path.is_file():
             raise Unusable(f"there is no Baton database at {path}: {point}, or create one with "
                            "`python -m integration migrate`.")
+        if not _sqlite_has_tables(path):  # read only: a stray empty file stays as it was
+            raise Unusable(no_tables)
     try:
         store = Store(url, vault)
         if existing:
             if not inspect(store.engine).has_table("installations"):
-                raise Unusable(f"the database at {where} has no Baton tables: {point}, or create them with "
-                               "`python -m integration migrate`.")
+                raise Unusable(no_tables)
             store.check_secrets()
     except SecretsUnreadable:
         raise Unusable(f"BATON_SECRET_KEY is not the key the database at {where} was written with, so its "
@@ -257,6 +261,17 @@ def _store(existing: bool = True):  # type: ignore[no-untyped-def]
     except SQLAlchemyError as e:
         raise Unusable(f"cannot use the database at {where}: {_first_line(e)}.") from None
     return store
+
+
+def _sqlite_has_tables(path: Path) -> bool:
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'installations'"
+                                ).fetchone() is not None
+    except sqlite3.Error as e:
+        raise Unusable(f"cannot read the database at {path}: {e}.") from None
 
 
 def _first_line(e: Exception) -> str:
