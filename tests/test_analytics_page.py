@@ -246,3 +246,85 @@ def test_bars_keep_each_whisker_with_its_bar_and_the_line_breaks_on_an_empty_wee
     weekly = line("t", [("2026-W01", 0.2, "a"), ("2026-W02", None, "b"), ("2026-W03", 0.4, "c")])
     assert [[(p.x, p.y) for p in s] for s in weekly.segments] == [[(40.0, 66.0)], [(308.0, 12.0)]]
     assert [label for _, label in weekly.grid] == ["0%", "20%", "40%"]
+
+
+def test_small_samples_are_marked_and_each_helpdesk_has_its_own_rating_words(console, store):
+    """A week of 3 conversations is a hollow point with a note, not a spike like any other; the CSAT
+    and under-escalation definitions use the helpdesk's own survey words."""
+    app, a, _ = console
+    quiet = utcnow() - timedelta(days=20)
+    for i in range(3):
+        store.record_outcome(a.id, f"quiet-{i}", {"bot_involved": True, "escalated": i == 0,
+                                                  "escalated_at": quiet if i == 0 else None}, quiet)
+    html = get(app, a, "/console/analytics").get_data(as_text=True)
+    assert html.count('class="dot dot--small"') >= 1 and "only 3 conversations: too few to compare" in html
+    assert "A hollow point is a week with fewer than 10 conversations with a bot" in html
+    assert 'class="bar bar--small"' in html or "small sample" in html
+    assert "rated “good” (Zendesk asks good or bad)" in html
+    fin = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "x"})
+    intercom = get(app, fin, "/console/analytics").get_data(as_text=True)
+    assert "rated 4 or 5 of 5 (“great” or “amazing”)" in intercom and "rated 1 or 2 of 5" in intercom
+    assert "Zendesk" not in intercom
+    desk = store.add_installation("freshdesk", "https://acme.freshdesk.com", {"api_key": "x"})
+    assert "“very happy” or “extremely happy”" in get(app, desk, "/console/analytics").get_data(as_text=True)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def test_an_admin_reads_figures_that_agree_in_a_real_browser(tmp_path, chromium):
+    """The page on thirty days of demo history in Chromium: the headline, the handoff-rate table and
+    the over- and under-escalation tables count the same conversations, categories read as the
+    admin named their topics (never a stored key), and a category kept with the bot is not 100 %."""
+    import random
+
+    from integration.tools import history
+    from integration.tools.demo import TRACKED
+    from integration.tools.local import Server, free_port
+
+    store = Store(f"sqlite:///{tmp_path}/b.db", Vault(KEY))
+    store.migrate()
+    inst = store.add_installation("zendesk", "https://a.zendesk.com", {"token": "x"}, rules={"topics": TRACKED})
+    history.seed(store, inst.id, utcnow(), ["1", "2"], rng=random.Random(5))
+    app = create_app(Settings(database_url=store.url, secret_key=KEY), store=store, queue=NoQueue())
+    server = Server(app, port=free_port())
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        token = issue(app.config["SECRET_KEY"], Identity(inst.id, "7", "Ada", "admin", "zendesk"))
+        page.goto(f"{server.url}/console/analytics?s={token}")
+        page.locator("#headline").wait_for()
+        conversations = page.locator("#headline-conversations").inner_text()
+        with_bot, handed, kept = (int(x) for x in re.match(
+            r"\d+: (\d+) with a bot \((\d+) handed over, (\d+) kept with the bot\)", conversations).groups())
+        assert with_bot == handed + kept
+        assert page.locator("#headline-handoff").inner_text().startswith(f"{handed} of {with_bot} conversations")
+        assert page.locator("#headline-over").inner_text().split(" handed over")[0].endswith(f"of {handed}")
+        assert page.locator("#headline-under").inner_text().split(" kept with")[0].endswith(f"of {kept}")
+
+        def column(table: str, n: int) -> list[str]:
+            return page.locator(f"#table-{table} tbody tr").evaluate_all(
+                f"rows => rows.map(r => r.children[{n}].innerText)")
+
+        categories = column("handoff_categories", 0)
+        assert sum(int(x) for x in column("handoff_categories", 1)) == with_bot
+        assert sum(int(x) for x in column("handoff_categories", 2)) == handed
+        assert "invoices and receipts" in categories and "refund" in categories
+        assert not any("_" in c for c in categories)  # labels, not keys
+        assert any(r not in ("100.0%", "0.0%") for r in column("handoff_categories", 3))
+        over = dict(zip(column("over_by_category", 0), column("over_by_category", 1)))
+        assert int(over["all"]) == handed
+        under = dict(zip(column("under_by_category", 0), column("under_by_category", 1)))
+        assert int(under["all"]) == kept
+        page.screenshot(path=str(tmp_path / "analytics.png"), full_page=False)
+    finally:
+        context.close()
+        server.stop()
+        store.engine.dispose()
