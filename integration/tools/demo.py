@@ -232,7 +232,7 @@ def history_summary(store: Store, inst_id: str, now: datetime, days: int) -> lis
                                             else "none judged yet")]
     inst = store.installation(inst_id)
     effects = calibration.review(store, inst, now)[1] if inst else []
-    lines.append("  calibration review: " + (f"{effects[0].summary} (Calibration → Open as a draft)" if effects
+    lines.append("  calibration review: " + (f"{effects[0].summary} (Calibration → Preview as a draft)" if effects
                                              else "no small change would decide better"))
     return lines
 
