@@ -57,13 +57,14 @@ def bars(title: str, items: Sequence[tuple[str, float | None, str]], whiskers: S
          bad: bool = False, empty: str = "No data in this period.", small: Sequence[bool] = ()) -> Bars:
     """Horizontal bars, one row per (label, value, text) with a value, each with its whisker (the
     same position in ``whiskers``) if any; scaled on the largest value or whisker. A bar whose
-    ``small`` (same position) is true is a small sample: drawn faint, "small sample" in its text."""
+    ``small`` (same position) is true is a small sample: drawn faint, "small sample" after its label
+    (the label line spans the chart; the value beside the bar has little room)."""
     padded = list(whiskers) + [None] * (len(items) - len(whiskers))
     few = list(small) + [False] * (len(items) - len(small))
     usable = [(label, value, text, w, f) for (label, value, text), w, f in zip(items, padded, few) if value is not None]
     top = max([v for _, v, _, _, _ in usable] + [w for _, _, _, w, _ in usable if w is not None], default=0.0) or 1.0
     span = WIDTH - VALUE_W
-    out = tuple(Bar(label, f"{text} · small sample" if f else text, i * ROW,
+    out = tuple(Bar(f"{label} · small sample" if f else label, text, i * ROW,
                     round(max(1.0, span * value / top), 1) if value else 0.0,
                     round(span * w / top, 1) if w is not None else None, bad, f)
                 for i, (label, value, text, w, f) in enumerate(usable))
@@ -186,7 +187,7 @@ def charts(rep: analytics.Report, topics: dict[str, str] | None = None) -> dict[
 
     def durations(title: str, ds: tuple[analytics.Duration, ...]) -> Bars:
         rows = ds[1:]  # per category (the first is every category)
-        return bars(title, [(cat(d.category), d.median, f"{d.median:,.0f} min, p90 {d.p90:,.0f} (n={d.n})"
+        return bars(title, [(cat(d.category), d.median, f"{d.median:,.0f} min, p90 {d.p90:,.0f}"
                              if d.median is not None else "–") for d in rows], [d.p90 for d in rows],
                     small=[d.small for d in rows])
 
