@@ -57,7 +57,7 @@ def test_an_empty_history_gives_every_figure_with_nothing_in_it():
     assert rep.knowledge == () and rep.gaps == ()
     assert set(tables(rep)) == set(analytics.TABLES)
     assert analytics.to_csv(tables(rep)["gaps"]) == (
-        "category,handed over,resolved,median resolution (min),most frequent answer\r\n")
+        "category,category key,handed over,resolved,median resolution (min),most frequent answer\r\n")
 
 
 def test_one_handoff_is_its_own_median_and_p90():
@@ -153,12 +153,15 @@ def test_csat_counts_ratings_of_four_or_five_out_of_five_as_satisfied():
     assert (people.ratings, people.satisfied, people.share) == (10, 4, 0.4)
 
 
-def test_csat_ai_to_human_is_handed_over_conversations_with_a_bot_and_human_only_has_no_bot():
+def test_csat_ai_to_human_is_every_handoff_and_human_only_has_no_bot_and_no_handoff():
     rows = [handed("1", csat=1.0), row("2", csat=1.0), human("3", csat=0.0),
-            row("4", escalated=True, bot_involved=False, csat=0.0)]  # handed over without a bot: in neither
-    ai, people = report(rows, NOW).csat
-    assert (ai.ratings, ai.satisfied) == (1, 1)
-    assert (people.ratings, people.satisfied) == (2, 0)
+            row("4", escalated=True, bot_involved=False, csat=0.0)]  # Baton handed it over before the bot replied
+    rep = report(rows, NOW)
+    ai, people = rep.csat
+    assert (ai.ratings, ai.satisfied) == (2, 1)  # the same handoffs as every other handoff figure
+    assert (people.ratings, people.satisfied) == (1, 0)
+    assert (rep.conversations, rep.bot_involved, rep.escalated, rep.kept, rep.human_only) == (4, 3, 2, 1, 1)
+    assert rep.handoff.overall.escalated == rep.over.total.base == 2
 
 
 def test_wilson_interval_of_known_cases():
@@ -282,7 +285,7 @@ def test_csv_gives_fractions_and_never_a_spreadsheet_formula():
     rows = [handed("1", "billing", minutes=15, answer_text="=HYPERLINK(\"http://evil\")"), row("2", category="billing")]
     t = tables(report(rows, NOW))
     assert analytics.to_csv(t["handoff_categories"]).splitlines() == [
-        "category,conversations with a bot,handed over,handoff rate", "billing,2,1,0.5000"]
+        "category,category key,conversations with a bot,handed over,handoff rate", "billing,billing,2,1,0.5000"]
     assert "'=HYPERLINK" in analytics.to_csv(t["knowledge"])
     text = analytics.to_text(t["handoff_categories"])
     assert text.splitlines()[0] == "Handoff rate by category" and "50.0%" in text
@@ -309,3 +312,87 @@ def test_without_any_bot_verdict_there_is_no_verdict_figure():
     """Zendesk and Freshdesk tell no verdict of their bots: no table rows, not a row of 'told no verdict'."""
     rep = report([handed("1"), row("2")], NOW)
     assert rep.bot_verdicts == () and tables(rep)["bot_verdicts"].rows == ()
+
+
+# the tables agree with each other (issue 20): one definition per figure, on a generated history
+
+def _by_key(table: analytics.Table, key_column: str) -> dict[str, tuple]:
+    """The rows of a table by the key in ``key_column`` (the CSV's key column, not the words shown)."""
+    i = [c.title for c in table.columns].index(key_column)
+    return {row[i]: row for row in table.rows}
+
+
+def _col(table: analytics.Table, title: str) -> int:
+    return [c.title for c in table.columns].index(title)
+
+
+@pytest.mark.parametrize("seed_value", [3, 11])
+def test_every_analytics_table_agrees_with_the_others_on_a_generated_history(tmp_path, seed_value):
+    """Thirty days of demo history, its report and its tables as the page, the CSV and ``report``
+    show them: each table's totals agree with the headline and with every other table counting the
+    same conversations, and a category's handoff rate is its handed-over conversations among all of
+    them (not 100 % by construction)."""
+    import random
+
+    from cryptography.fernet import Fernet
+
+    from integration.service.reports import handoff_report, topic_labels
+    from integration.service.store import Store, Vault
+    from integration.tools import history
+    from integration.tools.demo import TRACKED
+
+    store = Store(f"sqlite:///{tmp_path}/b.db", Vault(Fernet.generate_key().decode()))
+    store.migrate()
+    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"token": "x"}, rules={"topics": TRACKED})
+    history.seed(store, inst.id, NOW, ["1", "2", "3"], rng=random.Random(seed_value))
+    rep = handoff_report(store, inst.id, NOW, NOW - timedelta(days=30))
+    t = tables(rep, topic_labels(inst))
+    store.engine.dispose()
+
+    with_bot, handed = rep.handoff.overall.conversations, rep.handoff.overall.escalated
+    assert rep.conversations == rep.bot_involved + rep.human_only and rep.bot_involved == with_bot > 0
+    assert rep.escalated == handed and rep.kept == with_bot - handed
+    for name in ("handoff_weeks", "handoff_categories", "handoff"):  # the three handoff-rate tables
+        rows = t[name].rows
+        assert sum(r[_col(t[name], "conversations with a bot")] for r in rows) == with_bot, name
+        assert sum(r[_col(t[name], "handed over")] for r in rows) == handed, name
+    categories = _by_key(t["handoff_categories"], "category key")
+    # over-escalations are counted among the same handed-over conversations, per category too
+    for name, base, per in (("over_by_category", "handed over", "handed over"),
+                            ("under_by_category", "kept with the bot", None)):
+        table = _by_key(t[name], "category key")
+        whole = table.pop(ALL)
+        assert whole[_col(t[name], base)] == (handed if per else with_bot - handed), name
+        assert sum(r[_col(t[name], base)] for r in table.values()) == whole[_col(t[name], base)], name
+        assert sum(r[_col(t[name], f"{name[:name.index('_')]}-escalated")] for r in table.values()) == whole[
+            _col(t[name], f"{name[:name.index('_')]}-escalated")]
+        for key, row in table.items():
+            seen, escalated = categories[key][_col(t["handoff_categories"], "conversations with a bot")], categories[key][
+                _col(t["handoff_categories"], "handed over")]
+            assert row[_col(t[name], base)] == (escalated if per else seen - escalated), (name, key)
+    for name in ("over_by_reason", "under_by_reason"):
+        assert _by_key(t[name], "reason key")[ALL][2] == _by_key(t[name.replace("reason", "category")], "category key")[ALL][2]
+    assert rep.over.total.base == handed and rep.under.total.base == with_bot - handed
+    # resolution times, the knowledge view and the gaps count the same solved handoffs
+    resolution = _by_key(t["resolution"], "category key")
+    solved = resolution.pop(ALL)[_col(t["resolution"], "n")]
+    assert sum(r[_col(t["resolution"], "n")] for r in resolution.values()) == solved == sum(k.resolved for k in rep.knowledge)
+    for gap in rep.gaps:
+        assert gap.resolved == resolution[gap.category][_col(t["resolution"], "n")]
+        assert gap.escalations == categories[gap.category][_col(t["handoff_categories"], "handed over")]
+    # the suggestion hit rate: its all row is the sum of its categories, among handoffs
+    hits = _by_key(t["suggestions"], "category key")
+    whole = hits.pop(ALL)
+    for column in ("suggested", "resolution known", "hits"):
+        assert sum(r[_col(t["suggestions"], column)] for r in hits.values()) == whole[_col(t["suggestions"], column)]
+    assert 0 < whole[_col(t["suggestions"], "resolution known")] <= whole[_col(t["suggestions"], "suggested")] <= handed
+    ai, people = rep.csat
+    assert ai.ratings <= handed and people.ratings <= rep.human_only
+    # every conversation has its category: the tracked and the handed-over topics are not all at 100 %
+    rates = {key: row[_col(t["handoff_categories"], "handoff rate")] for key, row in categories.items()}
+    assert any(0 < r < 1 for r in rates.values()), rates
+    assert {"invoices", "refund"} <= set(rates)
+    # what a person reads: the topics' labels, never their keys (the CSV keeps the key beside them)
+    text = analytics.to_text(t["handoff_categories"])
+    assert "invoices and receipts" in text and "refund" in text and "billing_dispute" not in text
+    assert "category key" in analytics.to_csv(t["handoff_categories"]).splitlines()[0]

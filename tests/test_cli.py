@@ -162,10 +162,37 @@ def test_the_demo_plays_what_the_readme_says_and_serve_shows_full_notes(monkeypa
         for url in re.findall(r"\((?:as the admin|as an agent)\) (\S+)", "\n".join(lines)):
             opened[url] = requests.get(url, timeout=10).status_code
 
-    monkeypatch.setattr(demo, "wait_for_interrupt", browse)
+    listed: list[subprocess.CompletedProcess[str]] = []
+
+    def serving() -> None:
+        browse()
+        # what the demo printed points the command line at its data while it serves
+        env = dict(re.findall(r"^  export (\w+)=(.+)$", "\n".join(lines), re.M))
+        key_file = re.fullmatch(r"\$\(cat (.+)\)", env["BATON_SECRET_KEY"]).group(1)
+        env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": env["DATABASE_URL"],
+               "BATON_SECRET_KEY": Path(key_file).read_text().strip()}
+        listed.append(subprocess.run([sys.executable, "-m", "integration", "installations"], capture_output=True,
+                                     text=True, cwd=Path(__file__).parents[1], env=env, timeout=60))
+        inst = re.search(r"\(installation (\S+)\)", "\n".join(lines)).group(1)
+        listed.append(subprocess.run([sys.executable, "-m", "integration", "report", "--installation", inst],
+                                     capture_output=True, text=True, cwd=Path(__file__).parents[1], env=env, timeout=120))
+
+    monkeypatch.setattr(demo, "wait_for_interrupt", serving)
     assert demo.run(serve=True, out=lines.append) == 0
     text = "\n".join(lines)
     assert len(opened) == 6 and set(opened.values()) == {200}, opened  # a console and a panel per helpdesk
+    installations, report = listed
+    assert installations.returncode == 0, installations.stderr
+    assert installations.stdout.startswith("3 installations:")
+    for name in ("Zendesk", "Freshdesk", "Intercom"):
+        assert re.search(rf"^{name}\s+http://127\.0\.0\.1:\d+\s+active\s+as installed\s+\d{{4}}-", installations.stdout,
+                         re.M), installations.stdout
+    assert report.returncode == 0 and "Handoff rate by category" in report.stdout, report.stderr
+    home = Path(re.search(r"SQLite in (\S+),", text).group(1))
+    assert not home.exists()  # the demo's folder of customer text is gone once it stops
+    # the figures it printed are the page's: one per helpdesk, and the calibration review proposes a change
+    assert text.count("  calibration review: ") == 3 and "no small change would decide better" not in text
+    assert re.search(r"suggested resolutions: \d+% hit \(\d+ of \d+ handoffs", text)
     assert text.index("Sandboxes: Zendesk http://") < text.index("══ Zendesk sandbox")
     for helpdesk in ("Zendesk", "Freshdesk", "Intercom"):
         section = text.split(f"══ {helpdesk} sandbox")[1].split("\n══ ")[0]
@@ -212,3 +239,106 @@ def test_backtest_prints_what_a_rules_file_would_change_on_an_installations_conv
     p = backtest("--installation", inst.id, "--rules", str(rules))
     assert p.returncode == 2 and "sentiment.threshold: must be between 0 and 1" in p.stderr
     assert backtest("--installation", "nope", "--rules", str(rules)).returncode == 2
+
+
+def _env(tmp_path: Path, **values: str) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **values}
+
+
+def _cli_in(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "integration", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**env, "PYTHONPATH": str(Path(__file__).parents[1])}, timeout=120)
+
+
+DATA_COMMANDS = (("installations",), ("report", "--installation", "x"), ("knowledge", "--installation", "x"),
+                 ("backtest", "--installation", "x", "--rules", "r.json"), ("replay", "x"),
+                 ("uninstall", "--installation", "x"), ("rotate-keys",))
+
+
+def test_installations_are_listed_by_helpdesk_account_status_rules_version_and_date(tmp_path):
+    from cryptography.fernet import Fernet
+    from sqlalchemy import update
+
+    from integration.service.store import Store, Vault, installations
+
+    key = Fernet.generate_key().decode()
+    store = Store(f"sqlite:///{tmp_path}/b.db", Vault(key))
+    store.migrate()
+    empty = _cli_in(tmp_path, _env(tmp_path, DATABASE_URL=store.url, BATON_SECRET_KEY=key), "installations")
+    assert empty.returncode == 0 and empty.stdout.startswith("No installation yet")
+    zd = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
+    ic = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "t"})
+    with store.engine.begin() as conn:
+        conn.execute(update(installations).where(installations.c.id == ic.id).values(
+            status="broken", status_reason="Intercom refused the access token", rules_version=2))
+    store.engine.dispose()
+    p = _cli_in(tmp_path, _env(tmp_path, DATABASE_URL=store.url, BATON_SECRET_KEY=key), "installations")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "2 installations:" and lines[1].split() == ["helpdesk", "account", "status", "rules",
+                                                                    "installed", "id"]
+    import re
+
+    assert re.fullmatch(rf"Zendesk\s+https://acme\.zendesk\.com\s+active\s+as installed\s+"
+                        rf"\d{{4}}-\d\d-\d\d \d\d:\d\d UTC\s+{re.escape(zd.id)}", lines[2]), lines[2]
+    assert re.fullmatch(rf"Intercom\s+https://api\.intercom\.io\s+waiting for its admin \(Intercom refused the "
+                        rf"access token\)\s+version 2\s+\S+ \S+ UTC\s+{re.escape(ic.id)}", lines[3]), lines[3]
+
+
+def test_a_wrong_key_is_one_sentence_and_exit_1_for_every_command_that_reads_the_database(tmp_path):
+    from cryptography.fernet import Fernet
+
+    from integration.service.store import Store, Vault
+
+    store = Store(f"sqlite:///{tmp_path}/b.db", Vault(Fernet.generate_key().decode()))
+    store.migrate()
+    store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
+    store.engine.dispose()
+    (tmp_path / "r.json").write_text("{}")
+    for key in (Fernet.generate_key().decode(), "not-a-key"):
+        env = _env(tmp_path, DATABASE_URL=store.url, BATON_SECRET_KEY=key)
+        for args in DATA_COMMANDS:
+            p = _cli_in(tmp_path, env, *args)
+            assert p.returncode == 1 and "Traceback" not in p.stderr, (args, p.stderr)
+            assert len(p.stderr.strip().splitlines()) == 1 and p.stdout == "", (args, p.stderr)
+            assert "BATON_SECRET_KEY is not" in p.stderr and "./run demo --serve" in p.stderr, p.stderr
+
+
+def test_an_empty_or_missing_database_is_one_sentence_and_creates_nothing(tmp_path):
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    (tmp_path / "r.json").write_text("{}")
+    fresh = _env(tmp_path, BATON_SECRET_KEY=key)  # no DATABASE_URL: the default .baton/baton.db
+    for args in DATA_COMMANDS:
+        p = _cli_in(tmp_path, fresh, *args)
+        assert p.returncode == 1 and "Traceback" not in p.stderr, (args, p.stderr)
+        assert f"there is no Baton database at {tmp_path}/.baton/baton.db" in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / ".baton").exists()  # no empty database or folder left behind
+    blank = tmp_path / "blank.db"
+    blank.touch()
+    p = _cli_in(tmp_path, _env(tmp_path, BATON_SECRET_KEY=key, DATABASE_URL=f"sqlite:///{blank}"), "installations")
+    assert p.returncode == 1 and "has no Baton tables" in p.stderr and "python -m integration migrate" in p.stderr
+    assert blank.stat().st_size == 0
+    p = _cli_in(tmp_path, _env(tmp_path, DATABASE_URL=f"sqlite:///{blank}"), "installations")
+    assert p.returncode == 1 and "BATON_SECRET_KEY is not set" in p.stderr
+
+
+def test_evaluate_takes_the_chat_roles_user_and_assistant(tmp_path):
+    from integration.core.model import Role
+    from integration.tools.evaluate import conversation_from_dict
+
+    line = {"id": "chat", "messages": [{"role": "user", "text": "How do I export my invoices?"},
+                                       {"role": "assistant", "text": "Go to Billing."},
+                                       {"role": "user", "text": "That's useless, I want to talk to a human"}]}
+    assert [m.role for m in conversation_from_dict(line).messages] == [Role.CUSTOMER, Role.BOT, Role.CUSTOMER]
+    data = tmp_path / "chat.jsonl"
+    data.write_text(json.dumps(line) + "\n")
+    p = run(str(data))
+    assert p.returncode == 0, p.stderr
+    decision = json.loads(p.stdout)
+    assert decision["action"] == "escalate" and "explicit_request" in [r["code"] for r in decision["reasons"]]
+    data.write_text(json.dumps({"id": "x", "messages": [{"role": "human", "text": "hi"}]}) + "\n")
+    p = run(str(data))
+    assert p.returncode == 1 and "must be one of customer, bot, agent, system (or the chat roles user, assistant)" in p.stderr

@@ -32,6 +32,7 @@ MIN_RATINGS = 10  # fewer ratings than this: no CSAT figure, only the count
 GAP_MINUTES = 30.0  # a category whose handoffs agents resolve in a median under this is a knowledge gap
 GAP_MIN_RESOLVED = 5  # … once at least this many of its handoffs were resolved
 GAP_LIMIT = 10
+SMALL_SAMPLE = 10  # fewer conversations (or ratings, or cases) than this: a chart marks the figure as a small sample
 Z95 = 1.959963984540054  # the standard normal quantile of 97.5 %: a two-sided 95 % interval
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}  # the console's choices of period
 
@@ -47,6 +48,49 @@ NO_BOT_VERDICT = "told no verdict"
 OVER_CAUSES = {"not_needed": "agent said not needed", "quick_howto": "how-to answered within 10 min"}
 UNDER_CAUSES = {"asked_for_human_later": "asked for a person later", "reopened": "reopened",
                 "rated_badly": "rated badly", "abandoned": "abandoned (7 days, no reply, not solved)"}
+
+# the signals of a decision (``outcomes.reasons``) as an admin reads them; a topic is "topic: <its label>"
+REASONS = {"explicit_request": "the customer asked for a person", "sentiment": "frustration",
+           "loop": "going in circles", "segment": "priority customer", "repeat_contact": "contacted again and again",
+           "bot_confidence": "the bot was unsure of its answer", "language": "a language the bot does not answer in",
+           "model": "the model's judgement", NO_REASON: "no signal"}
+NO_CATEGORY_LABEL = "no topic found"
+
+
+def category_label(key: str, topics: Mapping[str, str] | None = None) -> str:
+    """A category (a topic of the installation's taxonomy) in the words its label gives."""
+    if key == NO_CATEGORY:
+        return NO_CATEGORY_LABEL
+    return (topics or {}).get(key) or key.replace("_", " ")
+
+
+def reason_label(code: str, topics: Mapping[str, str] | None = None) -> str:
+    if code.startswith("risky_topic:"):
+        return "topic: " + category_label(code.split(":", 1)[1], topics)
+    return REASONS.get(code) or code.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """What counts as a satisfied and as a bad rating, in the words of the helpdesk's own survey (the
+    same thresholds on Baton's 0–1 scale: at least SATISFIED, under BAD_RATING)."""
+
+    satisfied: str
+    bad: str
+
+
+RATINGS = {
+    "zendesk": Ratings("rated “good” (Zendesk asks good or bad)", "rated “bad”"),
+    "freshdesk": Ratings("answered “very happy” or “extremely happy” (“awesome” on the three-answer survey)",
+                         "answered unhappy, very unhappy or extremely unhappy (“not good” on the three-answer survey)"),
+    "intercom": Ratings("rated 4 or 5 of 5 (“great” or “amazing”)", "rated 1 or 2 of 5 (“terrible” or “bad”)"),
+}
+GENERIC_RATINGS = Ratings("rated 4 or 5 of 5", "rated 1 or 2 of 5")
+
+
+def ratings(provider: str | None) -> Ratings:
+    """The rating words of a helpdesk (``Installation.provider``); the 1–5 wording for any other."""
+    return RATINGS.get(provider or "", GENERIC_RATINGS)
 
 
 def period(text: str, most: int = 3650) -> timedelta:
@@ -108,6 +152,11 @@ class Rate:
     def rate(self) -> float | None:
         return self.escalated / self.conversations if self.conversations else None
 
+    @property
+    def small(self) -> bool:
+        """Too few conversations for the rate to be compared with the others (a partial first week)."""
+        return 0 < self.conversations < SMALL_SAMPLE
+
 
 @dataclass(frozen=True)
 class HandoffRates:
@@ -126,6 +175,10 @@ class Duration:
     n: int
     median: float | None
     p90: float | None
+
+    @property
+    def small(self) -> bool:
+        return 0 < self.n < SMALL_SAMPLE
 
 
 @dataclass(frozen=True)
@@ -170,6 +223,10 @@ class Misjudged:
     def share(self) -> float | None:
         return self.count / self.base if self.base else None
 
+    @property
+    def small(self) -> bool:
+        return 0 < self.base < SMALL_SAMPLE
+
 
 @dataclass(frozen=True)
 class Misjudgements:
@@ -195,6 +252,10 @@ class HitRate:
     @property
     def rate(self) -> float | None:
         return self.hits / self.judged if self.judged else None
+
+    @property
+    def small(self) -> bool:
+        return 0 < self.judged < SMALL_SAMPLE
 
 
 @dataclass(frozen=True)
@@ -247,11 +308,17 @@ class BotVerdict:
 
 @dataclass(frozen=True)
 class Report:
+    """Every figure of one period. The conversations are of two kinds, each counted once: **with a
+    bot** (a bot took part, or Baton handed it over: then it was in the bot's hands, even when Baton
+    decided before the bot's first reply), which Baton either handed over or kept with the bot, and
+    **human only** (neither). Every figure about handoffs counts the same handed-over conversations,
+    every figure about the conversations kept with the bot the same kept ones."""
+
     now: datetime
     since: datetime | None
     conversations: int
-    bot_involved: int
-    escalated: int
+    bot_involved: int  # with a bot: handed over + kept with the bot
+    escalated: int  # handed over
     handoff: HandoffRates
     resolution: tuple[Duration, ...]  # ALL first
     preparation: tuple[Duration, ...]  # ALL first
@@ -267,12 +334,26 @@ class Report:
     def bot_verdicts_told(self) -> int:
         return sum(v.conversations for v in self.bot_verdicts if v.verdict != NO_BOT_VERDICT)
 
+    @property
+    def kept(self) -> int:
+        """Conversations with a bot that Baton did not hand over."""
+        return self.bot_involved - self.escalated
+
+    @property
+    def human_only(self) -> int:
+        return self.conversations - self.bot_involved
+
+
+def with_bot(row: Row) -> bool:
+    """A bot took part, or Baton handed the conversation over (it was the bot's to hand over)."""
+    return bool(row.get("bot_involved") or row.get("escalated"))
+
 
 def report(rows: Iterable[Row], now: datetime, since: datetime | None = None) -> Report:
     """Every figure over the conversations first seen from ``since`` (all when None) to ``now``."""
     kept = [r for r in rows if since is None or r["created_at"] >= since]
-    esc = [r for r in kept if r.get("escalated")]
-    bot = [r for r in kept if r.get("bot_involved")]
+    bot = [r for r in kept if with_bot(r)]
+    esc = [r for r in bot if r.get("escalated")]
     start = since or (min(r["created_at"] for r in kept) if kept else now)
     resolved = [(r, m) for r in esc if (m := _minutes(r.get("escalated_at"), r.get("solved_at"))) is not None]
     resolution = _durations(resolved)
@@ -282,8 +363,7 @@ def report(rows: Iterable[Row], now: datetime, since: datetime | None = None) ->
         resolution=resolution,
         preparation=_durations([(r, m) for r in esc
                                 if (m := _minutes(r.get("assigned_at"), r.get("first_agent_reply_at"))) is not None]),
-        csat=(_csat("AI → human", [r for r in esc if r.get("bot_involved")]),
-              _csat("human only", [r for r in kept if not r.get("bot_involved")])),
+        csat=(_csat("AI → human", esc), _csat("human only", [r for r in kept if not with_bot(r)])),
         over=_misjudged("over", esc, over_causes, OVER_CAUSES),
         under=_misjudged("under", [r for r in bot if not r.get("escalated")], lambda r: under_causes(r, now),
                          UNDER_CAUSES),
@@ -466,7 +546,12 @@ def _gaps(esc: list[Row], resolution: tuple[Duration, ...], knowledge: tuple[Kno
 @dataclass(frozen=True)
 class Column:
     title: str
-    kind: str = "text"  # text | count | share (0..1) | minutes | time
+    kind: str = "text"  # text | count | share (0..1) | minutes | time | key (the CSV's only: a stored key)
+
+    @property
+    def shown(self) -> bool:
+        """On the page and in the CLI; a key column is for the CSV (beside the words it stands for)."""
+        return self.kind != "key"
 
 
 @dataclass(frozen=True)
@@ -476,15 +561,28 @@ class Table:
     columns: tuple[Column, ...]
     rows: tuple[tuple[Any, ...], ...]
 
+    def total(self, column: str, first: str = ALL) -> Any:
+        """The value of ``column`` in the row whose first cell is ``first`` (the all row)."""
+        i = [c.title for c in self.columns].index(column)
+        return next((row[i] for row in self.rows if row[0] == first), None)
+
 
 def _cols(*spec: str) -> tuple[Column, ...]:
     """``"title:kind"`` each (kind text when left out)."""
     return tuple(Column(*s.split(":")) for s in spec)
 
 
-def tables(rep: Report) -> dict[str, Table]:
-    """Every figure of the report as a named table (the names of ``/console/analytics.csv?table=``)."""
+def tables(rep: Report, topics: Mapping[str, str] | None = None) -> dict[str, Table]:
+    """Every figure of the report as a named table (the names of ``/console/analytics.csv?table=``).
+    ``topics``: the installation's topic labels by key, so a category reads as its label (the CSV
+    keeps the key in the column beside it)."""
     h, over, under = rep.handoff, rep.over, rep.under
+
+    def cat(key: str) -> tuple[str, str]:
+        return (ALL if key == ALL else category_label(key, topics)), key
+
+    def why(key: str) -> tuple[str, str]:
+        return (ALL if key == ALL else reason_label(key, topics)), key
 
     def rates(name: str, title: str, first: tuple[str, ...], rows: Iterable[Rate], key: Any) -> Table:
         return Table(name, title,
@@ -492,20 +590,24 @@ def tables(rep: Report) -> dict[str, Table]:
                      tuple((*key(r), r.conversations, r.escalated, r.rate) for r in rows))
 
     def durations(name: str, title: str, rows: tuple[Duration, ...]) -> Table:
-        return Table(name, title, _cols("category", "n:count", "median (min):minutes", "p90 (min):minutes"),
-                     tuple((d.category, d.n, d.median, d.p90) for d in rows))
+        return Table(name, title, _cols("category", "category key:key", "n:count", "median (min):minutes",
+                                        "p90 (min):minutes"),
+                     tuple((*cat(d.category), d.n, d.median, d.p90) for d in rows))
 
     def misjudged(name: str, title: str, by: str, m: Misjudgements, rows: tuple[Misjudged, ...]) -> Table:
         base = "handed over" if m.kind == "over" else "kept with the bot"
-        return Table(name, title, _cols(by, f"{base}:count", f"{m.kind}-escalated:count", "share:share",
-                                        *(f"{label}:count" for label in m.causes.values())),
-                     tuple((x.key, x.base, x.count, x.share, *(x.causes.get(c, 0) for c in m.causes)) for x in rows))
+        label = cat if by == "category" else why
+        return Table(name, title, _cols(by, f"{by} key:key", f"{base}:count", f"{m.kind}-escalated:count",
+                                        "share:share", *(f"{text}:count" for text in m.causes.values())),
+                     tuple((*label(x.key), x.base, x.count, x.share, *(x.causes.get(c, 0) for c in m.causes))
+                           for x in rows))
 
     out = [
         rates("handoff_weeks", "Handoff rate per week", ("week",), h.weekly, lambda r: (r.week,)),
-        rates("handoff_categories", "Handoff rate by category", ("category",), h.by_category, lambda r: (r.category,)),
-        rates("handoff", "Handoff rate by category and week", ("category", "week"), h.by_category_week,
-              lambda r: (r.category, r.week)),
+        rates("handoff_categories", "Handoff rate by category", ("category", "category key:key"), h.by_category,
+              lambda r: cat(r.category)),
+        rates("handoff", "Handoff rate by category and week", ("category", "category key:key", "week"),
+              h.by_category_week, lambda r: (*cat(r.category), r.week)),
         durations("resolution", "Resolution time after handoff (handoff → solved)", rep.resolution),
         durations("preparation", "Preparation time (assigned → first agent reply)", rep.preparation),
         Table("csat", "CSAT: AI → human against human only",
@@ -514,24 +616,28 @@ def tables(rep: Report) -> dict[str, Table]:
               tuple((c.group, c.ratings, c.satisfied, c.share, *(c.interval or (None, None)), c.summary)
                     for c in rep.csat)),
         misjudged("over_by_category", "Over-escalations by category", "category", over, over.by_category),
-        misjudged("over_by_reason", "Over-escalations by reason", "reason", over, over.by_reason),
+        misjudged("over_by_reason", "Over-escalations by reason (each signal of a handoff counted)", "reason", over,
+                  over.by_reason),
         misjudged("under_by_category", "Under-escalations by category", "category", under, under.by_category),
-        misjudged("under_by_reason", "Under-escalations by reason", "reason", under, under.by_reason),
+        misjudged("under_by_reason", "Under-escalations by reason (each signal counted)", "reason", under,
+                  under.by_reason),
         Table("suggestions", "Suggested resolution hit rate",
-              _cols("category", "suggested:count", "resolution known:count", "hits:count", "hit rate:share"),
-              tuple((s.category, s.suggested, s.judged, s.hits, s.rate) for s in rep.suggestions)),
+              _cols("category", "category key:key", "suggested:count", "resolution known:count", "hits:count",
+                    "hit rate:share"),
+              tuple((*cat(s.category), s.suggested, s.judged, s.hits, s.rate) for s in rep.suggestions)),
         Table("knowledge", "Resolved handoffs by intent, with the agents' answers",
-              _cols("category", "resolved:count", "median resolution (min):minutes", "answer", "times:count",
-                    "resolution types", "last solved:time"),
-              tuple((k.category, k.resolved, k.median_minutes, a.text, a.times, ", ".join(a.resolutions),
+              _cols("category", "category key:key", "resolved:count", "median resolution (min):minutes", "answer",
+                    "times:count", "resolution types", "last solved:time"),
+              tuple((*cat(k.category), k.resolved, k.median_minutes, a.text, a.times, ", ".join(a.resolutions),
                      a.last_solved_at) for k in rep.knowledge for a in k.answers)),
         Table("bot_verdicts", "The bot's own verdict beside Baton's decision (conversations with a bot)",
               _cols("the bot …", "conversations:count", "Baton handed over:count", "Baton kept with the bot:count"),
               tuple((v.label, v.conversations, v.escalated, v.kept) for v in rep.bot_verdicts)),
         Table("gaps", f"Knowledge gaps: handed over often, resolved in a median under {GAP_MINUTES:.0f} min",
-              _cols("category", "handed over:count", "resolved:count", "median resolution (min):minutes",
-                    "most frequent answer"),
-              tuple((g.category, g.escalations, g.resolved, g.median_minutes, g.answer or "") for g in rep.gaps)),
+              _cols("category", "category key:key", "handed over:count", "resolved:count",
+                    "median resolution (min):minutes", "most frequent answer"),
+              tuple((*cat(g.category), g.escalations, g.resolved, g.median_minutes, g.answer or "")
+                    for g in rep.gaps)),
     ]
     return {t.name: t for t in out}
 
@@ -539,19 +645,19 @@ def tables(rep: Report) -> dict[str, Table]:
 TABLES: tuple[str, ...] = tuple(tables(report([], datetime(2000, 1, 3, tzinfo=timezone.utc))))  # their names
 
 
-def knowledge_json(rep: Report) -> dict[str, Any]:
+def knowledge_json(rep: Report, topics: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The knowledge view as JSON-ready data (the export for the bot's knowledge base): each intent
     with the agents' answers and what they said the bot should have known, and the gaps."""
     return {
         "since": rep.since.astimezone(timezone.utc).isoformat() if rep.since else None,
         "generated_at": rep.now.astimezone(timezone.utc).isoformat(), "gap_minutes": GAP_MINUTES,
-        "categories": [{"category": k.category, "resolved": k.resolved,
+        "categories": [{"category": k.category, "label": category_label(k.category, topics), "resolved": k.resolved,
                         "median_resolution_minutes": _round(k.median_minutes, 1),
                         "answers": [{"text": a.text, "times": a.times, "resolution_types": list(a.resolutions),
                                      "last_solved_at": a.last_solved_at.astimezone(timezone.utc).isoformat()}
                                     for a in k.answers],
                         "missing_knowledge": list(k.missing)} for k in rep.knowledge],
-        "gaps": [{"category": g.category, "handed_over": g.escalations, "resolved": g.resolved,
+        "gaps": [{"category": g.category, "label": category_label(g.category, topics), "handed_over": g.escalations, "resolved": g.resolved,
                   "median_resolution_minutes": _round(g.median_minutes, 1), "answer": g.answer} for g in rep.gaps]}
 
 
@@ -598,11 +704,12 @@ def to_csv(table: Table) -> str:
 
 def to_text(table: Table) -> str:
     """The table as aligned plain text (the CLI)."""
-    head = [c.title for c in table.columns]
-    body = [[shown(v, c.kind) for v, c in zip(row, table.columns)] for row in table.rows]
+    columns = [(i, c) for i, c in enumerate(table.columns) if c.shown]
+    head = [c.title for _, c in columns]
+    body = [[shown(row[i], c.kind) for i, c in columns] for row in table.rows]
     clip = [[cell if len(cell) <= 60 else cell[:59] + "…" for cell in row] for row in body]
     widths = [max(len(x) for x in col) for col in zip(head, *clip)]
-    right = [c.kind != "text" for c in table.columns]
+    right = [c.kind != "text" for _, c in columns]
 
     def line(cells: list[str]) -> str:
         return "  ".join(x.rjust(w) if r else x.ljust(w) for x, w, r in zip(cells, widths, right)).rstrip()

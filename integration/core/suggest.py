@@ -251,6 +251,14 @@ def suggest(index: Index, conversation_text: str, k: int = 3, floor: float = FLO
     return [_suggestion(index.cases[i], score) for i, score in found[:k]]
 
 
+def suggested_before(index: Index, conversation_text: str, moment: datetime, floor: float = FLOOR) -> str | None:
+    """The resolution type a handoff note written at ``moment`` suggests first, from the cases solved
+    before then (what the pipeline's :func:`suggest` finds on a handoff; the history the demo seeds
+    records it, as the pipeline does, for the analytics' suggestion hit rate)."""
+    found = _agreed(index, index.search(terms(conversation_text), VOTERS, floor, before=index.solved_before(moment)))
+    return index.cases[found[0][0]].resolution if found else None
+
+
 def _agreed(index: Index, found: list[tuple[int, float]]) -> list[tuple[int, float]]:
     """``found`` with the best case of the resolution type of most weight (summed scores) first: one
     near case resolved an unusual way must not outvote nine resolved the usual way."""

@@ -31,6 +31,7 @@ from integration.core import routing
 from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, CircuitOpen, Connector,
                                        TicketSnapshot)
 from integration.core.engine import evaluate
+from integration.core.engine.policy import topic_of
 from integration.core.model import (BOT_VERDICTS, RESOLUTION_TYPES, Action, AddNote, Assign, Conversation, Decision, Event,
                                     Installation, Plan, Role, State, TicketOutcome)
 from integration.core.rules import Rules, RulesError, load_rules
@@ -648,14 +649,17 @@ ANSWER_CHARS = 600  # the gist of the resolving answer
 def observed(conversation: Conversation, decision: Decision | None = None,
              now: datetime | None = None) -> dict[str, object]:
     """The outcome columns one look at a conversation gives: its channel, whether a bot took part
-    (never unset once seen), the customer's words; with a decision, its category and reasons, and
-    the handoff (never unset either)."""
+    (never unset once seen), the customer's words; with a decision, its topic (``category``, for every
+    decision: :func:`~integration.core.engine.policy.topic_of`) and reasons, and the handoff (never
+    unset either)."""
     seen: dict[str, object] = {"channel": conversation.channel or None,
                                "query_text": customer_words(conversation) or None}
     if any(m.role is Role.BOT for m in conversation.messages):
         seen["bot_involved"] = True
     if decision is not None:
-        seen.update(category=decision.category, reasons=sorted({r.code for r in decision.reasons}))
+        # the conversation's topic, handed over or not (a handoff's category may be a signal, which
+        # ``reasons`` holds): a category's handoff rate is its handed-over conversations among all of them
+        seen.update(category=topic_of(decision), reasons=sorted({r.code for r in decision.reasons}))
         if decision.action is Action.ESCALATE:
             seen.update(escalated=True, escalated_at=now)
     return {k: v for k, v in seen.items() if v is not None}

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from integration.core import analytics
+from integration.core.model import Installation
+from integration.core.rules import RulesError, load_rules
 from integration.service.store import Store
 
 
@@ -15,6 +17,16 @@ def handoff_report(store: Store, inst_id: str, now: datetime, since: datetime | 
     """Every figure over the installation's conversations first seen since ``since`` (all when None)."""
     with _quiet_gc():
         return analytics.report(store.outcome_rows(inst_id, since=since), now, since)
+
+
+def topic_labels(inst: Installation | None) -> dict[str, str]:
+    """The installation's topics by key with their labels (its rules over the defaults), so a
+    category reads as the admin named it; the defaults' when its stored rules no longer load."""
+    try:
+        rules = load_rules(inst.rules if inst else None, stored=True)
+    except RulesError:
+        rules = load_rules(None)
+    return {key: topic.label for key, topic in rules.topics.items()}
 
 
 @contextmanager

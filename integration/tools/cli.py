@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import closing
+from pathlib import Path
 
 import connectors
 from integration.core.rules import RulesError, load_rules_file
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--email", help="the customer's email address")
     who.add_argument("--customer-id", help="the customer's id in the helpdesk")
     sub.add_parser("rotate-keys", help="re-encrypt every stored secret with the first key of BATON_SECRET_KEY")
+    sub.add_parser("installations", help="list the installations in the database (DATABASE_URL): helpdesk, account, "
+                                         "status, rules version, installed when")
 
     ins = sub.add_parser("install", help="install Baton into a helpdesk account (creates its webhook)")
     helpdesks = ins.add_subparsers(dest="provider", required=True, metavar="HELPDESK")
@@ -64,6 +68,19 @@ def main(argv: list[str] | None = None) -> int:
         one.add_argument("--rules", help="JSON rules file")
 
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except Unusable as e:  # the database or the key the command was pointed at: one sentence, nothing created
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+class Unusable(Exception):
+    """The command cannot use the database it was pointed at (none there, no Baton tables, a key that
+    does not decrypt it): the message says so in a sentence and what to do."""
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         return _evaluate(args)
     if args.command == "demo":
@@ -76,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         print(Fernet.generate_key().decode())
         return 0
     if args.command == "migrate":
-        _store().migrate()
+        _store(existing=False).migrate()
         return 0
+    if args.command == "installations":
+        return _installations()
     if args.command == "install":
         return _install(args)
     if args.command == "replay":
@@ -93,15 +112,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _lifecycle(args: argparse.Namespace) -> int:
     """``uninstall``, ``erase`` and ``rotate-keys`` (README "Data lifecycle"): each prints what it changed."""
-    try:
-        store = _store()
-        if args.command == "rotate-keys":
-            print(f"rotated the secrets of {store.rotate_secrets()} installation(s) to the first key of BATON_SECRET_KEY")
-            return 0
-        known = store.installation(args.installation) is not None
-    except (ValueError, RuntimeError) as e:  # no BATON_SECRET_KEY, or not a key the database was written with
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    store = _store()
+    if args.command == "rotate-keys":
+        print(f"rotated the secrets of {store.rotate_secrets()} installation(s) to the first key of BATON_SECRET_KEY")
+        return 0
+    known = store.installation(args.installation) is not None
     if not known:
         print(f"error: no installation {args.installation!r}", file=sys.stderr)
         return 2
@@ -125,38 +140,46 @@ def _analytics(args: argparse.Namespace) -> int:
     """``report``: every table of the analytics page; ``knowledge``: the knowledge export."""
     from integration.core import analytics
     from integration.service.store import utcnow
-    from integration.service.reports import handoff_report
+    from integration.service.reports import handoff_report, topic_labels
 
     try:
         span = None if args.since == "all" else analytics.period(args.since)
     except ValueError as e:
         print(f"error: --since: {e}", file=sys.stderr)
         return 2
-    try:
-        store = _store()
-        known = store.installation(args.installation) is not None
-    except ValueError as e:  # no BATON_SECRET_KEY, or not the one the database was written with
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if not known:
-        print(f"error: no installation {args.installation!r}", file=sys.stderr)
+    store = _store()
+    inst = store.installation(args.installation)
+    if inst is None:
+        print(f"error: no installation {args.installation!r} (python -m integration installations lists them)",
+              file=sys.stderr)
         return 2
     now = utcnow()
     since = now - span if span else None
     rep = handoff_report(store, args.installation, now, since)
+    topics = topic_labels(inst)
     if args.command == "knowledge":
         if args.format == "csv":
-            sys.stdout.write(analytics.to_csv(analytics.tables(rep)["knowledge"]))
+            sys.stdout.write(analytics.to_csv(analytics.tables(rep, topics)["knowledge"]))
         else:
-            print(json.dumps({"installation": args.installation, **analytics.knowledge_json(rep)}, ensure_ascii=False,
-                             indent=1))
+            print(json.dumps({"installation": args.installation, **analytics.knowledge_json(rep, topics)},
+                             ensure_ascii=False, indent=1))
         return 0
-    print(f"handoff metrics of {args.installation}: {rep.conversations} conversations first seen "
+    print(f"handoff metrics of {args.installation} ({_helpdesk(inst.provider)} {inst.base_url}): "
+          f"{rep.conversations} conversations first seen "
           f"{'since ' + since.strftime('%Y-%m-%d %H:%M UTC') if since else 'ever'} "
           f"(ISO weeks in UTC, wall-clock minutes)")
+    print(f"{rep.bot_involved} with a bot: {rep.escalated} handed over, {rep.kept} kept with the bot; "
+          f"{rep.human_only} human only")
+    words = analytics.ratings(inst.provider)
+    print(f"CSAT counts those who {words.satisfied} among those who rated; no figure under {analytics.MIN_RATINGS} "
+          "ratings")
     for csat in rep.csat:
         print(f"CSAT {csat.group}: {csat.summary}")
-    for table in analytics.tables(rep).values():
+    hits = rep.suggestions[0]
+    print("suggestion hit rate: " + (f"{hits.rate:.0%} ({hits.hits} of {hits.judged} handoffs whose suggested and "
+                                     "final resolution types are known)" if hits.rate is not None
+                                     else "no suggested resolution judged in this period"))
+    for table in analytics.tables(rep, topics).values():
         print()
         print(analytics.to_text(table))
     return 0
@@ -169,7 +192,8 @@ def _backtest(args: argparse.Namespace) -> int:
     store = _store()
     inst = store.installation(args.installation)
     if inst is None:
-        print(f"error: no installation {args.installation!r}", file=sys.stderr)
+        print(f"error: no installation {args.installation!r} (python -m integration installations lists them)",
+              file=sys.stderr)
         return 2
     try:
         draft = _json_object(open(args.rules, encoding="utf-8").read(), f"--rules {args.rules}")
@@ -187,18 +211,117 @@ def _development() -> bool:
     return Settings.from_env().development
 
 
-def _store():  # type: ignore[no-untyped-def]
-    from integration.service.settings import Settings
-    from integration.service.store import Store, Vault
+def _store(existing: bool = True):  # type: ignore[no-untyped-def]
+    """The store DATABASE_URL and BATON_SECRET_KEY name. ``existing``: it must already hold Baton's
+    tables, written with this key; otherwise Unusable says which in a sentence, and nothing is
+    created (no empty SQLite file or folder left behind)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
 
-    settings = Settings.from_env()
-    return Store(settings.database_url, Vault(settings.secret_key))
+    from integration.service.settings import Settings
+    from integration.service.store import SecretsUnreadable, Store, Vault
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:  # a setting that is not a number
+        raise Unusable(f"{e}.") from None
+    url = settings.database_url
+    try:
+        where = make_url(url).render_as_string(hide_password=True)
+    except (ValueError, SQLAlchemyError) as e:
+        raise Unusable(f"DATABASE_URL is not a database address ({e}).") from None
+    point = ("set DATABASE_URL and BATON_SECRET_KEY to the ones Baton runs with (`./run demo --serve` prints the "
+             "demo's)")
+    if not settings.secret_key.strip():
+        raise Unusable(f"BATON_SECRET_KEY is not set: {point}.")
+    try:
+        vault = Vault(settings.secret_key)
+    except ValueError:  # not a Fernet key
+        raise Unusable(f"BATON_SECRET_KEY is not a key Baton makes (`python -m integration secret-key` makes one): "
+                       f"{point}.") from None
+    no_tables = (f"the database at {where} has no Baton tables: {point}, or create them with "
+                 "`python -m integration migrate`.")
+    if existing and url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///")).absolute()
+        if not path.is_file():
+            raise Unusable(f"there is no Baton database at {path}: {point}, or create one with "
+                           "`python -m integration migrate`.")
+        if not _sqlite_has_tables(path):  # read only: a stray empty file stays as it was
+            raise Unusable(no_tables)
+    try:
+        store = Store(url, vault)
+        if existing:
+            if not inspect(store.engine).has_table("installations"):
+                raise Unusable(no_tables)
+            store.check_secrets()
+    except SecretsUnreadable:
+        raise Unusable(f"BATON_SECRET_KEY is not the key the database at {where} was written with, so its "
+                       f"installations cannot be read: {point}.") from None
+    except SQLAlchemyError as e:
+        raise Unusable(f"cannot use the database at {where}: {_first_line(e)}.") from None
+    return store
+
+
+def _sqlite_has_tables(path: Path) -> bool:
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'installations'"
+                                ).fetchone() is not None
+    except sqlite3.Error as e:
+        raise Unusable(f"cannot read the database at {path}: {e}.") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return text[0].rstrip(".") if text else type(e).__name__
+
+
+def _helpdesk(provider: str) -> str:
+    try:
+        return connectors.get(provider).descriptor.name
+    except KeyError:
+        return provider
+
+
+STATUS = {"active": "active", "broken": "waiting for its admin", "uninstalled": "uninstalled"}
+
+
+def _installations() -> int:
+    """Every installation in the database, oldest first, in words (the ids are what other commands take)."""
+    from sqlalchemy import select
+
+    from integration.service.store import installations
+
+    store = _store()
+    cols = installations.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(cols.id, cols.provider, cols.base_url, cols.status, cols.status_reason,
+                                   cols.rules_version, cols.created_at).order_by(cols.created_at, cols.id)).all()
+    if not rows:
+        print("No installation yet: `python -m integration install …` adds one (see each helpdesk's README).")
+        return 0
+    print(f"{len(rows)} installation{'s' if len(rows) != 1 else ''}:")
+    table = [("helpdesk", "account", "status", "rules", "installed", "id")]
+    for r in rows:
+        status = STATUS.get(r.status, r.status) + (f" ({' '.join(r.status_reason.split())[:80]})"
+                                                   if r.status != "active" and r.status_reason else "")
+        installed = r.created_at.strftime("%Y-%m-%d %H:%M UTC") if r.created_at else "–"
+        rules = f"version {r.rules_version}" if r.rules_version else "as installed"
+        table.append((_helpdesk(r.provider), r.base_url, status, rules, installed, r.id))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
 
 
 def _replay(installation: str) -> int:
     store = _store()
     if store.installation(installation) is None:
-        print(f"error: no installation {installation!r}", file=sys.stderr)
+        print(f"error: no installation {installation!r} (python -m integration installations lists them)",
+              file=sys.stderr)
         return 2
     n_events, n_writes = store.replay(installation)
     print(f"queued again: {n_events} dead events and {n_writes} dead write-backs of {installation} "
@@ -230,7 +353,7 @@ def _install(args: argparse.Namespace) -> int:
 
     egress.check_connections(_development())  # the address each call reaches, as in the web and worker (S12)
     try:
-        store = _store()
+        store = _store(existing=False)
         store.migrate()
         inst = install(store, args.provider, args.base_url, creds, args.public_url, settings, rules, args.mode,
                        development=_development())

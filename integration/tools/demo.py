@@ -3,12 +3,19 @@
 Starts Baton (SQLite, in-process queue) and the Zendesk, Freshdesk and Intercom sandboxes,
 installs Baton into each, plays the same conversations on each as customers and a bot would,
 and prints every ticket after Baton has looked at it. ``--serve`` keeps everything running so the
-Zendesk tickets can be opened in a browser.
+Zendesk tickets can be opened in a browser, and prints the environment that points the command
+line at the demo's data. The demo's folder (a new temporary one unless ``--home`` names one) holds
+customer text: it is removed when the demo ends.
 """
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import signal
+import sys
 import tempfile
+import threading
 import textwrap
 import time
 from dataclasses import dataclass
@@ -21,17 +28,19 @@ from cryptography.fernet import Fernet
 import connectors
 from connectors.sandbox import Driver, Person, html_to_text
 from integration.core.model import State
+from integration.service import calibration
 from integration.service.pipeline import Pipeline
+from integration.core.analytics import reason_label
+from integration.service.reports import handoff_report, topic_labels
 from integration.service.settings import Settings
 from integration.service.store import Store, Vault, decisions
 from integration.service.tasks import LocalQueue
 from integration.service.web import create_app
-from integration.core.suggest import hit_rate
-from integration.service.suggestions import case_from_row
 from integration.tools import history
 from integration.tools.local import Server, free_port, install_into, show_app
 
 HELPDESKS = ("zendesk", "freshdesk", "intercom")  # the order the demo plays them in
+ACTIONS = {"escalate": "handed over", "offer_human": "offered a person", "continue": "kept with the bot"}
 
 
 @dataclass(frozen=True)
@@ -83,13 +92,23 @@ GROUPS = ("Support", "Billing", "Accounts", "Legal")
 AGENTS = ("Kim", "Sam", "Lea", "Noor")  # one per group
 
 
+# Topics the admin tracks without handing anything over ("action": "ignore"): the analytics count the
+# conversations the bot kept under what they are about, as they count the handed-over ones
+TRACKED = {
+    "invoices": {"label": "invoices and receipts", "phrases": ["invoice*", "receipt*", "pdf"], "action": "ignore"},
+    "account_settings": {"label": "account settings", "action": "ignore",
+                         "phrases": ["teammate*", "colleague*", "email address", "two-factor", "password*"]},
+    "delivery": {"label": "delivery and shipping", "phrases": ["deliver*", "ship*", "parcel*"], "action": "ignore"},
+}
+
+
 def _rules(ids: dict[str, Any]) -> dict[str, Any]:
     """Where each escalation goes, as an admin would set it. Legal works one hour a day, starting
     three hours from now, so the demo always shows an after-hours handoff."""
     billing, accounts, support, legal = (str(ids[g]) for g in ("Billing", "Accounts", "Support", "Legal"))
     start = (datetime.now(timezone.utc) + timedelta(hours=3)).hour
     window = f"{start:02d}:00-{start + 1:02d}:00" if start < 23 else "23:00-23:59"
-    return {"routing": {
+    return {"topics": TRACKED, "routing": {
         "categories": {"billing_dispute": {"group": billing}, "refund": {"group": billing}, "legal": {"group": legal}},
         "segments": {"vip": accounts, "enterprise": accounts}, "default_group": support, "notify_customer": True,
         "hours": {legal: {"timezone": "UTC", "weekly": {d: [window] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}},
@@ -106,8 +125,20 @@ def _team(driver: Driver) -> dict[str, str]:
 
 
 def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
+    """The demo; its folder is removed when it ends (kept while ``serve`` runs), unless ``home`` names it."""
+    home_dir = Path(home).absolute() if home else Path(tempfile.mkdtemp(prefix="baton-demo-"))
+    if threading.current_thread() is threading.main_thread():  # a plain kill cleans up as Ctrl-C does
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return _run(serve, home_dir, home is not None, out)
+    finally:
+        if home is None:
+            shutil.rmtree(home_dir, ignore_errors=True)  # customer text: never left in the temporary folder
+
+
+def _run(serve: bool, home_dir: Path, kept: bool, out: Any) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request drowns the demo
-    home_dir = Path(home or tempfile.mkdtemp(prefix="baton-demo-"))
+    home_dir.mkdir(parents=True, exist_ok=True)
     key, port = Fernet.generate_key().decode(), free_port()
     # Baton's marketplace apps as this demo deployment registered them with each sandbox
     settings = Settings(database_url=f"sqlite:///{home_dir}/baton.db", secret_key=key,
@@ -117,6 +148,8 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
     queue = LocalQueue(Pipeline(store, park_after=30), drain_every=1.0)
     server = Server(create_app(settings, store=store, queue=queue), port=port)
     out(f"Baton at {server.url} (SQLite in {home_dir}, in-process queue)")
+    if serve or kept:
+        _environment(out, home_dir, settings.database_url, key, kept)
 
     desks = [connectors.driver(key)(retry_delays=(0.2, 0.5, 1.0)) for key in HELPDESKS]
     for desk in desks:
@@ -125,6 +158,33 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
         out("Sandboxes: " + ", ".join(f"{connectors.get(d.key).descriptor.name} {d.url}" for d in desks))
         out(f"Zendesk's agent view: {desks[0].url}/agent/tickets (full notes for every helpdesk are printed below)")
     apps = []
+    try:
+        _play(desks, store, server, queue, settings, serve, out, apps)
+    finally:
+        for desk in desks:
+            desk.stop()
+        server.stop()
+        queue.stop()
+        store.engine.dispose()
+    return 0
+
+
+def _environment(out: Any, home_dir: Path, database_url: str, key: str, kept: bool) -> None:
+    """What points ``python -m integration`` (report, knowledge, backtest, installations …) at this
+    demo's data: the database and the key, the key in a file only the user reads."""
+    key_file = home_dir / "secret-key"
+    key_file.write_text(key + "\n", encoding="utf-8")
+    os.chmod(key_file, 0o600)
+    out("The command line reads this demo's data with this environment (in another terminal):")
+    out(f"  export DATABASE_URL={database_url}")
+    out(f"  export BATON_SECRET_KEY=$(cat {key_file})")
+    out("  ./run installations")
+    out("  (then report, knowledge or backtest --installation <id>; "
+        + ("the folder stays: you named it)" if kept else "the folder is removed when the demo stops)"))
+
+
+def _play(desks: list[Driver], store: Store, server: Server, queue: LocalQueue, settings: Settings, serve: bool,
+          out: Any, apps: list[tuple[str, str, str]]) -> None:
     for desk in desks:
         inst = install_into(desk, store, server.url, rules=_rules(_team(desk)))
         out(f"\n══ {connectors.get(desk.key).descriptor.name} sandbox at {desk.url} (installation {inst.id}) ══\n")
@@ -141,12 +201,10 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
             if handed_over is None and store.state(inst.id, str(cid)) is State.ESCALATED:
                 handed_over = cid
         agents = [str(a["id"]) for a in store.roster(inst.id)[0].get("agents", [])]
-        days = history.seed(store, inst.id, datetime.now(timezone.utc), agents)
-        replay = hit_rate(case_from_row(r) for r in store.resolved_escalations(inst.id))
-        out(f"(and {days} conversations of the last 30 days, decided by the engine, with what became of them: "
-            "the analytics, the suggestions and the calibration review read them; suggested resolutions replayed "
-            f"on its {replay.escalations} solved handoffs: {replay.hit_rate:.0%} matched the eventual resolution type, "
-            f"{replay.coverage:.0%} had a suggestion)")
+        now = datetime.now(timezone.utc)
+        days = history.seed(store, inst.id, now, agents)
+        for line in history_summary(store, inst.id, now, days):
+            out(line)
         if serve:
             show_app(desk, store, settings, inst)
             apps.append((connectors.get(desk.key).descriptor.name, desk.console_url("admin"),
@@ -158,11 +216,25 @@ def run(serve: bool = False, home: str | None = None, out: Any = print) -> int:
             out(f"  {' ' * len(name)}  panel on a handed-over ticket (as an agent) {panel}")
         out(f"Serving. Zendesk's ticket list: {desks[0].url}/agent/tickets; Ctrl-C stops.")
         wait_for_interrupt()
-    for desk in desks:
-        desk.stop()
-    server.stop()
-    queue.stop()
-    return 0
+
+
+def history_summary(store: Store, inst_id: str, now: datetime, days: int) -> list[str]:
+    """What the analytics page and the calibration review show of the seeded history, in the same
+    figures (the 30 days the page shows by default)."""
+    rep = handoff_report(store, inst_id, now, now - timedelta(days=30))
+    h, hits, over = rep.handoff.overall, rep.suggestions[0], rep.over.total
+    lines = [f"(and {days} conversations of the last 30 days, decided by the engine, with what became of them; "
+             "the console's Analytics and Calibration pages read them)",
+             f"  analytics: {h.escalated} of {h.conversations} conversations with a bot handed over "
+             f"({h.rate or 0:.0%}); {over.count} of {over.base} handoffs needless ({over.share or 0:.0%})",
+             "  suggested resolutions: " + (f"{hits.rate:.0%} hit ({hits.hits} of {hits.judged} handoffs whose suggested "
+                                            "and final resolution types are known)" if hits.rate is not None
+                                            else "none judged yet")]
+    inst = store.installation(inst_id)
+    effects = calibration.review(store, inst, now)[1] if inst else []
+    lines.append("  calibration review: " + (f"{effects[0].summary} (Calibration → Preview as a draft)" if effects
+                                             else "no small change would decide better"))
+    return lines
 
 
 def wait_for_interrupt() -> None:
@@ -188,8 +260,9 @@ def _print(out: Any, store: Store, desk: Driver, inst_id: str, cid: Any, sc: Sce
     rows = store.rows(decisions, installation_id=inst_id, ticket_id=str(cid))
     out(f"#{cid} {sc.subject!r} from {sc.customer}")
     if rows:
-        reasons = ", ".join(r["code"] for r in rows[-1]["reasons"]) or "none"
-        out(f"  decision : {rows[-1]['action']} (reasons: {reasons})")
+        topics = topic_labels(store.installation(inst_id))
+        reasons = "; ".join(reason_label(r["code"], topics) for r in rows[-1]["reasons"]) or "no signal"
+        out(f"  decision : {ACTIONS.get(rows[-1]['action'], rows[-1]['action'])} ({reasons})")
     out(f"  priority : {priority}   group / agent: {group}   tags: {' '.join(tags) or '-'}   notes: {len(notes)}")
     if notes:
         lines = [line for line in _text(notes[0]).splitlines() if line.strip()]  # the handoff; later ones follow it up

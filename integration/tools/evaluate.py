@@ -18,6 +18,11 @@ class InputError(ValueError):
     pass
 
 
+# Baton's roles, and the chat roles most exported transcripts use (OpenAI-style: the user is the
+# customer, the assistant is the bot); a "system" message is the bot's instructions either way
+ROLES = {**{r.value: r for r in Role}, "user": Role.CUSTOMER, "assistant": Role.BOT}
+
+
 def _time(value: Any, where: str) -> datetime | None:
     if value is None:
         return None
@@ -44,10 +49,10 @@ def conversation_from_dict(data: Any) -> Conversation:
         where = f'"messages"[{n}]'
         if not isinstance(m, Mapping):
             raise InputError(f"{where}: must be an object")
-        try:
-            role = Role(m.get("role"))
-        except ValueError:
-            raise InputError(f'{where}."role": must be one of customer, bot, agent, system') from None
+        role = ROLES.get(m["role"]) if isinstance(m.get("role"), str) else None
+        if role is None:
+            raise InputError(f'{where}."role": must be one of customer, bot, agent, system (or the chat roles '
+                             'user, assistant)')
         if not isinstance(m.get("text"), str):
             raise InputError(f'{where}."text": required, a string')
         messages.append(Message(role, m["text"], _time(m.get("at"), f'{where}."at"'), bool(m.get("public", True))))

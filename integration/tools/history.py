@@ -19,10 +19,12 @@ from sqlalchemy import insert
 
 from integration.core.codec import conversation_to_json
 from integration.core.engine import evaluate
-from integration.core.model import Action, Conversation, Customer, Message, Role
+from integration.core.engine.policy import topic_of
+from integration.core.model import RESOLUTION_TYPES, Action, Conversation, Customer, Message, Role
 from integration.core.rules import load_rules
-from integration.core.suggest import customer_words
+from integration.core.suggest import Index, customer_words, suggested_before
 from integration.service.store import Store, decisions
+from integration.service.suggestions import case_from_row
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Intent:
     resolution: str  # the resolution type agents pick
     minutes: tuple[float, float]  # time from handoff to solved, low and high
     good: float  # share of good ratings
+    needless: float = 0.0  # share of its handoffs agents judge not needed (the bot could have answered)
+    weight: int = 1  # how common it is among the intents
 
 
 INTENTS = (
@@ -42,10 +46,26 @@ INTENTS = (
            "I can see your recent payments. Duplicate charges are usually reversed automatically within 5 days.",
            "Refunded the duplicate charge for order {n}; it shows on the card in 3-5 business days.",
            "refund issued", (60, 600), 0.8),
+    # a refund *status* question: the refund topic hands it over, and an agent answers it from the docs
+    # in minutes, so agents mark these handoffs not needed (the calibration review's offer-instead case)
+    Intent(("When will I get my refund for order {n}?", "How long does a refund take to show on my card?",
+            "I was told I'd get a refund for order {n}, when does it arrive?"),
+           "Refunds are sent back to the card you paid with.",
+           "Refunds show on the card 5-10 business days after we issue them; the one for order {n} went out on Monday.",
+           "how-to answered", (2, 9), 0.9, needless=0.9, weight=2),
     Intent(("How do I export my invoices as PDF?", "Where can I download the invoice for order {n}?",
             "I can't find how to get a PDF of my bill"),
            "You can find your invoices under Billing → History.",
-           "Showed the Export button in Billing → History → ⋯ → Download PDF.", "how-to answered", (2, 15), 0.9),
+           "Showed the Export button in Billing → History → ⋯ → Download PDF.", "how-to answered", (2, 15), 0.9,
+           needless=0.6),
+    Intent(("How do I add a teammate to my workspace?", "Can I invite a colleague to our account?"),
+           "Admins can invite people from Settings → Team.",
+           "Sent the invite from Settings → Team → Invite; the teammate accepts it from the email within 7 days.",
+           "how-to answered", (2, 12), 0.9, needless=0.6),
+    Intent(("How can I change the email address on my account?", "How do I turn on two-factor authentication?"),
+           "You can change your account under Settings → Profile and Settings → Security.",
+           "Walked them through Settings → Security → Two-factor and Profile → Email → Edit.", "how-to answered",
+           (3, 14), 0.9, needless=0.6),
     Intent(("Someone logged into my account from another country, I think I was hacked",
             "I got a password reset email I never asked for and now I can't log in"),
            "For your security, please reset your password from the login page.",
@@ -60,48 +80,85 @@ INTENTS = (
            "policy exception", (30, 400), 0.6),
     Intent(("Can I talk to a human please? Your bot doesn't understand me", "I want to speak to a real person now"),
            "I'm here to help! Could you tell me more?", "Answered the question about the delivery date of order {n}.",
-           "how-to answered", (5, 60), 0.85),
+           "how-to answered", (5, 60), 0.85, needless=0.3),
 )
 ROUTINE = ("What are your opening hours?", "Do you ship to Canada?", "How long does delivery take?",
            "Can I change my delivery address?", "Is there a student discount?")
+# what customers answer when the bot's first answer did not do it: mostly short and mild (the bot's
+# model reads some of them as needing a person, though a how-to answer settles them), some angry
+FOLLOW_UPS = ("That doesn't help, I already tried that.", "Hmm, that's not what I asked.", "No, that's not it.",
+              "Still doesn't work.", "Doesn't work.", "That's not working for me.", "Nope, still stuck.",
+              "That's not the answer I need.", "I don't see it there.", "Where exactly? I can't find it.",
+              "I can't see that option.", "Sorry, I still don't get it.", "There's no such button.",
+              "This is useless, I've asked three times now!!!", "Ugh, this is so frustrating.")
 
 
 def seed(store: Store, inst_id: str, now: datetime, agents: list[str], days: int = 30, per_day: int = 14,
          rng: random.Random | None = None) -> int:
-    """Write ``days`` of history for the installation; returns how many conversations."""
+    """Write ``days`` of history for the installation; returns how many conversations. Each handoff
+    then gets the resolution type its note would have suggested (the handoffs solved before it, as
+    the pipeline looks them up), for the suggestion hit rate."""
     rng = rng or random.Random(inst_id)
     inst = store.installation(inst_id)
-    rules = load_rules(inst.rules if inst else None)
+    rules = load_rules(inst.rules if inst else None, stored=True)
     count = 0
+    handoffs: list[tuple[str, str, datetime]] = []
     for day in range(days, 0, -1):
         for _ in range(rng.randint(per_day - 4, per_day + 4)):
             count += 1
             at = now - timedelta(days=day, minutes=rng.randint(0, 24 * 60 - 1))
-            _one(store, inst_id, rules, rng, f"h{count:05d}", at, agents, now)
+            handoff = _one(store, inst_id, rules, rng, f"h{count:05d}", at, agents, now)
+            if handoff:
+                handoffs.append(handoff)
+    _suggestions(store, inst_id, handoffs)
     return count
 
 
+def _suggestions(store: Store, inst_id: str, handoffs: list[tuple[str, str, datetime]]) -> None:
+    """What each handoff's note suggested when it was written: the most similar cases solved before
+    the handoff (never itself, solved later), as the pipeline's suggester finds them."""
+    index = Index(case_from_row(r) for r in store.resolved_escalations(inst_id))
+    for ticket, words, handed in handoffs:
+        suggested = suggested_before(index, words, handed)
+        if suggested:
+            store.record_outcome(inst_id, ticket, {"suggested": suggested}, handed)
+
+
+def _decide(conversation: Conversation, rules: Any) -> tuple[Conversation, Any]:
+    """Decide as Baton does, after each customer message: the first handoff ends it (a person takes
+    over), else the decision on the whole conversation."""
+    for i, m in enumerate(conversation.messages):
+        if m.role is not Role.CUSTOMER:
+            continue
+        upto = replace(conversation, messages=conversation.messages[:i + 1], as_of=m.at)
+        decision = evaluate(upto, rules)
+        if decision.action is Action.ESCALATE:
+            return upto, decision
+    return conversation, evaluate(conversation, rules)
+
+
 def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str, at: datetime, agents: list[str],
-         now: datetime) -> None:
+         now: datetime) -> tuple[str, str, datetime] | None:
+    """One conversation and what became of it; a handoff's (ticket, customer's words, when)."""
     n = rng.randint(1000, 9999)
     if rng.random() < 0.15:  # an email ticket no bot touched: the human-only baseline
-        intent = rng.choice(INTENTS)
+        intent = rng.choices(INTENTS, [i.weight for i in INTENTS])[0]
         messages = (Message(Role.CUSTOMER, rng.choice(intent.asks).format(n=n), at),)
         conversation = Conversation(ticket, messages, Customer(id=f"c{n}"), channel="email", as_of=at)
         _human_only(store, inst_id, ticket, conversation, intent, rng, at, agents, n)
-        return
-    routine = rng.random() < 0.6
-    intent = None if routine else rng.choice(INTENTS)
+        return None
+    routine = rng.random() < 0.5
+    intent = None if routine else rng.choices(INTENTS, [i.weight for i in INTENTS])[0]
     first = rng.choice(ROUTINE) if intent is None else rng.choice(intent.asks).format(n=n)
     messages = [Message(Role.CUSTOMER, first, at), Message(Role.BOT, intent.bot if intent else "Here is the answer.",
                                                             at + timedelta(seconds=20))]
-    if intent is not None and rng.random() < 0.5:
-        messages.append(Message(Role.CUSTOMER, "That doesn't help, I already tried that.", at + timedelta(minutes=1)))
+    if intent is not None and rng.random() < 0.6:
+        messages.append(Message(Role.CUSTOMER, rng.choice(FOLLOW_UPS), at + timedelta(minutes=1)))
     conversation = Conversation(ticket, tuple(messages), Customer(id=f"c{n}", tier="vip" if rng.random() < 0.05 else None),
                                 subject=first[:60], channel="messaging", as_of=at + timedelta(minutes=1))
-    decision = evaluate(conversation, rules)
+    conversation, decision = _decide(conversation, rules)
     _decision(store, inst_id, ticket, conversation, decision, at)
-    seen: dict[str, Any] = {"channel": "messaging", "bot_involved": True, "category": decision.category,
+    seen: dict[str, Any] = {"channel": "messaging", "bot_involved": True, "category": topic_of(decision),
                             "reasons": sorted({r.code for r in decision.reasons}),
                             "query_text": customer_words(conversation)}
     if decision.action is not Action.ESCALATE:
@@ -114,7 +171,7 @@ def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str
             if rng.random() < 0.3:
                 seen.update(csat=1.0 if rng.random() < 0.85 else 0.0, csat_at=at + timedelta(hours=1))
         store.record_outcome(inst_id, ticket, seen, at)
-        return
+        return None
     intent = intent or rng.choice(INTENTS)
     handoff = at + timedelta(minutes=1)
     agent = rng.choice(agents) if agents else None
@@ -123,16 +180,21 @@ def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str
     solved = handoff + timedelta(minutes=rng.uniform(*intent.minutes))
     seen.update(escalated=True, escalated_at=handoff, assigned_at=assigned, assignee_id=agent,
                 first_agent_reply_at=replied, answer_text=intent.answer.format(n=n))
+    # the resolution type the agent chose: mostly the intent's own, sometimes another one
+    resolution = intent.resolution if rng.random() < 0.9 else rng.choice(RESOLUTION_TYPES)
     if solved < now:
         seen.update(solved_at=max(solved, replied), reopens=1 if rng.random() < 0.06 else 0)
+        if rng.random() < 0.7:  # answered with a macro that tags the resolution type
+            seen.update(resolution=resolution)
         if rng.random() < 0.45:
             seen.update(csat=1.0 if rng.random() < intent.good else 0.0, csat_at=solved + timedelta(hours=1))
     store.record_outcome(inst_id, ticket, seen, at)
     if solved < now and rng.random() < 0.7:  # agents say how it went from the panel
-        fast_howto = intent.resolution == "how-to answered" and (solved - handoff) <= timedelta(minutes=10)
-        verdict = "not_needed" if fast_howto and rng.random() < 0.7 else ("too_late" if rng.random() < 0.08 else "right")
+        verdict = ("not_needed" if resolution == intent.resolution and rng.random() < intent.needless else
+                   "too_late" if rng.random() < 0.08 else "right")
         store.record_feedback(inst_id, ticket, author_id=agent or "0", author_name="Demo agent", verdict=verdict,
-                              resolution=intent.resolution, missing_knowledge=None)
+                              resolution=resolution, missing_knowledge=None)
+    return ticket, seen["query_text"], handoff
 
 
 def _human_only(store: Store, inst_id: str, ticket: str, conversation: Conversation, intent: Intent,

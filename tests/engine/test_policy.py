@@ -85,3 +85,22 @@ def test_learned_model_explains_itself_with_words():
     model = next(f for f in d.findings if f.signal == "model")
     assert 0.0 <= model.score <= 1.0
     assert "model score" in model.summary
+
+
+def test_every_decision_says_what_the_conversation_is_about_without_changing_what_is_handed_over():
+    """A kept conversation is counted under its topic as a handed-over one is (the analytics' handoff
+    rate by category): a track-only topic names it, a topic the customer refused a person on too."""
+    from integration.core.engine.policy import topic_of
+
+    tracked = load_rules({**NO_MODEL, "topics": {"invoices": {"label": "invoices", "phrases": ["invoice*"],
+                                                              "action": "ignore"}}})
+    kept = evaluate(conv("How do I download my invoice?"), tracked)
+    assert kept.action is Action.CONTINUE and kept.category == "invoices" and topic_of(kept) == "invoices"
+    assert evaluate(conv("How do I download my invoice?"), load_rules(NO_MODEL)).category is None  # no topic: none
+    angry = evaluate(conv("How do I download my invoice? This is RIDICULOUS!!! Useless bot"), tracked)
+    assert angry.action is Action.ESCALATE and angry.category == "frustration"  # routed as before
+    assert topic_of(angry) == "invoices"  # and counted under what it is about
+    legal = evaluate(conv("My lawyer will read my invoice"), tracked)
+    assert legal.category == "legal" and topic_of(legal) == "legal"
+    refused = evaluate(conv("I don't want a human, just tell me how to cancel my subscription"), load_rules(NO_MODEL))
+    assert refused.action is Action.CONTINUE and refused.category == "cancellation"

@@ -59,6 +59,10 @@ def decide(conversation: Conversation, findings: list[Finding], rules: Rules, la
         category = "frustration" if reasons[0].code == "sentiment" else reasons[0].code
 
     topic = next((f for f in findings if f.signal == "risky_topic"), None)
+    if action is Action.CONTINUE:
+        # nothing is routed, but what the conversation is about is still known: the analytics count a
+        # conversation the bot kept under its topic, as they count a handed-over one
+        category = topic.category if topic else None
     intent = rules.topics[topic.category].label if topic else None
     return Decision(
         conversation_id=conversation.id,
@@ -74,6 +78,18 @@ def decide(conversation: Conversation, findings: list[Finding], rules: Rules, la
         explanation=_explain(action, reasons, findings) if refusal is None else
         f"The bot continues: the customer said they do not want a person (“{refusal.evidence[0].quote}”).",
     )
+
+
+def topic_of(decision: Decision) -> str | None:
+    """What the conversation is about, whether or not it was handed over: the decision's category
+    when it is a topic of the taxonomy, else the first topic the engine found (a track-only topic,
+    ``"action": "ignore"``, included); None when it found none. A handoff's category can be a signal
+    (``frustration``, ``explicit_request``) that says why, not what about: the analytics count
+    conversations by this, and by the signals separately."""
+    topics = [f.category for f in decision.findings if f.signal == "risky_topic" and f.category]
+    if decision.category in topics:
+        return decision.category
+    return topics[0] if topics else None
 
 
 def _explain(action: Action, reasons: list[Reason], findings: list[Finding]) -> str:
