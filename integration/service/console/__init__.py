@@ -146,6 +146,6 @@ def _when(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC") if t else "never"
 
 
-from integration.service.console import analytics, views  # noqa: E402,F401  (register their routes on bp)
+from integration.service.console import analytics, views, words  # noqa: E402,F401  (register their routes on bp)
 
 __all__ = ["bp", "Identity", "start_session", "whole_number", "ID_MAX", "RESOLUTION_TYPES", "VERDICTS"]

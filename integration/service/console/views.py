@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Sequence
 
 from flask import g, redirect, render_template, request, url_for
 
@@ -14,7 +14,8 @@ from integration.core.calibration import merged
 from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, live_rules
 from integration.service.calibration import proposals
 from integration.service.calibration import review as calibration_review
-from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity, whole_number
+from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity, whole_number, words
+from integration.service.console.sentences import sentences
 from integration.service.store import retention_days, retention_days_of, utcnow
 
 
@@ -175,25 +176,50 @@ def _working() -> tuple[dict[str, Any], dict[str, Any] | None]:
     return (dict(draft["rules"]) if draft else _published()), draft
 
 
+SECTION_KEYS = tuple(key for key, *_ in forms.SECTIONS)
+
+
+def _section(raw: str | None) -> str:
+    return raw if raw in SECTION_KEYS else SECTION_KEYS[0]
+
+
+def _names(rules: Any = None) -> words.Names:
+    return words.names_for(_store(), g.installation, rules)
+
+
+def _rules_page(data: dict[str, Any], draft: dict[str, Any] | None, section: str, status: int = 200,
+                problems: Sequence[str] = (), submitted: dict[str, str] | None = None, saved: Any = None) -> Any:
+    """The rules form in sections, each with its rules in sentences; after a refused save, the
+    section of the first problem is the one shown."""
+    rules_ = forms.tolerant(data)
+    names = _names(rules_)
+    sections, orphans = forms.form_for(rules_, request.form if problems else None, problems, submitted, names=names)
+    said = sentences(rules_, names)
+    for s in sections:
+        s.sentences = said.get(s.key, [])
+    if problems:
+        section = forms.section_of_problem(sections) or section
+    return render_template("rules.html", sections=sections, orphans=orphans, draft=draft, section=section,
+                           problems=problems, saved=saved), status
+
+
 @bp.get("/console/rules")
 def rules() -> Any:
     data, draft = _working()
-    groups, orphans = forms.form_for(forms.tolerant(data))
-    return render_template("rules.html", groups=groups, orphans=orphans, draft=draft, saved=request.args.get("saved"))
+    return _rules_page(data, draft, _section(request.args.get("section")), saved=request.args.get("saved"))
 
 
 @bp.post("/console/rules")
 def save_rules() -> Any:
-    """Save the form as the draft (valid rules only), then stay, preview or publish."""
+    """Save the form as the draft (valid rules only), then stay on its section or preview."""
     data, parsed, problems, submitted = forms.check(request.form)
+    section = _section(request.form.get("section"))
     if problems:
-        groups, orphans = forms.form_for(forms.tolerant(data), request.form, problems, submitted)
-        return render_template("rules.html", groups=groups, orphans=orphans, draft=_store().draft(g.installation.id),
-                               problems=problems), 422
+        return _rules_page(data, _store().draft(g.installation.id), section, 422, problems, submitted)
     _store().save_draft(g.installation.id, data, identity().name)
     if request.form.get("then") == "preview":
         return _go("console.preview")
-    return _go("console.rules", saved="1")
+    return _go("console.rules", saved="1", section=section)
 
 
 @bp.post("/console/rules/discard")
