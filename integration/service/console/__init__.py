@@ -18,6 +18,7 @@ from markupsafe import Markup
 from integration.core.model import RESOLUTION_TYPES
 from integration.service.console import session as sessions
 from integration.service.console.session import Identity, SessionError
+from integration.service.console.words import DECIDED
 
 # The look of each helpdesk: the stylesheets (vendored under static/, with their licences) a page
 # loads after Baton's own. The markup uses Zendesk Garden's class names (c-btn, c-table, c-callout,
@@ -139,7 +140,7 @@ def _helpers() -> dict[str, Any]:
     ident = getattr(g, "identity", None)
     return {"link": link, "hidden": hidden, "identity": ident, "installation": getattr(g, "installation", None),
             "themes": THEMES.get(ident.helpdesk, ()) if ident else (),
-            "fragment": bool(ident and ident.frame == "fdk"), "when": _when}
+            "fragment": bool(ident and ident.frame == "fdk"), "when": _when, "decided": DECIDED}
 
 
 def _when(t: datetime | None) -> str:

@@ -9,12 +9,13 @@ from flask import g, redirect, render_template, request, url_for
 from integration.core import routing
 from integration.core.preview import KINDS
 from integration.core.codec import conversation_from_json
-from integration.core.rules import RulesError, differences, load_rules
+from integration.core.rules import RulesError, load_rules, rules_to_json
 from integration.core.calibration import merged
 from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, live_rules
 from integration.service.calibration import proposals
 from integration.service.calibration import review as calibration_review
-from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity, whole_number, words
+from integration.service.console import RESOLUTION_TYPES, VERDICTS, _when, baton, bp, forms, identity, whole_number, words
+from integration.service.console.links import ticket_link
 from integration.service.console.sentences import sentences
 from integration.service.store import retention_days, retention_days_of, utcnow
 
@@ -236,7 +237,8 @@ def preview() -> Any:
         return render_template("preview.html", report=None, draft=None, n=0)
     n = _count(request.args.get("n"))
     report = backtest(_store(), g.installation, draft["rules"], n)
-    return render_template("preview.html", report=report, draft=draft, n=n, kinds=KINDS)
+    return render_template("preview.html", report=report, draft=draft, n=n, kinds=KINDS, names=_names(_loaded(draft["rules"])),
+                           changes=_rule_changes(_published(), draft["rules"]))
 
 
 @bp.get("/console/preview/<ticket>")
@@ -248,7 +250,55 @@ def preview_one(ticket: str) -> Any:
         return render_template("error.html", message="Nothing to compare: no draft, or no kept conversation for "
                                                      "this ticket."), 404
     change = report.changes[0]
-    return render_template("preview_one.html", change=change, conversation=change.conversation)
+    return render_template("preview_one.html", change=change, conversation=change.conversation,
+                           names=_names(_loaded(draft["rules"])), ticket_url=ticket_link(g.installation, ticket))
+
+
+def _rule_changes(a: Any, b: Any) -> list[tuple[str, str, str, str]]:
+    """What differs between two rule sets as they take effect, in words: (rule, before, after, its
+    path). Rules stored before a check existed load as the pipeline loads them (``stored``)."""
+    loaded = [_loaded(x) for x in (a, b)]
+    flat = [_flat(rules_to_json(x)) for x in loaded]
+    names = _names(loaded[1])
+    return [(names.path(path), names.value(path, flat[0].get(path)), names.value(path, flat[1].get(path)), path)
+            for path in sorted(flat[0].keys() | flat[1].keys()) if flat[0].get(path) != flat[1].get(path)]
+
+
+def _loaded(data: Any) -> Any:
+    """Rules as they run: as the pipeline loads them, or with every bad value at its default."""
+    try:
+        return load_rules(data, stored=True)
+    except RulesError:
+        return forms.tolerant(data if isinstance(data, dict) else {})
+
+
+def _flat(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{path}.{k}" if path else str(k)))
+        return out
+    return {path: value}
+
+
+def _next_version() -> int:
+    rows = _store().versions(g.installation.id)
+    return (rows[0]["number"] if rows else 1) + 1
+
+
+@bp.get("/console/publish")
+def confirm_publish() -> Any:
+    """Before publishing: what the draft changes, in rules and in the last conversations' decisions."""
+    draft = _store().draft(g.installation.id)
+    if draft is None:
+        return _go("console.preview")
+    try:
+        report = backtest(_store(), g.installation, draft["rules"], DEFAULT_COUNT)
+    except RulesError as e:  # the engine changed since the draft was saved: back to the form
+        return render_template("error.html", message=str(e)), 422
+    return render_template("confirm.html", act="publish", report=report, kinds=KINDS, draft=draft,
+                           changes=_rule_changes(_published(), draft["rules"]), number=_next_version(),
+                           comment=(request.args.get("comment") or "")[:500])
 
 
 @bp.post("/console/publish")
@@ -260,9 +310,17 @@ def publish() -> Any:
         load_rules(draft["rules"])
     except RulesError as e:  # the engine changed since the draft was saved: back to the form
         return render_template("error.html", message=str(e)), 422
+    seen = request.form.get("draft_at")
+    if seen is not None and seen != _stamp(draft["updated_at"]):
+        return render_template("error.html", message="The draft changed since you confirmed it (saved again by "
+                               f"{draft['author']} {_when(draft['updated_at'])}): review it again before publishing."), 409
     comment = (request.form.get("comment") or "").strip()[:500] or "no comment"
     number = _store().publish(g.installation.id, draft["rules"], identity().name, comment)
     return _go("console.versions", published=number)
+
+
+def _stamp(t: Any) -> str:
+    return t.isoformat() if t else ""
 
 
 NO_SUCH_VERSION = "No such version: versions are numbered 1, 2, 3 … as they are published."
@@ -276,10 +334,26 @@ def versions() -> Any:
     chosen = {n: _store().version(g.installation.id, n) for n in (a, b) if n is not None}
     if (given[0] and a is None) or (given[1] and b is None) or None in chosen.values():
         return render_template("error.html", message=NO_SUCH_VERSION), 404
-    diff = differences(chosen[a]["rules"], chosen[b]["rules"]) if a and b else None
+    diff = _rule_changes(chosen[a]["rules"], chosen[b]["rules"]) if a and b else None
     return render_template("versions.html", rows=rows, diff=diff, a=a, b=b,
                            published=whole_number(request.args.get("published")),
                            audit=_store().audit_log(g.installation.id, 30))
+
+
+@bp.get("/console/versions/<number>/rollback")
+def confirm_rollback(number: str) -> Any:
+    """Before rolling back: what going back to version ``number`` changes, in rules and in the last
+    conversations' decisions (version ``number`` replayed against the live rules)."""
+    version = _store().version(g.installation.id, n) if (n := whole_number(number)) else None
+    if version is None:
+        return render_template("error.html", message=NO_SUCH_VERSION), 404
+    try:
+        report = backtest(_store(), g.installation, version["rules"], DEFAULT_COUNT)
+    except RulesError as e:
+        return render_template("error.html", message=f"Version {n} no longer loads ({e}): Baton cannot roll back "
+                                                     "to it."), 422
+    return render_template("confirm.html", act="rollback", report=report, kinds=KINDS, version=version,
+                           changes=_rule_changes(_published(), version["rules"]), number=_next_version())
 
 
 @bp.post("/console/versions/<number>/rollback")
