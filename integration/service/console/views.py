@@ -1,7 +1,8 @@
 """The console's and the panel's pages."""
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 from flask import g, redirect, render_template, request, url_for
@@ -101,14 +102,66 @@ def roster() -> Any:
     return render_template("roster.html", roster=r, synced=synced, now=utcnow())
 
 
+ACTIVITY_PAGE = 50
+RANGES = {"1d": ("the last 24 hours", timedelta(days=1)), "7d": ("the last 7 days", timedelta(days=7)),
+          "30d": ("the last 30 days", timedelta(days=30)), "": ("any time", None)}
+_CURSOR = re.compile(r"(\d{1,20})-(\d{1,10})")
+
+
+def _cursor(raw: str | None) -> tuple[datetime, int] | None:
+    """A page boundary in a URL, ``<microseconds since the epoch>-<decision id>``; anything else is
+    no boundary (the newest page), never an error."""
+    m = _CURSOR.fullmatch(raw or "")
+    ident = whole_number(m.group(2)) if m else None
+    if m is None or ident is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(m.group(1)) / 1_000_000, timezone.utc), ident
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def cursor_of(row: dict[str, Any]) -> str:
+    at = row["created_at"]
+    micros = (at - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    return f"{micros}-{row['id']}"
+
+
+def matching_categories(query: str, names: words.Names) -> list[str] | None:
+    """The categories whose name (or key) contains what the admin typed: "billing" finds the billing
+    dispute topic, "person" the explicit request. None when nothing was typed."""
+    q = " ".join(query.split()).lower()
+    if not q:
+        return None
+    keys = {k for k, _ in names.categories()} | set(words.SIGNALS) | set(names.rules.segment.tiers)
+    keys.add(q.replace(" ", "_"))
+    return sorted(k for k in keys if q in names.category(k).lower() or q in k.lower())
+
+
 @bp.get("/console/activity")
 def activity() -> Any:
+    """Decisions, the newest first, a page at a time; filtered by decision, category (by its name),
+    ticket and time range; each ticket links to it in the helpdesk."""
     action = request.args.get("action") or None
-    category = request.args.get("category") or None
-    rows = _store().activity(g.installation.id, action=action, category=category,
-                             ticket_id=request.args.get("ticket") or None, limit=200)
-    return render_template("activity.html", rows=rows, action=action, category=category,
-                           actions=("escalate", "offer_human", "continue"))
+    action = action if action in words.DECIDED else None
+    category = (request.args.get("category") or "")[:100]
+    ticket = (request.args.get("ticket") or "").strip().lstrip("#")[:64] or None
+    span = request.args.get("range") or ""
+    span = span if span in RANGES else ""
+    names = _names(live_rules(g.installation))
+    since = utcnow() - RANGES[span][1] if RANGES[span][1] else None
+    rows, older, newer = _store().activity_page(
+        g.installation.id, action=action, categories=matching_categories(category, names), ticket_id=ticket,
+        since=since, before=_cursor(request.args.get("before")), after=_cursor(request.args.get("after")),
+        limit=ACTIVITY_PAGE)
+    for r in rows:
+        r["url"] = ticket_link(g.installation, r["ticket_id"])
+    filters = {k: v for k, v in (("action", action), ("category", category), ("ticket", ticket), ("range", span)) if v}
+    return render_template("activity.html", rows=rows, action=action, category=category, ticket=ticket, span=span,
+                           ranges={k: v[0] for k, v in RANGES.items()}, names=names, filters=filters,
+                           older=cursor_of(rows[-1]) if rows and older else None,
+                           newer=cursor_of(rows[0]) if rows and newer else None,
+                           first_page=not request.args.get("before") and not request.args.get("after"))
 
 
 # the agent panel
