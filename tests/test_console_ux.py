@@ -250,3 +250,56 @@ def test_activity_is_searched_by_ticket_by_category_name_and_time(console, store
     assert tickets(ticket="#3") == ["3"]
     assert tickets(category="nothing like it") == []
     assert tickets(before="garbage", after="1-2-3") == ["2", "1", "3"]  # a cursor Baton did not make: the newest
+
+
+# the agent panel
+
+def test_a_conversation_kept_with_the_bot_is_asked_about_keeping_it_not_about_an_escalation(console, store):
+    app, a, _ = console
+    decided(store, a, "60", "How do I reset my password?")
+    token, csrf = session(app, a, role="agent", name="Sam Agent")
+    client = app.test_client()
+    html = page(client, "/panel", token, ticket="60")
+    assert "Kept with the bot" in html and "Keeping it with the bot was …" in html
+    assert re.findall(r'name="verdict" value="(\w+)"', html) == ["right", "too_late"]
+    assert "Wrong: it should have been handed over" in html and "escalation" not in html.lower()
+    bad = client.post("/panel/feedback", data={"s": token, "csrf": csrf, "ticket": "60", "verdict": "not_needed"})
+    assert bad.status_code == 422 and store.feedback_for(a.id, "60") == []
+
+
+def test_the_saved_feedback_is_shown_and_changed_and_the_latest_counts(console, store):
+    app, a, _ = console
+    decided(store, a, "61", "How do I reset my password?")
+    token, csrf = session(app, a, role="agent", name="Sam Agent")
+    client = app.test_client()
+    r = client.post("/panel/feedback", data={"s": token, "csrf": csrf, "ticket": "61", "verdict": "too_late",
+                                             "missing_knowledge": "resets need a person for SSO accounts"})
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert 'id="feedback-saved"' in html
+    saved = Form(html, "feedback").values  # the choice, as saved, in the form
+    assert re.search(r'value="too_late" checked', html) and saved["missing_knowledge"] == "resets need a person for SSO accounts"
+    assert "You said “Should have been handed over”" in html and "Save changes" in html
+    client.post("/panel/feedback", data={**saved, "verdict": "right"})  # changed their mind
+    assert re.search(r'value="right" checked', page(client, "/panel", token, ticket="61"))
+    store.record_outcome(a.id, "61", {"escalated": False, "category": None})
+    (row,) = [r for r in store.outcome_rows(a.id) if r["ticket_id"] == "61"]
+    assert row["verdict"] == "right"  # the figures read the latest answer
+
+
+def test_the_panel_shows_the_suggested_resolution_with_the_conversations_it_comes_from(console, store):
+    app, a, _ = console
+    now = utcnow()
+    solved = ["charged twice for my invoice this month", "double charged on my invoice this month",
+              "how do I reset my password", "the app crashes when I upload a photo"]
+    for n, words_ in enumerate(solved):
+        store.record_outcome(a.id, f"9{n}", {"escalated": True, "escalated_at": now - timedelta(days=3),
+                                             "solved_at": now - timedelta(days=2), "query_text": words_,
+                                             "answer_text": "Refunded the duplicate charge." if n < 2 else "Answered.",
+                                             "resolution": "refund issued" if n < 2 else "how-to answered"})
+    decided(store, a, "62", "I was charged twice on my invoice this month")
+    token, _ = session(app, a, role="agent")
+    html = page(app.test_client(), "/panel", token, ticket="62")
+    part = re.search(r'<details class="fold panel-part" id="suggestions" open>.*?</details>', html, re.S).group(0)
+    assert "Refund issued" in part and "Refunded the duplicate charge." in part
+    assert re.findall(r'href="https://a.zendesk.com/agent/tickets/(\d+)"[^>]*class="source">#\1<', part) == ["90", "91"]
+    assert '<details class="fold panel-part" id="why" open>' in html  # every long part folds

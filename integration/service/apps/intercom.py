@@ -82,7 +82,7 @@ def _canvas(submit: bool) -> Any:
             values = dict(req.input_values or {})
         else:
             notice = "Thanks: your feedback is saved."
-    return _answer(intercom.panel_canvas(panel_data(inst, req.conversation_id), notice=notice, error=error,
+    return _answer(intercom.panel_canvas(panel_data(inst, req.conversation_id, req.admin_id), notice=notice, error=error,
                                          values=values))
 
 

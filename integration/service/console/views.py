@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
@@ -15,7 +16,7 @@ from integration.core.calibration import merged
 from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, live_rules
 from integration.service.calibration import proposals
 from integration.service.calibration import review as calibration_review
-from integration.service.console import RESOLUTION_TYPES, VERDICTS, _when, baton, bp, forms, identity, whole_number, words
+from integration.service.console import QUESTIONS, RESOLUTION_TYPES, SAID, VERDICTS, _when, baton, bp, forms, identity, whole_number, words
 from integration.service.console.links import ticket_link
 from integration.service.console.sentences import sentences
 from integration.service.store import retention_days, retention_days_of, utcnow
@@ -171,7 +172,8 @@ def panel() -> Any:
     ticket = request.args.get("ticket", "").strip()
     if not ticket:
         return render_template("error.html", message="No ticket: open the panel from a ticket."), 400
-    return render_template("panel.html", **panel_data(g.installation, ticket), saved=request.args.get("saved"))
+    return render_template("panel.html", **panel_data(g.installation, ticket, identity().user_id),
+                           saved=request.args.get("saved"))
 
 
 @bp.post("/panel/feedback")
@@ -179,36 +181,56 @@ def feedback() -> Any:
     ticket = request.form.get("ticket", "").strip()
     error = save_feedback(g.installation, identity(), ticket, request.form)
     if error:
-        return render_template("panel.html", **panel_data(g.installation, ticket), error=error), 422
+        return render_template("panel.html", **panel_data(g.installation, ticket, identity().user_id),
+                               error=error, typed=request.form), 422
     return _go("console.panel", ticket=ticket, saved="1")
 
 
-def panel_data(inst: Any, ticket: str) -> dict[str, Any]:
+def panel_data(inst: Any, ticket: str, user_id: str | None = None) -> dict[str, Any]:
     """What the agent panel shows on a ticket (the HTML panel and Intercom's Canvas Kit card both
     read this): the latest decision with its reasons and evidence, where it was routed and the
-    wait the customer was told, the customer as Baton saw them, and the feedback given so far."""
+    wait the customer was told, the customer as Baton saw them, the suggested resolution with the
+    solved conversations it comes from, the feedback given so far and ``user_id``'s own latest
+    (``mine``: the choice they saved, to see and change), and the question asked in the words of
+    what Baton did (a conversation kept with the bot is not asked whether its escalation was right)."""
     store = _store()
     rows = store.activity(inst.id, ticket_id=ticket, limit=1)
     decision = rows[0] if rows else None
-    customer = None
+    customer = suggestions = None
     if decision is not None:
         full = store.decided_conversation(inst.id, decision["id"])
-        customer = conversation_from_json(full).customer if full else None
-    return {"ticket": ticket, "decision": decision, "route": (decision or {}).get("route") or {},
-            "customer": customer, "feedback": store.feedback_for(inst.id, ticket), "verdicts": VERDICTS,
-            "types": resolution_types(inst)}
+        conversation = conversation_from_json(full) if full else None
+        customer = conversation.customer if conversation else None
+        if conversation is not None and decision["action"] == "escalate":  # what the note suggested, each with its source
+            suggestions = [s if s.url else replace(s, url=ticket_link(inst, s.ticket_id))
+                           for s in baton().pipeline.suggester.suggest(inst.id, conversation)]
+    names = words.names_for(store, inst, live_rules(inst))
+    given = store.feedback_for(inst.id, ticket)
+    question, verdicts = QUESTIONS.get((decision or {}).get("action"), ("Baton's decision was …", VERDICTS))
+    route = dict((decision or {}).get("route") or {})
+    if route.get("group_id") and names.known_group(route["group_id"]):
+        route["team"] = names.group(route["group_id"])
+    mine = next((f for f in reversed(given) if user_id is not None and f["author_id"] == str(user_id)), None)
+    return {"ticket": ticket, "decision": decision, "route": route, "customer": customer,
+            "category": names.category((decision or {}).get("category")), "feedback": given, "mine": mine,
+            "verdicts": verdicts, "question": question,
+            "all_verdicts": {**VERDICTS, **SAID.get((decision or {}).get("action"), {})},
+            "suggestions": suggestions or [], "types": resolution_types(inst)}
 
 
 def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
-    """Store an agent's feedback; returns what is wrong with it, if anything."""
+    """Store an agent's feedback (their latest counts: the figures read the last one given on a
+    ticket); returns what is wrong with it, if anything."""
     verdict = form.get("verdict") or None
     resolution = form.get("resolution") or None
     missing = (form.get("missing_knowledge") or "").strip()[:4000] or None
     types = resolution_types(inst)
     if not ticket or len(ticket) > 64:
         return "No ticket: open the panel from a ticket."
-    if verdict is not None and verdict not in VERDICTS:
-        return "Choose one of the three verdicts."
+    rows = _store().activity(inst.id, ticket_id=ticket, limit=1)
+    _, verdicts = QUESTIONS.get(rows[0]["action"] if rows else "", ("", VERDICTS))
+    if verdict is not None and verdict not in verdicts:
+        return f"Choose one of the {len(verdicts)} answers."
     if resolution is not None and resolution not in types:
         return "Choose a resolution type from the list."
     if verdict is None and resolution is None and missing is None:

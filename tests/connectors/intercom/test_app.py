@@ -237,7 +237,24 @@ def test_submitting_feedback_stores_it_and_answers_a_saved_card(client, store, s
         "right", "refund issued", "Annual plans are refunded pro rata.")
     assert (row["author_id"], row["author_name"]) == ("1295", "Hoban Washburne")  # the request's admin
     assert "Hoban Washburne: Escalation was right · refund issued" in texts(canvas)
-    assert "value" not in component(canvas, "missing_knowledge")  # a fresh form
+    # the teammate's saved choice stays on the card, to see and to change (it was a fresh form)
+    assert component(canvas, "verdict")["value"] == "right" and component(canvas, "resolution")["value"] == "refund issued"
+    assert component(canvas, "missing_knowledge")["value"] == "Annual plans are refunded pro rata."
+    assert component(canvas, intercom.SAVE)["label"] == "Save changes"
+
+
+def test_a_conversation_kept_with_the_bot_asks_whether_keeping_it_was_right(client, store, sandbox, inst):
+    with store.engine.begin() as conn:
+        conn.execute(insert(decisions).values(
+            installation_id=inst.id, ticket_id=TICKET, action="continue", priority="normal", category=None, tier=1,
+            reasons=[], explanation="The bot can continue.", created_at=datetime.now(timezone.utc)))
+    canvas = initialize(client, sandbox).get_json()
+    verdict = component(canvas, "verdict")
+    assert "Kept with the bot" in texts(canvas) and verdict["label"] == "Keeping it with the bot was …"
+    assert [(o["id"], o["text"]) for o in verdict["options"]] == [
+        ("right", "Right: the bot could handle it"), ("too_late", "Wrong: it should have been handed over")]
+    saved = submit(client, sandbox, {"verdict": "too_late"}).get_json()
+    assert "Hoban Washburne: Should have been handed over" in texts(saved)
 
 
 def test_nothing_chosen_puts_the_error_beside_the_text_area_and_saves_nothing(client, store, sandbox, inst):
