@@ -303,3 +303,27 @@ def test_the_panel_shows_the_suggested_resolution_with_the_conversations_it_come
     assert "Refund issued" in part and "Refunded the duplicate charge." in part
     assert re.findall(r'href="https://a.zendesk.com/agent/tickets/(\d+)"[^>]*class="source">#\1<', part) == ["90", "91"]
     assert '<details class="fold panel-part" id="why" open>' in html  # every long part folds
+
+
+# Intercom's console admins
+
+def test_intercom_console_admins_are_ticked_among_the_teammates_by_name(store):
+    from integration.service.console.session import Identity, csrf_token, issue
+    from integration.service.settings import Settings
+    from integration.service.web import create_app
+    from tests.test_console import KEY, NoQueue
+    app = create_app(Settings(database_url=store.url, secret_key=KEY), store=store, queue=NoQueue())
+    inst = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "t"},
+                                  settings={"app_id": "w", "api_user_id": "1", "api_user_name": "Ada Admin",
+                                            "console_admins": ["99"]})
+    store.save_roster(inst.id, {"groups": [], "agents": [{"id": "42", "name": "Kim"}, {"id": "43", "name": "Sam"}]})
+    token = issue(app.config["SECRET_KEY"], Identity(inst.id, "1", "Ada Admin", "admin", "intercom", "page"))
+    client = app.test_client()
+    html = page(client, "/console/", token)
+    assert "Baton acts as <strong>Ada Admin</strong>, who installed it" in html
+    boxes = re.findall(r'name="admin" value="(\d+)"( checked)?> ([^<]+)', html)
+    assert boxes == [("42", "", "Kim"), ("43", "", "Sam"), ("99", " checked", "⚠ teammate 99 (no longer in Intercom)")]
+    form = {"s": token, "csrf": csrf_token(app.config["SECRET_KEY"], token)}
+    r = client.post("/console/console-admins", data={**form, "admin": ["43"]})  # Sam in, the one who left out
+    assert r.status_code == 303 and store.installation(inst.id).settings["console_admins"] == ["43"]
+    assert client.post("/console/console-admins", data={**form, "admin": ["x1"]}).status_code == 422

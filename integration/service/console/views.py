@@ -62,15 +62,16 @@ def save_resolution_types() -> Any:
 @bp.post("/console/console-admins")
 def save_console_admins() -> Any:
     """Intercom tells Baton no teammate's role: its console admins are the teammate who installed Baton
-    and the ids listed here (the other helpdesks say who is an administrator themselves)."""
+    and the teammates ticked here, by name (the other helpdesks say who is an administrator themselves)."""
     if g.installation.provider != "intercom":
         return render_template("error.html", message="This helpdesk says itself who its administrators are."), 404
-    ids = [i.strip() for i in request.form.get("admins", "").replace(",", "\n").splitlines() if i.strip()]
-    if not all(i.isdigit() and len(i) <= 20 for i in ids):
+    typed = request.form.get("admins", "").replace(",", "\n").splitlines()  # ids, one a line (before the picker)
+    ids = [i.strip() for i in [*request.form.getlist("admin"), *typed] if i.strip()]
+    if not all(i.isascii() and i.isdigit() and len(i) <= 20 for i in ids):
         return render_template("overview.html", **_overview_context(),
-                               admins_error="Intercom teammate ids are numbers, one per line."), 422
+                               admins_error="Choose teammates from the list."), 422
     _store().change_settings(g.installation.id, {"console_admins": list(dict.fromkeys(ids))}, identity().name)
-    return _go("console.overview")
+    return _go("console.overview", admins_saved="1")
 
 
 @bp.post("/console/retention")
@@ -86,10 +87,21 @@ def save_retention() -> Any:
 
 def _overview_context() -> dict[str, Any]:
     now = utcnow()
-    return {"health": _store().health(g.installation.id, now - timedelta(days=1)), "now": now,
-            "versions": _store().versions(g.installation.id)[:1], "draft": _store().draft(g.installation.id),
-            "types": resolution_types(g.installation), "admins": g.installation.settings.get("console_admins") or [],
-            "retention_days": retention_days_of(g.installation.settings)}
+    inst = g.installation
+    context = {"health": _store().health(inst.id, now - timedelta(days=1)), "now": now,
+               "versions": _store().versions(inst.id)[:1], "draft": _store().draft(inst.id),
+               "types": resolution_types(inst), "retention_days": retention_days_of(inst.settings)}
+    if inst.provider == "intercom":  # console admins, chosen among the workspace's teammates by name
+        names = _names()
+        installer = str(inst.settings.get("api_user_id") or "")
+        chosen = [str(a) for a in inst.settings.get("console_admins") or ()]
+        teammates = [(i, n) for i, n in names.agent_choices() if i != installer]
+        teammates += [(i, f"⚠ {names.agent(i).replace('agent', 'teammate', 1)}") for i in chosen
+                      if i not in names.agents and i != installer]
+        context.update(admins=chosen, teammates=teammates,
+                       installer=inst.settings.get("api_user_name") or names.agents.get(installer)
+                       or f"teammate {installer}")
+    return context
 
 
 # roster and activity
