@@ -737,8 +737,9 @@ class FreshdeskSandbox(Sandbox[_Job]):
         return result
 
     def _agent(self) -> JSON:
-        """Who is signed in to the sandbox's agent UI: ``?as=<agent id>`` (403 for anyone else)."""
-        raw = request.args.get("as", "")
+        """Who is signed in to the sandbox's agent UI: ``?as=<agent id>``, then a cookie keeps them, so a
+        link to a ticket (Baton's activity) opens it (403 for anyone else)."""
+        raw = request.args.get("as") or request.cookies.get(SIGNED_IN, "")
         agent = self._agents.get(int(raw)) if raw.isdigit() else None
         if agent is None:
             abort(403, "sign in as one of the account's agents: ?as=<agent id>")
@@ -761,6 +762,13 @@ class FreshdeskSandbox(Sandbox[_Job]):
         return f"{APP_PATH}/app/{page}?frame={frame}"
 
     def _add_app_routes(self, app: Flask) -> None:
+        @app.after_request
+        def _sign_in(response: Response) -> Response:
+            raw = request.args.get("as", "")
+            if raw.isdigit() and int(raw) in self._agents and request.path.startswith("/a/"):
+                response.set_cookie(SIGNED_IN, raw, httponly=True, samesite="Lax")
+            return response
+
         @app.get(APP_PATH)
         def full_page_app() -> str:
             agent = self._agent()
@@ -864,6 +872,8 @@ def _page(title: str, agent: JSON, body: str) -> str:
             f'sandbox</title><style>{SANDBOX_CSS}</style></head><body><header>Freshdesk sandbox · signed in as '
             f'<span id="agent">{who}</span></header><main>{body}</main></body></html>')
 
+
+SIGNED_IN = "fd_sandbox_agent"  # the agent signed in to the sandbox's agent UI
 
 SANDBOX_CSS = ("body{margin:0;font:14px/20px sans-serif;color:#12344d;background:#f5f7f9}"
                "header{background:#12344d;color:#fff;padding:8px 16px}main{padding:16px}"

@@ -181,7 +181,8 @@ def oauth_callback() -> Any:
         if inst is None:
             inst = install(store, "intercom", hosts.api,
                            {"access_token": token, "client_secret": settings.intercom_client_secret},
-                           settings.public_url, mode="webhooks", development=settings.development)
+                           settings.public_url, settings={"api_user_name": me.name}, mode="webhooks",
+                           development=settings.development)
             store.record_audit(inst.id, me.name, "install", {"via": "Intercom OAuth", "teammate": me.id})
     except (ApiHostError, ApiTimeoutError):
         return _page(502, "Intercom could not be reached: try again in a minute.")

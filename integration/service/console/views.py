@@ -247,6 +247,10 @@ def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
         return "Choose a resolution type from the list."
     if verdict is None and resolution is None and missing is None:
         return "Nothing to save: choose a verdict, a resolution type or write what the bot should have known."
+    latest = next((f for f in reversed(_store().feedback_for(inst.id, ticket)) if f["author_id"] == str(who.user_id)), None)
+    if latest is not None and (latest["verdict"], latest["resolution"], latest["missing_knowledge"]) == (
+            verdict, resolution, missing):
+        return None  # saved again unchanged: nothing new to record
     _store().record_feedback(inst.id, ticket, author_id=who.user_id, author_name=who.name, verdict=verdict,
                              resolution=resolution, missing_knowledge=missing)
     return None
@@ -347,8 +351,10 @@ def _rule_changes(a: Any, b: Any) -> list[tuple[str, str, str, str]]:
     loaded = [_loaded(x) for x in (a, b)]
     flat = [_flat(rules_to_json(x)) for x in loaded]
     names = _names(loaded[1])
+    empty = (None, {}, [], ())  # a mapping gaining its first entry, a list field of a new entry: nothing to read
     return [(names.path(path), names.value(path, flat[0].get(path)), names.value(path, flat[1].get(path)), path)
-            for path in sorted(flat[0].keys() | flat[1].keys()) if flat[0].get(path) != flat[1].get(path)]
+            for path in sorted(flat[0].keys() | flat[1].keys()) if flat[0].get(path) != flat[1].get(path)
+            and not (flat[0].get(path) in empty and flat[1].get(path) in empty)]
 
 
 def _loaded(data: Any) -> Any:
