@@ -75,10 +75,11 @@ SECTIONS = (
     ("topics", "Topics", "Subjects the bot should not handle alone, recognised by the customer's words.", ("topics",)),
     ("customers", "Customers", "Customers who go to a person whatever they ask, and where they go.",
      ("segment", "routing.segments")),
-    ("routing", "Routing", "Which group takes each kind of handoff.",
+    ("routing", "Routing", "Which {group} takes each kind of handoff.",
      ("routing.categories", "routing.tiers", "routing.default_group", "routing.match_language",
       "routing.min_samples", "routing.sla")),
-    ("hours", "Hours", "When each group works; outside them the customer is told when it opens.", ("routing.hours",)),
+    ("hours", "Hours", "When each {group} works; outside its hours the customer is told when it opens.",
+     ("routing.hours",)),
     ("messages", "Messages", "What the customer is told when Baton hands over or offers a person.",
      ("routing.notify_customer", "routing.messages", "routing.public_names", "routing.discreet")),
     ("scope", "Scope", "Which conversations Baton looks at at all.", ("scope",)),
@@ -178,10 +179,10 @@ def form_for(rules: Rules, form: Mapping[str, str] | None = None, problems: Sequ
         typed = _translate(path, submitted or {})
         if form is not None and typed in form and target.kind not in ("checkbox", "picks", "hidden"):
             target.value = form[typed]
-    return _sections(groups), orphans
+    return _sections(groups, names.group_word), orphans
 
 
-def _sections(groups: list[Group]) -> list[Section]:
+def _sections(groups: list[Group], group_word: str = "group") -> list[Section]:
     items: dict[str, Any] = {}
     for g in groups:
         items[g.name] = g
@@ -196,7 +197,7 @@ def _sections(groups: list[Group]) -> list[Section]:
             chosen += [g for g in groups if g.name not in placed and g.name != "routing"]
         if key == "routing":  # a new routing field
             chosen += [items[n] for n in items if n.startswith("routing.") and n not in placed]
-        out.append(Section(key, title, intro, chosen, errors=sum(_errors(i) for i in chosen)))
+        out.append(Section(key, title, intro.format(group=group_word), chosen, errors=sum(_errors(i) for i in chosen)))
     return out
 
 
