@@ -384,7 +384,9 @@ def test_an_installation_is_found_by_its_address_or_a_setting_and_an_uninstalled
 FIELD_NAMES = st.sampled_from(["sentiment.threshold", "topics[0].phrases", "topics[99].__key__", "topics[0].__key__",
                                "routing.hours[0].weekly.mon", "routing.messages[0].__value__", "loop.rephrases",
                                "scope.channels", "routing.default_group", "then", "x" * 300, "topics[-1].label",
-                               "routing.categories[0].__key__", "segment.tiers", "sentiment.action"])
+                               "routing.categories[0].__key__", "segment.tiers", "sentiment.action",
+                               "routing.sla[0].__key__", "routing.sla[0].__value__", "scope.channels.__pick__.email",
+                               "routing.discreet.__pick__.legal", "routing.categories[0].group", "section"])
 VALUES = st.text(max_size=60) | st.sampled_from(["1e309", "nan", "-0", "{", "}", "{team", "re:(", "\x00", "９", "1" * 400])
 
 

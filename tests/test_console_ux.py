@@ -104,6 +104,17 @@ def test_a_refused_value_opens_its_section_marked_on_its_tab(console):
     assert re.search(r'id="tab-routing".*?⚠ 1</span>', html, re.S)
 
 
+def test_an_sla_without_its_minutes_is_refused_beside_them_not_a_server_error(console, store):
+    app, a, _ = console
+    token, _ = session(app, a)
+    client = app.test_client()
+    form = rules_form(client, token)
+    form.update({"routing.sla[0].__key__": "refund", "routing.sla[0].__value__": ""})
+    r = client.post("/console/rules", data={**form, "then": "stay"})
+    assert r.status_code == 422 and store.draft(a.id) is None
+    assert re.search(r'id="routing-sla-0-__value__-error" role="alert">must be a whole number', r.get_data(as_text=True))
+
+
 def test_a_topic_added_by_its_name_gets_its_key_from_it(console, store):
     app, a, _ = console
     token, _ = session(app, a)

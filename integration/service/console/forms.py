@@ -436,7 +436,10 @@ def _owner(name: str, index: Mapping[str, Any]) -> Any:
     while name:
         found = index.get(name)
         if isinstance(found, (Field, Row)):
-            if isinstance(found, Row):
+            if isinstance(found, Row):  # a problem of an entry: at its value (one number, one group), else at
+                # what names it (a topic's key is hidden: at its name)
+                if len(found.fields) == 1 and isinstance(found.fields[0], Field) and found.fields[0].name.endswith(".__value__"):
+                    return found.fields[0]
                 return found.key if found.key.kind != "hidden" else (found.folded or found.fields or [found.key])[0]
             return found
         name = name.rpartition(".")[0]
