@@ -53,7 +53,7 @@ from connectors.base import iso_time
 from connectors.freshdesk import webhook
 from connectors.freshdesk.client import AUTOMATION_BODY, FEEDBACK_BODY
 from connectors.sandbox import (JSON, ApiError, AppSetup, Driver, Outgoing, Person, Refusal, Sandbox, Setup, TicketView, fill,
-                                html_to_text, iso, sid, stars)
+                                html_to_text, iso, sanitize, sid, stars)
 
 ACCOUNT_ID = "11010177632"  # from the FDK's sample event payloads
 STATUSES = {2: "Open", 3: "Pending", 4: "Resolved", 5: "Closed"}
@@ -737,8 +737,9 @@ class FreshdeskSandbox(Sandbox[_Job]):
         return result
 
     def _agent(self) -> JSON:
-        """Who is signed in to the sandbox's agent UI: ``?as=<agent id>`` (403 for anyone else)."""
-        raw = request.args.get("as", "")
+        """Who is signed in to the sandbox's agent UI: ``?as=<agent id>``, then a cookie keeps them, so a
+        link to a ticket (Baton's activity) opens it (403 for anyone else)."""
+        raw = request.args.get("as") or request.cookies.get(SIGNED_IN, "")
         agent = self._agents.get(int(raw)) if raw.isdigit() else None
         if agent is None:
             abort(403, "sign in as one of the account's agents: ?as=<agent id>")
@@ -761,6 +762,13 @@ class FreshdeskSandbox(Sandbox[_Job]):
         return f"{APP_PATH}/app/{page}?frame={frame}"
 
     def _add_app_routes(self, app: Flask) -> None:
+        @app.after_request
+        def _sign_in(response: Response) -> Response:
+            raw = request.args.get("as", "")
+            if raw.isdigit() and int(raw) in self._agents and request.path.startswith("/a/"):
+                response.set_cookie(SIGNED_IN, raw, httponly=True, samesite="Lax")
+            return response
+
         @app.get(APP_PATH)
         def full_page_app() -> str:
             agent = self._agent()
@@ -774,8 +782,11 @@ class FreshdeskSandbox(Sandbox[_Job]):
                 ticket = copy.deepcopy(self._find(self._tickets, key))
                 conversations = copy.deepcopy(self._conversations[key])
             src = self._location_url("support_ticket", "ticket_sidebar", self._frame(agent, "ticket_sidebar", key))
-            thread = "".join(f"<li>{'<strong>Private note</strong> ' if c['private'] else ''}"
-                             f"{html.escape(c['body_text'])}</li>" for c in conversations)
+            # a note shows its HTML (headings, lists), as Freshdesk's agent UI does; a message its text
+            thread = "".join(f"<li class='private-note'><strong>Private note</strong><div class='note-body'>"
+                             f"{sanitize(c['body'])}</div></li>" if c["private"] else
+                             f"<li><div style='white-space:pre-wrap'>{html.escape(c['body_text'])}</div></li>"
+                             for c in conversations)
             return _page(f"#{key} {ticket['subject']}", agent,
                          f'<div class="ticket"><section><h1>{html.escape(ticket["subject"])}</h1>'
                          f'<p>{html.escape(ticket["description_text"])}</p><ol>{thread}</ol></section>'
@@ -862,11 +873,16 @@ def _page(title: str, agent: JSON, body: str) -> str:
             f'<span id="agent">{who}</span></header><main>{body}</main></body></html>')
 
 
+SIGNED_IN = "fd_sandbox_agent"  # the agent signed in to the sandbox's agent UI
+
 SANDBOX_CSS = ("body{margin:0;font:14px/20px sans-serif;color:#12344d;background:#f5f7f9}"
                "header{background:#12344d;color:#fff;padding:8px 16px}main{padding:16px}"
                "iframe{border:1px solid #cfd7df;background:#fff;width:100%;height:820px}"
                ".ticket{display:flex;gap:16px}.ticket section{flex:1}.ticket aside{width:360px}.sidebar{height:1100px}"
-               "#install{margin-top:12px}")
+               "#install{margin-top:12px}.ticket ol>li{background:#fff;border:1px solid #cfd7df;border-radius:4px;"
+               "padding:8px 12px;margin:8px 0}.ticket li.private-note{background:#fef1e1;border-color:#fedcb3}"
+               ".note-body h3{font-size:14px;margin:10px 0 4px}.note-body ul{margin:4px 0;padding-left:20px}"
+               ".note-body p{margin:4px 0}")
 
 # The settings page's frame and the platform's own Install button, which calls the page's validate(),
 # then stores what postConfigs() returns; on Edit Settings the stored iparams go to getConfigs().

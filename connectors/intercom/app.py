@@ -159,19 +159,21 @@ def _components(panel: Mapping[str, Any], notice: str | None, error: str | None,
     decision = panel.get("decision")
     if decision:
         out.append(_say("decision", ACTIONS.get(decision.get("action"), str(decision.get("action"))), "header"))
-        tags = [f"Priority: {decision.get('priority')}"]
+        tags = [f"Priority: {decision.get('priority')}"] if decision.get("action") != "continue" else []
         if decision.get("category"):
-            tags.append(f"Category: {str(decision['category']).replace('_', ' ')}")
-        out.append(_say("tags", " · ".join(tags), "muted"))
+            tags.append(f"Category: {panel.get('category') or str(decision['category']).replace('_', ' ')}")
+        if tags:
+            out.append(_say("tags", " · ".join(tags), "muted"))
         out.append(_say("explanation", _clip(decision.get("explanation"), limits.text)))
         out += _reasons(decision.get("reasons") or (), limits)
         out += _route(panel.get("route") or {}, limits)
+        out += _suggestions(panel.get("suggestions") or (), limits)
     else:
         out.append(_say("no_decision", "Baton has not decided on this conversation yet.", "muted"))
     out += _customer(panel.get("customer"))
     out.append({"type": "divider", "id": "feedback_divider"})
     out += _feedback_form(panel, error, values)
-    out += _feedback_so_far(panel.get("feedback") or (), panel.get("verdicts") or {}, limits)
+    out += _feedback_so_far(panel.get("feedback") or (), panel.get("all_verdicts") or panel.get("verdicts") or {}, limits)
     return out
 
 
@@ -195,10 +197,31 @@ def _route(route: Mapping[str, Any], limits: Limits) -> list[dict[str, Any]]:
         items.append(("Expected wait", f"about {max(1, round(float(route['wait_minutes'])))} min"))
     if route.get("opens_at"):
         items.append(("Team opens", _when(route["opens_at"])))
+    if route.get("team"):
+        items.insert(0, ("Went to", route["team"]))
     out = [_say("route_title", "Route and wait", "header"), _say("route", _clip(route.get("explanation"), limits.text)),
            _table(items)]
     if route.get("customer_message"):
         out.append(_say("told", f"The customer was told: “{_clip(route['customer_message'], limits.text)}”", "muted"))
+    return out
+
+
+def _suggestions(found: Sequence[Any], limits: Limits) -> list[dict[str, Any]]:
+    """The suggested resolution, each with the solved conversation it comes from (a link to it)."""
+    if not found:
+        return []
+    out = [_say("suggested_title", "Suggested resolution", "header"),
+           _say("suggested_hint", "From this workspace's solved conversations most like this one:", "muted")]
+    items = []
+    for i, s in enumerate(list(found)[:3]):
+        item: dict[str, Any] = {"type": "item", "id": f"suggested_{i}",
+                                "title": _clip(str(getattr(s, "resolution", None) or "similar case").capitalize(), 60),
+                                "subtitle": _clip(getattr(s, "gist", None) or f"conversation {getattr(s, 'ticket_id', '')}",
+                                                  limits.quote or 80)}
+        if getattr(s, "url", None):
+            item["action"] = {"type": "url", "url": s.url}
+        items.append(item)
+    out.append({"type": "list", "id": "suggested", "items": items})
     return out
 
 
@@ -215,13 +238,16 @@ def _customer(customer: Any) -> list[dict[str, Any]]:
 def _feedback_form(panel: Mapping[str, Any], error: str | None, values: Mapping[str, str]) -> list[dict[str, Any]]:
     verdicts: Mapping[str, str] = panel.get("verdicts") or {}
     types: list[str] = [t for t in panel.get("types") or () if t][:50]
+    mine = panel.get("mine")
+    if not values and mine:  # the teammate's own saved choice, shown to be changed
+        values = {k: str(mine[k]) for k in ("verdict", "resolution", "missing_knowledge") if mine.get(k)}
     verdict, resolution = values.get("verdict"), values.get("resolution") or UNSET
     # which input the error concerns: an unknown choice, else nothing chosen at all (the text area)
     wrong_verdict = bool(error) and verdict is not None and verdict not in verdicts
     wrong_resolution = bool(error) and resolution != UNSET and resolution not in types
     wrong_nothing = bool(error) and not wrong_verdict and not wrong_resolution
 
-    single: dict[str, Any] = {"type": "single-select", "id": "verdict", "label": "The escalation …",
+    single: dict[str, Any] = {"type": "single-select", "id": "verdict", "label": panel.get("question") or "The escalation …",
                               "options": [{"type": "option", "id": k, "text": v} for k, v in verdicts.items()]}
     if verdict in verdicts:
         single["value"] = verdict
@@ -245,7 +271,8 @@ def _feedback_form(panel: Mapping[str, Any], error: str | None, values: Mapping[
     if wrong_nothing:
         area["error"] = True
         out.append(_say("feedback_error", error or "", "error"))
-    out.append({"type": "button", "id": SAVE, "label": "Save feedback", "style": "primary", "action": {"type": "submit"}})
+    out.append({"type": "button", "id": SAVE, "label": "Save changes" if mine else "Save feedback", "style": "primary",
+                "action": {"type": "submit"}})
     return out
 
 

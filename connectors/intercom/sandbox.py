@@ -14,8 +14,9 @@ Deliveries run on a background thread, retried on 5xx and connection errors (not
 
 The app platform, for Baton's public app (``register_app``, as its Developer Hub settings): OAuth
 (``/oauth`` consent page for the signed-in teammate, ``POST /auth/eagle/token``; tokens act as the
-teammate who authorized and never expire), the App Store page with the app's Installation URL,
-uninstalling (``uninstall_app``: tokens revoked, then a ``{"app_id"}`` POST to the uninstall URL),
+teammate who authorized and never expire), the App Store page with the app's Installation URL
+(*Install now*; once the app is installed in the workspace, *Open*, to the same URL: [U] what
+Intercom's listing offers an installed app), uninstalling (``uninstall_app``: tokens revoked, then a ``{"app_id"}`` POST to the uninstall URL),
 and the inbox (``/a/inbox/conversation/<id>?as=<admin id>``): the conversation with the app's
 Canvas Kit card in its details, fetched with a signed initialize request and rendered as HTML; the
 card's buttons post back through the sandbox, which sends the signed submit request. Canvas Kit
@@ -53,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from flask import Flask, g, redirect, render_template_string, request
@@ -159,8 +160,11 @@ class IntercomSandbox(Sandbox[_Job]):
         self._tables: dict[str, dict[str, JSON]] = {kind: {} for kind in NOT_FOUND}
         self._subscription: JSON | None = None
         self._window, self._window_count = -1, 0
-        self.api_admin_id: str = self.add_admin("Baton", "baton@example.com")["id"]
+        # the workspace's admin, whose authorization an operator's install uses (an access token acts as
+        # the teammate who granted it: Baton's notes and assignments are written in their name)
+        self.api_admin_id: str = self.add_admin("Ada Admin", "ada@yourco.example")["id"]
         self.registered_app: AppRegistration | None = None
+        self.app_installed = False  # the registered app is installed in this workspace (the App Store says so)
         self.canvas_requests: list[JSON] = []  # each Canvas Kit request sent: kind, body, status, answer
         self._grants: dict[str, _Grant] = {}  # OAuth code → who authorized
         self._oauth_tokens: dict[str, str] = {}  # access token → the teammate it acts as
@@ -348,6 +352,7 @@ class IntercomSandbox(Sandbox[_Job]):
             app = self._require_app()
             self._oauth_tokens.clear()
             self._grants.clear()
+            self.app_installed = False
         if not app.uninstall_url:
             return None
         body = json.dumps({"app_id": self.app_id}).encode()
@@ -850,7 +855,8 @@ class IntercomSandbox(Sandbox[_Job]):
 
         @app.get("/a/appstore")
         def app_store() -> Any:
-            return self._page("App Store", APP_STORE_PAGE, 200, reg=self.registered_app, admin=self._signed_in())
+            return self._page("App Store", APP_STORE_PAGE, 200, reg=self.registered_app, admin=self._signed_in(),
+                              installed=self.app_installed)
 
         @app.post("/a/appstore/uninstall")
         def app_store_uninstall() -> Any:
@@ -858,7 +864,7 @@ class IntercomSandbox(Sandbox[_Job]):
                 return self._page("Sign in", SIGN_IN_PAGE, 401, next="/a/appstore")
             status = self.uninstall_app()
             return self._page("App Store", APP_STORE_PAGE, 200, reg=self.registered_app, admin=self._signed_in(),
-                              notice=f"Uninstalled; the app's uninstall URL answered {status}.")
+                              installed=self.app_installed, notice=f"Uninstalled; the app's uninstall URL answered {status}.")
 
         @app.get("/oauth")
         def oauth_consent() -> Any:
@@ -900,7 +906,14 @@ class IntercomSandbox(Sandbox[_Job]):
                     raise ApiError(400, "invalid_grant", "The code is unknown, used or expired")
                 token = f"tok_{secrets.token_urlsafe(24)}"
                 self._oauth_tokens[token] = grant.admin_id
+                self.app_installed = True
             return {"token_type": "Bearer", "token": token, "access_token": token}
+
+        @app.get("/a/inbox/<workspace>/inbox/conversation/<conv_id>")
+        def inbox_address(workspace: str, conv_id: str) -> Any:
+            """A conversation's address as Intercom gives it (the client's ``url``): the inbox below."""
+            query = request.query_string.decode()
+            return redirect(f"/a/inbox/conversation/{quote(conv_id, safe='')}" + (f"?{query}" if query else ""))
 
         @app.get("/a/inbox/conversation/<conv_id>")
         def inbox(conv_id: str) -> Any:
@@ -1032,8 +1045,10 @@ ERROR_PAGE = """<main><div class="card"><h1>{{ title }}</h1><p class="failed" id
 APP_STORE_PAGE = """<main><div class="card"><h1>App Store</h1>
 {% if notice %}<p id="notice">{{ notice }}</p>{% endif %}
 {% if reg %}<h2>{{ reg.name }}</h2><p>{{ reg.description }}</p>
-<a class="btn" id="install" href="{{ reg.installation_url }}">Install now</a>
+{% if installed %}<p id="installed">Installed in this workspace.</p>
+<a class="btn" id="open" href="{{ reg.installation_url }}">Open {{ reg.name }}</a>
 <form method="post" action="/a/appstore/uninstall" style="display:inline"><button class="btn secondary" id="uninstall">Uninstall</button></form>
+{% else %}<a class="btn" id="install" href="{{ reg.installation_url }}">Install now</a>{% endif %}
 {% else %}<p>No app is listed.</p>{% endif %}</div></main>"""
 
 CONSENT_PAGE = """<main><div class="card" id="consent"><h1>{{ reg.name }} would like to access your Intercom workspace</h1>
@@ -1087,6 +1102,7 @@ class IntercomDriver(Driver):
         deployment's OAuth client; its Installation URL names the sandbox (``?host=``), as a
         development deployment's does."""
         self._installation = app.installation
+        self.sandbox.app_installed = app.installation is not None  # installed by the operator's command
         m = json.loads((Path(__file__).resolve().parents[2] / "manifests" / "intercom" / "app.json").read_text())
 
         def url(template: str) -> str:
@@ -1104,14 +1120,13 @@ class IntercomDriver(Driver):
         teammate, or a new one about to install Baton); "agent" a support teammate; else an id."""
         if user == "admin":
             inst = getattr(self, "_installation", None)
-            if inst is not None:
-                return str(inst.settings["api_user_id"])
-            return str(self.sandbox.add_admin("Ada Admin", "ada@yourco.example")["id"])
+            return str(inst.settings["api_user_id"]) if inst is not None else str(self.sandbox.api_admin_id)
         return self.human() if user == "agent" else user
 
     def console_url(self, user: str = "admin") -> str:
         """Intercom has no settings page for apps: the teammate signs in and installs Baton from the
-        App Store, which leads through Intercom's consent page to Baton's console."""
+        App Store, which leads through Intercom's consent page to Baton's console; once installed,
+        the App Store opens it (*Open*, to the same Installation URL)."""
         return f"{self.url}/a/login?{urlencode({'as': self.teammate(user), 'next': '/a/appstore'})}"
 
     def panel_url(self, ticket_id: Any, user: str = "agent") -> str:

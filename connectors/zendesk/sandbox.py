@@ -52,7 +52,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from connectors.sandbox import (JSON, ApiError, AppSetup, Driver, Outgoing, Person, Sandbox, Setup, TicketView, fill, html_to_text,
-                                iso, sid, stars)
+                                iso, sanitize, sid, stars)
 from connectors.zendesk import conversations, webhook
 from connectors.zendesk.sandbox_conversations import (SUNCO_NOT_RETRIED, SUNCO_RETRY_DELAYS, SUNCO_TIMEOUT, SUNCO_TRIES,
                                                       ConversationsEmulator)
@@ -90,9 +90,6 @@ APP_TOKEN_SECONDS = 300  # Zendesk's signed-URL JWTs live about five minutes
 CODE_SECONDS = 600
 SESSION_COOKIE = "zendesk_sandbox_user"  # stands in for Zendesk's own sign-in
 APP_PACKAGE = Path(__file__).resolve().parents[2] / "manifests" / "zendesk"
-_DANGEROUS = re.compile(r"<(script|style|iframe|object|embed)\b.*?(?:</\1\s*>|\Z)", re.I | re.S)
-_EVENT_ATTR = re.compile(r"""([\s/"'])on[a-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.I)
-_JS_URL = re.compile(r"""((?:href|src)\s*=\s*["']?)\s*javascript:""", re.I)
 
 
 def invalid(field: str, description: str) -> ApiError:
@@ -112,16 +109,6 @@ def upper(value: str | None) -> str | None:
 def norm_tags(tags: Iterable[str] | str) -> list[str]:
     # Zendesk splits tags on whitespace and keeps each once.
     return list(dict.fromkeys(word for tag in ([tags] if isinstance(tags, str) else tags) for word in str(tag).split()))
-
-
-def sanitize(markup: str) -> str:
-    """Drop scripts, event handlers and javascript: URLs (Baton escapes customer text; this is a backstop)."""
-    while True:  # until stable: removing one tag can join the halves of another ("<scr<script></script>ipt>")
-        cleaned = _DANGEROUS.sub("", markup)
-        cleaned = _JS_URL.sub(r"\1#", re.sub(r"<[^>]+>", lambda tag: _EVENT_ATTR.sub(r"\1", tag.group(0)), cleaned))
-        if cleaned == markup:
-            return cleaned
-        markup = cleaned
 
 
 @dataclasses.dataclass(frozen=True)

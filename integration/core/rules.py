@@ -420,7 +420,8 @@ def _check(obj: Any, path: str, problems: list[str]) -> None:
         elif isinstance(obj, HoursRule):
             problems.extend(f"{path}{p}" for p in obj.problems(f.name))
         elif f.name == "sla" and isinstance(obj, RoutingRule):
-            problems.extend(f"{where}.{k}: must be at least 1 minute (got {v!r})" for k, v in value.items() if v < 1)
+            problems.extend(f"{where}.{k}: must be at least 1 minute (got {v!r})" for k, v in value.items()
+                            if isinstance(v, int) and v < 1)  # not a number: refused as such already
         elif f.name == "messages" and isinstance(obj, RoutingRule):
             problems.extend(f"{where}.{p}" for p in message_problems(value))
         elif f.name == "channels" and isinstance(obj, ScopeRule):

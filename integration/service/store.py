@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
-                        UniqueConstraint, cast, create_engine, event, false, func, insert, null, or_, select, update)
+                        UniqueConstraint, cast, create_engine, event, false, func, insert, null, or_, select, tuple_, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -96,7 +96,7 @@ decisions = Table(
     Column("conversation", JSON),  # the conversation decided on (customer text: kept for the preview)
     Column("rules_version", Integer),  # the rules version that decided (None: as installed)
     Index("ix_decisions_ticket", "installation_id", "ticket_id"),
-    Index("ix_decisions_recent", "installation_id", "created_at"),
+    Index("ix_decisions_recent", "installation_id", "created_at", "id"),  # the console's activity, by keyset (0008)
 )
 rule_versions = Table(
     "rule_versions", metadata,
@@ -731,6 +731,44 @@ class Store:
             q = q.where(decisions.c.ticket_id == ticket_id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.order_by(decisions.c.id.desc()).limit(limit)).mappings()]
+
+    def activity_page(self, inst_id: str, *, action: str | None = None, categories: list[str] | None = None,
+                      ticket_id: str | None = None, since: datetime | None = None,
+                      before: tuple[datetime, int] | None = None, after: tuple[datetime, int] | None = None,
+                      limit: int = 50) -> tuple[list[dict[str, Any]], bool, bool]:
+        """A page of decisions, the newest first, by keyset on (created_at, id) (an offset would
+        read every row before the page): ``before`` a row's (created_at, id) gives the page of older
+        decisions, ``after`` the page of newer ones, neither the newest. ``categories`` None is any
+        category, [] none. Returns the rows (without the conversation, with its subject), whether
+        older ones exist and whether newer ones exist."""
+        if categories is not None and not categories:
+            return [], False, False
+        cols = [c for c in decisions.c if c.name != "conversation"]
+        subject = decisions.c.conversation["subject"].as_string().label("subject")
+        q = select(*cols, subject).where(decisions.c.installation_id == inst_id)
+        if action:
+            q = q.where(decisions.c.action == action)
+        if categories is not None:
+            q = q.where(decisions.c.category.in_(categories))
+        if ticket_id:
+            q = q.where(decisions.c.ticket_id == ticket_id)
+        if since is not None:
+            q = q.where(decisions.c.created_at >= since)
+        key = tuple_(decisions.c.created_at, decisions.c.id)
+        if after is not None:
+            q = q.where(key > tuple_(*after)).order_by(decisions.c.created_at, decisions.c.id)
+        else:
+            if before is not None:
+                q = q.where(key < tuple_(*before))
+            q = q.order_by(decisions.c.created_at.desc(), decisions.c.id.desc())
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(q.limit(limit + 1)).mappings()]
+        more, rows = len(rows) > limit, rows[:limit]
+        for r in rows:
+            r["created_at"] = utc(r["created_at"])
+        if after is not None:
+            return rows[::-1], True, more
+        return rows, more, before is not None
 
     def health(self, inst_id: str, since: datetime) -> dict[str, Any]:
         """What the console's overview shows: the installation's status, its last event, events

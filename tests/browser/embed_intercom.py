@@ -22,14 +22,17 @@ def teammate(world: Any, user: str) -> str:
 
 
 def open_console(page: Any, world: Any, user: str = "admin") -> Any:
-    """``user`` signs in to Intercom, installs Baton from the App Store, authorizes it on Intercom's
-    consent page and lands on what Baton answers (the console for its admins). Returns the page."""
+    """``user`` signs in to Intercom and opens Baton from the App Store (*Install now*, or *Open* once
+    it is installed), authorizes it on Intercom's consent page unless Baton opens the console at once
+    (a session of this browser within its hour), and lands on what Baton answers (the console for its
+    admins). Returns the page."""
     register_app(world)
     page.goto(world.driver.console_url(user))
-    page.click("#install")
-    page.wait_for_selector("#consent")
-    with page.expect_navigation(url=lambda u: u.startswith(world.baton_url)):
-        page.click("#authorize")
+    page.locator("#install, #open").first.click()
+    page.wait_for_url(lambda u: u.startswith(world.baton_url) or "/oauth" in u)
+    if page.locator("#consent").count():
+        with page.expect_navigation(url=lambda u: u.startswith(world.baton_url)):
+            page.click("#authorize")
     return page
 
 

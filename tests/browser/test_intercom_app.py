@@ -58,7 +58,14 @@ def test_an_agent_sees_the_handoff_on_the_conversation_and_gives_feedback(world,
     expect(card).to_contain_text("Route and wait")
     expect(card).to_contain_text("Customer")
 
-    card.get_by_label("Escalation was right").check()
+    # nothing chosen: the error sits by the text area, which is marked invalid, and nothing is stored
+    card.locator("button[data-id=save_feedback]").click()
+    expect(card.locator("[data-id=feedback_error]")).to_contain_text("Nothing to save")
+    expect(card.locator("textarea[data-id=missing_knowledge]")).to_have_attribute("aria-invalid", "true")
+    assert w.store.feedback_for(w.installation.id, cid) == []
+
+    expect(card.locator("[data-id=verdict] legend")).to_have_text("The handoff was …")
+    card.get_by_label("Right", exact=True).check()
     card.locator("select[data-id=resolution]").select_option("refund issued")
     card.locator("textarea[data-id=missing_knowledge]").fill("Annual plans are refunded pro rata.")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -72,10 +79,11 @@ def test_an_agent_sees_the_handoff_on_the_conversation_and_gives_feedback(world,
         "right", "refund issued", "Annual plans are refunded pro rata.", agent, decision["id"])
     expect(card).to_contain_text("Alex: Escalation was right · refund issued")
 
-    # nothing chosen: the error sits by the text area, which is marked invalid, and nothing is stored
+    # the saved answer stays on the card; saving it again unchanged stores nothing more
+    expect(card.get_by_label("Right", exact=True)).to_be_checked()
+    expect(card.locator("textarea[data-id=missing_knowledge]")).to_have_value("Annual plans are refunded pro rata.")
     card.locator("button[data-id=save_feedback]").click()
-    expect(card.locator("[data-id=feedback_error]")).to_contain_text("Nothing to save")
-    expect(card.locator("textarea[data-id=missing_knowledge]")).to_have_attribute("aria-invalid", "true")
+    expect(card.locator("[data-id=notice]")).to_contain_text("your feedback is saved")
     assert len(w.store.feedback_for(w.installation.id, cid)) == 1
 
 

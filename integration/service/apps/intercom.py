@@ -6,8 +6,10 @@ POST /apps/intercom/canvas/submit       Canvas Kit: the card's "Save feedback" b
     401 bad or missing X-Body-Signature · 400 a signed body Baton cannot read · 200 a canvas
     (also for a workspace where Baton is not installed: the card says so)
 POST /apps/intercom/uninstall           the app's uninstall URL: Baton stops for that workspace
-GET  /apps/intercom/install             the app's Installation URL: starts OAuth
-GET  /apps/intercom/oauth/callback      OAuth's redirect URL: installs (first time) and opens the console
+GET  /apps/intercom/install             the app's Installation URL: starts OAuth (or, within the hour of
+                                        a console session this browser holds, opens that console again)
+GET  /apps/intercom/oauth/callback      OAuth's redirect URL: installs (first time), records who installed
+                                        it by name, and opens the console
 
 Who may use the console: Intercom tells an app nothing it could trust about a teammate's role
 (``/me`` has no role and a Canvas request's ``admin`` has none either). So Baton's console admins
@@ -29,6 +31,7 @@ from connectors.intercom import app as intercom
 from integration.core.contract import ApiError, ApiHostError, ApiTimeoutError
 from integration.core.model import Installation
 from integration.service.console import Identity, secure_page, start_session
+from integration.service.console import session as sessions
 from integration.service.console.views import panel_data, save_feedback
 from integration.service.egress import check_base_url
 from integration.service.installs import install
@@ -38,6 +41,8 @@ bp = Blueprint("app_intercom", __name__, url_prefix="/apps/intercom")
 STATE_SECONDS = 600  # from the Installation URL to the OAuth callback
 STATE_COOKIE = "baton_intercom_oauth"  # binds the OAuth round trip to the browser that started it
 COOKIE_PATH = "/apps/intercom/oauth"  # sent to the callback only
+CONSOLE_COOKIE = "baton_intercom_console"  # the console's session, for the App Store's Open within the hour
+CONSOLE_COOKIE_PATH = "/apps/intercom/install"  # sent to the Installation URL only
 UNINSTALLED_BY = "Intercom (the app was uninstalled from the workspace)"
 
 
@@ -82,7 +87,7 @@ def _canvas(submit: bool) -> Any:
             values = dict(req.input_values or {})
         else:
             notice = "Thanks: your feedback is saved."
-    return _answer(intercom.panel_canvas(panel_data(inst, req.conversation_id), notice=notice, error=error,
+    return _answer(intercom.panel_canvas(panel_data(inst, req.conversation_id, req.admin_id), notice=notice, error=error,
                                          values=values))
 
 
@@ -140,6 +145,9 @@ def install_start() -> Any:
         hosts = _hosts(request.args.get("region"), request.args.get("host"))
     except ValueError as e:
         return _page(400, str(e))
+    reopened = _open_console(request.cookies.get(CONSOLE_COOKIE))
+    if reopened is not None:  # an installed app, opened again within its session's hour: no new consent
+        return reopened
     nonce = secrets.token_urlsafe(24)
     state = _states().dumps({"n": nonce, "app": hosts.app, "api": hosts.api})
     response = redirect(intercom.authorize_url(hosts, settings.intercom_client_id, state, _redirect_uri()))
@@ -173,7 +181,8 @@ def oauth_callback() -> Any:
         if inst is None:
             inst = install(store, "intercom", hosts.api,
                            {"access_token": token, "client_secret": settings.intercom_client_secret},
-                           settings.public_url, mode="webhooks", development=settings.development)
+                           settings.public_url, settings={"api_user_name": me.name}, mode="webhooks",
+                           development=settings.development)
             store.record_audit(inst.id, me.name, "install", {"via": "Intercom OAuth", "teammate": me.id})
     except (ApiHostError, ApiTimeoutError):
         return _page(502, "Intercom could not be reached: try again in a minute.")
@@ -186,10 +195,31 @@ def oauth_callback() -> Any:
         return _page(403, f"Baton's console is for this workspace's Baton admins. {me.name}, ask the teammate who "
                           f"installed Baton to add your Intercom teammate id {me.id} to Baton's console admins. "
                           "Baton's card in each conversation is open to every teammate.")
+    if me.id == str(inst.settings.get("api_user_id") or "") and inst.settings.get("api_user_name") != me.name:
+        store.change_settings(inst.id, {"api_user_name": me.name}, me.name)  # who installed Baton, by name
     token = start_session(Identity(inst.id, me.id, me.name, "admin", "intercom", "page"))
     response = redirect(url_for("console.overview", s=token), code=303)
     response.delete_cookie(STATE_COOKIE, path=COOKIE_PATH)
+    response.set_cookie(CONSOLE_COOKIE, token, max_age=sessions.SESSION_SECONDS, path=CONSOLE_COOKIE_PATH,
+                        httponly=True, samesite="Lax", secure=settings.public_url.startswith("https://"))
     return response
+
+
+def _open_console(token: str | None) -> Any:
+    """The console again for the browser that opened it within the hour (its session, kept in a
+    first-party cookie on the Installation URL's path: Intercom's console is Baton's own page, not a
+    frame), while the teammate is still a console admin of an installed workspace; else None."""
+    if not token:
+        return None
+    try:
+        ident = sessions.read(current_app.config["SECRET_KEY"], token)
+    except sessions.SessionError:
+        return None
+    inst = _baton().store.installation(ident.installation_id)
+    if (inst is None or inst.provider != "intercom" or inst.status == "uninstalled" or ident.helpdesk != "intercom"
+            or not ident.admin or not is_console_admin(inst, ident.user_id)):
+        return None
+    return redirect(url_for("console.overview", s=token), code=303)
 
 
 def is_console_admin(inst: Installation, teammate_id: str) -> bool:

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from integration.core.model import RESOLUTION_TYPES
 from integration.service.console import session as sessions
 from integration.service.console.session import Identity, SessionError
+from integration.service.console.words import DECIDED
 
 # The look of each helpdesk: the stylesheets (vendored under static/, with their licences) a page
 # loads after Baton's own. The markup uses Zendesk Garden's class names (c-btn, c-table, c-callout,
@@ -30,6 +31,19 @@ THEMES: dict[str, tuple[str, ...]] = {
 }
 
 VERDICTS = {"right": "Escalation was right", "not_needed": "Not needed", "too_late": "Came too late"}
+# what an agent is asked, in the words of what Baton did (the stored verdicts are the same three:
+# "should have been handed over" is an escalation that came too late, never at all), and how an
+# answer reads in the feedback so far
+QUESTIONS = {
+    "continue": ("Keeping it with the bot was …", {"right": "Right: the bot could handle it",
+                                                     "too_late": "Wrong: it should have been handed over"}),
+    "offer_human": ("Offering a person was …", {"right": "Right", "not_needed": "Not needed: the bot could handle it",
+                                                 "too_late": "Too late: it should have been handed over sooner"}),
+    "escalate": ("The handoff was …", {"right": "Right", "not_needed": "Not needed: the bot could handle it",
+                                       "too_late": "Too late: it should have come sooner"}),
+}
+SAID = {"continue": {"right": "Right to keep with the bot", "too_late": "Should have been handed over"}}
+
 
 bp = Blueprint("console", __name__, template_folder="templates", static_folder="static",
                static_url_path="/console/static")
@@ -139,13 +153,13 @@ def _helpers() -> dict[str, Any]:
     ident = getattr(g, "identity", None)
     return {"link": link, "hidden": hidden, "identity": ident, "installation": getattr(g, "installation", None),
             "themes": THEMES.get(ident.helpdesk, ()) if ident else (),
-            "fragment": bool(ident and ident.frame == "fdk"), "when": _when}
+            "fragment": bool(ident and ident.frame == "fdk"), "when": _when, "decided": DECIDED}
 
 
 def _when(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC") if t else "never"
 
 
-from integration.service.console import analytics, views  # noqa: E402,F401  (register their routes on bp)
+from integration.service.console import analytics, views, words  # noqa: E402,F401  (register their routes on bp)
 
-__all__ = ["bp", "Identity", "start_session", "whole_number", "ID_MAX", "RESOLUTION_TYPES", "VERDICTS"]
+__all__ = ["bp", "Identity", "start_session", "whole_number", "ID_MAX", "RESOLUTION_TYPES", "VERDICTS", "QUESTIONS", "SAID"]

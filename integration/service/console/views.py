@@ -1,20 +1,24 @@
 """The console's and the panel's pages."""
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+import re
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Sequence
 
 from flask import g, redirect, render_template, request, url_for
 
 from integration.core import routing
 from integration.core.preview import KINDS
 from integration.core.codec import conversation_from_json
-from integration.core.rules import RulesError, differences, load_rules
+from integration.core.rules import RulesError, load_rules, rules_to_json
 from integration.core.calibration import merged
 from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, live_rules
 from integration.service.calibration import proposals
 from integration.service.calibration import review as calibration_review
-from integration.service.console import RESOLUTION_TYPES, VERDICTS, baton, bp, forms, identity, whole_number
+from integration.service.console import QUESTIONS, RESOLUTION_TYPES, SAID, VERDICTS, _when, baton, bp, forms, identity, whole_number, words
+from integration.service.console.links import ticket_link
+from integration.service.console.sentences import sentences
 from integration.service.store import retention_days, retention_days_of, utcnow
 
 
@@ -58,15 +62,16 @@ def save_resolution_types() -> Any:
 @bp.post("/console/console-admins")
 def save_console_admins() -> Any:
     """Intercom tells Baton no teammate's role: its console admins are the teammate who installed Baton
-    and the ids listed here (the other helpdesks say who is an administrator themselves)."""
+    and the teammates ticked here, by name (the other helpdesks say who is an administrator themselves)."""
     if g.installation.provider != "intercom":
         return render_template("error.html", message="This helpdesk says itself who its administrators are."), 404
-    ids = [i.strip() for i in request.form.get("admins", "").replace(",", "\n").splitlines() if i.strip()]
-    if not all(i.isdigit() and len(i) <= 20 for i in ids):
+    typed = request.form.get("admins", "").replace(",", "\n").splitlines()  # ids, one a line (before the picker)
+    ids = [i.strip() for i in [*request.form.getlist("admin"), *typed] if i.strip()]
+    if not all(i.isascii() and i.isdigit() and len(i) <= 20 for i in ids):
         return render_template("overview.html", **_overview_context(),
-                               admins_error="Intercom teammate ids are numbers, one per line."), 422
+                               admins_error="Choose teammates from the list."), 422
     _store().change_settings(g.installation.id, {"console_admins": list(dict.fromkeys(ids))}, identity().name)
-    return _go("console.overview")
+    return _go("console.overview", admins_saved="1")
 
 
 @bp.post("/console/retention")
@@ -82,10 +87,21 @@ def save_retention() -> Any:
 
 def _overview_context() -> dict[str, Any]:
     now = utcnow()
-    return {"health": _store().health(g.installation.id, now - timedelta(days=1)), "now": now,
-            "versions": _store().versions(g.installation.id)[:1], "draft": _store().draft(g.installation.id),
-            "types": resolution_types(g.installation), "admins": g.installation.settings.get("console_admins") or [],
-            "retention_days": retention_days_of(g.installation.settings)}
+    inst = g.installation
+    context = {"health": _store().health(inst.id, now - timedelta(days=1)), "now": now,
+               "versions": _store().versions(inst.id)[:1], "draft": _store().draft(inst.id),
+               "types": resolution_types(inst), "retention_days": retention_days_of(inst.settings)}
+    if inst.provider == "intercom":  # console admins, chosen among the workspace's teammates by name
+        names = _names()
+        installer = str(inst.settings.get("api_user_id") or "")
+        chosen = [str(a) for a in inst.settings.get("console_admins") or ()]
+        teammates = [(i, n) for i, n in names.agent_choices() if i != installer]
+        teammates += [(i, f"⚠ {names.agent(i).replace('agent', 'teammate', 1)}") for i in chosen
+                      if i not in names.agents and i != installer]
+        context.update(admins=chosen, teammates=teammates,
+                       installer=inst.settings.get("api_user_name") or names.agents.get(installer)
+                       or f"teammate {installer}")
+    return context
 
 
 # roster and activity
@@ -99,14 +115,66 @@ def roster() -> Any:
     return render_template("roster.html", roster=r, synced=synced, now=utcnow())
 
 
+ACTIVITY_PAGE = 50
+RANGES = {"1d": ("the last 24 hours", timedelta(days=1)), "7d": ("the last 7 days", timedelta(days=7)),
+          "30d": ("the last 30 days", timedelta(days=30)), "": ("any time", None)}
+_CURSOR = re.compile(r"(\d{1,20})-(\d{1,10})")
+
+
+def _cursor(raw: str | None) -> tuple[datetime, int] | None:
+    """A page boundary in a URL, ``<microseconds since the epoch>-<decision id>``; anything else is
+    no boundary (the newest page), never an error."""
+    m = _CURSOR.fullmatch(raw or "")
+    ident = whole_number(m.group(2)) if m else None
+    if m is None or ident is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(m.group(1)) / 1_000_000, timezone.utc), ident
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def cursor_of(row: dict[str, Any]) -> str:
+    at = row["created_at"]
+    micros = (at - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    return f"{micros}-{row['id']}"
+
+
+def matching_categories(query: str, names: words.Names) -> list[str] | None:
+    """The categories whose name (or key) contains what the admin typed: "billing" finds the billing
+    dispute topic, "person" the explicit request. None when nothing was typed."""
+    q = " ".join(query.split()).lower()
+    if not q:
+        return None
+    keys = {k for k, _ in names.categories()} | set(words.SIGNALS) | set(names.rules.segment.tiers)
+    keys.add(q.replace(" ", "_"))
+    return sorted(k for k in keys if q in names.category(k).lower() or q in k.lower())
+
+
 @bp.get("/console/activity")
 def activity() -> Any:
+    """Decisions, the newest first, a page at a time; filtered by decision, category (by its name),
+    ticket and time range; each ticket links to it in the helpdesk."""
     action = request.args.get("action") or None
-    category = request.args.get("category") or None
-    rows = _store().activity(g.installation.id, action=action, category=category,
-                             ticket_id=request.args.get("ticket") or None, limit=200)
-    return render_template("activity.html", rows=rows, action=action, category=category,
-                           actions=("escalate", "offer_human", "continue"))
+    action = action if action in words.DECIDED else None
+    category = (request.args.get("category") or "")[:100]
+    ticket = (request.args.get("ticket") or "").strip().lstrip("#")[:64] or None
+    span = request.args.get("range") or ""
+    span = span if span in RANGES else ""
+    names = _names(live_rules(g.installation))
+    since = utcnow() - RANGES[span][1] if RANGES[span][1] else None
+    rows, older, newer = _store().activity_page(
+        g.installation.id, action=action, categories=matching_categories(category, names), ticket_id=ticket,
+        since=since, before=_cursor(request.args.get("before")), after=_cursor(request.args.get("after")),
+        limit=ACTIVITY_PAGE)
+    for r in rows:
+        r["url"] = ticket_link(g.installation, r["ticket_id"])
+    filters = {k: v for k, v in (("action", action), ("category", category), ("ticket", ticket), ("range", span)) if v}
+    return render_template("activity.html", rows=rows, action=action, category=category, ticket=ticket, span=span,
+                           ranges={k: v[0] for k, v in RANGES.items()}, names=names, filters=filters,
+                           older=cursor_of(rows[-1]) if rows and older else None,
+                           newer=cursor_of(rows[0]) if rows and newer else None,
+                           first_page=not request.args.get("before") and not request.args.get("after"))
 
 
 # the agent panel
@@ -116,7 +184,8 @@ def panel() -> Any:
     ticket = request.args.get("ticket", "").strip()
     if not ticket:
         return render_template("error.html", message="No ticket: open the panel from a ticket."), 400
-    return render_template("panel.html", **panel_data(g.installation, ticket), saved=request.args.get("saved"))
+    return render_template("panel.html", **panel_data(g.installation, ticket, identity().user_id),
+                           saved=request.args.get("saved"))
 
 
 @bp.post("/panel/feedback")
@@ -124,40 +193,64 @@ def feedback() -> Any:
     ticket = request.form.get("ticket", "").strip()
     error = save_feedback(g.installation, identity(), ticket, request.form)
     if error:
-        return render_template("panel.html", **panel_data(g.installation, ticket), error=error), 422
+        return render_template("panel.html", **panel_data(g.installation, ticket, identity().user_id),
+                               error=error, typed=request.form), 422
     return _go("console.panel", ticket=ticket, saved="1")
 
 
-def panel_data(inst: Any, ticket: str) -> dict[str, Any]:
+def panel_data(inst: Any, ticket: str, user_id: str | None = None) -> dict[str, Any]:
     """What the agent panel shows on a ticket (the HTML panel and Intercom's Canvas Kit card both
     read this): the latest decision with its reasons and evidence, where it was routed and the
-    wait the customer was told, the customer as Baton saw them, and the feedback given so far."""
+    wait the customer was told, the customer as Baton saw them, the suggested resolution with the
+    solved conversations it comes from, the feedback given so far and ``user_id``'s own latest
+    (``mine``: the choice they saved, to see and change), and the question asked in the words of
+    what Baton did (a conversation kept with the bot is not asked whether its escalation was right)."""
     store = _store()
     rows = store.activity(inst.id, ticket_id=ticket, limit=1)
     decision = rows[0] if rows else None
-    customer = None
+    customer = suggestions = None
     if decision is not None:
         full = store.decided_conversation(inst.id, decision["id"])
-        customer = conversation_from_json(full).customer if full else None
-    return {"ticket": ticket, "decision": decision, "route": (decision or {}).get("route") or {},
-            "customer": customer, "feedback": store.feedback_for(inst.id, ticket), "verdicts": VERDICTS,
-            "types": resolution_types(inst)}
+        conversation = conversation_from_json(full) if full else None
+        customer = conversation.customer if conversation else None
+        if conversation is not None and decision["action"] == "escalate":  # what the note suggested, each with its source
+            suggestions = [s if s.url else replace(s, url=ticket_link(inst, s.ticket_id))
+                           for s in baton().pipeline.suggester.suggest(inst.id, conversation)]
+    names = words.names_for(store, inst, live_rules(inst))
+    given = store.feedback_for(inst.id, ticket)
+    question, verdicts = QUESTIONS.get((decision or {}).get("action"), ("Baton's decision was …", VERDICTS))
+    route = dict((decision or {}).get("route") or {})
+    if route.get("group_id") and names.known_group(route["group_id"]):
+        route["team"] = names.group(route["group_id"])
+    mine = next((f for f in reversed(given) if user_id is not None and f["author_id"] == str(user_id)), None)
+    return {"ticket": ticket, "decision": decision, "route": route, "customer": customer,
+            "category": names.category((decision or {}).get("category")), "feedback": given, "mine": mine,
+            "verdicts": verdicts, "question": question,
+            "all_verdicts": {**VERDICTS, **SAID.get((decision or {}).get("action"), {})},
+            "suggestions": suggestions or [], "types": resolution_types(inst)}
 
 
 def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
-    """Store an agent's feedback; returns what is wrong with it, if anything."""
+    """Store an agent's feedback (their latest counts: the figures read the last one given on a
+    ticket); returns what is wrong with it, if anything."""
     verdict = form.get("verdict") or None
     resolution = form.get("resolution") or None
     missing = (form.get("missing_knowledge") or "").strip()[:4000] or None
     types = resolution_types(inst)
     if not ticket or len(ticket) > 64:
         return "No ticket: open the panel from a ticket."
-    if verdict is not None and verdict not in VERDICTS:
-        return "Choose one of the three verdicts."
+    rows = _store().activity(inst.id, ticket_id=ticket, limit=1)
+    _, verdicts = QUESTIONS.get(rows[0]["action"] if rows else "", ("", VERDICTS))
+    if verdict is not None and verdict not in verdicts:
+        return f"Choose one of the {len(verdicts)} answers."
     if resolution is not None and resolution not in types:
         return "Choose a resolution type from the list."
     if verdict is None and resolution is None and missing is None:
         return "Nothing to save: choose a verdict, a resolution type or write what the bot should have known."
+    latest = next((f for f in reversed(_store().feedback_for(inst.id, ticket)) if f["author_id"] == str(who.user_id)), None)
+    if latest is not None and (latest["verdict"], latest["resolution"], latest["missing_knowledge"]) == (
+            verdict, resolution, missing):
+        return None  # saved again unchanged: nothing new to record
     _store().record_feedback(inst.id, ticket, author_id=who.user_id, author_name=who.name, verdict=verdict,
                              resolution=resolution, missing_knowledge=missing)
     return None
@@ -175,25 +268,50 @@ def _working() -> tuple[dict[str, Any], dict[str, Any] | None]:
     return (dict(draft["rules"]) if draft else _published()), draft
 
 
+SECTION_KEYS = tuple(key for key, *_ in forms.SECTIONS)
+
+
+def _section(raw: str | None) -> str:
+    return raw if raw in SECTION_KEYS else SECTION_KEYS[0]
+
+
+def _names(rules: Any = None) -> words.Names:
+    return words.names_for(_store(), g.installation, rules)
+
+
+def _rules_page(data: dict[str, Any], draft: dict[str, Any] | None, section: str, status: int = 200,
+                problems: Sequence[str] = (), submitted: dict[str, str] | None = None, saved: Any = None) -> Any:
+    """The rules form in sections, each with its rules in sentences; after a refused save, the
+    section of the first problem is the one shown."""
+    rules_ = forms.tolerant(data)
+    names = _names(rules_)
+    sections, orphans = forms.form_for(rules_, request.form if problems else None, problems, submitted, names=names)
+    said = sentences(rules_, names)
+    for s in sections:
+        s.sentences = said.get(s.key, [])
+    if problems:
+        section = forms.section_of_problem(sections) or section
+    return render_template("rules.html", sections=sections, orphans=orphans, draft=draft, section=section,
+                           problems=problems, saved=saved), status
+
+
 @bp.get("/console/rules")
 def rules() -> Any:
     data, draft = _working()
-    groups, orphans = forms.form_for(forms.tolerant(data))
-    return render_template("rules.html", groups=groups, orphans=orphans, draft=draft, saved=request.args.get("saved"))
+    return _rules_page(data, draft, _section(request.args.get("section")), saved=request.args.get("saved"))
 
 
 @bp.post("/console/rules")
 def save_rules() -> Any:
-    """Save the form as the draft (valid rules only), then stay, preview or publish."""
+    """Save the form as the draft (valid rules only), then stay on its section or preview."""
     data, parsed, problems, submitted = forms.check(request.form)
+    section = _section(request.form.get("section"))
     if problems:
-        groups, orphans = forms.form_for(forms.tolerant(data), request.form, problems, submitted)
-        return render_template("rules.html", groups=groups, orphans=orphans, draft=_store().draft(g.installation.id),
-                               problems=problems), 422
+        return _rules_page(data, _store().draft(g.installation.id), section, 422, problems, submitted)
     _store().save_draft(g.installation.id, data, identity().name)
     if request.form.get("then") == "preview":
         return _go("console.preview")
-    return _go("console.rules", saved="1")
+    return _go("console.rules", saved="1", section=section)
 
 
 @bp.post("/console/rules/discard")
@@ -210,7 +328,8 @@ def preview() -> Any:
         return render_template("preview.html", report=None, draft=None, n=0)
     n = _count(request.args.get("n"))
     report = backtest(_store(), g.installation, draft["rules"], n)
-    return render_template("preview.html", report=report, draft=draft, n=n, kinds=KINDS)
+    return render_template("preview.html", report=report, draft=draft, n=n, kinds=KINDS, names=_names(_loaded(draft["rules"])),
+                           changes=_rule_changes(_published(), draft["rules"]))
 
 
 @bp.get("/console/preview/<ticket>")
@@ -222,7 +341,57 @@ def preview_one(ticket: str) -> Any:
         return render_template("error.html", message="Nothing to compare: no draft, or no kept conversation for "
                                                      "this ticket."), 404
     change = report.changes[0]
-    return render_template("preview_one.html", change=change, conversation=change.conversation)
+    return render_template("preview_one.html", change=change, conversation=change.conversation,
+                           names=_names(_loaded(draft["rules"])), ticket_url=ticket_link(g.installation, ticket))
+
+
+def _rule_changes(a: Any, b: Any) -> list[tuple[str, str, str, str]]:
+    """What differs between two rule sets as they take effect, in words: (rule, before, after, its
+    path). Rules stored before a check existed load as the pipeline loads them (``stored``)."""
+    loaded = [_loaded(x) for x in (a, b)]
+    flat = [_flat(rules_to_json(x)) for x in loaded]
+    names = _names(loaded[1])
+    empty = (None, {}, [], ())  # a mapping gaining its first entry, a list field of a new entry: nothing to read
+    return [(names.path(path), names.value(path, flat[0].get(path)), names.value(path, flat[1].get(path)), path)
+            for path in sorted(flat[0].keys() | flat[1].keys()) if flat[0].get(path) != flat[1].get(path)
+            and not (flat[0].get(path) in empty and flat[1].get(path) in empty)]
+
+
+def _loaded(data: Any) -> Any:
+    """Rules as they run: as the pipeline loads them, or with every bad value at its default."""
+    try:
+        return load_rules(data, stored=True)
+    except RulesError:
+        return forms.tolerant(data if isinstance(data, dict) else {})
+
+
+def _flat(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{path}.{k}" if path else str(k)))
+        return out
+    return {path: value}
+
+
+def _next_version() -> int:
+    rows = _store().versions(g.installation.id)
+    return (rows[0]["number"] if rows else 1) + 1
+
+
+@bp.get("/console/publish")
+def confirm_publish() -> Any:
+    """Before publishing: what the draft changes, in rules and in the last conversations' decisions."""
+    draft = _store().draft(g.installation.id)
+    if draft is None:
+        return _go("console.preview")
+    try:
+        report = backtest(_store(), g.installation, draft["rules"], DEFAULT_COUNT)
+    except RulesError as e:  # the engine changed since the draft was saved: back to the form
+        return render_template("error.html", message=str(e)), 422
+    return render_template("confirm.html", act="publish", report=report, kinds=KINDS, draft=draft,
+                           changes=_rule_changes(_published(), draft["rules"]), number=_next_version(),
+                           comment=(request.args.get("comment") or "")[:500])
 
 
 @bp.post("/console/publish")
@@ -234,9 +403,17 @@ def publish() -> Any:
         load_rules(draft["rules"])
     except RulesError as e:  # the engine changed since the draft was saved: back to the form
         return render_template("error.html", message=str(e)), 422
+    seen = request.form.get("draft_at")
+    if seen is not None and seen != _stamp(draft["updated_at"]):
+        return render_template("error.html", message="The draft changed since you confirmed it (saved again by "
+                               f"{draft['author']} {_when(draft['updated_at'])}): review it again before publishing."), 409
     comment = (request.form.get("comment") or "").strip()[:500] or "no comment"
     number = _store().publish(g.installation.id, draft["rules"], identity().name, comment)
     return _go("console.versions", published=number)
+
+
+def _stamp(t: Any) -> str:
+    return t.isoformat() if t else ""
 
 
 NO_SUCH_VERSION = "No such version: versions are numbered 1, 2, 3 … as they are published."
@@ -250,10 +427,26 @@ def versions() -> Any:
     chosen = {n: _store().version(g.installation.id, n) for n in (a, b) if n is not None}
     if (given[0] and a is None) or (given[1] and b is None) or None in chosen.values():
         return render_template("error.html", message=NO_SUCH_VERSION), 404
-    diff = differences(chosen[a]["rules"], chosen[b]["rules"]) if a and b else None
+    diff = _rule_changes(chosen[a]["rules"], chosen[b]["rules"]) if a and b else None
     return render_template("versions.html", rows=rows, diff=diff, a=a, b=b,
                            published=whole_number(request.args.get("published")),
                            audit=_store().audit_log(g.installation.id, 30))
+
+
+@bp.get("/console/versions/<number>/rollback")
+def confirm_rollback(number: str) -> Any:
+    """Before rolling back: what going back to version ``number`` changes, in rules and in the last
+    conversations' decisions (version ``number`` replayed against the live rules)."""
+    version = _store().version(g.installation.id, n) if (n := whole_number(number)) else None
+    if version is None:
+        return render_template("error.html", message=NO_SUCH_VERSION), 404
+    try:
+        report = backtest(_store(), g.installation, version["rules"], DEFAULT_COUNT)
+    except RulesError as e:
+        return render_template("error.html", message=f"Version {n} no longer loads ({e}): Baton cannot roll back "
+                                                     "to it."), 422
+    return render_template("confirm.html", act="rollback", report=report, kinds=KINDS, version=version,
+                           changes=_rule_changes(_published(), version["rules"]), number=_next_version())
 
 
 @bp.post("/console/versions/<number>/rollback")

@@ -265,3 +265,15 @@ def test_the_sandbox_app_reaches_baton_only_through_its_templates(store, sandbox
         assert sandbox.wait_for_deliveries(10) and len(sandbox.deliveries) == 1  # the app no longer forwards
     finally:
         server.stop()
+
+
+def test_the_app_package_runs_the_consoles_own_script_on_each_page():
+    """Scripts inside a page the shell injects do not run: the package carries the console's script
+    (sections, filters, the unsaved-changes warning), byte for byte, loaded before the shell."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[3]
+    copy = root / "manifests/freshdesk/app/scripts/baton.js"
+    assert copy.read_bytes() == (root / "integration/service/console/static/baton.js").read_bytes()
+    for page in ("index.html", "sidebar.html"):
+        html = (root / "manifests/freshdesk/app" / page).read_text()
+        assert html.index('src="scripts/baton.js"') < html.index('src="scripts/shell.js"')

@@ -229,6 +229,18 @@ def test_notes_are_private_by_default_and_replies_public_both_by_the_api_agent(
     assert sandbox.get_ticket(tid)["updated_at"] == reply.json()["created_at"]
 
 
+def test_the_agent_ui_shows_a_notes_html_as_freshdesk_does_and_a_message_as_text(
+        sandbox: FreshdeskSandbox, api: Api, world: dict[str, Any]) -> None:
+    tid = world["ticket"]["id"]
+    api.post(f"/tickets/{tid}/notes", json={"body": "<h3>Why escalated</h3><ul><li>charged twice</li></ul>"
+                                                    "<script>alert(1)</script><p onclick='x()'>Route</p>"})
+    page = requests.get(f"{sandbox.url}/a/tickets/{tid}", params={"as": world["agent"]["id"]}, timeout=5).text
+    note = page[page.index("class='private-note'"):]
+    assert "<h3>Why escalated</h3><ul><li>charged twice</li></ul>" in note  # headings and lists, not a flat line
+    assert "<script" not in note and "onclick" not in note
+    assert "I was charged &lt;twice&gt;" in page  # the customer's text stays text
+
+
 def test_customer_reply_reopens_a_resolved_ticket(sandbox: FreshdeskSandbox, api: Api, world: dict[str, Any]) -> None:
     tid = world["ticket"]["id"]
     assert api.put(f"/tickets/{tid}", json={"status": 4}).json()["status"] == 4

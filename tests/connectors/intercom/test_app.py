@@ -237,7 +237,24 @@ def test_submitting_feedback_stores_it_and_answers_a_saved_card(client, store, s
         "right", "refund issued", "Annual plans are refunded pro rata.")
     assert (row["author_id"], row["author_name"]) == ("1295", "Hoban Washburne")  # the request's admin
     assert "Hoban Washburne: Escalation was right · refund issued" in texts(canvas)
-    assert "value" not in component(canvas, "missing_knowledge")  # a fresh form
+    # the teammate's saved choice stays on the card, to see and to change (it was a fresh form)
+    assert component(canvas, "verdict")["value"] == "right" and component(canvas, "resolution")["value"] == "refund issued"
+    assert component(canvas, "missing_knowledge")["value"] == "Annual plans are refunded pro rata."
+    assert component(canvas, intercom.SAVE)["label"] == "Save changes"
+
+
+def test_a_conversation_kept_with_the_bot_asks_whether_keeping_it_was_right(client, store, sandbox, inst):
+    with store.engine.begin() as conn:
+        conn.execute(insert(decisions).values(
+            installation_id=inst.id, ticket_id=TICKET, action="continue", priority="normal", category=None, tier=1,
+            reasons=[], explanation="The bot can continue.", created_at=datetime.now(timezone.utc)))
+    canvas = initialize(client, sandbox).get_json()
+    verdict = component(canvas, "verdict")
+    assert "Kept with the bot" in texts(canvas) and verdict["label"] == "Keeping it with the bot was …"
+    assert [(o["id"], o["text"]) for o in verdict["options"]] == [
+        ("right", "Right: the bot could handle it"), ("too_late", "Wrong: it should have been handed over")]
+    saved = submit(client, sandbox, {"verdict": "too_late"}).get_json()
+    assert "Hoban Washburne: Should have been handed over" in texts(saved)
 
 
 def test_nothing_chosen_puts_the_error_beside_the_text_area_and_saves_nothing(client, store, sandbox, inst):
@@ -313,15 +330,37 @@ def test_oauth_installs_for_the_workspace_and_opens_the_console_for_the_installe
     assert inst.base_url == registered.url and inst.settings["api_user_id"] == ada
     assert inst.credentials["client_secret"] == SECRET and inst.credentials["access_token"].startswith("tok_")
     assert client.get(response.headers["Location"]).status_code == 200  # the console, as Ada
-    # someone else of the workspace signs in: same installation, no console
+    # someone else of the workspace signs in, in their own browser: same installation, no console
     bob = registered.add_admin("Bob Agent", "bob@yourco.example")["id"]
-    again = client.get("/apps/intercom/oauth/callback", query_string=consent(registered, start(client, registered), bob))
+    browser = client.application.test_client()
+    again = browser.get("/apps/intercom/oauth/callback", query_string=consent(registered, start(browser, registered), bob))
     assert again.status_code == 403 and bob.encode() in again.data
     assert len(store.rows(installations)) == 1
     # until Ada lists Bob as a console admin
     store.change_settings(inst.id, {"console_admins": [bob]}, "Ada Admin")
-    third = client.get("/apps/intercom/oauth/callback", query_string=consent(registered, start(client, registered), bob))
+    third = browser.get("/apps/intercom/oauth/callback", query_string=consent(registered, start(browser, registered), bob))
     assert third.status_code == 303
+
+
+def test_the_installed_app_opens_the_console_again_within_the_hour_without_a_new_consent(client, store, registered,
+                                                                                          monkeypatch):
+    ada = registered.add_admin("Ada Admin", "ada@yourco.example")["id"]
+    first = client.get("/apps/intercom/oauth/callback", query_string=consent(registered, start(client, registered), ada))
+    console = first.headers["Location"]
+    inst = store.find_installation("intercom", setting=("app_id", registered.app_id))
+    assert inst.settings["api_user_name"] == "Ada Admin"  # who installed it, by name
+    # Ada opens Baton from the App Store again: the same console, no OAuth round trip
+    again = client.get(f"/apps/intercom/install?host={registered.url}")
+    assert again.status_code == 303 and again.headers["Location"] == console
+    assert client.get(console).status_code == 200
+    # another browser, an hour later, an uninstalled workspace or a teammate no longer admin: consent again
+    assert client.application.test_client().get(f"/apps/intercom/install?host={registered.url}").status_code == 302
+    from integration.service.console import session as sessions
+    monkeypatch.setattr(sessions, "SESSION_SECONDS", -1)
+    assert client.get(f"/apps/intercom/install?host={registered.url}").status_code == 302
+    monkeypatch.undo()
+    store.uninstall(inst.id, "Intercom")
+    assert client.get(f"/apps/intercom/install?host={registered.url}").status_code == 302
 
 
 @pytest.mark.parametrize("tamper", ["state", "cookie", "expired", "code", "error"])

@@ -2,6 +2,9 @@
 // FDK app page may not frame a remote URL and reaches a backend only through request templates.
 // So the shell asks Baton for each page through the "baton_page" template and injects the HTML
 // fragment it answers; a link or a form inside it goes the same way ("htmx over invokeTemplate").
+// Scripts inside an injected page do not run, so the shell runs the console's own script on each
+// page (scripts/baton.js, a copy of Baton's static/baton.js: sections, filters, the unsaved-changes
+// warning) and asks it before following a link away from unsaved changes.
 (function () {
   "use strict";
   var root = document.getElementById("baton-root");
@@ -60,6 +63,7 @@
         if (data.path) here = data.path;
         addStyles(data.styles);
         root.innerHTML = data.html; // Baton's own markup, from the installation the proxy authenticated
+        if (window.BatonPage && window.BatonPage.enhance) window.BatonPage.enhance(root);
         status.hidden = true;
         window.scrollTo(0, 0);
       })
@@ -69,7 +73,7 @@
 
   root.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a[href]");
-    if (!link || !root.contains(link)) return;
+    if (!link || !root.contains(link) || event.defaultPrevented) return; // e.g. a section's tab, switched in place
     var href = link.getAttribute("href");
     if (href.charAt(0) === "#") return; // an anchor in the page
     if (href.charAt(0) !== "/" || href.charAt(1) === "/") { // elsewhere (a ticket in Freshdesk…): a new tab
@@ -78,7 +82,9 @@
       return;
     }
     event.preventDefault();
-    go("GET", href);
+    var follow = function () { go("GET", href); };
+    if (window.BatonPage && window.BatonPage.confirmLeave) window.BatonPage.confirmLeave(root, follow);
+    else follow();
   });
 
   root.addEventListener("submit", function (event) {
