@@ -347,7 +347,9 @@ class FreshchatSandbox(Sandbox[_Job]):
         return Outgoing("POST", job.url, self.signed_headers(job.body, attempt))
 
     def _delivery(self, job: _Job, headers: dict[str, str]) -> JSON:
-        return {"action": job.action, "url": job.url}
+        """The signature and X-Retry-Count each attempt carried (a retry: the same signature, a higher count)."""
+        return {"action": job.action, "url": job.url, "signature": headers[webhook.SIGNATURE_HEADER],
+                "retry_count": int(headers["X-Retry-Count"])}
 
     def _redelivery(self, old: JSON) -> _Job:
         """The same bytes, so the same signature: nothing per attempt is signed."""
