@@ -158,9 +158,14 @@ def test_the_demo_plays_what_the_readme_says_and_serve_shows_full_notes(monkeypa
     lines: list[str] = []
     opened: dict[str, int] = {}
 
+    bot_held: dict[str, str] = {}
+
     def browse() -> None:  # what a person does before Ctrl-C: open the printed addresses
         for url in re.findall(r"\((?:as the admin|as an agent)\) (\S+)", "\n".join(lines)):
             opened[url] = requests.get(url, timeout=10).status_code
+        for url in re.findall(r"open in a browser: (\S+)", "\n".join(lines)):  # the bot-held conversations
+            page = requests.get(url, timeout=10)
+            bot_held[url] = page.text if page.status_code == 200 else f"status {page.status_code}"
 
     listed: list[subprocess.CompletedProcess[str]] = []
 
@@ -196,7 +201,10 @@ def test_the_demo_plays_what_the_readme_says_and_serve_shows_full_notes(monkeypa
     assert text.index("Sandboxes: Zendesk http://") < text.index("══ Zendesk sandbox")
     for helpdesk in ("Zendesk", "Freshdesk", "Intercom"):
         section = text.split(f"══ {helpdesk} sandbox")[1].split("\n══ ")[0]
-        assert section.count("Transcript (") == 5  # every escalation's note in full, not its first lines
+        # every escalation's note in full, not its first lines: five scenarios and the bot-held conversation
+        assert section.count("Transcript (") == 6
+    # each helpdesk's bot-held conversation opens in its sandbox's own agent view, with Baton's note on it
+    assert len(bot_held) == 3 and all("Baton handoff" in page for page in bot_held.values()), bot_held
 
 
 def test_backtest_prints_what_a_rules_file_would_change_on_an_installations_conversations(tmp_path):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import copy
 import hmac
+import html
 import json
 import threading
 import uuid
@@ -34,11 +35,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from flask import Flask, jsonify, request
+from flask import Flask, Response, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -346,7 +347,9 @@ class FreshchatSandbox(Sandbox[_Job]):
         return Outgoing("POST", job.url, self.signed_headers(job.body, attempt))
 
     def _delivery(self, job: _Job, headers: dict[str, str]) -> JSON:
-        return {"action": job.action, "url": job.url}
+        """The signature and X-Retry-Count each attempt carried (a retry: the same signature, a higher count)."""
+        return {"action": job.action, "url": job.url, "signature": headers[webhook.SIGNATURE_HEADER],
+                "retry_count": int(headers["X-Retry-Count"])}
 
     def _redelivery(self, old: JSON) -> _Job:
         """The same bytes, so the same signature: nothing per attempt is signed."""
@@ -475,6 +478,58 @@ class FreshchatSandbox(Sandbox[_Job]):
                 return self._add_message(conv, data["actor_type"], data["actor_id"], "", data.get("message_type", "normal"),
                                          parts), 201
 
+        # A read-only view of the inbox for people (the demo's --serve), at the path of the
+        # conversation's ``url`` (``/a/<app id>/open/conversation/<internal id>``); no API, no auth.
+        @app.get("/a/inbox")
+        def inbox() -> Response:
+            with self._lock:
+                rows = "".join(
+                    "<tr>" + "".join(f"<td>{cell}</td>" for cell in (
+                        f"<a href='{html.escape(urlsplit(c['url']).path)}'>{c['conversation_internal_id']}</a>",
+                        html.escape(self._person(self._users, c["user_id"])), c["status"],
+                        html.escape(c["properties"].get("priority") or "-"),
+                        html.escape(self._person(self._agents, c["assigned_agent_id"])),
+                        html.escape(self._person(self._groups, c["assigned_group_id"])),
+                        html.escape(c["properties"].get(TAGS_PROPERTY) or ""))) + "</tr>"
+                    for c in reversed(list(self._conversations.values())))
+            head = "".join(f"<th>{h}</th>" for h in ("Conversation", "Customer", "Status", "Priority", "Agent", "Group",
+                                                      "Baton tags"))
+            return _page("Inbox", f"<h1>Inbox</h1><table cellpadding='6'><tr>{head}</tr>{rows}</table>")
+
+        @app.get("/a/<app_id>/open/conversation/<int:internal>")
+        def inbox_conversation(app_id: str, internal: int) -> Response:
+            with self._lock:
+                conv = next((c for c in self._conversations.values() if c["conversation_internal_id"] == internal), None)
+                if app_id != self.app_id or conv is None:
+                    abort(404)
+                items = []
+                for m in self._messages[conv["conversation_id"]]:
+                    table = {"user": self._users, "agent": self._agents, "bot": self._bots}.get(m["actor_type"], {})
+                    who = f"{self._person(table, m['actor_id'])} ({m['actor_type']})"
+                    text = "\n".join(p["text"]["content"] for p in m["message_parts"] if "text" in p)
+                    style = "background:#fff8c4;border:1px solid #e0c84a" if m["message_type"] == "private" \
+                        else "border:1px solid #ddd"
+                    label = " <i>private note</i>" if m["message_type"] == "private" else ""
+                    items.append(f"<div style='{style};padding:8px;margin:8px 0'><b>{html.escape(who)}</b>{label} "
+                                 f"<small>{m['created_time']}</small>"
+                                 f"<div style='white-space:pre-wrap'>{html.escape(text)}</div></div>")
+                meta = " · ".join((conv["status"], f"priority {conv['properties'].get('priority') or '-'}",
+                                   f"customer {self._person(self._users, conv['user_id'])}",
+                                   f"agent {self._person(self._agents, conv['assigned_agent_id'])}",
+                                   f"group {self._person(self._groups, conv['assigned_group_id'])}",
+                                   f"Baton tags {conv['properties'].get(TAGS_PROPERTY) or '-'}"))
+                title = f"Conversation {internal}"
+            return _page(title, f"<p><a href='/a/inbox'>Inbox</a></p><h1>{title}</h1><p>{html.escape(meta)}</p>"
+                                + "".join(items))
+
+    @staticmethod
+    def _person(table: dict[str, JSON], key: str | None) -> str:
+        """The name of a user, agent, bot or group, as the inbox shows it; "-" for none."""
+        row = table.get(key or "")
+        if row is None:
+            return "-"
+        return str(row.get("name") or f"{row.get('first_name', '')} {row.get('last_name', '')}".strip())
+
     def _check_message(self, data: JSON, conv: JSON) -> list[JSON]:
         unknown = sorted(set(data) - MESSAGE_FIELDS)
         if unknown:
@@ -495,6 +550,12 @@ class FreshchatSandbox(Sandbox[_Job]):
         if kind == "user" and data.get("message_type") == "private":
             raise invalid("a user cannot write a private message")
         return copy.deepcopy(parts)
+
+
+def _page(title: str, body: str) -> Response:
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)} · Freshchat sandbox</title>"
+            f"</head><body style='font-family:sans-serif;max-width:960px;margin:2em auto'>{body}</body></html>")
+    return Response(page, mimetype="text/html", headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
 
 def _dumps(payload: JSON) -> bytes:
@@ -584,6 +645,10 @@ class FreshchatDriver(Driver):
                           tuple(t for t in (conv["properties"].get(TAGS_PROPERTY) or "").split(",") if t),
                           tuple(t for m, t in text if m["message_type"] == "private"),
                           tuple(t for m, t in text if m["message_type"] == "normal" and m["actor_id"] == baton))
+
+    def inbox_url(self, cid: Any) -> str:
+        """Where a person opens the conversation in the sandbox's (read-only) inbox."""
+        return self.url + urlsplit(self.sandbox.get_conversation(str(cid))["url"]).path
 
     def writes(self, cid: Any) -> list[JSON]:
         return [r for r in self.sandbox.requests_log if r["method"] in ("PUT", "POST")

@@ -916,7 +916,9 @@ class ZendeskSandbox(ConversationsEmulator, Sandbox[_Job]):
             with self._lock:
                 rows = "".join(
                     "<tr>" + "".join(f"<td>{cell}</td>" for cell in (
-                        f"<a href='/agent/tickets/{t['id']}'>#{t['id']}</a>", html.escape(t["subject"]), t["status"],
+                        f"<a href='/agent/tickets/{t['id']}'>#{t['id']}</a>",
+                        html.escape(t["subject"]) + (" <small>(messaging)</small>" if t["via"]["channel"] in MESSAGING else ""),
+                        t["status"] + (" <small>(AI agent ticket)</small>" if t["id"] in self._ai_tickets else ""),
                         t["priority"] or "-", self._name(self._users, t["assignee_id"]),
                         self._name(self._groups, t["group_id"]), html.escape(" ".join(t["tags"])))) + "</tr>"
                     for t in sorted(self._tickets.values(), key=lambda t: t["id"], reverse=True))
@@ -946,7 +948,8 @@ class ZendeskSandbox(ConversationsEmulator, Sandbox[_Job]):
                     f"assignee {self._name(self._users, t['assignee_id'])}",
                     f"group {self._name(self._groups, t['group_id'])}", f"tags {html.escape(' '.join(t['tags']))}"))
                 title = f"#{t['id']} {html.escape(t['subject'])}"
-            body = f"<p><a href='/agent/tickets'>All tickets</a></p><h1>{title}</h1><p>{meta}</p>" + "".join(parts)
+                messaging = self._sc_ticket_html(ticket_id)
+            body = f"<p><a href='/agent/tickets'>All tickets</a></p><h1>{title}</h1><p>{meta}</p>{messaging}" + "".join(parts)
             user = self._signed_in()
             frame = self._app_frame("ticket_sidebar", user, ticket_id) if user is not None else None
             if frame is None:

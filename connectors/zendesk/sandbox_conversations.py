@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import hmac
+import html
 import json
 import time
 from collections.abc import Mapping
@@ -297,6 +298,37 @@ class ConversationsEmulator:
             raise ApiError(self.ai_ticket_refusal, AI_TICKET_INVALID)
         return ticket, {"id": next(self._ids["audit"]), "ticket_id": ticket["id"], "created_at": ticket["updated_at"],
                         "author_id": -1, "events": []}
+
+    # -- the agent's view (``/agent/tickets``) ------------------------------------------------------
+    def _sc_ticket_html(self, ticket_id: int) -> str:
+        """For the messaging ticket of a conversation, what Zendesk's Agent Workspace shows beside
+        it: who holds the conversation on the switchboard, whether the ticket is still a read-only
+        AI agent ticket, and the conversation's messages (a messaging transcript lives in the
+        conversation, not in the ticket's comments). Empty for other tickets. Called under the lock."""
+        conv = next((c for c in self._sc_conversations.values() if c["ticket_id"] == ticket_id), None)
+        if conv is None:
+            return ""
+        holder = self._sc_members[conv["active"]]["integrationType"] if conv["active"] else None
+        held = {ANSWER_BOT: "Zendesk's AI agent", AGENT_WORKSPACE: "the agents (Agent Workspace)"}.get(
+            holder or "", holder or "nobody")
+        kind = ("AI agent ticket: read-only while the AI agent holds the conversation" if ticket_id in self._ai_tickets
+                else "a regular ticket")
+        rows = []
+        for m in conv["messages"]:
+            author, subtypes = m["author"], m["author"].get("subtypes") or []
+            if (m.get("metadata") or {}).get("baton_key"):
+                who = "Baton (as the business)"
+            elif author["type"] == "user":
+                who = self._sc_users[conv["user"]]["profile"]["givenName"]
+            elif "activity" in subtypes:
+                who = "Zendesk"
+            else:
+                who = f"{author.get('displayName') or 'Business'} ({'AI agent' if 'AI' in subtypes else 'agent'})"
+            rows.append(f"<li><b>{html.escape(who)}</b> <small>{m['received']}</small>"
+                        f"<div style='white-space:pre-wrap'>{html.escape(m['content'].get('text') or '')}</div></li>")
+        return (f"<section class='messaging' style='border:1px solid #9cc;padding:8px;margin:8px 0'>"
+                f"<p>Messaging conversation <code>{conv['id']}</code> · held by <b>{html.escape(held)}</b> · "
+                f"this ticket is {kind}</p><ol>{''.join(rows)}</ol></section>")
 
     # -- webhooks --------------------------------------------------------------------------------
     def _sc_listens(self, integration_id: str, conv: JSON) -> bool:

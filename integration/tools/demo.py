@@ -154,15 +154,17 @@ def _run(serve: bool, home_dir: Path, kept: bool, out: Any) -> int:
     desks = [connectors.driver(key)(retry_delays=(0.2, 0.5, 1.0)) for key in HELPDESKS]
     for desk in desks:
         desk.start()
+    bot_held = BotHeld(desks, out, store, queue, server.url, serve)  # issue 19's bot-held conversations: see BotHeld
     if serve:
         out("Sandboxes: " + ", ".join(f"{connectors.get(d.key).descriptor.name} {d.url}" for d in desks))
         out(f"Zendesk's agent view: {desks[0].url}/agent/tickets (full notes for every helpdesk are printed below)")
     apps = []
     try:
-        _play(desks, store, server, queue, settings, serve, out, apps)
+        _play(desks, store, server, queue, settings, serve, out, apps, bot_held)
     finally:
         for desk in desks:
             desk.stop()
+        bot_held.stop()
         server.stop()
         queue.stop()
         store.engine.dispose()
@@ -184,7 +186,7 @@ def _environment(out: Any, home_dir: Path, database_url: str, key: str, kept: bo
 
 
 def _play(desks: list[Driver], store: Store, server: Server, queue: LocalQueue, settings: Settings, serve: bool,
-          out: Any, apps: list[tuple[str, str, str]]) -> None:
+          out: Any, apps: list[tuple[str, str, str]], bot_held: BotHeld) -> None:
     for desk in desks:
         inst = install_into(desk, store, server.url, rules=_rules(_team(desk)))
         out(f"\n══ {connectors.get(desk.key).descriptor.name} sandbox at {desk.url} (installation {inst.id}) ══\n")
@@ -205,6 +207,7 @@ def _play(desks: list[Driver], store: Store, server: Server, queue: LocalQueue, 
         days = history.seed(store, inst.id, now, agents)
         for line in history_summary(store, inst.id, now, days):
             out(line)
+        bot_held.play(desk, inst)
         if serve:
             show_app(desk, store, settings, inst)
             apps.append((connectors.get(desk.key).descriptor.name, desk.console_url("admin"),
@@ -275,3 +278,161 @@ def _print(out: Any, store: Store, desk: Driver, inst_id: str, cid: Any, sc: Sce
 
 def _text(note_html: str) -> str:
     return html_to_text(note_html.replace("<ul>", "\n<ul>"))
+
+
+# -- conversations a bot holds in each helpdesk's messaging product (issue 19) ----------------------
+# Apart from the six scenarios above: on each helpdesk the bot's conversations live somewhere the
+# ticket path does not reach, and Baton hands them over its own way there. Zendesk: a Web Widget
+# conversation the AI agent holds on the Sunshine Conversations switchboard (an AI agent ticket,
+# read-only until control passes). Freshdesk: a Freshdesk Messaging (Freshchat) conversation Freddy
+# holds, a product with its own API, webhooks and Baton installation. Intercom: a conversation in
+# Fin's "Let Fin handle" step, each Fin reply arriving on two webhook topics.
+
+BOT_HELD = {  # the customer asks for a person in the last turn, while the bot still holds the conversation
+    "zendesk": Scenario("Gia Romano", "gia@example.com", "Subscription paused (Web Widget, Zendesk's AI agent holds it)", (
+        ("customer", "How do I turn my paused subscription back on?"),
+        ("bot", "Go to Settings → Subscription and press Resume."),
+        ("customer", "I pressed Resume and now I've been charged twice for this month. Can I talk to a person please?"),
+    )),
+    "freshdesk": Scenario("Hugo Lefèvre", "hugo@example.com", "Wrong size (Freshdesk Messaging, Freddy holds it)", (
+        ("customer", "Can I change the size of my order before it ships?"),
+        ("bot", "Orders can be changed until they are packed: Orders → Edit."),
+        ("customer", "It's already packed and it's the wrong size. I want a refund, please get me a real person."),
+    )),
+    "intercom": Scenario("Ines Duarte", "ines@example.com", "Invoice download (Fin holds it)", (
+        ("customer", "Where do I download last month's invoice?"),
+        ("bot", "Go to Settings → Billing → Invoices and press Download."),
+        ("customer", "There is no Download button there. I'd like to talk to a human, please."),
+    )),
+}
+
+
+class BotHeld:
+    """Plays BOT_HELD[helpdesk] through the real path (the sandbox's webhooks, Baton's web tier,
+    its queue and the helpdesk's API) and prints it like the tickets, then what the handover did
+    there. Made before Baton is installed (what the admin sets up first), ``play`` after the six
+    scenarios, ``stop`` at the end (the Freshchat sandbox it started, kept up through --serve)."""
+
+    def __init__(self, desks: list[Driver], out: Any, store: Store, queue: LocalQueue, baton_url: str,
+                 serve: bool) -> None:
+        self.out, self.store, self.queue, self.baton_url, self.serve = out, store, queue, baton_url, serve
+        self.freshchat: Driver | None = None
+        for desk in desks:
+            if desk.key == "zendesk":  # the admin's Conversations API key, which the install then receives
+                desk.enable_messaging()  # type: ignore[attr-defined]
+
+    def play(self, desk: Driver, inst: Any) -> None:
+        {"zendesk": self._zendesk, "freshdesk": self._freshchat, "intercom": self._fin}[desk.key](desk, inst)
+
+    def stop(self) -> None:
+        if self.freshchat is not None:
+            self.freshchat.stop()
+
+    def _turns(self, desk: Driver, cid: str, sc: Scenario) -> None:
+        """The rest of the scenario's turns, each once Baton has finished with the one before."""
+        for role, text in sc.turns[1:]:
+            _settle(desk, self.queue)
+            desk.say(cid, text, role)
+        _settle(desk, self.queue)
+
+    def _heading(self, text: str) -> None:
+        self.out(f"\n── {text} ──\n")
+
+    def _detail(self, line: str) -> None:
+        """What the handover did, at the width of the tickets' lines."""
+        self.out(textwrap.fill(line, 110, subsequent_indent="      "))
+
+    def _print(self, desk: Driver, inst: Any, cid: str, sc: Scenario) -> None:
+        """As the tickets above (without their closing blank line: what the handover did follows)."""
+        lines: list[str] = []
+        _print(lines.append, self.store, desk, inst.id, cid, sc, full=self.serve)
+        for line in lines[:-1] if lines and lines[-1] == "" else lines:
+            self.out(line)
+
+    def _zendesk(self, desk: Any, inst: Any) -> None:
+        sc = BOT_HELD["zendesk"]
+        self._heading("A messaging conversation the AI agent holds (Conversations API key installed, Baton on the "
+                      "switchboard on standby)")
+        cid = desk.new_messaging_conversation(sc.turns[0][1], Person(sc.customer, sc.email))
+        ticket, before = desk.ticket_of(cid), desk.control(cid)
+        self._turns(desk, cid, sc)
+        self._print(desk, inst, cid, sc)
+        passes = [r for r in desk.sandbox.requests_log if r["method"] == "POST" and r["status"] == 200
+                  and r["path"].endswith(f"/conversations/{cid}/passControl")]
+        meta = passes[0]["json"]["metadata"] if passes else {}
+        field = "dataCapture.systemField."
+        captured = ", ".join(f"{name} {desk.names.get(str(meta[field + key]), meta[field + key])}"
+                             for name, key in (("group", "group_id"), ("agent", "assignee_id"), ("priority", "priority"),
+                                               ("tags", "tags")) if field + key in meta) or "nothing"
+        refused = [w for w in desk.sandbox.ai_ticket_writes if w["ticket_id"] == ticket]
+        updates = [r["at"] for r in desk.sandbox.requests_log
+                   if r["method"] == "PUT" and r["path"].removesuffix(".json") == f"/api/v2/tickets/{ticket}"]
+        when = "none" if not updates else "after the pass" if passes and min(updates) > passes[0]["at"] else "BEFORE the pass"
+        self._detail(f"  switchboard: {before} → {desk.control(cid)} by Baton's passControl ({len(passes)} call), "
+                     f"captured: {captured}")
+        self._detail(f"  ticket #{ticket}: an AI agent ticket while the bot held it (writes sent to it: {len(refused)}), "
+                     f"{'still read-only' if desk.sandbox.is_ai_agent_ticket(ticket) else 'now a regular ticket'} "
+                     f"(status {desk.sandbox.get_ticket(ticket)['status']}); Baton's update of it (the note): {when}")
+        if self.serve:
+            self.out(f"  open in a browser: {desk.url}/agent/tickets/{ticket}")
+
+    def _freshchat(self, freshdesk: Driver, freshdesk_inst: Any) -> None:
+        sc = BOT_HELD["freshdesk"]
+        fc = self.freshchat = connectors.driver("freshchat")(retry_delays=(0.2, 0.5, 1.0))
+        fc.start()
+        # its own installation, linked to the Freshdesk one: the console and panel open through the Freshdesk app
+        inst = install_into(fc, self.store, self.baton_url, rules=_rules(_team(fc)),
+                            settings={"freshdesk_installation": freshdesk_inst.id})
+        self._heading(f"A Freshdesk Messaging conversation Freddy holds (Freshchat sandbox at {fc.url}, installation "
+                      f"{inst.id}, linked to the Freshdesk installation {freshdesk_inst.id})")
+        cid = fc.new_conversation(sc.turns[0][1], Person(sc.customer, sc.email), subject=sc.subject)
+        self._turns(fc, cid, sc)
+        self._print(fc, inst, cid, sc)
+        writes = fc.writes(cid)
+        updates = [w for w in writes if w["method"] == "PUT"]
+        notes = [w for w in writes if w["method"] == "POST" and (w["json"] or {}).get("message_type") == "private"]
+        status = fc.sandbox.get_conversation(cid)["status"]  # type: ignore[attr-defined]
+        self._detail(f"  assignment: {len(updates)} PUT of the conversation (status now {status}, group and agent "
+                     f"above); the note: {len(notes)} private message by Baton's agent")
+        if self.serve:
+            self.out(f"  open in a browser: {fc.inbox_url(cid)}")  # type: ignore[attr-defined]
+
+    def _fin(self, desk: Any, inst: Any) -> None:
+        from integration.service.store import events
+
+        sc = BOT_HELD["intercom"]
+        self._heading("A conversation in Fin's \"Let Fin handle\" step (each Fin reply is sent on two topics)")
+        cid = desk.new_conversation(sc.turns[0][1], Person(sc.customer, sc.email), subject=sc.subject)
+        for role, text in sc.turns[1:]:
+            _settle(desk, self.queue)
+            if role == "bot":
+                desk.sandbox.fin_answer(cid, text)
+            else:
+                desk.say(cid, text, role)
+        _settle(desk, self.queue)
+        after = desk.sandbox.fin_answer(cid, "Let me check that for you.")  # Fin's step, once Baton handed over
+        _settle(desk, self.queue)
+        self._print(desk, inst, cid, sc)
+        fin_parts = {str(p["id"]) for p in desk.sandbox.get_parts(cid) if p["author"].get("from_ai_agent")}
+        deliveries = [d for d in desk.sandbox.deliveries if d["attempt"] == 1 and _last_part(d["body"]) in fin_parts]
+        topics = sorted({d["topic"] for d in deliveries})
+        recorded = {e["key"] for e in self.store.rows(events, installation_id=inst.id, ticket_id=str(cid))}
+        fin_events = [p for p in fin_parts if f"part:{cid}:{p}" in recorded]
+        assignments = [w["json"] for w in desk.writes(cid) if w["path"].endswith("/parts")
+                       and (w["json"] or {}).get("message_type") == "assignment"]
+        to = " then ".join(f"{a['type']} {desk.names.get(str(a['assignee_id']), a['assignee_id'])}" for a in assignments)
+        self._detail(f"  Fin      : {len(fin_parts)} answer while it held the conversation, sent {len(deliveries)} "
+                     f"times ({' and '.join(topics)}), recorded as {len(fin_events)} event")
+        fin_after = "none, the assignment ended its step" if after is None else "sent (Baton notes that Fin kept answering)"
+        self._detail(f"  handoff  : {len(desk.notes(cid))} note, assigned to {to or 'nobody'}; Fin's answer after it: "
+                     f"{fin_after}")
+        if self.serve:
+            self.out(f"  open in a browser: {desk.panel_url(cid, 'agent')}")
+
+
+def _last_part(body: bytes) -> str | None:
+    """The id of the last conversation part an Intercom notification carries: the one it is about."""
+    import json
+
+    parts = (json.loads(body)["data"]["item"].get("conversation_parts") or {}).get("conversation_parts") or []
+    return str(parts[-1]["id"]) if parts else None

@@ -57,11 +57,15 @@ class Server:
         self._thread.join(timeout=5)
 
 
-def install_into(driver: Driver, store: Store, baton_url: str, rules: Mapping[str, Any] | None = None) -> Installation:
+def install_into(driver: Driver, store: Store, baton_url: str, rules: Mapping[str, Any] | None = None,
+                 settings: Mapping[str, Any] | None = None) -> Installation:
     """Install Baton into the driver's sandbox the way its admin would: the install command, then
-    whatever the helpdesk makes them do by hand."""
+    whatever the helpdesk makes them do by hand. ``settings`` adds what the operator types into
+    ``--settings`` besides what the helpdesk's setup gives (e.g. Freshchat's link to a Freshdesk
+    installation)."""
     setup = driver.setup()
-    inst = install(store, driver.key, driver.url, setup.credentials, baton_url, settings=setup.settings,
+    inst = install(store, driver.key, driver.url, setup.credentials, baton_url,
+                   settings={**setup.settings, **(settings or {})},
                    rules=rules, mode=setup.mode, development=True)  # the sandbox listens on 127.0.0.1
     driver.connect(inst, f"{baton_url}/webhooks/{driver.key}/{inst.id}")
     return inst

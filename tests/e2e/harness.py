@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from cryptography.fernet import Fernet
 
 import connectors
+from connectors.sandbox import Driver
 from integration.service.settings import Settings
 from integration.service.store import Store, Vault, events, outbox
 from integration.service.web import create_app
@@ -18,7 +19,11 @@ from tests import leakscan
 
 
 class Harness:
-    def __init__(self, tmp: Path, database_url: str, provider: str = "zendesk"):
+    def __init__(self, tmp: Path, database_url: str, provider: str = "zendesk", *, messaging: bool = False,
+                 rules: Callable[[Driver], Mapping[str, Any]] | None = None):
+        """``messaging``: the admin gives the install a Conversations API key (Zendesk), so bot-held
+        messaging conversations go through Baton; ``rules``: the installation's rules, made from the
+        helpdesk once its sandbox runs (group ids are the helpdesk's)."""
         self.redis = RedisServer(aof=tmp)  # production's setting: appendonly, fsync every second
         self.redis.start()
         key = Fernet.generate_key().decode()
@@ -28,8 +33,11 @@ class Harness:
         self.server = Server(create_app(settings, store=self.store))
         self.baton_url = self.server.url
         self.helpdesk = connectors.driver(provider)()
+        if messaging:
+            self.helpdesk.enable_messaging()  # type: ignore[attr-defined]
         self.helpdesk.start()
-        self.inst = install_into(self.helpdesk, self.store, self.baton_url)
+        self.inst = install_into(self.helpdesk, self.store, self.baton_url,
+                                 rules=rules(self.helpdesk) if rules else None)
         env = {**os.environ, "REDIS_URL": self.redis.url, "DATABASE_URL": database_url, "BATON_SECRET_KEY": key,
                "BATON_DEVELOPMENT": "1",  # the worker's helpdesk is a sandbox on 127.0.0.1 (egress.check_connections)
                "BATON_VISIBILITY_TIMEOUT": "6", "BATON_LEASE_SECONDS": "3", "BATON_DRAIN_SECONDS": "1",

@@ -180,3 +180,22 @@ def test_a_failed_delivery_is_retried_with_its_retry_count(sandbox: FreshchatSan
         receiver.close()
     assert counts == ["0", "1"]  # the signature covers the body only: the same bytes, the same signature
     assert [d["status"] for d in sandbox.deliveries] == [503, 200]
+
+
+def test_the_inbox_page_shows_a_conversation_with_its_private_notes_escaped(sandbox: FreshchatSandbox,
+                                                                          world: dict[str, Any]) -> None:
+    """The read-only inbox a person opens from the demo: at the path of the conversation's url, every
+    message (private notes marked), the assignment, and no markup of anyone's run."""
+    cid = world["cid"]
+    sandbox.user_message(cid, "<img src=x onerror=alert(1)> hello?")
+    sandbox.agent_message(cid, sandbox.api_agent_id, "[Baton handoff] billing", private=True)
+    sandbox.update_as(cid, world["agent"]["id"], {"assigned_group_id": world["group"]["id"], "status": "assigned"})
+    url = sandbox.get_conversation(cid)["url"]
+    page = requests.get(sandbox.url + url.split(sandbox.domain, 1)[1], timeout=5)
+    assert page.status_code == 200 and "default-src 'none'" in page.headers["Content-Security-Policy"]
+    assert "I was charged twice" in page.text and "private note" in page.text and "[Baton handoff] billing" in page.text
+    assert "&lt;img src=x onerror=alert(1)&gt; hello?" in page.text and "<img" not in page.text
+    assert "assigned" in page.text and "group Billing" in page.text
+    listing = requests.get(f"{sandbox.url}/a/inbox", timeout=5).text
+    assert "Ann Lee" in listing and "Billing" in listing
+    assert requests.get(f"{sandbox.url}/a/{sandbox.app_id}/open/conversation/1", timeout=5).status_code == 404

@@ -104,3 +104,21 @@ def test_standby_members_hear_a_conversation_only_when_they_asked_for_it(sc, rec
     assert driver.wait_for_deliveries()
     targets = {d["webhook_id"] for d in sandbox.deliveries if d["sunco"]}
     assert targets == {hook["id"]}  # the listener on standby with deliverStandbyEvents; not the deaf one
+
+
+def test_the_agent_view_shows_a_messaging_ticket_s_conversation_and_who_holds_it(sc):
+    """What a person opening the demo's messaging ticket sees: the transcript (it lives in the
+    conversation, not in the ticket's comments), escaped, and the switchboard's holder."""
+    driver, app, auth, hook, customer = sc
+    cid = driver.sandbox.start_conversation(customer, "<script>alert(1)</script> I was charged twice", "Chat")
+    driver.sandbox.say_in_conversation(cid, "bot", "Refunds take 5 days.")
+    ticket = driver.sandbox.conversation(cid)["ticket_id"]
+    page = requests.get(f"{driver.url}/agent/tickets/{ticket}", timeout=5).text
+    assert "held by <b>Zendesk&#x27;s AI agent</b>" in page and "AI agent ticket: read-only" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; I was charged twice" in page and "<script>alert" not in page
+    assert "Answer Bot (AI agent)" in page and "Refunds take 5 days." in page
+    assert "(AI agent ticket)" in requests.get(f"{driver.url}/agent/tickets", timeout=5).text
+    assert post(app, auth, cid, "passControl", {"switchboardIntegration": "zd:agentWorkspace"}).ok
+    page = requests.get(f"{driver.url}/agent/tickets/{ticket}", timeout=5).text
+    assert "held by <b>the agents (Agent Workspace)</b>" in page and "a regular ticket" in page
+    assert "(AI agent ticket)" not in requests.get(f"{driver.url}/agent/tickets", timeout=5).text
