@@ -147,6 +147,9 @@ class Sandbox(ABC, Generic[JobT]):
         self._pending = 0
         self._idle = threading.Condition()
         self._worker: threading.Thread | None = None
+        # set by stop(): a stopped helpdesk sends nothing more, not even the retries it had planned
+        # (left running, they would reach whatever later listens on the port a test's receiver had)
+        self._halted = threading.Event()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
@@ -155,6 +158,7 @@ class Sandbox(ABC, Generic[JobT]):
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         if self._server is not None:
             raise RuntimeError("sandbox already started")
+        self._halted.clear()
         self._server = make_server(host, port, self.app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"{self.vendor}-sandbox", daemon=True)
@@ -163,6 +167,7 @@ class Sandbox(ABC, Generic[JobT]):
         return self._url
 
     def stop(self) -> None:
+        self._halted.set()
         if self._server is not None and self._thread is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -170,7 +175,7 @@ class Sandbox(ABC, Generic[JobT]):
         self._server = self._thread = self._url = None
         with self._lock:
             if self._worker is not None:
-                self._jobs.put(None)  # the worker exits once the deliveries queued before it are sent
+                self._jobs.put(None)  # the worker drops what is still queued (halted), then exits
                 self._worker = None
 
     @property
@@ -313,7 +318,7 @@ class Sandbox(ABC, Generic[JobT]):
 
     def _deliver(self, job: JobT) -> None:
         for attempt in itertools.count(1):
-            if not self._still_wanted(job):
+            if self._halted.is_set() or not self._still_wanted(job):
                 return
             status, retry_after = self._send(job, attempt)
             retryable = status is None or status >= 500 or status in self.retried_statuses
@@ -324,7 +329,8 @@ class Sandbox(ABC, Generic[JobT]):
                 if retry_after >= self.retry_after_limit:
                     return
                 wait = retry_after
-            time.sleep(wait)
+            if self._halted.wait(wait):
+                return
 
     def _send(self, job: JobT, attempt: int) -> tuple[int | None, float | None]:
         """One attempt, recorded in ``deliveries``: the status (None: no answer) and any Retry-After."""

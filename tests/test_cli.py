@@ -188,8 +188,8 @@ def test_the_demo_plays_what_the_readme_says_and_serve_shows_full_notes(monkeypa
     assert len(opened) == 6 and set(opened.values()) == {200}, opened  # a console and a panel per helpdesk
     installations, report = listed
     assert installations.returncode == 0, installations.stderr
-    assert installations.stdout.startswith("3 installations:")
-    for name in ("Zendesk", "Freshdesk", "Intercom"):
+    assert installations.stdout.startswith("4 installations:")  # and Freshdesk Messaging, linked to Freshdesk's
+    for name in ("Zendesk", "Freshdesk", "Intercom", "Freshdesk Messaging"):
         assert re.search(rf"^{name}\s+http://127\.0\.0\.1:\d+\s+active\s+as installed\s+\d{{4}}-", installations.stdout,
                          re.M), installations.stdout
     assert report.returncode == 0 and "Handoff rate by category" in report.stdout, report.stderr

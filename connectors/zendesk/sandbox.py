@@ -605,13 +605,14 @@ class ZendeskSandbox(ConversationsEmulator, Sandbox[_Job]):
         if not job.sunco:
             return super()._deliver(job)
         for attempt in range(1, SUNCO_TRIES + 1):
-            if not self._still_wanted(job):
+            if self._halted.is_set() or not self._still_wanted(job):
                 return
             status, _ = self._send(job, attempt)
             if status is not None and (200 <= status < 300 or status in SUNCO_NOT_RETRIED):
                 return
-            if attempt < SUNCO_TRIES:
-                time.sleep(self.sunco_retry_delays[min(attempt, len(self.sunco_retry_delays)) - 1])
+            wait = self.sunco_retry_delays[min(attempt, len(self.sunco_retry_delays)) - 1]
+            if attempt < SUNCO_TRIES and self._halted.wait(wait):
+                return
 
     def _timeout(self, job: _Job) -> float:
         return SUNCO_TIMEOUT if job.sunco else self.delivery_timeout

@@ -10,6 +10,7 @@ customer text: it is removed when the demo ends.
 from __future__ import annotations
 
 import logging
+import random
 import os
 import shutil
 import signal
@@ -204,7 +205,7 @@ def _play(desks: list[Driver], store: Store, server: Server, queue: LocalQueue, 
                 handed_over = cid
         agents = [str(a["id"]) for a in store.roster(inst.id)[0].get("agents", [])]
         now = datetime.now(timezone.utc)
-        days = history.seed(store, inst.id, now, agents)
+        days = history.seed(store, inst.id, now, agents, rng=random.Random(f"demo-{desk.key}"))  # the same history each run
         for line in history_summary(store, inst.id, now, days):
             out(line)
         bot_held.play(desk, inst)
