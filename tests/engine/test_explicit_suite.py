@@ -119,6 +119,14 @@ def report() -> None:
     print(f"all   requests {pct(*total['req'][:2])} (held out {pct(*total['req_held'][:2])}); refusals escalated "
           f"{total['ref'][0]} of {total['ref'][1]}, told as refusals {pct(total['ref'][2], total['ref'][1])}; "
           f"bot questions escalated {pct(*total['bot'][:2])}; routine escalated {pct(*total['other'][:2])}")
+    for part, held in (("shaped", False), ("held out", True)):
+        rows = {c: [outcome(t) for lang in LANGS for t, h in load(lang)[c] if h is held] for c in CLASSES}
+        print(f"{part:9} requests recognised {pct(sum(o[0] for o in rows['request']), len(rows['request']))}, refusals "
+              f"escalated {sum(o[2] for o in rows['refusal'])} of {len(rows['refusal'])} (told as refusals "
+              f"{pct(sum(o[1] for o in rows['refusal']), len(rows['refusal']))}), bot questions read as requests "
+              f"{sum(o[0] for o in rows['bot'])} / escalated {sum(o[2] for o in rows['bot'])} of {len(rows['bot'])}, routine "
+              f"read as requests {sum(o[0] for o in rows['other'])} / escalated {sum(o[2] for o in rows['other'])} of "
+              f"{len(rows['other'])}")
     if "-v" in sys.argv:
         for lang in LANGS:
             for cls, rows in load(lang).items():
