@@ -97,9 +97,9 @@ def detect(conversation: Conversation, rule: ModelRule, findings: Iterable[Findi
     feats = features(conversation, findings)
     p = model.score(feats)
     fired = p >= rule.threshold
-    words = model.top_words(feats)
     last = conversation.last_customer_index()
     if fired:
+        words = model.top_words(feats)  # only an escalation says which words weighed most
         said = f"; words that weighed most: {', '.join(repr(w) for w in words)}" if words else ""
         summary = f"Conversations like this one were usually handed to a person (model score {p:.2f}{said})."
         ev = (Evidence(last, ", ".join(words) or "overall pattern", round(p, 3), rule.threshold, "learned model"),)

@@ -58,6 +58,7 @@ _BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 (PERSON, SERVICE, DESK, CUSTOMER, CONTACT, CALL, CALLBACK, TRANSFER, HANDOFF, ESCALATE, CASE, WANT, NEG,
  CONTRAST, INABILITY, NOBODY, MACHINE, REAL, POLITE, ME, POSS, EXIST, EXISTQ, IDENT, IDENT_AFTER, QPART,
  AUX, TIME, ABOUT, ELSE, OFFMENU, NUM, HONORIFIC, PREP, PRONOUN, COMP, BUT, HELP, FILLER, PLAIN) = _BIT.values()
+STOP = 1 << 49  # a mark that ends a clause
 PAST = 1 << 50  # a past form ("talked", "gesprochen"): a request only after a want or an auxiliary
 LATE = 1 << 51  # a verb that may follow its person ("mit einem Menschen sprechen", "オペレーターと話したい")
 
@@ -68,6 +69,8 @@ ANCHOR = CONTACT | CALL | TRANSFER | WANT | EXIST | EXISTQ | CALLBACK | OFFMENU
 TARGET = PERSON | SERVICE | NOBODY | MACHINE
 # words that may stand between a verb and its person without breaking the request
 GAP = FILLER | REAL | POLITE | ME | CUSTOMER | PREP | AUX | COMP | HELP | QPART | PRONOUN | POSS | CASE | HONORIFIC
+# the roles without one of which a message asks for no one and refuses no one
+TRIGGER = TARGET | DESK | CONTACT | CALL | CALLBACK | HANDOFF | OFFMENU
 KEY = PERSON | SERVICE | DESK | CONTACT | CALL | CALLBACK | TRANSFER | WANT | MACHINE | NOBODY | EXIST | IDENT | OFFMENU
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -90,7 +93,7 @@ class _Grammar:
     forms: dict[str, int]  # form → roles (of every language that has it)
     langs: dict[str, int]  # form → bit set of the languages that have it
     conflicts: dict[str, dict[int, int]]  # form → {language bit: roles} where languages disagree
-    phrases: dict[str, list[tuple[tuple[str, ...], int, int]]]  # first word → (words, roles, languages), longest first
+    pairs: dict[tuple[str, str], list[tuple[tuple[str, ...], int, int]]]  # first two words → (words, roles, languages), longest first
     separable: dict[str, list[tuple[str, int]]]  # verb form → (particle, roles): "stellen … durch"
     clitics: tuple[tuple[str, tuple[str, ...]], ...]  # object pronoun endings and what a stem may have lost
     cjk: dict[str, tuple[int, int]]  # characters → (roles, languages)
@@ -98,6 +101,7 @@ class _Grammar:
     fuzzy: dict[str, set[str]]  # deletion → forms (typing mistakes)
     never: frozenset[str]  # real words a typing mistake must not be read as
     languages: tuple[str, ...]
+    triggers: frozenset[str]  # the words without one of which a long message cannot ask for anyone
 
 
 def _expand(entry: str, paradigms: dict[str, list[str]]) -> list[tuple[str, int]]:
@@ -119,7 +123,7 @@ def _deletions(word: str, depth: int) -> set[str]:
 
 def _load() -> _Grammar:
     per_lang: dict[str, dict[int, int]] = {}
-    phrases: dict[str, list[tuple[tuple[str, ...], int, int]]] = {}
+    phrases: dict[tuple[str, str], list[tuple[tuple[str, ...], int, int]]] = {}
     raw_phrases: list[tuple[str, int, int]] = []
     separable: dict[str, list[tuple[str, int]]] = {}
     clitics: list[tuple[str, tuple[str, ...]]] = []
@@ -169,9 +173,12 @@ def _load() -> _Grammar:
         old_r, old_langs = joined.get(words, (0, 0))
         joined[words] = (old_r | r, old_langs | lang_bit)  # "no eres": a negation and a question about the bot
     for words, (r, langs_) in joined.items():
-        phrases.setdefault(words[0], []).append((words, r, langs_))
+        phrases.setdefault(words[:2], []).append((words, r, langs_))
     for first in phrases:
         phrases[first].sort(key=lambda p: -len(p[0]))
+    triggers = {w for w, r in forms.items() if r & TRIGGER}
+    triggers.update(w for words, (r, _) in joined.items() if r & TRIGGER for w in words if not forms.get(w, 0) & FILLER)
+    triggers.update(w for w, parts in separable.items() if any(r & TRIGGER for _, r in parts))
     conflicts = {w: by for w, by in per_lang.items() if len(set(by.values())) > 1}
     langs = {w: _union(by) for w, by in per_lang.items()}
     fuzzy: dict[str, set[str]] = {}
@@ -180,7 +187,8 @@ def _load() -> _Grammar:
             fuzzy.setdefault(d, set()).add(w)
     merged = tuple((ending, restore) for endings, restore in clitics for ending in endings)
     return _Grammar(forms, langs, conflicts, phrases, separable, tuple(sorted(set(merged), key=lambda c: -len(c[0]))),
-                    cjk, max((len(w) for w in cjk), default=1), fuzzy, frozenset(never), tuple(languages))
+                    cjk, max((len(w) for w in cjk), default=1), fuzzy, frozenset(never), tuple(languages),
+                    frozenset(triggers))
 
 
 def _union(values) -> int:
@@ -226,10 +234,26 @@ def _typo(word: str, languages: int) -> str | None:
             if len(word) == 4 and (len(target) != 5 or d != word) or len(target) == 4 and (len(word) != 5 or d != target):
                 continue  # "humn" lost a letter of "human"; "talkk" has one more than "talk"
             allowed = min(limit, max(1, _typos_allowed(target)))
-            dist = osa_distance(word, target, allowed)
+            dist = 1 if _one_edit(word, target) else osa_distance(word, target, allowed) if allowed > 1 else 2
             if dist <= allowed and (best is None or (dist, target) < best):
                 best = (dist, target)
     return best[1] if best else None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with one letter changed, lost, added, or two neighbours swapped."""
+    la, lb = len(a), len(b)
+    if la == lb:
+        diffs = [i for i in range(la) if a[i] != b[i]]
+        return len(diffs) == 1 or (len(diffs) == 2 and diffs[1] == diffs[0] + 1
+                                   and a[diffs[0]] == b[diffs[1]] and a[diffs[1]] == b[diffs[0]])
+    if abs(la - lb) != 1:
+        return False
+    short, long_ = (a, b) if la < lb else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1:]
 
 
 @lru_cache(maxsize=65536)
@@ -313,7 +337,7 @@ class Match:
     end: int
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class _Tok:
     word: str  # the grammar's form (a mistyped word is the word it stands for)
     tags: int
@@ -333,51 +357,54 @@ def _tokens(text: str, norm: str) -> list[list[_Tok]]:
     languages, phrases joined, separable verbs marked, and the roles of words whose languages
     disagree taken from the language the message is written in."""
     aligned = len(norm) == len(text)
-    toks: list[_Tok | str] = []
+    toks: list[_Tok] = []
+    append = toks.append
+    langs_of = G.langs
     for m in _TOKEN.finditer(norm):
         kind = m.lastgroup
-        if kind == "s":
-            toks.append(m.group())
+        if kind == "w":
+            start, end = m.span()
+            cap = aligned and text[start].isupper()
+            for form, roles in _word(m.group()):
+                append(_Tok(form, roles, start, end, cap, langs_of.get(form, 0)))
+        elif kind == "s":
+            append(_Tok(m.group(), STOP, m.start(), m.end(), False))
         elif kind == "c":
             for word, start, end in _segment(m.group(), m.start()):
                 roles, langs = G.cjk.get(word, (0, 0))
-                toks.append(_Tok(word, roles, start, end, False, langs))
-        elif kind == "n":
-            toks.append(_Tok(m.group(), NUM if m.group() != "1" else FILLER, m.start(), m.end(), False))
+                append(_Tok(word, roles, start, end, False, langs))
         else:
-            cap = aligned and text[m.start()].isupper()
-            for form, roles in _word(m.group()):
-                toks.append(_Tok(form, roles, m.start(), m.end(), cap, G.langs.get(form, 0)))
-    words = [t for t in toks if isinstance(t, _Tok)]
-    score = _languages(words)
-    top = max(score.values(), default=0)
-    languages = sum(lang for lang, n in score.items() if n == top) if top else -1
-    if len(words) <= 14 or any(t.tags & KEY for t in words):
-        for t in words:
+            append(_Tok(m.group(), NUM if m.group() != "1" else FILLER, m.start(), m.end(), False))
+    score = _languages(toks)
+    if len(toks) <= 20 or any(t.tags & KEY for t in toks):
+        top = max(score.values(), default=0)
+        languages = sum(lang for lang, n in score.items() if n == top) if top else -1
+        for t in toks:
             if not t.tags and not t.langs and t.word.isalpha() and t.word[0] not in _CJK_SET:
                 found = _typo(t.word, languages)
                 if found:
                     t.typed, t.word, t.tags, t.langs = t.word, found, G.forms[found], G.langs[found]
     toks = _phrases(toks)
-    _resolve([t for t in toks if isinstance(t, _Tok)], score)
+    if G.conflicts.keys() & {t.word for t in toks}:
+        _resolve(toks, score)
     out: list[list[_Tok]] = []
     current: list[_Tok] = []
+    n = len(toks)
     for i, t in enumerate(toks):
-        if isinstance(t, str):
-            nxt = toks[i + 1] if i + 1 < len(toks) else None
-            if t == "," and isinstance(nxt, _Tok) and nxt.tags & COMP:
+        tags = t.tags
+        if tags & STOP:
+            if t.word == "," and i + 1 < n and toks[i + 1].tags & COMP:
                 continue  # "nie chcę, żeby mnie przełączano": one clause
             if current:
-                if t == "?":
+                if t.word == "?":
                     current[-1].tags |= QPART
                 out.append(current)
                 current = []
-            continue
-        if t.tags & BUT and current:
+        elif tags & BUT and current:
             out.append(current)
             current = []
-            continue
-        current.append(t)
+        else:
+            current.append(t)
     if current:
         out.append(current)
     return out
@@ -387,12 +414,13 @@ def _languages(words: list[_Tok]) -> dict[int, int]:
     """How many of the message's words each language's grammar has."""
     score: dict[int, int] = {}
     for t in words:
-        bit = t.langs
-        while bit:
-            low = bit & -bit
-            score[low] = score.get(low, 0) + 1
-            bit ^= low
+        if t.langs:
+            for low in _BITS[t.langs]:
+                score[low] = score.get(low, 0) + 1
     return score
+
+
+_BITS = {mask: tuple(1 << i for i in range(len(G.languages)) if mask >> i & 1) for mask in range(1 << len(G.languages))}
 
 
 _CJK_SET = frozenset(chr(c) for r in ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
@@ -423,33 +451,37 @@ def _segment(run: str, offset: int) -> list[tuple[str, int, int]]:
     return out
 
 
-def _phrases(toks: list) -> list:
+def _phrases(toks: list[_Tok]) -> list[_Tok]:
     """Join the grammar's phrases ("customer service", "is there", "am i talking to") into one
     token, and give separable verbs their role when their particle follows in the clause."""
-    out: list = []
+    out: list[_Tok] = []
+    pairs, separable = G.pairs, G.separable
     i, n = 0, len(toks)
     while i < n:
         t = toks[i]
-        if isinstance(t, _Tok) and (t.word in G.phrases or t.typed in G.phrases):
-            for words, roles, langs in G.phrases.get(t.word, []) + G.phrases.get(t.typed, []):
-                k = len(words)
-                if i + k <= n and all(isinstance(toks[i + j], _Tok) and words[j] in (toks[i + j].word, toks[i + j].typed)
-                                      for j in range(k)):
-                    last = toks[i + k - 1]
-                    out.append(_Tok(" ".join(words), roles, t.start, last.end, t.cap, langs))
-                    i += k
-                    break
-            else:
-                out.append(t)
-                i += 1
-            continue
+        if i + 1 < n:
+            nxt = toks[i + 1]
+            found = pairs.get((t.word, nxt.word))
+            if found is None and (t.typed or nxt.typed):
+                found = pairs.get((t.typed or t.word, nxt.typed or nxt.word))
+            if found:
+                for words, roles, langs in found:
+                    k = len(words)
+                    if i + k <= n and all(words[j] in (toks[i + j].word, toks[i + j].typed) for j in range(2, k)):
+                        out.append(_Tok(" ".join(words), roles, t.start, toks[i + k - 1].end, t.cap, langs))
+                        i += k
+                        break
+                else:
+                    out.append(t)
+                    i += 1
+                continue
         out.append(t)
         i += 1
     for i, t in enumerate(out):
-        if isinstance(t, _Tok) and t.word in G.separable:
-            for particle, roles in G.separable[t.word]:
+        if t.word in separable:
+            for particle, roles in separable[t.word]:
                 for u in out[i + 1:i + 8]:
-                    if isinstance(u, str):
+                    if u.tags & STOP:
                         break
                     if u.word == particle:
                         t.tags |= roles
@@ -723,11 +755,41 @@ def _after_want(clause: list[_Tok], i: int) -> bool:
     return False
 
 
+_WORDS = re.compile(rf"[^\W\d_{_CJK}]+(?:'[^\W\d_{_CJK}]+)*'?")
+_ANY_CJK = re.compile(f"[{_CJK}]")
+
+
+def _worth_reading(norm: str) -> bool:
+    """Whether a message could ask for a person or refuse one at all: it must hold a word that
+    means a person, a desk, a machine, a verb of contact, a call or a transfer, written as is, with
+    an object pronoun on it, typed together with another or (in a message of a few words)
+    mistyped. Most messages are about something else: they are not read further. Chinese and
+    Japanese are always read."""
+    if _ANY_CJK.search(norm):
+        return True
+    triggers, forms = G.triggers, G.forms
+    words = _WORDS.findall(norm)
+    unknown = []
+    for w in words:
+        if w in triggers:
+            return True
+        if w not in forms:
+            unknown.append(w)
+    for w in unknown:
+        if any(roles & TRIGGER for _, roles in _word(w)):  # "pásame", "l'assistenza", "talktoagent"
+            return True
+    if len(words) > 16:
+        return False  # typing mistakes are looked for in short messages only
+    return any(_typo(w, -1) in triggers for w in unknown if w.isalpha())
+
+
 @lru_cache(maxsize=16384)
 def analyse(text: str) -> tuple[Match | None, bool]:
     """(the request or refusal in ``text``, or None; whether a short message negates a person or a
     transfer without the grammar reading it as a refusal)."""
     norm = normalize(text)
+    if not _worth_reading(norm):
+        return None, False
     clauses = _tokens(text, norm)
     if not clauses:
         return None, False
@@ -746,7 +808,7 @@ def analyse(text: str) -> tuple[Match | None, bool]:
         last = hits[-1]
         return Match(last.refused, last.start, last.end), False
     negated_cue = len(words) <= 10 and any(t.tags & NEG for t in words) and any(
-        t.tags & (PERSON | SERVICE | TRANSFER | CONTACT | CALL) for t in words)
+        t.tags & (PERSON | SERVICE | HANDOFF | CONTACT | CALL) for t in words)
     return None, negated_cue
 
 

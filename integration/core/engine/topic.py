@@ -55,7 +55,25 @@ def _compile(topics: tuple[tuple[str, Topic], ...]) -> Compiled:
 
 
 def compiled(topics: Mapping[str, Topic]) -> Compiled:
-    return _compile(tuple(topics.items()))
+    return _prepared(topics)[0]
+
+
+_PREPARED: dict[int, tuple[Mapping[str, Topic], Compiled, "Vocabulary"]] = {}
+
+
+def _prepared(topics: Mapping[str, Topic]) -> tuple[Compiled, "Vocabulary"]:
+    """The compiled phrases and typo vocabulary of a taxonomy, found by the mapping itself: an
+    installation's rules are one object for many evaluations, and hashing every topic's phrases
+    on each call cost more than matching them."""
+    hit = _PREPARED.get(id(topics))
+    if hit is not None and hit[0] is topics:
+        return hit[1], hit[2]
+    key = tuple(topics.items())
+    out = (_compile(key), _vocabulary(key))
+    if len(_PREPARED) >= 64:
+        _PREPARED.clear()
+    _PREPARED[id(topics)] = (topics, *out)
+    return out
 
 
 @lru_cache(maxsize=64)
@@ -86,8 +104,9 @@ def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: 
     found: dict[str, Finding] = {}
     for seen, (i, msg) in enumerate(conversation.customer_messages_newest_first(), 1):
         folded = fold(msg.text)
-        corrected = _corrected(folded, _vocabulary(tuple(topics.items())))
-        for name, topic, pattern, exclude in compiled(topics):
+        phrases, vocabulary = _prepared(topics)
+        corrected = _corrected(folded, vocabulary)
+        for name, topic, pattern, exclude in phrases:
             if name in found:
                 continue
             if out_of_time():
