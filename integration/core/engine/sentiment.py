@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass
 from functools import lru_cache
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentiText, SentimentIntensityAnalyzer
 
 from integration.core.engine.text import evidence_quote, fold, quote
 from integration.core.limits import TONE, cut
@@ -100,14 +100,28 @@ def _compound(text: str) -> float:
     """VADER's compound score. A text none of whose words (split and stripped of punctuation as
     VADER does) is in VADER's lexicon, and with no emoji, scores exactly 0: VADER is not run (half
     of customer messages, and most of the engine's time in VADER)."""
-    if text.isascii() or _EMOJI.isdisjoint(text):
-        for token in text.split():
-            stripped = token.strip(string.punctuation)
-            if (token if len(stripped) <= 2 else stripped).lower() in _LEXICON:
-                break
-        else:
-            return 0.0
-    return _VADER.polarity_scores(text)["compound"]
+    if not (text.isascii() or _EMOJI.isdisjoint(text)):
+        return _VADER.polarity_scores(text)["compound"]
+    for token in text.split():
+        stripped = token.strip(string.punctuation)
+        if (token if len(stripped) <= 2 else stripped).lower() in _LEXICON:
+            break
+    else:
+        return 0.0
+    # VADER's polarity_scores without its first step, a loop over every character looking for
+    # emoji to spell out: there is none here, and that loop cost as much as the scoring
+    text = text.strip()
+    sentitext = SentiText(text)
+    words = sentitext.words_and_emoticons
+    sentiments: list[float] = []
+    for i, item in enumerate(words):
+        lower = item.lower()
+        if lower in BOOSTER_DICT or (lower == "kind" and i < len(words) - 1 and words[i + 1].lower() == "of"):
+            sentiments.append(0)
+            continue
+        sentiments = _VADER.sentiment_valence(0, sentitext, item, i, sentiments)
+    sentiments = _VADER._but_check(words, sentiments)
+    return _VADER.score_valence(sentiments, text)["compound"]
 
 
 @lru_cache(maxsize=16384)

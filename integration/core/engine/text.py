@@ -18,6 +18,8 @@ def fold(text: str) -> str:
     dropped so "reclamação" and "reclamacao" match the same pattern. Offsets are not kept:
     quotes are taken from the original text with :func:`quote`.
     """
+    if text.isascii():
+        return text.lower()  # what the three steps below make of ASCII, without a loop over its letters
     text = unicodedata.normalize("NFKC", text).replace("’", "'")
     text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in text if not unicodedata.combining(c))
