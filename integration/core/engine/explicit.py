@@ -98,7 +98,7 @@ class _Grammar:
     clitics: tuple[tuple[str, tuple[str, ...]], ...]  # object pronoun endings and what a stem may have lost
     cjk: dict[str, tuple[int, int]]  # characters → (roles, languages)
     cjk_longest: int
-    fuzzy: dict[str, set[str]]  # deletion → forms (typing mistakes)
+    fuzzy: dict[str, tuple[str, ...]]  # deletion → forms (typing mistakes)
     never: frozenset[str]  # real words a typing mistake must not be read as
     languages: tuple[str, ...]
     triggers: frozenset[str]  # the words without one of which a long message cannot ask for anyone
@@ -177,14 +177,24 @@ def _load() -> _Grammar:
     for first in phrases:
         phrases[first].sort(key=lambda p: -len(p[0]))
     triggers = {w for w, r in forms.items() if r & TRIGGER}
-    triggers.update(w for words, (r, _) in joined.items() if r & TRIGGER for w in words if not forms.get(w, 0) & FILLER)
-    triggers.update(w for w, parts in separable.items() if any(r & TRIGGER for _, r in parts))
+    common = FILLER | POLITE | NEG | ME | PRONOUN | HELP | WANT | PREP | POSS | REAL
+    for words, (r, _) in joined.items():
+        if r & TRIGGER and triggers.isdisjoint(words):
+            # a phrase is there only if all its words are: its least common word stands for it
+            triggers.add(max(words, key=lambda w: (not forms.get(w, 0) & common, len(w))))
+    for verb, parts in separable.items():
+        for particle, r in parts:
+            if r & TRIGGER and verb not in triggers and particle not in triggers:
+                triggers.add(max((verb, particle), key=lambda w: (not forms.get(w, 0) & common, len(w))))
     conflicts = {w: by for w, by in per_lang.items() if len(set(by.values())) > 1}
     langs = {w: _union(by) for w, by in per_lang.items()}
-    fuzzy: dict[str, set[str]] = {}
+    index: dict[str, set[str]] = {}
     for w in typo_targets - never:
         for d in _deletions(w, min(2, _typos_allowed(w))):
-            fuzzy.setdefault(d, set()).add(w)
+            index.setdefault(d, set()).add(w)
+    # tuples of strings, which the garbage collector stops tracking, rather than 20,000 sets it
+    # would walk through at every full collection
+    fuzzy = {d: tuple(sorted(ws)) for d, ws in index.items()}
     merged = tuple((ending, restore) for endings, restore in clitics for ending in endings)
     return _Grammar(forms, langs, conflicts, phrases, separable, tuple(sorted(set(merged), key=lambda c: -len(c[0]))),
                     cjk, max((len(w) for w in cjk), default=1), fuzzy, frozenset(never), tuple(languages),

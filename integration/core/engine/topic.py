@@ -91,9 +91,12 @@ def _corrected(folded: str, vocabulary: Vocabulary) -> str:
     """``folded`` with each mistyped topic word replaced by the word it stands for."""
     def fix(m: re.Match[str]) -> str:
         word = m.group()
-        found = vocabulary.lookup(word) if len(word) >= 6 else None  # short words are too often real words
+        found = vocabulary.lookup(word)
         return found if found and found != word and not word.startswith(found) else word
-    return re.sub(r"[^\W_]+", fix, folded)
+    return _LONG_WORD.sub(fix, folded)
+
+
+_LONG_WORD = re.compile(r"(?<![^\W_])[^\W_]{6,}")  # whole words of six letters or more: shorter ones are too often real words
 
 
 def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: bool = False,
