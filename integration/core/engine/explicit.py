@@ -83,8 +83,11 @@ def normalize(text: str) -> str:
     if text.isascii():
         return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold().replace("’", "'").replace("‘", "'")
-    out = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c) or "\u3099" <= c <= "\u309a")
-    return unicodedata.normalize("NFC", out)
+    return unicodedata.normalize("NFC", _ACCENTS.sub("", unicodedata.normalize("NFD", text)))
+
+
+# the combining accents of Latin, Greek and Cyrillic letters (not the kana's voicing marks)
+_ACCENTS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 @dataclass
@@ -267,19 +270,23 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 @lru_cache(maxsize=65536)
-def _word(word: str) -> tuple[tuple[str, int], ...]:
-    """A Latin-script word as one or more (form, roles): the word itself, a verb with an object
-    pronoun written onto it ("pásame" → "pasa" + "me"), or words typed together ("talktoagent").
-    A word the grammar does not know comes back with no role (typing mistakes are looked for
-    later, once the message's language is known)."""
+def _word(word: str) -> tuple[tuple[str, int, int], ...]:
+    """A Latin-script word as one or more (form, roles, languages): the word itself, a verb with
+    an object pronoun written onto it ("pásame" → "pasa" + "me"), or words typed together
+    ("talktoagent"). A word the grammar does not know comes back with no role (typing mistakes are
+    looked for later, once the message's language is known)."""
+    return tuple((form, roles, G.langs.get(form, 0)) for form, roles in _parts(word))
+
+
+def _parts(word: str) -> tuple[tuple[str, int], ...]:
     roles = G.forms.get(word)
     if roles is not None:
         return ((word, roles),)
     if "'" in word:  # "l'assistenza", "d'humain", "n'escaladez": the elided word, then the rest
         head, _, tail = word.partition("'")
         if head and tail:
-            return (*_word(head + "'"), *_word(tail))
-        return _word(word.strip("'")) if word.strip("'") else ((word, 0),)
+            return (*_parts(head + "'"), *_parts(tail))
+        return _parts(word.strip("'")) if word.strip("'") else ((word, 0),)
     for ending, restore in G.clitics:
         if word.endswith(ending) and len(word) - len(ending) >= 3:
             stem = word[: -len(ending)]
@@ -332,7 +339,7 @@ _CONCEPTS = (("person", PERSON | SERVICE | NOBODY), ("contact", CONTACT | CALL |
 def concept(word: str) -> str | None:
     """What one word means here (person, contact, want, negation, machine), typing mistakes
     allowed in any language: "agnet" is a person."""
-    parts = _word(normalize(word))
+    parts = _parts(normalize(word))
     roles = parts[0][1] if len(parts) == 1 else 0
     if not roles and len(parts) == 1:
         found = _typo(parts[0][0], -1)
@@ -369,14 +376,13 @@ def _tokens(text: str, norm: str) -> list[list[_Tok]]:
     aligned = len(norm) == len(text)
     toks: list[_Tok] = []
     append = toks.append
-    langs_of = G.langs
     for m in _TOKEN.finditer(norm):
         kind = m.lastgroup
         if kind == "w":
             start, end = m.span()
             cap = aligned and text[start].isupper()
-            for form, roles in _word(m.group()):
-                append(_Tok(form, roles, start, end, cap, langs_of.get(form, 0)))
+            for form, roles, langs in _word(m.group()):
+                append(_Tok(form, roles, start, end, cap, langs))
         elif kind == "s":
             append(_Tok(m.group(), STOP, m.start(), m.end(), False))
         elif kind == "c":
@@ -786,7 +792,7 @@ def _worth_reading(norm: str) -> bool:
         if w not in forms:
             unknown.append(w)
     for w in unknown:
-        if any(roles & TRIGGER for _, roles in _word(w)):  # "pásame", "l'assistenza", "talktoagent"
+        if any(roles & TRIGGER for _, roles, _ in _word(w)):  # "pásame", "l'assistenza", "talktoagent"
             return True
     if len(words) > 16:
         return False  # typing mistakes are looked for in short messages only
