@@ -44,7 +44,7 @@ from integration.core.rules import DEFAULT_RULES  # noqa: E402
 from integration.tools.evaluate import conversation_from_dict  # noqa: E402
 
 # caches of whole texts: a new message misses them
-MESSAGE_CACHES = [text.fold, text.tokens, text.shingles, explicit.analyse, sentiment.mood, loop.bot_failed,
+MESSAGE_CACHES = [text.fold, text.tokens, text.shingles, explicit.analyse, explicit.written_in, sentiment.mood, loop.bot_failed,
                   loop.customer_corrected, loop._progressed, language.guess, classifier._text_features, topic._corrected]
 # caches of single words: a worker that has run a while has most of them
 WORD_CACHES = [explicit._word, explicit._typo, explicit.concept]

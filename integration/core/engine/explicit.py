@@ -828,6 +828,22 @@ def analyse(text: str) -> tuple[Match | None, bool]:
     return None, negated_cue
 
 
+@lru_cache(maxsize=16384)
+def written_in(text: str) -> frozenset[str]:
+    """The languages whose grammar has the most of the text's words, when at least two are:
+    "die Bestellung ist angekommen, danke" is German. Empty when the words say nothing (Chinese
+    and Japanese are told by their script elsewhere)."""
+    score: dict[int, int] = {}
+    for w in _WORDS.findall(normalize(text)):
+        for _, _, langs in _word(w):
+            for low in _BITS[langs] if langs else ():
+                score[low] = score.get(low, 0) + 1
+    top = max(score.values(), default=0)
+    if top < 2:
+        return frozenset()
+    return frozenset(G.languages[low.bit_length() - 1] for low, n in score.items() if n == top)
+
+
 def match(text: str) -> Match | None:
     """A request for a person (or a refusal of one) in ``text``, or None."""
     return analyse(text)[0]

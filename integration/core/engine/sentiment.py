@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentiText, SentimentIntensityAnalyzer
 
+from integration.core.engine.explicit import written_in
 from integration.core.engine.text import evidence_quote, fold, quote
 from integration.core.limits import TONE, cut
 from integration.core.model import Conversation, Evidence, Finding, Role
@@ -124,9 +125,17 @@ def _compound(text: str) -> float:
     return _VADER.score_valence(sentiments, text)["compound"]
 
 
+def _english(text: str) -> bool:
+    """Whether VADER, whose lexicon is English, can read the text: not when its words are plainly
+    of another language (German "die" is an article, not the verb VADER scores -2.9; Spanish "no"
+    is every negation, not a refusal worth -1.2)."""
+    languages = written_in(text)
+    return not languages or "en" in languages
+
+
 @lru_cache(maxsize=16384)
 def mood(text: str) -> MessageMood:
-    compound = _compound(cut(text, TONE))
+    compound = _compound(cut(text, TONE)) if _english(text) else 0.0
     folded = fold(text)
     score = max(0.0, -compound) * 0.7
     cues: list[tuple[str, str]] = []
