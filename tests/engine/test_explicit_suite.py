@@ -3,9 +3,9 @@ a person, and routine messages (``tests/engine/suite/<lang>.txt``, written by ha
 
 Each language is measured as a whole, as the issue states its targets: at least 97 % of requests
 recognised, no refusal escalated by any signal, at most 1 % of "are you a bot?" questions and 2 %
-of routine messages escalated. Every third item of each class is *held out*: the grammar was
-written without looking at how those fare, so the report's held-out column says how the grammar
-generalises to text it was not shaped on.
+of routine messages escalated. Every third item of each class is *held out*: the grammar was first
+fixed without looking at how those fared. ``suite/fresh/<lang>.txt`` was written after the grammar,
+to measure it once more on text it was not shaped on. The report gives each part's figures.
 
     python tests/engine/test_explicit_suite.py      # prints the table per language and class
 """
@@ -28,19 +28,28 @@ LANGS = ("en", "es", "pt", "fr", "de", "it", "nl", "pl", "zh", "ja")
 CLASSES = ("request", "refusal", "bot", "other")
 
 
-def load(lang: str) -> dict[str, list[tuple[str, bool]]]:
-    """The language's items per class, each with whether it is held out (every third)."""
-    out: dict[str, list[tuple[str, bool]]] = {c: [] for c in CLASSES}
-    section = None
-    for line in (SUITE / f"{lang}.txt").read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
-        out[section].append((line, len(out[section]) % 3 == 2))  # type: ignore[index]
+@lru_cache(maxsize=None)
+def parts(lang: str) -> dict[str, list[tuple[str, str]]]:
+    """The language's items per class, each with its part: "shaped", "held out" (every third of
+    the first file) or "fresh" (written after the grammar)."""
+    out: dict[str, list[tuple[str, str]]] = {c: [] for c in CLASSES}
+    for path, fresh in ((SUITE / f"{lang}.txt", False), (SUITE / "fresh" / f"{lang}.txt", True)):
+        section, n = None, 0
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                section, n = line[1:-1], 0
+                continue
+            out[section].append((line, "fresh" if fresh else "held out" if n % 3 == 2 else "shaped"))  # type: ignore[index]
+            n += 1
     return out
+
+
+def load(lang: str) -> dict[str, list[tuple[str, bool]]]:
+    """The language's items per class, each with whether it was kept from shaping the grammar."""
+    return {c: [(t, part != "shaped") for t, part in rows] for c, rows in parts(lang).items()}
 
 
 def _conv(text: str) -> Conversation:
@@ -95,7 +104,7 @@ def report() -> None:
     def pct(n: int, d: int) -> str:
         return f"{n / d:6.1%}" if d else "     -"
 
-    print("lang  requests recognised (all / shaped / held out)  refusals escalated / told as refusal  "
+    print("lang  requests recognised (all / shaped / kept out)  refusals escalated / told as refusal  "
           "bot questions escalated  routine escalated")
     total = {c: [0, 0, 0, 0] for c in ("req", "req_held", "ref", "bot", "other")}
     for lang in LANGS:
@@ -116,11 +125,11 @@ def report() -> None:
         total["ref"][0] += sum(e for _, _, e in ref)
         total["ref"][1] += len(ref)
         total["ref"][2] += sum(r for _, r, _ in ref)
-    print(f"all   requests {pct(*total['req'][:2])} (held out {pct(*total['req_held'][:2])}); refusals escalated "
+    print(f"all   requests {pct(*total['req'][:2])} (kept out of shaping {pct(*total['req_held'][:2])}); refusals escalated "
           f"{total['ref'][0]} of {total['ref'][1]}, told as refusals {pct(total['ref'][2], total['ref'][1])}; "
           f"bot questions escalated {pct(*total['bot'][:2])}; routine escalated {pct(*total['other'][:2])}")
-    for part, held in (("shaped", False), ("held out", True)):
-        rows = {c: [outcome(t) for lang in LANGS for t, h in load(lang)[c] if h is held] for c in CLASSES}
+    for part in ("shaped", "held out", "fresh"):
+        rows = {c: [outcome(t) for lang in LANGS for t, p in parts(lang)[c] if p == part] for c in CLASSES}
         print(f"{part:9} requests recognised {pct(sum(o[0] for o in rows['request']), len(rows['request']))}, refusals "
               f"escalated {sum(o[2] for o in rows['refusal'])} of {len(rows['refusal'])} (told as refusals "
               f"{pct(sum(o[1] for o in rows['refusal']), len(rows['refusal']))}), bot questions read as requests "

@@ -105,6 +105,7 @@ class _Grammar:
     never: frozenset[str]  # real words a typing mistake must not be read as
     languages: tuple[str, ...]
     triggers: frozenset[str]  # the words without one of which a long message cannot ask for anyone
+    glued: dict[str, int]  # digits written for a word between letters ("talk2human")
 
 
 def _expand(entry: str, paradigms: dict[str, list[str]]) -> list[tuple[str, int]]:
@@ -132,6 +133,7 @@ def _load() -> _Grammar:
     clitics: list[tuple[str, tuple[str, ...]]] = []
     cjk: dict[str, tuple[int, int]] = {}
     never: set[str] = set()
+    glued: dict[str, int] = {}
     typo_targets: set[str] = set()
     languages = []
     for index, path in enumerate(sorted(GRAMMARS.glob("*.json"))):
@@ -169,6 +171,8 @@ def _load() -> _Grammar:
         if g.get("clitics"):
             clitics.append((tuple(normalize(c) for c in g["clitics"]), tuple(g.get("clitic_restore", ()))))
         never.update(normalize(w) for w in g.get("never", ()))
+        for digits, categories in g.get("glued_digits", {}).items():
+            glued[digits] = glued.get(digits, 0) | _union(_BIT[c] for c in categories)
     forms = {w: _union(by.values()) for w, by in per_lang.items()}
     joined: dict[tuple[str, ...], tuple[int, int]] = {}
     for raw, r, lang_bit in raw_phrases:  # a phrase's words as the tokenizer reads them ("s'il" is "s'" "il")
@@ -201,7 +205,7 @@ def _load() -> _Grammar:
     merged = tuple((ending, restore) for endings, restore in clitics for ending in endings)
     return _Grammar(forms, langs, conflicts, phrases, separable, tuple(sorted(set(merged), key=lambda c: -len(c[0]))),
                     cjk, max((len(w) for w in cjk), default=1), fuzzy, frozenset(never), tuple(languages),
-                    frozenset(triggers))
+                    frozenset(triggers), glued)
 
 
 def _union(values) -> int:
@@ -390,7 +394,10 @@ def _tokens(text: str, norm: str) -> list[list[_Tok]]:
                 roles, langs = G.cjk.get(word, (0, 0))
                 append(_Tok(word, roles, start, end, False, langs))
         else:
-            append(_Tok(m.group(), NUM if m.group() != "1" else FILLER, m.start(), m.end(), False))
+            start, end = m.span()
+            glued = 0 < start and end < len(norm) and norm[start - 1].isalpha() and norm[end].isalpha()
+            roles = G.glued.get(m.group(), 0) if glued else 0  # "talk2human": a digit written for a word
+            append(_Tok(m.group(), roles or (NUM if m.group() != "1" else FILLER), start, end, False))
     score = _languages(toks)
     if len(toks) <= 20 or any(t.tags & KEY for t in toks):
         top = max(score.values(), default=0)
@@ -644,8 +651,8 @@ def _target(clause, i, step, about, blocked, allowed) -> int | None:
             return j if u & ELSE else None
         if u & TARGET:
             return j
-        if u & DESK and verb & (CONTACT | TRANSFER):
-            return j
+        if u & DESK and verb & (CONTACT | TRANSFER) and not other:
+            return j  # a desk right after the verb ("redirect me to support"), not "transfer my licence to another equipo"
         if u & CASE and verb & ESCALATE:
             return j
         if verb & CONTACT and _name(clause, j, step):
@@ -757,7 +764,9 @@ def _aimed_at_customer(clause: list[_Tok], i: int, b: int) -> bool:
     if any(not tags & (GAP | POLITE) or tags & (CUSTOMER | POSS) for tags in rest):
         return False
     near = clause[max(0, i - 2):min(len(clause), b + 3)]
-    return any(u.tags & ME for u in near) or bool(verb & ESCALATE)
+    if any(u.tags & ME for u in near) or verb & ESCALATE:
+        return True
+    return all(u.tags & (POLITE | QPART) for k, u in enumerate(clause) if k not in (i, b))  # "bitte weiterleiten"
 
 
 def _after_want(clause: list[_Tok], i: int) -> bool:
