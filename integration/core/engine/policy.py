@@ -6,6 +6,7 @@ from integration.core.rules import Rules, SignalRule
 
 _ORDER = ("explicit_request", "risky_topic", "sentiment", "loop", "segment", "repeat_contact",
           "bot_confidence", "language", "model")
+_RANK = {signal: i for i, signal in enumerate(_ORDER)}
 _ACTION = {"escalate": Action.ESCALATE, "offer_human": Action.OFFER_HUMAN}
 
 
@@ -16,7 +17,7 @@ def _rule(finding: Finding, rules: Rules) -> SignalRule:
 
 
 def decide(conversation: Conversation, findings: list[Finding], rules: Rules, language: str | None) -> Decision:
-    findings = sorted(findings, key=lambda f: _ORDER.index(f.signal))
+    findings = sorted(findings, key=lambda f: _RANK[f.signal])
     reasons: list[Reason] = []
     below_threshold: set[str] = set()  # reasons that only offer a person (their finding did not fire)
     actions: list[Action] = []

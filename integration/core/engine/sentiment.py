@@ -11,6 +11,7 @@ import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentiText, SentimentIntensityAnalyzer
 
@@ -97,17 +98,20 @@ _EMOJI = frozenset(_VADER.emojis)
 _ANY_CUE = re.compile("|".join(f"(?:{pattern.pattern})" for _, _, _, pattern in CUES))
 
 
-def _compound(text: str) -> float:
-    """VADER's compound score. A text none of whose words (split and stripped of punctuation as
-    VADER does) is in VADER's lexicon, and with no emoji, scores exactly 0: VADER is not run (half
-    of customer messages, and most of the engine's time in VADER)."""
+def _compound(text: str, english: Callable[[], bool] = lambda: True) -> float:
+    """VADER's compound score, 0 unless ``english()`` says VADER can read the text. A text none of
+    whose words (split and stripped of punctuation as VADER does) is in VADER's lexicon, and with
+    no emoji, scores exactly 0: VADER is not run (half of customer messages, and most of the
+    engine's time in VADER), nor is ``english`` asked."""
     if not (text.isascii() or _EMOJI.isdisjoint(text)):
-        return _VADER.polarity_scores(text)["compound"]
+        return _VADER.polarity_scores(text)["compound"] if english() else 0.0
     for token in text.split():
         stripped = token.strip(string.punctuation)
         if (token if len(stripped) <= 2 else stripped).lower() in _LEXICON:
             break
     else:
+        return 0.0
+    if not english():
         return 0.0
     # VADER's polarity_scores without its first step, a loop over every character looking for
     # emoji to spell out: there is none here, and that loop cost as much as the scoring
@@ -135,7 +139,7 @@ def _english(text: str) -> bool:
 
 @lru_cache(maxsize=16384)
 def mood(text: str) -> MessageMood:
-    compound = _compound(cut(text, TONE)) if _english(text) else 0.0
+    compound = _compound(cut(text, TONE), lambda: _english(text))
     folded = fold(text)
     score = max(0.0, -compound) * 0.7
     cues: list[tuple[str, str]] = []
