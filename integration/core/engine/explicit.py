@@ -10,8 +10,10 @@ existence ("is there", "gibt es", "有没有") and of identity ("are you", "あ�
 inflections written as stems and endings, object pronouns written onto verbs ("derívame",
 "passami") and separable verbs ("leiten Sie mich weiter"). Latin-script text is read word by word,
 each word looked up exactly, then without an object pronoun, then split when words were typed
-together ("talktoagent"), then within one or two typing mistakes; Chinese and Japanese are read on
-characters, the longest word of the grammar first.
+together ("talktoagent"), then within a typing mistake among the words of the message's own
+languages; Chinese and Japanese are read on characters, as the grammar's words that leave the
+fewest characters unknown. A message holding no word that means a person, a desk, a machine,
+contact, a call or a transfer (most messages) is not read further.
 
 Within one clause, a request is:
 
@@ -149,7 +151,7 @@ def _load() -> _Grammar:
                 for n, (raw, past) in enumerate(_expand(entry, paradigms)):
                     raw = normalize(raw)
                     r = roles | past
-                    if any(_CJK_CHAR(c) for c in raw):
+                    if any(_is_cjk(c) for c in raw):
                         old = cjk.get(raw, (0, 0))
                         cjk[raw] = (old[0] | r, old[1] | lang_bit)
                     elif " " in raw:
@@ -226,7 +228,8 @@ def _typos_allowed(word: str) -> int:
     return 0 if len(word) <= 3 else 1 if len(word) <= 9 else 2
 
 
-def _CJK_CHAR(c: str) -> bool:
+def _is_cjk(c: str) -> bool:
+    """Kana or a Chinese character: words of these are read on characters, not between spaces."""
     return "\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff"
 
 
@@ -368,9 +371,6 @@ class _Tok:
     langs: int = 0  # the languages whose grammar has this form
     typed: str = ""  # as written, when it differs from ``word``
     partner: "_Tok | None" = None  # the particle of a separable verb ("leiten … weiter")
-
-
-_STOPS = frozenset(",.;:!?()…。、\n")
 
 
 def _tokens(text: str, norm: str) -> list[list[_Tok]]:
