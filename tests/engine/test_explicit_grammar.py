@@ -95,3 +95,15 @@ def test_vader_reads_english_only(text):
                                         ("where is my parcel please", "en")])
 def test_the_language_a_message_is_written_in_comes_from_the_grammars(text, lang):
     assert lang in explicit.written_in(text)
+
+
+@pytest.mark.parametrize("text", ["What is your customer service phone number?", "¿cuál es su número de teléfono?",
+                                  "Ihre Telefonnummer bitte", "客服电话是多少", "le numéro du service client svp"])
+def test_asking_for_a_way_to_reach_a_person_is_a_request(text):
+    assert explicit.detect(conv(text)).fired, text
+
+
+@pytest.mark.parametrize("text", ["what is the restaurant's phone number?", "I need to update my phone number",
+                                  "el número de pedido es 1234"])
+def test_other_numbers_are_not(text):
+    assert explicit.match(text) is None, text

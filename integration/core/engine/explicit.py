@@ -54,12 +54,12 @@ CATEGORIES = (
     "case", "want", "negation", "contrast", "inability", "nobody", "machine", "real", "polite", "me",
     "possessive", "exist", "exist_if_question", "identity", "identity_after", "question", "aux", "time",
     "about", "else", "off_menu", "number", "honorific", "preposition", "pronoun", "complementizer", "but",
-    "help", "filler", "plain",
+    "help", "filler", "plain", "phone", "your",
 )
 _BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 (PERSON, SERVICE, DESK, CUSTOMER, CONTACT, CALL, CALLBACK, TRANSFER, HANDOFF, ESCALATE, CASE, WANT, NEG,
  CONTRAST, INABILITY, NOBODY, MACHINE, REAL, POLITE, ME, POSS, EXIST, EXISTQ, IDENT, IDENT_AFTER, QPART,
- AUX, TIME, ABOUT, ELSE, OFFMENU, NUM, HONORIFIC, PREP, PRONOUN, COMP, BUT, HELP, FILLER, PLAIN) = _BIT.values()
+ AUX, TIME, ABOUT, ELSE, OFFMENU, NUM, HONORIFIC, PREP, PRONOUN, COMP, BUT, HELP, FILLER, PLAIN, PHONE, YOUR) = _BIT.values()
 STOP = 1 << 49  # a mark that ends a clause
 PAST = 1 << 50  # a past form ("talked", "gesprochen"): a request only after a want or an auxiliary
 LATE = 1 << 51  # a verb that may follow its person ("mit einem Menschen sprechen", "オペレーターと話したい")
@@ -70,9 +70,9 @@ _IMPLIES = {"handoff": TRANSFER | HANDOFF, "escalate": TRANSFER | HANDOFF | ESCA
 ANCHOR = CONTACT | CALL | TRANSFER | WANT | EXIST | EXISTQ | CALLBACK | OFFMENU
 TARGET = PERSON | SERVICE | NOBODY | MACHINE
 # words that may stand between a verb and its person without breaking the request
-GAP = FILLER | REAL | POLITE | ME | CUSTOMER | PREP | AUX | COMP | HELP | QPART | PRONOUN | POSS | CASE | HONORIFIC
+GAP = FILLER | REAL | POLITE | ME | CUSTOMER | PREP | AUX | COMP | HELP | QPART | PRONOUN | POSS | CASE | HONORIFIC | YOUR
 # the roles without one of which a message asks for no one and refuses no one
-TRIGGER = TARGET | DESK | CONTACT | CALL | CALLBACK | HANDOFF | OFFMENU
+TRIGGER = TARGET | DESK | CONTACT | CALL | CALLBACK | HANDOFF | OFFMENU | PHONE
 KEY = PERSON | SERVICE | DESK | CONTACT | CALL | CALLBACK | TRANSFER | WANT | MACHINE | NOBODY | EXIST | IDENT | OFFMENU
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -731,6 +731,15 @@ def _clause_hits(clause: list[_Tok], message_has_bot: bool) -> list[_Hit]:
             continue
         refused = neg and not unable and not tags & (EXIST | EXISTQ)
         hits.append(_Hit(refused, start, clause[b].end))
+    # a way to reach a person: "your phone number", "customer service number", "客服电话"
+    for i, t in enumerate(clause):
+        if t.tags & PHONE and not about[i] and (
+                any(u.tags & (YOUR | SERVICE) for u in clause[max(0, i - 3):i])
+                or any(u.tags & SERVICE for u in clause[i + 1:i + 4])):
+            # only a negation before it refuses it ("I don't want your number"); after it, it says
+            # the number does not work ("customer care number not available"), a complaint
+            neg, unable = _negation(clause, i, i, machine_neg) if _negated_before(clause, i) else (False, False)
+            hits.append(_Hit(neg and not unable, _negation_start(clause, i) if neg else t.start, t.end))
     # a negated machine on its own: "no bots please", "kein Bot", "不要机器人", "ロボットじゃなくて"
     for i, t in enumerate(clause):
         if t.tags & MACHINE and not about[i] and not any(u.tags & IDENT for u in clause):
@@ -746,6 +755,10 @@ def _clause_hits(clause: list[_Tok], message_has_bot: bool) -> list[_Hit]:
                 any(clause[k].tags & NOBODY for k in people)
             hits.append(_Hit(neg, clause[0].start, clause[-1].end))
     return hits
+
+
+def _negated_before(clause: list[_Tok], i: int) -> bool:
+    return any(u.tags & NEG for u in clause[max(0, i - 6):i])
 
 
 def _negation_start(clause: list[_Tok], a: int) -> int:
