@@ -1,16 +1,18 @@
 """Which language the customer writes in: by script for the scripts that name one (Chinese,
 Japanese, Korean, Cyrillic, Arabic, Hebrew, Greek, Thai, Devanagari), else from function words
-for the languages Baton reads requests in (English, Spanish, Portuguese, French, German,
-Italian, Dutch, Polish). The customer's profile language wins when the helpdesk knows it.
+for the Latin-script languages Baton reads requests in (English, Spanish, Portuguese, French,
+German, Italian, Dutch, Polish). The customer's profile language wins when the helpdesk knows it.
 
-A language Baton does not read requests in is said in the finding (``details["read"]``), so the
-agent knows Baton could not look for an explicit request, and an admin's rule
+The languages requests are read in are those with a grammar (``explicit.LANGUAGES``: the eight
+above, Chinese and Japanese). Another language is said in the finding (``details["read"]``), so
+the agent knows Baton could not look for an explicit request, and an admin's rule
 (``language.unread_escalates``) can send such conversations to a person."""
 from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
 
+from integration.core.engine.explicit import LANGUAGES
 from integration.core.engine.text import tokens
 from integration.core.model import Conversation, Evidence, Finding, Role
 from integration.core.rules import LanguageRule
@@ -30,7 +32,7 @@ _LANGS_OF: dict[str, tuple[str, ...]] = {}
 for _lang, _set in _WORDS.items():
     for _w in _set:
         _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _lang)
-READ = frozenset(_PROFILES)  # the languages explicit requests are looked for in
+READ = LANGUAGES  # the languages explicit requests are looked for in: one grammar file each
 # Unicode character name prefixes → the language their script most likely means
 _SCRIPTS = (("HIRAGANA", "ja"), ("KATAKANA", "ja"), ("CJK", "zh"), ("HANGUL", "ko"), ("CYRILLIC", "ru"),
             ("ARABIC", "ar"), ("HEBREW", "he"), ("GREEK", "el"), ("THAI", "th"), ("DEVANAGARI", "hi"))

@@ -44,6 +44,11 @@ def customer_corrected(text: str) -> re.Match[str] | None:
     return _CORRECTION.search(fold(text))
 
 
+@lru_cache(maxsize=16384)
+def _progressed(text: str) -> bool:
+    return _PROGRESS.search(fold(text)) is not None
+
+
 def _quote(msg: Message) -> str:
     return quote(msg.text, 0, min(len(msg.text), 120))
 
@@ -85,7 +90,7 @@ def detect(conversation: Conversation, rule: LoopRule) -> Finding:
         if m.role is Role.BOT:
             if bot_failed(m.text):
                 stalled.append(Evidence(i, _quote(m), 1.0, None, "the bot could not help"))
-            elif _PROGRESS.search(fold(m.text)):
+            elif _progressed(m.text):
                 stalled, since_progress = [], 0
         elif m.role is Role.CUSTOMER:
             since_progress += 1

@@ -6,6 +6,7 @@ from integration.core.rules import Rules, SignalRule
 
 _ORDER = ("explicit_request", "risky_topic", "sentiment", "loop", "segment", "repeat_contact",
           "bot_confidence", "language", "model")
+_RANK = {signal: i for i, signal in enumerate(_ORDER)}
 _ACTION = {"escalate": Action.ESCALATE, "offer_human": Action.OFFER_HUMAN}
 
 
@@ -16,10 +17,11 @@ def _rule(finding: Finding, rules: Rules) -> SignalRule:
 
 
 def decide(conversation: Conversation, findings: list[Finding], rules: Rules, language: str | None) -> Decision:
-    findings = sorted(findings, key=lambda f: _ORDER.index(f.signal))
+    findings = sorted(findings, key=lambda f: _RANK[f.signal])
     reasons: list[Reason] = []
     below_threshold: set[str] = set()  # reasons that only offer a person (their finding did not fire)
     actions: list[Action] = []
+    acting: list[str] = []  # the signals whose reasons act (escalate or offer a person)
     priority = Priority.NORMAL
     tier = 1
     category: str | None = None
@@ -36,6 +38,7 @@ def decide(conversation: Conversation, findings: list[Finding], rules: Rules, la
         reasons.append(Reason(f.signal if f.signal != "risky_topic" else f"risky_topic:{f.category}", f.summary, f.evidence))
         if action in _ACTION:
             actions.append(_ACTION[action])
+            acting.append(f.signal)
             tier = max(tier, rule.tier)
             if category is None and f.category:
                 category = f.category
@@ -46,6 +49,11 @@ def decide(conversation: Conversation, findings: list[Finding], rules: Rules, la
     if refusal is not None:
         # the customer said they do not want a person: no signal overrules that
         actions, reasons = [], []
+    elif acting and set(acting) == {"model"} and any(
+            f.signal == "explicit_request" and f.details.get("negated") for f in findings):
+        # a short message whose only cue is a person or a transfer under a negation ("no eres humano,
+        # ¿verdad?", a refusal the grammar could not parse): the learned signal alone never escalates it
+        actions, reasons = [], [r for r in reasons if r.code != "model"]
     if Action.ESCALATE in actions:
         action = Action.ESCALATE
         reasons = [r for r in reasons if r.code not in below_threshold]  # an escalation lists what fired

@@ -8,11 +8,14 @@ latest message most, keeps memory of the previous ones, and rises when mood keep
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentiText, SentimentIntensityAnalyzer
 
+from integration.core.engine.explicit import written_in
 from integration.core.engine.text import evidence_quote, fold, quote
 from integration.core.limits import TONE, cut
 from integration.core.model import Conversation, Evidence, Finding, Role
@@ -90,23 +93,69 @@ class MessageMood:
     cues: tuple[tuple[str, str], ...]  # (label, quoted span)
 
 
+_LEXICON = _VADER.lexicon
+_EMOJI = frozenset(_VADER.emojis)
+_ANY_CUE = re.compile("|".join(f"(?:{pattern.pattern})" for _, _, _, pattern in CUES))
+
+
+def _compound(text: str, english: Callable[[], bool] = lambda: True) -> float:
+    """VADER's compound score, 0 unless ``english()`` says VADER can read the text. A text none of
+    whose words (split and stripped of punctuation as VADER does) is in VADER's lexicon, and with
+    no emoji, scores exactly 0: VADER is not run (half of customer messages, and most of the
+    engine's time in VADER), nor is ``english`` asked."""
+    if not (text.isascii() or _EMOJI.isdisjoint(text)):
+        return _VADER.polarity_scores(text)["compound"] if english() else 0.0
+    for token in text.split():
+        stripped = token.strip(string.punctuation)
+        if (token if len(stripped) <= 2 else stripped).lower() in _LEXICON:
+            break
+    else:
+        return 0.0
+    if not english():
+        return 0.0
+    # VADER's polarity_scores without its first step, a loop over every character looking for
+    # emoji to spell out: there is none here, and that loop cost as much as the scoring
+    text = text.strip()
+    sentitext = SentiText(text)
+    words = sentitext.words_and_emoticons
+    sentiments: list[float] = []
+    for i, item in enumerate(words):
+        lower = item.lower()
+        if lower in BOOSTER_DICT or (lower == "kind" and i < len(words) - 1 and words[i + 1].lower() == "of"):
+            sentiments.append(0)
+            continue
+        sentiments = _VADER.sentiment_valence(0, sentitext, item, i, sentiments)
+    sentiments = _VADER._but_check(words, sentiments)
+    return _VADER.score_valence(sentiments, text)["compound"]
+
+
+def _english(text: str) -> bool:
+    """Whether VADER, whose lexicon is English, can read the text: not when its words are plainly
+    of another language (German "die" is an article, not the verb VADER scores -2.9; Spanish "no"
+    is every negation, not a refusal worth -1.2)."""
+    languages = written_in(text)
+    return not languages or "en" in languages
+
+
 @lru_cache(maxsize=16384)
 def mood(text: str) -> MessageMood:
-    compound = _VADER.polarity_scores(cut(text, TONE))["compound"]
+    compound = _compound(cut(text, TONE), lambda: _english(text))
     folded = fold(text)
     score = max(0.0, -compound) * 0.7
     cues: list[tuple[str, str]] = []
-    for _, label, weight, pattern in CUES:
-        m = pattern.search(folded)
-        if m:
-            score += weight
-            cues.append((label, evidence_quote(text, m)))
-    letters = [c for c in text if c.isalpha()]
+    if _ANY_CUE.search(folded):  # one search tells whether any cue is there at all
+        for _, label, weight, pattern in CUES:
+            m = pattern.search(folded)
+            if m:
+                score += weight
+                cues.append((label, evidence_quote(text, m)))
     shouted = _SHOUT_WORD.findall(text)
-    caps = sum(c.isupper() for c in letters) > 0.6 * len(letters)
-    if len(letters) >= 8 and (len(shouted) >= 3 or (len(shouted) >= 2 and caps)):
-        score += 0.3
-        cues.append(("shouts", quote(text, 0, len(text))))
+    if len(shouted) >= 2:
+        letters = [c for c in text if c.isalpha()]
+        caps = sum(c.isupper() for c in letters) > 0.6 * len(letters)
+        if len(letters) >= 8 and (len(shouted) >= 3 or caps):
+            score += 0.3
+            cues.append(("shouts", quote(text, 0, len(text))))
     m = _REPEATED_PUNCT.search(text)
     if m:
         score += 0.2

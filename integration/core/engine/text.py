@@ -18,6 +18,8 @@ def fold(text: str) -> str:
     dropped so "reclamação" and "reclamacao" match the same pattern. Offsets are not kept:
     quotes are taken from the original text with :func:`quote`.
     """
+    if text.isascii():
+        return text.lower()  # what the three steps below make of ASCII, without a loop over its letters
     text = unicodedata.normalize("NFKC", text).replace("’", "'")
     text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in text if not unicodedata.combining(c))
@@ -66,7 +68,7 @@ def shingles(text: str) -> frozenset[str]:
     toks = [t for t in tokens(text) if t not in STOPWORDS]
     grams = set(toks)
     joined = " ".join(toks)
-    grams.update(joined[i : i + 4] for i in range(max(0, len(joined) - 3)))
+    grams.update(map("".join, zip(joined, joined[1:], joined[2:], joined[3:])))  # every 4 letters in a row
     return frozenset(grams)
 
 
@@ -126,10 +128,12 @@ class Vocabulary:
         self.never = never  # real words that are not typos of a vocabulary word ("prison", "assistance")
         self.swaps = swaps  # whether the first two letters may be swapped ("eprson"; but "using" is not "suing")
         self.most = most  # typing mistakes tolerated at most, whatever the length
-        self._index: dict[str, set[str]] = {}
+        index: dict[str, set[str]] = {}
         for w in words:
             for d in _deletions(w, min(most, max(1, typos_allowed(w)))):
-                self._index.setdefault(d, set()).add(w)
+                index.setdefault(d, set()).add(w)
+        # tuples of strings, which the garbage collector stops tracking (sets it walks at every full collection)
+        self._index: dict[str, tuple[str, ...]] = {d: tuple(sorted(ws)) for d, ws in index.items()}
         self.lookup = lru_cache(maxsize=65536)(self._lookup)
 
     def _lookup(self, typed: str) -> str | None:

@@ -55,7 +55,26 @@ def _compile(topics: tuple[tuple[str, Topic], ...]) -> Compiled:
 
 
 def compiled(topics: Mapping[str, Topic]) -> Compiled:
-    return _compile(tuple(topics.items()))
+    return _prepared(topics)[0]  # type: ignore[return-value]
+
+
+_PREPARED: dict[int, tuple[Mapping[str, Topic], Compiled, "Vocabulary", Phrases]] = {}
+
+
+def _prepared(topics: Mapping[str, Topic]) -> tuple[Compiled, "Vocabulary", Phrases]:
+    """The compiled phrases, the typo vocabulary and every topic's phrases in one search (most
+    messages raise no topic: one search, and one RE2 call, say so instead of one per topic),
+    found by the mapping itself: an installation's rules are one object for many evaluations, and
+    hashing every topic's phrases on each call cost more than matching them."""
+    hit = _PREPARED.get(id(topics))
+    if hit is not None and hit[0] is topics:
+        return hit[1], hit[2], hit[3]
+    key = tuple(topics.items())
+    out = (_compile(key), _vocabulary(key), Phrases(tuple(p for _, t in key for p in t.phrases)))
+    if len(_PREPARED) >= 64:
+        _PREPARED.clear()
+    _PREPARED[id(topics)] = (topics, *out)
+    return out
 
 
 @lru_cache(maxsize=64)
@@ -72,9 +91,12 @@ def _corrected(folded: str, vocabulary: Vocabulary) -> str:
     """``folded`` with each mistyped topic word replaced by the word it stands for."""
     def fix(m: re.Match[str]) -> str:
         word = m.group()
-        found = vocabulary.lookup(word) if len(word) >= 6 else None  # short words are too often real words
+        found = vocabulary.lookup(word)
         return found if found and found != word and not word.startswith(found) else word
-    return re.sub(r"[^\W_]+", fix, folded)
+    return _LONG_WORD.sub(fix, folded)
+
+
+_LONG_WORD = re.compile(r"(?<![^\W_])[^\W_]{6,}")  # whole words of six letters or more: shorter ones are too often real words
 
 
 def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: bool = False,
@@ -86,8 +108,11 @@ def detect(conversation: Conversation, topics: Mapping[str, Topic], carry_over: 
     found: dict[str, Finding] = {}
     for seen, (i, msg) in enumerate(conversation.customer_messages_newest_first(), 1):
         folded = fold(msg.text)
-        corrected = _corrected(folded, _vocabulary(tuple(topics.items())))
-        for name, topic, pattern, exclude in compiled(topics):
+        phrases, vocabulary, any_topic = _prepared(topics)
+        corrected = _corrected(folded, vocabulary)
+        if not any_topic.search(folded) and (corrected == folded or not any_topic.search(corrected)):
+            phrases = ()  # no topic's phrase is in this message
+        for name, topic, pattern, exclude in phrases:
             if name in found:
                 continue
             if out_of_time():
