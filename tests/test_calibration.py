@@ -61,21 +61,19 @@ def test_the_review_proposes_a_change_on_the_demos_history(tmp_path):
     """The README's flow can be tried on the demo: thirty days of its history (generated, decided by
     the engine) give the review at least one change that would have decided better, one click from a
     draft, whose figures are the replay's."""
-    import random
-
     from cryptography.fernet import Fernet
 
     from integration.service.calibration import review as installation_review
     from integration.service.store import Store, Vault
     from integration.tools import history
-    from integration.tools.demo import TRACKED
+    from integration.tools.demo import HELPDESKS, TRACKED, history_rng
 
     store = Store(f"sqlite:///{tmp_path}/b.db", Vault(Fernet.generate_key().decode()))
     store.migrate()
-    for n in (1, 2, 3):
-        inst = store.add_installation("zendesk", f"https://acme{n}.zendesk.com", {"token": "x"},
+    for n in HELPDESKS:  # the histories the demo seeds, one per helpdesk
+        inst = store.add_installation("zendesk", f"https://acme-{n}.zendesk.com", {"token": "x"},
                                       rules={"topics": TRACKED})
-        history.seed(store, inst.id, NOW, ["1", "2"], rng=random.Random(n))
+        history.seed(store, inst.id, NOW, ["1", "2"], rng=history_rng(n))
         items, effects = installation_review(store, inst, NOW)
         labels = {label: sum(1 for i in items if i.label == label) for label in (OVER, UNDER, RIGHT)}
         assert labels[OVER] >= 10 and labels[UNDER] > 0 and labels[RIGHT] > 0, labels  # outcomes of every kind

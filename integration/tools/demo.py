@@ -116,6 +116,12 @@ def _rules(ids: dict[str, Any]) -> dict[str, Any]:
     }}
 
 
+def history_rng(helpdesk: str) -> random.Random:
+    """The demo's history is the same every run (the calibration proposal the README walks through
+    is there each time); each helpdesk's its own."""
+    return random.Random(f"demo-{helpdesk}")
+
+
 def _team(driver: Driver) -> dict[str, str]:
     """One online agent per group, as the helpdesk's admin set it up; group name → id."""
     groups = {}
@@ -205,7 +211,7 @@ def _play(desks: list[Driver], store: Store, server: Server, queue: LocalQueue, 
                 handed_over = cid
         agents = [str(a["id"]) for a in store.roster(inst.id)[0].get("agents", [])]
         now = datetime.now(timezone.utc)
-        days = history.seed(store, inst.id, now, agents, rng=random.Random(f"demo-{desk.key}"))  # the same history each run
+        days = history.seed(store, inst.id, now, agents, rng=history_rng(desk.key))
         for line in history_summary(store, inst.id, now, days):
             out(line)
         bot_held.play(desk, inst)
