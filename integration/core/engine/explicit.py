@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from integration.core.engine.text import osa_distance, quote
+from integration.core.engine.text import deletions, osa_distance, quote
 from integration.core.limits import WORD
 from integration.core.model import Conversation, Evidence, Finding
 
@@ -119,14 +119,6 @@ def _expand(entry: str, paradigms: dict[str, list[str]]) -> list[tuple[str, int]
     return [(stem + e.rstrip("!"), PAST if e.endswith("!") else 0) for e in paradigms[name]]
 
 
-def _deletions(word: str, depth: int) -> set[str]:
-    out, frontier = {word}, {word}
-    for _ in range(depth):
-        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
-        out |= frontier
-    return out
-
-
 def _load() -> _Grammar:
     per_lang: dict[str, dict[int, int]] = {}
     phrases: dict[tuple[str, str], list[tuple[tuple[str, ...], int, int]]] = {}
@@ -199,7 +191,7 @@ def _load() -> _Grammar:
     langs = {w: _union(by) for w, by in per_lang.items()}
     index: dict[str, set[str]] = {}
     for w in typo_targets - never:
-        for d in _deletions(w, min(2, _typos_allowed(w))):
+        for d in deletions(w, min(2, _typos_allowed(w))):
             index.setdefault(d, set()).add(w)
     # tuples of strings, which the garbage collector stops tracking, rather than 20,000 sets it
     # would walk through at every full collection
@@ -247,7 +239,7 @@ def _typo(word: str, languages: int) -> str | None:
         return None
     limit = _typos_allowed(word)
     best: tuple[int, str] | None = None
-    for d in _deletions(word, limit):
+    for d in deletions(word, limit):
         for target in G.fuzzy.get(d, ()):
             if target[0] != word[0] and target[:2] != word[1::-1] or not G.langs[target] & languages:
                 continue

@@ -103,7 +103,8 @@ def osa_distance(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
-def _deletions(word: str, depth: int) -> set[str]:
+def deletions(word: str, depth: int) -> set[str]:
+    """The strings ``word`` becomes with up to ``depth`` letters deleted (SymSpell's index keys)."""
     out, frontier = {word}, {word}
     for _ in range(depth):
         frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
@@ -130,7 +131,7 @@ class Vocabulary:
         self.most = most  # typing mistakes tolerated at most, whatever the length
         index: dict[str, set[str]] = {}
         for w in words:
-            for d in _deletions(w, min(most, max(1, typos_allowed(w)))):
+            for d in deletions(w, min(most, max(1, typos_allowed(w)))):
                 index.setdefault(d, set()).add(w)
         # tuples of strings, which the garbage collector stops tracking (sets it walks at every full collection)
         self._index: dict[str, tuple[str, ...]] = {d: tuple(sorted(ws)) for d, ws in index.items()}
@@ -144,7 +145,7 @@ class Vocabulary:
             return None  # the deletions of a word grow with its length squared: no real word is that long
         limit = min(self.most, typos_allowed(typed))
         best: tuple[int, str] | None = None
-        for d in _deletions(typed, limit):
+        for d in deletions(typed, limit):
             for target in self._index.get(d, ()):
                 if target[0] != typed[0] and not (self.swaps and target[:2] == typed[1::-1]):
                     continue
