@@ -452,15 +452,16 @@ def rules_to_json(rules: Rules) -> dict[str, Any]:
 def differences(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> list[tuple[str, Any, Any]]:
     """(path, value in a, value in b) for every rule that differs between two rules JSONs, as
     they take effect (defaults filled in); a rule only one side has shows None on the other."""
-    flat_a, flat_b = _flatten(rules_to_json(load_rules(a))), _flatten(rules_to_json(load_rules(b)))
+    flat_a, flat_b = flatten(rules_to_json(load_rules(a))), flatten(rules_to_json(load_rules(b)))
     return [(k, flat_a.get(k), flat_b.get(k)) for k in sorted(flat_a.keys() | flat_b.keys())
             if flat_a.get(k) != flat_b.get(k)]
 
 
-def _flatten(value: Any, path: str = "") -> dict[str, Any]:
+def flatten(value: Any, path: str = "") -> dict[str, Any]:
+    """A rules JSON as ``{"sentiment.threshold": 0.5, …}``: what a diff compares, path by path."""
     if isinstance(value, dict) and value:
         out: dict[str, Any] = {}
         for k, v in value.items():
-            out.update(_flatten(v, f"{path}.{k}" if path else str(k)))
+            out.update(flatten(v, f"{path}.{k}" if path else str(k)))
         return out
     return {path: value}

@@ -11,7 +11,7 @@ from flask import g, redirect, render_template, request, url_for
 from integration.core import routing
 from integration.core.preview import KINDS
 from integration.core.codec import conversation_from_json
-from integration.core.rules import RulesError, load_rules, rules_to_json
+from integration.core.rules import RulesError, flatten, load_rules, rules_to_json
 from integration.core.calibration import merged
 from integration.service.backtest import DEFAULT_COUNT, MAX_COUNT, backtest, live_rules
 from integration.service.calibration import proposals
@@ -349,7 +349,7 @@ def _rule_changes(a: Any, b: Any) -> list[tuple[str, str, str, str]]:
     """What differs between two rule sets as they take effect, in words: (rule, before, after, its
     path). Rules stored before a check existed load as the pipeline loads them (``stored``)."""
     loaded = [_loaded(x) for x in (a, b)]
-    flat = [_flat(rules_to_json(x)) for x in loaded]
+    flat = [flatten(rules_to_json(x)) for x in loaded]
     names = _names(loaded[1])
     empty = (None, {}, [], ())  # a mapping gaining its first entry, a list field of a new entry: nothing to read
     return [(names.path(path), names.value(path, flat[0].get(path)), names.value(path, flat[1].get(path)), path)
@@ -363,15 +363,6 @@ def _loaded(data: Any) -> Any:
         return load_rules(data, stored=True)
     except RulesError:
         return forms.tolerant(data if isinstance(data, dict) else {})
-
-
-def _flat(value: Any, path: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{path}.{k}" if path else str(k)))
-        return out
-    return {path: value}
 
 
 def _next_version() -> int:
