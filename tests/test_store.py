@@ -25,7 +25,7 @@ def test_migrations_are_idempotent(store):
 
 
 def test_the_migrations_build_exactly_the_tables_the_code_declares(store):
-    """Tables are declared in store.py and built by the Alembic migrations: a column, type,
+    """Tables are declared in store/tables.py and built by the Alembic migrations: a column, type,
     nullability, key or index that one has and the other lacks fails here."""
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
@@ -35,7 +35,7 @@ def test_the_migrations_build_exactly_the_tables_the_code_declares(store):
 def test_migrations_are_append_only():
     """A released migration is never edited: its file must hash as when it was released. A new
     schema change is a new file (0002_… with down_revision "0001")."""
-    versions = Path(store_module.__file__).with_name("migrations") / "versions"
+    versions = Path(store_module.__file__).parents[1] / "migrations" / "versions"
     released = {"0001_initial.py": RELEASED_0001, "0002_outbox_ticket_index.py": RELEASED_0002,
                 "0003_messages_at_handoff.py": RELEASED_0003}
     for name, digest in released.items():
@@ -49,19 +49,19 @@ def _schema(store):
 
 
 def test_credentials_are_encrypted_at_rest_and_decrypt_on_read(store):
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a@acme.com", "token": "tok-123"},
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"email": "a@acme.com", "token": "tok-123"},
                                   settings={"api_user_id": "9"}, webhook_secret="whsec-abc")
     with store.engine.connect() as conn:
         raw = conn.execute(select(installations)).mappings().one()
     assert "tok-123" not in str(dict(raw)) and "whsec-abc" not in str(dict(raw))
-    again = store.installation(inst.id)
+    again = store.installations.get(inst.id)
     assert again.credentials == {"email": "a@acme.com", "token": "tok-123"}
     assert again.webhook_secret == "whsec-abc" and again.settings == {"api_user_id": "9"}
 
 
 def test_generated_webhook_secrets_have_256_bits(store):
-    a = store.add_installation("zendesk", "https://a", {})
-    b = store.add_installation("zendesk", "https://b", {})
+    a = store.installations.add("zendesk", "https://a", {})
+    b = store.installations.add("zendesk", "https://b", {})
     assert len(a.webhook_secret) >= 43 and a.webhook_secret != b.webhook_secret  # 32 bytes, url-safe base64
 
 
@@ -75,29 +75,29 @@ def test_key_rotation_keeps_old_tokens_readable():
 
 def test_events_are_recorded_once_per_key(store):
     ev = Event("zendesk", "i1", "evt-1", "comment_added", "42", "100")
-    rid, status, new = store.receive(ev)
+    rid, status, new = store.events.receive(ev)
     assert (status, new) == ("enqueued", True)
-    assert store.receive(ev) == (rid, "enqueued", False)
-    store.unqueue(rid)  # the queue was down: left for the drain
-    assert store.receive(ev) == (rid, "received", False)
+    assert store.events.receive(ev) == (rid, "enqueued", False)
+    store.events.unqueue(rid)  # the queue was down: left for the drain
+    assert store.events.receive(ev) == (rid, "received", False)
     other_tenant = Event("zendesk", "i2", "evt-1", "comment_added", "42", "100")
-    assert store.receive(other_tenant)[2] is True
+    assert store.events.receive(other_tenant)[2] is True
 
 
 def test_events_the_queue_refused_are_found_once_their_wait_is_over(store):
-    rid, _, _ = store.receive(Event("zendesk", "i1", "e", "comment_added", "1"))
-    store.unqueue(rid)
+    rid, _, _ = store.events.receive(Event("zendesk", "i1", "e", "comment_added", "1"))
+    store.events.unqueue(rid)
     later = utcnow() + timedelta(minutes=1)
-    assert store.stranded_events(timedelta(seconds=30), later) == [rid]
-    store.mark_enqueued(rid)  # the drain queued it
-    assert store.stranded_events(timedelta(seconds=30), later) == []
+    assert store.events.stranded(timedelta(seconds=30), later) == [rid]
+    store.events.mark_enqueued(rid)  # the drain queued it
+    assert store.events.stranded(timedelta(seconds=30), later) == []
 
 
 def test_conversation_state_defaults_to_bot_and_moves(store):
-    assert store.state("i1", "42") is State.BOT
-    store.set_state("i1", "42", State.ESCALATED)
-    store.set_state("i1", "42", State.ESCALATED)
-    assert store.state("i1", "42") is State.ESCALATED
+    assert store.events.state("i1", "42") is State.BOT
+    store.events.set_state("i1", "42", State.ESCALATED)
+    store.events.set_state("i1", "42", State.ESCALATED)
+    assert store.events.state("i1", "42") is State.ESCALATED
 
 
 PLAN = Plan("k-1", "42", (AddNote("<p>n</p>", "n"), AddTags(("a",)), SetPriority(Priority.HIGH)), {"tags": ["x"]})
@@ -109,9 +109,9 @@ def test_plan_round_trips_through_json():
 
 def commit(store, outcome, key="e1", now=None):
     """An event received and its outcome committed, as the worker does: (installation, what commit returned)."""
-    inst = store.installation("i-commit") or store.add_installation("zendesk", "https://a", {}, id="i-commit")
-    eid = store.receive(Event("zendesk", inst.id, key, "comment_added", "42"))[0]
-    return inst, store.commit(store.event_context(eid), outcome, now or utcnow(), timedelta(seconds=60))
+    inst = store.installations.get("i-commit") or store.installations.add("zendesk", "https://a", {}, id="i-commit")
+    eid = store.events.receive(Event("zendesk", inst.id, key, "comment_added", "42"))[0]
+    return inst, store.events.commit(store.events.context(eid), outcome, now or utcnow(), timedelta(seconds=60))
 
 
 def test_a_plan_is_stored_once_claimed_by_its_worker_and_a_claim_is_exclusive(store):
@@ -119,21 +119,21 @@ def test_a_plan_is_stored_once_claimed_by_its_worker_and_a_claim_is_exclusive(st
     _, row = commit(store, Outcome("processed", plan=PLAN), now=now)
     assert (row.plan, row.status, row.attempts) == (PLAN, "sending", 1)
     assert commit(store, Outcome("processed", plan=PLAN), key="e2", now=now)[1] is None  # the key exists once
-    assert store.claim(row.id, timedelta(seconds=60), now) is None  # held by the committing worker's lease
-    assert store.claim(row.id, timedelta(seconds=60), now + timedelta(seconds=61)).row.attempts == 2  # it died
-    store.finish(row.id, "sent")
-    assert store.claim(row.id, timedelta(seconds=60), now + timedelta(hours=1)) is None
-    assert store.outbox_row(row.id).plan is None  # customer text is not kept once sent
+    assert store.events.claim(row.id, timedelta(seconds=60), now) is None  # held by the committing worker's lease
+    assert store.events.claim(row.id, timedelta(seconds=60), now + timedelta(seconds=61)).row.attempts == 2  # it died
+    store.events.finish(row.id, "sent")
+    assert store.events.claim(row.id, timedelta(seconds=60), now + timedelta(hours=1)) is None
+    assert store.events.outbox_row(row.id).plan is None  # customer text is not kept once sent
 
 
 def test_parked_writes_wait_for_their_time(store):
     now = utcnow()
     _, row = commit(store, Outcome("processed", plan=PLAN), now=now)
-    store.finish(row.id, "parked", "429", now + timedelta(seconds=30))
-    assert store.claim(row.id, timedelta(seconds=60), now + timedelta(seconds=29)) is None
-    assert store.due_outbox(now + timedelta(seconds=29)) == []
-    assert store.due_outbox(now + timedelta(seconds=31)) == [row.id]
-    assert store.claim(row.id, timedelta(seconds=60), now + timedelta(seconds=31)) is not None
+    store.events.finish(row.id, "parked", "429", now + timedelta(seconds=30))
+    assert store.events.claim(row.id, timedelta(seconds=60), now + timedelta(seconds=29)) is None
+    assert store.events.due_outbox(now + timedelta(seconds=29)) == []
+    assert store.events.due_outbox(now + timedelta(seconds=31)) == [row.id]
+    assert store.events.claim(row.id, timedelta(seconds=60), now + timedelta(seconds=31)) is not None
 
 
 def test_decisions_are_kept_with_reasons(store):
@@ -142,34 +142,34 @@ def test_decisions_are_kept_with_reasons(store):
 
     d = evaluate(conv("I want to talk to a human"))
     inst, _ = commit(store, Outcome("processed", decision=d))
-    (row,) = store.decisions_for(inst.id, "42")
+    (row,) = store.decisions.for_ticket(inst.id, "42")
     assert row["action"] == "escalate" and row["reasons"][0]["code"] == "explicit_request"
     assert row["reasons"][0]["evidence"][0]["quote"] == "I want to talk to a human"
 
 
 def test_an_outcome_can_flag_the_installation_for_its_admin(store):
     inst, _ = commit(store, Outcome("dead", "ApiUnauthorized: 401", flag="ApiUnauthorized: 401"))
-    assert store.installation_status(inst.id) == ("broken", "ApiUnauthorized: 401")
-    assert store.installation(inst.id).status == "broken" and store.flagged_installations() == [inst.id]
-    store.reactivate(inst.id)
-    assert store.installation_status(inst.id) == ("active", None)
+    assert store.installations.status(inst.id) == ("broken", "ApiUnauthorized: 401")
+    assert store.installations.get(inst.id).status == "broken" and store.installations.flagged() == [inst.id]
+    store.installations.reactivate(inst.id)
+    assert store.installations.status(inst.id) == ("active", None)
 
 
 def test_a_queued_event_whose_task_was_lost_is_queued_again(store):
-    rid, _, _ = store.receive(Event("zendesk", "i1", "lost", "comment_added", "1"))
+    rid, _, _ = store.events.receive(Event("zendesk", "i1", "lost", "comment_added", "1"))
     now = utcnow()
-    assert store.stranded_events(timedelta(seconds=30), now, requeue_after=timedelta(minutes=15)) == []
+    assert store.events.stranded(timedelta(seconds=30), now, requeue_after=timedelta(minutes=15)) == []
     later = now + timedelta(minutes=16)
-    assert store.stranded_events(timedelta(seconds=30), later, requeue_after=timedelta(minutes=15)) == [rid]
-    store.mark_enqueued(rid)  # the drain queued it again: its clock restarts
-    assert store.stranded_events(timedelta(seconds=30), utcnow(), requeue_after=timedelta(minutes=15)) == []
+    assert store.events.stranded(timedelta(seconds=30), later, requeue_after=timedelta(minutes=15)) == [rid]
+    store.events.mark_enqueued(rid)  # the drain queued it again: its clock restarts
+    assert store.events.stranded(timedelta(seconds=30), utcnow(), requeue_after=timedelta(minutes=15)) == []
     with store.engine.begin() as conn:
         conn.execute(events.update().where(events.c.id == rid).values(status="processed"))
-    assert store.stranded_events(timedelta(seconds=30), later + timedelta(hours=1)) == []
+    assert store.events.stranded(timedelta(seconds=30), later + timedelta(hours=1)) == []
 
 
 def test_an_installation_never_prints_its_secrets(store):
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a@acme.com", "token": "tok-123"},
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"email": "a@acme.com", "token": "tok-123"},
                                   webhook_secret="whsec-abc")
     assert "tok-123" not in repr(inst) and "whsec-abc" not in repr(inst) and inst.id in repr(inst)
 
@@ -179,5 +179,5 @@ def test_installation_ids_can_be_typed_on_a_command_line(store, monkeypatch):
 
     made = iter(["-starts-with-a-dash", "fine-id-0001"])
     monkeypatch.setattr(secrets_module, "token_urlsafe", lambda n: next(made))
-    inst = store.add_installation("zendesk", "https://a", {}, webhook_secret="whsec")
+    inst = store.installations.add("zendesk", "https://a", {}, webhook_secret="whsec")
     assert inst.id == "fine-id-0001"

@@ -35,7 +35,7 @@ class FakeQueue:
 
 @pytest.fixture
 def env(store):
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {}, settings={"api_user_id": "1"},
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {}, settings={"api_user_id": "1"},
                                   webhook_secret="whsec")
     queue = FakeQueue()
     client = app(store, queue).test_client()
@@ -214,7 +214,7 @@ def test_the_intercom_apps_single_webhook_url_finds_the_workspace_by_its_app_id(
 
     body = (Path(__file__).parents[1] / "connectors/intercom/fixtures/conversation_user_replied.json").read_bytes()
     workspace = json.loads(body)["app_id"]
-    inst = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "t"},
+    inst = store.installations.add("intercom", "https://api.intercom.io", {"access_token": "t"},
                                   settings={"app_id": workspace, "api_user_id": "1"}, webhook_secret="client-secret")
     queue = FakeQueue()
     client = app(store, queue).test_client()
@@ -228,7 +228,7 @@ def test_the_intercom_apps_single_webhook_url_finds_the_workspace_by_its_app_id(
     assert client.post("/webhooks/intercom", data=body, headers={intercom.SIGNATURE: "sha1=00"}).status_code == 401
     assert client.post("/webhooks/intercom", data=b"[1]", headers=signed).status_code == 400
     assert client.head("/webhooks/intercom").status_code == 200
-    store.uninstall(inst.id, "Intercom")  # seen by a web process within its 30 s installation cache
+    store.lifecycle.uninstall(inst.id, "Intercom")  # seen by a web process within its 30 s installation cache
     assert app(store, queue).test_client().post("/webhooks/intercom", data=body, headers=signed).status_code == 410
 
 
