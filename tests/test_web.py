@@ -262,7 +262,8 @@ def test_metrics_sum_the_counters_of_every_process_sharing_the_multiprocess_dire
     for n in (3, 4):  # two gunicorn or Celery processes
         subprocess.run([sys.executable, "-c", count.format(n=n)], env=env, check=True, cwd=Path(__file__).parents[1])
     show = ("from integration.service import metrics\n"
-            "class Store:\n    def backlog(self): return ({'zendesk': 2}, {('zendesk', 'event'): 1})\n"
+            "class Events:\n    def backlog(self): return ({'zendesk': 2}, {('zendesk', 'event'): 1})\n"
+            "class Store:\n    events = Events()\n"
             f"print(metrics.exposition(Store(), {str(tmp_path)!r}).decode())\n")
     out = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parents[1]).stdout
