@@ -47,10 +47,10 @@ def seed(store: Store, inst_id: str, category: str = "billing", answer: str = "R
             "csat": 1.0 if i % 2 else 0.0, "csat_at": day + timedelta(hours=1), "resolution": "refund issued",
             "suggested": "refund issued", "query_text": "I was charged twice", "answer_text": answer}, day)
     store.outcomes.record(inst_id, f"{category}-kept", {"bot_involved": True, "category": category,
-                                                       "asked_for_human_later": True}, day)
+                                                        "asked_for_human_later": True}, day)
     old = now - timedelta(days=40)
     store.outcomes.record(inst_id, f"{category}-old", {"bot_involved": True, "escalated": True, "escalated_at": old,
-                                                      "category": "ancient_history"}, old)
+                                                       "category": "ancient_history"}, old)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_fins_own_verdict_shows_in_words_beside_batons_decisions(console, store)
     for i, (verdict, escalated) in enumerate([("escalated", True), ("escalated", False), ("procedure_handoff", True),
                                               ("resolved_confirmed", False), ("negative_feedback", True)]):
         store.outcomes.record(fin.id, f"c{i}", {"bot_involved": True, "escalated": escalated, "bot_verdict": verdict,
-                                               "escalated_at": day if escalated else None}, day)
+                                                "escalated_at": day if escalated else None}, day)
     html = get(app, fin, "/console/analytics").get_data(as_text=True)
     assert "Fin's own verdict" in html and "Fin told a verdict on 5 of 5 conversations with a bot." in html
     table = html[html.index('id="table-bot_verdicts"'):]
@@ -255,7 +255,7 @@ def test_small_samples_are_marked_and_each_helpdesk_has_its_own_rating_words(con
     quiet = utcnow() - timedelta(days=20)
     for i in range(3):
         store.outcomes.record(a.id, f"quiet-{i}", {"bot_involved": True, "escalated": i == 0,
-                                                  "escalated_at": quiet if i == 0 else None}, quiet)
+                                                   "escalated_at": quiet if i == 0 else None}, quiet)
     html = get(app, a, "/console/analytics").get_data(as_text=True)
     assert html.count('class="dot dot--small"') >= 1 and "only 3 conversations: too few to compare" in html
     assert "A hollow point is a week with fewer than 10 conversations with a bot" in html

@@ -72,7 +72,7 @@ def test_the_review_proposes_a_change_on_the_demos_history(tmp_path):
     store.migrate()
     for n in HELPDESKS:  # the histories the demo seeds, one per helpdesk
         inst = store.installations.add("zendesk", f"https://acme-{n}.zendesk.com", {"token": "x"},
-                                      rules={"topics": TRACKED})
+                                       rules={"topics": TRACKED})
         history.seed(store, inst.id, NOW, ["1", "2"], rng=history_rng(n))
         items, effects = installation_review(store, inst, NOW)
         labels = {label: sum(1 for i in items if i.label == label) for label in (OVER, UNDER, RIGHT)}

@@ -430,7 +430,7 @@ def test_the_calibration_review_opens_a_suggested_change_as_a_draft_in_the_previ
         decided(store, a, ticket, f"Please refund my order {1000 + n}, it never arrived")
         store.outcomes.record(a.id, ticket, {"escalated": True, "escalated_at": utcnow(), "category": "refund"})
         store.decisions.record_feedback(a.id, ticket, author_id="7", author_name="Sam", verdict="not_needed", resolution=None,
-                              missing_knowledge=None)
+                                        missing_knowledge=None)
     token, csrf = session(app, a)
     client = app.test_client()
     page = client.get("/console/calibration", query_string={"s": token}).get_data(as_text=True)

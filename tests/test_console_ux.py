@@ -304,9 +304,9 @@ def test_the_panel_shows_the_suggested_resolution_with_the_conversations_it_come
               "how do I reset my password", "the app crashes when I upload a photo"]
     for n, words_ in enumerate(solved):
         store.outcomes.record(a.id, f"9{n}", {"escalated": True, "escalated_at": now - timedelta(days=3),
-                                             "solved_at": now - timedelta(days=2), "query_text": words_,
-                                             "answer_text": "Refunded the duplicate charge." if n < 2 else "Answered.",
-                                             "resolution": "refund issued" if n < 2 else "how-to answered"})
+                                              "solved_at": now - timedelta(days=2), "query_text": words_,
+                                              "answer_text": "Refunded the duplicate charge." if n < 2 else "Answered.",
+                                              "resolution": "refund issued" if n < 2 else "how-to answered"})
     decided(store, a, "62", "I was charged twice on my invoice this month")
     token, _ = session(app, a, role="agent")
     html = page(app.test_client(), "/panel", token, ticket="62")
@@ -325,8 +325,8 @@ def test_intercom_console_admins_are_ticked_among_the_teammates_by_name(store):
     from tests.test_console import KEY, NoQueue
     app = create_app(Settings(database_url=store.url, secret_key=KEY), store=store, queue=NoQueue())
     inst = store.installations.add("intercom", "https://api.intercom.io", {"access_token": "t"},
-                                  settings={"app_id": "w", "api_user_id": "1", "api_user_name": "Ada Admin",
-                                            "console_admins": ["99"]})
+                                   settings={"app_id": "w", "api_user_id": "1", "api_user_name": "Ada Admin",
+                                             "console_admins": ["99"]})
     store.installations.save_roster(inst.id, {"groups": [], "agents": [{"id": "42", "name": "Kim"}, {"id": "43", "name": "Sam"}]})
     token = issue(app.config["SECRET_KEY"], Identity(inst.id, "1", "Ada Admin", "admin", "intercom", "page"))
     client = app.test_client()

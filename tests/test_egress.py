@@ -305,7 +305,7 @@ def test_a_tenants_handoff_webhook_is_checked_where_it_lands_like_a_helpdesk(mon
     host = f"bot{listener.port}.example.com"
     dns(monkeypatch, host, listener.port)
     inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"token": "t"},
-                                  settings={"handoff_webhook_url": f"https://{host}/handoff"})
+                                   settings={"handoff_webhook_url": f"https://{host}/handoff"})
     assert Pipeline(store).tell_the_bot(inst, Plan("k1", "42", ())) is False
     listener.wait_closed()
     assert bytes(listener.received) == b""

@@ -95,7 +95,7 @@ def test_arbitrary_bytes_are_refused_as_not_the_helpdesks(key, body):
 def web(store):
     # a helpdesk that signs with a private key (Freshchat) has Baton keep the public half
     insts = {key: store.installations.add(key, "https://acme.example", {}, settings=SETTINGS,
-                                         webhook_secret=connectors.driver(key).stored_secret(SECRET))
+                                          webhook_secret=connectors.driver(key).stored_secret(SECRET))
              for key in connectors.KEYS}
     queued: list[int] = []
 

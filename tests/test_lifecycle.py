@@ -69,7 +69,7 @@ def handoff(d: Desk, text: str = HUMAN, person: Person | None = None, send: bool
     if send:
         assert d.pipe.send(held) == "sent"
     d.store.decisions.record_feedback(d.inst.id, cid, author_id="7", author_name="Sam Agent", verdict="right",
-                            resolution=None, missing_knowledge=f"what to say about: {text}")
+                                      resolution=None, missing_knowledge=f"what to say about: {text}")
     return cid
 
 

@@ -456,8 +456,8 @@ def test_a_third_party_bot_can_be_told_to_stop_by_a_signed_handoff_webhook(desk,
 
 def test_the_next_event_is_decided_with_the_version_just_published_and_its_conversation_is_kept(desk):
     desk.store.rules.publish(desk.inst.id, {"topics": {"billing_dispute": {"action": "ignore"}},
-                                      "explicit_request": {"action": "ignore"}, "model": {"enabled": False},
-                                      "sentiment": {"action": "ignore"}}, "Ada", "bot handles billing")
+                                            "explicit_request": {"action": "ignore"}, "model": {"enabled": False},
+                                            "sentiment": {"action": "ignore"}}, "Ada", "bot handles billing")
     cid, _, held = desk.decide()
     assert held == []
     (decision,) = desk.store.decisions.for_ticket(desk.inst.id, cid)

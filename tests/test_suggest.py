@@ -143,7 +143,7 @@ def test_concurrent_handoffs_build_one_index(store, monkeypatch):
         reads.append(inst_id)
         return real(inst_id, limit)
 
-    monkeypatch.setattr(store.outcomes, 'resolved_escalations', counted)
+    monkeypatch.setattr(store.outcomes, "resolved_escalations", counted)
     suggester = Suggester(store)
     start = threading.Barrier(8)
     results: list[list[str]] = []
@@ -166,7 +166,10 @@ def test_a_history_that_cannot_be_read_gives_no_suggestion_and_no_error():
         def resolved_escalations(self, inst_id, limit):
             raise OperationalError("SELECT …", {}, Exception("connection refused"))
 
-    assert Suggester(Down()).suggest("i1", conversation("I was charged twice for my subscription")) == []
+    class Store:
+        outcomes = Down()
+
+    assert Suggester(Store()).suggest("i1", conversation("I was charged twice for my subscription")) == []
 
 
 def test_the_replay_hit_rate_of_a_small_history(store):
@@ -180,7 +183,7 @@ def test_the_replay_hit_rate_of_a_small_history(store):
     resolved(store, "i1", "B", "charged twice for my order", "refund issued", escalated_h=2, solved_h=3)
     resolved(store, "i1", "F", charged, "refund issued", escalated_h=3, solved_h=10)
     store.decisions.record_feedback("i1", "F", author_id="7", author_name="Ana", verdict="right", resolution="billing adjustment",
-                          missing_knowledge=None)
+                                    missing_knowledge=None)
     resolved(store, "i1", "C", "password reset email never arrives", "account change", escalated_h=4, solved_h=5)
     resolved(store, "i1", "D", "the password reset email never arrives", "how-to answered", escalated_h=6, solved_h=7)
     resolved(store, "i1", "E", "I was charged twice on my card", None, escalated_h=8, solved_h=9)

@@ -36,7 +36,7 @@ class FakeQueue:
 @pytest.fixture
 def env(store):
     inst = store.installations.add("zendesk", "https://acme.zendesk.com", {}, settings={"api_user_id": "1"},
-                                  webhook_secret="whsec")
+                                   webhook_secret="whsec")
     queue = FakeQueue()
     client = app(store, queue).test_client()
     return store, inst, queue, client
@@ -215,7 +215,7 @@ def test_the_intercom_apps_single_webhook_url_finds_the_workspace_by_its_app_id(
     body = (Path(__file__).parents[1] / "connectors/intercom/fixtures/conversation_user_replied.json").read_bytes()
     workspace = json.loads(body)["app_id"]
     inst = store.installations.add("intercom", "https://api.intercom.io", {"access_token": "t"},
-                                  settings={"app_id": workspace, "api_user_id": "1"}, webhook_secret="client-secret")
+                                   settings={"app_id": workspace, "api_user_id": "1"}, webhook_secret="client-secret")
     queue = FakeQueue()
     client = app(store, queue).test_client()
     signed = {intercom.SIGNATURE: intercom.sign("client-secret", body), "Content-Type": "application/json"}

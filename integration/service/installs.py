@@ -33,8 +33,8 @@ def install(store: Store, provider: str, base_url: str, credentials: Mapping[str
     # webhook's secret (Zendesk's Conversations API) comes back as credentials: encrypted with them.
     more = result.get("credentials")
     store.installations.update(inst.id, webhook_secret=result.get("webhook_secret"),
-                              settings={**inst.settings, **result["settings"]},
-                              credentials={**inst.credentials, **more} if more else None)
+                               settings={**inst.settings, **result["settings"]},
+                               credentials={**inst.credentials, **more} if more else None)
     inst = store.installations.get(inst.id)  # type: ignore[assignment]
     try:  # a first roster now, so the first escalation can be routed; beat refreshes it
         store.installations.save_roster(inst.id, connector.client(inst).roster())

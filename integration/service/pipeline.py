@@ -144,7 +144,7 @@ class Pipeline:
             # a short wait goes back to the queue as a countdown; only what must be remembered is committed
             if outcome.attempt or outcome.rate_limited_until:
                 self.store.events.commit(ctx, dataclasses.replace(outcome, status="enqueued", not_before=None), now,
-                                  self.lease)
+                                         self.lease)
             raise RetryLater(delay, outcome.note or "wait")
         try:
             claimed = self.store.events.commit(ctx, outcome, now, self.lease)
@@ -475,11 +475,11 @@ class Pipeline:
             return "dead"
         if inst.status != "active":  # it needs its admin; the re-probe sets it active again
             self.store.events.finish(row.id, "parked", "waiting for the installation's admin",
-                              self.clock() + REPROBE_EVERY, refund=True)
+                                     self.clock() + REPROBE_EVERY, refund=True)
             return "parked"
         if wait := self._held(claimed.rate_limited_until):  # parked for the drain: see :meth:`released`
             self.store.events.finish(row.id, "parked", "the helpdesk asked us to wait",
-                              self.clock() + timedelta(seconds=wait), refund=True)
+                                     self.clock() + timedelta(seconds=wait), refund=True)
             return "parked"
         recent = claimed.recent_writes  # read with the claim; else (an SLA re-route) read now
         if recent is None:
@@ -557,7 +557,7 @@ class Pipeline:
         # the drain, and leaves the installation's 429 hold as it is.
         held = isinstance(e, Held)
         self.store.events.finish(row.id, "parked", reason, self.clock() + timedelta(seconds=delay),
-                          rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) and not held else None)
+                                 rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) and not held else None)
         if held or delay > self.park_after:
             return "parked"
         raise RetryLater(delay, reason) from e

@@ -193,7 +193,7 @@ def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str
         verdict = ("not_needed" if resolution == intent.resolution and rng.random() < intent.needless else
                    "too_late" if rng.random() < 0.08 else "right")
         store.decisions.record_feedback(inst_id, ticket, author_id=agent or "0", author_name="Demo agent", verdict=verdict,
-                              resolution=resolution, missing_knowledge=None)
+                                        resolution=resolution, missing_knowledge=None)
     return ticket, seen["query_text"], handoff
 
 

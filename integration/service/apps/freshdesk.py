@@ -152,7 +152,7 @@ def install_app() -> Any:
     else:  # installed again: the key just proven replaces the stored one (and revives an uninstalled account,
         # whose webhook secret went with its data: a new one)
         store.installations.update(inst.id, credentials={"api_key": api_key},
-                                  webhook_secret=inst.webhook_secret or secrets.token_urlsafe(32))
+                                   webhook_secret=inst.webhook_secret or secrets.token_urlsafe(32))
         inst = store.installations.get(inst.id)  # type: ignore[assignment]
     key, change = issue_key(inst.id)
     store.installations.change_settings(inst.id, change, who)

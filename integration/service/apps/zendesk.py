@@ -241,7 +241,7 @@ def _install(store: Store, settings: Settings, account: str, token: str, who: st
                                             str(inst.settings.get("webhook_id")))
     if adopted:
         store.installations.update(inst.id, webhook_secret=adopted["webhook_secret"],
-                                  settings={**inst.settings, "webhook_id": adopted["webhook_id"]})
+                                   settings={**inst.settings, "webhook_id": adopted["webhook_id"]})
     store.rules.record_audit(inst.id, who, "connect", {"via": CONNECTED_BY, "adopted_webhook": bool(adopted)})
     return inst.id
 

@@ -252,7 +252,7 @@ def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
             verdict, resolution, missing):
         return None  # saved again unchanged: nothing new to record
     _store().decisions.record_feedback(inst.id, ticket, author_id=who.user_id, author_name=who.name, verdict=verdict,
-                             resolution=resolution, missing_knowledge=missing)
+                                       resolution=resolution, missing_knowledge=missing)
     return None
 
 
@@ -448,7 +448,7 @@ def rollback(number: str) -> Any:
     if version is None:
         return render_template("error.html", message=NO_SUCH_VERSION), 404
     new = _store().rules.publish(g.installation.id, version["rules"], identity().name, f"rollback to version {n}",
-                           action="rollback")
+                                 action="rollback")
     return _go("console.versions", published=new)
 
 

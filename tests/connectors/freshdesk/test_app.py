@@ -144,7 +144,7 @@ def test_another_installations_key_never_reads_this_ones_pages(client, store, sa
     admin_b, _ = people(other_sandbox)  # the same ids in both accounts: ids prove nothing across accounts
     a, b = (install(client, sb.url).get_json() for sb in (sandbox, other_sandbox))
     store.decisions.record_feedback(a["installation"], "7", author_id=str(admin_a), author_name="Ada Admin", verdict="right",
-                          resolution=None, missing_knowledge="only account A knows this")
+                                    resolution=None, missing_knowledge="only account A knows this")
     seen_by_a = page(client, a["key"], admin_a, "/panel?ticket=7").get_json()
     assert "only account A knows this" in seen_by_a["html"]
 
