@@ -167,7 +167,7 @@ class ZendeskPages(ZendeskState):
     @staticmethod
     def _signing_in(response: Response, user_id: int) -> Response:
         if request.args.get("as"):
-            response.set_cookie(str(user_id), httponly=True, samesite="Lax")
+            response.set_cookie(SESSION_COOKIE, str(user_id), httponly=True, samesite="Lax")
         return response
 
     def _app_frame(self, location: str, user_id: int, ticket_id: int | None = None) -> tuple[str, str] | None:
