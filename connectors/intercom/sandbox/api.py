@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from connectors.intercom.sandbox.state import SINGULAR, ApiError, invalid, IntercomState
+from connectors.intercom.sandbox.state import SINGULAR, ApiError, IntercomState, invalid
 from connectors.sandbox import JSON
 
 

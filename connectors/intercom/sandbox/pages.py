@@ -18,7 +18,7 @@ import requests
 from flask import Flask, redirect, render_template_string, request
 from markupsafe import Markup, escape
 
-from connectors.intercom.sandbox.state import ApiError, AppRegistration, IntercomState, _Grant, _View
+from connectors.intercom.sandbox.state import ApiError, AppRegistration, _Grant, IntercomState, _View
 from connectors.sandbox import JSON
 
 CANVAS_LIMIT = 64 * 1024  # a canvas over 64 KB is not shown

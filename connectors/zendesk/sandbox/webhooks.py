@@ -15,8 +15,8 @@ from typing import Any
 
 from connectors.sandbox import JSON, Outgoing, fill, iso, sid
 from connectors.zendesk.sandbox.conversations import SUNCO_NOT_RETRIED, SUNCO_TIMEOUT, SUNCO_TRIES
-from connectors.zendesk.sandbox.state import (ACCOUNT_ID, CONDITIONAL, CONDITIONS, EVENT_PREFIX, STATUSES, ZendeskState,
-                                              _Job, invalid, upper, webhook_error)
+from connectors.zendesk.sandbox.state import (ACCOUNT_ID, CONDITIONAL, CONDITIONS, EVENT_PREFIX, STATUSES, _Job,
+                                              ZendeskState, invalid, upper, webhook_error)
 
 
 class ZendeskWebhooks(ZendeskState):
