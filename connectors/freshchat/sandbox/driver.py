@@ -8,7 +8,8 @@ from connectors.freshchat import webhook
 from connectors.freshchat.client import TAGS_PROPERTY
 from connectors.freshchat.sandbox import FreshchatSandbox
 from connectors.freshchat.sandbox.state import _dumps, key_pair, private_for, public_pem, sign
-from connectors.sandbox import JSON, AppSetup, Driver, Person, Setup, TicketView, sid, stars
+from connectors.sandbox import JSON, sid, stars
+from connectors.sandbox_driver import AppSetup, Driver, Person, Setup, TicketView
 
 
 class FreshchatDriver(Driver):

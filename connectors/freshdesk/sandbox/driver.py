@@ -9,7 +9,8 @@ from connectors.freshdesk import webhook
 from connectors.freshdesk.client import AUTOMATION_BODY, FEEDBACK_BODY
 from connectors.freshdesk.sandbox import FreshdeskSandbox
 from connectors.freshdesk.sandbox.state import FEEDBACK_EVENT, OPEN, RATING_OF_STARS, RESOLVED
-from connectors.sandbox import JSON, AppSetup, Driver, Person, Setup, TicketView, sid, stars
+from connectors.sandbox import JSON, sid, stars
+from connectors.sandbox_driver import AppSetup, Driver, Person, Setup, TicketView
 
 
 class FreshdeskDriver(Driver):

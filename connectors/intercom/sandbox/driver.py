@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 from connectors.intercom import webhook
 from connectors.intercom.sandbox import IntercomSandbox
 from connectors.intercom.sandbox.state import AppRegistration
-from connectors.sandbox import JSON, AppSetup, Driver, Person, Setup, TicketView, html_to_text, sid, stars
+from connectors.sandbox import JSON, html_to_text, sid, stars
+from connectors.sandbox_driver import AppSetup, Driver, Person, Setup, TicketView
 
 
 class IntercomDriver(Driver):

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from connectors.sandbox import JSON, AppSetup, Driver, Person, Setup, TicketView, sid, stars
+from connectors.sandbox import JSON, sid, stars
+from connectors.sandbox_driver import AppSetup, Driver, Person, Setup, TicketView
 from connectors.zendesk import conversations, webhook
 from connectors.zendesk.sandbox import ZendeskSandbox
 from connectors.zendesk.sandbox.pages import APP_SLUG
