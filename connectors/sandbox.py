@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from connectors.base import sid  # noqa: F401  (the vendors' drivers import it from here)
@@ -83,6 +84,11 @@ def sanitize(markup: str) -> str:
 def fill(template: str, values: Mapping[str, str]) -> str:
     """A ``{{placeholder}}`` webhook body; unknown placeholders render empty, as the helpdesks do."""
     return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), ""), template)
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """``url`` with ``params`` added to its query string (a redirect's code and state, a signed URL's origin)."""
+    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params)}"
 
 
 def stars(good: bool | int) -> int:

@@ -12,14 +12,14 @@ import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote
 
 import requests
 from flask import Flask, redirect, render_template_string, request
 from markupsafe import Markup, escape
 
 from connectors.intercom.sandbox.state import ApiError, AppRegistration, _Grant, IntercomState, _View
-from connectors.sandbox import JSON
+from connectors.sandbox import JSON, with_query
 
 CANVAS_LIMIT = 64 * 1024  # a canvas over 64 KB is not shown
 INTERACTIVE = ("input", "textarea", "dropdown", "single-select")
@@ -182,11 +182,11 @@ class IntercomPages(IntercomState):
             if problem or admin is None:
                 return self._page("Authorization error", ERROR_PAGE, 400, message=problem or "Sign in first.")
             if form.get("decision") != "allow":
-                return redirect(_with_query(redirect_uri, {"error": "access_denied", "state": form.get("state", "")}))
+                return redirect(with_query(redirect_uri, {"error": "access_denied", "state": form.get("state", "")}))
             code = secrets.token_urlsafe(24)
             with self._lock:
                 self._grants[code] = _Grant(admin["id"], form["client_id"], redirect_uri, time.monotonic() + 600)
-            return redirect(_with_query(redirect_uri, {"code": code, "state": form.get("state", "")}))
+            return redirect(with_query(redirect_uri, {"code": code, "state": form.get("state", "")}))
 
         @app.post("/auth/eagle/token")
         def oauth_token() -> JSON:
@@ -278,10 +278,6 @@ class IntercomPages(IntercomState):
             admins = copy.deepcopy(list(self._tables["admin"].values()))
         return render_template_string(LAYOUT.replace("{{BODY}}", body), title=title, app_id=self.app_id,
                                       admins=admins, md=markdown, **context), status
-
-def _with_query(url: str, params: dict[str, str]) -> str:
-    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params)}"
-
 
 def markdown(text: Any) -> Markup:
     """A text component's Markdown as Intercom renders it: bold and links; a backslash escapes."""

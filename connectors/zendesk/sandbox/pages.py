@@ -15,14 +15,14 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, abort, redirect, request
 
-from connectors.sandbox import JSON, fill, iso, sanitize
+from connectors.sandbox import JSON, fill, iso, sanitize, with_query
 from connectors.zendesk.sandbox.state import MESSAGING, ZendeskState
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -181,7 +181,7 @@ class ZendeskPages(ZendeskState):
             inst_id, url = found[0]
             settings, user = dict(self._app_installations[inst_id]["settings"]), dict(self._users[user_id])
         guid = str(uuid.uuid4())
-        action = _with_query(url, origin=request.host_url.rstrip("/"), app_guid=guid)
+        action = with_query(url, {"origin": request.host_url.rstrip("/"), "app_guid": guid})
         context: JSON = {"product": "support", "location": location, "instanceGuid": guid,
                          "account": {"subdomain": self.subdomain}}
         values: JSON = {"currentUser": {"id": user_id, "name": user["name"], "role": user["role"]},
@@ -269,7 +269,7 @@ class ZendeskPages(ZendeskState):
                 params = {"code": code, **params}
             else:
                 params = {"error": "access_denied", **params}
-            return redirect(_with_query(request.form["redirect_uri"], **params), code=302)  # type: ignore[return-value]
+            return redirect(with_query(request.form["redirect_uri"], params), code=302)  # type: ignore[return-value]
 
         @app.post("/oauth/tokens")
         def oauth_token() -> tuple[JSON, int]:
@@ -306,10 +306,6 @@ def _page(title: str, body: str, csp: str = CSP, status: int = 200, width: str =
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _with_query(url: str, **params: str) -> str:
-    return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
 # The host side of the ZAF SDK's postMessage protocol (zendesk_app_framework_sdk lib/client.js): the
