@@ -76,3 +76,14 @@ def test_most_important_topic_comes_first():
     found = topic.detect(conv("I want a refund, you charged me twice"), DEFAULT_RULES.topics)
     assert found[0].category == "billing_dispute"  # high priority beats normal
 
+
+@pytest.mark.parametrize("text", [
+    "je discute avec un bot depuis dix minutes",  # French "discute" is not a mistyped "dispute"
+    "mon chef m'a demandé le reçu",  # French "demandé" is not Spanish "demanda" (a lawsuit)
+])
+def test_a_word_of_a_language_the_engine_reads_is_not_a_typing_mistake(text):
+    assert topic.detect(conv(text), DEFAULT_RULES.topics) == []
+
+
+def test_a_mistyped_topic_word_is_still_read():
+    assert [f.category for f in topic.detect(conv("I want to disput this charge"), DEFAULT_RULES.topics)] == ["billing_dispute"]

@@ -227,6 +227,7 @@ def _is_cjk(c: str) -> bool:
 
 G = _load()
 LANGUAGES = frozenset(G.languages)  # the languages requests are read in
+WORDS = frozenset(G.forms)  # every word of every grammar, as written there (Latin script, no accents)
 
 
 @lru_cache(maxsize=65536)
