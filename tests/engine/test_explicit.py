@@ -19,6 +19,9 @@ REQUESTS = [
     "Verbinden Sie mich bitte mit einem Menschen",  # de
     "Quero falar com um atendente",  # pt
     "I don't want to talk to a bot, I want a human",
+    "agent?",
+    "a real person please?",
+    "can I talk to Maria?",
 ]
 
 NOT_REQUESTS = [
@@ -33,6 +36,13 @@ NOT_REQUESTS = [
     "Je n'ai pas besoin de parler à un conseiller",  # fr
     "Ich brauche keinen Mitarbeiter",  # de
     "Não preciso falar com um atendente",  # pt
+    # a question mark makes a question, not a person out of what comes before it
+    "human resources?",
+    "customer service hours?",
+    "agent login?",
+    # talking about an order is not asking for someone
+    "hablamos de mi pedido?",  # es
+    "podemos falar do meu pedido?",  # pt
 ]
 
 

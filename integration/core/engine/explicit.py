@@ -364,6 +364,7 @@ class _Tok:
     langs: int = 0  # the languages whose grammar has this form
     typed: str = ""  # as written, when it differs from ``word``
     partner: "_Tok | None" = None  # the particle of a separable verb ("leiten … weiter")
+    asked: bool = False  # the last word before a question mark: its clause is a question
 
 
 def _tokens(text: str, norm: str) -> list[list[_Tok]]:
@@ -413,7 +414,9 @@ def _tokens(text: str, norm: str) -> list[list[_Tok]]:
                 continue  # "nie chcę, żeby mnie przełączano": one clause
             if current:
                 if t.word == "?":
-                    current[-1].tags |= QPART
+                    # the clause is a question; the word keeps its roles ("human resources?" is not
+                    # "human" and a question particle, which would ask for a person)
+                    current[-1].asked = True
                 out.append(current)
                 current = []
         elif tags & BUT and current:
@@ -685,7 +688,7 @@ def _clause_hits(clause: list[_Tok], message_has_bot: bool) -> list[_Hit]:
     about, blocked, machine_neg = _mark(clause)
     n = len(clause)
     hits: list[_Hit] = []
-    question = any(t.tags & QPART for t in clause)
+    question = any(t.tags & QPART or t.asked for t in clause)
     for i, t in enumerate(clause):
         tags = t.tags
         if not tags & ANCHOR or about[i] or tags & IDENT:
@@ -833,7 +836,8 @@ def analyse(text: str) -> tuple[Match | None, bool]:
     if not hits and len(words) <= 6 and not message_has_bot:
         # a verb of contact and nothing else to talk about: "Talk", "Contact", "Can I talk to you?"
         verbs = [t for t in words if t.tags & CONTACT and not t.tags & PAST and " " not in t.word]
-        if verbs and all(t is verbs[0] or t.tags & (GAP | POLITE | WANT) and not t.tags & (NEG | IDENT) for t in words):
+        # a case or an order is something to talk about: "hablamos de mi pedido?" asks no one
+        if verbs and all(t is verbs[0] or t.tags & (GAP | POLITE | WANT) and not t.tags & (NEG | IDENT | CASE) for t in words):
             hits.append(_Hit(False, verbs[0].start, verbs[0].end))
     if hits:
         last = hits[-1]
