@@ -578,7 +578,10 @@ def _mark(clause: list[_Tok]) -> tuple[list[bool], list[bool], list[bool]]:
 def _negation(clause: list[_Tok], a: int, b: int, machine_neg: list[bool]) -> tuple[bool, bool]:
     """(negated, unable) for a request spanning tokens a..b: a negation inside it, before it
     (through wants, pronouns after "que"/"dass", at most one other word; a new subject ends the
-    reach: "I don't understand I want a human" asks), or just after it ("話したくない")."""
+    reach: "I don't understand I want a human" asks), or just after it ("話したくない"). After it,
+    in a language whose verbs do not come last, a negation says what a phone or a call did not do
+    ("my phone isn't working", "the call never came", "mi teléfono no funciona"), and refuses
+    only near a want ("operator not needed")."""
     neg = unable = False
     for k in range(a, b + 1):
         tags = clause[k].tags
@@ -608,7 +611,7 @@ def _negation(clause: list[_Tok], a: int, b: int, machine_neg: list[bool]) -> tu
         if tags & INABILITY:
             unable = True
         if tags & NEG and not machine_neg[k]:
-            neg = True
+            neg = neg or any(clause[j].tags & (LATE | WANT) for j in range(max(0, a - 3), min(len(clause), k + 2)))
             break
         if not tags & (GAP | WANT | TRANSFER) or not tags:
             break
