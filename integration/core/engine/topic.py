@@ -9,7 +9,7 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from integration.core.engine import explicit
+from integration.core.engine import lexicon
 from integration.core.engine.text import STOPWORDS, Vocabulary, evidence_quote, fold, tokens
 from integration.core.model import Conversation, Evidence, Finding, Priority
 from integration.core.rules import Topic, linear_pattern
@@ -86,7 +86,7 @@ def _vocabulary(topics: tuple[tuple[str, Topic], ...]) -> Vocabulary:
     is not Spanish "demanda"."""
     words = {w.rstrip("*"): w for _, t in topics for p in t.phrases if not p.startswith("re:")
              for w in fold(p).split() if len(w.rstrip("*")) >= 5 and w.rstrip("*").isalpha()}
-    return Vocabulary(words, frozenset(STOPWORDS) | explicit.WORDS, swaps=False, most=1)
+    return Vocabulary(words, frozenset(STOPWORDS) | lexicon.WORDS, swaps=False, most=1)
 
 
 @lru_cache(maxsize=16384)
