@@ -9,7 +9,7 @@ import pytest
 from integration.core import limits
 from integration.core.codec import conversation_to_json
 from integration.core.engine import evaluate, topic
-from integration.core.engine.explicit import concept
+from integration.core.engine.lexicon import concept
 from integration.core.model import Action, Conversation, Message, Role
 from integration.core.rules import RulesError, load_rules
 
