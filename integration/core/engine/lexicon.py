@@ -288,6 +288,8 @@ def _split(word: str) -> tuple[tuple[str, int], ...] | None:
     best = _split_from(word, 4)
     if not best or not any(r & KEY for _, r in best) or not best[-1][1] & ~(FILLER | ME | PRONOUN | PREP):
         return None
+    if any(len(w) == 1 and r & ~(FILLER | ME | PRONOUN | PREP) for w, r in best):
+        return None  # "wondering" is not "wo" + "n" (a negation) + "de" + "ring"
     content = [r for _, r in best if r & ~(FILLER | ME | PRONOUN | PREP | POLITE)]
     if len(best) == 2 and len(content) < 2:
         return None  # "umschreiben" is not "um" + "schreiben"; "talktoagent", "customerservice" are two words
