@@ -30,7 +30,11 @@ Within one clause, a request is:
 A negation in scope turns a request into a refusal ("no me derives", "ich will nicht weitergeleitet
 werden", "不要转人工", "オペレーターと話したくない"): a refusal is reported so that no signal escalates
 the conversation against the customer's word. A negation of ability stays a request ("I can't reach
-anyone"). A person spoken of as what the bot is ("are you a real person?", "you sound like a
+anyone"), and so does a complaint that no person was reached: a negated contact, call or transfer
+that did not happen (a past form, a perfect auxiliary, "没", "ていない": "I have not spoken to a
+human yet", "nunca me pasaron con un humano") or no one as the one who did not answer ("nobody has
+called me back", "personne ne m'a répondu", "没人理我"); a want or a needlessness near it ("I didn't
+want to talk to anyone", "pas besoin") or a subjunctive ("todavía no me pases") keeps it a refusal. A person spoken of as what the bot is ("are you a real person?", "you sound like a
 human", "你是真人吗") is neither, and so is a person counted or owned ("a table for four people",
 "my boss asked for the invoice").
 """
