@@ -245,7 +245,7 @@ def calls_per_helpdesk(n: int = 20) -> None:
         log = [r for r in desk.sandbox.requests_log if r["status"] == 200 or r["status"] == 201]
         writes = [r for r in log if r["method"] in ("PUT", "POST", "DELETE") and "/search" not in r["path"]]
         reads = [r for r in log if r not in writes]
-        paths = sorted({f"{r['method']} {re.sub(r'[0-9]+', '{id}', r['path'])}" for r in writes})
+        paths = sorted({f"{r['method']} {re.sub(r'[0-9a-f]{8}-[0-9a-f-]{27}|[0-9]+', '{id}', r['path'])}" for r in writes})
         print(f"  {key:<10} {len(reads) / n:.2f} · {len(writes) / n:.2f}   writes: {', '.join(paths)}  (installation {inst.id})")
         desk.stop()
         server.stop()
@@ -309,6 +309,8 @@ def worker_rate(database: str | None, n: int, helpdesk: str = "zendesk", profile
     if profiler:
         for order in ("tottime", "cumulative"):
             pstats.Stats(profiler).sort_stats(order).print_stats(profile)
+        profiler.dump_stats(str(tmp / "worker.prof"))
+        print(f"profile: {tmp / 'worker.prof'}")
     notes = sum(1 for r in store.rows(outbox, installation_id=inst.id) if r["status"] == "sent")
     print(f"worker on {db.split(':')[0]}, {helpdesk}: {len(ids)} events ({notes} escalations written) in {wall:.2f} s "
           f"→ {len(ids) / wall:.0f} decisions/s wall, {len(ids) / cpu:.0f} decisions per CPU-second of the worker thread; "

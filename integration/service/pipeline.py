@@ -28,7 +28,7 @@ from typing import Any, Callable
 import requests
 
 import connectors
-from connectors.base import pooled_session
+from connectors.base import epoch_time, iso_time, pooled_session
 from integration.core import plan as planning
 from integration.core import routing
 from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, CircuitOpen, Connector,
@@ -171,13 +171,26 @@ class Pipeline(Housekeeping):
                            observed=seen)
         if state is State.ASSIGNED:
             return Outcome("processed", "a person has the conversation")  # idempotent: no second write
+        if ev.changed_at is not None and ctx.seen_at is not None and ev.changed_at <= ctx.seen_at:
+            # one change often comes twice (Freshdesk's automation rule and its app's event), or after
+            # Baton read the ticket for an earlier event: what that read decided stands
+            return Outcome("processed", "nothing new: Baton's last read of the ticket saw this change")
         if wait := self._held(ctx.rate_limited_until):  # parked for the drain: see :meth:`released`
             return dataclasses.replace(self._wait(wait, "the helpdesk asked us to wait"), held=True)
         try:
             snapshot = self.client(inst).load(ev.ticket_id)
         except ApiError as e:
             return self._failed(ctx, e)
-        now = self.clock()
+        outcome = self._on_read(ctx, snapshot)
+        # Remembered where events tell their stamp (else it would be a write for nothing), and only
+        # once decided: a failed or dead-lettered event is read again when retried or replayed.
+        stamp = _stamp(snapshot.ticket_fields.get("updated_at")) if ev.changed_at is not None else None
+        return dataclasses.replace(outcome, seen_at=stamp) if outcome.status == "processed" and stamp else outcome
+
+    def _on_read(self, ctx: EventContext, snapshot: TicketSnapshot) -> Outcome:
+        """What the conversation as read now asks for."""
+        inst, state, now = ctx.installation, ctx.state, self.clock()
+        assert inst is not None
         if str(snapshot.ticket_fields.get("status") or "").lower() in DONE:  # a late event of a finished ticket
             return Outcome("processed", "the ticket is solved", state=State.RESOLVED if state is not State.RESOLVED else None,
                            observed=observed(snapshot.conversation))
@@ -432,6 +445,11 @@ class Pipeline(Housekeeping):
 
     def _roster_stale(self, synced: datetime | None) -> bool:
         return synced is None or self.clock() - synced > ROSTER_FRESH
+
+def _stamp(value: object) -> datetime | None:
+    """A ticket's ``updated_at`` as the helpdesk gave it (ISO text, or Unix seconds) as a time."""
+    return iso_time(value) or epoch_time(value)
+
 
 def handoff_webhook_key(inst: Installation) -> str:
     """The key that signs the outbound handoff webhook: derived from the installation's webhook

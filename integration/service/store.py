@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -23,6 +24,7 @@ from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, Index, Integer, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 
 from integration.core import limits
 from integration.core.codec import conversation_to_json
@@ -63,6 +65,7 @@ events = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("queued_at", DateTime(timezone=True)),
     Column("processed_at", DateTime(timezone=True)),
+    Column("changed_at", DateTime(timezone=True)),  # the ticket's stamp after this change, when the event tells it (0009)
     UniqueConstraint("installation_id", "key", name="uq_events_installation_key"),
     Index("ix_events_status", "status", "received_at"),
     Index("ix_events_ticket", "installation_id", "ticket_id"),  # the reconciliation: what Baton heard of a ticket
@@ -78,6 +81,7 @@ conversations = Table(
     Column("first_reply_at", DateTime(timezone=True)),  # a person first answered after the handoff
     Column("customer_messages", Integer),  # the customer's messages when it was handed over
     Column("sla_at", DateTime(timezone=True)),  # nobody answered within the SLA: re-routed then (once)
+    Column("seen_at", DateTime(timezone=True)),  # the ticket's update stamp as Baton last read it (0009)
 )
 decisions = Table(
     "decisions", metadata,
@@ -252,6 +256,7 @@ class EventContext:
     escalated_at: datetime | None = None  # when the conversation was last handed over
     messages_at_handoff: int | None = None  # the customer's messages then: later ones are new to the agent
     recent_writes: int | None = None  # write-backs sent to the ticket since ``writes_since`` (the loop breaker)
+    seen_at: datetime | None = None  # the ticket's update stamp as Baton last read it
 
 
 @dataclass(frozen=True)
@@ -278,6 +283,7 @@ class Outcome:
     # held with its installation after a 429: parked for the drain, which lets one probe go at
     # Retry-After and the rest once it answers (never a countdown, however short the wait)
     held: bool = False
+    seen_at: datetime | None = None  # the ticket's update stamp in the read this outcome was decided on
 
 
 @dataclass(frozen=True)
@@ -306,10 +312,15 @@ class Store:
         self.url = _driver(url)
         if self.url.startswith("sqlite:///"):
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=True, future=True)
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=self.url.startswith("sqlite"), future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:  # a connection the server dropped (a restart) is replaced before use, without a transaction of its own
+            event.listen(self.engine, "checkout", _ping_in_transaction)
         self.vault = vault
+        # installation → (credentials token, secret token, credentials, secret): see _secrets_of
+        self._secrets: dict[str, tuple[str, str, dict[str, str], str]] = {}
+        self._rosters: dict[str, tuple[datetime, Mapping[str, Any]]] = {}  # installation → (synced_at, data)
 
     def migrate(self) -> None:
         from alembic import command
@@ -343,12 +354,22 @@ class Store:
         return self._installation(row) if row else None
 
     def _installation(self, row: Mapping[str, Any]) -> Installation:
+        credentials, secret = self._secrets_of(row["id"], row["credentials"], row["webhook_secret"])
         return Installation(
-            id=row["id"], provider=row["provider"], base_url=row["base_url"],
-            credentials=json.loads(self.vault.decrypt(row["credentials"])),
-            webhook_secret=self.vault.decrypt(row["webhook_secret"]),
-            settings=row["settings"], rules=row["rules"], status=row["status"], rules_version=row["rules_version"],
+            id=row["id"], provider=row["provider"], base_url=row["base_url"], credentials=credentials,
+            webhook_secret=secret, settings=row["settings"], rules=row["rules"], status=row["status"],
+            rules_version=row["rules_version"],
         )
+
+    def _secrets_of(self, inst_id: str, credentials: str, secret: str) -> tuple[dict[str, str], str]:
+        """An installation's credentials and webhook secret, decrypted once per process: kept with
+        the tokens they came from, so a change or a rotation (new tokens) decrypts again and drops
+        what the old tokens held; an uninstall drops them (:meth:`purge_installation`)."""
+        held = self._secrets.get(inst_id)
+        if held is None or held[0] != credentials or held[1] != secret:
+            held = (credentials, secret, json.loads(self.vault.decrypt(credentials)), self.vault.decrypt(secret))
+            self._secrets[inst_id] = held
+        return dict(held[2]), held[3]
 
     def update_installation(self, inst_id: str, *, webhook_secret: str | None = None,
                             settings: Mapping[str, Any] | None = None, rules: Mapping[str, Any] | None = None,
@@ -439,7 +460,8 @@ class Store:
         with self.engine.begin() as conn:
             rid = _insert_or_ignore(conn, events, ("installation_id", "key"), dict(
                 installation_id=ev.installation_id, key=ev.key, kind=ev.kind, ticket_id=ev.ticket_id,
-                actor_id=ev.actor_id, status="enqueued", attempts=0, received_at=now, queued_at=now))
+                actor_id=ev.actor_id, status="enqueued", attempts=0, received_at=now, queued_at=now,
+                changed_at=ev.changed_at))
             if rid is not None:
                 return rid, "enqueued", True
             row = conn.execute(select(events.c.id, events.c.status).where(
@@ -530,7 +552,8 @@ class Store:
                 select(events, installations.c.provider, *_INSTALLATION, conversations.c.state.label("conversation_state"),
                        conversations.c.escalated_at.label("conversation_escalated_at"),
                        conversations.c.customer_messages.label("conversation_customer_messages"),
-                       rosters.c.data.label("roster"), rosters.c.synced_at.label("roster_synced_at"))
+                       conversations.c.seen_at.label("conversation_seen_at"),
+                       rosters.c.synced_at.label("roster_synced_at"))
                 .outerjoin(installations, installations.c.id == events.c.installation_id)
                 .outerjoin(conversations, (conversations.c.installation_id == events.c.installation_id)
                            & (conversations.c.ticket_id == events.c.ticket_id))
@@ -542,16 +565,17 @@ class Store:
             inst = self._installation(_unprefixed(r)) if r["provider"] is not None else None
             state = State(r["conversation_state"]) if r["conversation_state"] else State.BOT
             stats: dict[str, tuple[int, list[float]]] = {}
-            earlier = 0
+            earlier, roster = 0, MappingProxyType({})
             if for_decision and inst is not None and state not in (State.ESCALATED, State.ASSIGNED):
+                roster = self._roster_as_of(conn, inst.id, utc(r["roster_synced_at"]))
                 stats = _group_stats(conn, inst.id)
                 earlier = conn.execute(select(func.count()).select_from(outbox).where(
                     outbox.c.installation_id == inst.id, outbox.c.ticket_id == row.event.ticket_id)).scalar_one()
             recent = (_writes_to_ticket(conn, inst.id, row.event.ticket_id, writes_since)
                       if writes_since is not None and inst is not None else None)
-        return EventContext(row, inst, state, utc(r["i_rate_limited_until"]), dict(r["roster"] or {}),
+        return EventContext(row, inst, state, utc(r["i_rate_limited_until"]), roster,
                             utc(r["roster_synced_at"]), stats, int(earlier), utc(r["conversation_escalated_at"]),
-                            r["conversation_customer_messages"], recent)
+                            r["conversation_customer_messages"], recent, utc(r["conversation_seen_at"]))
 
     def commit(self, ctx: EventContext, outcome: Outcome, now: datetime, lease: timedelta) -> OutboxRow | None:
         """Write one event's outcome in one transaction. A new plan is stored already claimed by the
@@ -571,15 +595,19 @@ class Store:
                 _flag(conn, ev.installation_id, outcome.flag)
             if outcome.rate_limited_until:
                 _rate_limit(conn, ev.installation_id, outcome.rate_limited_until)
+            key = dict(installation_id=ev.installation_id, ticket_id=ev.ticket_id)
+            seen = {"seen_at": outcome.seen_at} if outcome.seen_at else {}
             if outcome.state is not None:
-                state: dict[str, Any] = {"state": outcome.state.value, "updated_at": now}
-                key = dict(installation_id=ev.installation_id, ticket_id=ev.ticket_id)
+                state: dict[str, Any] = {"state": outcome.state.value, "updated_at": now, **seen}
                 if outcome.state is State.ESCALATED:
                     state.update(group_id=outcome.escalated_to, escalated_at=now, first_reply_at=None,
                                  customer_messages=outcome.customer_messages)
                     _hand_over(conn, key, ctx.state, state)
                 else:
                     _upsert(conn, conversations, ("installation_id", "ticket_id"), key, state)
+            elif seen:  # the state stays; the next event of a change this read saw reads nothing
+                _upsert(conn, conversations, ("installation_id", "ticket_id"), key, {**seen, "updated_at": now},
+                        insert_only={"state": ctx.state.value})
             if outcome.first_reply:
                 conn.execute(update(conversations).where(
                     conversations.c.installation_id == ev.installation_id, conversations.c.ticket_id == ev.ticket_id,
@@ -929,6 +957,18 @@ class Store:
             _upsert(conn, rosters, ("installation_id",), dict(installation_id=inst_id),
                     {"data": dict(data), "synced_at": utcnow()})
 
+    def _roster_as_of(self, conn: Connection, inst_id: str, synced: datetime | None) -> Mapping[str, Any]:
+        """The installation's roster as synced at ``synced``, read from the database only when this
+        process has not kept that version: a sync writes a new ``synced_at``, so the kept copy is
+        never older than the row (and the sync itself runs when it is older than ROSTER_FRESH)."""
+        if synced is None:
+            return {}
+        kept = self._rosters.get(inst_id)
+        if kept is None or kept[0] != synced:
+            data = conn.execute(select(rosters.c.data).where(rosters.c.installation_id == inst_id)).scalar()
+            kept = self._rosters[inst_id] = (synced, MappingProxyType(dict(data or {})))
+        return kept[1]  # shared by this process's events: read, never changed (routing builds its own)
+
     def roster(self, inst_id: str) -> tuple[dict[str, Any], datetime | None]:
         with self.engine.connect() as conn:
             row = conn.execute(select(rosters.c.data, rosters.c.synced_at)
@@ -1069,6 +1109,7 @@ class Store:
                 rules_version=None, rate_limited_until=None, status="uninstalled",
                 status_reason=f"uninstalled by {actor}"))
             _audit(conn, inst_id, actor, "uninstall", {"deleted": counts}, now)
+        self._secrets.pop(inst_id, None)
         return counts
 
     def erase_customer(self, inst_id: str, email: str | None = None, customer_id: str | None = None,
@@ -1255,7 +1296,8 @@ def _new_id() -> str:
 
 
 def _event_row(r: Mapping[str, Any]) -> EventRow:
-    ev = Event(r["provider"] or "", r["installation_id"], r["key"], r["kind"], r["ticket_id"], r["actor_id"])
+    ev = Event(r["provider"] or "", r["installation_id"], r["key"], r["kind"], r["ticket_id"], r["actor_id"],
+               changed_at=utc(r["changed_at"]))
     return EventRow(r["id"], ev, r["status"], r["attempts"], utc(r["received_at"]))  # type: ignore[arg-type]
 
 
@@ -1435,6 +1477,19 @@ def _driver(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _ping_in_transaction(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's ``pool_pre_ping`` pings PostgreSQL in autocommit: every checkout commits a
+    transaction of its own, as many as the work itself (bench/load.py counted 4 commits per
+    webhook, half of them pings). This ping opens the transaction the checkout's work then uses
+    (the DBAPI begins implicitly), so it commits or rolls back with it; a dead connection is
+    replaced (DisconnectionError: the pool connects anew and pings again)."""
+    try:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    except Exception as e:  # the server went away: this connection is of no use
+        raise DisconnectionError(str(e)) from e
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
