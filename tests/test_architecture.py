@@ -13,7 +13,9 @@ from importlinter.cli import lint_imports
 import connectors
 
 ROOT = Path(__file__).resolve().parents[1]
-CONNECTOR_FILES = {"__init__.py", "webhook.py", "client.py", "sandbox.py", "README.md", "fixtures"}
+CONNECTOR_FILES = {"__init__.py", "webhook.py", "client.py", "sandbox", "README.md", "fixtures"}
+# every sandbox is split the same way: its state, its API routes, its pages, the driver that plays people
+SANDBOX_FILES = {"__init__.py", "state.py", "api.py", "pages.py", "driver.py"}
 
 
 def test_the_import_contracts_hold(monkeypatch):
@@ -37,6 +39,7 @@ def test_the_folder_name_is_the_key_everywhere():
         assert connectors.get(key).key == connectors.get(key).descriptor.key == key
         assert connectors.driver(key).key == key
         assert {p.name for p in (ROOT / "connectors" / key).iterdir()} >= CONNECTOR_FILES
+        assert {p.name for p in (ROOT / "connectors" / key / "sandbox").iterdir()} >= SANDBOX_FILES
     with pytest.raises(KeyError):
         connectors.get("acme")
 
