@@ -45,6 +45,7 @@ events = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("queued_at", DateTime(timezone=True)),
     Column("processed_at", DateTime(timezone=True)),
+    Column("changed_at", DateTime(timezone=True)),  # the ticket's stamp after this change, when the event tells it (0009)
     UniqueConstraint("installation_id", "key", name="uq_events_installation_key"),
     Index("ix_events_status", "status", "received_at"),
     Index("ix_events_ticket", "installation_id", "ticket_id"),  # the reconciliation: what Baton heard of a ticket
@@ -60,6 +61,7 @@ conversations = Table(
     Column("first_reply_at", DateTime(timezone=True)),  # a person first answered after the handoff
     Column("customer_messages", Integer),  # the customer's messages when it was handed over
     Column("sla_at", DateTime(timezone=True)),  # nobody answered within the SLA: re-routed then (once)
+    Column("seen_at", DateTime(timezone=True)),  # the ticket's update stamp as Baton last read it (0009)
 )
 # decisions.py: what was decided, and the agents' feedback on it
 decisions = Table(
