@@ -70,7 +70,7 @@ RATING_OF_STARS = {1: -103, 2: -102, 3: 100, 4: 102, 5: 103}
 # Distinct id ranges per kind, so that a ticket id mistaken for a contact id is a 404, not another record.
 ID_BASES = {"ticket": 1, "contact": 48000000001, "agent": 48000001001, "group": 48000002001,
             "company": 48000003001, "conversation": 48000004001, "role": 48000005001, "hook": 1,
-            "rating": 48000006001}
+            "rating": 48000006001, "product": 48000007001, "skill": 48000008001}
 # Freshdesk's four default roles, as GET /api/v2/roles lists them (https://developers.freshdesk.com/api/#roles:
 # id, name, description, default, created_at, updated_at); the descriptions are abridged.
 ROLES = (("Account Administrator", "Has complete control over the help desk including access to Account or "
@@ -167,6 +167,8 @@ class FreshdeskSandbox(Sandbox[_Job]):
         self._ratings: dict[int, list[JSON]] = {}  # ticket → its satisfaction ratings
         self._automations: dict[int, JSON] = {}
         self._forwarders: dict[int, JSON] = {}
+        self._products: dict[int, JSON] = {}  # Freshdesk's brands (a ticket's product_id)
+        self._skills: dict[int, JSON] = {}  # Omniroute's skills (GET /api/v2/admin/skills)
         # the API key's agent administers the account (the app's install checks it can read roles)
         self.api_agent_id: int = self.add_agent("Baton API", f"baton@{domain}", role="Administrator")["id"]
         self.app = self._build_app()
@@ -198,6 +200,29 @@ class FreshdeskSandbox(Sandbox[_Job]):
             for key in agent_ids:
                 self._agents[key]["group_ids"].append(group["id"])
             return copy.deepcopy(group)
+
+    def add_product(self, name: str) -> JSON:
+        """A product (https://developers.freshdesk.com/api/#products: id, name, description,
+        primary_email, default, created_at, updated_at)."""
+        with self._lock:
+            pid = next(self._ids["product"])
+            product = {"id": pid, "name": name, "description": None, "primary_email": None,
+                       "default": not self._products, "created_at": iso(self.clock()), "updated_at": iso(self.clock())}
+            self._products[pid] = product
+            return copy.deepcopy(product)
+
+    def add_skill(self, name: str, agent_ids: Iterable[int] = ()) -> JSON:
+        """A skill of Omniroute (``/api/v2/admin/skills``: id, name, rank, agents, match_type,
+        conditions), given to ``agent_ids``, whose ``skill_ids`` then list it."""
+        with self._lock:
+            agents = [self._find(self._agents, key, "agent")["id"] for key in agent_ids]
+            skill = {"id": next(self._ids["skill"]), "name": name, "rank": len(self._skills) + 1,
+                     "agents": [{"id": a} for a in agents], "match_type": "all", "conditions": [],
+                     "created_at": iso(self.clock()), "updated_at": iso(self.clock())}
+            self._skills[skill["id"]] = skill
+            for a in agents:
+                self._agents[a].setdefault("skill_ids", []).append(skill["id"])
+            return copy.deepcopy(skill)
 
     def add_company(self, name: str, custom_fields: dict[str, Any] | None = None) -> JSON:
         with self._lock:
@@ -594,6 +619,8 @@ class FreshdeskSandbox(Sandbox[_Job]):
         for name in ("agents", "groups", "roles"):
             app.add_url_rule(f"/api/v2/{name}", f"list_{name}",
                              self._list(lambda name=name: [tables[name][key] for key in sorted(tables[name])]))
+        for path, table in (("products", self._products), ("admin/skills", self._skills)):  # the console's pickers
+            app.add_url_rule(f"/api/v2/{path}", f"list_{path}", self._list(lambda table=table: [table[k] for k in sorted(table)]))
         app.add_url_rule("/api/v2/agents/me", "me", self._read(lambda: self._agents[self.api_agent_id]))
         app.add_url_rule("/api/v2/tickets", "list_tickets",
                          self._list(lambda: self._list_tickets(request.args.to_dict())))
@@ -958,6 +985,7 @@ class FreshdeskDriver(Driver):
 
     sandbox_class = FreshdeskSandbox
     key, write_method = "freshdesk", "PUT"
+    has_brands = has_skills = True  # products, Omniroute's skills; Freshdesk's API lists no tags
     PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}  # as Freshdesk's UI names them
 
 
@@ -998,6 +1026,12 @@ class FreshdeskDriver(Driver):
         self.sandbox.add_automation(endpoint, AUTOMATION_BODY, headers)  # what the admin pastes from the README
         self.sandbox.add_automation(endpoint, FEEDBACK_BODY, headers, on=(FEEDBACK_EVENT,))  # and the feedback rule
         self.sandbox.add_app_forwarder(endpoint, headers)  # and the app events, which also echo our own writes
+
+    def add_brand(self, name: str) -> str:
+        return str(self.sandbox.add_product(name)["id"])
+
+    def add_skill(self, name: str, agent_ids: Sequence[str] = ()) -> str:
+        return str(self.sandbox.add_skill(name, [int(a) for a in agent_ids])["id"])
 
     def _new_group(self, name: str) -> int:
         return int(self.sandbox.add_group(name)["id"])

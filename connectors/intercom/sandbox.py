@@ -460,6 +460,11 @@ class IntercomSandbox(Sandbox[_Job]):
             raise ApiError(404, "not_found", NOT_FOUND[kind])
         return table[str(key)]
 
+    def add_tag(self, name: str) -> JSON:
+        """A tag made in Intercom's settings (Settings > Tags), on nothing yet."""
+        with self._lock:
+            return copy.deepcopy(self._tag(name))
+
     def _tag(self, name: str) -> JSON:
         """The tag with this name, created if there is none."""
         for tag in self._tables["tag"].values():
@@ -1096,6 +1101,11 @@ class IntercomDriver(Driver):
     sandbox_class = IntercomSandbox
     key, write_method = "intercom", "POST"
     api_prefix = "/"
+    lists_tags = True  # GET /tags; Intercom has no skills, and brands in its Preview version only
+
+    def add_tag(self, name: str) -> bool:
+        self.sandbox.add_tag(name)
+        return True
 
     def show_app(self, app: AppSetup) -> None:
         """Baton's app in the sandbox's Developer Hub, from ``manifests/intercom/app.json`` with the
