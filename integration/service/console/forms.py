@@ -280,7 +280,8 @@ def _field(value: Any, name: str, short: str, hint: Any, names: Names) -> Any:
             chosen = list(value or ())
             known = {v for v, _ in choices}
             choices += [(v, _unknown(name, v, names)) for v in chosen if v not in known]
-            f = Field(name, label(short), "picks", chosen, choices, help_)
+            f = Field(name, f"{names.brand_word.capitalize()}s" if name == "scope.brands" else label(short), "picks",
+                      chosen, choices, help_)
             missing = [v for v in chosen if v not in known]
             if missing and name in ("scope.groups", "scope.brands"):
                 word = names.group_word if name == "scope.groups" else names.brand_word
