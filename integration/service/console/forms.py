@@ -419,7 +419,8 @@ def _key_field(prefix: str, path: str, key: str, names: Names) -> Field:
     if path == "routing.tiers":
         return Field(name, "Tier", "select", key, TIER_CHOICES, optional="choose a tier")
     if path == "routing.segments":
-        return Field(name, "Customer tier or tag", "text", key, suggest=tuple(names.rules.segment.tiers))
+        return Field(name, "Customer tier or tag", "text", key,
+                     suggest=tuple(dict.fromkeys([*names.rules.segment.tiers, *names.tags])))
     if path == "routing.messages":
         choices = [(k, MESSAGE_KINDS[k].capitalize()) for k in PLACEHOLDERS]
         choices += [(f"{k}:{c}", f"{MESSAGE_KINDS[k].capitalize()}, for {what}") for k in PLACEHOLDERS
