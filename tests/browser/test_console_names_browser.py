@@ -32,7 +32,10 @@ def rules_section(page, w, key, section):
 
 
 def saved_rules(frame, w):
+    """Save from the save bar and wait for the page after it (a page saved before shows #draft-saved too)."""
+    frame.locator("#rules-form").evaluate("form => form.dataset.before = 'save'")
     frame.locator("#save-draft").click()
+    frame.locator("#rules-form:not([data-before])").wait_for()
     frame.locator("#draft-saved").wait_for()
     return load_rules(w.store.draft(w.installation.id)["rules"])
 
