@@ -26,8 +26,10 @@ from typing import Any, Mapping, Sequence, get_args, get_origin, get_type_hints
 
 from integration.core.routing import DAYS, PLACEHOLDERS
 from integration.core.rules import DEFAULT_RULES, PRIORITIES, Rules, RulesError, load_rules
-from integration.service.console.words import (ACTIONS, CHANNELS as WORD_CHANNELS, DAYS as DAY_WORDS, FIELDS,
-                                               MESSAGE_KINDS, TIERS, Names, words)
+from integration.service.console.pickers import (TAG_FIELDS, Field, combo_field, group_field, pick_choices,
+                                                 unknown_label)
+from integration.service.console.words import (ACTIONS, DAYS as DAY_WORDS, FIELDS, MESSAGE_KINDS, TIERS, Names,
+                                               words)
 
 HELP = {
     "sentiment.threshold": "frustration score (0–1) that hands over",
@@ -87,24 +89,6 @@ SECTIONS = (
      ("routing.notify_customer", "routing.messages", "routing.public_names", "routing.discreet")),
     ("scope", "Scope", "Which conversations Baton looks at at all.", ("scope",)),
 )
-
-
-@dataclass
-class Field:
-    name: str
-    label: str
-    kind: str  # select | group | picks | combo | number | text | lines | checkbox | textarea | hidden
-    value: Any
-    choices: list[tuple[str, str]] = field(default_factory=list)  # (value, what the admin reads)
-    help: str = ""
-    error: str = ""
-    step: str = "any"
-    render_into: str = ""  # a customer message: rendered live beside the input
-    warning: str = ""  # e.g. the group it names is no longer in the helpdesk
-    suggest: tuple[str, ...] = ()  # values to offer while typing (a datalist)
-    optional: str = ""  # a select's empty choice ("no default group"), when it has one
-    free: bool = False  # a combobox that takes a value typed (a tag), not only one of its choices (a skill)
-    chosen: list[tuple[str, str]] = field(default_factory=list)  # a combobox's values, with what the admin reads
 
 
 @dataclass
@@ -275,11 +259,11 @@ def _field(value: Any, name: str, short: str, hint: Any, names: Names) -> Any:
     if name == "scope.brands" and not names.has_brands and not value:
         return None
     if get_origin(hint) is tuple:
-        choices = _pick_choices(name, names)
+        choices = pick_choices(name, names)
         if choices is not None:
             chosen = list(value or ())
             known = {v for v, _ in choices}
-            choices += [(v, _unknown(name, v, names)) for v in chosen if v not in known]
+            choices += [(v, unknown_label(name, v, names)) for v in chosen if v not in known]
             f = Field(name, f"{names.brand_word.capitalize()}s" if name == "scope.brands" else label(short), "picks",
                       chosen, choices, help_)
             missing = [v for v in chosen if v not in known]
@@ -290,59 +274,6 @@ def _field(value: Any, name: str, short: str, hint: Any, names: Names) -> Any:
             return f
         return Field(name, label(short), "lines", "\n".join(value or ()), help=help_)
     return Field(name, label(short), "text", "" if value is None else value, help=help_)
-
-
-TAG_FIELDS = ("scope.tags", "scope.exclude_tags", "segment.tiers")
-
-
-def combo_field(name: str, label_: str, value: list[str], short: str, names: Names, help_: str = "") -> Field | None:
-    """Tags or skills: the chosen ones shown by name, one more added by searching the helpdesk's. A
-    tag may be new (tags are free text in every helpdesk); a skill is one the helpdesk has, and one
-    it no longer has stays chosen, named as missing, to untick. None where the helpdesk has no skills."""
-    if short != "skills":
-        return Field(name, label_, "combo", value, [(t, t) for t in names.tags], help_, free=True,
-                     chosen=[(t, t) for t in value])
-    if not names.has_skills and not value:
-        return None
-    f = Field(name, label_, "combo", value, names.skill_choices(), help_,
-              chosen=[(v, names.skill(v) if v in names.skills else f"⚠ {names.skill(v)}") for v in value])
-    if any(v not in names.skills for v in value):
-        f.warning = f"A skill ticked here is not in {names.helpdesk_name} any more: untick it."
-    return f
-
-
-def group_field(name: str, label_: str, value: Any, names: Names, optional: str = "", help_: str = "") -> Field:
-    """A group chosen by its name. The rules keep its id; an id the helpdesk no longer has stays
-    chosen, named as missing, with a warning to choose another."""
-    current = "" if value is None else str(value)
-    choices = names.group_choices()
-    f = Field(name, label_, "group", current, choices, help_, optional=optional)
-    if current and not names.known_group(current):
-        f.choices = [(current, f"⚠ {names.group(current)}")] + choices
-        f.warning = (f"This {names.group_word} is not in {names.helpdesk_name} any more (or was never synced): "
-                     f"choose another.")
-    return f
-
-
-def _pick_choices(name: str, names: Names) -> list[tuple[str, str]] | None:
-    """The choices of a list field whose values come from a known set, else None (typed lines)."""
-    if name == "scope.channels":
-        return list(WORD_CHANNELS.items())
-    if name == "scope.groups":
-        return names.group_choices()
-    if name == "scope.brands":
-        return names.brand_choices()
-    if name == "routing.discreet":
-        return names.categories()
-    return None
-
-
-def _unknown(name: str, value: str, names: Names) -> str:
-    if name == "scope.groups":
-        return f"⚠ {names.group(value)}"
-    if name == "scope.brands":
-        return f"⚠ {names.brand(value)}"
-    return names.category(value) if name == "routing.discreet" else value
 
 
 def _mapping(value: Mapping[str, Any], path: str, title: str, hint: Any, names: Names) -> Group:
