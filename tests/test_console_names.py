@@ -25,8 +25,8 @@ ROSTER = {"groups": [{"id": "8001", "name": "Support"}, {"id": "8002", "name": "
 
 
 def installed(store, app, provider, roster):
-    inst = store.add_installation(provider, f"https://x.{provider}.example", {"token": "t"})
-    store.save_roster(inst.id, roster)
+    inst = store.installations.add(provider, f"https://x.{provider}.example", {"token": "t"})
+    store.installations.save_roster(inst.id, roster)
     token = issue(app.config["SECRET_KEY"], Identity(inst.id, "7", "Ada", "admin", provider))
     return inst, token
 
@@ -53,14 +53,14 @@ def test_the_scope_picks_brands_by_name_and_the_rules_keep_their_ids(console, st
     boxes = re.findall(r'name="scope\.brands\.__pick__\.(\d+)"\s*> ([^<]+)</label>', html)
     assert boxes == [("360002", "Acme Hats"), ("360001", "Acme Shoes")]  # by name, in its order
     html = save(client, token, rules_form(client, token), **{"scope.brands.__pick__.360002": "on", "section": "scope"})
-    assert load_rules(store.draft(inst.id)["rules"]).scope.brands == ("360002",)
+    assert load_rules(store.rules.draft(inst.id)["rules"]).scope.brands == ("360002",)
     assert f"Baton watches only conversations of the {word} Acme Hats." in html
 
 
 def test_a_brand_the_helpdesk_no_longer_has_stays_ticked_named_as_missing(console, store):
     app, _, _ = console
     inst, token = installed(store, app, "zendesk", ROSTER)
-    store.publish(inst.id, {"scope": {"brands": ["360009"]}}, "Ada", "x")
+    store.rules.publish(inst.id, {"scope": {"brands": ["360009"]}}, "Ada", "x")
     html = page(app.test_client(), "/console/rules", token, section="scope")
     assert re.search(r'name="scope\.brands\.__pick__\.360009" checked> ⚠ a brand that no longer exists \(360009\)', html)
     assert "1 of the ticked brands is no longer in Zendesk: untick it." in html
@@ -75,7 +75,7 @@ def test_intercom_has_no_brand_picker_nor_skills(console, store):
     assert "scope.brands" not in html and ".skills" not in html
     assert '<option value="Beta User">' in html  # its tags are suggested
     save(client, token, rules_form(client, token))  # and the form saves without them
-    rules = load_rules(store.draft(inst.id)["rules"])
+    rules = load_rules(store.rules.draft(inst.id)["rules"])
     assert rules.scope.brands == () and all(not c.skills for c in rules.routing.categories.values())
 
 
@@ -92,20 +92,20 @@ def test_a_route_takes_skills_picked_by_name_never_typed(console, store):
     assert re.findall(r'<option value="([^"]+)">([^<]+)</option>', choices) == [(SKILL, "French (Language)"), ("s-2", "Refunds (Skills)")]
     html = save(client, token, form, **{f"{new}.__key__": "refund", f"{new}.group": "8002",
                                         f"{new}.skills.__add__": SKILL, "section": "routing"})
-    assert load_rules(store.draft(inst.id)["rules"]).routing.categories["refund"].skills == (SKILL,)
+    assert load_rules(store.rules.draft(inst.id)["rules"]).routing.categories["refund"].skills == (SKILL,)
     assert "Refund → Billing (agents with French (Language))." in html
     row = re.search(r'name="(routing\.categories\[\d+\])\.skills\.__pick__\.' + SKILL + '" checked> French', html)
     assert row  # shown chosen, by name; unticking it removes it
     form = rules_form(client, token)
     del form[f"{row.group(1)}.skills.__pick__.{SKILL}"]
     save(client, token, form, **{f"{row.group(1)}.skills.__add__": "s-2"})
-    assert load_rules(store.draft(inst.id)["rules"]).routing.categories["refund"].skills == ("s-2",)
+    assert load_rules(store.rules.draft(inst.id)["rules"]).routing.categories["refund"].skills == ("s-2",)
 
 
 def test_a_skill_the_helpdesk_no_longer_has_is_named_as_missing(console, store):
     app, _, _ = console
     inst, token = installed(store, app, "zendesk", ROSTER)
-    store.publish(inst.id, {"routing": {"categories": {"refund": {"group": "8002", "skills": ["gone-1", SKILL]}}}}, "Ada", "x")
+    store.rules.publish(inst.id, {"routing": {"categories": {"refund": {"group": "8002", "skills": ["gone-1", SKILL]}}}}, "Ada", "x")
     html = page(app.test_client(), "/console/rules", token, section="routing")
     assert "⚠ a skill that no longer exists (gone-1)" in html and "French (Language)" in html
     assert "A skill ticked here is not in Zendesk any more: untick it." in html
@@ -121,15 +121,15 @@ def test_tags_are_suggested_from_the_helpdesks_and_a_new_one_is_typed(console, s
     assert re.findall(r'value="([^"]+)"', suggested) == ["vip_gold", "billing", "vip_silver"]  # the most used first
     form = rules_form(client, token)
     html = save(client, token, form, **{"scope.tags": "vip_gold", "scope.exclude_tags": "spam_2026", "section": "scope"})
-    scope = load_rules(store.draft(inst.id)["rules"]).scope
+    scope = load_rules(store.rules.draft(inst.id)["rules"]).scope
     assert scope.tags == ("vip_gold",) and scope.exclude_tags == ("spam_2026",)  # a new tag, as typed
     assert re.search(r'name="scope\.tags\.__pick__\.vip_gold" checked> vip_gold', html)  # now a box to untick
     form = rules_form(client, token)
     save(client, token, form, **{"scope.tags": "vip_gold"})  # typed again while ticked: kept once
-    assert load_rules(store.draft(inst.id)["rules"]).scope.tags == ("vip_gold",)
+    assert load_rules(store.rules.draft(inst.id)["rules"]).scope.tags == ("vip_gold",)
     del form["scope.tags.__pick__.vip_gold"]
     save(client, token, form)
-    assert load_rules(store.draft(inst.id)["rules"]).scope.tags == ()
+    assert load_rules(store.rules.draft(inst.id)["rules"]).scope.tags == ()
 
 
 # the roster page
@@ -137,9 +137,9 @@ def test_tags_are_suggested_from_the_helpdesks_and_a_new_one_is_typed(console, s
 def test_the_roster_shows_names_and_a_group_the_helpdesk_no_longer_has_with_where_to_fix_it(console, store):
     app, _, _ = console
     inst, token = installed(store, app, "zendesk", ROSTER)
-    store.publish(inst.id, {"routing": {"default_group": "7777", "segments": {"vip": "7777"},
-                                        "categories": {"refund": {"group": "8002"}}}}, "Ada", "x")
-    store.save_draft(inst.id, {"routing": {"hours": {"6666": {"timezone": "UTC"}}}}, "Ada")
+    store.rules.publish(inst.id, {"routing": {"default_group": "7777", "segments": {"vip": "7777"},
+                                              "categories": {"refund": {"group": "8002"}}}}, "Ada", "x")
+    store.rules.save_draft(inst.id, {"routing": {"hours": {"6666": {"timezone": "UTC"}}}}, "Ada")
     client = app.test_client()
     html = page(client, "/console/roster", token)
     text = text_of(html)

@@ -20,7 +20,7 @@ APPS = [k for k in connectors.KEYS if connectors.driver(k).has_app]
 
 def synced(w):
     """The roster as Baton's sync reads it from the helpdesk, now."""
-    w.store.save_roster(w.installation.id, connectors.get(w.driver.key).client(w.installation).roster())
+    w.store.installations.save_roster(w.installation.id, connectors.get(w.driver.key).client(w.installation).roster())
 
 
 def rules_section(page, w, key, section):
@@ -37,7 +37,7 @@ def saved_rules(frame, w):
     frame.locator("#save-draft").click()
     frame.locator("#rules-form:not([data-before])").wait_for()
     frame.locator("#draft-saved").wait_for()
-    return load_rules(w.store.draft(w.installation.id)["rules"])
+    return load_rules(w.store.rules.draft(w.installation.id)["rules"])
 
 
 @pytest.mark.parametrize("key", [k for k in APPS if connectors.driver(k).has_brands])
@@ -105,7 +105,7 @@ def test_the_roster_page_shows_names_and_a_group_that_no_longer_exists_with_a_wa
     billing = w.driver.add_group("Billing")
     w.driver.add_agent("Sam", billing)
     synced(w)
-    w.store.publish(w.installation.id, {"routing": {"default_group": "999999"}}, "Ada", "a group since deleted")
+    w.store.rules.publish(w.installation.id, {"routing": {"default_group": "999999"}}, "Ada", "a group since deleted")
     frame = importlib.import_module(f"tests.browser.embed_{key}").open_console(page, w)
     frame.get_by_role("link", name="Roster", exact=True).click()
     frame.locator("#groups").wait_for()
@@ -125,13 +125,13 @@ def test_the_roster_page_shows_names_and_a_group_that_no_longer_exists_with_a_wa
 def test_a_conversation_decided_twice_is_listed_once_in_the_activity(key, world, page):
     w = world(key)
     cid = w.driver.new_conversation("How do I reset my password?")
-    wait_for(lambda: w.store.decisions_for(w.installation.id, str(cid)), timeout=30)
+    wait_for(lambda: w.store.decisions.for_ticket(w.installation.id, str(cid)), timeout=30)
     w.driver.say(cid, "This is useless, I want to talk to a human agent now")
-    decided = wait_for(lambda: [d for d in w.store.decisions_for(w.installation.id, str(cid))
-                                if d["action"] == "escalate"] and w.store.decisions_for(w.installation.id, str(cid)),
+    decided = wait_for(lambda: [d for d in w.store.decisions.for_ticket(w.installation.id, str(cid))
+                                if d["action"] == "escalate"] and w.store.decisions.for_ticket(w.installation.id, str(cid)),
                        timeout=30)
     other = w.driver.new_conversation("Where is my parcel?")
-    wait_for(lambda: w.store.decisions_for(w.installation.id, str(other)), timeout=30)
+    wait_for(lambda: w.store.decisions.for_ticket(w.installation.id, str(other)), timeout=30)
 
     frame = importlib.import_module(f"tests.browser.embed_{key}").open_console(page, w)
     frame.get_by_role("link", name="Activity", exact=True).click()
