@@ -313,9 +313,21 @@ def render_text(p: ContextPackage) -> str:
 def _wrap(text: str, first: str = "", rest: str = "") -> str:
     """Wrap each line of ``text``; URLs and long words stay whole so they still work when copied."""
     lines = text.splitlines() or [""]
-    return "\n".join(textwrap.fill(line, WIDTH, initial_indent=first if i == 0 else rest, subsequent_indent=rest,
-                                   break_long_words=False, break_on_hyphens=False) or rest.rstrip()
-                     for i, line in enumerate(lines))
+    return "\n".join(_fill(line, first if i == 0 else rest, rest) or rest.rstrip() for i, line in enumerate(lines))
+
+
+def _fill(line: str, first: str, rest: str) -> str:
+    """``textwrap.fill`` of one line as :func:`_wrap` calls it. Most lines of a note (facts, names,
+    short messages) fit as they are: textwrap would only drop their trailing spaces, so that is
+    done here without it (a tab, which textwrap expands, or a last blank it drops, goes through it)."""
+    if len(first) + len(line) <= WIDTH and "\t" not in line:
+        kept = line.rstrip(" ")
+        if not kept:
+            return ""
+        if not kept[-1].isspace():  # textwrap also drops a last word of other blanks (str.strip)
+            return first + kept
+    return textwrap.fill(line, WIDTH, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _e(s: str) -> str:

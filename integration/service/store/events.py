@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from integration.core import limits
 from integration.core.codec import conversation_to_json
 from integration.core.model import Conversation, Decision, Event, Installation, Plan, State, utc
-from integration.service.store.base import Repository, _dialect_insert, _insert_or_ignore, _upsert, plan_from_json, plan_to_json, utcnow
+from integration.service.store.base import Repository, _insert_or_ignore, _on_conflict, _upsert, plan_from_json, plan_to_json, utcnow
 from integration.service.store.decisions import _decision_values
 from integration.service.store.installations import (_INSTALLATION, Vault, _flag, _rate_limit, _unprefixed,
                                                        installation_from_row)
@@ -51,6 +51,7 @@ class EventContext:
     messages_at_handoff: int | None = None  # the customer's messages then: later ones are new to the agent
     recent_writes: int | None = None  # write-backs sent to the ticket since ``writes_since`` (the loop breaker)
     seen_at: datetime | None = None  # the ticket's update stamp as Baton last read it
+    conversation_row: bool = True  # the conversation had a row when read (False: its first handoff inserts it)
 
 
 @dataclass(frozen=True)
@@ -224,13 +225,20 @@ class EventRepository(Repository):
         """The event, its installation, the conversation's state, the 429 hold, the roster and
         the wait statistics (only ``for_decision``), and the write-backs sent to the ticket since
         ``writes_since``, in one read transaction."""
+        # the ticket's write-backs are counted in the same statement (its outbox index): planned
+        # ones for the handoff key, sent ones since ``writes_since`` for the loop breaker
+        ticket = (outbox.c.installation_id == events.c.installation_id) & (outbox.c.ticket_id == events.c.ticket_id)
+        counts = [select(func.count()).where(ticket).scalar_subquery().label("earlier_plans")]
+        if writes_since is not None:
+            counts.append(select(func.count()).where(ticket, outbox.c.status == "sent", outbox.c.sent_at >= writes_since)
+                          .scalar_subquery().label("recent_writes"))
         with self.engine.connect() as conn:
             r = conn.execute(
                 select(events, installations.c.provider, *_INSTALLATION, conversations.c.state.label("conversation_state"),
                        conversations.c.escalated_at.label("conversation_escalated_at"),
                        conversations.c.customer_messages.label("conversation_customer_messages"),
                        conversations.c.seen_at.label("conversation_seen_at"),
-                       rosters.c.synced_at.label("roster_synced_at"))
+                       rosters.c.synced_at.label("roster_synced_at"), *counts)
                 .outerjoin(installations, installations.c.id == events.c.installation_id)
                 .outerjoin(conversations, (conversations.c.installation_id == events.c.installation_id)
                            & (conversations.c.ticket_id == events.c.ticket_id))
@@ -246,13 +254,12 @@ class EventRepository(Repository):
             if for_decision and inst is not None and state not in (State.ESCALATED, State.ASSIGNED):
                 roster = self._roster_as_of(conn, inst.id, utc(r["roster_synced_at"]))
                 stats = _group_stats(conn, inst.id)
-                earlier = conn.execute(select(func.count()).select_from(outbox).where(
-                    outbox.c.installation_id == inst.id, outbox.c.ticket_id == row.event.ticket_id)).scalar_one()
-            recent = (_writes_to_ticket(conn, inst.id, row.event.ticket_id, writes_since)
-                      if writes_since is not None and inst is not None else None)
+                earlier = r["earlier_plans"]
+            recent = r["recent_writes"] if writes_since is not None and inst is not None else None
         return EventContext(row, inst, state, utc(r["i_rate_limited_until"]), roster,
                             utc(r["roster_synced_at"]), stats, int(earlier), utc(r["conversation_escalated_at"]),
-                            r["conversation_customer_messages"], recent, utc(r["conversation_seen_at"]))
+                            r["conversation_customer_messages"], recent, utc(r["conversation_seen_at"]),
+                            r["conversation_state"] is not None)
 
     def _roster_as_of(self, conn: Connection, inst_id: str, synced: datetime | None) -> Mapping[str, Any]:
         """The installation's roster as synced at ``synced``, read from the database only when this
@@ -291,7 +298,7 @@ class EventRepository(Repository):
                 if outcome.state is State.ESCALATED:
                     state.update(group_id=outcome.escalated_to, escalated_at=now, first_reply_at=None,
                                  customer_messages=outcome.customer_messages)
-                    _hand_over(conn, key, ctx.state, state)
+                    _hand_over(conn, key, ctx.state, state, ctx.conversation_row)
                 else:
                     _upsert(conn, conversations, ("installation_id", "ticket_id"), key, state)
             elif seen:  # the state stays; the next event of a change this read saw reads nothing
@@ -487,18 +494,27 @@ def _group_stats(conn: Connection, inst_id: str, samples: int = 50) -> dict[str,
     return out
 
 
-def _hand_over(conn: Connection, key: Mapping[str, str], seen: State, values: Mapping[str, Any]) -> None:
+def _hand_over(conn: Connection, key: Mapping[str, str], seen: State, values: Mapping[str, Any],
+               had_row: bool = True) -> None:
     """Move the conversation to ESCALATED only from the state the decision was made on. Two events
     of one ticket decided at once (a helpdesk often sends two webhooks for one change) both see
     "bot"; under PostgreSQL's read committed, the second may even count the first one's write-back
     and so plan a second handoff under another key. The compare-and-set lets one of them win:
-    the loser's UPDATE waits for the winner's row lock, then finds the state changed."""
+    the loser's UPDATE waits for the winner's row lock, then finds the state changed. A
+    conversation that had no row when read (``had_row`` False, so ``seen`` is "bot") is inserted
+    first: one statement instead of three; a row another worker inserted meanwhile makes the
+    insert do nothing, and the compare-and-set decides as before."""
+    if not had_row and seen is State.BOT and _insert_or_ignore_row(conn, key, values):
+        return
     where = [conversations.c[k] == v for k, v in key.items()]
     if conn.execute(update(conversations).where(*where, conversations.c.state == seen.value).values(**values)).rowcount:
         return
     exists = conn.execute(select(conversations.c.state).where(*where)).first()
-    inserted = exists is None and seen is State.BOT and conn.execute(
-        _dialect_insert(conn, conversations).values(**key, **values)
-        .on_conflict_do_nothing(index_elements=list(key))).rowcount
-    if not inserted:
+    if not (exists is None and seen is State.BOT and _insert_or_ignore_row(conn, key, values)):
         raise ConversationMoved(f"conversation {key['ticket_id']} is no longer {seen.value}")
+
+
+def _insert_or_ignore_row(conn: Connection, key: Mapping[str, str], values: Mapping[str, Any]) -> bool:
+    """Insert the conversation's row unless it exists: whether it was inserted."""
+    row = {**key, **values}
+    return bool(conn.execute(_on_conflict(conn, conversations, tuple(key), tuple(row), (), returning=False), row).rowcount)
