@@ -294,12 +294,27 @@ def load_rules(data: Mapping[str, Any] | None, stored: bool = False) -> Rules:
     problems: list[str] = []
     if not isinstance(data, Mapping):
         raise RulesError(["rules: must be a JSON object"])
+    try:  # the same rules every event of an installation: built once (Rules are frozen, shared)
+        text = json.dumps(data, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        text = None
+    if text is not None and (kept := _LOADED.get((text, stored))) is not None:
+        return kept
     rules = _build(Rules, data, DEFAULT_RULES, "", problems)
     if stored:
         problems = [p for p in problems if UNRUNNABLE not in p]
     if problems:
         raise RulesError(problems)
+    if text is not None and len(text) <= _LOADED_TEXT_MAX:
+        if len(_LOADED) >= _LOADED_MAX:
+            _LOADED.clear()
+        _LOADED[(text, stored)] = rules
     return rules
+
+
+_LOADED: dict[tuple[str, bool], Rules] = {}  # rules as JSON text → built and checked (never refused ones)
+_LOADED_MAX = 256
+_LOADED_TEXT_MAX = 1_000_000
 
 
 def load_rules_file(path: str | Path) -> Rules:
