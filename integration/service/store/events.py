@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from integration.core import limits
@@ -225,25 +225,9 @@ class EventRepository(Repository):
         """The event, its installation, the conversation's state, the 429 hold, the roster and
         the wait statistics (only ``for_decision``), and the write-backs sent to the ticket since
         ``writes_since``, in one read transaction."""
-        # the ticket's write-backs are counted in the same statement (its outbox index): planned
-        # ones for the handoff key, sent ones since ``writes_since`` for the loop breaker
-        ticket = (outbox.c.installation_id == events.c.installation_id) & (outbox.c.ticket_id == events.c.ticket_id)
-        counts = [select(func.count()).where(ticket).scalar_subquery().label("earlier_plans")]
-        if writes_since is not None:
-            counts.append(select(func.count()).where(ticket, outbox.c.status == "sent", outbox.c.sent_at >= writes_since)
-                          .scalar_subquery().label("recent_writes"))
+        stmt = _CONTEXT if writes_since is None else _CONTEXT_WRITES
         with self.engine.connect() as conn:
-            r = conn.execute(
-                select(events, installations.c.provider, *_INSTALLATION, conversations.c.state.label("conversation_state"),
-                       conversations.c.escalated_at.label("conversation_escalated_at"),
-                       conversations.c.customer_messages.label("conversation_customer_messages"),
-                       conversations.c.seen_at.label("conversation_seen_at"),
-                       rosters.c.synced_at.label("roster_synced_at"), *counts)
-                .outerjoin(installations, installations.c.id == events.c.installation_id)
-                .outerjoin(conversations, (conversations.c.installation_id == events.c.installation_id)
-                           & (conversations.c.ticket_id == events.c.ticket_id))
-                .outerjoin(rosters, rosters.c.installation_id == events.c.installation_id)
-                .where(events.c.id == event_id)).mappings().first()
+            r = conn.execute(stmt, {"event_id": event_id, "writes_since": writes_since}).mappings().first()
             if r is None:
                 return None
             row = _event_row(r)
@@ -451,6 +435,32 @@ class EventRepository(Repository):
         read the same in their own transaction when given ``writes_since``."""
         with self.engine.connect() as conn:
             return _writes_to_ticket(conn, inst_id, ticket_id, since)
+
+
+def _context_statement(writes: bool) -> Any:
+    """The event with its installation, conversation and roster stamp, and the ticket's
+    write-backs counted in the same statement (the outbox's ticket index): planned ones for the
+    handoff key, sent ones since ``writes_since`` for the loop breaker. Built once: a statement
+    object keeps its cache key, so executing it again costs neither building nor keying."""
+    ticket = (outbox.c.installation_id == events.c.installation_id) & (outbox.c.ticket_id == events.c.ticket_id)
+    counts = [select(func.count()).where(ticket).scalar_subquery().label("earlier_plans")]
+    if writes:
+        counts.append(select(func.count()).where(ticket, outbox.c.status == "sent",
+                                                 outbox.c.sent_at >= bindparam("writes_since", type_=outbox.c.sent_at.type))
+                      .scalar_subquery().label("recent_writes"))
+    return (select(events, installations.c.provider, *_INSTALLATION, conversations.c.state.label("conversation_state"),
+                   conversations.c.escalated_at.label("conversation_escalated_at"),
+                   conversations.c.customer_messages.label("conversation_customer_messages"),
+                   conversations.c.seen_at.label("conversation_seen_at"),
+                   rosters.c.synced_at.label("roster_synced_at"), *counts)
+            .outerjoin(installations, installations.c.id == events.c.installation_id)
+            .outerjoin(conversations, (conversations.c.installation_id == events.c.installation_id)
+                       & (conversations.c.ticket_id == events.c.ticket_id))
+            .outerjoin(rosters, rosters.c.installation_id == events.c.installation_id)
+            .where(events.c.id == bindparam("event_id", type_=events.c.id.type)))
+
+
+_CONTEXT, _CONTEXT_WRITES = _context_statement(False), _context_statement(True)
 
 
 def _writes_to_ticket(conn: Connection, inst_id: str, ticket_id: str, since: datetime) -> int:
