@@ -143,6 +143,28 @@ def test_what_the_customer_writes_while_waiting_reaches_the_agent_once(desk):
     assert len(desk.driver.notes(cid)) == 2 and desk.store.events.state(desk.inst.id, cid) is State.ESCALATED
 
 
+def test_a_message_on_a_handed_over_conversation_is_read_with_one_call(desk):
+    """Handed over and waiting: a new customer message reaches the agent, and an agent's first reply
+    hands the conversation to them, each read with one call (what changed), not the whole conversation."""
+    cid, _, (held,) = desk.decide()
+    desk.pipe.send(held)
+
+    def reads() -> int:
+        return len([r for r in desk.driver.api_log() if r["method"] == "GET"])
+    before = reads()
+    desk.driver.say(cid, "Still here. Please hurry, the invoice is due today.")
+    (note,) = desk.pipe.process_event(desk.event(cid))
+    assert reads() - before == 1
+    assert desk.pipe.send(note) == "sent"
+    waiting = desk.driver.notes(cid)[-1]
+    assert "wrote again while waiting" in waiting and "the invoice is due today" in waiting
+    before = reads()
+    desk.driver.say(cid, "Hi, I'm Alex from billing, looking at it now.", role="agent")
+    assert desk.pipe.process_event(desk.event(cid)) == []
+    assert reads() - before == 1
+    assert desk.store.events.state(desk.inst.id, cid) is State.ASSIGNED
+
+
 def test_routine_conversation_is_recorded_but_not_written(desk):
     cid, _, held = desk.decide("What are your opening hours?")
     assert held == []
