@@ -59,7 +59,7 @@ def test_caught_up_adds_what_was_written_after_the_handoff_once():
     from integration.core.plan import caught_up
     t = datetime(2026, 5, 1, 12, 0, 7, 400_000, tzinfo=timezone.utc)
     stored = Conversation("1", (Message(Role.CUSTOMER, "charged twice", t.replace(second=1)),
-                                Message(Role.BOT, "let me check", t), Message(Role.CUSTOMER, "…a human now", t)))
+                                Message(Role.BOT, "let me check", t), Message(Role.CUSTOMER, "a human now", t)))
     fresh = [Message(Role.BOT, "let me check", t.replace(microsecond=0)),
              Message(Role.CUSTOMER, "please, a human now", t.replace(microsecond=0)),
              Message(Role.CUSTOMER, "hello?", t.replace(microsecond=0))]
