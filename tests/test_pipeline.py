@@ -769,3 +769,15 @@ def test_late_events_of_a_finished_conversation_write_nothing_in_any_order(desk,
         assert desk.pipe.process_event(desk.event(cid, kind)) == []
     assert desk.store.events.state(desk.inst.id, str(cid)) is State.RESOLVED
     assert len(desk.driver.writes(cid)) == writes and desk.driver.notes(cid) == []
+
+
+def test_a_change_in_the_same_second_as_batons_last_read_is_read_again_unless_it_is_the_creation():
+    from integration.service.pipeline import _seen
+    read = datetime(2026, 12, 7, 18, 17, 55, tzinfo=timezone.utc)
+    def event(kind: str, at: datetime) -> Event:
+        return Event("freshdesk", "i1", f"k:{kind}:{at}", kind, "14", None, at, at)
+    assert _seen(event("ticket_updated", read - timedelta(seconds=1)), read)  # older: that read saw it
+    assert not _seen(event("ticket_updated", read), read)  # whole seconds: maybe the customer's next message
+    assert _seen(event("ticket_created", read), read)  # a ticket is created once: its second copy reads nothing
+    assert not _seen(event("ticket_updated", read + timedelta(seconds=1)), read)
+    assert not _seen(event("ticket_updated", read), None)

@@ -173,9 +173,7 @@ class Pipeline(Housekeeping):
                            observed=seen)
         if state is State.ASSIGNED:
             return Outcome("processed", "a person has the conversation")  # idempotent: no second write
-        if ev.changed_at is not None and ctx.seen_at is not None and ev.changed_at <= ctx.seen_at:
-            # one change often comes twice (Freshdesk's automation rule and its app's event), or after
-            # Baton read the ticket for an earlier event: what that read decided stands
+        if _seen(ev, ctx.seen_at):
             return Outcome("processed", "nothing new: Baton's last read of the ticket saw this change")
         if wait := self._held(ctx.rate_limited_until):  # parked for the drain: see :meth:`released`
             return dataclasses.replace(self._wait(wait, "the helpdesk asked us to wait"), held=True)
@@ -489,6 +487,17 @@ class Pipeline(Housekeeping):
 
     def _roster_stale(self, synced: datetime | None) -> bool:
         return synced is None or self.clock() - synced > ROSTER_FRESH
+
+def _seen(ev: Event, seen_at: datetime | None) -> bool:
+    """Baton's last read of the ticket already saw the change this event tells of. One change often
+    comes twice (Freshdesk's automation rule and its app's event), or after Baton read the ticket
+    for an earlier event. Stamps are whole seconds, so a stamp equal to the read's may be another
+    change in the same second (the customer's next message): only a creation, which happens once,
+    is taken as seen at an equal stamp; any other change is seen only when strictly older."""
+    if ev.changed_at is None or seen_at is None:
+        return False
+    return ev.changed_at < seen_at or (ev.kind == "ticket_created" and ev.changed_at == seen_at)
+
 
 def _stamp(value: object) -> datetime | None:
     """A ticket's ``updated_at`` as the helpdesk gave it (ISO text, or Unix seconds) as a time."""
