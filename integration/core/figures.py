@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Mapping, Sequence
 
-from integration.core.tally import ABANDONED_AFTER, Row, Said, Tally, abandoned, first_seen, tally
+from integration.core.tally import (ABANDONED_AFTER, EVERY, KEPT, OVER, Row, Said, Tally, abandoned, add_said,
+                                    first_seen, merge, tally)
 
 ALL = "all"  # the row of a table that counts every category (or reason)
 MIN_RATINGS = 10  # fewer ratings than this: no CSAT figure, only the count
@@ -34,9 +35,10 @@ BOT_VERDICTS = {"resolved_confirmed": "resolved it, and the customer confirmed",
                 "abandoned": "was left by the customer without an answer"}
 NO_BOT_VERDICT = "told no verdict"
 
-OVER_CAUSES = {"not_needed": "agent said not needed", "quick_howto": "how-to answered within 10 min"}
-UNDER_CAUSES = {"asked_for_human_later": "asked for a person later", "reopened": "reopened",
-                "rated_badly": "rated badly", "abandoned": "abandoned (7 days, no reply, not solved)"}
+# the causes of a misjudgement in words, in the order a tally counts them
+OVER_CAUSES = dict(zip(OVER, ("agent said not needed", "how-to answered within 10 min")))
+UNDER_CAUSES = dict(zip((*KEPT, "abandoned"), ("asked for a person later", "reopened", "rated badly",
+                                               "abandoned (7 days, no reply, not solved)")))
 
 
 
@@ -297,7 +299,7 @@ def summarize(tallies: Iterable[Tally], now: datetime, since: datetime | None = 
     ts = [t for t in tallies if t.conversations]
     esc = [t for t in ts if t.escalated]
     resolution = _durations(esc, "resolution")
-    knowledge = _knowledge(esc)
+    knowledge = _knowledge(esc, resolution)
     return Report(
         now=now, since=since, conversations=sum(t.conversations for t in ts), bot_involved=sum(t.bot for t in ts),
         escalated=sum(t.escalated for t in esc),
@@ -305,30 +307,9 @@ def summarize(tallies: Iterable[Tally], now: datetime, since: datetime | None = 
         resolution=resolution, preparation=_durations(esc, "preparation"),
         csat=(Csat("AI → human", sum(t.csat[0] for t in esc), sum(t.csat[1] for t in esc)),
               Csat("human only", sum(t.csat[2] for t in ts), sum(t.csat[3] for t in ts))),
-        over=_misjudged("over", _over(esc), OVER_CAUSES),
-        under=_misjudged("under", _under(ts, now), UNDER_CAUSES),
+        over=_misjudged("over", esc, now), under=_misjudged("under", ts, now),
         suggestions=_suggestions(esc), knowledge=knowledge, gaps=_gaps(esc, resolution, knowledge),
         bot_verdicts=_bot_verdicts(ts))
-
-
-def _over(esc: list[Tally]) -> Counter[tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    """(category, reasons, causes) → conversations handed over."""
-    combos: Counter[tuple[str, tuple[str, ...], tuple[str, ...]]] = Counter()
-    for t in esc:
-        for (reasons, causes), n in t.over.items():
-            combos[(t.category, reasons, causes)] += n
-    return combos
-
-
-def _under(ts: list[Tally], now: datetime) -> Counter[tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    """(category, reasons, causes) → conversations kept with the bot; the unanswered ones of a
-    tally old enough are abandoned."""
-    combos: Counter[tuple[str, tuple[str, ...], tuple[str, ...]]] = Counter()
-    for t in ts:
-        old = abandoned(t, now)
-        for (reasons, causes, unanswered), n in t.under.items():
-            combos[(t.category, reasons, (*causes, "abandoned") if unanswered and old else causes)] += n
-    return combos
 
 
 def _bot_verdicts(ts: list[Tally]) -> tuple[BotVerdict, ...]:
@@ -395,37 +376,40 @@ def _duration(category: str, histogram: Mapping[float, int]) -> Duration:
 
 
 def _durations(esc: list[Tally], which: str) -> tuple[Duration, ...]:
-    per: dict[str, Counter[float]] = defaultdict(Counter)
+    per: dict[str, dict[float, int]] = defaultdict(dict)
     for t in esc:
         if getattr(t, which):
-            per[t.category].update(getattr(t, which))
-    whole: Counter[float] = Counter()
+            merge(per[t.category], getattr(t, which))
+    whole: dict[float, int] = {}
     for histogram in per.values():
-        whole.update(histogram)
-    ranked = sorted(per, key=lambda c: (-per[c].total(), c))
+        merge(whole, histogram)
+    ranked = sorted(per, key=lambda c: (-sum(per[c].values()), c))
     return (_duration(ALL, whole), *(_duration(c, per[c]) for c in ranked))
 
 
-def _misjudged(kind: str, combos: Counter[tuple[str, tuple[str, ...], tuple[str, ...]]],
-               labels: Mapping[str, str]) -> Misjudgements:
-    """From (category, reasons, causes) → conversations: per category and per reason, how many, how
-    many misjudged (any cause) and how many per cause."""
-    seen: Counter[tuple[str, str]] = Counter()  # (by, key) → conversations
-    wrong: Counter[tuple[str, str]] = Counter()  # … of which misjudged
-    why: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)  # … per cause
-    for (category, reasons, causes), n in combos.items():
-        keys = [("category", ALL), ("category", category), ("reason", ALL), *(("reason", code) for code in reasons)]
-        for key in keys:
-            seen[key] += n
-            if causes:
-                wrong[key] += n
-                for cause in causes:
-                    why[key][cause] += n
+def _misjudged(kind: str, ts: list[Tally], now: datetime) -> Misjudgements:
+    """Per category and per reason: how many handed over (kept), how many over- (under-)escalated,
+    and how many per cause; the unanswered conversations a bot kept count as abandoned once their
+    tally is old enough."""
+    labels = OVER_CAUSES if kind == "over" else UNDER_CAUSES
+    acc: dict[tuple[str, str], list[int]] = {}  # (by, key) → [conversations, misjudged, *per cause of labels]
+    for t in ts:
+        old = kind == "under" and abandoned(t, now)
+        for key, counts in (t.over if kind == "over" else t.under).items():
+            if kind == "over":
+                add = counts
+            else:  # [kept, misjudged, … once abandoned, *KEPT causes, unanswered] → [kept, misjudged, *UNDER_CAUSES]
+                add = [counts[0], counts[2] if old else counts[1], *counts[3:6], counts[6] if old else 0]
+            for target in ((("category", ALL), ("category", t.category), ("reason", ALL)) if key == EVERY
+                           else (("reason", key),)):
+                have = acc.get(target)
+                acc[target] = list(add) if have is None else [a + b for a, b in zip(have, add)]
 
     def table(by: str) -> tuple[Misjudged, ...]:
-        keys = sorted((k for b, k in seen if b == by and k != ALL), key=lambda k: (-wrong[(by, k)], -seen[(by, k)], k))
-        return tuple(Misjudged(k, seen[(by, k)], wrong[(by, k)], {c: why[(by, k)][c] for c in labels})
-                     for k in [ALL, *keys])
+        none = [0] * (2 + len(labels))
+        keys = sorted((k for b, k in acc if b == by and k != ALL), key=lambda k: (-acc[(by, k)][1], -acc[(by, k)][0], k))
+        return tuple(Misjudged(k, c[0], c[1], dict(zip(labels, c[2:]))) for k in [ALL, *keys]
+                     for c in [acc.get((by, k), none)])
 
     return Misjudgements(kind, dict(labels), table("category"), table("reason"))
 
@@ -441,34 +425,24 @@ def _suggestions(esc: list[Tally]) -> tuple[HitRate, ...]:
     return tuple(HitRate(c, *per.get(c, [0, 0, 0])) for c in [ALL, *ranked])
 
 
-def _knowledge(esc: list[Tally]) -> tuple[Knowledge, ...]:
+def _knowledge(esc: list[Tally], resolution: tuple[Duration, ...]) -> tuple[Knowledge, ...]:
     """Every category with a resolved handoff: how many, the median resolution time, the agents'
     answers (most frequent first) and what they said the bot lacked (newest first)."""
-    times: dict[str, Counter[float]] = defaultdict(Counter)
     answers: dict[str, dict[str, Said]] = defaultdict(dict)
     missing: dict[str, dict[str, Said]] = defaultdict(dict)
     for t in esc:
         if not t.resolution:
             continue
-        times[t.category].update(t.resolution)
         for mine, theirs in ((answers[t.category], t.answers), (missing[t.category], t.missing)):
             for key, said in theirs.items():
-                have = mine.get(key)
-                if have is None:
-                    mine[key] = Said(said.text, said.solved_at, said.times, Counter(said.resolutions))
-                    continue
-                if have.newer(said.text, said.solved_at):
-                    have.text, have.solved_at = said.text, said.solved_at
-                have.times += said.times
-                have.resolutions.update(said.resolutions)
+                add_said(mine, key, said)
     out = []
-    for category, histogram in times.items():
+    for d in resolution[1:]:  # the categories with a resolved handoff
         listed = [Answer(s.text, s.times, tuple(k for k, _ in sorted(s.resolutions.items(), key=lambda kv: (-kv[1], kv[0]))),
-                         s.solved_at) for s in answers[category].values()]
+                         s.solved_at) for s in answers[d.category].values()]
         listed.sort(key=lambda a: (-a.times, -a.last_solved_at.timestamp(), a.text))
-        said = sorted(missing[category].values(), key=lambda s: (-s.solved_at.timestamp(), s.text))
-        out.append(Knowledge(category, sum(histogram.values()), quantiles(histogram, 0.5)[0], tuple(listed),
-                             tuple(s.text for s in said)))
+        said = sorted(missing[d.category].values(), key=lambda s: (-s.solved_at.timestamp(), s.text))
+        out.append(Knowledge(d.category, d.n, d.median, tuple(listed), tuple(s.text for s in said)))
     out.sort(key=lambda k: (-k.resolved, k.category))
     return tuple(out)
 

@@ -38,7 +38,11 @@ ABANDONED_AFTER = timedelta(days=7)  # kept with the bot, no human reply and not
 BAD_RATING = 0.5  # a rating under this is bad (1–2 of 5, Zendesk's "bad")
 SATISFIED = 0.75  # a rating at least this is satisfied (4–5 of 5, Zendesk's "good"): what CSAT counts
 LONGEST = 1_000_000.0  # minutes (about 1.9 years): a longer duration counts in this last bucket
+EVERY = "*"  # the key of a tally's misjudgement counts over all its conversations (the others: a reason each)
+OVER = ("not_needed", "quick_howto")  # the causes of an over-escalation
+KEPT = ("asked_for_human_later", "reopened", "rated_badly")  # of an under-escalation, whatever its age
 UTC = timezone.utc
+FORMAT = 1  # of Tally.to_json: a stored tally of another format is counted again from the outcomes
 
 
 def with_bot(row: Row) -> bool:
@@ -131,8 +135,10 @@ class Tally:
     csat: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # ratings, satisfied: handed over; human only
     resolution: Counter[float] = field(default_factory=Counter)  # handed over → solved, minutes by bucket
     preparation: Counter[float] = field(default_factory=Counter)  # assigned → first agent reply
-    over: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=Counter)  # (reasons, causes)
-    under: Counter[tuple[tuple[str, ...], tuple[str, ...], bool]] = field(default_factory=Counter)  # … unanswered
+    # EVERY or a reason (each signal of a conversation counted) → [handed over, over-escalated, *per OVER cause]
+    over: dict[str, list[int]] = field(default_factory=dict)
+    # … → [kept, under-escalated (a KEPT cause), … or unanswered (once abandoned), *per KEPT cause, unanswered]
+    under: dict[str, list[int]] = field(default_factory=dict)
     suggestions: list[int] = field(default_factory=lambda: [0, 0, 0])  # suggested, resolution known, hits
     verdicts: Counter[tuple[str, bool]] = field(default_factory=Counter)  # (the bot's verdict or "", handed over)
     answers: dict[str, Said] = field(default_factory=dict)  # by answer_key
@@ -149,17 +155,19 @@ class Tally:
                 self.csat[3] += csat >= SATISFIED
             return
         self.bot += 1
-        reasons = tuple(r.get("reasons") or (NO_REASON,))
+        keys = (EVERY, *(r.get("reasons") or (NO_REASON,)))
         self.verdicts[(r.get("bot_verdict") or "", escalated)] += 1
         if not escalated:
             causes, unanswered = kept_causes(r)
-            self.under[(reasons, causes, unanswered)] += 1
+            _count(self.under, keys, [1, bool(causes), bool(causes) or unanswered, *(c in causes for c in KEPT),
+                                      unanswered])
             return
         self.escalated += 1
         if csat is not None:
             self.csat[0] += 1
             self.csat[1] += csat >= SATISFIED
-        self.over[(reasons, tuple(over_causes(r)))] += 1
+        causes = over_causes(r)
+        _count(self.over, keys, [1, bool(causes), *(c in causes for c in OVER)])
         prepared = minutes(r.get("assigned_at"), r.get("first_agent_reply_at"))
         if prepared is not None:
             self.preparation[bucket(prepared)] += 1
@@ -202,8 +210,15 @@ class Tally:
         self.escalated += sign * other.escalated
         self.csat = [a + sign * b for a, b in zip(self.csat, other.csat)]
         self.suggestions = [a + sign * b for a, b in zip(self.suggestions, other.suggestions)]
+        for mine_v, theirs_v in ((self.over, other.over), (self.under, other.under)):
+            for key, counts in theirs_v.items():
+                have = mine_v.get(key) or [0] * len(counts)
+                have = mine_v[key] = [a + sign * b for a, b in zip(have, counts)]
+                if not any(have) or min(have) < 0:
+                    exact = exact and min(have) >= 0
+                    del mine_v[key]
         for mine, theirs in ((self.resolution, other.resolution), (self.preparation, other.preparation),
-                             (self.over, other.over), (self.under, other.under), (self.verdicts, other.verdicts)):
+                             (self.verdicts, other.verdicts)):
             for key, n in theirs.items():
                 mine[key] += sign * n
                 if mine[key] <= 0:
@@ -211,36 +226,67 @@ class Tally:
                     del mine[key]
         for mine_said, theirs_said in ((self.answers, other.answers), (self.missing, other.missing)):
             for key, said in theirs_said.items():
-                exact = _add_said(mine_said, key, said, sign) and exact
+                exact = add_said(mine_said, key, said, sign) and exact
         counts = (self.conversations, self.bot, self.escalated, *self.csat, *self.suggestions)
         return exact and min(counts) >= 0
 
+    def replace(self, old: Tally | None, new: Tally | None) -> bool:
+        """One conversation changed: take its tally ``old`` away and add ``new`` (either None: it
+        was not or is no longer counted here). An answer said the same before and after stays as it
+        is (only its resolution types move), so a late rating never loses an answer's wording. False
+        as for :meth:`add`."""
+        if old is not None and new is not None:
+            for mine, before, after in ((self.answers, old.answers, new.answers), (self.missing, old.missing, new.missing)):
+                for key in [k for k, s in before.items() if k in after and k in mine
+                            and (s.text, s.solved_at, s.times) == (after[k].text, after[k].solved_at, after[k].times)]:
+                    said = mine[key]
+                    said.resolutions.update(after.pop(key).resolutions)
+                    said.resolutions.subtract(before.pop(key).resolutions)
+                    said.resolutions = +said.resolutions
+        if new is not None:
+            self.add(new)
+        return self.add(old, -1) if old is not None else True
+
     def to_json(self) -> dict[str, Any]:
         """The counts as JSON (the rollup row's ``figures``; its day and category are its key)."""
-        return {"n": self.conversations, "bot": self.bot, "esc": self.escalated, "csat": self.csat,
-                "res": {repr(k): n for k, n in self.resolution.items()},
-                "prep": {repr(k): n for k, n in self.preparation.items()},
-                "over": [[list(r), list(c), n] for (r, c), n in self.over.items()],
-                "under": [[list(r), list(c), int(u), n] for (r, c, u), n in self.under.items()],
+        return {"v": FORMAT, "n": self.conversations, "bot": self.bot, "esc": self.escalated, "csat": self.csat,
+                "res": [list(self.resolution), list(self.resolution.values())],
+                "prep": [list(self.preparation), list(self.preparation.values())],
+                "over": self.over, "under": self.under,
                 "sug": self.suggestions, "ver": [[v, int(e), n] for (v, e), n in self.verdicts.items()],
                 "ans": {k: [s.text, s.solved_at.isoformat(), s.times, dict(s.resolutions)] for k, s in self.answers.items()},
                 "miss": {k: [s.solved_at.isoformat(), s.times] for k, s in self.missing.items()}}
 
     @classmethod
     def from_json(cls, day: date, category: str, data: Mapping[str, Any]) -> Tally:
-        """A closed day's tally from its rollup row."""
+        """A closed day's tally from its rollup row (ValueError: of another format)."""
+        if data.get("v") != FORMAT:
+            raise ValueError(f"a tally of format {data.get('v')!r}, not {FORMAT}")
         when = datetime.fromisoformat
         return cls(day, category, day_end(day), data["n"], data["bot"], data["esc"], list(data["csat"]),
-                   Counter({float(k): n for k, n in data["res"].items()}),
-                   Counter({float(k): n for k, n in data["prep"].items()}),
-                   Counter({(tuple(r), tuple(c)): n for r, c, n in data["over"]}),
-                   Counter({(tuple(r), tuple(c), bool(u)): n for r, c, u, n in data["under"]}),
+                   Counter(dict(zip(*data["res"]))), Counter(dict(zip(*data["prep"]))),
+                   data["over"], data["under"],
                    list(data["sug"]), Counter({(v, bool(e)): n for v, e, n in data["ver"]}),
                    {k: Said(t, when(s), n, Counter(res)) for k, (t, s, n, res) in data["ans"].items()},
                    {k: Said(k, when(s), n) for k, (s, n) in data["miss"].items()})
 
 
-def _add_said(mine: dict[str, Said], key: str, said: Said, sign: int) -> bool:
+def merge(into: dict[Any, int], counts: Mapping[Any, int]) -> None:
+    """Add ``counts`` into ``into`` (Counter.update without its per-call type checks)."""
+    get = into.get
+    for key, n in counts.items():
+        into[key] = get(key, 0) + n
+
+
+def _count(into: dict[str, list[int]], keys: Iterable[str], counts: list[Any]) -> None:
+    for key in keys:
+        have = into.get(key)
+        into[key] = [int(c) for c in counts] if have is None else [a + b for a, b in zip(have, counts)]
+
+
+def add_said(mine: dict[str, Said], key: str, said: Said, sign: int = 1) -> bool:
+    """Count ``said`` (of ``key``) in ``mine``, or take it away with ``sign=-1`` (False: the latest
+    wording went with it, unknown now)."""
     have = mine.get(key)
     if sign > 0:
         if have is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
                         UniqueConstraint, cast, create_engine, event, false, func, insert, null, or_, select, tuple_, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,6 +29,7 @@ from integration.core.codec import conversation_to_json
 from integration.core.handoff import bounded_reason
 from integration.core.model import (AddNote, AddTags, Assign, Conversation, Decision, Event, Installation, Plan, Priority,
                                     ReplyToCustomer, SetPriority, State, WriteBack, utc)
+from integration.core.tally import NO_CATEGORY
 
 metadata = MetaData()
 
@@ -158,6 +159,19 @@ outcomes = Table(
     Column("answer_text", Text),  # the gist of the agent's resolving reply (idem)
     Column("bot_verdict", String(32)),  # the helpdesk's AI agent's own verdict (model.BOT_VERDICTS)
     Index("ix_outcomes_recent", "installation_id", "created_at"),
+)
+# the analytics' counts of each closed UTC day and category (integration/service/rollups.py, 0009)
+rollups = Table(
+    "rollups", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("category", String(64), primary_key=True),  # tally.NO_CATEGORY for none
+    Column("figures", JSON, nullable=False),  # Tally.to_json
+)
+rollup_marks = Table(
+    "rollup_marks", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("through", DateTime(timezone=True), nullable=False),  # every day before this one is in rollups
 )
 audit = Table(
     "audit", metadata,
@@ -585,10 +599,9 @@ class Store:
                     conversations.c.installation_id == ev.installation_id, conversations.c.ticket_id == ev.ticket_id,
                     conversations.c.escalated_at.is_not(None), conversations.c.first_reply_at.is_(None))
                     .values(first_reply_at=now))
-                conn.execute(update(outcomes).where(  # until the helpdesk's own figure is read
-                    outcomes.c.installation_id == ev.installation_id, outcomes.c.ticket_id == ev.ticket_id,
-                    outcomes.c.escalated_at.is_not(None), outcomes.c.first_agent_reply_at.is_(None))
-                    .values(first_agent_reply_at=now))
+                from integration.service import rollups
+
+                rollups.first_reply(conn, ev.installation_id, ev.ticket_id, now)  # until the helpdesk's figure is read
             decision_id = None
             if outcome.decision is not None:
                 decision_id = conn.execute(insert(decisions).values(
@@ -804,10 +817,14 @@ class Store:
         with self.engine.begin() as conn:
             decision_id = conn.execute(select(func.max(decisions.c.id)).where(
                 decisions.c.installation_id == inst_id, decisions.c.ticket_id == ticket_id)).scalar()
-            return int(conn.execute(insert(feedback).values(
+            fid = int(conn.execute(insert(feedback).values(
                 installation_id=inst_id, ticket_id=ticket_id, decision_id=decision_id, verdict=verdict,
                 resolution=resolution, missing_knowledge=missing_knowledge, author_id=author_id,
                 author_name=author_name, created_at=now)).inserted_primary_key[0])
+            from integration.service import rollups
+
+            rollups.feedback_given(conn, inst_id, ticket_id, fid)  # the panel's word counts in a closed day's rollup
+            return fid
 
     def feedback_for(self, inst_id: str, ticket_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -884,19 +901,8 @@ class Store:
         """Every outcome of the installation first seen since ``since``, oldest first, with the
         agents' feedback from the panel taking precedence over tags (``verdict``, ``resolution``;
         ``missing_knowledge``: what the bot should have known)."""
-        latest = (select(feedback.c.ticket_id, feedback.c.verdict, feedback.c.resolution, feedback.c.missing_knowledge)
-                  .where(feedback.c.installation_id == inst_id).order_by(feedback.c.id))
         with self.engine.connect() as conn:
-            rows = _outcome_rows(conn, inst_id, since)
-            said: dict[str, dict[str, Any]] = {}
-            for ticket, verdict, resolution, missing in conn.execute(latest):
-                given = said.setdefault(ticket, {})
-                given.update({k: v for k, v in (("verdict", verdict), ("resolution", resolution),
-                                                ("missing_knowledge", missing)) if v})
-        for row in rows:
-            if row["ticket_id"] in said:
-                row.update(said[row["ticket_id"]])
-        return rows
+            return _with_feedback(conn, inst_id, _outcome_rows(conn, inst_id, since), since)
 
     def unrated_solved(self, inst_id: str, since: datetime, limit: int = 200) -> list[str]:
         """Tickets solved since ``since`` without a rating yet: ratings come after the solve, and
@@ -1181,8 +1187,16 @@ class Store:
         holds = or_(*(_has_json(table.c[c]) if isinstance(table.c[c].type, JSON) else table.c[c].is_not(None)
                       for c in columns))
         with self.engine.begin() as conn:
-            return int(conn.execute(update(table).where(*where, holds)
-                                    .values({c: null() for c in columns})).rowcount)
+            if table not in (outcomes, feedback):
+                return int(conn.execute(update(table).where(*where, holds)
+                                        .values({c: null() for c in columns})).rowcount)
+            from integration.service import rollups  # the agents' answers are in the closed days' rollups too
+
+            blanked = conn.execute(update(table).where(*where, holds).values({c: null() for c in columns})
+                                   .returning(table.c.installation_id, table.c.ticket_id)).all()
+            for inst_id in {i for i, _ in blanked}:
+                rollups.recount_tickets(conn, inst_id, [t for i, t in blanked if i == inst_id])
+            return len(blanked)
 
     # reconciliation: where each installation's last sweep ended, and what Baton already heard of
 
@@ -1315,21 +1329,31 @@ _OUTCOME_FIGURES = ("ticket_id", "created_at", "bot_involved", "escalated", "esc
 _OUTCOME_TIMES = ("created_at", "escalated_at", "assigned_at", "first_agent_reply_at", "solved_at")
 
 
-def _outcome_rows(conn: Connection, inst_id: str, since: datetime | None) -> list[dict[str, Any]]:
+def _outcome_rows(conn: Connection, inst_id: str, since: datetime | None, before: datetime | None = None,
+                  category: str | None = None, ticket_id: str | None = None) -> list[dict[str, Any]]:
     """An installation's outcomes as plain dicts of ``_OUTCOME_FIGURES``, read through the driver:
     SQLAlchemy's per-row type processing cost twice the report itself. SQLite returns its stored
     text (times as "YYYY-MM-DD HH:MM:SS.ffffff" UTC, JSON, 0/1), PostgreSQL typed values; both
     become what the table's types say. The reasons repeat a handful of combinations: each is
-    decoded once (the rows share the list; nobody changes it)."""
+    decoded once (the rows share the list; nobody changes it). First seen from ``since`` and before
+    ``before``; of one ``category`` (``tally.NO_CATEGORY``: none), or one ticket, when given."""
     names = list(_OUTCOME_FIGURES)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     picked = ", ".join("CAST(reasons AS TEXT)" if n == "reasons" else n for n in names)  # decoded here, once each
     sql = f"SELECT {picked} FROM outcomes WHERE installation_id = {mark}"
     params: tuple[Any, ...] = (inst_id,)
-    if since is not None:
-        sql += f" AND created_at >= {mark}"
-        params += (since if conn.dialect.name != "sqlite"
-                   else since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"),)
+    for op, at in ((">=", since), ("<", before)):
+        if at is not None:
+            sql += f" AND created_at {op} {mark}"
+            params += (_driver_time(conn, at),)
+    if ticket_id is not None:
+        sql += f" AND ticket_id = {mark}"
+        params += (ticket_id,)
+    if category == NO_CATEGORY:
+        sql += " AND (category IS NULL OR category = '')"
+    elif category is not None:
+        sql += f" AND category = {mark}"
+        params += (category,)
     result = conn.exec_driver_sql(sql + " ORDER BY created_at", params)
     rows = [dict(zip(names, r)) for r in result.all()]
     decoded: dict[str, Any] = {}
@@ -1348,6 +1372,44 @@ def _outcome_rows(conn: Connection, inst_id: str, since: datetime | None) -> lis
     return rows
 
 
+def _driver_time(conn: Connection, at: datetime) -> Any:
+    """A time as a driver parameter compared with a stored one (SQLite keeps UTC text)."""
+    return at if conn.dialect.name != "sqlite" else at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _with_feedback(conn: Connection, inst_id: str, rows: list[dict[str, Any]], since: datetime | None = None,
+                   before: datetime | None = None, before_id: int | None = None) -> list[dict[str, Any]]:
+    """``rows`` (``_outcome_rows``, first seen from ``since`` and before ``before``) with the agents'
+    feedback from the panel taking precedence over tags (``verdict``, ``resolution``;
+    ``missing_knowledge``), the latest given of each; only the feedback before ``before_id`` when
+    given. Reads the feedback of those tickets only: by id when they are few, else by when their
+    conversations were first seen."""
+    if not rows:
+        return rows
+    q = (select(feedback.c.ticket_id, feedback.c.verdict, feedback.c.resolution, feedback.c.missing_knowledge)
+         .where(feedback.c.installation_id == inst_id).order_by(feedback.c.id))
+    if before_id is not None:
+        q = q.where(feedback.c.id < before_id)
+    if len(rows) <= SWEEP_CHUNK:
+        q = q.where(feedback.c.ticket_id.in_([r["ticket_id"] for r in rows]))
+    elif since is not None or before is not None:
+        q = q.join(outcomes, (outcomes.c.installation_id == feedback.c.installation_id)
+                   & (outcomes.c.ticket_id == feedback.c.ticket_id))
+        if since is not None:
+            q = q.where(outcomes.c.created_at >= since)
+        if before is not None:
+            q = q.where(outcomes.c.created_at < before)
+    said: dict[str, dict[str, Any]] = {}
+    for ticket, verdict, resolution, missing in conn.execute(q):
+        given = said.setdefault(ticket, {})
+        given.update({k: v for k, v in (("verdict", verdict), ("resolution", resolution),
+                                        ("missing_knowledge", missing)) if v})
+    for row in rows:
+        if row["ticket_id"] in said:
+            row.update(said[row["ticket_id"]])
+    return rows
+
+
 def _observe(conn: Connection, inst_id: str, ticket_id: str, observed: Mapping[str, Any], now: datetime) -> None:
     """Record what an event told about the conversation. A handoff on the customer's explicit
     request, in a conversation Baton had already decided to keep with the bot, marks that earlier
@@ -1362,12 +1424,13 @@ def _observe(conn: Connection, inst_id: str, ticket_id: str, observed: Mapping[s
 
 
 def _record_outcome(conn: Connection, inst_id: str, ticket_id: str, values: Mapping[str, Any], now: datetime) -> None:
+    from integration.service import rollups  # it reads this module's tables
+
     known = {c.name for c in outcomes.c} - {"installation_id", "ticket_id", "created_at", "updated_at"}
     unknown = set(values) - known
     if unknown:
         raise ValueError(f"not outcome columns: {sorted(unknown)}")
-    _upsert(conn, outcomes, ("installation_id", "ticket_id"), dict(installation_id=inst_id, ticket_id=ticket_id),
-            {**values, "updated_at": now}, insert_only={"created_at": now})
+    rollups.record(conn, inst_id, ticket_id, values, now)  # and a closed day's rollup, when it is one's
 
 
 def _audit(conn: Connection, inst_id: str, actor: str, action: str, detail: Mapping[str, Any],
