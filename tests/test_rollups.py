@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -164,6 +165,22 @@ def test_the_retention_takes_the_answers_out_of_the_rollups_too(installed):
     assert_same(store, inst_id)
     for (day, _), t in cells(store, inst_id).items():
         assert not t.answers or day >= (NOW - timedelta(days=6)).date()  # the rows hold no text older than that
+
+
+def test_a_change_made_while_a_day_is_being_counted_is_not_lost(installed):
+    """Counting the closed days waits for a transaction that is changing an outcome of one of them
+    (it saw no counted day, so it moves no rollup): the count then includes the change."""
+    store, inst_id = installed
+    old = next(r for r in store.outcome_rows(inst_id) if r["created_at"] < NOW - timedelta(days=3) and r["csat"] is None)
+    counting = threading.Thread(target=rollups.settle, args=(store.engine, inst_id, NOW.date()))
+    with store.engine.begin() as conn:
+        rollups.record(conn, inst_id, old["ticket_id"], {"csat": 0.0}, NOW)
+        counting.start()
+        counting.join(0.5)
+        assert counting.is_alive()  # waiting for this transaction
+    counting.join(30)
+    assert not counting.is_alive()
+    assert_same(store, inst_id)
 
 
 def test_rollups_another_version_counted_are_counted_again(installed):
