@@ -10,6 +10,7 @@ read from buckets of three significant figures (``tally.bucket``).
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -392,18 +393,20 @@ def _misjudged(kind: str, ts: list[Tally], now: datetime) -> Misjudgements:
     and how many per cause; the unanswered conversations a bot kept count as abandoned once their
     tally is old enough."""
     labels = OVER_CAUSES if kind == "over" else UNDER_CAUSES
-    acc: dict[tuple[str, str], list[int]] = {}  # (by, key) → [conversations, misjudged, *per cause of labels]
+    per: dict[tuple[str, str], list[int]] = {}  # (category, EVERY or a reason) → [conversations, misjudged, *causes]
     for t in ts:
         old = kind == "under" and abandoned(t, now)
         for key, counts in (t.over if kind == "over" else t.under).items():
-            if kind == "over":
-                add = counts
-            else:  # [kept, misjudged, … once abandoned, *KEPT causes, unanswered] → [kept, misjudged, *UNDER_CAUSES]
-                add = [counts[0], counts[2] if old else counts[1], *counts[3:6], counts[6] if old else 0]
-            for target in ((("category", ALL), ("category", t.category), ("reason", ALL)) if key == EVERY
-                           else (("reason", key),)):
-                have = acc.get(target)
-                acc[target] = list(add) if have is None else [a + b for a, b in zip(have, add)]
+            if kind == "under":  # [kept, misjudged, … once abandoned, *KEPT causes, unanswered] → [kept, misjudged, *causes]
+                counts = [counts[0], counts[2] if old else counts[1], *counts[3:6], counts[6] if old else 0]
+            have = per.get((t.category, key))
+            per[(t.category, key)] = counts if have is None else list(map(operator.add, have, counts))
+    acc: dict[tuple[str, str], list[int]] = {}  # (by, key) → the same
+    for (category, key), counts in per.items():
+        for target in ((("category", ALL), ("category", category), ("reason", ALL)) if key == EVERY
+                       else (("reason", key),)):
+            have = acc.get(target)
+            acc[target] = counts if have is None else list(map(operator.add, have, counts))
 
     def table(by: str) -> tuple[Misjudged, ...]:
         none = [0] * (2 + len(labels))

@@ -264,11 +264,18 @@ class Tally:
             raise ValueError(f"a tally of format {data.get('v')!r}, not {FORMAT}")
         when = datetime.fromisoformat
         return cls(day, category, day_end(day), data["n"], data["bot"], data["esc"], list(data["csat"]),
-                   Counter(dict(zip(*data["res"]))), Counter(dict(zip(*data["prep"]))),
+                   _counter(zip(*data["res"])), _counter(zip(*data["prep"])),
                    data["over"], data["under"],
                    list(data["sug"]), Counter({(v, bool(e)): n for v, e, n in data["ver"]}),
                    {k: Said(t, when(s), n, Counter(res)) for k, (t, s, n, res) in data["ans"].items()},
                    {k: Said(k, when(s), n) for k, (s, n) in data["miss"].items()})
+
+
+def _counter(pairs: Iterable[tuple[Any, int]]) -> Counter[Any]:
+    """A Counter of (key, count) pairs (dict.update: Counter's own checks each pair's type)."""
+    out: Counter[Any] = Counter()
+    dict.update(out, pairs)
+    return out
 
 
 def merge(into: dict[Any, int], counts: Mapping[Any, int]) -> None:
