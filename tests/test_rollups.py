@@ -157,6 +157,19 @@ def test_what_changes_a_closed_day_changes_its_rollup(installed):
     assert cells(store, inst_id) == incremental  # what the changes left is what counting again gives
 
 
+def test_a_change_to_an_open_day_leaves_the_rollups_alone(installed):
+    """Today's conversations are counted from the outcomes: writing them touches no rollup row."""
+    store, inst_id = installed
+    handoff_report(store, inst_id, NOW, None)
+    before = cells(store, inst_id)
+    store.record_outcome(inst_id, "today", {"csat": 0.0, "reopens": 2}, NOW)
+    store.record_outcome(inst_id, "brand-new", {"bot_involved": True, "escalated": True}, NOW)
+    store.record_feedback(inst_id, "today", author_id="7", author_name="Sam", verdict="not_needed", resolution=None,
+                          missing_knowledge="x")
+    assert cells(store, inst_id) == before
+    assert_same(store, inst_id)
+
+
 def test_the_retention_takes_the_answers_out_of_the_rollups_too(installed):
     store, inst_id = installed
     handoff_report(store, inst_id, NOW, None)

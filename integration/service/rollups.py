@@ -22,11 +22,12 @@ again holds the mark ``FOR UPDATE``.
 """
 from __future__ import annotations
 
+import functools
 import json
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import TextClause, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from integration.core.model import utc
@@ -50,12 +51,8 @@ def _day(at: datetime) -> date:
 def record(conn: Connection, inst_id: str, ticket_id: str, values: Mapping[str, Any], now: datetime) -> None:
     """Set these outcome columns (the row is made on first sight, first seen ``now``), and keep the
     rollups of a counted day right. One statement when the conversation's day is not counted yet."""
-    key = dict(installation_id=inst_id, ticket_id=ticket_id)
-    mark = select(rollup_marks.c.through).where(rollup_marks.c.installation_id == inst_id).scalar_subquery()
-    counted = exists().where(rollup_marks.c.installation_id == inst_id, rollup_marks.c.through > outcomes.c.created_at)
-    stmt = _dialect_insert(conn, outcomes).values(**key, **values, updated_at=now, created_at=now)
-    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={**values, "updated_at": now}, where=~counted)
-    done = conn.execute(stmt.returning(outcomes.c.created_at, mark)).first()
+    done = conn.execute(_upsert(tuple(sorted(values))),
+                        {**values, "installation_id": inst_id, "ticket_id": ticket_id, "now": now}).first()
     if done is not None:
         created, through = utc(done[0]), utc(done[1])
         if through is not None and created < through:  # a new conversation of a counted day (history written late)
@@ -65,6 +62,25 @@ def record(conn: Connection, inst_id: str, ticket_id: str, values: Mapping[str, 
     conn.execute(update(outcomes).where(outcomes.c.installation_id == inst_id, outcomes.c.ticket_id == ticket_id)
                  .values(**values, updated_at=now))
     _move(conn, inst_id, ticket_id, before, _one(conn, inst_id, ticket_id))
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert(columns: tuple[str, ...]) -> TextClause:
+    """Insert the outcome, or update ``columns`` of it unless its day is counted (then nothing is
+    returned, the row is locked); returns its first sight and the installation's mark. Text, typed
+    by the table's columns: SQLAlchemy neither caches nor correlates an upsert whose WHERE reads
+    another table, and this is the statement of every outcome written."""
+    names = ", ".join(columns)
+    sql = (f"INSERT INTO outcomes (installation_id, ticket_id, created_at, updated_at{', ' if columns else ''}{names}) "
+           f"VALUES (:installation_id, :ticket_id, :now, :now{''.join(f', :{c}' for c in columns)}) "
+           "ON CONFLICT (installation_id, ticket_id) DO UPDATE SET updated_at = excluded.updated_at"
+           f"{''.join(f', {c} = excluded.{c}' for c in columns)} "
+           "WHERE NOT EXISTS (SELECT 1 FROM rollup_marks m WHERE m.installation_id = outcomes.installation_id "
+           "AND m.through > outcomes.created_at) "
+           "RETURNING created_at, (SELECT m.through FROM rollup_marks m WHERE m.installation_id = :installation_id) AS through")
+    return text(sql).bindparams(bindparam("now", type_=outcomes.c.created_at.type),
+                                *(bindparam(c, type_=outcomes.c[c].type) for c in columns)).columns(
+        created_at=outcomes.c.created_at.type, through=rollup_marks.c.through.type)
 
 
 def first_reply(conn: Connection, inst_id: str, ticket_id: str, now: datetime) -> None:
