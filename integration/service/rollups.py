@@ -31,7 +31,7 @@ from sqlalchemy import TextClause, bindparam, delete, exists, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from integration.core.model import utc
-from integration.core.tally import ABANDONED_AFTER, NO_CATEGORY, Tally, tally
+from integration.core.tally import ABANDONED_AFTER, Tally, tally
 from integration.service.store import _dialect_insert, _outcome_rows, _with_feedback, outcomes, rollup_marks, rollups
 
 UTC = timezone.utc
@@ -148,7 +148,8 @@ def _move(conn: Connection, inst_id: str, ticket_id: str, before: Mapping[str, A
         except ValueError:  # counted by another version of Baton
             cell = None
         if cell is None or not cell.replace(old.get((day, category)), new.get((day, category))):
-            (cell,) = _count(conn, inst_id, day, day + timedelta(days=1), category) or [Tally(day, category, midnight(day))]
+            again = _count(conn, inst_id, day, day + timedelta(days=1), category)  # under this row's lock
+            cell = again[0] if again else Tally(day, category, midnight(day))
         _save(conn, inst_id, cell)
 
 
