@@ -15,7 +15,7 @@ one of several ways.
 
 report_bench: the handoff metrics of the analytics page (``integration/core/analytics.py``) over
 ``--rows`` outcomes of one installation in the last 90 days, read through ``reports.handoff_report``
-(the closed days' rollups + the open days' outcomes, ``rollups.tallies``, then ``figures.summarize``)
+(the closed days' rollups + the open days' outcomes, ``OutcomeRepository.tallies``, then ``figures.summarize``)
 and ``tables``, as the page does: p50/p95 over ``--runs`` runs (target p95 ≤ 0.25 s, issue 22), one
 run with the read and the build apart, the same report from every outcome (what it was before the
 rollups), the rebuild of the rollups (``python -m integration rollups --rebuild``), and what
@@ -284,10 +284,10 @@ def suggestion_store_bench(cases: int, database: str | None = None) -> None:
         for start in range(0, len(rows), 5000):
             conn.execute(insert(outcomes), rows[start:start + 5000])
     suggester = Suggester(store)
-    _, read = _timed(lambda: store.resolved_escalations(inst, CASES))
+    _, read = _timed(lambda: store.outcomes.resolved_escalations(inst, CASES))
     _, rebuild = _timed(lambda: suggester.index(inst))
     print(f"  rebuild       {rebuild:.2f} s for {cases:,} cases from {store.engine.dialect.name} "
-          f"(of which {read:.2f} s reading Store.resolved_escalations)")
+          f"(of which {read:.2f} s reading OutcomeRepository.resolved_escalations)")
     store.engine.dispose()
 
 
@@ -339,15 +339,14 @@ def report_bench(rows: int = 100_000, runs: int = 20, database: str | None = Non
     ``runs`` runs after a warm-up (target p95 ≤ 0.25 s), each step apart, the report from every
     outcome, the rebuild, and the cost of recording an outcome."""
     from integration.core import analytics
-    from integration.service import rollups
 
     with tempfile.TemporaryDirectory(prefix="baton-bench-") as home:
         store = Store(database or f"sqlite:///{home}/r.db", Vault(Fernet.generate_key().decode()))
         store.migrate()
-        inst = store.add_installation("zendesk", "https://bench.zendesk.com", {"token": "x"})
+        inst = store.installations.add("zendesk", "https://bench.zendesk.com", {"token": "x"})
         now = datetime.now(timezone.utc)
         _, seeded = _timed(lambda: seed_outcomes(store, inst.id, rows, now))
-        built, rebuild = _timed(lambda: rollups.rebuild(store.engine, inst.id, now.date()))
+        built, rebuild = _timed(lambda: store.outcomes.rebuild_rollups(inst.id, now.date()))
         since = now - timedelta(days=90)
         totals, cpu = [], []
         for run in range(runs + 1):
@@ -358,11 +357,11 @@ def report_bench(rows: int = 100_000, runs: int = 20, database: str | None = Non
                 cpu.append(time.process_time() - c0)
         with _quiet_gc():  # the same read and build apart, then the report from every outcome
             t0 = time.perf_counter()
-            got = rollups.tallies(store.engine, inst.id, now, since)
+            got = store.outcomes.tallies(inst.id, now, since)
             t1 = time.perf_counter()
             analytics.tables(analytics.summarize(got, now, since))
             t2 = time.perf_counter()
-            every = store.outcome_rows(inst.id, since=since)
+            every = store.outcomes.rows(inst.id, since=since)
             analytics.tables(analytics.report(every, now, since))
             apart = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         open_day, closed_day = _record_costs(store, inst.id, now)
@@ -379,16 +378,16 @@ def report_bench(rows: int = 100_000, runs: int = 20, database: str | None = Non
 
 
 def _record_costs(store: Store, inst_id: str, now: datetime, n: int = 200) -> tuple[float, float]:
-    """Milliseconds per ``Store.record_outcome``: a new conversation today, and a late rating of a
+    """Milliseconds per ``OutcomeRepository.record``: a new conversation today, and a late rating of a
     conversation of a closed day."""
-    rows = store.outcome_rows(inst_id, since=now - timedelta(days=60))
+    rows = store.outcomes.rows(inst_id, since=now - timedelta(days=60))
     old = [r["ticket_id"] for r in rows if r["created_at"] < now - timedelta(days=2)][:n]
     t0 = time.perf_counter()
     for i in range(n):
-        store.record_outcome(inst_id, f"new-{i}", {"bot_involved": True, "category": "billing"}, now)
+        store.outcomes.record(inst_id, f"new-{i}", {"bot_involved": True, "category": "billing"}, now)
     t1 = time.perf_counter()
     for i, ticket in enumerate(old):
-        store.record_outcome(inst_id, ticket, {"csat": (i % 5) / 4}, now)
+        store.outcomes.record(inst_id, ticket, {"csat": (i % 5) / 4}, now)
     t2 = time.perf_counter()
     return (t1 - t0) * 1000 / n, (t2 - t1) * 1000 / max(1, len(old))
 

@@ -144,7 +144,7 @@ def _ack(baton: str, inst, sandbox: ZendeskSandbox, store: Store, args, access: 
     sandbox.wait_for_deliveries(timeout=30)
     if handed_over:
         for t in tickets:
-            store.set_state(inst.id, str(t), State.ESCALATED)
+            store.events.set_state(inst.id, str(t), State.ESCALATED)
     session = requests.Session()
     lat: list[float] = []
     codes: dict[int, int] = {}

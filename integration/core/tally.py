@@ -1,6 +1,6 @@
 """What the handoff metrics count, kept per UTC day and category: a ``Tally`` (issue 22).
 
-Pure: ``tally`` turns ``Store.outcome_rows`` dicts into tallies, one per UTC day × category, each
+Pure: ``tally`` turns ``OutcomeRepository.rows`` dicts into tallies, one per UTC day × category, each
 holding every count the report needs of those conversations; :func:`integration.core.figures.summarize`
 makes the report of any tallies, summed. The store keeps the tallies of closed days as rows (the
 rollups) and counts the open ones from the outcomes themselves; both are the same shape.

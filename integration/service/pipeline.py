@@ -124,10 +124,10 @@ class Pipeline:
         """Decide for the event's conversation and commit the outcome; returns the write-back this
         worker now holds (send it with :meth:`send`). Raises RetryLater for a short wait."""
         try:
-            ctx = self.store.event_context(event_id, writes_since=self.clock() - LOOP_WINDOW)
+            ctx = self.store.events.context(event_id, writes_since=self.clock() - LOOP_WINDOW)
         except Exception as e:  # e.g. a secret the configured key cannot decrypt
             log.exception("pipeline.context-unreadable", extra={"event": event_id})
-            attempts = self.store.fail_event(event_id, _reason(e), MAX_ATTEMPTS)
+            attempts = self.store.events.fail(event_id, _reason(e), MAX_ATTEMPTS)
             if attempts >= MAX_ATTEMPTS:
                 return []
             raise RetryLater(self._backoff(attempts), _reason(e)) from e
@@ -143,11 +143,11 @@ class Pipeline:
         if outcome.status == "received" and delay <= self.park_after and not outcome.held:
             # a short wait goes back to the queue as a countdown; only what must be remembered is committed
             if outcome.attempt or outcome.rate_limited_until:
-                self.store.commit(ctx, dataclasses.replace(outcome, status="enqueued", not_before=None), now,
-                                  self.lease)
+                self.store.events.commit(ctx, dataclasses.replace(outcome, status="enqueued", not_before=None), now,
+                                         self.lease)
             raise RetryLater(delay, outcome.note or "wait")
         try:
-            claimed = self.store.commit(ctx, outcome, now, self.lease)
+            claimed = self.store.events.commit(ctx, outcome, now, self.lease)
         except ConversationMoved as e:  # another worker handed it over meanwhile: look again
             raise RetryLater(0.0, str(e)) from e
         if outcome.decision is not None:
@@ -276,7 +276,7 @@ class Pipeline:
         on a close, also the agent's resolving answer and, for a conversation Baton never decided
         on, the customer's words."""
         client = self.client(inst)
-        before = self.store.outcome(inst.id, ticket_id)
+        before = self.store.outcomes.get(inst.id, ticket_id)
         now = client.outcome(ticket_id)
         seen = settled(outcome_values(now, inst.settings.get("resolution_types")), before, self.clock())
         if closed:
@@ -292,24 +292,24 @@ class Pipeline:
         yet (customers rate after the solve; Zendesk tells nobody). Returns how many were read."""
         read = 0
         since = self.clock() - timedelta(days=days)
-        for inst_id in self.store.active_installations():
-            inst = self.store.installation(inst_id)
-            if inst is None or self._held(self.store.rate_limited_until(inst_id)):
+        for inst_id in self.store.installations.active():
+            inst = self.store.installations.get(inst_id)
+            if inst is None or self._held(self.store.installations.rate_limited_until(inst_id)):
                 continue
             client = self.client(inst)
-            for ticket in self.store.unrated_solved(inst_id, since, per_installation):
+            for ticket in self.store.outcomes.unrated_solved(inst_id, since, per_installation):
                 try:
                     values = settled(outcome_values(client.outcome(ticket), inst.settings.get("resolution_types")),
-                                     self.store.outcome(inst_id, ticket), self.clock())
+                                     self.store.outcomes.get(inst_id, ticket), self.clock())
                 except ApiRateLimited as e:
                     if not isinstance(e, Held):
-                        self.store.rate_limit(inst_id, self._until(e))
+                        self.store.installations.rate_limit(inst_id, self._until(e))
                     break  # this account waits; the next run goes on
                 except CircuitOpen:
                     break  # its helpdesk is failing: the next run goes on
                 except ApiError:
                     continue
-                self.store.record_outcome(inst_id, ticket, values, self.clock())
+                self.store.outcomes.record(inst_id, ticket, values, self.clock())
                 read += 1
         return read
 
@@ -325,7 +325,7 @@ class Pipeline:
         until Retry-After; another refusal skips it until the next sweep; one installation's failure
         never stops the others'. Returns how many events it recorded."""
         recorded = 0
-        for inst_id in self.store.active_installations():
+        for inst_id in self.store.installations.active():
             try:
                 recorded += self._reconcile(inst_id, enqueue)
             except Exception:  # a bug or a database hiccup: this installation waits for the next sweep
@@ -333,28 +333,28 @@ class Pipeline:
         return recorded
 
     def _reconcile(self, inst_id: str, enqueue: Callable[[int, str], object] | None) -> int:
-        inst = self.store.installation(inst_id)
-        if inst is None or self._held(self.store.rate_limited_until(inst_id)):
+        inst = self.store.installations.get(inst_id)
+        if inst is None or self._held(self.store.installations.rate_limited_until(inst_id)):
             return 0
         now = self.clock()
-        swept, installed = self.store.sweep_start(inst_id)
+        swept, installed = self.store.lifecycle.sweep_start(inst_id)
         since = swept or max(now - RECONCILE_FIRST, (installed or now) - RECONCILE_OVERLAP)
         try:
             changed = self.client(inst).changed_since(since)
         except ApiRateLimited as e:
             if not isinstance(e, Held):
-                self.store.rate_limit(inst_id, self._until(e))
+                self.store.installations.rate_limit(inst_id, self._until(e))
             return 0
         except ApiError as e:
             log.warning("pipeline.reconcile-skipped", extra={"installation": inst_id, "error": type(e).__name__})
             return 0
-        heard = self.store.heard_since(inst_id, {t: at - CLOCK_SKEW for t, at in changed})
+        heard = self.store.lifecycle.heard_since(inst_id, {t: at - CLOCK_SKEW for t, at in changed})
         recorded = 0
         for ticket, at in changed:
             if ticket in heard:
                 continue
             key = f"reconcile:{ticket}:{int(at.timestamp())}"
-            rid, _, new = self.store.receive(Event(inst.provider, inst_id, key, "comment_added", ticket), now)
+            rid, _, new = self.store.events.receive(Event(inst.provider, inst_id, key, "comment_added", ticket), now)
             if not new:
                 continue
             recorded += 1
@@ -363,9 +363,9 @@ class Pipeline:
                     raise LookupError("no queue given: the drain queues it")
                 enqueue(rid, inst_id)
             except Exception:  # recorded but not queued: the drain queues what was received and not queued
-                self.store.unqueue(rid)
+                self.store.events.unqueue(rid)
         if changed:
-            self.store.mark_swept(inst_id, max(at for _, at in changed) - RECONCILE_OVERLAP)
+            self.store.lifecycle.mark_swept(inst_id, max(at for _, at in changed) - RECONCILE_OVERLAP)
         log.info("pipeline.reconciled", extra={"installation": inst_id, "changed": len(changed), "recorded": recorded})
         return recorded
 
@@ -376,8 +376,8 @@ class Pipeline:
         (counted in the group's business hours): the next qualified agent, the priority one step
         up, a note saying why. Returns how many were re-routed."""
         done = 0
-        for inst_id in self.store.active_installations():
-            inst = self.store.installation(inst_id)
+        for inst_id in self.store.installations.active():
+            inst = self.store.installations.get(inst_id)
             if inst is None:
                 continue
             try:
@@ -386,10 +386,10 @@ class Pipeline:
                 continue
             if not rules.routing.sla:
                 continue
-            data, _ = self.store.roster(inst_id)
-            roster = routing.roster_from_json(data, rules.routing, self.store.group_stats(inst_id))
+            data, _ = self.store.installations.roster(inst_id)
+            roster = routing.roster_from_json(data, rules.routing, self.store.events.group_stats(inst_id))
             now = self.clock()
-            for waiting in self.store.waiting_handoffs(inst_id):
+            for waiting in self.store.events.waiting_handoffs(inst_id):
                 minutes = routing.sla_minutes(rules.routing, waiting["category"])
                 group = roster.groups.get(str(waiting["group_id"])) if waiting["group_id"] else None
                 if minutes and routing.business_minutes(waiting["escalated_at"], now, group and group.hours) >= minutes:
@@ -411,9 +411,9 @@ class Pipeline:
         route = routing.route(decision, conversation, others, rules.routing, now)
         key = f"baton-{inst.id}-{conversation.id}-sla"
         plan = planning.sla_reroute(snapshot, route, planning.raised(decision.priority), minutes, key)
-        claimed = self.store.plan_sla(inst.id, plan, now, self.lease)
+        claimed = self.store.events.plan_sla(inst.id, plan, now, self.lease)
         if claimed is not None:
-            self.send(Delivery(claimed, inst, self.store.rate_limited_until(inst.id)))
+            self.send(Delivery(claimed, inst, self.store.installations.rate_limited_until(inst.id)))
         return 1 if claimed is not None else 0
 
     def _failed(self, ctx: EventContext, e: Exception) -> Outcome:
@@ -447,7 +447,7 @@ class Pipeline:
 
     def deliver(self, outbox_id: int) -> str:
         """Claim one outbox row and send it. Returns its status; raises RetryLater for a short wait."""
-        claimed = self.store.claim(outbox_id, self.lease, self.clock(), writes_since=self.clock() - LOOP_WINDOW)
+        claimed = self.store.events.claim(outbox_id, self.lease, self.clock(), writes_since=self.clock() - LOOP_WINDOW)
         if claimed is None or claimed.row.plan is None:
             return "skipped"  # sent, dead, parked for later, or another worker holds it
         return self.send(claimed)
@@ -468,33 +468,33 @@ class Pipeline:
         row, inst = claimed.row, claimed.installation
         assert row.plan is not None
         if inst is None:
-            self.store.finish(row.id, "dead", "installation missing")
+            self.store.events.finish(row.id, "dead", "installation missing")
             return "dead"
         if inst.status == "uninstalled":
-            self.store.finish(row.id, "dead", "the app was uninstalled")
+            self.store.events.finish(row.id, "dead", "the app was uninstalled")
             return "dead"
         if inst.status != "active":  # it needs its admin; the re-probe sets it active again
-            self.store.finish(row.id, "parked", "waiting for the installation's admin",
-                              self.clock() + REPROBE_EVERY, refund=True)
+            self.store.events.finish(row.id, "parked", "waiting for the installation's admin",
+                                     self.clock() + REPROBE_EVERY, refund=True)
             return "parked"
         if wait := self._held(claimed.rate_limited_until):  # parked for the drain: see :meth:`released`
-            self.store.finish(row.id, "parked", "the helpdesk asked us to wait",
-                              self.clock() + timedelta(seconds=wait), refund=True)
+            self.store.events.finish(row.id, "parked", "the helpdesk asked us to wait",
+                                     self.clock() + timedelta(seconds=wait), refund=True)
             return "parked"
         recent = claimed.recent_writes  # read with the claim; else (an SLA re-route) read now
         if recent is None:
-            recent = self.store.writes_to_ticket(inst.id, row.ticket_id, self.clock() - LOOP_WINDOW)
+            recent = self.store.events.writes_to_ticket(inst.id, row.ticket_id, self.clock() - LOOP_WINDOW)
         if recent >= LOOP_CAP:
             # a loop, not a decision: this write stops (the console's dead write-backs can retry it);
             # the installation's other tickets go on
-            self.store.finish(row.id, "dead", LOOP_REASON)
+            self.store.events.finish(row.id, "dead", LOOP_REASON)
             metrics.LOOP_BREAKS.labels(inst.provider).inc()
             log.warning("baton.loop-breaker", extra={"installation": inst.id, "ticket": row.ticket_id})
             return "dead"
         client = self.client(inst)
         try:
             if row.attempts > 1 and client.applied(row.plan):
-                self.store.finish(row.id, "sent", "found already applied")
+                self.store.events.finish(row.id, "sent", "found already applied")
                 return "sent"
             try:
                 client.apply(row.plan)
@@ -504,7 +504,7 @@ class Pipeline:
                 client.apply(brief)  # a shorter note beats a lost escalation
         except Exception as e:
             return self._write_failed(claimed, e)
-        self.store.finish(row.id, "sent")
+        self.store.events.finish(row.id, "sent")
         if row.plan.handoff and inst.settings.get("handoff_webhook_url"):
             self.tell_the_bot(inst, row.plan)
         return "sent"
@@ -544,7 +544,7 @@ class Pipeline:
             log.exception("pipeline.unexpected", extra={"installation": inst.id, "outbox": row.id})
         if permanent or (row.attempts >= MAX_ATTEMPTS and not limited):
             flag = (inst.id, reason) if isinstance(e, ApiUnauthorized) else None  # only credentials need the admin
-            self.store.finish(row.id, "dead", reason, flag=flag)
+            self.store.events.finish(row.id, "dead", reason, flag=flag)
             log.warning("pipeline.dead-letter", extra={"installation": inst.id, "outbox": row.id,
                                                        "error": type(e).__name__})
             return "dead"
@@ -556,8 +556,8 @@ class Pipeline:
         # (no call made: the installation waits for Retry-After or its probe's answer) is parked for
         # the drain, and leaves the installation's 429 hold as it is.
         held = isinstance(e, Held)
-        self.store.finish(row.id, "parked", reason, self.clock() + timedelta(seconds=delay),
-                          rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) and not held else None)
+        self.store.events.finish(row.id, "parked", reason, self.clock() + timedelta(seconds=delay),
+                                 rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) and not held else None)
         if held or delay > self.park_after:
             return "parked"
         raise RetryLater(delay, reason) from e
@@ -579,26 +579,26 @@ class Pipeline:
     def sync_roster(self, inst_id: str) -> bool:
         """Refresh one installation's agents and groups from its helpdesk; False when it could not
         (the previous roster stays: routing on slightly old data beats routing on none)."""
-        inst = self.store.installation(inst_id)
-        if inst is None or inst.status != "active" or self._held(self.store.rate_limited_until(inst_id)):
+        inst = self.store.installations.get(inst_id)
+        if inst is None or inst.status != "active" or self._held(self.store.installations.rate_limited_until(inst_id)):
             return False
         try:
             roster = self.client(inst).roster()
         except ApiError as e:
             # not a reason to stop escalating: a token may write tickets yet lack the right to list agents
             if isinstance(e, ApiRateLimited) and not isinstance(e, Held):
-                self.store.rate_limit(inst.id, self._until(e))
+                self.store.installations.rate_limit(inst.id, self._until(e))
             log.warning("pipeline.roster-sync-failed", extra={"installation": inst.id, "error": type(e).__name__})
             return False
-        self.store.save_roster(inst.id, roster)
+        self.store.installations.save_roster(inst.id, roster)
         return True
 
     def reprobe(self) -> list[str]:
         """Installations flagged for their admin that work again (the credentials answer, the rules
         are valid) are set active; returns their ids."""
         fixed = []
-        for inst_id in self.store.flagged_installations():
-            inst = self.store.installation(inst_id)
+        for inst_id in self.store.installations.flagged():
+            inst = self.store.installations.get(inst_id)
             if inst is None:
                 continue
             try:
@@ -607,7 +607,7 @@ class Pipeline:
             except (RulesError, ApiError) as e:
                 log.info("pipeline.reprobe-failed", extra={"installation": inst_id, "error": type(e).__name__})
                 continue
-            self.store.reactivate(inst_id)
+            self.store.installations.reactivate(inst_id)
             log.warning("pipeline.reactivated", extra={"installation": inst_id})
             fixed.append(inst_id)
         return fixed
@@ -625,8 +625,8 @@ class Pipeline:
         parked, without a call, until it answers (a 429 holds them until the next Retry-After,
         anything else lets them all go). One question to the guards per installation with parked work due."""
         now = self.clock()
-        due = [("event", *row) for row in self.store.due_events(self.stranded_after, now, self.requeue_after)]
-        due += [("write", *row) for row in self.store.due_writes(now)]
+        due = [("event", *row) for row in self.store.events.due(self.stranded_after, now, self.requeue_after)]
+        due += [("write", *row) for row in self.store.events.due_writes(now)]
         verdict: dict[str, str] = {}
         events: list[tuple[int, str]] = []
         writes: list[tuple[int, str]] = []

@@ -10,15 +10,14 @@ from datetime import datetime
 from integration.core import analytics
 from integration.core.model import Installation
 from integration.core.rules import RulesError, load_rules
-from integration.service import rollups
 from integration.service.store import Store
 
 
 def handoff_report(store: Store, inst_id: str, now: datetime, since: datetime | None) -> analytics.Report:
     """Every figure over the installation's conversations first seen since ``since`` (all when None):
-    the closed days' rollups and the open days' outcomes, summed (``rollups.tallies``)."""
+    the closed days' rollups and the open days' outcomes, summed (``OutcomeRepository.tallies``)."""
     with _quiet_gc():
-        return analytics.summarize(rollups.tallies(store.engine, inst_id, now, since), now, since)
+        return analytics.summarize(store.outcomes.tallies(inst_id, now, since), now, since)
 
 
 def topic_labels(inst: Installation | None) -> dict[str, str]:

@@ -119,28 +119,21 @@ def _run(args: argparse.Namespace) -> int:
 
 def _rollups(args: argparse.Namespace) -> int:
     """``rollups``: the day each installation's rollups end; ``--rebuild``: count them all again."""
-    from sqlalchemy import func, select
-
-    from integration.service import rollups
-    from integration.service.store import rollup_marks, utcnow
-    from integration.service.store import rollups as rows_table
+    from integration.service.store import utcnow
 
     store = _store()
-    if args.installation is not None and store.installation(args.installation) is None:
+    if args.installation is not None and store.installations.get(args.installation) is None:
         print(f"error: no installation {args.installation!r} (python -m integration installations lists them)",
               file=sys.stderr)
         return 2
-    ids = [args.installation] if args.installation else store.retained_installations()
+    ids = [args.installation] if args.installation else store.lifecycle.retained_installations()
     today = utcnow().date()
     for inst_id in ids:
         if args.rebuild:
-            rows = rollups.rebuild(store.engine, inst_id, today)
+            rows = store.outcomes.rebuild_rollups(inst_id, today)
             print(f"{inst_id}: {rows} rollup rows, every day before {today:%Y-%m-%d} (UTC) counted again")
             continue
-        with store.engine.connect() as conn:
-            through = conn.execute(select(rollup_marks.c.through).where(rollup_marks.c.installation_id == inst_id)).scalar()
-            rows = conn.execute(select(func.count()).select_from(rows_table)
-                                .where(rows_table.c.installation_id == inst_id)).scalar_one()
+        through, rows = store.outcomes.rollups_end(inst_id)
         print(f"{inst_id}: " + (f"{rows} rollup rows, the days before {through:%Y-%m-%d} (UTC)" if through
                                  else "no rollups yet (the next report counts the closed days)"))
     if not ids:
@@ -152,18 +145,18 @@ def _lifecycle(args: argparse.Namespace) -> int:
     """``uninstall``, ``erase`` and ``rotate-keys`` (README "Data lifecycle"): each prints what it changed."""
     store = _store()
     if args.command == "rotate-keys":
-        print(f"rotated the secrets of {store.rotate_secrets()} installation(s) to the first key of BATON_SECRET_KEY")
+        print(f"rotated the secrets of {store.installations.rotate_secrets()} installation(s) to the first key of BATON_SECRET_KEY")
         return 0
-    known = store.installation(args.installation) is not None
+    known = store.installations.get(args.installation) is not None
     if not known:
         print(f"error: no installation {args.installation!r}", file=sys.stderr)
         return 2
     if args.command == "uninstall":
-        counts = store.uninstall(args.installation, "command line")
+        counts = store.lifecycle.uninstall(args.installation, "command line")
         print(f"uninstalled {args.installation}; deleted rows per table:")
     else:
         try:
-            counts = store.erase_customer(args.installation, email=args.email, customer_id=args.customer_id)
+            counts = store.lifecycle.erase_customer(args.installation, email=args.email, customer_id=args.customer_id)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -186,7 +179,7 @@ def _analytics(args: argparse.Namespace) -> int:
         print(f"error: --since: {e}", file=sys.stderr)
         return 2
     store = _store()
-    inst = store.installation(args.installation)
+    inst = store.installations.get(args.installation)
     if inst is None:
         print(f"error: no installation {args.installation!r} (python -m integration installations lists them)",
               file=sys.stderr)
@@ -228,7 +221,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from integration.service.backtest import backtest, print_report
 
     store = _store()
-    inst = store.installation(args.installation)
+    inst = store.installations.get(args.installation)
     if inst is None:
         print(f"error: no installation {args.installation!r} (python -m integration installations lists them)",
               file=sys.stderr)
@@ -292,7 +285,7 @@ def _store(existing: bool = True):  # type: ignore[no-untyped-def]
         if existing:
             if not inspect(store.engine).has_table("installations"):
                 raise Unusable(no_tables)
-            store.check_secrets()
+            store.installations.check_secrets()
     except SecretsUnreadable:
         raise Unusable(f"BATON_SECRET_KEY is not the key the database at {where} was written with, so its "
                        f"installations cannot be read: {point}.") from None
@@ -357,11 +350,11 @@ def _installations() -> int:
 
 def _replay(installation: str) -> int:
     store = _store()
-    if store.installation(installation) is None:
+    if store.installations.get(installation) is None:
         print(f"error: no installation {installation!r} (python -m integration installations lists them)",
               file=sys.stderr)
         return 2
-    n_events, n_writes = store.replay(installation)
+    n_events, n_writes = store.events.replay(installation)
     print(f"queued again: {n_events} dead events and {n_writes} dead write-backs of {installation} "
           "(the worker's drain picks them up within its interval)")
     return 0

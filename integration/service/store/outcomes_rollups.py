@@ -1,4 +1,4 @@
-"""The analytics' rollups (issue 22): each closed UTC day's tallies (``integration.core.tally``) of an
+"""The outcomes' rollups for the analytics (issue 22): each closed UTC day's tallies (``integration.core.tally``) of an
 installation, one row per day and category, so a report sums a few hundred rows instead of reading
 a hundred thousand outcomes.
 
@@ -32,7 +32,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from integration.core.model import utc
 from integration.core.tally import ABANDONED_AFTER, Tally, tally
-from integration.service.store import _dialect_insert, _outcome_rows, _with_feedback, outcomes, rollup_marks, rollups
+from integration.service.store.base import _dialect_insert
+from integration.service.store.outcomes import _outcome_rows, _with_feedback
+from integration.service.store.tables import outcomes, rollup_marks, rollups
 
 UTC = timezone.utc
 BUILD_DAYS = 7  # days counted per transaction when the mark moves: the outcomes' lock is held that long

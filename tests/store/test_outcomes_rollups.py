@@ -1,4 +1,4 @@
-"""The analytics' rollups (integration/service/rollups.py, issue 22): the report summed from the
+"""The analytics' rollups (integration/service/store/outcomes_rollups.py, issue 22): the report summed from the
 closed days' rollups and the open days' outcomes is the report of the outcomes themselves, on a
 hand-built history and after what changes a closed day (a late rating, a reopen, a solve, the
 agents' feedback, a new answer, a new category, a conversation recorded late, the retention), on
@@ -18,9 +18,8 @@ from sqlalchemy import select, update
 
 from integration.core import analytics
 from integration.core.tally import Tally
-from integration.service import rollups
 from integration.service.reports import handoff_report
-from integration.service.store import Store, rollup_marks
+from integration.service.store import Store, outcomes_rollups, rollup_marks
 from integration.service.store import rollups as rollup_rows
 
 UTC = timezone.utc
@@ -57,14 +56,14 @@ def history(store: Store, inst_id: str, n: int = 160, seed: int = 7) -> None:
             values.update(csat=rng.choice([0.0, 0.25, 0.5, 0.75, 1.0]))
         if rng.random() < 0.08:
             values.update(reopens=1)
-        store.record_outcome(inst_id, f"t{i}", values, at)
+        store.outcomes.record(inst_id, f"t{i}", values, at)
     for name, at in (("cut", CUT), ("after-cut", CUT + timedelta(hours=1)), ("before-cut", CUT - timedelta(hours=1)),
                      ("today", NOW - timedelta(hours=1))):
-        store.record_outcome(inst_id, name, {"bot_involved": True, "category": "refund"}, at)
+        store.outcomes.record(inst_id, name, {"bot_involved": True, "category": "refund"}, at)
 
 
 def raw(store: Store, inst_id: str, since: datetime | None) -> analytics.Report:
-    return analytics.report(store.outcome_rows(inst_id), NOW, since)
+    return analytics.report(store.outcomes.rows(inst_id), NOW, since)
 
 
 def assert_same(store: Store, inst_id: str) -> None:
@@ -85,7 +84,7 @@ def cells(store: Store, inst_id: str) -> dict[tuple, Tally]:
 
 @pytest.fixture
 def installed(store):
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"token": "x"})
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"token": "x"})
     history(store, inst.id)
     return store, inst.id
 
@@ -97,7 +96,7 @@ def test_the_report_from_rollups_is_the_report_from_the_outcomes(installed):
         assert conn.execute(select(rollup_marks.c.through)).scalar().date() == NOW.date()
     counted = cells(store, inst_id)
     assert len(counted) > 40 and max(day for day, _ in counted) == NOW.date() - timedelta(days=1)
-    closed = [r for r in store.outcome_rows(inst_id) if r["created_at"].date() < NOW.date()]
+    closed = [r for r in store.outcomes.rows(inst_id) if r["created_at"].date() < NOW.date()]
     assert sum(t.conversations for t in counted.values()) == len(closed) > 100  # all but today's
 
 
@@ -107,39 +106,39 @@ def test_what_changes_a_closed_day_changes_its_rollup(installed):
     rollup in its own transaction, exactly as counting the day again would."""
     store, inst_id = installed
     before = handoff_report(store, inst_id, NOW, None)  # counts the closed days
-    rows = {r["ticket_id"]: r for r in store.outcome_rows(inst_id)}
+    rows = {r["ticket_id"]: r for r in store.outcomes.rows(inst_id)}
     old = [r for r in rows.values() if r["created_at"] < NOW - timedelta(days=2)]
     kept = next(r for r in old if r["bot_involved"] and not r["escalated"] and r["csat"] is None and not r["reopens"])
-    store.record_outcome(inst_id, kept["ticket_id"], {"csat": 0.0}, NOW)  # a late bad rating
+    store.outcomes.record(inst_id, kept["ticket_id"], {"csat": 0.0}, NOW)  # a late bad rating
     other = next(r for r in old if r["bot_involved"] and not r["escalated"] and r["ticket_id"] != kept["ticket_id"]
                  and not r["reopens"] and not (r["csat"] is not None and r["csat"] < 0.5) and not r["asked_for_human_later"])
-    store.record_outcome(inst_id, other["ticket_id"], {"reopens": 1}, NOW)
+    store.outcomes.record(inst_id, other["ticket_id"], {"reopens": 1}, NOW)
     open_handoff = next(r for r in old if r["escalated"] and r["solved_at"] is None)
-    store.record_outcome(inst_id, open_handoff["ticket_id"], {
+    store.outcomes.record(inst_id, open_handoff["ticket_id"], {
         "solved_at": open_handoff["escalated_at"] + timedelta(minutes=5), "resolution": "how-to answered",
         "answer_text": "Sent the reset link to order 55."}, NOW)
     answered = next(r for r in old if r["escalated"] and r["answer_text"])
-    store.record_feedback(inst_id, answered["ticket_id"], author_id="7", author_name="Sam", verdict="not_needed",
-                          resolution="policy exception", missing_knowledge="The refund  policy page")
+    store.decisions.record_feedback(inst_id, answered["ticket_id"], author_id="7", author_name="Sam", verdict="not_needed",
+                                    resolution="policy exception", missing_knowledge="The refund  policy page")
     latest = max((r for r in old if r["escalated"] and r["answer_text"]), key=lambda r: r["solved_at"])
-    store.record_outcome(inst_id, latest["ticket_id"], {"answer_text": "A new wording altogether."}, NOW)
+    store.outcomes.record(inst_id, latest["ticket_id"], {"answer_text": "A new wording altogether."}, NOW)
     twins = NOW - timedelta(days=9)  # one answer said twice on a closed day; its latest wording changes
     for name, minutes, order in (("twin-a", 10, 1), ("twin-b", 20, 2)):
-        store.record_outcome(inst_id, name, {"bot_involved": True, "escalated": True, "category": "twins",
-                                             "escalated_at": twins, "solved_at": twins + timedelta(minutes=minutes),
-                                             "answer_text": f"Twin answer for order {order}."}, twins)
-    store.record_outcome(inst_id, "twin-b", {"answer_text": "Something else entirely."}, NOW)
+        store.outcomes.record(inst_id, name, {"bot_involved": True, "escalated": True, "category": "twins",
+                                              "escalated_at": twins, "solved_at": twins + timedelta(minutes=minutes),
+                                              "answer_text": f"Twin answer for order {order}."}, twins)
+    store.outcomes.record(inst_id, "twin-b", {"answer_text": "Something else entirely."}, NOW)
     moved = next(r for r in old if r["escalated"] and r["category"] == "billing")
-    store.record_outcome(inst_id, moved["ticket_id"], {"category": "brand_new_topic"}, NOW)
+    store.outcomes.record(inst_id, moved["ticket_id"], {"category": "brand_new_topic"}, NOW)
     unreplied = next((r for r in old if r["escalated"] and r["first_agent_reply_at"] is None), None)
     if unreplied is None:
-        store.record_outcome(inst_id, "late-handoff", {"bot_involved": True, "escalated": True, "category": "outage",
-                                                       "escalated_at": NOW - timedelta(days=4)}, NOW - timedelta(days=4))
+        store.outcomes.record(inst_id, "late-handoff", {"bot_involved": True, "escalated": True, "category": "outage",
+                                                        "escalated_at": NOW - timedelta(days=4)}, NOW - timedelta(days=4))
         unreplied = {"ticket_id": "late-handoff"}
     with store.engine.begin() as conn:
-        rollups.first_reply(conn, inst_id, unreplied["ticket_id"], NOW)
-    store.record_outcome(inst_id, "recorded-late", {"bot_involved": True, "escalated": True, "category": "refund",
-                                                    "escalated_at": NOW - timedelta(days=6)}, NOW - timedelta(days=6))
+        outcomes_rollups.first_reply(conn, inst_id, unreplied["ticket_id"], NOW)
+    store.outcomes.record(inst_id, "recorded-late", {"bot_involved": True, "escalated": True, "category": "refund",
+                                                     "escalated_at": NOW - timedelta(days=6)}, NOW - timedelta(days=6))
 
     assert_same(store, inst_id)
     after = handoff_report(store, inst_id, NOW, None)
@@ -153,7 +152,7 @@ def test_what_changes_a_closed_day_changes_its_rollup(installed):
     assert any("The refund policy page" in k.missing for k in after.knowledge)
     assert any(a.text == "A new wording altogether." for k in after.knowledge for a in k.answers)
     incremental = cells(store, inst_id)
-    rollups.rebuild(store.engine, inst_id, NOW.date())
+    outcomes_rollups.rebuild(store.engine, inst_id, NOW.date())
     assert cells(store, inst_id) == incremental  # what the changes left is what counting again gives
 
 
@@ -162,10 +161,10 @@ def test_a_change_to_an_open_day_leaves_the_rollups_alone(installed):
     store, inst_id = installed
     handoff_report(store, inst_id, NOW, None)
     before = cells(store, inst_id)
-    store.record_outcome(inst_id, "today", {"csat": 0.0, "reopens": 2}, NOW)
-    store.record_outcome(inst_id, "brand-new", {"bot_involved": True, "escalated": True}, NOW)
-    store.record_feedback(inst_id, "today", author_id="7", author_name="Sam", verdict="not_needed", resolution=None,
-                          missing_knowledge="x")
+    store.outcomes.record(inst_id, "today", {"csat": 0.0, "reopens": 2}, NOW)
+    store.outcomes.record(inst_id, "brand-new", {"bot_involved": True, "escalated": True}, NOW)
+    store.decisions.record_feedback(inst_id, "today", author_id="7", author_name="Sam", verdict="not_needed", resolution=None,
+                                    missing_knowledge="x")
     assert cells(store, inst_id) == before
     assert_same(store, inst_id)
 
@@ -174,7 +173,7 @@ def test_the_retention_takes_the_answers_out_of_the_rollups_too(installed):
     store, inst_id = installed
     handoff_report(store, inst_id, NOW, None)
     assert any(t.answers for t in cells(store, inst_id).values())
-    store.apply_retention(inst_id, days=5, now=NOW)
+    store.lifecycle.apply_retention(inst_id, days=5, now=NOW)
     assert_same(store, inst_id)
     for (day, _), t in cells(store, inst_id).items():
         assert not t.answers or day >= (NOW - timedelta(days=6)).date()  # the rows hold no text older than that
@@ -184,10 +183,10 @@ def test_a_change_made_while_a_day_is_being_counted_is_not_lost(installed):
     """Counting the closed days waits for a transaction that is changing an outcome of one of them
     (it saw no counted day, so it moves no rollup): the count then includes the change."""
     store, inst_id = installed
-    old = next(r for r in store.outcome_rows(inst_id) if r["created_at"] < NOW - timedelta(days=3) and r["csat"] is None)
-    counting = threading.Thread(target=rollups.settle, args=(store.engine, inst_id, NOW.date()))
+    old = next(r for r in store.outcomes.rows(inst_id) if r["created_at"] < NOW - timedelta(days=3) and r["csat"] is None)
+    counting = threading.Thread(target=outcomes_rollups.settle, args=(store.engine, inst_id, NOW.date()))
     with store.engine.begin() as conn:
-        rollups.record(conn, inst_id, old["ticket_id"], {"csat": 0.0}, NOW)
+        outcomes_rollups.record(conn, inst_id, old["ticket_id"], {"csat": 0.0}, NOW)
         counting.start()
         counting.join(0.5)
         assert counting.is_alive()  # waiting for this transaction
@@ -202,8 +201,8 @@ def test_rollups_another_version_counted_are_counted_again(installed):
     handoff_report(store, inst_id, NOW, None)
     with store.engine.begin() as conn:
         conn.execute(update(rollup_rows).values(figures={"v": 0, "n": 1}))
-    old = next(r for r in store.outcome_rows(inst_id) if r["created_at"] < NOW - timedelta(days=3))
-    store.record_outcome(inst_id, old["ticket_id"], {"csat": 1.0}, NOW)  # its day's row is counted again
+    old = next(r for r in store.outcomes.rows(inst_id) if r["created_at"] < NOW - timedelta(days=3))
+    store.outcomes.record(inst_id, old["ticket_id"], {"csat": 1.0}, NOW)  # its day's row is counted again
     assert_same(store, inst_id)
     assert all(t.conversations for t in cells(store, inst_id).values())
 
@@ -211,17 +210,17 @@ def test_rollups_another_version_counted_are_counted_again(installed):
 def test_abandoned_is_decided_to_the_instant_on_the_cut_day(store):
     """Kept with the bot, nobody answered: abandoned once seven days old, to the instant, though the
     closed days' rollups count whole days (the cut's day is counted from its outcomes, split there)."""
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"token": "x"})
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"token": "x"})
     for name, at in (("cut", CUT), ("after-cut", CUT + timedelta(hours=1)), ("before-cut", CUT - timedelta(hours=1)),
                      ("day-before", CUT - timedelta(days=1)), ("day-after", CUT + timedelta(days=1))):
-        store.record_outcome(inst.id, name, {"bot_involved": True, "category": "refund"}, at)
-    rollups.settle(store.engine, inst.id, NOW.date())
+        store.outcomes.record(inst.id, name, {"bot_involved": True, "category": "refund"}, at)
+    outcomes_rollups.settle(store.engine, inst.id, NOW.date())
     under = handoff_report(store, inst.id, NOW, None).under.total
     assert (under.base, under.count, under.causes["abandoned"]) == (5, 3, 3)
 
 
 def test_a_report_of_an_installation_without_outcomes_marks_today_and_counts_nothing(store):
-    inst = store.add_installation("zendesk", "https://empty.zendesk.com", {"token": "x"})
+    inst = store.installations.add("zendesk", "https://empty.zendesk.com", {"token": "x"})
     rep = handoff_report(store, inst.id, NOW, NOW - timedelta(days=30))
     assert (rep.conversations, rep.escalated) == (0, 0)
     assert cells(store, inst.id) == {}
@@ -235,14 +234,14 @@ def test_the_rollups_command_rebuilds_and_says_where_they_end(tmp_path, vault):
 
     store = Store(f"sqlite:///{tmp_path}/r.db", Vault(key))
     store.migrate()
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"token": "x"})
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"token": "x"})
     history(store, inst.id, n=40)
     store.engine.dispose()
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/r.db", "BATON_SECRET_KEY": key}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "integration", "rollups", *args], capture_output=True, text=True,
-                              env=env, cwd=Path(__file__).parents[1])
+                              env=env, cwd=Path(__file__).parents[2])
 
     assert "no rollups yet" in run().stdout
     done = run("--rebuild", "--installation", inst.id)
