@@ -46,6 +46,13 @@ class OutcomeRepository(Repository):
 
         return outcomes_rollups.tallies(self.engine, inst_id, now, since)
 
+    def settle_rollups(self, inst_id: str, today: date) -> date:
+        """Count the days before ``today`` not counted yet (a report does it too; beat does it hourly
+        so that no request waits for it); the day the rollups now end."""
+        from integration.service.store import outcomes_rollups
+
+        return outcomes_rollups.settle(self.engine, inst_id, today)
+
     def rebuild_rollups(self, inst_id: str, today: date) -> int:
         """Count every day before ``today`` again from the outcomes; the rollup rows written."""
         from integration.service.store import outcomes_rollups

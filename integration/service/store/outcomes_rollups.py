@@ -3,8 +3,9 @@ installation, one row per day and category, so a report sums a few hundred rows 
 a hundred thousand outcomes.
 
 - ``rollup_marks.through``: every day before it is in ``rollups``; the days from it on are counted
-  from the outcomes when a report asks (``tallies``). The first report after a day closes moves
-  the mark (``settle``); ``python -m integration rollups --rebuild`` counts them all again.
+  from the outcomes when a report asks (``tallies``). Beat's hourly ``baton.roll_up`` moves the mark
+  past each day that closed, or the first report after it does (``settle``), a day per transaction;
+  ``python -m integration rollups --rebuild`` counts them all again.
 - An outcome of a day before the mark is changed in the transaction that changes it (a late CSAT,
   a reopen, a solve, the agents' feedback): its tally before the change is taken away from its
   day's row and its tally after is added (``record``, ``feedback_given``); when what was taken
@@ -37,7 +38,7 @@ from integration.service.store.outcomes import _outcome_rows, _with_feedback
 from integration.service.store.tables import outcomes, rollup_marks, rollups
 
 UTC = timezone.utc
-BUILD_DAYS = 7  # days counted per transaction when the mark moves: the outcomes' lock is held that long
+BUILD_DAYS = 1  # days counted per transaction when the mark moves: outcomes' writers wait that long at most
 
 
 def midnight(day: date) -> datetime:
