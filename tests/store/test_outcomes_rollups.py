@@ -195,6 +195,13 @@ def test_a_change_made_while_a_day_is_being_counted_is_not_lost(installed):
     assert_same(store, inst_id)
 
 
+def test_an_uninstall_takes_the_rollups_with_it(installed):
+    store, inst_id = installed
+    handoff_report(store, inst_id, NOW, None)
+    counts = store.lifecycle.uninstall(inst_id, "test")
+    assert counts["rollups"] > 40 and counts["rollup_marks"] == 1 and cells(store, inst_id) == {}
+
+
 def test_rollups_another_version_counted_are_counted_again(installed):
     """A new version of Baton that counts differently never sums an older version's rows with its own."""
     store, inst_id = installed
