@@ -46,7 +46,7 @@ from sqlalchemy import insert  # noqa: E402
 
 from integration.core import suggest  # noqa: E402
 from integration.service.store import Store, Vault, outcomes  # noqa: E402
-from integration.service.reports import _quiet_gc, handoff_report  # noqa: E402
+from integration.service.reports import _quiet_gc, handoff_report, topic_labels  # noqa: E402
 from integration.service.suggestions import CASES, Suggester  # noqa: E402
 
 # intent → (ways the customer says it, {resolution type: (weight, the agent's answer)})
@@ -346,7 +346,7 @@ def report_bench(rows: int = 100_000, runs: int = 20, database: str | None = Non
         inst = store.installations.add("zendesk", "https://bench.zendesk.com", {"token": "x"})
         now = datetime.now(timezone.utc)
         _, seeded = _timed(lambda: seed_outcomes(store, inst.id, rows, now))
-        built, rebuild = _timed(lambda: store.outcomes.rebuild_rollups(inst.id, now.date()))
+        built, rebuild = _timed(lambda: store.outcomes.rebuild_rollups(inst.id, now.date(), topic_labels(inst)))
         since = now - timedelta(days=90)
         totals, cpu = [], []
         for run in range(runs + 1):
@@ -357,7 +357,7 @@ def report_bench(rows: int = 100_000, runs: int = 20, database: str | None = Non
                 cpu.append(time.process_time() - c0)
         with _quiet_gc():  # the same read and build apart, then the report from every outcome
             t0 = time.perf_counter()
-            got = store.outcomes.tallies(inst.id, now, since)
+            got = store.outcomes.tallies(inst.id, now, since, topic_labels(inst))
             t1 = time.perf_counter()
             analytics.tables(analytics.summarize(got, now, since))
             t2 = time.perf_counter()

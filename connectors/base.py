@@ -12,7 +12,7 @@ import math
 import re
 import threading
 from http.cookiejar import DefaultCookiePolicy
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -139,19 +139,39 @@ _SESSIONS: dict[str, requests.Session] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def pooled_session(base_url: str) -> requests.Session:
-    """One keep-alive session per helpdesk host and process: a fresh TCP and TLS handshake for every
-    event would cost more than the decision. It keeps no cookies: credentials travel with each
-    request, and a cookie one tenant's account set must never reach another's (all Intercom
-    workspaces share one host)."""
+def pooled_session(url: str) -> requests.Session:
+    """One keep-alive session per host (scheme, host and port of ``url``) and process: a fresh TCP
+    and TLS handshake for every event would cost more than the decision, and a tenant's URL with a
+    path (the handoff webhook) shares its host's connections instead of adding a session per URL.
+    It keeps no cookies: credentials travel with each request, and a cookie one tenant's account
+    set must never reach another's (all Intercom workspaces share one host). The environment's
+    proxy and CA settings are read once, when the session is made: requests would otherwise read
+    every environment variable on every call (a fifth of the worker's CPU, bench/pipeline.py
+    --worker --profile)."""
+    origin = _origin(url)
+    session = _SESSIONS.get(origin)
+    if session is not None:
+        return session
     with _SESSIONS_LOCK:
-        session = _SESSIONS.get(base_url)
+        session = _SESSIONS.get(origin)
         if session is None:
-            session = _SESSIONS[base_url] = requests.Session()
+            session = requests.Session()
+            # proxies (NO_PROXY honoured) and the CA bundle as requests reads them from the
+            # environment, once; credentials never come from ~/.netrc
+            found = session.merge_environment_settings(origin, {}, None, None, None)
+            session.proxies.update(found["proxies"])
+            session.verify = found["verify"] if found["verify"] is not None else True
+            session.trust_env = False
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             session.mount("https://", CheckedAdapter())  # each connection's address checked (S12)
             session.mount("http://", CheckedAdapter())
+            _SESSIONS[origin] = session
         return session
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower().rpartition('@')[2]}"
 
 
 # Where Baton may connect is checked on the address each connection actually reached, not only when
@@ -375,6 +395,38 @@ def is_bot(user_id: Any, settings: Mapping[str, Any]) -> bool:
 def takes_handoffs(user_id: Any, settings: Mapping[str, Any]) -> bool:
     """A person Baton may assign to: neither Baton's API user nor the bot."""
     return not is_baton(user_id, settings) and not is_bot(user_id, settings)
+
+
+PICKS_MAX = 500  # brands, skills or tags a roster keeps for the console's pickers (the most used tags first)
+
+
+def optional(read: Callable[[], Any], default: Any) -> Any:
+    """A read the account's plan or Baton's role may not allow (brands, skills, tags for the console's
+    pickers): its answer, else ``default`` on a 403 or a 404. A 401 still raises: the credentials no
+    longer work, which the installation's admin must hear of."""
+    try:
+        return read()
+    except ApiNotFound:
+        return default
+    except ApiUnauthorized as e:
+        if e.status != 403:
+            raise
+        return default
+
+
+def named(items: Any, kind: str = "") -> list[dict[str, str]]:
+    """``{"id", "name"}`` for each well-formed record of a helpdesk's list (a brand, a product, a
+    skill), as the roster keeps them; ``kind`` adds what kind of skill it is."""
+    out = []
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, Mapping) and item.get("id") not in (None, "") and not item.get("is_deleted"):
+            out.append({"id": str(item["id"]), "name": str(item.get("name") or item["id"]), **({"kind": kind} if kind else {})})
+    return out[:PICKS_MAX]
+
+
+def tag_names(tags: Iterable[Any]) -> list[str]:
+    """The names of a helpdesk's tags (``{"name": …}`` records), each once, in the order given."""
+    return list(dict.fromkeys(str(t["name"]) for t in tags if isinstance(t, Mapping) and t.get("name")))[:PICKS_MAX]
 
 
 def required_object(data: Any, *path: str) -> Mapping[str, Any]:

@@ -23,12 +23,14 @@ from integration.core.figures import (ALL, BOT_VERDICTS, GAP_LIMIT, GAP_MIN_RESO
                                       Rate, Report, iso_week, percentile, quantiles, report, summarize, weeks_between,
                                       wilson)
 from integration.core.tally import (ABANDONED_AFTER, BAD_RATING, HOWTO, NO_CATEGORY, NO_REASON, QUICK_HANDOFF,
-                                    SATISFIED, Row, Tally, over_causes, tally, under_causes, with_bot)
+                                    SATISFIED, SIGNAL_CATEGORIES, Row, Tally, as_topic, over_causes, tally,
+                                    under_causes, with_bot)
 
 __all__ = ["ABANDONED_AFTER", "ALL", "BAD_RATING", "BOT_VERDICTS", "GAP_LIMIT", "GAP_MIN_RESOLVED", "GAP_MINUTES",
            "HOWTO", "MIN_RATINGS", "NO_BOT_VERDICT", "NO_CATEGORY", "NO_REASON", "OVER_CAUSES", "QUICK_HANDOFF",
            "SATISFIED", "SMALL_SAMPLE", "UNDER_CAUSES", "Z95", "Answer", "BotVerdict", "Csat", "Duration", "Gap",
            "HandoffRates", "HitRate", "Knowledge", "Misjudged", "Misjudgements", "Rate", "Report", "Row", "Tally",
+           "SIGNAL_CATEGORIES", "as_topic",
            "iso_week", "over_causes", "percentile", "quantiles", "report", "summarize", "tally", "under_causes",
            "weeks_between", "wilson", "with_bot", "PERIODS", "REASONS", "NO_CATEGORY_LABEL", "category_label",
            "reason_label", "Ratings", "RATINGS", "GENERIC_RATINGS", "ratings", "period", "Column", "Table", "tables",

@@ -14,7 +14,7 @@ import operator
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 from integration.core.tally import (ABANDONED_AFTER, EVERY, KEPT, OVER, Row, Said, Tally, abandoned, add_said,
                                     first_seen, merge, tally)
@@ -287,11 +287,13 @@ class Report:
 
 
 
-def report(rows: Iterable[Row], now: datetime, since: datetime | None = None) -> Report:
+def report(rows: Iterable[Row], now: datetime, since: datetime | None = None,
+           topics: Collection[str] | None = None) -> Report:
     """Every figure over the conversations of ``rows`` first seen from ``since`` (all when None) to
-    ``now``: the rows tallied, then summarized."""
+    ``now``: the rows tallied, then summarized; with ``topics``, outcomes recorded with the old
+    reason-categories count under their topic (``tally.as_topic``)."""
     kept = rows if since is None else (r for r in rows if r["created_at"] >= since)
-    return summarize(tally(kept, now - ABANDONED_AFTER), now, since)
+    return summarize(tally(kept, now - ABANDONED_AFTER, topics), now, since)
 
 
 def summarize(tallies: Iterable[Tally], now: datetime, since: datetime | None = None) -> Report:

@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 Row = Mapping[str, Any]
 
@@ -95,6 +95,23 @@ def under_causes(row: Row, now: datetime) -> list[str]:
     causes, unanswered = kept_causes(row)
     abandoned = unanswered and now - row["created_at"] >= ABANDONED_AFTER
     return [*causes, "abandoned"] if abandoned else list(causes)
+
+
+# What a handoff's category could be before every conversation got its topic (issue 20): the signal
+# that handed it over, or the customer's segment (its reasons then hold "segment")
+SIGNAL_CATEGORIES = frozenset({"frustration", "sentiment", "explicit_request", "loop", "repeat_contact",
+                               "bot_confidence", "language", "model", "segment", "churn_risk"})
+
+
+def as_topic(row: Row, topics: Collection[str]) -> Row:
+    """An outcome recorded with the old reason-category as the current definition counts it, under its
+    topic: the first topic its reasons name, else none (a copy; other rows as they are). ``topics``: the
+    installation's topic keys (a track-only topic, which no reason names, is a current category)."""
+    category = row.get("category")
+    reasons = row.get("reasons") or ()
+    if category is None or category in topics or not (category in SIGNAL_CATEGORIES or "segment" in reasons):
+        return row
+    return {**row, "category": next((code.split(":", 1)[1] for code in reasons if code.startswith("risky_topic:")), None)}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -315,13 +332,16 @@ def add_said(mine: dict[str, Said], key: str, said: Said, sign: int = 1) -> bool
     return (said.solved_at, said.text) != (have.solved_at, have.text)  # its latest wording went: unknown
 
 
-def tally(rows: Iterable[Row], cut: datetime | None = None) -> list[Tally]:
+def tally(rows: Iterable[Row], cut: datetime | None = None, topics: Collection[str] | None = None) -> list[Tally]:
     """The conversations of ``rows`` counted per UTC day of first sight and category. With ``cut``
     (the report's now − ``ABANDONED_AFTER``), the conversations of the cut's day first seen after it
-    get a tally of their own, so "abandoned" is decided exactly for each."""
+    get a tally of their own, so "abandoned" is decided exactly for each. With ``topics``, outcomes
+    recorded with the old reason-categories count under their topic (``as_topic``)."""
     cells: dict[tuple[date, str, bool], Tally] = {}
     cut_day = cut.astimezone(UTC).date() if cut is not None else None
     for r in rows:
+        if topics is not None:
+            r = as_topic(r, topics)
         at = r["created_at"]
         day = at.astimezone(UTC).date()
         category = r.get("category") or NO_CATEGORY

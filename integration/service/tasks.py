@@ -297,7 +297,11 @@ def rollups(self: Task) -> None:
 
 @shared_task(name="baton.roll_up")
 def roll_up(inst_id: str) -> None:
-    _pipeline().store.outcomes.settle_rollups(inst_id, datetime.now(timezone.utc).date())
+    from integration.service.reports import topic_labels
+
+    store = _pipeline().store
+    store.outcomes.settle_rollups(inst_id, datetime.now(timezone.utc).date(),
+                                  topic_labels(store.installations.get(inst_id)))
 
 
 @shared_task(name="baton.reconcile", bind=True)

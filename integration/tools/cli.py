@@ -119,6 +119,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _rollups(args: argparse.Namespace) -> int:
     """``rollups``: the day each installation's rollups end; ``--rebuild``: count them all again."""
+    from integration.service.reports import topic_labels
     from integration.service.store import utcnow
 
     store = _store()
@@ -130,7 +131,7 @@ def _rollups(args: argparse.Namespace) -> int:
     today = utcnow().date()
     for inst_id in ids:
         if args.rebuild:
-            rows = store.outcomes.rebuild_rollups(inst_id, today)
+            rows = store.outcomes.rebuild_rollups(inst_id, today, topic_labels(store.installations.get(inst_id)))
             print(f"{inst_id}: {rows} rollup rows, every day before {today:%Y-%m-%d} (UTC) counted again")
             continue
         through, rows = store.outcomes.rollups_end(inst_id)

@@ -17,6 +17,27 @@ def test_credentials_are_encrypted_at_rest_and_decrypt_on_read(store):
     assert again.credentials == {"email": "a@acme.com", "token": "tok-123"}
     assert again.webhook_secret == "whsec-abc" and again.settings == {"api_user_id": "9"}
 
+def test_secrets_are_decrypted_once_per_installation_and_again_after_a_change_or_rotation(store, monkeypatch):
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"token": "tok-1"}, webhook_secret="whsec-1")
+    opened: list[str] = []
+    decrypt = store.vault.decrypt
+    monkeypatch.setattr(store.vault, "decrypt", lambda token: opened.append(token) or decrypt(token))
+    for _ in range(3):  # every event reads its installation: one decryption of each secret in all
+        assert store.installations.get(inst.id).credentials == {"token": "tok-1"}
+    assert len(opened) <= 2
+    store.installations.update(inst.id, credentials={"token": "tok-2"})  # the admin reconnected
+    assert store.installations.get(inst.id).credentials == {"token": "tok-2"}
+    opened.clear()
+    assert store.installations.rotate_secrets() == 1  # new tokens (here under the same key): read afresh, once
+    assert store.installations.get(inst.id).webhook_secret == "whsec-1"
+    store.installations.get(inst.id)
+    assert len(opened) <= 4  # the rotation's own two, then one read of each new token
+    store.installations.get(inst.id).credentials["token"] = "changed by a caller"
+    assert store.installations.get(inst.id).credentials == {"token": "tok-2"}  # a caller's copy, not the kept one
+    store.lifecycle.uninstall(inst.id, "admin")
+    assert store.installations.get(inst.id).credentials == {}
+
+
 def test_generated_webhook_secrets_have_256_bits(store):
     a = store.installations.add("zendesk", "https://a", {})
     b = store.installations.add("zendesk", "https://b", {})

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from sqlalchemy import Text, cast, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.schema import Table
 
@@ -34,9 +35,11 @@ class Repository:
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True, future=True)
+    engine = create_engine(url, pool_pre_ping=url.startswith("sqlite"), future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:  # a connection the server dropped (a restart) is replaced before use, without a transaction of its own
+        event.listen(engine, "checkout", _ping_in_transaction)
     return engine
 
 
@@ -46,6 +49,19 @@ def _driver(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _ping_in_transaction(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's ``pool_pre_ping`` pings PostgreSQL in autocommit: every checkout commits a
+    transaction of its own, as many as the work itself (bench/load.py counted 4 commits per
+    webhook, half of them pings). This ping opens the transaction the checkout's work then uses
+    (the DBAPI begins implicitly), so it commits or rolls back with it; a dead connection is
+    replaced (DisconnectionError: the pool connects anew and pings again)."""
+    try:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    except Exception as e:  # the server went away: this connection is of no use
+        raise DisconnectionError(str(e)) from e
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:

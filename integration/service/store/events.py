@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from integration.core import limits
 from integration.core.codec import conversation_to_json
 from integration.core.model import Conversation, Decision, Event, Installation, Plan, State, utc
 from integration.service.store.base import Repository, _dialect_insert, _insert_or_ignore, _upsert, plan_from_json, plan_to_json, utcnow
 from integration.service.store.decisions import _decision_values
-from integration.service.store.installations import _INSTALLATION, _flag, _rate_limit, _unprefixed, installation_from_row
 from integration.service.store import outcomes_rollups
+from integration.service.store.installations import (_INSTALLATION, Vault, _flag, _rate_limit, _unprefixed,
+                                                       installation_from_row)
 from integration.service.store.outcomes import _observe
 from integration.service.store.tables import conversations, decisions, events, installations, outbox, rosters
 
@@ -49,6 +51,7 @@ class EventContext:
     escalated_at: datetime | None = None  # when the conversation was last handed over
     messages_at_handoff: int | None = None  # the customer's messages then: later ones are new to the agent
     recent_writes: int | None = None  # write-backs sent to the ticket since ``writes_since`` (the loop breaker)
+    seen_at: datetime | None = None  # the ticket's update stamp as Baton last read it
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Outcome:
     # held with its installation after a 429: parked for the drain, which lets one probe go at
     # Retry-After and the rest once it answers (never a countdown, however short the wait)
     held: bool = False
+    seen_at: datetime | None = None  # the ticket's update stamp in the read this outcome was decided on
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,10 @@ class ConversationMoved(RuntimeError):
 
 
 class EventRepository(Repository):
+    def __init__(self, engine: Engine, vault: Vault):
+        super().__init__(engine, vault)
+        self._rosters: dict[str, tuple[datetime, Mapping[str, Any]]] = {}  # installation → (synced_at, data)
+
     # events: the web tier's one transaction per delivery
 
     def receive(self, ev: Event, now: datetime | None = None) -> tuple[int, str, bool]:
@@ -113,7 +121,8 @@ class EventRepository(Repository):
         with self.engine.begin() as conn:
             rid = _insert_or_ignore(conn, events, ("installation_id", "key"), dict(
                 installation_id=ev.installation_id, key=ev.key, kind=ev.kind, ticket_id=ev.ticket_id,
-                actor_id=ev.actor_id, status="enqueued", attempts=0, received_at=now, queued_at=now))
+                actor_id=ev.actor_id, status="enqueued", attempts=0, received_at=now, queued_at=now,
+                changed_at=ev.changed_at))
             if rid is not None:
                 return rid, "enqueued", True
             row = conn.execute(select(events.c.id, events.c.status).where(
@@ -221,7 +230,8 @@ class EventRepository(Repository):
                 select(events, installations.c.provider, *_INSTALLATION, conversations.c.state.label("conversation_state"),
                        conversations.c.escalated_at.label("conversation_escalated_at"),
                        conversations.c.customer_messages.label("conversation_customer_messages"),
-                       rosters.c.data.label("roster"), rosters.c.synced_at.label("roster_synced_at"))
+                       conversations.c.seen_at.label("conversation_seen_at"),
+                       rosters.c.synced_at.label("roster_synced_at"))
                 .outerjoin(installations, installations.c.id == events.c.installation_id)
                 .outerjoin(conversations, (conversations.c.installation_id == events.c.installation_id)
                            & (conversations.c.ticket_id == events.c.ticket_id))
@@ -233,16 +243,29 @@ class EventRepository(Repository):
             inst = installation_from_row(self.vault, _unprefixed(r)) if r["provider"] is not None else None
             state = State(r["conversation_state"]) if r["conversation_state"] else State.BOT
             stats: dict[str, tuple[int, list[float]]] = {}
-            earlier = 0
+            earlier, roster = 0, MappingProxyType({})
             if for_decision and inst is not None and state not in (State.ESCALATED, State.ASSIGNED):
+                roster = self._roster_as_of(conn, inst.id, utc(r["roster_synced_at"]))
                 stats = _group_stats(conn, inst.id)
                 earlier = conn.execute(select(func.count()).select_from(outbox).where(
                     outbox.c.installation_id == inst.id, outbox.c.ticket_id == row.event.ticket_id)).scalar_one()
             recent = (_writes_to_ticket(conn, inst.id, row.event.ticket_id, writes_since)
                       if writes_since is not None and inst is not None else None)
-        return EventContext(row, inst, state, utc(r["i_rate_limited_until"]), dict(r["roster"] or {}),
+        return EventContext(row, inst, state, utc(r["i_rate_limited_until"]), roster,
                             utc(r["roster_synced_at"]), stats, int(earlier), utc(r["conversation_escalated_at"]),
-                            r["conversation_customer_messages"], recent)
+                            r["conversation_customer_messages"], recent, utc(r["conversation_seen_at"]))
+
+    def _roster_as_of(self, conn: Connection, inst_id: str, synced: datetime | None) -> Mapping[str, Any]:
+        """The installation's roster as synced at ``synced``, read from the database only when this
+        process has not kept that version: a sync writes a new ``synced_at``, so the kept copy is
+        never older than the row (and the sync itself runs when it is older than ROSTER_FRESH)."""
+        if synced is None:
+            return {}
+        kept = self._rosters.get(inst_id)
+        if kept is None or kept[0] != synced:
+            data = conn.execute(select(rosters.c.data).where(rosters.c.installation_id == inst_id)).scalar()
+            kept = self._rosters[inst_id] = (synced, MappingProxyType(dict(data or {})))
+        return kept[1]  # shared by this process's events: read, never changed (routing builds its own)
 
     def commit(self, ctx: EventContext, outcome: Outcome, now: datetime, lease: timedelta) -> OutboxRow | None:
         """Write one event's outcome in one transaction. A new plan is stored already claimed by the
@@ -262,15 +285,19 @@ class EventRepository(Repository):
                 _flag(conn, ev.installation_id, outcome.flag)
             if outcome.rate_limited_until:
                 _rate_limit(conn, ev.installation_id, outcome.rate_limited_until)
+            key = dict(installation_id=ev.installation_id, ticket_id=ev.ticket_id)
+            seen = {"seen_at": outcome.seen_at} if outcome.seen_at else {}
             if outcome.state is not None:
-                state: dict[str, Any] = {"state": outcome.state.value, "updated_at": now}
-                key = dict(installation_id=ev.installation_id, ticket_id=ev.ticket_id)
+                state: dict[str, Any] = {"state": outcome.state.value, "updated_at": now, **seen}
                 if outcome.state is State.ESCALATED:
                     state.update(group_id=outcome.escalated_to, escalated_at=now, first_reply_at=None,
                                  customer_messages=outcome.customer_messages)
                     _hand_over(conn, key, ctx.state, state)
                 else:
                     _upsert(conn, conversations, ("installation_id", "ticket_id"), key, state)
+            elif seen:  # the state stays; the next event of a change this read saw reads nothing
+                _upsert(conn, conversations, ("installation_id", "ticket_id"), key, {**seen, "updated_at": now},
+                        insert_only={"state": ctx.state.value})
             if outcome.first_reply:
                 conn.execute(update(conversations).where(
                     conversations.c.installation_id == ev.installation_id, conversations.c.ticket_id == ev.ticket_id,
@@ -425,7 +452,8 @@ def _writes_to_ticket(conn: Connection, inst_id: str, ticket_id: str, since: dat
 
 
 def _event_row(r: Mapping[str, Any]) -> EventRow:
-    ev = Event(r["provider"] or "", r["installation_id"], r["key"], r["kind"], r["ticket_id"], r["actor_id"])
+    ev = Event(r["provider"] or "", r["installation_id"], r["key"], r["kind"], r["ticket_id"], r["actor_id"],
+               changed_at=utc(r["changed_at"]))
     return EventRow(r["id"], ev, r["status"], r["attempts"], utc(r["received_at"]))  # type: ignore[arg-type]
 
 

@@ -33,6 +33,8 @@ class Vault:
         if not parts:
             raise ValueError("BATON_SECRET_KEY is not set: generate one with python -m integration secret-key")
         self._fernet = MultiFernet([Fernet(k) for k in parts])
+        # installation → (credentials token, secret token, credentials, secret): see ``opened``
+        self._opened: dict[str, tuple[str, str, dict[str, str], str]] = {}
 
     def encrypt(self, text: str) -> str:
         return self._fernet.encrypt(text.encode()).decode()
@@ -43,6 +45,19 @@ class Vault:
         except InvalidToken as e:
             raise SecretsUnreadable("cannot decrypt a stored secret: wrong BATON_SECRET_KEY?") from e
 
+    def opened(self, inst_id: str, credentials: str, secret: str) -> tuple[dict[str, str], str]:
+        """An installation's credentials and webhook secret, decrypted once per process: kept with
+        the tokens they came from, so a change or a rotation (new tokens) decrypts again and drops
+        what the old tokens held; an uninstall drops them (:meth:`forget`)."""
+        held = self._opened.get(inst_id)
+        if held is None or held[0] != credentials or held[1] != secret:
+            held = (credentials, secret, json.loads(self.decrypt(credentials)), self.decrypt(secret))
+            self._opened[inst_id] = held
+        return dict(held[2]), held[3]  # the caller's own copy of the credentials
+
+    def forget(self, inst_id: str) -> None:
+        self._opened.pop(inst_id, None)
+
     def rotate(self, token: str) -> str:
         try:
             return self._fernet.rotate(token.encode()).decode()
@@ -51,11 +66,11 @@ class Vault:
 
 
 def installation_from_row(vault: Vault, row: Mapping[str, Any]) -> Installation:
+    credentials, secret = vault.opened(row["id"], row["credentials"], row["webhook_secret"])
     return Installation(
-        id=row["id"], provider=row["provider"], base_url=row["base_url"],
-        credentials=json.loads(vault.decrypt(row["credentials"])),
-        webhook_secret=vault.decrypt(row["webhook_secret"]),
-        settings=row["settings"], rules=row["rules"], status=row["status"], rules_version=row["rules_version"],
+        id=row["id"], provider=row["provider"], base_url=row["base_url"], credentials=credentials,
+        webhook_secret=secret, settings=row["settings"], rules=row["rules"], status=row["status"],
+        rules_version=row["rules_version"],
     )
 
 

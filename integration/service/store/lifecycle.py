@@ -127,6 +127,7 @@ class LifecycleRepository(Repository):
                 rules_version=None, rate_limited_until=None, status="uninstalled",
                 status_reason=f"uninstalled by {actor}"))
             _audit(conn, inst_id, actor, "uninstall", {"deleted": counts}, now)
+        self.vault.forget(inst_id)
         return counts
 
     def erase_customer(self, inst_id: str, email: str | None = None, customer_id: str | None = None,

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from integration.core.model import utc
-from integration.core.tally import NO_CATEGORY, Tally
+from integration.core.tally import Tally
 from integration.service.store.base import Repository, utcnow
 from integration.service.store.tables import feedback, outcomes, rollup_marks, rollups
 
@@ -39,25 +39,26 @@ class OutcomeRepository(Repository):
 
     # the analytics' rollups (outcomes_rollups.py)
 
-    def tallies(self, inst_id: str, now: datetime, since: datetime | None) -> list[Tally]:
+    def tallies(self, inst_id: str, now: datetime, since: datetime | None, topics: Collection[str]) -> list[Tally]:
         """What a report of the conversations first seen since ``since`` sums: the closed days'
-        rollups (counting the days closed since the last report) and the open days' outcomes."""
+        rollups (counting the days closed since the last report) and the open days' outcomes;
+        ``topics``, the installation's topic keys (an old reason-category counts under a topic)."""
         from integration.service.store import outcomes_rollups
 
-        return outcomes_rollups.tallies(self.engine, inst_id, now, since)
+        return outcomes_rollups.tallies(self.engine, inst_id, now, since, topics)
 
-    def settle_rollups(self, inst_id: str, today: date) -> date:
+    def settle_rollups(self, inst_id: str, today: date, topics: Collection[str]) -> date:
         """Count the days before ``today`` not counted yet (a report does it too; beat does it hourly
         so that no request waits for it); the day the rollups now end."""
         from integration.service.store import outcomes_rollups
 
-        return outcomes_rollups.settle(self.engine, inst_id, today)
+        return outcomes_rollups.settle(self.engine, inst_id, today, topics)
 
-    def rebuild_rollups(self, inst_id: str, today: date) -> int:
+    def rebuild_rollups(self, inst_id: str, today: date, topics: Collection[str]) -> int:
         """Count every day before ``today`` again from the outcomes; the rollup rows written."""
         from integration.service.store import outcomes_rollups
 
-        return outcomes_rollups.rebuild(self.engine, inst_id, today)
+        return outcomes_rollups.rebuild(self.engine, inst_id, today, topics)
 
     def rollups_end(self, inst_id: str) -> tuple[date | None, int]:
         """The day the installation's rollups end (None: none yet) and how many rows they are."""
@@ -100,13 +101,13 @@ _OUTCOME_TIMES = ("created_at", "escalated_at", "assigned_at", "first_agent_repl
 
 
 def _outcome_rows(conn: Connection, inst_id: str, since: datetime | None, before: datetime | None = None,
-                  category: str | None = None, ticket_id: str | None = None) -> list[dict[str, Any]]:
+                  ticket_id: str | None = None) -> list[dict[str, Any]]:
     """An installation's outcomes as plain dicts of ``_OUTCOME_FIGURES``, read through the driver:
     SQLAlchemy's per-row type processing cost twice the report itself. SQLite returns its stored
     text (times as "YYYY-MM-DD HH:MM:SS.ffffff" UTC, JSON, 0/1), PostgreSQL typed values; both
     become what the table's types say. The reasons repeat a handful of combinations: each is
     decoded once (the rows share the list; nobody changes it). First seen from ``since`` and before
-    ``before``; of one ``category`` (``tally.NO_CATEGORY``: none), or one ticket, when given."""
+    ``before``; of one ticket when given."""
     names = list(_OUTCOME_FIGURES)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     picked = ", ".join("CAST(reasons AS TEXT)" if n == "reasons" else n for n in names)  # decoded here, once each
@@ -119,11 +120,6 @@ def _outcome_rows(conn: Connection, inst_id: str, since: datetime | None, before
     if ticket_id is not None:
         sql += f" AND ticket_id = {mark}"
         params += (ticket_id,)
-    if category == NO_CATEGORY:
-        sql += " AND (category IS NULL OR category = '')"
-    elif category is not None:
-        sql += f" AND category = {mark}"
-        params += (category,)
     result = conn.exec_driver_sql(sql + " ORDER BY created_at", params)
     rows = [dict(zip(names, r)) for r in result.all()]
     decoded: dict[str, Any] = {}

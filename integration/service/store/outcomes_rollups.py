@@ -1,11 +1,13 @@
-"""The outcomes' rollups for the analytics (issue 22): each closed UTC day's tallies (``integration.core.tally``) of an
-installation, one row per day and category, so a report sums a few hundred rows instead of reading
-a hundred thousand outcomes.
+"""The outcomes' rollups for the analytics (issue 22): each closed UTC day's tallies
+(``integration.core.tally``) of an installation, one row per day and category, so a report sums a
+few hundred rows instead of reading a hundred thousand outcomes.
 
 - ``rollup_marks.through``: every day before it is in ``rollups``; the days from it on are counted
   from the outcomes when a report asks (``tallies``). Beat's hourly ``baton.roll_up`` moves the mark
   past each day that closed, or the first report after it does (``settle``), a day per transaction;
-  ``python -m integration rollups --rebuild`` counts them all again.
+  ``python -m integration rollups --rebuild`` counts them all again. The mark keeps the topics the
+  rows were counted with (an old reason-category counts under a topic, ``tally.as_topic``): a
+  report with other topics has every day counted again.
 - An outcome of a day before the mark is changed in the transaction that changes it (a late CSAT,
   a reopen, a solve, the agents' feedback): its tally before the change is taken away from its
   day's row and its tally after is added (``record``, ``feedback_given``); when what was taken
@@ -26,7 +28,7 @@ from __future__ import annotations
 import functools
 import json
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 from sqlalchemy import TextClause, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
@@ -112,7 +114,7 @@ def feedback_given(conn: Connection, inst_id: str, ticket_id: str, feedback_id: 
 def recount_tickets(conn: Connection, inst_id: str, tickets: Iterable[str]) -> None:
     """Count again the counted days of these conversations (their text was blanked)."""
     ids = sorted(set(tickets))
-    through = _hold(conn, inst_id, exclusive=True)
+    through, topics = _hold(conn, inst_id, exclusive=True)
     if through is None or not ids:
         return
     days: set[date] = set()
@@ -121,7 +123,7 @@ def recount_tickets(conn: Connection, inst_id: str, tickets: Iterable[str]) -> N
             outcomes.c.installation_id == inst_id, outcomes.c.ticket_id.in_(ids[start:start + 500]),
             outcomes.c.created_at < through)))
     for day in sorted(days):
-        _write_days(conn, inst_id, day, day + timedelta(days=1), replace=True)
+        _write_days(conn, inst_id, day, day + timedelta(days=1), topics, replace=True)
 
 
 def _one(conn: Connection, inst_id: str, ticket_id: str, before_id: int | None = None) -> dict[str, Any] | None:
@@ -132,11 +134,9 @@ def _one(conn: Connection, inst_id: str, ticket_id: str, before_id: int | None =
 def _move(conn: Connection, inst_id: str, ticket_id: str, before: Mapping[str, Any] | None,
           after: Mapping[str, Any] | None) -> None:
     """One conversation's tally goes from ``before`` to ``after`` in its day's rows."""
-    old = {(t.day, t.category): t for t in tally([before] if before else [])}
-    new = {(t.day, t.category): t for t in tally([after] if after else [])}
-    if not old and not new:
-        return
-    _hold(conn, inst_id)
+    _, topics = _hold(conn, inst_id)
+    old = {(t.day, t.category): t for t in tally([before] if before else [], topics=topics)}
+    new = {(t.day, t.category): t for t in tally([after] if after else [], topics=topics)}
     for day, category in sorted(old.keys() | new.keys()):
         row = conn.execute(select(rollups.c.figures).where(*_cell(inst_id, day, category)).with_for_update()).first()
         if row is None:  # a day and category with nothing counted yet: made here, or by another writer meanwhile
@@ -151,8 +151,8 @@ def _move(conn: Connection, inst_id: str, ticket_id: str, before: Mapping[str, A
         except ValueError:  # counted by another version of Baton
             cell = None
         if cell is None or not cell.replace(old.get((day, category)), new.get((day, category))):
-            again = _count(conn, inst_id, day, day + timedelta(days=1), category)  # under this row's lock
-            cell = again[0] if again else Tally(day, category, midnight(day))
+            again = [t for t in _count(conn, inst_id, day, day + timedelta(days=1), topics) if t.category == category]
+            cell = again[0] if again else Tally(day, category, midnight(day))  # counted again under this row's lock
         _save(conn, inst_id, cell)
 
 
@@ -171,23 +171,26 @@ def _save(conn: Connection, inst_id: str, cell: Tally) -> None:
         conn.execute(delete(rollups).where(*where))
 
 
-def _hold(conn: Connection, inst_id: str, exclusive: bool = False) -> datetime | None:
-    """The installation's mark, held against a recount of whole days (shared) or held alone."""
-    q = select(rollup_marks.c.through).where(rollup_marks.c.installation_id == inst_id)
+def _hold(conn: Connection, inst_id: str, exclusive: bool = False) -> tuple[datetime | None, list[str] | None]:
+    """The installation's mark and the topics its rollups were counted with, held against a recount
+    of whole days (shared) or held alone."""
+    q = select(rollup_marks.c.through, rollup_marks.c.topics).where(rollup_marks.c.installation_id == inst_id)
     q = q.with_for_update(read=not exclusive) if conn.dialect.name == "postgresql" else q
-    return utc(conn.execute(q).scalar())
+    row = conn.execute(q).first()
+    return (utc(row[0]), row[1]) if row is not None else (None, None)
 
 
-def _count(conn: Connection, inst_id: str, start: date, end: date, category: str | None = None) -> list[Tally]:
-    """The tallies of the days from ``start`` to ``end`` (excluded), of one category when given."""
+def _count(conn: Connection, inst_id: str, start: date, end: date, topics: list[str] | None) -> list[Tally]:
+    """The tallies of the days from ``start`` to ``end`` (excluded)."""
     since, before = midnight(start), midnight(end)
-    rows = _outcome_rows(conn, inst_id, since, before, category=category)
-    return tally(_with_feedback(conn, inst_id, rows, since, before))
+    rows = _outcome_rows(conn, inst_id, since, before)
+    return tally(_with_feedback(conn, inst_id, rows, since, before), topics=topics)
 
 
-def _write_days(conn: Connection, inst_id: str, start: date, end: date, replace: bool = False) -> None:
+def _write_days(conn: Connection, inst_id: str, start: date, end: date, topics: list[str] | None,
+                replace: bool = False) -> None:
     """Count the days from ``start`` to ``end`` (excluded) again and keep exactly those rows."""
-    counted = _count(conn, inst_id, start, end)
+    counted = _count(conn, inst_id, start, end, topics)
     if replace:
         conn.execute(delete(rollups).where(rollups.c.installation_id == inst_id, rollups.c.day >= start,
                                            rollups.c.day < end))
@@ -198,44 +201,54 @@ def _write_days(conn: Connection, inst_id: str, start: date, end: date, replace:
 
 # the mark: counting closed days
 
-def settle(engine: Engine, inst_id: str, today: date) -> date:
-    """Count every day before ``today`` not counted yet; the day the rollups now end (``today``, or
-    later when a report of a later day moved it already)."""
+def settle(engine: Engine, inst_id: str, today: date, topics: Collection[str]) -> date:
+    """Count every day before ``today`` not counted yet, with the installation's ``topics`` (rollups
+    counted with other topics are counted again); the day the rollups now end (``today``, or later
+    when a report of a later day moved it already)."""
+    keys = sorted(topics)
     with engine.connect() as conn:
-        through = utc(conn.execute(select(rollup_marks.c.through)
-                                   .where(rollup_marks.c.installation_id == inst_id)).scalar())
-    if through is not None and _day(through) >= today:
+        mark = conn.execute(select(rollup_marks.c.through, rollup_marks.c.topics)
+                            .where(rollup_marks.c.installation_id == inst_id)).first()
+    through, counted_with = (utc(mark[0]), mark[1]) if mark is not None else (None, None)
+    if through is not None and counted_with == keys and _day(through) >= today:
         return _day(through)
     while True:
         with engine.begin() as conn:
-            through = _lock_for_counting(conn, inst_id)
+            through, counted_with = _lock_for_counting(conn, inst_id)
+            if through is not None and counted_with != keys:  # the topics changed: every day again
+                _forget(conn, inst_id)
+                through = None
             if through is None:
                 first = conn.execute(select(func.min(outcomes.c.created_at))
                                      .where(outcomes.c.installation_id == inst_id)).scalar()
                 start = min(_day(utc(first)), today) if first is not None else today
             else:
                 start = _day(through)
-            if start >= today:
-                _set_mark(conn, inst_id, max(start, today), through is None)
-                return max(start, today)
-            end = min(today, start + timedelta(days=BUILD_DAYS))
-            _write_days(conn, inst_id, start, end, replace=True)
-            _set_mark(conn, inst_id, end, through is None)
+            end = min(today, start + timedelta(days=BUILD_DAYS)) if start < today else start
+            if start < today:
+                _write_days(conn, inst_id, start, end, keys, replace=True)
+            _set_mark(conn, inst_id, end, keys)
+            if end >= today:
+                return end
 
 
-def rebuild(engine: Engine, inst_id: str, today: date) -> int:
+def rebuild(engine: Engine, inst_id: str, today: date, topics: Collection[str]) -> int:
     """Forget the installation's rollups and count every closed day again; the rows written."""
     with engine.begin() as conn:
         _lock_for_counting(conn, inst_id)
-        conn.execute(delete(rollups).where(rollups.c.installation_id == inst_id))
-        conn.execute(delete(rollup_marks).where(rollup_marks.c.installation_id == inst_id))
-    settle(engine, inst_id, today)
+        _forget(conn, inst_id)
+    settle(engine, inst_id, today, topics)
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(rollups)
                                 .where(rollups.c.installation_id == inst_id)).scalar_one())
 
 
-def _lock_for_counting(conn: Connection, inst_id: str) -> datetime | None:
+def _forget(conn: Connection, inst_id: str) -> None:
+    conn.execute(delete(rollups).where(rollups.c.installation_id == inst_id))
+    conn.execute(delete(rollup_marks).where(rollup_marks.c.installation_id == inst_id))
+
+
+def _lock_for_counting(conn: Connection, inst_id: str) -> tuple[datetime | None, list[str] | None]:
     """Wait for every transaction writing outcomes and keep new ones out until this one ends (one
     counter at a time); the mark as it is then."""
     if conn.dialect.name == "postgresql":
@@ -246,32 +259,30 @@ def _lock_for_counting(conn: Connection, inst_id: str) -> datetime | None:
     return _hold(conn, inst_id, exclusive=True)
 
 
-def _set_mark(conn: Connection, inst_id: str, day: date, new: bool) -> None:
-    if new:
-        conn.execute(_dialect_insert(conn, rollup_marks).values(installation_id=inst_id, through=midnight(day))
-                     .on_conflict_do_update(index_elements=["installation_id"], set_={"through": midnight(day)}))
-    else:
-        conn.execute(update(rollup_marks).where(rollup_marks.c.installation_id == inst_id)
-                     .values(through=midnight(day)))
+def _set_mark(conn: Connection, inst_id: str, day: date, topics: list[str]) -> None:
+    values = {"through": midnight(day), "topics": topics}
+    conn.execute(_dialect_insert(conn, rollup_marks).values(installation_id=inst_id, **values)
+                 .on_conflict_do_update(index_elements=["installation_id"], set_=values))
 
 
 # reading: the tallies of a report
 
-def tallies(engine: Engine, inst_id: str, now: datetime, since: datetime | None) -> list[Tally]:
+def tallies(engine: Engine, inst_id: str, now: datetime, since: datetime | None, topics: Collection[str]) -> list[Tally]:
     """The tallies of the conversations first seen from ``since`` (all when None): the rollups of the
     counted days, and from the outcomes the days after them, the part of ``since``'s day from
-    ``since`` on, and the day ``ABANDONED_AFTER`` before ``now`` split at that instant."""
+    ``since`` on, and the day ``ABANDONED_AFTER`` before ``now`` split at that instant. ``topics``:
+    the installation's topic keys (``tally.as_topic``)."""
     cut = now - ABANDONED_AFTER
     partial = {_day(t) for t in (since, cut) if t is not None and t != midnight(_day(t))}
     first = _day(since) if since is not None else None
-    through = settle(engine, inst_id, _day(now))
+    through = settle(engine, inst_id, _day(now), topics)
     with engine.connect() as conn:
         try:
             stored = _stored(conn, inst_id, first, through)
         except ValueError:  # counted by another version of Baton: count them again
             conn.rollback()
             through = _day(now)
-            rebuild(engine, inst_id, through)
+            rebuild(engine, inst_id, through, topics)
             stored = _stored(conn, inst_id, first, through)
         ranges = [(midnight(through), None)] + [(midnight(d), midnight(d + timedelta(days=1)))
                                                 for d in sorted(partial) if d < through]
@@ -280,7 +291,7 @@ def tallies(engine: Engine, inst_id: str, now: datetime, since: datetime | None)
             start = max(start, since) if since is not None else start
             if end is None or start < end:
                 live += _with_feedback(conn, inst_id, _outcome_rows(conn, inst_id, start, end), start, end)
-    return [t for t in stored if t.day not in partial] + tally(live, cut)
+    return [t for t in stored if t.day not in partial] + tally(live, cut, sorted(topics))
 
 
 def _stored(conn: Connection, inst_id: str, first: date | None, through: date) -> list[Tally]:

@@ -45,6 +45,7 @@ events = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("queued_at", DateTime(timezone=True)),
     Column("processed_at", DateTime(timezone=True)),
+    Column("changed_at", DateTime(timezone=True)),  # the ticket's stamp after this change, when the event tells it (0009)
     UniqueConstraint("installation_id", "key", name="uq_events_installation_key"),
     Index("ix_events_status", "status", "received_at"),
     Index("ix_events_ticket", "installation_id", "ticket_id"),  # the reconciliation: what Baton heard of a ticket
@@ -60,6 +61,7 @@ conversations = Table(
     Column("first_reply_at", DateTime(timezone=True)),  # a person first answered after the handoff
     Column("customer_messages", Integer),  # the customer's messages when it was handed over
     Column("sla_at", DateTime(timezone=True)),  # nobody answered within the SLA: re-routed then (once)
+    Column("seen_at", DateTime(timezone=True)),  # the ticket's update stamp as Baton last read it (0009)
 )
 # decisions.py: what was decided, and the agents' feedback on it
 decisions = Table(
@@ -145,7 +147,7 @@ outcomes = Table(
     Column("bot_verdict", String(32)),  # the helpdesk's AI agent's own verdict (model.BOT_VERDICTS)
     Index("ix_outcomes_recent", "installation_id", "created_at"),
 )
-# outcomes_rollups.py: the analytics' counts of each closed UTC day and category (0009)
+# outcomes_rollups.py: the analytics' counts of each closed UTC day and category (0010)
 rollups = Table(
     "rollups", metadata,
     Column("installation_id", String(64), primary_key=True),
@@ -157,6 +159,7 @@ rollup_marks = Table(
     "rollup_marks", metadata,
     Column("installation_id", String(64), primary_key=True),
     Column("through", DateTime(timezone=True), nullable=False),  # every day before this one is in rollups
+    Column("topics", JSON),  # the installation's topic keys they were counted with (tally.as_topic)
 )
 # rules.py
 audit = Table(

@@ -1,17 +1,18 @@
 """The analytics' rollups (issue 22): the counts of each closed UTC day and category of an
 installation's conversations (``integration.core.tally``), kept as rows so the report sums a few
 hundred of them instead of reading every outcome; and per installation the day they are complete up
-to. Built by ``python -m integration rollups --rebuild`` or by the first report after a day closes;
-kept up to date in the transaction that changes an outcome of a closed day.
+to, with the topics they were counted with (an outcome of an old reason-category counts under a
+topic). Built by beat, the first report after a day closes or ``python -m integration rollups
+--rebuild``; kept up to date in the transaction that changes an outcome of a closed day.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -28,6 +29,7 @@ def upgrade() -> None:
         "rollup_marks",
         sa.Column("installation_id", sa.String(64), primary_key=True),
         sa.Column("through", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("topics", sa.JSON),
     )
 
 
