@@ -55,7 +55,8 @@ def test_the_app_factory_builds_the_celery_app_from_the_settings(tmp_path):
     celery = app.extensions["celery"]
     assert isinstance(celery, Celery) and celery.conf.broker_url == "redis://127.0.0.1:1/5"
     assert celery.conf.beat_schedule["baton-drain"]["schedule"] == 7
-    assert {"baton.process_event", "baton.deliver", "baton.drain"} <= set(celery.tasks)
+    assert {"baton.process_event", "baton.deliver", "baton.drain", "baton.roll_up"} <= set(celery.tasks)
+    assert celery.conf.beat_schedule["baton-rollups"]["task"] == "baton.rollups"
     # sessions are signed with their own key, never with the key that encrypts credentials
     assert app.config["SECRET_KEY"] and app.config["SECRET_KEY"] != settings.secret_key
 

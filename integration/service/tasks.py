@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Callable
 
@@ -71,6 +71,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "baton-reconcile": {"task": "baton.reconcile", "schedule": settings.reconcile_seconds},
             # customer text older than each installation's retention is removed (README "Data lifecycle")
             "baton-retention": {"task": "baton.retention", "schedule": RETENTION_SECONDS},
+            # the analytics count each day that closed here, not in the first report's request (README "Rollups")
+            "baton-rollups": {"task": "baton.rollups", "schedule": RETENTION_SECONDS},
         },
     }
 
@@ -284,6 +286,22 @@ def retain(inst_id: str) -> None:
     counts = _pipeline().store.lifecycle.apply_retention(inst_id)
     if any(counts.values()):
         log.info("tasks.retention", extra={"installation": inst_id, **counts})
+
+
+@shared_task(name="baton.rollups", bind=True)
+def rollups(self: Task) -> None:
+    """One task per installation, as the retention's."""
+    for inst_id in _pipeline().store.lifecycle.retained_installations():
+        self.app.send_task("baton.roll_up", (inst_id,))
+
+
+@shared_task(name="baton.roll_up")
+def roll_up(inst_id: str) -> None:
+    from integration.service.reports import topic_labels
+
+    store = _pipeline().store
+    store.outcomes.settle_rollups(inst_id, datetime.now(timezone.utc).date(),
+                                  topic_labels(store.installations.get(inst_id)))
 
 
 @shared_task(name="baton.reconcile", bind=True)
