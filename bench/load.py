@@ -348,7 +348,7 @@ class RedisMonitor:
               f"{inside / n:.1f} more run inside scripts, {(sent + inside) / n:.1f} executed")
         for owner in ("kombu", "baton-queue", "guard", "other"):
             s, i = self.counts.get((owner, "sent"), 0), self.counts.get((owner, "script"), 0)
-            top = sorted(((c, name) for (o, name), c in self.commands.items() if o == owner), reverse=True)[:8]
+            top = sorted(((c, name) for (o, name), c in self.commands.items() if o == owner), reverse=True)[:12]
             print(f"  {owner:<12} sent {s / n:5.2f}  in scripts {i / n:5.2f}   "
                   + ", ".join(f"{name} {c / n:.2f}" for c, name in top))
 
@@ -359,6 +359,8 @@ def _owner(name: str, args: list[str]) -> str:
         key = args[2] if len(args) > 2 and args[1] != "0" else ""
     elif name in ("BRPOP", "BLPOP", "PUBLISH", "SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE"):
         return "kombu"
+    elif name in ("LINDEX", "HMGET", "ZRANGE") and args and args[0] in ("celery", "baton.bulk", "unacked", "unacked_index"):
+        return "baton-queue"  # the drain looking into kombu's queues and unacked messages (kombu never does)
     else:
         key = args[0] if args else ""
     if key.startswith("baton:guard:"):

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import pytest
 import redis
+from redis.commands.core import Script
 
 import connectors
 from integration.core.contract import ApiHostError, ApiNotFound, ApiRateLimited, CircuitOpen
@@ -209,7 +210,11 @@ def test_a_call_asks_redis_once_and_its_answer_nothing_unless_it_changes_the_sta
     client = Counting.from_url(REDIS_URL)
     client.sent = []
     prefix = f"baton:test:{uuid.uuid4().hex}:"
-    guard = Guards(RedisBackend(client, prefix), QUICK, clock, clock.sleep).guard(installation("zendesk"))
+    backend = RedisBackend(client, prefix)
+    for script in vars(backend).values():  # in Redis's script cache, as after a process's first calls
+        if isinstance(script, Script):
+            client.script_load(script.script)
+    guard = Guards(backend, QUICK, clock, clock.sleep).guard(installation("zendesk"))
     try:
         guard.before("GET", "/x")
         guard.after(200, {"X-Rate-Limit": "700"}, False)  # a limit learned: one more, once an hour

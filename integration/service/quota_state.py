@@ -15,7 +15,7 @@ import logging
 import secrets
 import threading
 import time
-from collections import deque
+from bisect import bisect_right, insort
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import redis
@@ -97,7 +97,7 @@ class MemoryBackend:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._calls: dict[str, deque[float]] = {}  # when each call of the window went (or will go), in order
+        self._calls: dict[str, list[float]] = {}  # when each call of the window went (or will go), sorted
         self._learned: dict[str, tuple[Budget, float]] = {}  # budget, until
         self._fails: dict[str, list[float]] = {}
         self._open: dict[str, tuple[float, float]] = {}  # interval, until (a safety expiry)
@@ -141,17 +141,15 @@ class MemoryBackend:
     def _take(self, inst: str, now: float, default: Budget, max_wait: float) -> float:
         learned = self._learned.get(inst)
         b = learned[0] if learned and learned[1] > now else default
-        calls = self._calls.setdefault(inst, deque())
-        while calls and calls[0] <= now - b.window:
-            calls.popleft()
-        # now, but never before a turn already given (times stay in order), nor before the call
-        # ``b.calls`` turns back has left the window
-        at = max(now, calls[-1]) if calls else now
-        if len(calls) >= b.calls:
-            at = max(at, calls[len(calls) - b.calls] + b.window)
+        calls = self._calls.setdefault(inst, [])
+        del calls[:bisect_right(calls, now - b.window)]  # they left the window
+        # now, unless fewer than ``b.calls`` turns given (gone or to come) are later than a window ago:
+        # then once the ``b.calls``-th latest has left the window. Any window holding this call then
+        # holds fewer than ``b.calls`` others, whatever order the turns were given in.
+        at = max(now, calls[-b.calls] + b.window) if len(calls) >= b.calls else now
         if at - now > max_wait:
             return now - at
-        calls.append(at)
+        insort(calls, at)
         return at - now
 
     def learn(self, inst: str, now: float, budget: Budget) -> None:
@@ -234,8 +232,8 @@ end
 """
 # MemoryBackend.admit, atomic across processes. ARGV: now, default calls, default window, max_wait,
 # this call's member, lease, HOLD_KEPT, 1 to check the hold and the breaker (0: the budget alone).
-# The window keeps the last ``calls`` calls: the one ``calls`` turns back must have left the window
-# (older ones never count again, and are removed only once there are more than that).
+# The window is MemoryBackend._take's rule on a sorted set that keeps the latest ``calls`` turns (older
+# ones never count again; they are removed once there are more).
 _ADMIT = """
 local now, max_wait = tonumber(ARGV[1]), tonumber(ARGV[4])
 local s = redis.call('HMGET', KEYS[1], 'hold', 'holding', 'open', 'open_until', 'probe', 'calls', 'window',
@@ -249,17 +247,15 @@ if ARGV[8] == '1' then
     if now < out then return {3, tostring(out - now), 0} end
     holding = 1
   end
-  if s[3] and now < tonumber(s[4]) then
+  if s[3] and now < (tonumber(s[4]) or 0) then
     local at = tonumber(s[5]) or 0
     if now < at then return {2, tostring(at - now), 0} end
     interval = tonumber(s[3])
   end
 end
 local calls, window = tonumber(ARGV[2]), tonumber(ARGV[3])
-if s[6] and now < tonumber(s[8]) then calls, window = tonumber(s[6]), tonumber(s[7]) end
+if s[6] and now < (tonumber(s[8]) or 0) then calls, window = tonumber(s[6]), tonumber(s[7]) end
 local at = now
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if last[2] then at = math.max(at, tonumber(last[2])) end
 local back = redis.call('ZRANGE', KEYS[2], -calls, -calls, 'WITHSCORES')
 if back[2] then
   at = math.max(at, tonumber(back[2]) + window)
@@ -307,7 +303,7 @@ local hold = tonumber(s[1])
 if not hold or now >= hold + tonumber(ARGV[3]) then return {0, '0'} end
 if now < hold then return {2, tostring(hold - now)} end
 if now < (tonumber(s[2]) or 0) then return {2, '0'} end
-if s[3] == s[1] and now < tonumber(s[4]) then return {2, '0'} end
+if s[3] == s[1] and now < (tonumber(s[4]) or 0) then return {2, '0'} end
 redis.call('HSET', KEYS[1], 'released_hold', s[1], 'released_until', tostring(now + tonumber(ARGV[2])))
 return {1, '0'}
 """
@@ -323,7 +319,7 @@ redis.call('ZADD', KEYS[2], unpack(added))
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
 redis.call('PEXPIRE', KEYS[2], math.ceil(window * 1000))
 local s = redis.call('HMGET', KEYS[1], 'open', 'open_until')
-if (s[1] and now < tonumber(s[2])) or redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[3]) then return 0 end
+if (s[1] and now < (tonumber(s[2]) or 0)) or redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[1], 'open', ARGV[4], 'open_until', tostring(now + tonumber(ARGV[5])),
            'probe', tostring(now + tonumber(ARGV[4])))
 keep(KEYS[1], math.ceil(tonumber(ARGV[5]) * 1000))
