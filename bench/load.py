@@ -3,6 +3,7 @@
     .venv/bin/python bench/load.py [--seconds 60] [--rate 200] [--tenants 50] [--database URL]
                                    [--noisy] [--chaos worker-kill|web-kill|redis-restart|pg-restart|blackhole]
                                    [--redis-monitor]
+    .venv/bin/python bench/load.py --redis-costs
 
 Real processes as deployed (the Procfile's): gunicorn (2 workers × 8 threads), a Celery worker
 (prefork, 2 processes, with beat), a private Redis with its append-only file on (fsync every
@@ -31,6 +32,12 @@ by who sent it (kombu's queues and unacked bookkeeping, Baton's queued set and b
 quota guard, health checks) and by whether a client sent it or a script ran it inside Redis (one
 round trip per script, its commands in memory); the feed itself costs Redis and the machine some
 CPU, so the other figures of such a run are not the ones to compare.
+
+``--redis-costs`` (no load): what each kind of Redis work costs Redis itself, in its own CPU time,
+one at a time on a private redis-server with the append-only file on: a simple command, the guard's
+one script per API call, Baton's bookkeeping per publish and per take, and kombu's commands per
+message. With ``--redis-monitor``'s counts per webhook, Redis's CPU per webhook and what one Redis
+core carries (the README's capacity arithmetic).
 
 ``--chaos``: a third into the run, one fault: the worker SIGKILLed (and restarted, as a supervisor
 would), gunicorn SIGKILLed (restarted 5 s later), Redis SIGKILLed and restarted on its
@@ -189,8 +196,13 @@ def main() -> int:
     ap.add_argument("--plan-limits", action="store_true",
                     help="the sandboxes announce their plans' API limits (Zendesk 700, Freshdesk 400 a minute …) "
                          "instead of an unmetered account: Baton then keeps to half of them and the rest waits")
+    ap.add_argument("--redis-costs", action="store_true",
+                    help="no load: Redis's own CPU per guard call, per bookkeeping script and per kombu message")
     args = ap.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    if args.redis_costs:
+        redis_costs()
+        return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="baton-load-"))
     if args.database.startswith("postgresql://"):
@@ -370,6 +382,45 @@ def _owner(name: str, args: list[str]) -> str:
     if key.startswith(KOMBU_KEYS) or "pidbox" in key or "celery" in key:
         return "kombu"
     return "other"
+
+
+def redis_costs(n: int = 20_000) -> None:
+    """``--redis-costs``: each kind of work ``n`` times over one connection (50 installations in turn)."""
+    import redis
+
+    from integration.service import tasks
+    from integration.service.quota import Budget, Policy
+    from integration.service.quota_state import RedisBackend
+
+    server = RedisServer(aof=Path(tempfile.mkdtemp(prefix="baton-costs-")))
+    server.start()
+    try:
+        r = redis.Redis.from_url(server.url)
+        guard, unmetered, message = RedisBackend(r), Budget.of(UNMETERED, 60.0, Policy()), "x" * 1000  # ~ a task's
+
+        def held_and_acked(i: int) -> None:  # kombu's QoS: the message a worker took, then its ack
+            r.pipeline().zadd("unacked_index", {f"t{i}": time.time()}).hset("unacked", f"t{i}", message).execute()
+            r.pipeline().zrem("unacked_index", f"t{i}").hdel("unacked", f"t{i}").execute()
+
+        work = {
+            "a simple command (GET)": lambda i: r.get("k"),
+            "the guard, per API call (one script)": lambda i: guard.admit(f"i{i % 50}", 2e9 + i / 100, unmetered, 1.0, 30),
+            "Baton's bookkeeping per publish (one script)": lambda i: tasks._published(server.url, i, f"i{i % 50}"),
+            "Baton's bookkeeping per take (one script)": lambda i: tasks._taken(server.url, i, f"i{i % 50}"),
+            "kombu per message: publish (LPUSH)": lambda i: r.lpush("q", message),
+            "kombu per message: take (BRPOP)": lambda i: r.brpop(["q"], 1),
+            "kombu per message: held, then acked (2 x MULTI, 2, EXEC)": held_and_acked,
+        }
+        print(f"Redis's own CPU per operation ({n:,} of each, one connection, append-only file on):")
+        for name, do in work.items():
+            stats = r.info("cpu")
+            before = float(stats["used_cpu_sys"]) + float(stats["used_cpu_user"])
+            for i in range(n):
+                do(i)
+            stats = r.info("cpu")
+            print(f"  {name:<58} {(float(stats['used_cpu_sys']) + float(stats['used_cpu_user']) - before) * 1e6 / n:6.1f} µs")
+    finally:
+        server.stop()
 
 
 def _webhooks(access: Path, skip: int) -> int:
