@@ -15,7 +15,7 @@ one of several ways.
 
 report_bench: the handoff metrics of the analytics page (``integration/core/analytics.py``) over
 ``--rows`` outcomes of one installation in the last 90 days, read through ``reports.handoff_report``
-(``Store.outcome_rows`` + ``analytics.report``) and ``tables``, as the page does: p50/p95 over
+(``OutcomeRepository.rows`` + ``analytics.report``) and ``tables``, as the page does: p50/p95 over
 ``--runs`` runs (target p95 ≤ 1 s), then one run with the read and the build apart.
 """
 from __future__ import annotations
@@ -280,10 +280,10 @@ def suggestion_store_bench(cases: int, database: str | None = None) -> None:
         for start in range(0, len(rows), 5000):
             conn.execute(insert(outcomes), rows[start:start + 5000])
     suggester = Suggester(store)
-    _, read = _timed(lambda: store.resolved_escalations(inst, CASES))
+    _, read = _timed(lambda: store.outcomes.resolved_escalations(inst, CASES))
     _, rebuild = _timed(lambda: suggester.index(inst))
     print(f"  rebuild       {rebuild:.2f} s for {cases:,} cases from {store.engine.dialect.name} "
-          f"(of which {read:.2f} s reading Store.resolved_escalations)")
+          f"(of which {read:.2f} s reading OutcomeRepository.resolved_escalations)")
     store.engine.dispose()
 
 
@@ -331,7 +331,7 @@ def seed_outcomes(store: Store, inst_id: str, n: int, now: datetime, seed: int =
 
 def report_bench(rows: int = 100_000, runs: int = 20, database: str | None = None) -> None:
     """The handoff metrics over ``rows`` outcomes of one installation in the last 90 days, as the
-    analytics page computes them: ``Store.outcome_rows`` (SQLite in a temporary folder unless
+    analytics page computes them: ``OutcomeRepository.rows`` (SQLite in a temporary folder unless
     ``database``) then ``analytics.report`` + ``tables``, p50/p95 over ``runs`` runs after a warm-up
     (target p95 ≤ 1 s), and each step apart."""
     from integration.core import analytics
@@ -339,7 +339,7 @@ def report_bench(rows: int = 100_000, runs: int = 20, database: str | None = Non
     with tempfile.TemporaryDirectory(prefix="baton-bench-") as home:
         store = Store(database or f"sqlite:///{home}/r.db", Vault(Fernet.generate_key().decode()))
         store.migrate()
-        inst = store.add_installation("zendesk", "https://bench.zendesk.com", {"token": "x"})
+        inst = store.installations.add("zendesk", "https://bench.zendesk.com", {"token": "x"})
         now = datetime.now(timezone.utc)
         _, seeded = _timed(lambda: seed_outcomes(store, inst.id, rows, now))
         since = now - timedelta(days=90)
@@ -351,7 +351,7 @@ def report_bench(rows: int = 100_000, runs: int = 20, database: str | None = Non
                 totals.append(time.perf_counter() - t0)
         with _quiet_gc():  # the same read and build apart
             t0 = time.perf_counter()
-            got = store.outcome_rows(inst.id, since=since)
+            got = store.outcomes.rows(inst.id, since=since)
             t1 = time.perf_counter()
             analytics.tables(analytics.report(got, now, since))
             apart = (t1 - t0, time.perf_counter() - t1)

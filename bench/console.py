@@ -95,7 +95,7 @@ def main() -> None:
     url = args.database or f"sqlite:///{tempfile.mkdtemp(prefix='baton-bench-')}/b.db"
     store = Store(url, Vault(key))
     store.migrate()
-    inst = store.add_installation("zendesk", "https://bench.zendesk.com", {"token": "x"})
+    inst = store.installations.add("zendesk", "https://bench.zendesk.com", {"token": "x"})
     t0 = time.perf_counter()
     seed(store, inst.id, args.conversations)
     print(f"seeded {args.conversations} decided conversations in {time.perf_counter() - t0:.1f} s ({store.engine.dialect.name})")
@@ -115,7 +115,7 @@ def main() -> None:
     app = create_app(Settings(database_url=url, secret_key=key), store=store, queue=NoQueue())
     client = app.test_client()
     token = issue(app.config["SECRET_KEY"], Identity(inst.id, "1", "Bench Admin", "admin", "zendesk"))
-    store.save_draft(inst.id, draft, "Bench Admin")
+    store.rules.save_draft(inst.id, draft, "Bench Admin")
     pages = [("/console/", {}), ("/console/rules", {}), ("/console/activity", {}), ("/console/roster", {}),
              ("/console/versions", {}), ("/panel", {"ticket": "10003"})]
     for path, extra in pages:

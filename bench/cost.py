@@ -35,7 +35,7 @@ from integration.core.codec import conversation_to_json  # noqa: E402
 from integration.core.engine import evaluate  # noqa: E402
 from integration.core.model import Conversation, Message, Role  # noqa: E402
 from integration.core.rules import DEFAULT_RULES, load_rules  # noqa: E402
-from integration.service.store import _decision_values  # noqa: E402
+from integration.service.store.decisions import _decision_values  # noqa: E402
 
 from bench.engine import clear_caches  # noqa: E402
 

@@ -16,9 +16,11 @@ one write call per Zendesk escalation.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import logging
 import os
+import pstats
 import re
 import statistics
 import subprocess
@@ -76,12 +78,15 @@ def main() -> int:
     ap.add_argument("--e2e-rate", type=float, default=50)
     ap.add_argument("--calls-only", action="store_true", help="only count API calls per escalation per helpdesk")
     ap.add_argument("--worker", type=int, metavar="N", help="only the worker's decisions/s on one core, over N conversations")
+    ap.add_argument("--helpdesk", default="zendesk", help="with --worker: the helpdesk whose sandbox it reads")
+    ap.add_argument("--profile", type=int, metavar="LINES", default=0,
+                    help="with --worker: cProfile the worker thread and print this many lines by own and by total time")
     ap.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL"),
                     help="default: a new SQLite file (PostgreSQL: postgresql://postgres@127.0.0.1/<db>)")
     args = ap.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     if args.worker:
-        worker_rate(args.database, args.worker)
+        worker_rate(args.database, args.worker, args.helpdesk, args.profile)
         return 0
     if args.calls_only:
         calls_per_helpdesk()
@@ -144,7 +149,7 @@ def _ack(baton: str, inst, sandbox: ZendeskSandbox, store: Store, args, access: 
     sandbox.wait_for_deliveries(timeout=30)
     if handed_over:
         for t in tickets:
-            store.set_state(inst.id, str(t), State.ESCALATED)
+            store.events.set_state(inst.id, str(t), State.ESCALATED)
     session = requests.Session()
     lat: list[float] = []
     codes: dict[int, int] = {}
@@ -240,7 +245,7 @@ def calls_per_helpdesk(n: int = 20) -> None:
         log = [r for r in desk.sandbox.requests_log if r["status"] == 200 or r["status"] == 201]
         writes = [r for r in log if r["method"] in ("PUT", "POST", "DELETE") and "/search" not in r["path"]]
         reads = [r for r in log if r not in writes]
-        paths = sorted({f"{r['method']} {re.sub(r'[0-9]+', '{id}', r['path'])}" for r in writes})
+        paths = sorted({f"{r['method']} {re.sub(r'[0-9a-f]{8}-[0-9a-f-]{27}|[0-9]+', '{id}', r['path'])}" for r in writes})
         print(f"  {key:<10} {len(reads) / n:.2f} · {len(writes) / n:.2f}   writes: {', '.join(paths)}  (installation {inst.id})")
         desk.stop()
         server.stop()
@@ -253,14 +258,14 @@ class _Collect:
     def __init__(self) -> None:
         self.ids: list[int] = []
 
-    def enqueue_event(self, event_id: int) -> None:
+    def enqueue_event(self, event_id: int, installation: str | None = None) -> None:
         self.ids.append(event_id)
 
     def ping(self) -> None:
         pass
 
 
-def worker_rate(database: str | None, n: int, helpdesk: str = "zendesk") -> None:
+def worker_rate(database: str | None, n: int, helpdesk: str = "zendesk", profile: int = 0) -> None:
     """Worker decisions per second on one core: conversations arrive through the real web tier into
     ``database``; then one thread runs the pipeline (load from the sandbox, decide, record, write
     back) over every event. Half the conversations escalate. "Per CPU-second" counts the worker
@@ -291,11 +296,21 @@ def worker_rate(database: str | None, n: int, helpdesk: str = "zendesk") -> None
     sa_event.listen(store.engine, "before_cursor_execute", lambda *a: counts.__setitem__("statements", counts["statements"] + 1))
     sa_event.listen(store.engine, "begin", lambda *a: counts.__setitem__("transactions", counts["transactions"] + 1))
     ids = list(queue.ids)
+    profiler = cProfile.Profile(time.thread_time) if profile else None  # CPU, not waiting
     wall, cpu = time.perf_counter(), time.thread_time()
+    if profiler:
+        profiler.enable()  # this thread only: the sandbox answering runs on others
     for eid in ids:
         for held in pipe.process_event(eid):
             pipe.send(held)
+    if profiler:
+        profiler.disable()
     wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    if profiler:
+        for order in ("tottime", "cumulative"):
+            pstats.Stats(profiler).sort_stats(order).print_stats(profile)
+        profiler.dump_stats(str(tmp / "worker.prof"))
+        print(f"profile: {tmp / 'worker.prof'}")
     notes = sum(1 for r in store.rows(outbox, installation_id=inst.id) if r["status"] == "sent")
     print(f"worker on {db.split(':')[0]}, {helpdesk}: {len(ids)} events ({notes} escalations written) in {wall:.2f} s "
           f"→ {len(ids) / wall:.0f} decisions/s wall, {len(ids) / cpu:.0f} decisions per CPU-second of the worker thread; "

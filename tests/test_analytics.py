@@ -18,7 +18,7 @@ PARIS = timezone(timedelta(hours=1))
 
 
 def row(ticket: str = "1", at: datetime = T0, **values) -> dict:
-    """One ``Store.outcome_rows`` dict: a conversation with a bot that was not handed over, unless
+    """One ``OutcomeRepository.rows`` dict: a conversation with a bot that was not handed over, unless
     the values say otherwise."""
     base = dict(ticket_id=ticket, created_at=at, updated_at=at, channel="messaging", bot_involved=True,
                 escalated=False, escalated_at=None, category=None, reasons=[], asked_for_human_later=False,
@@ -343,7 +343,7 @@ def test_every_analytics_table_agrees_with_the_others_on_a_generated_history(tmp
 
     store = Store(f"sqlite:///{tmp_path}/b.db", Vault(Fernet.generate_key().decode()))
     store.migrate()
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"token": "x"}, rules={"topics": TRACKED})
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"token": "x"}, rules={"topics": TRACKED})
     history.seed(store, inst.id, NOW, ["1", "2", "3"], rng=random.Random(seed_value))
     rep = handoff_report(store, inst.id, NOW, NOW - timedelta(days=30))
     t = tables(rep, topic_labels(inst))

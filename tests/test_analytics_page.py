@@ -40,24 +40,24 @@ def seed(store: Store, inst_id: str, category: str = "billing", answer: str = "R
     now = utcnow()
     day = now - timedelta(days=1)
     for i in range(handoffs):
-        store.record_outcome(inst_id, f"{category}-{i}", {
+        store.outcomes.record(inst_id, f"{category}-{i}", {
             "channel": "messaging", "bot_involved": True, "escalated": True, "escalated_at": day, "category": category,
             "reasons": ["risky_topic:billing_dispute"], "assigned_at": day + timedelta(minutes=1),
             "first_agent_reply_at": day + timedelta(minutes=4), "solved_at": day + timedelta(minutes=20),
             "csat": 1.0 if i % 2 else 0.0, "csat_at": day + timedelta(hours=1), "resolution": "refund issued",
             "suggested": "refund issued", "query_text": "I was charged twice", "answer_text": answer}, day)
-    store.record_outcome(inst_id, f"{category}-kept", {"bot_involved": True, "category": category,
-                                                       "asked_for_human_later": True}, day)
+    store.outcomes.record(inst_id, f"{category}-kept", {"bot_involved": True, "category": category,
+                                                        "asked_for_human_later": True}, day)
     old = now - timedelta(days=40)
-    store.record_outcome(inst_id, f"{category}-old", {"bot_involved": True, "escalated": True, "escalated_at": old,
-                                                      "category": "ancient_history"}, old)
+    store.outcomes.record(inst_id, f"{category}-old", {"bot_involved": True, "escalated": True, "escalated_at": old,
+                                                       "category": "ancient_history"}, old)
 
 
 @pytest.fixture
 def console(store):
     app = create_app(Settings(database_url=store.url, secret_key=KEY), store=store, queue=NoQueue())
-    a = store.add_installation("zendesk", "https://a.zendesk.com", {"token": "x"})
-    b = store.add_installation("zendesk", "https://b.zendesk.com", {"token": "y"})
+    a = store.installations.add("zendesk", "https://a.zendesk.com", {"token": "x"})
+    b = store.installations.add("zendesk", "https://b.zendesk.com", {"token": "y"})
     seed(store, a.id)
     seed(store, b.id, category="tenant_b_secret", answer="Tenant B's private answer.", handoffs=3)
     return app, a, b
@@ -94,12 +94,12 @@ def test_fins_own_verdict_shows_in_words_beside_batons_decisions(console, store)
     """An Intercom installation: Fin's verdicts read as sentences under "Fin's own verdict" (never
     the stored keys); a Zendesk one says its helpdesk told none."""
     app, a, _ = console
-    fin = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "x"})
+    fin = store.installations.add("intercom", "https://api.intercom.io", {"access_token": "x"})
     day = utcnow() - timedelta(days=1)
     for i, (verdict, escalated) in enumerate([("escalated", True), ("escalated", False), ("procedure_handoff", True),
                                               ("resolved_confirmed", False), ("negative_feedback", True)]):
-        store.record_outcome(fin.id, f"c{i}", {"bot_involved": True, "escalated": escalated, "bot_verdict": verdict,
-                                               "escalated_at": day if escalated else None}, day)
+        store.outcomes.record(fin.id, f"c{i}", {"bot_involved": True, "escalated": escalated, "bot_verdict": verdict,
+                                                "escalated_at": day if escalated else None}, day)
     html = get(app, fin, "/console/analytics").get_data(as_text=True)
     assert "Fin's own verdict" in html and "Fin told a verdict on 5 of 5 conversations with a bot." in html
     table = html[html.index('id="table-bot_verdicts"'):]
@@ -200,7 +200,7 @@ def test_the_report_and_knowledge_commands_print_the_same_tables(tmp_path):
     url = f"sqlite:///{tmp_path}/baton.db"
     store = Store(url, Vault(key))
     store.migrate()
-    inst = store.add_installation("zendesk", "https://a.zendesk.com", {"token": "x"})
+    inst = store.installations.add("zendesk", "https://a.zendesk.com", {"token": "x"})
     seed(store, inst.id)
     store.engine.dispose()
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "BATON_SECRET_KEY": key}
@@ -254,16 +254,16 @@ def test_small_samples_are_marked_and_each_helpdesk_has_its_own_rating_words(con
     app, a, _ = console
     quiet = utcnow() - timedelta(days=20)
     for i in range(3):
-        store.record_outcome(a.id, f"quiet-{i}", {"bot_involved": True, "escalated": i == 0,
-                                                  "escalated_at": quiet if i == 0 else None}, quiet)
+        store.outcomes.record(a.id, f"quiet-{i}", {"bot_involved": True, "escalated": i == 0,
+                                                   "escalated_at": quiet if i == 0 else None}, quiet)
     html = get(app, a, "/console/analytics").get_data(as_text=True)
     assert html.count('class="dot dot--small"') >= 1 and "only 3 conversations: too few to compare" in html
     assert "A hollow point is a week with fewer than 10 conversations with a bot" in html
     assert 'class="bar bar--small"' in html or "small sample" in html
     assert "rated “good” (Zendesk asks good or bad)" in html
-    fin = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "x"})
+    fin = store.installations.add("intercom", "https://api.intercom.io", {"access_token": "x"})
     intercom = get(app, fin, "/console/analytics").get_data(as_text=True)
     assert "rated 4 or 5 of 5 (“great” or “amazing”)" in intercom and "rated 1 or 2 of 5" in intercom
     assert "Zendesk" not in intercom
-    desk = store.add_installation("freshdesk", "https://acme.freshdesk.com", {"api_key": "x"})
+    desk = store.installations.add("freshdesk", "https://acme.freshdesk.com", {"api_key": "x"})
     assert "“very happy” or “extremely happy”" in get(app, desk, "/console/analytics").get_data(as_text=True)

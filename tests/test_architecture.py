@@ -13,7 +13,9 @@ from importlinter.cli import lint_imports
 import connectors
 
 ROOT = Path(__file__).resolve().parents[1]
-CONNECTOR_FILES = {"__init__.py", "webhook.py", "client.py", "sandbox.py", "README.md", "fixtures"}
+CONNECTOR_FILES = {"__init__.py", "webhook.py", "client.py", "sandbox", "README.md", "fixtures"}
+# every sandbox is split the same way: its state, its API routes, its pages, the driver that plays people
+SANDBOX_FILES = {"__init__.py", "state.py", "api.py", "pages.py", "driver.py"}
 
 
 def test_the_import_contracts_hold(monkeypatch):
@@ -37,6 +39,7 @@ def test_the_folder_name_is_the_key_everywhere():
         assert connectors.get(key).key == connectors.get(key).descriptor.key == key
         assert connectors.driver(key).key == key
         assert {p.name for p in (ROOT / "connectors" / key).iterdir()} >= CONNECTOR_FILES
+        assert {p.name for p in (ROOT / "connectors" / key / "sandbox").iterdir()} >= SANDBOX_FILES
     with pytest.raises(KeyError):
         connectors.get("acme")
 
@@ -77,3 +80,19 @@ def test_benches_and_the_product_never_import_the_tests():
                  if re.search(r"^\s*(from|import) tests\b", p.read_text(), re.M)]
     assert importers == []
 
+
+
+@pytest.mark.xfail(strict=False, reason="issue 22: the files still over 600 lines are being split on other branches "
+                                        "(pipeline, quota, analytics, the explicit signal's grammar)")
+def test_no_file_under_integration_is_over_600_lines():
+    """A newcomer reads a module in one sitting: none under integration/ grows past 600 lines."""
+    long = {str(p.relative_to(ROOT)): n for p in _sources("integration")
+            if (n := len(p.read_text().splitlines())) > 600}
+    assert long == {}
+
+
+def test_the_store_stays_one_small_module_per_repository():
+    """The store's repositories (issue 22) are already split: each module stays well under 600 lines."""
+    long = {p.name: n for p in (ROOT / "integration/service/store").glob("*.py")
+            if (n := len(p.read_text().splitlines())) > 600}
+    assert long == {}

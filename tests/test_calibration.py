@@ -71,8 +71,8 @@ def test_the_review_proposes_a_change_on_the_demos_history(tmp_path):
     store = Store(f"sqlite:///{tmp_path}/b.db", Vault(Fernet.generate_key().decode()))
     store.migrate()
     for n in HELPDESKS:  # the histories the demo seeds, one per helpdesk
-        inst = store.add_installation("zendesk", f"https://acme-{n}.zendesk.com", {"token": "x"},
-                                      rules={"topics": TRACKED})
+        inst = store.installations.add("zendesk", f"https://acme-{n}.zendesk.com", {"token": "x"},
+                                       rules={"topics": TRACKED})
         history.seed(store, inst.id, NOW, ["1", "2"], rng=history_rng(n))
         items, effects = installation_review(store, inst, NOW)
         labels = {label: sum(1 for i in items if i.label == label) for label in (OVER, UNDER, RIGHT)}

@@ -112,9 +112,9 @@ def test_replay_queues_an_installations_dead_work_again(tmp_path):
     key = Fernet.generate_key().decode()
     store = Store(f"sqlite:///{tmp_path}/b.db", Vault(key))
     store.migrate()
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
-    rid = store.receive(Event("zendesk", inst.id, "k", "comment_added", "1"))[0]
-    store.fail_event(rid, "ApiNotFound: gone", max_attempts=1)
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
+    rid = store.events.receive(Event("zendesk", inst.id, "k", "comment_added", "1"))[0]
+    store.events.fail(rid, "ApiNotFound: gone", max_attempts=1)
     env = {**os.environ, "DATABASE_URL": store.url, "BATON_SECRET_KEY": key}
     p = subprocess.run([sys.executable, "-m", "integration", "replay", inst.id], capture_output=True, text=True,
                        cwd=Path(__file__).parents[1], env=env)
@@ -221,7 +221,7 @@ def test_backtest_prints_what_a_rules_file_would_change_on_an_installations_conv
     key = Fernet.generate_key().decode()
     store = Store(f"sqlite:///{tmp_path}/b.db", Vault(key))
     store.migrate()
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
     for ticket, text in (("11", "Please refund my order 1234, it never arrived"), ("12", "How do I reset my password?")):
         c = conv(text)
         c = type(c)(ticket, c.messages, c.customer)
@@ -274,8 +274,8 @@ def test_installations_are_listed_by_helpdesk_account_status_rules_version_and_d
     store.migrate()
     empty = _cli_in(tmp_path, _env(tmp_path, DATABASE_URL=store.url, BATON_SECRET_KEY=key), "installations")
     assert empty.returncode == 0 and empty.stdout.startswith("No installation yet")
-    zd = store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
-    ic = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "t"})
+    zd = store.installations.add("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
+    ic = store.installations.add("intercom", "https://api.intercom.io", {"access_token": "t"})
     with store.engine.begin() as conn:
         conn.execute(update(installations).where(installations.c.id == ic.id).values(
             status="broken", status_reason="Intercom refused the access token", rules_version=2))
@@ -300,7 +300,7 @@ def test_a_wrong_key_is_one_sentence_and_exit_1_for_every_command_that_reads_the
 
     store = Store(f"sqlite:///{tmp_path}/b.db", Vault(Fernet.generate_key().decode()))
     store.migrate()
-    store.add_installation("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
+    store.installations.add("zendesk", "https://acme.zendesk.com", {"email": "a", "token": "t"})
     store.engine.dispose()
     (tmp_path / "r.json").write_text("{}")
     for key in (Fernet.generate_key().decode(), "not-a-key"):

@@ -78,8 +78,8 @@ class Form(HTMLParser):
 @pytest.fixture
 def console(store):
     app = create_app(Settings(database_url=store.url, secret_key=KEY), store=store, queue=NoQueue())
-    a = store.add_installation("zendesk", "https://a.zendesk.com", {"token": "x"})
-    b = store.add_installation("zendesk", "https://b.zendesk.com", {"token": "y"})
+    a = store.installations.add("zendesk", "https://a.zendesk.com", {"token": "x"})
+    b = store.installations.add("zendesk", "https://b.zendesk.com", {"token": "y"})
     return app, a, b
 
 
@@ -166,15 +166,15 @@ def test_an_admin_of_one_installation_never_sees_or_changes_another(console, sto
     form = rules_form(client, token)
     form["sentiment.threshold"] = "0.9"
     assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
-    assert store.draft(a.id) is not None and store.draft(b.id) is None
+    assert store.rules.draft(a.id) is not None and store.rules.draft(b.id) is None
     client.post("/console/publish", data={"s": token, "csrf": csrf, "comment": "A only"})
-    assert store.installation(b.id).rules == {} and store.versions(b.id) == []
+    assert store.installations.get(b.id).rules == {} and store.rules.versions(b.id) == []
 
 
 def test_an_uninstalled_account_has_no_console(console, store):
     app, a, _ = console
     token, _ = session(app, a)
-    store.uninstall(a.id, "Zendesk")
+    store.lifecycle.uninstall(a.id, "Zendesk")
     assert app.test_client().get("/console/", query_string={"s": token}).status_code == 403
 
 
@@ -190,7 +190,7 @@ def test_the_form_shows_every_rule_and_saving_it_unchanged_keeps_the_rules(conso
                  "routing.min_samples", "scope.channels", "topics[0].phrases", "topics[0].__key__"):
         assert name in form or name == "model.enabled", name
     assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
-    assert load_rules(store.draft(a.id)["rules"]) == load_rules(None)
+    assert load_rules(store.rules.draft(a.id)["rules"]) == load_rules(None)
 
 
 def test_an_invalid_value_is_refused_with_the_error_beside_its_field(console, store):
@@ -202,7 +202,7 @@ def test_an_invalid_value_is_refused_with_the_error_beside_its_field(console, st
     form["loop.rephrases"] = "two"
     r = client.post("/console/rules", data={**form, "then": "stay"})
     page = r.get_data(as_text=True)
-    assert r.status_code == 422 and store.draft(a.id) is None
+    assert r.status_code == 422 and store.rules.draft(a.id) is None
     errors = dict(re.findall(r'id="([\w-]+)-error" role="alert">([^<]+)<', page))
     assert "between 0 and 1" in errors["sentiment-threshold"]
     assert "whole number" in errors["loop-rephrases"]
@@ -226,7 +226,7 @@ def test_topics_are_added_edited_and_removed_and_a_bad_phrase_points_at_its_topi
     assert re.search(r'id="topics-\d+-phrases-error" role="alert">bad regular expression', page)
     form[f"topics[{new}].phrases"] = "arrived broken\nbroken on arrival"
     assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
-    rules = load_rules(store.draft(a.id)["rules"])
+    rules = load_rules(store.rules.draft(a.id)["rules"])
     assert rules.topics["shipping_damage"].phrases == ("arrived broken", "broken on arrival")
     assert "legal" not in rules.topics
 
@@ -251,7 +251,7 @@ def test_business_hours_and_customer_messages_are_edited_as_fields(console, stor
     assert re.search(r'id="routing-hours-0-timezone-error" role="alert">unknown time zone', r.get_data(as_text=True))
     form["routing.hours[0].timezone"] = "Europe/Paris"
     assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
-    routing = load_rules(store.draft(a.id)["rules"]).routing
+    routing = load_rules(store.rules.draft(a.id)["rules"]).routing
     assert routing.hours["g-billing"].weekly["mon"] == ("09:00-12:30", "13:30-17:00")
     assert routing.hours["g-billing"].closed == ("2026-12-24",)
     assert routing.messages["handoff"]["en"] == "Passing you to {team}. {wait}"
@@ -283,7 +283,7 @@ def test_preview_lists_what_the_draft_changes_and_opens_each_conversation(consol
     one = client.get("/console/preview/1", query_string={"s": token})
     text = one.get_data(as_text=True)
     assert one.status_code == 200 and 'id="before"' in text and 'id="after"' in text and "reset my password" in text
-    assert store.installation(a.id).rules == {}  # a preview changes nothing live
+    assert store.installations.get(a.id).rules == {}  # a preview changes nothing live
 
 
 def test_publish_makes_a_version_and_rollback_restores_the_earlier_rules(console, store):
@@ -295,16 +295,16 @@ def test_publish_makes_a_version_and_rollback_restores_the_earlier_rules(console
     client.post("/console/rules", data={**form, "then": "stay"})
     r = client.post("/console/publish", data={"s": token, "csrf": csrf, "comment": "calmer"})
     assert r.status_code == 303
-    assert load_rules(store.installation(a.id).rules).sentiment.threshold == 0.8
-    assert [(v["number"], v["author"], v["comment"]) for v in store.versions(a.id)] == [
+    assert load_rules(store.installations.get(a.id).rules).sentiment.threshold == 0.8
+    assert [(v["number"], v["author"], v["comment"]) for v in store.rules.versions(a.id)] == [
         (2, "Ada", "calmer"), (1, "installation", "as installed")]
     page = client.get("/console/versions", query_string={"s": token, "a": 1, "b": 2}).get_data(as_text=True)
     # the diff reads as words (its path is kept as the row's title)
     assert re.search(r'title="sentiment.threshold">Frustration: threshold</td><td[^>]*>0.5</td><td[^>]*>0.8</td>', page)
     client.post("/console/versions/1/rollback", data={"s": token, "csrf": csrf})
-    assert load_rules(store.installation(a.id).rules).sentiment.threshold == 0.5
-    assert store.versions(a.id)[0]["comment"] == "rollback to version 1"
-    assert [e["action"] for e in store.audit_log(a.id)] == ["rollback", "publish", "draft"]
+    assert load_rules(store.installations.get(a.id).rules).sentiment.threshold == 0.5
+    assert store.rules.versions(a.id)[0]["comment"] == "rollback to version 1"
+    assert [e["action"] for e in store.rules.audit_log(a.id)] == ["rollback", "publish", "draft"]
 
 
 # the agent panel
@@ -321,12 +321,12 @@ def test_the_panel_shows_the_decision_and_stores_feedback_with_who_and_when(cons
                                              "resolution": "refund issued",
                                              "missing_knowledge": "the refund policy for annual plans"})
     assert r.status_code == 303
-    (fb,) = store.feedback_for(a.id, "42")
+    (fb,) = store.decisions.feedback_for(a.id, "42")
     assert (fb["verdict"], fb["resolution"], fb["author_name"], fb["author_id"]) == ("too_late", "refund issued",
                                                                                      "Sam Agent", "7")
     assert fb["missing_knowledge"] == "the refund policy for annual plans" and fb["decision_id"] is not None
     bad = client.post("/panel/feedback", data={"s": token, "csrf": csrf, "ticket": "42", "resolution": "magic"})
-    assert bad.status_code == 422 and len(store.feedback_for(a.id, "42")) == 1
+    assert bad.status_code == 422 and len(store.decisions.feedback_for(a.id, "42")) == 1
 
 
 def test_the_admin_edits_the_resolution_types_agents_choose_from(console, store):
@@ -341,7 +341,7 @@ def test_the_admin_edits_the_resolution_types_agents_choose_from(console, store)
 
 def test_the_overview_states_a_credentials_problem_and_retries_dead_letters(console, store):
     app, a, _ = console
-    from integration.service.store import _flag
+    from integration.service.store.installations import _flag
     with store.engine.begin() as conn:
         _flag(conn, a.id, "401 Unauthorized: the API token was revoked")
     token, csrf = session(app, a)
@@ -350,7 +350,7 @@ def test_the_overview_states_a_credentials_problem_and_retries_dead_letters(cons
     assert "401 Unauthorized: the API token was revoked" in page and "What to do" in page
     r = client.post("/console/retry", data={"s": token, "csrf": csrf})
     assert r.status_code == 303 and "queued again" in client.get(r.headers["Location"]).get_data(as_text=True)
-    assert store.audit_log(a.id)[0]["action"] == "retry"
+    assert store.rules.audit_log(a.id)[0]["action"] == "retry"
 
 
 def test_pages_are_framed_only_by_the_installations_helpdesk_and_leak_no_token(console):
@@ -369,14 +369,14 @@ def test_bot_roles_survive_the_round_trip_of_a_kept_conversation():
 
 
 def test_an_installation_is_found_by_its_address_or_a_setting_and_an_uninstalled_one_comes_last(store):
-    old = store.add_installation("intercom", "https://api.intercom.io", {"token": "a"}, settings={"app_id": "w1"})
-    store.uninstall(old.id, "Intercom")
-    new = store.add_installation("intercom", "https://api.intercom.io", {"token": "b"}, settings={"app_id": "w1"})
-    assert store.find_installation("intercom", setting=("app_id", "w1")).id == new.id
-    z = store.add_installation("zendesk", "https://Acme.zendesk.com/", {"token": "c"})
-    assert store.find_installation("zendesk", base_url="https://acme.zendesk.com").id == z.id
-    assert store.find_installation("zendesk", base_url="https://other.zendesk.com") is None
-    assert store.find_installation("freshdesk", setting=("app_id", "w1")) is None
+    old = store.installations.add("intercom", "https://api.intercom.io", {"token": "a"}, settings={"app_id": "w1"})
+    store.lifecycle.uninstall(old.id, "Intercom")
+    new = store.installations.add("intercom", "https://api.intercom.io", {"token": "b"}, settings={"app_id": "w1"})
+    assert store.installations.find("intercom", setting=("app_id", "w1")).id == new.id
+    z = store.installations.add("zendesk", "https://Acme.zendesk.com/", {"token": "c"})
+    assert store.installations.find("zendesk", base_url="https://acme.zendesk.com").id == z.id
+    assert store.installations.find("zendesk", base_url="https://other.zendesk.com") is None
+    assert store.installations.find("freshdesk", setting=("app_id", "w1")) is None
 
 
 # hostile input: a 4xx with the reason, never a 5xx
@@ -413,14 +413,14 @@ def test_any_panel_input_answers_without_a_server_error(console, ticket, verdict
 
 def test_an_intercom_admin_names_the_other_console_admins(store):
     app = create_app(Settings(database_url=store.url, secret_key=KEY), store=store, queue=NoQueue())
-    inst = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "t"}, settings={"app_id": "w"})
+    inst = store.installations.add("intercom", "https://api.intercom.io", {"access_token": "t"}, settings={"app_id": "w"})
     token = issue(app.config["SECRET_KEY"], Identity(inst.id, "1", "Ada", "admin", "intercom", "page"))
     csrf = csrf_token(app.config["SECRET_KEY"], token)
     client = app.test_client()
     assert client.post("/console/console-admins", data={"s": token, "csrf": csrf, "admins": "42\n43"}).status_code == 303
-    assert store.installation(inst.id).settings["console_admins"] == ["42", "43"]
+    assert store.installations.get(inst.id).settings["console_admins"] == ["42", "43"]
     assert client.post("/console/console-admins", data={"s": token, "csrf": csrf, "admins": "bob"}).status_code == 422
-    assert store.audit_log(inst.id)[0]["action"] == "settings"
+    assert store.rules.audit_log(inst.id)[0]["action"] == "settings"
 
 
 def test_the_calibration_review_opens_a_suggested_change_as_a_draft_in_the_preview(console, store):
@@ -428,9 +428,9 @@ def test_the_calibration_review_opens_a_suggested_change_as_a_draft_in_the_previ
     for n in range(6):  # refunds handed over that the agents found needless
         ticket = str(700 + n)
         decided(store, a, ticket, f"Please refund my order {1000 + n}, it never arrived")
-        store.record_outcome(a.id, ticket, {"escalated": True, "escalated_at": utcnow(), "category": "refund"})
-        store.record_feedback(a.id, ticket, author_id="7", author_name="Sam", verdict="not_needed", resolution=None,
-                              missing_knowledge=None)
+        store.outcomes.record(a.id, ticket, {"escalated": True, "escalated_at": utcnow(), "category": "refund"})
+        store.decisions.record_feedback(a.id, ticket, author_id="7", author_name="Sam", verdict="not_needed", resolution=None,
+                                        missing_knowledge=None)
     token, csrf = session(app, a)
     client = app.test_client()
     page = client.get("/console/calibration", query_string={"s": token}).get_data(as_text=True)
@@ -439,5 +439,5 @@ def test_the_calibration_review_opens_a_suggested_change_as_a_draft_in_the_previ
     assert "topic refund: offer a person instead of handing over" in titles
     r = client.post("/console/calibration/draft", data={"s": token, "csrf": csrf, "title": titles[0]})
     assert r.status_code == 303 and "/console/preview" in r.headers["Location"]
-    assert store.draft(a.id) is not None and store.installation(a.id).rules == {}  # a draft, nothing live
+    assert store.rules.draft(a.id) is not None and store.installations.get(a.id).rules == {}  # a draft, nothing live
     assert client.post("/console/calibration/draft", data={"s": token, "csrf": csrf, "title": "nope"}).status_code == 409

@@ -36,10 +36,10 @@ def console(store):
     app = create_app(Settings(database_url=store.url, secret_key=KEY, public_url="https://baton.example",
                               intercom_client_id="ic", intercom_client_secret="is", zendesk_app_id="1",
                               zendesk_client_id="zc", zendesk_client_secret="zs"), store=store, queue=NoQueue())
-    inst = store.add_installation("zendesk", "https://a.zendesk.com", {"token": "x"})
-    store.publish(inst.id, {"sentiment": {"threshold": 0.5}}, "Ada", "first")
-    store.publish(inst.id, {"sentiment": {"threshold": 0.6}}, "Ada", "second")
-    store.save_draft(inst.id, {"sentiment": {"threshold": 0.7}}, "Ada")
+    inst = store.installations.add("zendesk", "https://a.zendesk.com", {"token": "x"})
+    store.rules.publish(inst.id, {"sentiment": {"threshold": 0.5}}, "Ada", "first")
+    store.rules.publish(inst.id, {"sentiment": {"threshold": 0.6}}, "Ada", "second")
+    store.rules.save_draft(inst.id, {"sentiment": {"threshold": 0.7}}, "Ada")
     decided(store, inst, "101", "I want a human now, this is the third time", ("bot", "Let me help"))
     token, csrf = session(app, inst)
     return app, inst, token, csrf
@@ -58,7 +58,7 @@ def path_of(rule, values) -> str:
 
 def version_of(raw: str, store, inst) -> bool:
     """Whether ``raw`` names a version the installation has (the oracle: digits, then the store)."""
-    return raw.isascii() and raw.isdigit() and raw.lstrip("0") in {str(v["number"]) for v in store.versions(inst.id)}
+    return raw.isascii() and raw.isdigit() and raw.lstrip("0") in {str(v["number"]) for v in store.rules.versions(inst.id)}
 
 
 def test_the_pages_under_test_are_every_console_page(console):
@@ -124,7 +124,7 @@ def test_rolling_back_to_a_version_that_cannot_exist_is_404_not_500(console, sto
     app, inst, token, csrf = console
     r = app.test_client().post(f"/console/versions/{quote(number)}/rollback", data={"s": token, "csrf": csrf})
     assert r.status_code == 404 and "No such version" in r.get_data(as_text=True)
-    assert len(store.versions(inst.id)) == 3  # nothing published
+    assert len(store.rules.versions(inst.id)) == 3  # nothing published
 
 
 def test_an_existing_version_still_compares_and_rolls_back(console, store):
@@ -134,7 +134,7 @@ def test_an_existing_version_still_compares_and_rolls_back(console, store):
     assert page.status_code == 200 and "0.6" in page.get_data(as_text=True)
     assert "is live" not in page.get_data(as_text=True)  # a ?published= that is no version is not announced
     r = client.post("/console/versions/2/rollback", data={"s": token, "csrf": csrf})
-    assert r.status_code == 303 and store.versions(inst.id)[0]["comment"] == "rollback to version 2"
+    assert r.status_code == 303 and store.rules.versions(inst.id)[0]["comment"] == "rollback to version 2"
 
 
 @pytest.mark.parametrize("path", ["/console/preview/a%00b", "/console/preview/%00", "/console/knowledge.%00"])

@@ -39,7 +39,7 @@ def row_of(form, prefix, key):
 
 def test_the_admin_routes_refunds_to_billing_by_its_name_and_the_rules_keep_its_id(console, store):
     app, a, _ = console
-    store.save_roster(a.id, ROSTER)
+    store.installations.save_roster(a.id, ROSTER)
     token, _ = session(app, a)
     client = app.test_client()
     html = page(client, "/console/rules", token, section="routing")
@@ -50,7 +50,7 @@ def test_the_admin_routes_refunds_to_billing_by_its_name_and_the_rules_keep_its_
     form.update({f"{new}.__key__": "refund", f"{new}.group": "8002", "section": "routing"})
     r = client.post("/console/rules", data={**form, "then": "stay"})
     assert r.status_code == 303 and "section=routing" in r.headers["Location"]  # back on the section saved
-    assert load_rules(store.draft(a.id)["rules"]).routing.categories["refund"].group == "8002"  # … kept as its id
+    assert load_rules(store.rules.draft(a.id)["rules"]).routing.categories["refund"].group == "8002"  # … kept as its id
     html = client.get(r.headers["Location"]).get_data(as_text=True)
     assert 'id="draft-saved"' in html and "Refund → Billing." in html  # the section's sentence names the group
     assert not re.search(r">[^<]*\b8002\b[^<]*<", html)  # the id is in no text a person reads
@@ -58,8 +58,8 @@ def test_the_admin_routes_refunds_to_billing_by_its_name_and_the_rules_keep_its_
 
 def test_a_group_that_left_the_helpdesk_is_named_as_missing_with_a_way_to_fix_it(console, store):
     app, a, _ = console
-    store.save_roster(a.id, ROSTER)
-    store.publish(a.id, {"routing": {"default_group": "7777", "categories": {"legal": {"group": "8002"}}}}, "Ada", "x")
+    store.installations.save_roster(a.id, ROSTER)
+    store.rules.publish(a.id, {"routing": {"default_group": "7777", "categories": {"legal": {"group": "8002"}}}}, "Ada", "x")
     token, _ = session(app, a)
     client = app.test_client()
     html = page(client, "/console/rules", token, section="routing")
@@ -76,8 +76,8 @@ def test_a_group_that_left_the_helpdesk_is_named_as_missing_with_a_way_to_fix_it
 
 def test_every_section_reads_as_sentences_and_one_is_shown_at_a_time(console, store):
     app, a, _ = console
-    store.save_roster(a.id, ROSTER)
-    store.publish(a.id, {"explicit_request": {"priority": "high"}, "routing": {"hours": {"8002": {
+    store.installations.save_roster(a.id, ROSTER)
+    store.rules.publish(a.id, {"explicit_request": {"priority": "high"}, "routing": {"hours": {"8002": {
         "timezone": "Europe/Paris", "weekly": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
         "holidays": "FR"}}}}, "Ada", "x")
     token, _ = session(app, a)
@@ -111,7 +111,7 @@ def test_an_sla_without_its_minutes_is_refused_beside_them_not_a_server_error(co
     form = rules_form(client, token)
     form.update({"routing.sla[0].__key__": "refund", "routing.sla[0].__value__": ""})
     r = client.post("/console/rules", data={**form, "then": "stay"})
-    assert r.status_code == 422 and store.draft(a.id) is None
+    assert r.status_code == 422 and store.rules.draft(a.id) is None
     assert re.search(r'id="routing-sla-0-__value__-error" role="alert">must be a whole number', r.get_data(as_text=True))
 
 
@@ -124,13 +124,13 @@ def test_a_topic_added_by_its_name_gets_its_key_from_it(console, store):
     assert form[f"topics[{new}].__key__"] == ""  # no key to type
     form.update({f"topics[{new}].label": "Damaged in shipping", f"topics[{new}].phrases": "arrived broken"})
     assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
-    topic = load_rules(store.draft(a.id)["rules"]).topics["damaged_in_shipping"]
+    topic = load_rules(store.rules.draft(a.id)["rules"]).topics["damaged_in_shipping"]
     assert (topic.label, topic.phrases) == ("Damaged in shipping", ("arrived broken",))
 
 
 def test_lists_of_known_values_are_ticked_and_untick_to_empty(console, store):
     app, a, _ = console
-    store.save_roster(a.id, ROSTER)
+    store.installations.save_roster(a.id, ROSTER)
     token, _ = session(app, a)
     client = app.test_client()
     form = rules_form(client, token)
@@ -138,7 +138,7 @@ def test_lists_of_known_values_are_ticked_and_untick_to_empty(console, store):
     form.update({"scope.channels.__pick__.email": "on", "scope.groups.__pick__.8002": "on"})
     del form["routing.discreet.__pick__.legal"], form["routing.discreet.__pick__.security_privacy"]
     assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
-    rules = load_rules(store.draft(a.id)["rules"])
+    rules = load_rules(store.rules.draft(a.id)["rules"])
     assert rules.scope.channels == ("email",) and rules.scope.groups == ("8002",) and rules.routing.discreet == ()
     assert "Baton watches only conversations on email; in Billing." in page(client, "/console/rules", token)
 
@@ -156,21 +156,21 @@ def test_publish_asks_first_with_the_previews_figures_and_the_rule_changes_in_wo
     html = page(client, "/console/preview", token)
     assert re.search(r'<form method="get" action="/console/publish" id="publish-form"', html)
     html = page(client, "/console/publish", token, comment="the bot handles refunds")
-    assert store.installation(a.id).rules == {}  # asking changes nothing
+    assert store.installations.get(a.id).rules == {}  # asking changes nothing
     assert "Publish the draft as version 2?" in html and re.search(r'id="count-no_longer_escalated">1<', html)
     assert re.search(r'title="topics.refund.action">Topic “refund”: what Baton does</td><td[^>]*>hand over now</td>'
                      r'<td[^>]*>ignore it</td>', html)
     confirm = Form(html, "confirm-form").values
     assert confirm["comment"] == "the bot handles refunds"
     assert client.post("/console/publish", data=confirm).status_code == 303
-    assert load_rules(store.installation(a.id).rules).topics["refund"].action == "ignore"
+    assert load_rules(store.installations.get(a.id).rules).topics["refund"].action == "ignore"
 
 
 def test_a_draft_saved_again_after_its_confirmation_is_not_published(console, store):
     app, a, _ = console
     token, _ = session(app, a)
     client = app.test_client()
-    store.save_draft(a.id, {"sentiment": {"threshold": 0.8}}, "Ada")
+    store.rules.save_draft(a.id, {"sentiment": {"threshold": 0.8}}, "Ada")
     confirm = Form(page(client, "/console/publish", token), "confirm-form").values
     with store.engine.begin() as conn:  # Bob saves another draft meanwhile
         from integration.service.store import rule_drafts
@@ -178,13 +178,13 @@ def test_a_draft_saved_again_after_its_confirmation_is_not_published(console, st
                                                 updated_at=utcnow() + timedelta(seconds=1)))
     r = client.post("/console/publish", data=confirm)
     assert r.status_code == 409 and "review it again" in r.get_data(as_text=True)
-    assert store.versions(a.id) == []
+    assert store.rules.versions(a.id) == []
 
 
 def test_roll_back_asks_first_with_what_it_would_change(console, store):
     app, a, _ = console
     decided(store, a, "5", "I am so angry, this is useless and terrible!!!")
-    store.publish(a.id, {"sentiment": {"threshold": 0.99, "offer_threshold": 0.98}}, "Ada", "calmer")
+    store.rules.publish(a.id, {"sentiment": {"threshold": 0.99, "offer_threshold": 0.98}}, "Ada", "calmer")
     token, _ = session(app, a)
     client = app.test_client()
     html = page(client, "/console/versions", token)
@@ -192,9 +192,9 @@ def test_roll_back_asks_first_with_what_it_would_change(console, store):
     html = page(client, "/console/versions/1/rollback", token)
     assert "Roll back to version 1?" in html and 'id="preview-summary"' in html
     assert re.search(r'title="sentiment.threshold">Frustration: threshold</td><td[^>]*>0.99</td><td[^>]*>0.5</td>', html)
-    assert len(store.versions(a.id)) == 2  # asking changes nothing
+    assert len(store.rules.versions(a.id)) == 2  # asking changes nothing
     assert client.post("/console/versions/1/rollback", data=Form(html, "confirm-form").values).status_code == 303
-    assert store.versions(a.id)[0]["comment"] == "rollback to version 1"
+    assert store.rules.versions(a.id)[0]["comment"] == "rollback to version 1"
 
 
 # activity
@@ -275,7 +275,7 @@ def test_a_conversation_kept_with_the_bot_is_asked_about_keeping_it_not_about_an
     assert re.findall(r'name="verdict" value="(\w+)"', html) == ["right", "too_late"]
     assert "Wrong: it should have been handed over" in html and "escalation" not in html.lower()
     bad = client.post("/panel/feedback", data={"s": token, "csrf": csrf, "ticket": "60", "verdict": "not_needed"})
-    assert bad.status_code == 422 and store.feedback_for(a.id, "60") == []
+    assert bad.status_code == 422 and store.decisions.feedback_for(a.id, "60") == []
 
 
 def test_the_saved_feedback_is_shown_and_changed_and_the_latest_counts(console, store):
@@ -292,8 +292,8 @@ def test_the_saved_feedback_is_shown_and_changed_and_the_latest_counts(console, 
     assert "You said “Should have been handed over”" in html and "Save changes" in html
     client.post("/panel/feedback", data={**saved, "verdict": "right"})  # changed their mind
     assert re.search(r'value="right" checked', page(client, "/panel", token, ticket="61"))
-    store.record_outcome(a.id, "61", {"escalated": False, "category": None})
-    (row,) = [r for r in store.outcome_rows(a.id) if r["ticket_id"] == "61"]
+    store.outcomes.record(a.id, "61", {"escalated": False, "category": None})
+    (row,) = [r for r in store.outcomes.rows(a.id) if r["ticket_id"] == "61"]
     assert row["verdict"] == "right"  # the figures read the latest answer
 
 
@@ -303,10 +303,10 @@ def test_the_panel_shows_the_suggested_resolution_with_the_conversations_it_come
     solved = ["charged twice for my invoice this month", "double charged on my invoice this month",
               "how do I reset my password", "the app crashes when I upload a photo"]
     for n, words_ in enumerate(solved):
-        store.record_outcome(a.id, f"9{n}", {"escalated": True, "escalated_at": now - timedelta(days=3),
-                                             "solved_at": now - timedelta(days=2), "query_text": words_,
-                                             "answer_text": "Refunded the duplicate charge." if n < 2 else "Answered.",
-                                             "resolution": "refund issued" if n < 2 else "how-to answered"})
+        store.outcomes.record(a.id, f"9{n}", {"escalated": True, "escalated_at": now - timedelta(days=3),
+                                              "solved_at": now - timedelta(days=2), "query_text": words_,
+                                              "answer_text": "Refunded the duplicate charge." if n < 2 else "Answered.",
+                                              "resolution": "refund issued" if n < 2 else "how-to answered"})
     decided(store, a, "62", "I was charged twice on my invoice this month")
     token, _ = session(app, a, role="agent")
     html = page(app.test_client(), "/panel", token, ticket="62")
@@ -324,10 +324,10 @@ def test_intercom_console_admins_are_ticked_among_the_teammates_by_name(store):
     from integration.service.web import create_app
     from tests.test_console import KEY, NoQueue
     app = create_app(Settings(database_url=store.url, secret_key=KEY), store=store, queue=NoQueue())
-    inst = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "t"},
-                                  settings={"app_id": "w", "api_user_id": "1", "api_user_name": "Ada Admin",
-                                            "console_admins": ["99"]})
-    store.save_roster(inst.id, {"groups": [], "agents": [{"id": "42", "name": "Kim"}, {"id": "43", "name": "Sam"}]})
+    inst = store.installations.add("intercom", "https://api.intercom.io", {"access_token": "t"},
+                                   settings={"app_id": "w", "api_user_id": "1", "api_user_name": "Ada Admin",
+                                             "console_admins": ["99"]})
+    store.installations.save_roster(inst.id, {"groups": [], "agents": [{"id": "42", "name": "Kim"}, {"id": "43", "name": "Sam"}]})
     token = issue(app.config["SECRET_KEY"], Identity(inst.id, "1", "Ada Admin", "admin", "intercom", "page"))
     client = app.test_client()
     html = page(client, "/console/", token)
@@ -336,5 +336,5 @@ def test_intercom_console_admins_are_ticked_among_the_teammates_by_name(store):
     assert boxes == [("42", "", "Kim"), ("43", "", "Sam"), ("99", " checked", "⚠ teammate 99 (no longer in Intercom)")]
     form = {"s": token, "csrf": csrf_token(app.config["SECRET_KEY"], token)}
     r = client.post("/console/console-admins", data={**form, "admin": ["43"]})  # Sam in, the one who left out
-    assert r.status_code == 303 and store.installation(inst.id).settings["console_admins"] == ["43"]
+    assert r.status_code == 303 and store.installations.get(inst.id).settings["console_admins"] == ["43"]
     assert client.post("/console/console-admins", data={**form, "admin": ["x1"]}).status_code == 422

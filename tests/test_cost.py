@@ -22,7 +22,7 @@ def test_a_decision_row_stays_under_100_kb_whatever_the_ticket(desk):  # noqa: F
         desk.driver.say(cid, f"{n} " + PARAGRAPH * 20 + "😡" * 300, role="customer" if n % 2 else "bot")
     desk.driver.say(cid, "I want to talk to a human. " + PARAGRAPH * 300, role="customer")
     (held,) = desk.pipe.process_event(desk.event(cid))
-    (row,) = desk.store.decisions_for(desk.inst.id, cid)
+    (row,) = desk.store.decisions.for_ticket(desk.inst.id, cid)
     size = len(json.dumps(row["reasons"])) + len(json.dumps(row["conversation"])) + len(row["explanation"].encode())
     assert size < 100_000
     assert len(row["conversation"]["messages"]) <= limits.MESSAGES
@@ -40,13 +40,13 @@ def test_an_evaluation_out_of_time_is_decided_on_what_finished_and_recorded_not_
     eid = desk.event(cid)
     with caplog.at_level(logging.WARNING, logger="baton.pipeline"):
         assert desk.pipe.process_event(eid) == []  # nothing finished that would hand it over: the bot continues
-    (row,) = desk.store.decisions_for(desk.inst.id, cid)
+    (row,) = desk.store.decisions.for_ticket(desk.inst.id, cid)
     assert row["action"] == "continue"
     assert "ran out of time for this evaluation" in row["explanation"]
     assert metrics.OUT_OF_TIME._value.get() == before + 1
     assert [r for r in caplog.records if r.getMessage() == "engine.out-of-time"]
     assert desk.pipe.process_event(eid) == []  # processed once: not retried into the same wall
-    assert len(desk.store.decisions_for(desk.inst.id, cid)) == 1
+    assert len(desk.store.decisions.for_ticket(desk.inst.id, cid)) == 1
 
 
 def test_the_console_refuses_a_pattern_that_needs_backtracking_at_its_field_and_keeps_one_re2_runs(console, store):
@@ -63,12 +63,12 @@ def test_the_console_refuses_a_pattern_that_needs_backtracking_at_its_field_and_
                      r.get_data(as_text=True))
     form[f"topics[{new}].phrases"] = "warranty\nre:(a+)+$"  # catastrophic on Python's engine, linear on RE2
     assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
-    assert load_rules(store.draft(a.id)["rules"]).topics["warranty"].phrases == ("warranty", "re:(a+)+$")
+    assert load_rules(store.rules.draft(a.id)["rules"]).topics["warranty"].phrases == ("warranty", "re:(a+)+$")
 
 
 def test_the_calibration_page_says_what_to_fix_when_the_published_rules_no_longer_load(console, store):
     app, a, _ = console
-    store.update_installation(a.id, rules={"sentiment": {"threshold": 7}})  # stored before a check existed
+    store.installations.update(a.id, rules={"sentiment": {"threshold": 7}})  # stored before a check existed
     token, _ = session(app, a)
     r = app.test_client().get("/console/calibration", query_string={"s": token})
     assert r.status_code == 422

@@ -304,8 +304,8 @@ def test_a_tenants_handoff_webhook_is_checked_where_it_lands_like_a_helpdesk(mon
 
     host = f"bot{listener.port}.example.com"
     dns(monkeypatch, host, listener.port)
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {"token": "t"},
-                                  settings={"handoff_webhook_url": f"https://{host}/handoff"})
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {"token": "t"},
+                                   settings={"handoff_webhook_url": f"https://{host}/handoff"})
     assert Pipeline(store).tell_the_bot(inst, Plan("k1", "42", ())) is False
     listener.wait_closed()
     assert bytes(listener.received) == b""

@@ -94,8 +94,8 @@ def test_arbitrary_bytes_are_refused_as_not_the_helpdesks(key, body):
 @pytest.fixture
 def web(store):
     # a helpdesk that signs with a private key (Freshchat) has Baton keep the public half
-    insts = {key: store.add_installation(key, "https://acme.example", {}, settings=SETTINGS,
-                                         webhook_secret=connectors.driver(key).stored_secret(SECRET))
+    insts = {key: store.installations.add(key, "https://acme.example", {}, settings=SETTINGS,
+                                          webhook_secret=connectors.driver(key).stored_secret(SECRET))
              for key in connectors.KEYS}
     queued: list[int] = []
 
@@ -404,9 +404,9 @@ def apps_web(store):
     settings_ = Settings(database_url=store.url, secret_key=Fernet.generate_key().decode(), intercom_client_id="ic", intercom_client_secret=APP_SECRET,
                          public_url="https://baton.example", zendesk_app_id="123", zendesk_client_id="zc",
                          zendesk_client_secret="zs")
-    fresh = store.add_installation("freshdesk", "https://acme.freshdesk.com", {"api_key": "k"})
+    fresh = store.installations.add("freshdesk", "https://acme.freshdesk.com", {"api_key": "k"})
     key, change = issue_key(fresh.id)
-    store.change_settings(fresh.id, change, "test")
+    store.installations.change_settings(fresh.id, change, "test")
 
     class Queue:
         def enqueue_event(self, event_id: int, installation: str | None = None) -> None:

@@ -495,14 +495,14 @@ def test_a_5xx_storm_holds_the_installation_until_it_recovers_then_everything_la
     with pytest.raises(RetryLater):
         desk.pipe.deliver(held.row.id)
     assert len(desk.driver.api_log()) == made
-    assert desk.store.event(eid).status != "dead" and desk.store.event(eid).attempts == QUICK.failures - 1
+    assert desk.store.events.get(eid).status != "dead" and desk.store.events.get(eid).attempts == QUICK.failures - 1
     desk.driver.fail(0, 503)  # it recovers
     desk.clock.advance(QUICK.first_interval + 1)
     assert desk.pipe.deliver(held.row.id) == "sent"  # the probe: it closes the breaker
     (again,) = desk.pipe.process_event(eid)
     assert desk.pipe.send(again) == "sent"
     assert len(desk.driver.notes(first)) == 1 and len(desk.driver.notes(second)) == 1
-    assert desk.store.event(eid).status == "processed"
+    assert desk.store.events.get(eid).status == "processed"
 
 
 def test_the_loop_breaker_stops_the_eleventh_write_to_one_ticket_and_only_that_ticket(desk, caplog):
@@ -526,4 +526,4 @@ def test_the_loop_breaker_stops_the_eleventh_write_to_one_ticket_and_only_that_t
     # another ticket of the same installation is written as usual
     other, _, (handoff,) = desk.decide()
     assert desk.pipe.send(handoff) == "sent" and len(desk.driver.notes(other)) == 1
-    assert desk.store.replay(desk.inst.id) == (0, 1)  # the console's Retry gives it another chance
+    assert desk.store.events.replay(desk.inst.id) == (0, 1)  # the console's Retry gives it another chance

@@ -262,7 +262,7 @@ def test_a_rate_limited_list_stops_only_that_installations_sweep(baton, request)
     settle(baton, *drivers)
     # the throttled helpdesk was asked once, and is left alone until its Retry-After
     assert [r["status"] for r in drivers[limited].api_log()] == [429]
-    until = baton.store.rate_limited_until(insts[limited].id)
+    until = baton.store.installations.rate_limited_until(insts[limited].id)
     assert until is not None and until > datetime.now(timezone.utc) + timedelta(seconds=20)
     assert baton.swept_tickets(insts[limited].id) == [] and drivers[limited].notes(cids[limited]) == []
     for n in others:  # the others were swept all the same, each only in its own helpdesk

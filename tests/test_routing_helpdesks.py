@@ -39,7 +39,7 @@ def test_escalation_goes_to_the_online_agent_of_the_mapped_group(desk):
     driver, store, queue, baton = desk
     group, online, offline = driver.seed_team()
     inst = install_into(driver, store, baton, rules={"routing": {"default_group": group, "notify_customer": True}})
-    roster, synced = store.roster(inst.id)
+    roster, synced = store.installations.roster(inst.id)
     assert synced is not None and {a["id"] for a in roster["agents"]} >= {online, offline}
 
     cid = driver.new_conversation(HUMAN)

@@ -89,7 +89,7 @@ class Worker:
     def drain(self) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
         released = self.desk.pipe.released()
         for eid, _ in released[0]:
-            self.desk.store.mark_enqueued(eid)
+            self.desk.store.events.mark_enqueued(eid)
             self.event(eid)
         for oid, _ in released[1]:
             self.write(oid)
@@ -113,7 +113,7 @@ def test_a_storm_costs_one_call_per_retry_after_and_every_event_lands_once(desk,
         def quiet_handoff() -> None:
             """Another tenant's conversation, decided and written at once, whatever the storm."""
             cid = quiet_driver.new_conversation(HUMAN)
-            eid = desk.store.receive(Event(desk.key, quiet.id, f"quiet-{uuid.uuid4().hex}", "comment_added", str(cid)))[0]
+            eid = desk.store.events.receive(Event(desk.key, quiet.id, f"quiet-{uuid.uuid4().hex}", "comment_added", str(cid)))[0]
             (held,) = desk.pipe.process_event(eid)
             assert desk.pipe.send(held) == "sent" and len(quiet_driver.notes(cid)) == 1
 
@@ -165,7 +165,7 @@ def test_a_storm_costs_one_call_per_retry_after_and_every_event_lands_once(desk,
         assert [len(desk.driver.notes(cid)) for cid in cids] == [1] * STORM  # each exactly once
         assert {r["status"] for r in desk.store.rows(events, installation_id=desk.inst.id)} == {"processed"}
         assert {r["status"] for r in desk.store.rows(outbox, installation_id=desk.inst.id)} == {"sent"}
-        assert all(desk.store.state(desk.inst.id, str(cid)) is State.ESCALATED for cid in cids)
+        assert all(desk.store.events.state(desk.inst.id, str(cid)) is State.ESCALATED for cid in cids)
         assert worker.countdowns == []
         assert calls(desk.driver).count(429) == 5  # never more than one per Retry-After
     finally:
@@ -188,7 +188,7 @@ def test_a_worker_given_an_event_of_a_held_installation_parks_it_without_a_call(
     (row,) = desk.store.rows(events, id=eid)
     assert row["status"] == "received" and row["attempts"] == 0
     assert utc(row["not_before"]) >= desk.clock.now + timedelta(seconds=RETRY_AFTER)
-    assert desk.store.rate_limited_until(desk.inst.id) is None  # a refusal moves no 429 hold of its own
+    assert desk.store.installations.rate_limited_until(desk.inst.id) is None  # a refusal moves no 429 hold of its own
     desk.clock.advance(RETRY_AFTER + 2)
     assert desk.pipe.due() == ([eid], [])  # its turn: the probe
     (held,) = desk.pipe.process_event(eid)

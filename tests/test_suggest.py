@@ -18,7 +18,7 @@ ZENDESK = "https://acme.zendesk.com/agent/tickets/{}"
 
 
 def resolved(store, inst, ticket, words, resolution, answer=None, *, escalated_h=0, solved_h=1):
-    store.record_outcome(inst, ticket, {
+    store.outcomes.record(inst, ticket, {
         "escalated": True, "escalated_at": T0 + timedelta(hours=escalated_h),
         "solved_at": T0 + timedelta(hours=solved_h), "query_text": words, "answer_text": answer,
         "resolution": resolution}, now=T0 + timedelta(hours=escalated_h))
@@ -82,8 +82,8 @@ def test_nothing_without_history_and_nothing_for_an_empty_or_very_short_question
 
 def test_only_solved_handovers_are_suggested_and_never_the_conversation_itself(store):
     words = "The invoice shows the wrong company name and VAT number"
-    store.record_outcome("i1", "301", {"escalated": True, "query_text": words, "resolution": "billing adjustment"})
-    store.record_outcome("i1", "302", {"escalated": False, "solved_at": T0, "query_text": words})
+    store.outcomes.record("i1", "301", {"escalated": True, "query_text": words, "resolution": "billing adjustment"})
+    store.outcomes.record("i1", "302", {"escalated": False, "solved_at": T0, "query_text": words})
     resolved(store, "i1", "900", words, "billing adjustment", "Corrected the invoice.")  # reopened: it is asked again
     assert Suggester(store).suggest("i1", conversation(words, ticket="900")) == []
 
@@ -137,13 +137,13 @@ def test_the_index_is_rebuilt_when_old_or_asked_and_at_most_m_are_kept(store):
 def test_concurrent_handoffs_build_one_index(store, monkeypatch):
     history(store)
     reads = []
-    real = store.resolved_escalations
+    real = store.outcomes.resolved_escalations
 
     def counted(inst_id, limit):
         reads.append(inst_id)
         return real(inst_id, limit)
 
-    monkeypatch.setattr(store, "resolved_escalations", counted)
+    monkeypatch.setattr(store.outcomes, "resolved_escalations", counted)
     suggester = Suggester(store)
     start = threading.Barrier(8)
     results: list[list[str]] = []
@@ -166,7 +166,10 @@ def test_a_history_that_cannot_be_read_gives_no_suggestion_and_no_error():
         def resolved_escalations(self, inst_id, limit):
             raise OperationalError("SELECT …", {}, Exception("connection refused"))
 
-    assert Suggester(Down()).suggest("i1", conversation("I was charged twice for my subscription")) == []
+    class Store:
+        outcomes = Down()
+
+    assert Suggester(Store()).suggest("i1", conversation("I was charged twice for my subscription")) == []
 
 
 def test_the_replay_hit_rate_of_a_small_history(store):
@@ -179,15 +182,15 @@ def test_the_replay_hit_rate_of_a_small_history(store):
     resolved(store, "i1", "A", charged, "refund issued", escalated_h=0, solved_h=1)
     resolved(store, "i1", "B", "charged twice for my order", "refund issued", escalated_h=2, solved_h=3)
     resolved(store, "i1", "F", charged, "refund issued", escalated_h=3, solved_h=10)
-    store.record_feedback("i1", "F", author_id="7", author_name="Ana", verdict="right", resolution="billing adjustment",
-                          missing_knowledge=None)
+    store.decisions.record_feedback("i1", "F", author_id="7", author_name="Ana", verdict="right", resolution="billing adjustment",
+                                    missing_knowledge=None)
     resolved(store, "i1", "C", "password reset email never arrives", "account change", escalated_h=4, solved_h=5)
     resolved(store, "i1", "D", "the password reset email never arrives", "how-to answered", escalated_h=6, solved_h=7)
     resolved(store, "i1", "E", "I was charged twice on my card", None, escalated_h=8, solved_h=9)
     resolved(store, "i1", "G", charged, "refund issued", escalated_h=12, solved_h=13)
     resolved(store, "i2", "X", "password reset email never arrives", "how-to answered", escalated_h=0, solved_h=1)
 
-    measured = core.hit_rate(case_from_row(r) for r in store.resolved_escalations("i1"))
+    measured = core.hit_rate(case_from_row(r) for r in store.outcomes.resolved_escalations("i1"))
     assert measured == core.Replay(escalations=6, suggested=4, hits=2)
     assert measured.hit_rate == pytest.approx(2 / 6) and measured.coverage == pytest.approx(4 / 6)
     assert measured.precision == 0.5

@@ -40,10 +40,10 @@ def test_a_wait_the_broker_could_outlive_is_parked_in_the_database_not_given_as_
     try:
         inst = install_into(driver, baton.store, receiver.url.removesuffix("/hook"))
         cid = driver.new_conversation("I was charged twice, I want to talk to a human")
-        (held,) = baton.pipeline.process_event(baton.store.receive(Event("zendesk", inst.id, "e1", "comment_added", cid))[0])
+        (held,) = baton.pipeline.process_event(baton.store.events.receive(Event("zendesk", inst.id, "e1", "comment_added", cid))[0])
         driver.throttle(1, retry_after=20)
         assert baton.pipeline.send(held) == "parked"
-        assert baton.store.outbox_row(held.row.id).status == "parked"
+        assert baton.store.events.outbox_row(held.row.id).status == "parked"
     finally:
         driver.stop()
 
@@ -65,7 +65,8 @@ class FlakyPipeline:
 
     def __init__(self):
         self.calls: list[tuple[str, int, float]] = []
-        self.store = type("NothingLeftOver", (), {"unfinished_events": staticmethod(lambda: [])})()
+        nothing_left = type("NothingLeftOver", (), {"unfinished": staticmethod(lambda: [])})()
+        self.store = type("Store", (), {"events": nothing_left})()
 
     def process_event(self, event_id):
         self.calls.append(("event", event_id, time.monotonic()))
@@ -126,13 +127,13 @@ def test_the_embedded_queue_takes_up_what_the_previous_process_left(tmp_path, re
     try:
         inst = install_into(driver, store, receiver.url.removesuffix("/hook"))
         cid = driver.new_conversation("I was charged twice, I want to talk to a human")
-        eid = store.receive(Event("zendesk", inst.id, "e1", "comment_added", cid))[0]  # acknowledged, then a restart
+        eid = store.events.receive(Event("zendesk", inst.id, "e1", "comment_added", cid))[0]  # acknowledged, then a restart
         queue = tasks.LocalQueue(Pipeline(store), drain_every=3600)
         try:
             assert queue.wait_idle(timeout=20)
         finally:
             queue.stop()
-        assert store.event(eid).status == "processed"
+        assert store.events.get(eid).status == "processed"
         assert len(driver.notes(cid)) == 1
     finally:
         driver.stop()
@@ -147,7 +148,7 @@ class Broker:
     redis: object
 
     def event(self, installation: str, key: str) -> int:
-        return self.store.receive(Event("zendesk", installation, key, "comment_added", key))[0]
+        return self.store.events.receive(Event("zendesk", installation, key, "comment_added", key))[0]
 
     def queued_an_hour_ago(self) -> None:
         with self.store.engine.begin() as conn:

@@ -35,8 +35,8 @@ class FakeQueue:
 
 @pytest.fixture
 def env(store):
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", {}, settings={"api_user_id": "1"},
-                                  webhook_secret="whsec")
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", {}, settings={"api_user_id": "1"},
+                                   webhook_secret="whsec")
     queue = FakeQueue()
     client = app(store, queue).test_client()
     return store, inst, queue, client
@@ -214,8 +214,8 @@ def test_the_intercom_apps_single_webhook_url_finds_the_workspace_by_its_app_id(
 
     body = (Path(__file__).parents[1] / "connectors/intercom/fixtures/conversation_user_replied.json").read_bytes()
     workspace = json.loads(body)["app_id"]
-    inst = store.add_installation("intercom", "https://api.intercom.io", {"access_token": "t"},
-                                  settings={"app_id": workspace, "api_user_id": "1"}, webhook_secret="client-secret")
+    inst = store.installations.add("intercom", "https://api.intercom.io", {"access_token": "t"},
+                                   settings={"app_id": workspace, "api_user_id": "1"}, webhook_secret="client-secret")
     queue = FakeQueue()
     client = app(store, queue).test_client()
     signed = {intercom.SIGNATURE: intercom.sign("client-secret", body), "Content-Type": "application/json"}
@@ -228,7 +228,7 @@ def test_the_intercom_apps_single_webhook_url_finds_the_workspace_by_its_app_id(
     assert client.post("/webhooks/intercom", data=body, headers={intercom.SIGNATURE: "sha1=00"}).status_code == 401
     assert client.post("/webhooks/intercom", data=b"[1]", headers=signed).status_code == 400
     assert client.head("/webhooks/intercom").status_code == 200
-    store.uninstall(inst.id, "Intercom")  # seen by a web process within its 30 s installation cache
+    store.lifecycle.uninstall(inst.id, "Intercom")  # seen by a web process within its 30 s installation cache
     assert app(store, queue).test_client().post("/webhooks/intercom", data=body, headers=signed).status_code == 410
 
 
@@ -262,7 +262,8 @@ def test_metrics_sum_the_counters_of_every_process_sharing_the_multiprocess_dire
     for n in (3, 4):  # two gunicorn or Celery processes
         subprocess.run([sys.executable, "-c", count.format(n=n)], env=env, check=True, cwd=Path(__file__).parents[1])
     show = ("from integration.service import metrics\n"
-            "class Store:\n    def backlog(self): return ({'zendesk': 2}, {('zendesk', 'event'): 1})\n"
+            "class Events:\n    def backlog(self): return ({'zendesk': 2}, {('zendesk', 'event'): 1})\n"
+            "class Store:\n    events = Events()\n"
             f"print(metrics.exposition(Store(), {str(tmp_path)!r}).decode())\n")
     out = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parents[1]).stdout

@@ -50,12 +50,17 @@ def _changed_to(changes: Any, field: str) -> Any:
     return pair[-1] if isinstance(pair, list) and pair else None
 
 
+def _stamp(data: Mapping[str, Any]) -> datetime | None:
+    """The ticket's ``updated_at`` in a product event's payload: the stamp this change gave it."""
+    return iso_time(_object(_object(data.get("data")).get("ticket")).get("updated_at"))
+
+
 def _on_ticket_create(data: Mapping[str, Any], inst: Installation) -> Event:
     ticket = required_object(data, "data", "ticket")
     tid = ticket_number(required(ticket, "id"))
     actor = _actor(data) or ticket.get("requester_id")
     return Event("freshdesk", inst.id, f"app:onTicketCreate:{tid}", "ticket_created", tid,
-                 str(actor) if actor else None, _fdk_time(data.get("timestamp")))
+                 str(actor) if actor else None, _fdk_time(data.get("timestamp")), _stamp(data))
 
 
 def _on_conversation_create(data: Mapping[str, Any], inst: Installation) -> Event:
@@ -66,7 +71,7 @@ def _on_conversation_create(data: Mapping[str, Any], inst: Installation) -> Even
         raise Ignored("private note")
     return Event("freshdesk", inst.id, f"app:onConversationCreate:{ticket_number(required(conv, 'id'), 'id')}",
                  "comment_added", ticket_number(required(conv, "ticket_id")), str(conv.get("user_id")),
-                 _fdk_time(data.get("timestamp")))
+                 _fdk_time(data.get("timestamp")), _stamp(data))
 
 
 def _on_ticket_update(data: Mapping[str, Any], inst: Installation) -> Event:
@@ -86,7 +91,7 @@ def _on_ticket_update(data: Mapping[str, Any], inst: Installation) -> Event:
         raise Ignored("no change Baton acts on")
     stamp = data.get("timestamp")
     return Event("freshdesk", inst.id, f"app:onTicketUpdate:{tid}:{stamp}", kind, tid,
-                 str(actor) if actor else None, _fdk_time(stamp))
+                 str(actor) if actor else None, _fdk_time(stamp), _stamp(data))
 
 
 EVENT_TO_FUNCTION: dict[str, Callable[[Mapping[str, Any], Installation], Event]] = {
@@ -110,7 +115,7 @@ def _automation(data: Mapping[str, Any], inst: Installation) -> Event:
     updated = str(required(data, "updated_at"))
     rule = str(data.get("rule") or "baton")
     return Event("freshdesk", inst.id, f"automation:{rule}:{ticket}:{updated}", str(data["baton_event"]), ticket,
-                 None, iso_time(updated))
+                 None, iso_time(updated), iso_time(updated))
 
 
 def parse(body: bytes, inst: Installation) -> Event:

@@ -1,6 +1,6 @@
 """Handoff metrics: what became of the conversations Baton watched (README, *Handoff metrics*).
 
-Pure: the rows are ``Store.outcome_rows`` dicts (one per conversation, the agents' panel feedback
+Pure: the rows are ``OutcomeRepository.rows`` dicts (one per conversation, the agents' panel feedback
 already applied), ``now`` is passed in. Every timestamp is an aware datetime; any zone is read
 as the instant it names, and weeks are ISO weeks (Monday to Sunday) in UTC. Every duration is wall
 clock (not business hours), in minutes. ``report`` builds every figure at once; ``tables`` gives

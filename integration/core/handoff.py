@@ -164,9 +164,16 @@ def _headline(decision: Decision, need: str) -> str:
         why = why[:2] + [f"{more} more reason{'s' if more > 1 else ''} below"]
     if why:
         parts.append("why: " + "; ".join(why))
-    elif decision.explanation.strip():
-        parts.append(_lower(_shorten(decision.explanation, NEED_CHARS).rstrip(".")))
+    elif own := _without(decision.explanation, decision.limits):
+        parts.append(_lower(_shorten(own, NEED_CHARS).rstrip(".")))
     return " — ".join(parts) + "."
+
+
+def _without(explanation: str, limits: Sequence[str]) -> str:
+    """The explanation without the sentences on what was not read: the note's *Limits* line says those."""
+    for sentence in limits:
+        explanation = explanation.replace(sentence, "")
+    return " ".join(explanation.split())
 
 
 def _customer(c: Customer) -> tuple[tuple[str, str], ...]:

@@ -223,6 +223,11 @@ class Event:
     ticket_id: str
     actor_id: str | None = None
     occurred_at: datetime | None = None
+    # The ticket's update stamp after the change the event tells of, in the helpdesk's own clock
+    # (Freshdesk's ``updated_at``), when the event carries it. Stamps of one ticket only grow, one
+    # change at least a second after the last (the automation's dedup key rests on it too): an
+    # event whose stamp Baton's last read of the ticket already saw brings nothing new.
+    changed_at: datetime | None = None
 
 
 # How agents say a handed-over conversation was resolved, unless the installation's admin listed others.

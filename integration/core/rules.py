@@ -176,8 +176,10 @@ def _topics() -> dict[str, Topic]:
                 "payment* and bill*", "payment* & bill*", "payment related", "payment fail*", "payment declin*",
                 "payment issue*", "payment problem*", "payment not *", "deducted", "deduction", "debited",
                 "balance gone", "money less", "money is deducted",
-                "re:\\b(?:money|amount|balance|deposit|cash\\s*back|cashbacks?|refund|payment|transfer|wallet)\\b[\\w\\s]{0,20}?\\b(?:is\\s+|are\\s+|still\\s+)?(?:not\\s+(?:received|recieved|credited|reflected|added|showing|visible|there|updated|came)|wrong|incorrect|missing|gone|less)\\b",
-                "re:\\b(?:not|never|didn'?t|did\\s+not|haven'?t|have\\s+not|can'?t|cannot)\\s+(?:get|got|receive|received|see)\\s+(?:my\\s+|the\\s+|any\\s+)?(?:money|deposit|cash\\s*back\\w*|amount|payment|transaction|refund)",
+                # money owed to the customer (a deposit, a bonus, a cashback, a reward) not there or wrong
+                "re:\\b(?:money|amount|balance|deposit(?:ed|s)?|cash\\s*backs?|cashbacks?|bonus(?:es)?|rewards?|refund|payment|transfer|wallet)\\b[\\w\\s]{0,20}?\\b(?:is\\s+|are\\s+|still\\s+|has\\s+|have\\s+)?(?:(?:not|never)\\s+(?:received|recieved|credited|reflected|added|showing|visible|there|updated|came|arrived|showed\\s+up)|wrong|incorrect|missing|gone|less)\\b",
+                "re:\\b(?:not|never|didn'?t|did\\s+not|haven'?t|have\\s+not|can'?t|cannot)\\s+(?:get|got|receive|received|recieve|recieved|see)\\s+(?:my\\s+|the\\s+|any\\s+)?(?:[a-z]+\\s+){0,2}?(?:money|deposit|cash\\s*back\\w*|bonus(?:es)?|rewards?|amount|payment|transaction|refund)\\b",
+                "re:\\bwaiting\\s+for\\s+(?:my\\s+|the\\s+)?(?:[a-z]+\\s+)?(?:money|deposit|cash\\s*back\\w*|bonus(?:es)?|rewards?|payment|refund)\\b[\\w\\s]{0,20}?\\b(?:reflect\\w*|credit\\w*|show\\w*|added)\\b",
                 "re:\\bwallet\\b[\\w\\s]{0,20}\\b(?:not|wrong|incorrect)",
                 "re:\\b(?:transaction|deposit|balance|payment)\\s+is\\s+(?:wrong|incorrect|not\\s+there|not\\s+visible)",
                 "cobro indebido", "cobro doble", "cobrado dos veces", "me cobraron", "preleve deux fois",
@@ -189,6 +191,8 @@ def _topics() -> dict[str, Topic]:
                 "re:\\b(?:trouble|issue|problem|error)s?\\s+(?:with|in|on)\\s*(?:the\\s+|my\\s+|an?\\s+)?(?:online\\s+)?payments?\\b",
                 "re:\\bwhere\\s+(?:is|gone|did|has)\\s+(?:my\\s+)?(?:money|balance|deposit|payment|refund)",
                 "re:\\b(?:issue|problem|query|queries|question)\\s+(?:with|about|related\\s+to|regarding)\\s+(?:my\\s+|the\\s+)?(?:bill|payments?|invoice|charges?)\\b",
+                # asking for a bill or an invoice (a copy, one for an order): the billing team issues it
+                "re:\\b(?:want|need|require|give\\s+me|send\\s+me)\\s+(?:an?\\s+|my\\s+|the\\s+)?(?:copy\\s+of\\s+(?:an?\\s+|my\\s+|the\\s+)?)?(?:invoice|bill|receipt)s?\\b",
                 "re:\\b(?:not|never)\\s+(?:received|provided|publi\\w+|got|get|sent)\\b[\\w\\s]{0,15}\\bbill\\b",
             ),
             exclude=("tax*",),

@@ -27,10 +27,10 @@ def backtest(store: Store, inst: Installation, draft: Mapping[str, Any], count: 
     """Replay ``draft`` (rules JSON; RulesError if invalid) on the ``count`` conversations most
     recently decided (or on one ``ticket``), against the live rules."""
     after = load_rules(draft)
-    rows = store.decided_conversations(inst.id, max(1, min(count, MAX_COUNT)), ticket_id=ticket)
+    rows = store.decisions.decided_conversations(inst.id, max(1, min(count, MAX_COUNT)), ticket_id=ticket)
     conversations = [conversation_from_json(r["conversation"]) for r in rows]
-    roster, _ = store.roster(inst.id)
-    return preview.compare(conversations, live_rules(inst), after, roster, utcnow(), store.group_stats(inst.id),
+    roster, _ = store.installations.roster(inst.id)
+    return preview.compare(conversations, live_rules(inst), after, roster, utcnow(), store.events.group_stats(inst.id),
                            keep_unchanged=ticket is not None)
 
 

@@ -16,9 +16,9 @@ REVIEWED = 500  # the most recent decided conversations the suggestions are judg
 
 def labeled(store: Store, inst: Installation, now: datetime, count: int = REVIEWED) -> list[calibration.Labeled]:
     """The last ``count`` decided conversations, each with its outcome label (analytics' rules)."""
-    outcomes = {r["ticket_id"]: r for r in store.outcome_rows(inst.id)}
+    outcomes = {r["ticket_id"]: r for r in store.outcomes.rows(inst.id)}
     out = []
-    for row in store.decided_conversations(inst.id, count):
+    for row in store.decisions.decided_conversations(inst.id, count):
         result = outcomes.get(row["ticket_id"])
         out.append(calibration.Labeled(conversation_from_json(row["conversation"]), label(result, now) if result else None,
                                        row["category"]))

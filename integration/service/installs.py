@@ -22,22 +22,22 @@ def install(store: Store, provider: str, base_url: str, credentials: Mapping[str
     load_rules(rules)  # a bad rule is refused before anything is created
     base_url = check_base_url(provider, base_url, development)
     connector = connectors.get(provider)
-    inst = store.add_installation(provider, base_url, credentials, settings, rules)
+    inst = store.installations.add(provider, base_url, credentials, settings, rules)
     endpoint = f"{public_url.rstrip('/')}/webhooks/{provider}/{inst.id}"
     try:
         result = connector.install(inst, endpoint, mode)
     except Exception:  # unreachable host, wrong token …: leave nothing behind
-        store.delete_installation(inst.id)
+        store.installations.delete(inst.id)
         raise
     # helpdesks that sign their webhooks choose the secret; for the others we made one. A second
     # webhook's secret (Zendesk's Conversations API) comes back as credentials: encrypted with them.
     more = result.get("credentials")
-    store.update_installation(inst.id, webhook_secret=result.get("webhook_secret"),
-                              settings={**inst.settings, **result["settings"]},
-                              credentials={**inst.credentials, **more} if more else None)
-    inst = store.installation(inst.id)  # type: ignore[assignment]
+    store.installations.update(inst.id, webhook_secret=result.get("webhook_secret"),
+                               settings={**inst.settings, **result["settings"]},
+                               credentials={**inst.credentials, **more} if more else None)
+    inst = store.installations.get(inst.id)  # type: ignore[assignment]
     try:  # a first roster now, so the first escalation can be routed; beat refreshes it
-        store.save_roster(inst.id, connector.client(inst).roster())
+        store.installations.save_roster(inst.id, connector.client(inst).roster())
     except ApiError:
         pass
     return inst

@@ -60,7 +60,7 @@ class StoreGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            depth, dead = self.store.backlog()
+            depth, dead = self.store.events.backlog()
         except Exception:  # noqa: BLE001 - a scrape must not fail because the database is down
             return
         queue = GaugeMetricFamily("baton_queue_depth", "Events received or queued and not processed yet",

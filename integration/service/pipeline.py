@@ -1,6 +1,9 @@
 """Steps 4–9 of DESIGN.md: for each event, one read of what a decision needs, the helpdesk read,
 a pure decision, and one transaction for its results; then the write-back, applied once. Celery
-tasks and the embedded queue call these; neither adds logic of its own.
+tasks and the embedded queue call these; neither adds logic of its own. What beat runs on a
+schedule (reconciliation, SLA re-routes, re-probes, the drain) is in
+:mod:`integration.service.housekeeping`; the outcome columns a look gives, in
+:mod:`integration.service.observe`.
 
 At-least-once delivery in, effectively-once writes out:
 - an event is processed once (its row says so) and a ticket is escalated once (its state says so);
@@ -20,24 +23,24 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import requests
 
 import connectors
-from connectors.base import pooled_session
+from connectors.base import epoch_time, iso_time, pooled_session
 from integration.core import plan as planning
 from integration.core import routing
 from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, CircuitOpen, Connector,
                                        TicketSnapshot)
 from integration.core.engine import evaluate
-from integration.core.engine.policy import topic_of
-from integration.core.model import (BOT_VERDICTS, RESOLUTION_TYPES, Action, AddNote, Assign, Conversation, Decision, Event,
-                                    Installation, Plan, Role, State, TicketOutcome)
+from integration.core.model import Action, AddNote, Assign, Conversation, Decision, Installation, Plan, Role, State
 from integration.core.rules import Rules, RulesError, load_rules
-from integration.core.suggest import customer_words, note_text
+from integration.core.suggest import note_text
 from integration.service import metrics
-from integration.service.quota import NONE, ONE, Guards, Held
+from integration.service.housekeeping import Housekeeping, RetryLater
+from integration.service.observe import answer_gist, first_reply_after, observed, outcome_values, settled
+from integration.service.quota import Guards, Held
 from integration.service.suggestions import Suggester
 from integration.service.store import ConversationMoved, Delivery, EventContext, Outcome, Store, utcnow
 
@@ -47,13 +50,6 @@ MAX_ATTEMPTS = 8  # then the event or write goes to the dead letters
 ROSTER_FRESH = timedelta(seconds=60)  # events refresh a roster older than this
 REPROBE_EVERY = timedelta(minutes=5)  # a flagged installation is tried again this often
 GIVE_UP_AFTER = timedelta(days=1)  # events wait this long for a flagged installation's admin
-RECONCILE_FIRST = timedelta(days=1)  # an installation's first sweep looks this far back (never before its install)
-# Each sweep starts this long before the newest change the last one saw: helpdesk clocks and pagination
-# are not exact (Zendesk holds back the last minute), and the dedup makes reading a change twice harmless.
-RECONCILE_OVERLAP = timedelta(seconds=60)
-# Helpdesks stamp changes to the whole second and their clocks and Baton's differ a little: an event
-# received up to this long before a change stands for it.
-CLOCK_SKEW = timedelta(seconds=2)
 # The loop breaker (L3, O5): one decision is one write, so more than this many writes to one ticket
 # within the window is a loop (an echo Baton mistakes for news), never legitimate traffic.
 LOOP_CAP = 10  # writes to one ticket (Zendesk allows 30 updates per ticket per 10 minutes)
@@ -89,16 +85,8 @@ def state_now(kind: str, state: State, status: str | None, assignee: str | None)
     return State.ASSIGNED if state is State.ESCALATED and assignee else state
 
 
-class RetryLater(Exception):
-    """Transient failure: run the same step again after ``delay`` seconds."""
-
-    def __init__(self, delay: float, reason: str):
-        super().__init__(reason)
-        self.delay = delay
-
-
 @dataclass
-class Pipeline:
+class Pipeline(Housekeeping):
     store: Store
     park_after: float = 300.0  # waits longer than this are parked in the store, not scheduled
     lease: timedelta = timedelta(seconds=60)  # longer than one API call with its timeouts
@@ -124,10 +112,10 @@ class Pipeline:
         """Decide for the event's conversation and commit the outcome; returns the write-back this
         worker now holds (send it with :meth:`send`). Raises RetryLater for a short wait."""
         try:
-            ctx = self.store.event_context(event_id, writes_since=self.clock() - LOOP_WINDOW)
+            ctx = self.store.events.context(event_id, writes_since=self.clock() - LOOP_WINDOW)
         except Exception as e:  # e.g. a secret the configured key cannot decrypt
             log.exception("pipeline.context-unreadable", extra={"event": event_id})
-            attempts = self.store.fail_event(event_id, _reason(e), MAX_ATTEMPTS)
+            attempts = self.store.events.fail(event_id, _reason(e), MAX_ATTEMPTS)
             if attempts >= MAX_ATTEMPTS:
                 return []
             raise RetryLater(self._backoff(attempts), _reason(e)) from e
@@ -143,11 +131,11 @@ class Pipeline:
         if outcome.status == "received" and delay <= self.park_after and not outcome.held:
             # a short wait goes back to the queue as a countdown; only what must be remembered is committed
             if outcome.attempt or outcome.rate_limited_until:
-                self.store.commit(ctx, dataclasses.replace(outcome, status="enqueued", not_before=None), now,
-                                  self.lease)
+                self.store.events.commit(ctx, dataclasses.replace(outcome, status="enqueued", not_before=None), now,
+                                         self.lease)
             raise RetryLater(delay, outcome.note or "wait")
         try:
-            claimed = self.store.commit(ctx, outcome, now, self.lease)
+            claimed = self.store.events.commit(ctx, outcome, now, self.lease)
         except ConversationMoved as e:  # another worker handed it over meanwhile: look again
             raise RetryLater(0.0, str(e)) from e
         if outcome.decision is not None:
@@ -183,13 +171,26 @@ class Pipeline:
                            observed=seen)
         if state is State.ASSIGNED:
             return Outcome("processed", "a person has the conversation")  # idempotent: no second write
+        if ev.changed_at is not None and ctx.seen_at is not None and ev.changed_at <= ctx.seen_at:
+            # one change often comes twice (Freshdesk's automation rule and its app's event), or after
+            # Baton read the ticket for an earlier event: what that read decided stands
+            return Outcome("processed", "nothing new: Baton's last read of the ticket saw this change")
         if wait := self._held(ctx.rate_limited_until):  # parked for the drain: see :meth:`released`
             return dataclasses.replace(self._wait(wait, "the helpdesk asked us to wait"), held=True)
         try:
             snapshot = self.client(inst).load(ev.ticket_id)
         except ApiError as e:
             return self._failed(ctx, e)
-        now = self.clock()
+        outcome = self._on_read(ctx, snapshot)
+        # Remembered where events tell their stamp (else it would be a write for nothing), and only
+        # once decided: a failed or dead-lettered event is read again when retried or replayed.
+        stamp = _stamp(snapshot.ticket_fields.get("updated_at")) if ev.changed_at is not None else None
+        return dataclasses.replace(outcome, seen_at=stamp) if outcome.status == "processed" and stamp else outcome
+
+    def _on_read(self, ctx: EventContext, snapshot: TicketSnapshot) -> Outcome:
+        """What the conversation as read now asks for."""
+        inst, state, now = ctx.installation, ctx.state, self.clock()
+        assert inst is not None
         if str(snapshot.ticket_fields.get("status") or "").lower() in DONE:  # a late event of a finished ticket
             return Outcome("processed", "the ticket is solved", state=State.RESOLVED if state is not State.RESOLVED else None,
                            observed=observed(snapshot.conversation))
@@ -276,7 +277,7 @@ class Pipeline:
         on a close, also the agent's resolving answer and, for a conversation Baton never decided
         on, the customer's words."""
         client = self.client(inst)
-        before = self.store.outcome(inst.id, ticket_id)
+        before = self.store.outcomes.get(inst.id, ticket_id)
         now = client.outcome(ticket_id)
         seen = settled(outcome_values(now, inst.settings.get("resolution_types")), before, self.clock())
         if closed:
@@ -286,135 +287,6 @@ class Pipeline:
             if handed is not None and "first_agent_reply_at" not in seen:
                 seen["first_agent_reply_at"] = first_reply_after(conversation, handed)
         return {k: v for k, v in seen.items() if v is not None}, now.status.lower() or None
-
-    def reread_outcomes(self, days: int = 7, per_installation: int = 200) -> int:
-        """Read again what the helpdesk says of recently solved conversations that have no rating
-        yet (customers rate after the solve; Zendesk tells nobody). Returns how many were read."""
-        read = 0
-        since = self.clock() - timedelta(days=days)
-        for inst_id in self.store.active_installations():
-            inst = self.store.installation(inst_id)
-            if inst is None or self._held(self.store.rate_limited_until(inst_id)):
-                continue
-            client = self.client(inst)
-            for ticket in self.store.unrated_solved(inst_id, since, per_installation):
-                try:
-                    values = settled(outcome_values(client.outcome(ticket), inst.settings.get("resolution_types")),
-                                     self.store.outcome(inst_id, ticket), self.clock())
-                except ApiRateLimited as e:
-                    if not isinstance(e, Held):
-                        self.store.rate_limit(inst_id, self._until(e))
-                    break  # this account waits; the next run goes on
-                except CircuitOpen:
-                    break  # its helpdesk is failing: the next run goes on
-                except ApiError:
-                    continue
-                self.store.record_outcome(inst_id, ticket, values, self.clock())
-                read += 1
-        return read
-
-    # the reconciliation: beat sweeps every few minutes for what the webhooks never brought
-
-    def reconcile(self, enqueue: Callable[[int, str], object] | None = None) -> int:
-        """Helpdesks drop webhooks (GitHub never retries, Intercom drops throttled notifications,
-        Zendesk's circuit breaker pauses a webhook): list, per active installation not asked to wait,
-        the conversations changed since its last sweep, and record an event for each change Baton
-        never heard of, through the same dedup as webhooks (key ``reconcile:<ticket>:<updated_at>``,
-        so two sweeps record one change once), then queue it with ``enqueue(event id, installation)``
-        (without one, or when it fails, the drain queues it). A 429 stops that installation's sweep
-        until Retry-After; another refusal skips it until the next sweep; one installation's failure
-        never stops the others'. Returns how many events it recorded."""
-        recorded = 0
-        for inst_id in self.store.active_installations():
-            try:
-                recorded += self._reconcile(inst_id, enqueue)
-            except Exception:  # a bug or a database hiccup: this installation waits for the next sweep
-                log.exception("pipeline.reconcile-failed", extra={"installation": inst_id})
-        return recorded
-
-    def _reconcile(self, inst_id: str, enqueue: Callable[[int, str], object] | None) -> int:
-        inst = self.store.installation(inst_id)
-        if inst is None or self._held(self.store.rate_limited_until(inst_id)):
-            return 0
-        now = self.clock()
-        swept, installed = self.store.sweep_start(inst_id)
-        since = swept or max(now - RECONCILE_FIRST, (installed or now) - RECONCILE_OVERLAP)
-        try:
-            changed = self.client(inst).changed_since(since)
-        except ApiRateLimited as e:
-            if not isinstance(e, Held):
-                self.store.rate_limit(inst_id, self._until(e))
-            return 0
-        except ApiError as e:
-            log.warning("pipeline.reconcile-skipped", extra={"installation": inst_id, "error": type(e).__name__})
-            return 0
-        heard = self.store.heard_since(inst_id, {t: at - CLOCK_SKEW for t, at in changed})
-        recorded = 0
-        for ticket, at in changed:
-            if ticket in heard:
-                continue
-            key = f"reconcile:{ticket}:{int(at.timestamp())}"
-            rid, _, new = self.store.receive(Event(inst.provider, inst_id, key, "comment_added", ticket), now)
-            if not new:
-                continue
-            recorded += 1
-            try:
-                if enqueue is None:
-                    raise LookupError("no queue given: the drain queues it")
-                enqueue(rid, inst_id)
-            except Exception:  # recorded but not queued: the drain queues what was received and not queued
-                self.store.unqueue(rid)
-        if changed:
-            self.store.mark_swept(inst_id, max(at for _, at in changed) - RECONCILE_OVERLAP)
-        log.info("pipeline.reconciled", extra={"installation": inst_id, "changed": len(changed), "recorded": recorded})
-        return recorded
-
-    # the handoff SLA: beat runs this every minute
-
-    def check_slas(self) -> int:
-        """Re-route, once, every handed-over conversation nobody answered within its category's SLA
-        (counted in the group's business hours): the next qualified agent, the priority one step
-        up, a note saying why. Returns how many were re-routed."""
-        done = 0
-        for inst_id in self.store.active_installations():
-            inst = self.store.installation(inst_id)
-            if inst is None:
-                continue
-            try:
-                rules = load_rules(inst.rules, stored=True)
-            except RulesError:
-                continue
-            if not rules.routing.sla:
-                continue
-            data, _ = self.store.roster(inst_id)
-            roster = routing.roster_from_json(data, rules.routing, self.store.group_stats(inst_id))
-            now = self.clock()
-            for waiting in self.store.waiting_handoffs(inst_id):
-                minutes = routing.sla_minutes(rules.routing, waiting["category"])
-                group = roster.groups.get(str(waiting["group_id"])) if waiting["group_id"] else None
-                if minutes and routing.business_minutes(waiting["escalated_at"], now, group and group.hours) >= minutes:
-                    try:
-                        done += self._reroute(inst, rules, roster, waiting, minutes, now)
-                    except (ApiError, RetryLater) as e:  # this conversation waits for the next minute
-                        log.info("pipeline.sla-deferred", extra={"installation": inst_id, "error": type(e).__name__})
-        return done
-
-    def _reroute(self, inst: Installation, rules: Rules, roster: routing.Roster, waiting: dict[str, object],
-                 minutes: int, now: datetime) -> int:
-        snapshot = self.client(inst).load(str(waiting["ticket_id"]))
-        conversation = dataclasses.replace(snapshot.conversation, as_of=now)
-        if conversation.human_replied:
-            return 0  # the reply's own event closes the wait
-        decision = self.evaluate(conversation, rules, inst.id)
-        first = ((waiting.get("route") or {}).get("agent_id"))  # type: ignore[union-attr]
-        others = routing.Roster(tuple(a for a in roster.agents if a.id != first), roster.groups)
-        route = routing.route(decision, conversation, others, rules.routing, now)
-        key = f"baton-{inst.id}-{conversation.id}-sla"
-        plan = planning.sla_reroute(snapshot, route, planning.raised(decision.priority), minutes, key)
-        claimed = self.store.plan_sla(inst.id, plan, now, self.lease)
-        if claimed is not None:
-            self.send(Delivery(claimed, inst, self.store.rate_limited_until(inst.id)))
-        return 1 if claimed is not None else 0
 
     def _failed(self, ctx: EventContext, e: Exception) -> Outcome:
         """The scope of a failure: a 429 waits for the whole account; 401/403 need the admin; any
@@ -447,7 +319,7 @@ class Pipeline:
 
     def deliver(self, outbox_id: int) -> str:
         """Claim one outbox row and send it. Returns its status; raises RetryLater for a short wait."""
-        claimed = self.store.claim(outbox_id, self.lease, self.clock(), writes_since=self.clock() - LOOP_WINDOW)
+        claimed = self.store.events.claim(outbox_id, self.lease, self.clock(), writes_since=self.clock() - LOOP_WINDOW)
         if claimed is None or claimed.row.plan is None:
             return "skipped"  # sent, dead, parked for later, or another worker holds it
         return self.send(claimed)
@@ -468,33 +340,33 @@ class Pipeline:
         row, inst = claimed.row, claimed.installation
         assert row.plan is not None
         if inst is None:
-            self.store.finish(row.id, "dead", "installation missing")
+            self.store.events.finish(row.id, "dead", "installation missing")
             return "dead"
         if inst.status == "uninstalled":
-            self.store.finish(row.id, "dead", "the app was uninstalled")
+            self.store.events.finish(row.id, "dead", "the app was uninstalled")
             return "dead"
         if inst.status != "active":  # it needs its admin; the re-probe sets it active again
-            self.store.finish(row.id, "parked", "waiting for the installation's admin",
-                              self.clock() + REPROBE_EVERY, refund=True)
+            self.store.events.finish(row.id, "parked", "waiting for the installation's admin",
+                                     self.clock() + REPROBE_EVERY, refund=True)
             return "parked"
         if wait := self._held(claimed.rate_limited_until):  # parked for the drain: see :meth:`released`
-            self.store.finish(row.id, "parked", "the helpdesk asked us to wait",
-                              self.clock() + timedelta(seconds=wait), refund=True)
+            self.store.events.finish(row.id, "parked", "the helpdesk asked us to wait",
+                                     self.clock() + timedelta(seconds=wait), refund=True)
             return "parked"
         recent = claimed.recent_writes  # read with the claim; else (an SLA re-route) read now
         if recent is None:
-            recent = self.store.writes_to_ticket(inst.id, row.ticket_id, self.clock() - LOOP_WINDOW)
+            recent = self.store.events.writes_to_ticket(inst.id, row.ticket_id, self.clock() - LOOP_WINDOW)
         if recent >= LOOP_CAP:
             # a loop, not a decision: this write stops (the console's dead write-backs can retry it);
             # the installation's other tickets go on
-            self.store.finish(row.id, "dead", LOOP_REASON)
+            self.store.events.finish(row.id, "dead", LOOP_REASON)
             metrics.LOOP_BREAKS.labels(inst.provider).inc()
             log.warning("baton.loop-breaker", extra={"installation": inst.id, "ticket": row.ticket_id})
             return "dead"
         client = self.client(inst)
         try:
             if row.attempts > 1 and client.applied(row.plan):
-                self.store.finish(row.id, "sent", "found already applied")
+                self.store.events.finish(row.id, "sent", "found already applied")
                 return "sent"
             try:
                 client.apply(row.plan)
@@ -504,7 +376,7 @@ class Pipeline:
                 client.apply(brief)  # a shorter note beats a lost escalation
         except Exception as e:
             return self._write_failed(claimed, e)
-        self.store.finish(row.id, "sent")
+        self.store.events.finish(row.id, "sent")
         if row.plan.handoff and inst.settings.get("handoff_webhook_url"):
             self.tell_the_bot(inst, row.plan)
         return "sent"
@@ -544,7 +416,7 @@ class Pipeline:
             log.exception("pipeline.unexpected", extra={"installation": inst.id, "outbox": row.id})
         if permanent or (row.attempts >= MAX_ATTEMPTS and not limited):
             flag = (inst.id, reason) if isinstance(e, ApiUnauthorized) else None  # only credentials need the admin
-            self.store.finish(row.id, "dead", reason, flag=flag)
+            self.store.events.finish(row.id, "dead", reason, flag=flag)
             log.warning("pipeline.dead-letter", extra={"installation": inst.id, "outbox": row.id,
                                                        "error": type(e).__name__})
             return "dead"
@@ -556,8 +428,8 @@ class Pipeline:
         # (no call made: the installation waits for Retry-After or its probe's answer) is parked for
         # the drain, and leaves the installation's 429 hold as it is.
         held = isinstance(e, Held)
-        self.store.finish(row.id, "parked", reason, self.clock() + timedelta(seconds=delay),
-                          rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) and not held else None)
+        self.store.events.finish(row.id, "parked", reason, self.clock() + timedelta(seconds=delay),
+                                 rate_limited=(inst.id, self._until(e)) if isinstance(e, ApiRateLimited) and not held else None)
         if held or delay > self.park_after:
             return "parked"
         raise RetryLater(delay, reason) from e
@@ -571,163 +443,12 @@ class Pipeline:
     def _backoff(self, attempts: int) -> float:
         return self.rng.uniform(0, min(600.0, 2.0 * 2 ** attempts))  # full jitter
 
-    # housekeeping, on a schedule
-
     def _roster_stale(self, synced: datetime | None) -> bool:
         return synced is None or self.clock() - synced > ROSTER_FRESH
 
-    def sync_roster(self, inst_id: str) -> bool:
-        """Refresh one installation's agents and groups from its helpdesk; False when it could not
-        (the previous roster stays: routing on slightly old data beats routing on none)."""
-        inst = self.store.installation(inst_id)
-        if inst is None or inst.status != "active" or self._held(self.store.rate_limited_until(inst_id)):
-            return False
-        try:
-            roster = self.client(inst).roster()
-        except ApiError as e:
-            # not a reason to stop escalating: a token may write tickets yet lack the right to list agents
-            if isinstance(e, ApiRateLimited) and not isinstance(e, Held):
-                self.store.rate_limit(inst.id, self._until(e))
-            log.warning("pipeline.roster-sync-failed", extra={"installation": inst.id, "error": type(e).__name__})
-            return False
-        self.store.save_roster(inst.id, roster)
-        return True
-
-    def reprobe(self) -> list[str]:
-        """Installations flagged for their admin that work again (the credentials answer, the rules
-        are valid) are set active; returns their ids."""
-        fixed = []
-        for inst_id in self.store.flagged_installations():
-            inst = self.store.installation(inst_id)
-            if inst is None:
-                continue
-            try:
-                load_rules(inst.rules, stored=True)
-                self.client(inst).probe()
-            except (RulesError, ApiError) as e:
-                log.info("pipeline.reprobe-failed", extra={"installation": inst_id, "error": type(e).__name__})
-                continue
-            self.store.reactivate(inst_id)
-            log.warning("pipeline.reactivated", extra={"installation": inst_id})
-            fixed.append(inst_id)
-        return fixed
-
-    def due(self) -> tuple[list[int], list[int]]:
-        """Events to enqueue again and parked writes whose time has come (:meth:`released`)."""
-        events, writes = self.released()
-        return [eid for eid, _ in events], [oid for oid, _ in writes]
-
-    def released(self) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
-        """What the drain queues now, as (id, installation): events recorded and never queued or
-        whose task was lost, writes whose sender died or that were never queued, and parked events
-        and writes whose time has come. Of an installation held after a 429 (``Guards.parked``), only
-        one parked event or write once Retry-After has passed: the probe, the oldest; the rest stay
-        parked, without a call, until it answers (a 429 holds them until the next Retry-After,
-        anything else lets them all go). One question to the guards per installation with parked work due."""
-        now = self.clock()
-        due = [("event", *row) for row in self.store.due_events(self.stranded_after, now, self.requeue_after)]
-        due += [("write", *row) for row in self.store.due_writes(now)]
-        verdict: dict[str, str] = {}
-        events: list[tuple[int, str]] = []
-        writes: list[tuple[int, str]] = []
-        # parked work oldest first (the probe is the longest waiting), then the rest as found
-        for kind, rid, inst, parked in sorted(due, key=lambda d: (d[3] is None, d[3] or now)):
-            if parked is not None:
-                if inst not in verdict:
-                    verdict[inst] = self.guards.parked(inst)
-                if verdict[inst] == NONE:
-                    continue
-                if verdict[inst] == ONE:
-                    verdict[inst] = NONE
-            (events if kind == "event" else writes).append((rid, inst))
-        return events, writes
-
-
-ANSWER_CHARS = 600  # the gist of the resolving answer
-
-
-def observed(conversation: Conversation, decision: Decision | None = None,
-             now: datetime | None = None) -> dict[str, object]:
-    """The outcome columns one look at a conversation gives: its channel, whether a bot took part
-    (never unset once seen), the customer's words; with a decision, its topic (``category``, for every
-    decision: :func:`~integration.core.engine.policy.topic_of`) and reasons, and the handoff (never
-    unset either)."""
-    seen: dict[str, object] = {"channel": conversation.channel or None,
-                               "query_text": customer_words(conversation) or None}
-    if any(m.role is Role.BOT for m in conversation.messages):
-        seen["bot_involved"] = True
-    if decision is not None:
-        # the conversation's topic, handed over or not (a handoff's category may be a signal, which
-        # ``reasons`` holds): a category's handoff rate is its handed-over conversations among all of them
-        seen.update(category=topic_of(decision), reasons=sorted({r.code for r in decision.reasons}))
-        if decision.action is Action.ESCALATE:
-            seen.update(escalated=True, escalated_at=now)
-    return {k: v for k, v in seen.items() if v is not None}
-
-
-def first_reply_after(conversation: Conversation, handed: datetime) -> datetime | None:
-    """When a person first answered the customer publicly after the handoff, from the transcript."""
-    return next((m.at for m in conversation.messages
-                 if m.role is Role.AGENT and m.public and m.at is not None and m.at >= _whole(handed)), None)
-
-
-def _whole(t: datetime) -> datetime:
-    """The helpdesks tell times in whole seconds: a reply in the second of the handoff is after it."""
-    return t.replace(microsecond=0)
-
-
-def answer_gist(conversation: Conversation) -> str | None:
-    """The last public reply of a person: how the conversation was resolved, shortened."""
-    reply = next((m.text for m in reversed(conversation.messages) if m.role is Role.AGENT and m.public), "")
-    text = " ".join(reply.split())
-    return (text[:ANSWER_CHARS - 1] + "…" if len(text) > ANSWER_CHARS else text) or None
-
-
-VERDICT_TAG, RESOLUTION_TAG = "baton_verdict_", "baton_res_"
-
-
-def outcome_values(o: TicketOutcome, resolution_types: object = None) -> dict[str, object]:
-    """A helpdesk's outcome as outcome columns; a ``baton_verdict_*`` / ``baton_res_*`` tag (set by
-    an agent's macro) gives the verdict and the resolution type (matched to the installation's
-    list by its slug); what the helpdesk's AI agent said of it (Fin) gives bot involvement and the
-    bot's own verdict."""
-    values: dict[str, object] = {"assigned_at": o.assigned_at, "assignee_id": o.assignee_id,
-                                 "first_agent_reply_at": o.first_agent_reply_at, "solved_at": o.solved_at,
-                                 "reopens": o.reopens, "csat": o.csat, "csat_at": o.csat_at}
-    if o.bot_participated:  # the helpdesk says its AI agent took part: never unset (see ``observed``)
-        values["bot_involved"] = True
-    if o.bot_verdict in BOT_VERDICTS:
-        values["bot_verdict"] = o.bot_verdict
-    types = list(resolution_types or RESOLUTION_TYPES)  # type: ignore[call-overload]
-    for tag in o.tags:
-        if tag.startswith(VERDICT_TAG) and tag[len(VERDICT_TAG):] in ("right", "not_needed", "too_late"):
-            values["verdict"] = tag[len(VERDICT_TAG):]
-        elif tag.startswith(RESOLUTION_TAG):
-            slug = tag[len(RESOLUTION_TAG):]
-            values["resolution"] = next((t for t in types if _slug(t) == slug), slug[:64])
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def settled(seen: dict[str, object], before: Mapping[str, Any] | None, now: datetime) -> dict[str, object]:
-    """What a helpdesk read adds to what Baton already knows of the outcome. The helpdesks leave
-    some times out: Freshdesk tells who has the ticket but not since when, Zendesk's rating has no
-    time. Those become the time Baton first saw them (kept while they do not change). A first agent
-    reply from before the handoff is the bot's own post (bots post as agent users) or an answer
-    before Baton handed over: the first reply after the handoff is Baton's own sighting instead."""
-    before = before or {}
-    if seen.get("assignee_id") and "assigned_at" not in seen:
-        same = before.get("assignee_id") == seen["assignee_id"] and before.get("assigned_at")
-        seen["assigned_at"] = same or now
-    if seen.get("csat") is not None and "csat_at" not in seen:
-        seen["csat_at"] = (before.get("csat") == seen["csat"] and before.get("csat_at")) or now
-    handed = before.get("escalated_at")
-    if handed is not None and seen.get("first_agent_reply_at") is not None and seen["first_agent_reply_at"] < _whole(handed):
-        del seen["first_agent_reply_at"]
-    return seen
-
-
-def _slug(text: str) -> str:
-    return "_".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+def _stamp(value: object) -> datetime | None:
+    """A ticket's ``updated_at`` as the helpdesk gave it (ISO text, or Unix seconds) as a time."""
+    return iso_time(value) or epoch_time(value)
 
 
 def handoff_webhook_key(inst: Installation) -> str:

@@ -2,7 +2,7 @@
 rate limit, and a circuit breaker (../shared/reference/reliability_anchors.md §7.3, O3 and O4).
 
 A helpdesk account's rate limit is shared by everything that calls its API: the helpdesk's own UI,
-the tenant's other apps, and Baton. A 429 already holds the installation (``Store.rate_limit``);
+the tenant's other apps, and Baton. A 429 already holds the installation (``InstallationRepository.rate_limit``);
 the guard keeps Baton from causing one, and stops Baton hammering a helpdesk that is failing.
 
 - **Budget** per installation: Baton never makes more than ``Policy.share`` (50 %) of the account's

@@ -16,7 +16,7 @@ from integration.service.store import Store
 def handoff_report(store: Store, inst_id: str, now: datetime, since: datetime | None) -> analytics.Report:
     """Every figure over the installation's conversations first seen since ``since`` (all when None)."""
     with _quiet_gc():
-        return analytics.report(store.outcome_rows(inst_id, since=since), now, since)
+        return analytics.report(store.outcomes.rows(inst_id, since=since), now, since)
 
 
 def topic_labels(inst: Installation | None) -> dict[str, str]:

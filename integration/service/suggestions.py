@@ -1,7 +1,7 @@
 """Suggested resolutions for a handoff, looked up in the installation's own resolved escalations.
 
 One index per installation, never shared between installations: built from
-``Store.resolved_escalations`` on first use, rebuilt when older than ``max_age`` (or after
+``OutcomeRepository.resolved_escalations`` on first use, rebuilt when older than ``max_age`` (or after
 :meth:`Suggester.refresh`), at most ``installations`` indexes kept (the least recently used goes).
 While one thread rebuilds a stale index, the others keep using the old one; only the very first
 build is waited for. A cached lookup reads nothing from the database.
@@ -36,7 +36,7 @@ class _Entry:
 
 
 def case_from_row(row: Mapping[str, Any]) -> Case:
-    """An outcome row of ``Store.resolved_escalations`` as a case."""
+    """An outcome row of ``OutcomeRepository.resolved_escalations`` as a case."""
     return Case(ticket_id=str(row["ticket_id"]), words=row["query_text"] or "", gist=row.get("answer_text"),
                 resolution=row.get("resolution"), url=row.get("url"), solved_at=row.get("solved_at"),
                 escalated_at=row.get("escalated_at"))
@@ -81,7 +81,7 @@ class Suggester:
         try:
             if entry.index is None or self.clock() - entry.built >= self.max_age:  # not built meanwhile
                 started = self.clock()
-                rows = self.store.resolved_escalations(inst_id, self.cases)
+                rows = self.store.outcomes.resolved_escalations(inst_id, self.cases)
                 entry.index = Index(case_from_row(r) for r in rows)
                 entry.built = started
                 log.info("suggestions.indexed", extra={"installation": inst_id, "cases": len(entry.index),

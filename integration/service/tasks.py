@@ -208,7 +208,7 @@ def drain(self: Task) -> None:
         except redis.RedisError:  # the count only steers: the main queue
             queue = QUEUE
         self.app.send_task("baton.process_event", (eid,), {"installation": inst}, queue=queue)
-        pipeline.store.mark_enqueued(eid)
+        pipeline.store.events.mark_enqueued(eid)
     extra: dict[str, int] = {}  # writes queued for each installation in this pass (not in its backlog count)
     for oid, inst in writes:
         extra[inst] = extra.get(inst, 0) + 1
@@ -283,7 +283,7 @@ def _held(broker: redis.Redis, older_than: float) -> tuple[set[int], set[int]]:
 
 @shared_task(name="baton.sync_rosters", bind=True)
 def sync_rosters(self: Task) -> None:
-    for inst_id in _pipeline().store.active_installations():
+    for inst_id in _pipeline().store.installations.active():
         self.app.send_task("baton.sync_roster", (inst_id,))
 
 
@@ -306,13 +306,13 @@ def check_slas() -> None:
 def retention(self: Task) -> None:
     """One task per installation: a large one's first run never holds up the others' (nor meets
     the time limit for all of them)."""
-    for inst_id in _pipeline().store.retained_installations():
+    for inst_id in _pipeline().store.lifecycle.retained_installations():
         self.app.send_task("baton.retain", (inst_id,))
 
 
 @shared_task(name="baton.retain")
 def retain(inst_id: str) -> None:
-    counts = _pipeline().store.apply_retention(inst_id)
+    counts = _pipeline().store.lifecycle.apply_retention(inst_id)
     if any(counts.values()):
         log.info("tasks.retention", extra={"installation": inst_id, **counts})
 
@@ -464,7 +464,7 @@ class LocalQueue:
         self._stop = False
         self._drain_every = drain_every
         self._reprobe_every = reprobe_every
-        for eid in pipeline.store.unfinished_events():  # nothing else will ever queue these again
+        for eid in pipeline.store.events.unfinished():  # nothing else will ever queue these again
             self._push(0.0, "event", eid)
         self._thread = threading.Thread(target=self._run, name="baton-local-queue", daemon=True)
         self._thread.start()
@@ -533,10 +533,10 @@ class LocalQueue:
                         self.pipeline.reconcile(self.enqueue_event)
                     if time.monotonic() >= next_retention:
                         next_retention = time.monotonic() + RETENTION_SECONDS
-                        self.pipeline.store.apply_retention_everywhere()
+                        self.pipeline.store.lifecycle.apply_retention_everywhere()
                     events, writes = self.pipeline.due()
                     for eid in events:
-                        self.pipeline.store.mark_enqueued(eid)
+                        self.pipeline.store.events.mark_enqueued(eid)
                         self._push(0.0, "event", eid)
                     for oid in writes:
                         self._push(0.0, "deliver", oid)

@@ -39,7 +39,7 @@ log = logging.getLogger("baton.web")
 
 MAX_BODY = 1024 * 1024
 BATCH_REASONS = 20  # skipped items of a batch named in the answer; the count says how many there were
-INSTALLATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what Store.add_installation makes
+INSTALLATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what InstallationRepository.add makes
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     app.register_blueprint(console.bp)
     apps.register(app)
     queue = queue or CeleryQueue(celery)
-    installation = _cached(store.installation, seconds=30.0, clock=time.monotonic)
+    installation = _cached(store.installations.get, seconds=30.0, clock=time.monotonic)
     # a public Intercom app's deliveries name the workspace, not the installation: looked up as rarely
-    workspace_installation = _cached(lambda workspace: store.find_installation("intercom", setting=("app_id", workspace)),
+    workspace_installation = _cached(lambda workspace: store.installations.find("intercom", setting=("app_id", workspace)),
                                      seconds=30.0, clock=time.monotonic)
 
     @app.post("/webhooks/<provider>/<installation_id>")
@@ -191,12 +191,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     def keep(ev: Event) -> tuple[int, bool]:
         """Record the event once per key and queue it: (row id, whether it is new). SQLAlchemyError:
         not recorded; _NotQueued: recorded, left for the drain."""
-        rid, status, new = store.receive(ev)  # the event's one transaction
+        rid, status, new = store.events.receive(ev)  # the event's one transaction
         if new or status == "received":  # new, or recorded while the queue was down: queue it now
             try:
                 queue.enqueue_event(rid, ev.installation_id)
                 if not new:
-                    store.mark_enqueued(rid)
+                    store.events.mark_enqueued(rid)
             except (QueueUnavailable, SQLAlchemyError) as e:
                 _leave_for_the_drain(store, rid)
                 raise _NotQueued(rid) from e
@@ -239,7 +239,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         except QueueUnavailable:
             checks["queue"] = "down"
         try:
-            store.check_secrets()
+            store.installations.check_secrets()
             checks["secrets"] = "ok"
         except SecretsUnreadable:
             checks["secrets"] = "undecryptable: BATON_SECRET_KEY is not the key they were stored with"
@@ -295,7 +295,7 @@ def _leave_for_the_drain(store: Store, event_id: int) -> None:
     """The event is recorded but not queued: say so, so the drain queues it (best effort: if the
     database is gone too, the drain's lost-task rule still finds it later)."""
     try:
-        store.unqueue(event_id)
+        store.events.unqueue(event_id)
     except SQLAlchemyError:
         log.error("webhook.unqueue-failed", extra={"event": event_id})
 

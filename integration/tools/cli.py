@@ -114,18 +114,18 @@ def _lifecycle(args: argparse.Namespace) -> int:
     """``uninstall``, ``erase`` and ``rotate-keys`` (README "Data lifecycle"): each prints what it changed."""
     store = _store()
     if args.command == "rotate-keys":
-        print(f"rotated the secrets of {store.rotate_secrets()} installation(s) to the first key of BATON_SECRET_KEY")
+        print(f"rotated the secrets of {store.installations.rotate_secrets()} installation(s) to the first key of BATON_SECRET_KEY")
         return 0
-    known = store.installation(args.installation) is not None
+    known = store.installations.get(args.installation) is not None
     if not known:
         print(f"error: no installation {args.installation!r}", file=sys.stderr)
         return 2
     if args.command == "uninstall":
-        counts = store.uninstall(args.installation, "command line")
+        counts = store.lifecycle.uninstall(args.installation, "command line")
         print(f"uninstalled {args.installation}; deleted rows per table:")
     else:
         try:
-            counts = store.erase_customer(args.installation, email=args.email, customer_id=args.customer_id)
+            counts = store.lifecycle.erase_customer(args.installation, email=args.email, customer_id=args.customer_id)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -148,7 +148,7 @@ def _analytics(args: argparse.Namespace) -> int:
         print(f"error: --since: {e}", file=sys.stderr)
         return 2
     store = _store()
-    inst = store.installation(args.installation)
+    inst = store.installations.get(args.installation)
     if inst is None:
         print(f"error: no installation {args.installation!r} (python -m integration installations lists them)",
               file=sys.stderr)
@@ -190,7 +190,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from integration.service.backtest import backtest, print_report
 
     store = _store()
-    inst = store.installation(args.installation)
+    inst = store.installations.get(args.installation)
     if inst is None:
         print(f"error: no installation {args.installation!r} (python -m integration installations lists them)",
               file=sys.stderr)
@@ -254,7 +254,7 @@ def _store(existing: bool = True):  # type: ignore[no-untyped-def]
         if existing:
             if not inspect(store.engine).has_table("installations"):
                 raise Unusable(no_tables)
-            store.check_secrets()
+            store.installations.check_secrets()
     except SecretsUnreadable:
         raise Unusable(f"BATON_SECRET_KEY is not the key the database at {where} was written with, so its "
                        f"installations cannot be read: {point}.") from None
@@ -319,11 +319,11 @@ def _installations() -> int:
 
 def _replay(installation: str) -> int:
     store = _store()
-    if store.installation(installation) is None:
+    if store.installations.get(installation) is None:
         print(f"error: no installation {installation!r} (python -m integration installations lists them)",
               file=sys.stderr)
         return 2
-    n_events, n_writes = store.replay(installation)
+    n_events, n_writes = store.events.replay(installation)
     print(f"queued again: {n_events} dead events and {n_writes} dead write-backs of {installation} "
           "(the worker's drain picks them up within its interval)")
     return 0

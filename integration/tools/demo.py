@@ -207,9 +207,9 @@ def _play(desks: list[Driver], store: Store, server: Server, queue: LocalQueue, 
                 desk.say(cid, text, role)
             _settle(desk, queue)
             _print(out, store, desk, inst.id, cid, sc, full=serve)
-            if handed_over is None and store.state(inst.id, str(cid)) is State.ESCALATED:
+            if handed_over is None and store.events.state(inst.id, str(cid)) is State.ESCALATED:
                 handed_over = cid
-        agents = [str(a["id"]) for a in store.roster(inst.id)[0].get("agents", [])]
+        agents = [str(a["id"]) for a in store.installations.roster(inst.id)[0].get("agents", [])]
         now = datetime.now(timezone.utc)
         days = history.seed(store, inst.id, now, agents, rng=history_rng(desk.key))
         for line in history_summary(store, inst.id, now, days):
@@ -240,7 +240,7 @@ def history_summary(store: Store, inst_id: str, now: datetime, days: int) -> lis
              "  suggested resolutions: " + (f"{hits.rate:.0%} hit ({hits.hits} of {hits.judged} handoffs whose suggested "
                                             "and final resolution types are known)" if hits.rate is not None
                                             else "none judged yet")]
-    inst = store.installation(inst_id)
+    inst = store.installations.get(inst_id)
     effects = calibration.review(store, inst, now)[1] if inst else []
     lines.append("  calibration review: " + (f"{effects[0].summary} (Calibration → Preview as a draft)" if effects
                                              else "no small change would decide better"))
@@ -270,7 +270,7 @@ def _print(out: Any, store: Store, desk: Driver, inst_id: str, cid: Any, sc: Sce
     rows = store.rows(decisions, installation_id=inst_id, ticket_id=str(cid))
     out(f"#{cid} {sc.subject!r} from {sc.customer}")
     if rows:
-        topics = topic_labels(store.installation(inst_id))
+        topics = topic_labels(store.installations.get(inst_id))
         reasons = "; ".join(reason_label(r["code"], topics) for r in rows[-1]["reasons"]) or "no signal"
         out(f"  decision : {ACTIONS.get(rows[-1]['action'], rows[-1]['action'])} ({reasons})")
     out(f"  priority : {priority}   group / agent: {group}   tags: {' '.join(tags) or '-'}   notes: {len(notes)}")

@@ -99,7 +99,7 @@ def seed(store: Store, inst_id: str, now: datetime, agents: list[str], days: int
     then gets the resolution type its note would have suggested (the handoffs solved before it, as
     the pipeline looks them up), for the suggestion hit rate."""
     rng = rng or random.Random(inst_id)
-    inst = store.installation(inst_id)
+    inst = store.installations.get(inst_id)
     rules = load_rules(inst.rules if inst else None, stored=True)
     count = 0
     handoffs: list[tuple[str, str, datetime]] = []
@@ -117,11 +117,11 @@ def seed(store: Store, inst_id: str, now: datetime, agents: list[str], days: int
 def _suggestions(store: Store, inst_id: str, handoffs: list[tuple[str, str, datetime]]) -> None:
     """What each handoff's note suggested when it was written: the most similar cases solved before
     the handoff (never itself, solved later), as the pipeline's suggester finds them."""
-    index = Index(case_from_row(r) for r in store.resolved_escalations(inst_id))
+    index = Index(case_from_row(r) for r in store.outcomes.resolved_escalations(inst_id))
     for ticket, words, handed in handoffs:
         suggested = suggested_before(index, words, handed)
         if suggested:
-            store.record_outcome(inst_id, ticket, {"suggested": suggested}, handed)
+            store.outcomes.record(inst_id, ticket, {"suggested": suggested}, handed)
 
 
 def _decide(conversation: Conversation, rules: Any) -> tuple[Conversation, Any]:
@@ -170,7 +170,7 @@ def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str
             seen.update(solved_at=at + timedelta(minutes=rng.uniform(2, 30)))
             if rng.random() < 0.3:
                 seen.update(csat=1.0 if rng.random() < 0.85 else 0.0, csat_at=at + timedelta(hours=1))
-        store.record_outcome(inst_id, ticket, seen, at)
+        store.outcomes.record(inst_id, ticket, seen, at)
         return None
     intent = intent or rng.choice(INTENTS)
     handoff = at + timedelta(minutes=1)
@@ -188,12 +188,12 @@ def _one(store: Store, inst_id: str, rules: Any, rng: random.Random, ticket: str
             seen.update(resolution=resolution)
         if rng.random() < 0.45:
             seen.update(csat=1.0 if rng.random() < intent.good else 0.0, csat_at=solved + timedelta(hours=1))
-    store.record_outcome(inst_id, ticket, seen, at)
+    store.outcomes.record(inst_id, ticket, seen, at)
     if solved < now and rng.random() < 0.7:  # agents say how it went from the panel
         verdict = ("not_needed" if resolution == intent.resolution and rng.random() < intent.needless else
                    "too_late" if rng.random() < 0.08 else "right")
-        store.record_feedback(inst_id, ticket, author_id=agent or "0", author_name="Demo agent", verdict=verdict,
-                              resolution=resolution, missing_knowledge=None)
+        store.decisions.record_feedback(inst_id, ticket, author_id=agent or "0", author_name="Demo agent", verdict=verdict,
+                                        resolution=resolution, missing_knowledge=None)
     return ticket, seen["query_text"], handoff
 
 
@@ -206,7 +206,7 @@ def _human_only(store: Store, inst_id: str, ticket: str, conversation: Conversat
                             "query_text": conversation.messages[0].text, "answer_text": intent.answer.format(n=n)}
     if rng.random() < 0.5:
         seen.update(csat=1.0 if rng.random() < intent.good - 0.05 else 0.0, csat_at=replied + timedelta(hours=3))
-    store.record_outcome(inst_id, ticket, seen, at)
+    store.outcomes.record(inst_id, ticket, seen, at)
 
 
 def _decision(store: Store, inst_id: str, ticket: str, conversation: Conversation, decision: Any, at: datetime) -> None:

@@ -80,7 +80,7 @@ def show_app(driver: Driver, store: Store, settings: Settings, installation: Ins
         from integration.service.apps.freshdesk import issue_key
 
         key, change = issue_key(installation.id)
-        store.change_settings(installation.id, change, "operator")
+        store.installations.change_settings(installation.id, change, "operator")
     client = {"zendesk": (settings.zendesk_client_id, settings.zendesk_client_secret),
               "intercom": (settings.intercom_client_id, settings.intercom_client_secret)}.get(driver.key, ("", ""))
     driver.show_app(AppSetup(settings.public_url, installation, *client, app_key=key,

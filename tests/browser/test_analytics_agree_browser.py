@@ -21,7 +21,7 @@ def test_an_admin_reads_figures_that_agree_in_a_real_browser(tmp_path, browser):
     admin named their topics (never a stored key), and a category kept with the bot is not 100 %."""
     store = Store(f"sqlite:///{tmp_path}/b.db", Vault(KEY))
     store.migrate()
-    inst = store.add_installation("zendesk", "https://a.zendesk.com", {"token": "x"}, rules={"topics": TRACKED})
+    inst = store.installations.add("zendesk", "https://a.zendesk.com", {"token": "x"}, rules={"topics": TRACKED})
     history.seed(store, inst.id, utcnow(), ["1", "2"], rng=random.Random(5))
     app = create_app(Settings(database_url=store.url, secret_key=KEY), store=store, queue=NoQueue())
     server = Server(app, port=free_port())

@@ -30,7 +30,7 @@ def test_a_forged_sign_in_an_expired_or_foreign_session_and_a_missing_csrf_token
     assert "could not verify" in page.inner_text("body") and "Rules" not in page.inner_text("body")
 
     secret = w.server._server.app.config["SECRET_KEY"]  # type: ignore[attr-defined]
-    other = w.store.add_installation("zendesk", "https://other.zendesk.com", {"token": "x"})
+    other = w.store.installations.add("zendesk", "https://other.zendesk.com", {"token": "x"})
     foreign = issue(secret, Identity(other.id, "1", "Mallory", "admin", "zendesk"))
     page.goto(f"{w.baton_url}/console/rules?s={foreign}")
     assert w.installation.id not in page.content()  # B's session reaches B's rules only, never A's
@@ -43,13 +43,13 @@ def test_a_forged_sign_in_an_expired_or_foreign_session_and_a_missing_csrf_token
     frame.evaluate("document.querySelector('#rules-form input[name=csrf]').remove()")
     frame.locator("#save-draft").click()
     frame.get_by_text("missing or wrong CSRF token").wait_for()
-    assert w.store.draft(w.installation.id) is None
+    assert w.store.rules.draft(w.installation.id) is None
 
 
 def test_the_panel_reads_at_sidebar_width_and_works_from_the_keyboard(world, page):
     w = world("zendesk")
     cid = w.driver.new_conversation("I was charged twice, I want to talk to a human")
-    wait_for(lambda: w.store.decisions_for(w.installation.id, str(cid)), timeout=30)
+    wait_for(lambda: w.store.decisions.for_ticket(w.installation.id, str(cid)), timeout=30)
     frame = open_panel(page, w, cid)  # in the sandbox's 320 px ticket sidebar, as in Zendesk
     width = frame.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert width[1] <= 320 and width[0] <= width[1], f"the panel scrolls sideways in the sidebar: {width}"
@@ -60,5 +60,5 @@ def test_the_panel_reads_at_sidebar_width_and_works_from_the_keyboard(world, pag
     page.keyboard.press("Tab")  # to the Save button
     page.keyboard.press("Enter")
     frame.locator("#feedback-saved").wait_for()
-    (fb,) = w.store.feedback_for(w.installation.id, str(cid))
+    (fb,) = w.store.decisions.feedback_for(w.installation.id, str(cid))
     assert (fb["verdict"], fb["missing_knowledge"]) == ("not_needed", "how to merge two invoices")

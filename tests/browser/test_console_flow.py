@@ -20,7 +20,7 @@ ROUTINE = "How do I reset my password?"
 
 
 def decided(world, cid):
-    return wait_for(lambda: world.store.decisions_for(world.installation.id, str(cid)), timeout=30)
+    return wait_for(lambda: world.store.decisions.for_ticket(world.installation.id, str(cid)), timeout=30)
 
 
 def with_groups(w, *names):
@@ -30,7 +30,7 @@ def with_groups(w, *names):
     for name in names:
         ids[name] = str(w.driver.add_group(name))
         w.driver.add_agent(f"{name} agent", ids[name])
-    w.store.save_roster(w.installation.id, connectors.get(w.driver.key).client(w.installation).roster())
+    w.store.installations.save_roster(w.installation.id, connectors.get(w.driver.key).client(w.installation).roster())
     return ids
 
 
@@ -64,7 +64,7 @@ def test_an_admin_routes_by_name_previews_publishes_and_rolls_back_and_an_agent_
     assert in_view(frame, "#save-bar")
     frame.locator("#save-draft").click()
     frame.locator("#draft-saved").wait_for()
-    assert load_rules(w.store.draft(w.installation.id)["rules"]).routing.categories["refund"].group == groups["Billing"]
+    assert load_rules(w.store.rules.draft(w.installation.id)["rules"]).routing.categories["refund"].group == groups["Billing"]
     assert frame.locator("#section-routing").is_visible()  # back on the section saved
     assert "Refund → Billing." in frame.locator("#sentences-routing").inner_text()
 
@@ -110,7 +110,7 @@ def test_an_admin_routes_by_name_previews_publishes_and_rolls_back_and_an_agent_
     page.screenshot(path=str(SCREENSHOTS / f"{key}-publish.png"), full_page=False)
     frame.locator("#confirm-publish").click()
     frame.locator("#published").wait_for()
-    live = load_rules(w.store.installation(w.installation.id).rules)
+    live = load_rules(w.store.installations.get(w.installation.id).rules)
     assert live.topics["refund"].action == "ignore" and live.sentiment.threshold == 0.6
 
     later = w.driver.new_conversation("I want a refund for order 555, it never came")
@@ -123,7 +123,7 @@ def test_an_admin_routes_by_name_previews_publishes_and_rolls_back_and_an_agent_
     assert "Roll back to version 1?" in frame.locator("#confirm-title").inner_text()
     frame.locator("#confirm-rollback").click()
     frame.get_by_text("Version 3 is live").wait_for()
-    inst = w.store.installation(w.installation.id)
+    inst = w.store.installations.get(w.installation.id)
     assert inst.rules_version == 3 and load_rules(inst.rules).topics["refund"].action == "escalate"
 
     panel = embed.open_panel(page, w, refund)
@@ -137,6 +137,6 @@ def test_an_admin_routes_by_name_previews_publishes_and_rolls_back_and_an_agent_
     panel.locator("#missing_knowledge").fill("orders lost in transit are refunded without asking")
     panel.get_by_role("button", name="Save feedback").click()
     panel.locator("#feedback-saved").wait_for()
-    (fb,) = w.store.feedback_for(w.installation.id, str(refund))
+    (fb,) = w.store.decisions.feedback_for(w.installation.id, str(refund))
     assert (fb["verdict"], fb["resolution"]) == ("right", "refund issued")
     assert panel.locator("input[name='verdict'][value='right']").is_checked()  # the saved choice stays shown

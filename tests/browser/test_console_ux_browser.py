@@ -41,7 +41,7 @@ def test_activity_shows_todays_tickets_first_a_page_at_a_time_each_opening_in_th
     first = w.driver.new_conversation("I was charged twice for my invoice, I want a person")
     second = w.driver.new_conversation("How do I reset my password?")
     for cid in (first, second):
-        wait_for(lambda cid=cid: w.store.decisions_for(w.installation.id, str(cid)), timeout=30)
+        wait_for(lambda cid=cid: w.store.decisions.for_ticket(w.installation.id, str(cid)), timeout=30)
     a_month_of_history(w, 70)
 
     frame = embed.open_console(page, w)
@@ -79,7 +79,7 @@ def test_the_panel_of_a_conversation_kept_with_the_bot_asks_about_keeping_it_and
     embed = importlib.import_module(f"tests.browser.embed_{key}")
     w = world(key)
     cid = w.driver.new_conversation("How do I reset my password?")
-    decided = wait_for(lambda: w.store.decisions_for(w.installation.id, str(cid)), timeout=30)
+    decided = wait_for(lambda: w.store.decisions.for_ticket(w.installation.id, str(cid)), timeout=30)
     assert {d["action"] for d in decided} == {"continue"}
     panel = embed.open_panel(page, w, cid)
     if key == "intercom":  # the Canvas Kit card in the inbox
@@ -104,7 +104,7 @@ def test_the_panel_of_a_conversation_kept_with_the_bot_asks_about_keeping_it_and
         panel.locator("#customer-part summary").click()  # a long part folds
         expect(panel.locator("#customer-part dl.customer")).to_be_hidden()
         page.screenshot(path=str(SCREENSHOTS / f"{key}-panel-kept.png"), full_page=False)
-    (saved,) = w.store.feedback_for(w.installation.id, str(cid))
+    (saved,) = w.store.decisions.feedback_for(w.installation.id, str(cid))
     assert saved["verdict"] == "too_late"  # "should have been handed over": the figures' under-escalation
 
 
@@ -112,7 +112,7 @@ def test_intercom_opens_the_installed_apps_console_again_without_a_new_consent(w
     from tests.browser.embed_intercom import open_console
     w = world("intercom", install=False)
     open_console(page, w)  # installs through the App Store and OAuth
-    inst = w.store.find_installation("intercom", setting=("app_id", w.driver.sandbox.app_id))
+    inst = w.store.installations.find("intercom", setting=("app_id", w.driver.sandbox.app_id))
 
     page.goto(w.driver.console_url("admin"))  # the App Store again
     expect(page.locator("#installed")).to_be_visible()
@@ -124,4 +124,4 @@ def test_intercom_opens_the_installed_apps_console_again_without_a_new_consent(w
     expect(page.locator("#connected")).to_be_visible()
     assert not [u for u in visited if u.startswith(f"{w.driver.url}/oauth")]  # no consent page this time
     expect(page.locator("#installer")).to_contain_text("Ada Admin")  # who installed it, by name
-    assert w.store.installation(inst.id).settings["api_user_name"] == "Ada Admin"
+    assert w.store.installations.get(inst.id).settings["api_user_name"] == "Ada Admin"

@@ -23,12 +23,12 @@ def test_an_admin_installs_baton_from_the_settings_page_then_opens_the_console(w
     page.click("#install")
     expect(page.locator("#install-result")).to_have_attribute("data-state", "refused")
     expect(settings.locator("#error")).to_contain_text("Freshdesk refused this API key")
-    assert w.store.find_installation("freshdesk", base_url=w.driver.url) is None and sandbox.app_iparams == {}
+    assert w.store.installations.find("freshdesk", base_url=w.driver.url) is None and sandbox.app_iparams == {}
 
     settings.locator("#api-key").fill(sandbox.api_key)
     page.click("#install")
     expect(page.locator("#install-result")).to_have_attribute("data-state", "installed")
-    inst = w.store.find_installation("freshdesk", base_url=w.driver.url)
+    inst = w.store.installations.find("freshdesk", base_url=w.driver.url)
     assert inst is not None and inst.credentials == {"api_key": sandbox.api_key} and inst.settings["mode"] == "app"
     key = sandbox.app_secure_iparams["baton_key"]  # a secure iparam: for the proxy's headers only
     assert key_matches(key, inst.settings[KEY_SETTING]) and key not in json.dumps(inst.settings)
@@ -44,7 +44,7 @@ def test_an_admin_installs_baton_from_the_settings_page_then_opens_the_console(w
 
     # the app forwards the product events it subscribes to: a customer writes, Baton decides
     ticket = w.driver.new_conversation("I want to talk to a human, please.", subject="Charged twice")
-    wait_for(lambda: w.store.activity(inst.id, ticket_id=ticket), timeout=20)
+    wait_for(lambda: w.store.decisions.activity(inst.id, ticket_id=ticket), timeout=20)
     frame.click("nav.baton-nav >> text=Activity")  # links go through the app's shell too
     expect(frame.locator("h1")).to_contain_text("Activity")
     expect(frame.locator("#baton-main")).to_contain_text(ticket)
@@ -65,7 +65,7 @@ def test_an_agent_opens_the_ticket_sidebar_and_gives_feedback(world, page):
     w = world("freshdesk")
     ticket = w.driver.new_conversation("This is my third message. I want to talk to a human now!",
                                        subject="Charged twice")
-    wait_for(lambda: w.store.activity(w.installation.id, ticket_id=ticket), timeout=20)
+    wait_for(lambda: w.store.decisions.activity(w.installation.id, ticket_id=ticket), timeout=20)
     frame = open_panel(page, w, ticket)
     expect(frame.locator("#decision")).to_be_visible()
     expect(frame.locator("nav.baton-nav")).to_have_count(0)  # the panel only
@@ -76,7 +76,7 @@ def test_an_agent_opens_the_ticket_sidebar_and_gives_feedback(world, page):
     frame.click("#feedback button[type=submit]")
     expect(frame.locator("#feedback-saved")).to_be_visible()
     expect(frame.locator("#feedback-list")).to_contain_text("Pat Agent")
-    (saved,) = w.store.feedback_for(w.installation.id, ticket)
+    (saved,) = w.store.decisions.feedback_for(w.installation.id, ticket)
     assert (saved["verdict"], saved["resolution"], saved["missing_knowledge"]) == (
         "right", "refund issued", "Refunds over 100 EUR always need a person")
     assert (saved["author_id"], saved["author_name"]) == (str(w.driver.app_user("agent")), "Pat Agent")

@@ -20,10 +20,10 @@ def test_an_admin_installs_baton_from_the_app_store_and_lands_in_the_console(wor
     expect(pg.locator("h1")).to_have_text("Baton in this Intercom account")
     expect(pg.locator("#connected")).to_be_visible()
     expect(pg.locator("nav.baton-nav")).to_contain_text("Rules")
-    inst = w.store.find_installation("intercom", setting=("app_id", w.driver.sandbox.app_id))
+    inst = w.store.installations.find("intercom", setting=("app_id", w.driver.sandbox.app_id))
     assert inst is not None and inst.status == "active" and inst.base_url == w.driver.url
     assert inst.settings["api_user_id"] == ada  # Baton acts as, and is administered by, who installed it
-    assert [a["action"] for a in w.store.audit_log(inst.id)] == ["install"]
+    assert [a["action"] for a in w.store.rules.audit_log(inst.id)] == ["install"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(SCREENSHOTS / "intercom-console.png"), full_page=True)
 
@@ -50,7 +50,7 @@ def test_an_admin_of_an_operator_installed_workspace_reaches_the_console(world, 
 def test_an_agent_sees_the_handoff_on_the_conversation_and_gives_feedback(world, page):
     w = world("intercom")
     cid = w.driver.new_conversation(HUMAN)
-    (decision,) = wait_for(lambda: w.store.activity(w.installation.id, ticket_id=cid))
+    (decision,) = wait_for(lambda: w.store.decisions.activity(w.installation.id, ticket_id=cid))
     pg = open_panel(page, w, cid)
     card = pg.locator("#app-card")
     expect(card.locator("[data-id=decision]")).to_have_text("Handed over to a person")
@@ -62,7 +62,7 @@ def test_an_agent_sees_the_handoff_on_the_conversation_and_gives_feedback(world,
     card.locator("button[data-id=save_feedback]").click()
     expect(card.locator("[data-id=feedback_error]")).to_contain_text("Nothing to save")
     expect(card.locator("textarea[data-id=missing_knowledge]")).to_have_attribute("aria-invalid", "true")
-    assert w.store.feedback_for(w.installation.id, cid) == []
+    assert w.store.decisions.feedback_for(w.installation.id, cid) == []
 
     expect(card.locator("[data-id=verdict] legend")).to_have_text("The handoff was …")
     card.get_by_label("Right", exact=True).check()
@@ -73,7 +73,7 @@ def test_an_agent_sees_the_handoff_on_the_conversation_and_gives_feedback(world,
     card.locator("button[data-id=save_feedback]").click()
     expect(card.locator("[data-id=notice]")).to_contain_text("your feedback is saved")
 
-    (row,) = w.store.feedback_for(w.installation.id, cid)
+    (row,) = w.store.decisions.feedback_for(w.installation.id, cid)
     agent = teammate(w, "agent")
     assert (row["verdict"], row["resolution"], row["missing_knowledge"], row["author_id"], row["decision_id"]) == (
         "right", "refund issued", "Annual plans are refunded pro rata.", agent, decision["id"])
@@ -84,18 +84,18 @@ def test_an_agent_sees_the_handoff_on_the_conversation_and_gives_feedback(world,
     expect(card.locator("textarea[data-id=missing_knowledge]")).to_have_value("Annual plans are refunded pro rata.")
     card.locator("button[data-id=save_feedback]").click()
     expect(card.locator("[data-id=notice]")).to_contain_text("your feedback is saved")
-    assert len(w.store.feedback_for(w.installation.id, cid)) == 1
+    assert len(w.store.decisions.feedback_for(w.installation.id, cid)) == 1
 
 
 def test_uninstalling_in_intercom_stops_baton_and_its_card_says_so(world, page):
     w = world("intercom", install=False)
     open_console(page, w)
-    inst = w.store.find_installation("intercom", setting=("app_id", w.driver.sandbox.app_id))
+    inst = w.store.installations.find("intercom", setting=("app_id", w.driver.sandbox.app_id))
     console = page.url
     page.goto(f"{w.driver.url}/a/appstore")
     page.click("#uninstall")
     expect(page.locator("#notice")).to_contain_text("answered 200")
-    assert w.store.installation(inst.id).status == "uninstalled"
+    assert w.store.installations.get(inst.id).status == "uninstalled"
     page.goto(console)
     expect(page.locator("[role=alert]")).to_contain_text("not installed in this helpdesk account any more")
     cid = w.driver.new_conversation("hello")

@@ -30,7 +30,7 @@ def test_an_agent_opening_the_apps_bar_is_refused_the_console(world, page):
 def test_an_agent_sees_the_panel_of_the_ticket_and_gives_feedback(world, page):
     w = world("zendesk")
     cid = w.driver.new_conversation(ESCALATING)
-    wait_for(lambda: w.store.decisions_for(w.installation.id, str(cid)), timeout=30)
+    wait_for(lambda: w.store.decisions.for_ticket(w.installation.id, str(cid)), timeout=30)
     frame = open_panel(page, w, cid)
     assert f"ticket={cid}" in frame.url  # the ticket the ZAF SDK got from the page, not one Baton guessed
     assert "Handed over" in frame.locator("#decision").inner_text()
@@ -38,7 +38,7 @@ def test_an_agent_sees_the_panel_of_the_ticket_and_gives_feedback(world, page):
     frame.locator("#missing_knowledge").fill("double charges are refunded at once")
     frame.get_by_role("button", name="Save feedback").click()
     frame.locator("#feedback-saved").wait_for()
-    (fb,) = w.store.feedback_for(w.installation.id, str(cid))
+    (fb,) = w.store.decisions.feedback_for(w.installation.id, str(cid))
     assert (fb["verdict"], fb["author_id"]) == ("right", w.driver.staff("agent"))
     page.screenshot(path=str(SCREENSHOTS / "zendesk-panel.png"), full_page=False)
 
@@ -59,7 +59,7 @@ def test_an_admin_connects_an_unknown_account_from_the_app_and_lands_in_the_cons
     console = baton_frame(tab, w, lambda url: "/console/" in url)
     assert "Baton in this Zendesk account" in console.locator("h1").inner_text()
 
-    inst = w.store.find_installation("zendesk", base_url=w.driver.url)
+    inst = w.store.installations.find("zendesk", base_url=w.driver.url)
     assert inst is not None and inst.status == "active" and set(inst.credentials) == {"oauth_token"}
     assert inst.settings["api_user_id"] == signed_in(w, "admin")
     # the app's own webhook was adopted (no second one), switched on and pointed at the installation
@@ -69,4 +69,4 @@ def test_an_admin_connects_an_unknown_account_from_the_app_and_lands_in_the_cons
     assert [h["name"] for h in w.driver.sandbox.requirement_webhooks()] == ["Baton handoff"]
 
     cid = w.driver.new_conversation(ESCALATING)  # events now reach Baton, signed with the adopted secret
-    assert wait_for(lambda: w.store.decisions_for(inst.id, str(cid)), timeout=30)
+    assert wait_for(lambda: w.store.decisions.for_ticket(inst.id, str(cid)), timeout=30)

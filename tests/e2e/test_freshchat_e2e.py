@@ -63,7 +63,7 @@ def test_every_rsa_signed_delivery_of_a_handoff_sent_again_changes_nothing(fresh
     assert len(h.events(cid)) == rows
     assert len(desk.notes(cid)) == 1 and len([w for w in desk.writes(cid) if w["method"] == "PUT"]) == 1
     assert desk.names[desk.view(cid).group_id] == "Billing" and desk.names[desk.assignee(cid)] == "Sam"
-    assert [d["action"] for d in h.store.decisions_for(h.inst.id, cid)].count("escalate") == 1
+    assert [d["action"] for d in h.store.decisions.for_ticket(h.inst.id, cid)].count("escalate") == 1
     # they were retries as Freshchat sends them: the same signature over the same bytes, counted up
     for i in messages:
         first = desk.sandbox.deliveries[i]

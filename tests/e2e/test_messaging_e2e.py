@@ -54,7 +54,7 @@ def ticket_updates(desk, ticket: int) -> list[dict]:
 
 
 def escalations(h, cid: str) -> int:
-    return [d["action"] for d in h.store.decisions_for(h.inst.id, cid)].count("escalate")
+    return [d["action"] for d in h.store.decisions.for_ticket(h.inst.id, cid)].count("escalate")
 
 
 def in_flight(desk) -> list[dict]:

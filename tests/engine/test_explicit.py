@@ -19,6 +19,9 @@ REQUESTS = [
     "Verbinden Sie mich bitte mit einem Menschen",  # de
     "Quero falar com um atendente",  # pt
     "I don't want to talk to a bot, I want a human",
+    "agent?",
+    "a real person please?",
+    "can I talk to Maria?",
 ]
 
 NOT_REQUESTS = [
@@ -33,6 +36,13 @@ NOT_REQUESTS = [
     "Je n'ai pas besoin de parler à un conseiller",  # fr
     "Ich brauche keinen Mitarbeiter",  # de
     "Não preciso falar com um atendente",  # pt
+    # a question mark makes a question, not a person out of what comes before it
+    "human resources?",
+    "customer service hours?",
+    "agent login?",
+    # talking about an order is not asking for someone
+    "hablamos de mi pedido?",  # es
+    "podemos falar do meu pedido?",  # pt
 ]
 
 
@@ -59,3 +69,26 @@ def test_a_request_two_messages_ago_still_counts_but_not_an_old_one():
 
 def test_bot_messages_are_not_read_as_requests():
     assert not explicit.detect(conv("hi", ("bot", "Would you like to talk to an agent?"), "what are your hours")).fired
+
+
+@pytest.mark.parametrize("text", [
+    "my phone isn't working", "the call never came", "my call didn't go through",
+    "mi teléfono no funciona",  # es
+    "mon téléphone ne marche pas",  # fr
+])
+def test_a_phone_or_a_call_that_does_not_work_is_not_a_refusal(text):
+    m = explicit.match(text)
+    assert m is None or not m.refused
+
+
+@pytest.mark.parametrize("text", ["don't call me", "operator not needed", "agente no, gracias", "Mitarbeiter nicht nötig",
+                                  "オペレーターはいらない", "电话不要"])
+def test_a_refusal_after_its_person_or_with_a_want_is_still_one(text):
+    assert explicit.match(text).refused
+
+
+def test_an_angry_customer_whose_phone_does_not_work_is_not_silenced_as_a_refusal():
+    from integration.core.engine import evaluate
+    from integration.core.model import Action
+    decision = evaluate(conv("My phone isn't working again and your support is useless!!"))
+    assert decision.action is Action.ESCALATE

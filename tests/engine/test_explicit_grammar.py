@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.core.engine import evaluate, explicit, sentiment
+from integration.core.engine import clauses, evaluate, explicit, lexicon, sentiment
 from integration.core.engine.classifier import LinearModel
 from integration.core.model import Action
 from tests.builders import conv
@@ -26,9 +26,9 @@ ESPERANTO = {
 def only_esperanto(tmp_path, monkeypatch):
     """The grammar as one Esperanto file, written here (no language of the product's)."""
     (tmp_path / "eo.json").write_text(json.dumps(ESPERANTO), encoding="utf-8")
-    monkeypatch.setattr(explicit, "GRAMMARS", tmp_path)
-    monkeypatch.setattr(explicit, "G", explicit._load())
-    clear = [explicit.analyse, explicit._word, explicit._typo, explicit.written_in, explicit.concept]
+    monkeypatch.setattr(lexicon, "GRAMMARS", tmp_path)
+    monkeypatch.setattr(lexicon, "G", lexicon.load())
+    clear = [explicit.analyse, lexicon.word, lexicon.typo, lexicon.written_in, lexicon.concept]
     for f in clear:
         f.cache_clear()
     yield
@@ -38,7 +38,7 @@ def only_esperanto(tmp_path, monkeypatch):
 
 
 def test_a_language_is_one_file_and_its_tests(only_esperanto):
-    assert explicit.G.languages == ("eo",)
+    assert lexicon.G.languages == ("eo",)
     assert explicit.match_request("mi volas paroli kun homo")  # inflections from the file's paradigm
     assert explicit.match_request("bonvolu, homon")
     refusal = explicit.match("mi ne volas paroli kun homo")
@@ -56,11 +56,12 @@ def _code_strings(tree: ast.AST) -> list[str]:
             and id(n) not in docstrings]
 
 
-def test_the_code_knows_no_word_of_any_language():
-    source = Path(explicit.__file__).read_text(encoding="utf-8")
-    words = {w for w in explicit.G.forms if len(w) >= 3 and w.isalpha()} | {w for w in explicit.G.cjk if len(w) >= 2}
+@pytest.mark.parametrize("module", [lexicon, clauses, explicit])
+def test_the_code_knows_no_word_of_any_language(module):
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    words = {w for w in lexicon.G.forms if len(w) >= 3 and w.isalpha()} | {w for w in lexicon.G.cjk if len(w) >= 2}
     # the grammar file's keys and its roles' names are the code's words
-    roles = set(explicit.CATEGORIES) | {"never", "words", "paradigms", "separable", "clitics", "clitic_restore", "verb_final"}
+    roles = set(lexicon.CATEGORIES) | {"never", "words", "paradigms", "separable", "clitics", "clitic_restore", "verb_final"}
     found = {s for s in _code_strings(ast.parse(source)) if s.lower() in words and s not in roles}
     assert not found  # every word is in grammar/<lang>.json; the code has only the grammar's roles
 

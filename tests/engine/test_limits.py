@@ -9,7 +9,7 @@ import pytest
 from integration.core import limits
 from integration.core.codec import conversation_to_json
 from integration.core.engine import evaluate, topic
-from integration.core.engine.explicit import concept
+from integration.core.engine.lexicon import concept
 from integration.core.model import Action, Conversation, Message, Role
 from integration.core.rules import RulesError, load_rules
 
@@ -151,3 +151,13 @@ def test_kept_conversation_is_bounded_in_bytes_whatever_the_script():
     c = conv(*[emoji] * 50)
     assert len(json.dumps(conversation_to_json(limits.kept(c)))) < 60_000
     assert limits.kept(c).messages[-1].text.endswith("😡")
+
+
+def test_the_note_says_what_was_not_read_once_on_its_limits_line():
+    from integration.core.handoff import build_package, render_text
+    text = long_text(50_000)
+    decision = evaluate(conv(text))
+    assert decision.limits and not decision.reasons
+    note = render_text(build_package(conv(text), decision))
+    assert note.count("long message was read") == 1
+    assert "Limits: 1 long message was read by its first and last 2,000 characters." in note

@@ -1,4 +1,7 @@
-from integration.core.engine import loop
+import pytest
+
+from integration.core.engine import evaluate, loop
+from integration.core.model import Action
 from integration.core.rules import DEFAULT_RULES, LoopRule
 from tests.builders import conv
 
@@ -71,3 +74,18 @@ def test_many_turns_without_progress():
         turns += [f"question number {n} about topic {n * 7}", ("bot", f"answer {n}")]
     assert loop.detect(conv(*turns), RULE).fired
     assert "12 customer turns without progress" in loop.detect(conv(*turns), RULE).summary
+
+
+@pytest.mark.parametrize("text", ["No thanks", "no, thank you!", "Nope, that's all", "no I'm good"])
+def test_declining_what_the_bot_offers_corrects_nothing(text):
+    assert not loop.customer_corrected(text)
+
+
+@pytest.mark.parametrize("text", ["No, I said the 10th", "no thanks, I said two tickets not three", "Wrong, the blue one"])
+def test_a_correction_is_still_one(text):
+    assert loop.customer_corrected(text)
+
+
+def test_a_customer_who_declines_more_help_stays_with_the_bot():
+    c = conv("Book a table for two at 8", ("bot", "Done, your booking is confirmed. Anything else?"), "No thanks")
+    assert evaluate(c).action is Action.CONTINUE

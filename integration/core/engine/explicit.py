@@ -12,7 +12,8 @@ inflections written as stems and endings, object pronouns written onto verbs ("d
 each word looked up exactly, then without an object pronoun, then split when words were typed
 together ("talktoagent"), then within a typing mistake among the words of the message's own
 languages; Chinese and Japanese are read on characters, as the grammar's words that leave the
-fewest characters unknown. A message holding no word that means a person, a desk, a machine,
+fewest characters unknown (the words and their roles: :mod:`.lexicon`; the text cut into clauses
+of them: :mod:`.clauses`). A message holding no word that means a person, a desk, a machine,
 contact, a call or a transfer (most messages) is not read further.
 
 Within one clause, a request is:
@@ -35,315 +36,22 @@ human", "你是真人吗") is neither, and so is a person counted or owned ("a t
 """
 from __future__ import annotations
 
-import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-from integration.core.engine.text import deletions, osa_distance, quote
-from integration.core.limits import WORD
-from integration.core.model import Conversation, Evidence, Finding
-
-GRAMMARS = Path(__file__).with_name("grammar")
-
-# the roles a grammar gives its words (the JSON categories, in this order), one bit each
-CATEGORIES = (
-    "person", "service", "desk", "customer", "contact", "call", "callback", "transfer", "handoff", "escalate",
-    "case", "want", "negation", "contrast", "inability", "nobody", "machine", "real", "polite", "me",
-    "possessive", "exist", "exist_if_question", "identity", "identity_after", "question", "aux", "time",
-    "about", "else", "off_menu", "number", "honorific", "preposition", "pronoun", "complementizer", "but",
-    "help", "filler", "plain", "phone", "your",
+from integration.core.engine import lexicon
+from integration.core.engine.clauses import Token, read_clauses
+from integration.core.engine.lexicon import (
+    ABOUT, ANCHOR, AUX, CALL, CALLBACK, CASE, CJK, COMP, CONTACT, CONTRAST, CUSTOMER, DESK, ELSE, ESCALATE, EXIST, EXISTQ,
+    FILLER, GAP, HANDOFF, HELP, HONORIFIC, IDENT, IDENT_AFTER, INABILITY, LATE, LATIN_WORD, MACHINE, ME, NEG, NOBODY, NUM,
+    OFFMENU, PAST, PERSON, PHONE, PLAIN, POLITE, POSS, PREP, PRONOUN, QPART, REAL, SERVICE, TARGET, TIME, TRANSFER,
+    TRIGGER, WANT, YOUR, normalize,
 )
-_BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
-(PERSON, SERVICE, DESK, CUSTOMER, CONTACT, CALL, CALLBACK, TRANSFER, HANDOFF, ESCALATE, CASE, WANT, NEG,
- CONTRAST, INABILITY, NOBODY, MACHINE, REAL, POLITE, ME, POSS, EXIST, EXISTQ, IDENT, IDENT_AFTER, QPART,
- AUX, TIME, ABOUT, ELSE, OFFMENU, NUM, HONORIFIC, PREP, PRONOUN, COMP, BUT, HELP, FILLER, PLAIN, PHONE, YOUR) = _BIT.values()
-STOP = 1 << 49  # a mark that ends a clause
-PAST = 1 << 50  # a past form ("talked", "gesprochen"): a request only after a want or an auxiliary
-LATE = 1 << 51  # a verb that may follow its person ("mit einem Menschen sprechen", "オペレーターと話したい")
-
-# what a category stands for beyond itself
-_IMPLIES = {"handoff": TRANSFER | HANDOFF, "escalate": TRANSFER | HANDOFF | ESCALATE, "nobody": NOBODY,
-            "callback": CALLBACK | CALL}
-ANCHOR = CONTACT | CALL | TRANSFER | WANT | EXIST | EXISTQ | CALLBACK | OFFMENU
-TARGET = PERSON | SERVICE | NOBODY | MACHINE
-# words that may stand between a verb and its person without breaking the request
-GAP = FILLER | REAL | POLITE | ME | CUSTOMER | PREP | AUX | COMP | HELP | QPART | PRONOUN | POSS | CASE | HONORIFIC | YOUR
-# the roles without one of which a message asks for no one and refuses no one
-TRIGGER = TARGET | DESK | CONTACT | CALL | CALLBACK | HANDOFF | OFFMENU | PHONE
-KEY = PERSON | SERVICE | DESK | CONTACT | CALL | CALLBACK | TRANSFER | WANT | MACHINE | NOBODY | EXIST | IDENT | OFFMENU
-
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"(?P<w>[^\W\d_{_CJK}]+(?:'[^\W\d_{_CJK}]+)*'?)|(?P<n>\d+)|(?P<c>[{_CJK}]+)|(?P<s>[,.;:!?()…。、\n])")
-
-
-def normalize(text: str) -> str:
-    """Lower case, styled and full-width letters made plain, accents dropped from Latin letters
-    only: the kana's voicing marks ("ボ" is not "ホ") stay."""
-    if text.isascii():
-        return text.lower()
-    text = unicodedata.normalize("NFKC", text).casefold().replace("’", "'").replace("‘", "'")
-    return unicodedata.normalize("NFC", _ACCENTS.sub("", unicodedata.normalize("NFD", text)))
-
-
-# the combining accents of Latin, Greek and Cyrillic letters (not the kana's voicing marks)
-_ACCENTS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-
-
-@dataclass
-class _Grammar:
-    """Every grammar file read into one lexicon: each written form with its roles per language."""
-    forms: dict[str, int]  # form → roles (of every language that has it)
-    langs: dict[str, int]  # form → bit set of the languages that have it
-    conflicts: dict[str, dict[int, int]]  # form → {language bit: roles} where languages disagree
-    pairs: dict[tuple[str, str], list[tuple[tuple[str, ...], int, int]]]  # first two words → (words, roles, languages), longest first
-    separable: dict[str, list[tuple[str, int]]]  # verb form → (particle, roles): "stellen … durch"
-    clitics: tuple[tuple[str, tuple[str, ...]], ...]  # object pronoun endings and what a stem may have lost
-    cjk: dict[str, tuple[int, int]]  # characters → (roles, languages)
-    cjk_longest: int
-    fuzzy: dict[str, tuple[str, ...]]  # deletion → forms (typing mistakes)
-    never: frozenset[str]  # real words a typing mistake must not be read as
-    languages: tuple[str, ...]
-    triggers: frozenset[str]  # the words without one of which a long message cannot ask for anyone
-    glued: dict[str, int]  # digits written for a word between letters ("talk2human")
-
-
-def _expand(entry: str, paradigms: dict[str, list[str]]) -> list[tuple[str, int]]:
-    """"stem:paradigm" → every form with its past flag ("!" marks a past ending); else the word."""
-    if ":" not in entry:
-        past = entry.endswith("!")
-        return [(entry.rstrip("!"), PAST if past else 0)]
-    stem, name = entry.split(":", 1)
-    return [(stem + e.rstrip("!"), PAST if e.endswith("!") else 0) for e in paradigms[name]]
-
-
-def _load() -> _Grammar:
-    per_lang: dict[str, dict[int, int]] = {}
-    phrases: dict[tuple[str, str], list[tuple[tuple[str, ...], int, int]]] = {}
-    raw_phrases: list[tuple[str, int, int]] = []
-    separable: dict[str, list[tuple[str, int]]] = {}
-    clitics: list[tuple[str, tuple[str, ...]]] = []
-    cjk: dict[str, tuple[int, int]] = {}
-    never: set[str] = set()
-    glued: dict[str, int] = {}
-    typo_targets: set[str] = set()
-    languages = []
-    for index, path in enumerate(sorted(GRAMMARS.glob("*.json"))):
-        g = json.loads(path.read_text(encoding="utf-8"))
-        lang_bit = 1 << index
-        languages.append(path.stem)
-        paradigms = g.get("paradigms", {})
-        late = set(g.get("verb_final", ()))
-        present: set[str] = set()  # forms that are not only past ("chiamate": a past and an imperative)
-        for category, entries in g["words"].items():
-            roles = _BIT[category] | _IMPLIES.get(category, 0) | (LATE if category in late else 0)
-            for entry in entries:
-                for n, (raw, past) in enumerate(_expand(entry, paradigms)):
-                    raw = normalize(raw)
-                    r = roles | past
-                    if any(_is_cjk(c) for c in raw):
-                        old = cjk.get(raw, (0, 0))
-                        cjk[raw] = (old[0] | r, old[1] | lang_bit)
-                    elif " " in raw:
-                        raw_phrases.append((raw, r, lang_bit))
-                    else:
-                        by = per_lang.setdefault(raw, {})
-                        by[lang_bit] = by.get(lang_bit, 0) | r
-                        if not past:
-                            present.add(raw)
-                        if category in ("person", "service", "desk", "contact", "call", "transfer", "handoff", "escalate",
-                                        "want", "machine", "customer") and len(raw) >= 4 and not past and n == 0:
-                            typo_targets.add(raw)
-        for raw in present:
-            per_lang[raw][lang_bit] &= ~PAST
-        for verb, particle, category in g.get("separable", ()):
-            roles = _BIT[category] | _IMPLIES.get(category, 0)
-            for raw, past in _expand(verb, paradigms):
-                separable.setdefault(normalize(raw), []).append((normalize(particle), roles | past))
-        if g.get("clitics"):
-            clitics.append((tuple(normalize(c) for c in g["clitics"]), tuple(g.get("clitic_restore", ()))))
-        never.update(normalize(w) for w in g.get("never", ()))
-        for digits, categories in g.get("glued_digits", {}).items():
-            glued[digits] = glued.get(digits, 0) | _union(_BIT[c] for c in categories)
-    forms = {w: _union(by.values()) for w, by in per_lang.items()}
-    joined: dict[tuple[str, ...], tuple[int, int]] = {}
-    for raw, r, lang_bit in raw_phrases:  # a phrase's words as the tokenizer reads them ("s'il" is "s'" "il")
-        words = tuple(p for w in raw.split() for p in ((w,) if w in forms or "'" not in w.strip("'") else _elided(w)))
-        old_r, old_langs = joined.get(words, (0, 0))
-        joined[words] = (old_r | r, old_langs | lang_bit)  # "no eres": a negation and a question about the bot
-    for words, (r, langs_) in joined.items():
-        phrases.setdefault(words[:2], []).append((words, r, langs_))
-    for first in phrases:
-        phrases[first].sort(key=lambda p: -len(p[0]))
-    triggers = {w for w, r in forms.items() if r & TRIGGER}
-    common = FILLER | POLITE | NEG | ME | PRONOUN | HELP | WANT | PREP | POSS | REAL
-    for words, (r, _) in joined.items():
-        if r & TRIGGER and triggers.isdisjoint(words):
-            # a phrase is there only if all its words are: its least common word stands for it
-            triggers.add(max(words, key=lambda w: (not forms.get(w, 0) & common, len(w))))
-    for verb, parts in separable.items():
-        for particle, r in parts:
-            if r & TRIGGER and verb not in triggers and particle not in triggers:
-                triggers.add(max((verb, particle), key=lambda w: (not forms.get(w, 0) & common, len(w))))
-    conflicts = {w: by for w, by in per_lang.items() if len(set(by.values())) > 1}
-    langs = {w: _union(by) for w, by in per_lang.items()}
-    index: dict[str, set[str]] = {}
-    for w in typo_targets - never:
-        for d in deletions(w, min(2, _typos_allowed(w))):
-            index.setdefault(d, set()).add(w)
-    # tuples of strings, which the garbage collector stops tracking, rather than 20,000 sets it
-    # would walk through at every full collection
-    fuzzy = {d: tuple(sorted(ws)) for d, ws in index.items()}
-    merged = tuple((ending, restore) for endings, restore in clitics for ending in endings)
-    return _Grammar(forms, langs, conflicts, phrases, separable, tuple(sorted(set(merged), key=lambda c: -len(c[0]))),
-                    cjk, max((len(w) for w in cjk), default=1), fuzzy, frozenset(never), tuple(languages),
-                    frozenset(triggers), glued)
-
-
-def _union(values) -> int:
-    out = 0
-    for v in values:
-        out |= v
-    return out
-
-
-def _elided(word: str) -> tuple[str, ...]:
-    head, _, tail = word.partition("'")
-    return (head + "'", *(_elided(tail) if "'" in tail.strip("'") else (tail,)))
-
-
-def _typos_allowed(word: str) -> int:
-    """Typing mistakes read in a word of this length: one up to nine letters, two after. Two in a
-    shorter word too often make another real word ("verzonden" is not "verbinden")."""
-    return 0 if len(word) <= 3 else 1 if len(word) <= 9 else 2
-
-
-def _is_cjk(c: str) -> bool:
-    """Kana or a Chinese character: words of these are read on characters, not between spaces."""
-    return "\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff"
-
-
-G = _load()
-LANGUAGES = frozenset(G.languages)  # the languages requests are read in
-
-
-@lru_cache(maxsize=65536)
-def _typo(word: str, languages: int) -> str | None:
-    """The grammar word ``word`` stands for when mistyped ("agnet", "spaek", "humn"), among the
-    words of ``languages`` (the message's), or None. The first letter is kept (or swapped with the
-    second); one mistake up to nine letters, two after; between four and five letters only a
-    letter lost or doubled ("humn" is "human", "talkk" is "talk")."""
-    if word in G.never or len(word) < 4 or len(word) > WORD:
-        return None
-    limit = _typos_allowed(word)
-    best: tuple[int, str] | None = None
-    for d in deletions(word, limit):
-        for target in G.fuzzy.get(d, ()):
-            if target[0] != word[0] and target[:2] != word[1::-1] or not G.langs[target] & languages:
-                continue
-            if len(word) == 4 and (len(target) != 5 or d != word) or len(target) == 4 and (len(word) != 5 or d != target):
-                continue  # "humn" lost a letter of "human"; "talkk" has one more than "talk"
-            allowed = min(limit, max(1, _typos_allowed(target)))
-            dist = 1 if _one_edit(word, target) else osa_distance(word, target, allowed) if allowed > 1 else 2
-            if dist <= allowed and (best is None or (dist, target) < best):
-                best = (dist, target)
-    return best[1] if best else None
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """Whether ``a`` is ``b`` with one letter changed, lost, added, or two neighbours swapped."""
-    la, lb = len(a), len(b)
-    if la == lb:
-        diffs = [i for i in range(la) if a[i] != b[i]]
-        return len(diffs) == 1 or (len(diffs) == 2 and diffs[1] == diffs[0] + 1
-                                   and a[diffs[0]] == b[diffs[1]] and a[diffs[1]] == b[diffs[0]])
-    if abs(la - lb) != 1:
-        return False
-    short, long_ = (a, b) if la < lb else (b, a)
-    i = 0
-    while i < len(short) and short[i] == long_[i]:
-        i += 1
-    return short[i:] == long_[i + 1:]
-
-
-@lru_cache(maxsize=65536)
-def _word(word: str) -> tuple[tuple[str, int, int], ...]:
-    """A Latin-script word as one or more (form, roles, languages): the word itself, a verb with
-    an object pronoun written onto it ("pásame" → "pasa" + "me"), or words typed together
-    ("talktoagent"). A word the grammar does not know comes back with no role (typing mistakes are
-    looked for later, once the message's language is known)."""
-    return tuple((form, roles, G.langs.get(form, 0)) for form, roles in _parts(word))
-
-
-def _parts(word: str) -> tuple[tuple[str, int], ...]:
-    roles = G.forms.get(word)
-    if roles is not None:
-        return ((word, roles),)
-    if "'" in word:  # "l'assistenza", "d'humain", "n'escaladez": the elided word, then the rest
-        head, _, tail = word.partition("'")
-        if head and tail:
-            return (*_parts(head + "'"), *_parts(tail))
-        return _parts(word.strip("'")) if word.strip("'") else ((word, 0),)
-    for ending, restore in G.clitics:
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            stem = word[: -len(ending)]
-            for candidate in (stem, *(stem + r for r in restore)):
-                r = G.forms.get(candidate)
-                if r is not None and r & (TRANSFER | CONTACT | CALL | WANT):
-                    return ((candidate, r), (ending, G.forms.get(ending, 0) | ME))
-    parts = _split(word)
-    if parts:
-        return parts
-    return ((word, 0),)
-
-
-def _split(word: str) -> tuple[tuple[str, int], ...] | None:
-    """Words typed together, when every part is a grammar word and the last is not a mere filler
-    ("personal" is not "person" + "al")."""
-    if len(word) < 7 or len(word) > 30:
-        return None
-    best = _split_from(word, 4)
-    if not best or not any(r & KEY for _, r in best) or not best[-1][1] & ~(FILLER | ME | PRONOUN | PREP):
-        return None
-    content = [r for _, r in best if r & ~(FILLER | ME | PRONOUN | PREP | POLITE)]
-    if len(best) == 2 and len(content) < 2:
-        return None  # "umschreiben" is not "um" + "schreiben"; "talktoagent", "customerservice" are two words
-    return best
-
-
-def _split_from(word: str, depth: int) -> tuple[tuple[str, int], ...] | None:
-    forms = G.forms
-    if word in forms:
-        return ((word, forms[word]),)
-    if depth == 0:
-        return None
-    for i in range(len(word) - 1, 0, -1):  # the longest head first
-        head = word[:i]
-        r = forms.get(head)
-        if r is None:
-            continue
-        rest = _split_from(word[i:], depth - 1)
-        if rest:
-            return ((head, r), *rest)
-    return None
-
-
-_CONCEPTS = (("person", PERSON | SERVICE | NOBODY), ("contact", CONTACT | CALL | TRANSFER), ("want", WANT),
-             ("negation", NEG), ("machine", MACHINE))
-
-
-@lru_cache(maxsize=4096)
-def concept(word: str) -> str | None:
-    """What one word means here (person, contact, want, negation, machine), typing mistakes
-    allowed in any language: "agnet" is a person."""
-    parts = _parts(normalize(word))
-    roles = parts[0][1] if len(parts) == 1 else 0
-    if not roles and len(parts) == 1:
-        found = _typo(parts[0][0], -1)
-        roles = G.forms[found] if found else 0
-    return next((name for name, bits in _CONCEPTS if roles & bits), None)
+from integration.core.engine.lexicon import concept, written_in  # noqa: F401  (what the signal tells of one word, one text)
+from integration.core.engine.lexicon import typo as _typo, word as _word
+from integration.core.engine.text import quote
+from integration.core.model import Conversation, Evidence, Finding
 
 
 @dataclass(frozen=True)
@@ -353,171 +61,6 @@ class Match:
     end: int
 
 
-@dataclass(slots=True, eq=False)
-class _Tok:
-    word: str  # the grammar's form (a mistyped word is the word it stands for)
-    tags: int
-    start: int
-    end: int
-    cap: bool  # written with a capital (a personal name, in Latin script)
-    langs: int = 0  # the languages whose grammar has this form
-    typed: str = ""  # as written, when it differs from ``word``
-    partner: "_Tok | None" = None  # the particle of a separable verb ("leiten … weiter")
-
-
-def _tokens(text: str, norm: str) -> list[list[_Tok]]:
-    """The text as clauses of tokens: words looked up, mistyped words found in the message's own
-    languages, phrases joined, separable verbs marked, and the roles of words whose languages
-    disagree taken from the language the message is written in."""
-    aligned = len(norm) == len(text)
-    toks: list[_Tok] = []
-    append = toks.append
-    for m in _TOKEN.finditer(norm):
-        kind = m.lastgroup
-        if kind == "w":
-            start, end = m.span()
-            cap = aligned and text[start].isupper()
-            for form, roles, langs in _word(m.group()):
-                append(_Tok(form, roles, start, end, cap, langs))
-        elif kind == "s":
-            append(_Tok(m.group(), STOP, m.start(), m.end(), False))
-        elif kind == "c":
-            for word, start, end in _segment(m.group(), m.start()):
-                roles, langs = G.cjk.get(word, (0, 0))
-                append(_Tok(word, roles, start, end, False, langs))
-        else:
-            start, end = m.span()
-            glued = 0 < start and end < len(norm) and norm[start - 1].isalpha() and norm[end].isalpha()
-            roles = G.glued.get(m.group(), 0) if glued else 0  # "talk2human": a digit written for a word
-            append(_Tok(m.group(), roles or (NUM if m.group() != "1" else FILLER), start, end, False))
-    score = _languages(toks)
-    if len(toks) <= 20 or any(t.tags & KEY for t in toks):
-        top = max(score.values(), default=0)
-        languages = sum(lang for lang, n in score.items() if n == top) if top else -1
-        for t in toks:
-            if not t.tags and not t.langs and t.word.isalpha() and t.word[0] not in _CJK_SET:
-                found = _typo(t.word, languages)
-                if found:
-                    t.typed, t.word, t.tags, t.langs = t.word, found, G.forms[found], G.langs[found]
-    toks = _phrases(toks)
-    if G.conflicts.keys() & {t.word for t in toks}:
-        _resolve(toks, score)
-    out: list[list[_Tok]] = []
-    current: list[_Tok] = []
-    n = len(toks)
-    for i, t in enumerate(toks):
-        tags = t.tags
-        if tags & STOP:
-            if t.word == "," and i + 1 < n and toks[i + 1].tags & COMP:
-                continue  # "nie chcę, żeby mnie przełączano": one clause
-            if current:
-                if t.word == "?":
-                    current[-1].tags |= QPART
-                out.append(current)
-                current = []
-        elif tags & BUT and current:
-            out.append(current)
-            current = []
-        else:
-            current.append(t)
-    if current:
-        out.append(current)
-    return out
-
-
-def _languages(words: list[_Tok]) -> dict[int, int]:
-    """How many of the message's words each language's grammar has."""
-    score: dict[int, int] = {}
-    for t in words:
-        if t.langs:
-            for low in _BITS[t.langs]:
-                score[low] = score.get(low, 0) + 1
-    return score
-
-
-_BITS = {mask: tuple(1 << i for i in range(len(G.languages)) if mask >> i & 1) for mask in range(1 << len(G.languages))}
-
-
-_CJK_SET = frozenset(chr(c) for r in ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
-                     for c in range(r[0], r[1] + 1))
-
-
-def _segment(run: str, offset: int) -> list[tuple[str, int, int]]:
-    """Chinese or Japanese characters as words: the reading with the fewest characters left
-    unknown, then the fewest words (人間|は|いらない, not 人間|はい|ら|ない)."""
-    cjk, longest, n = G.cjk, G.cjk_longest, len(run)
-    best: list[tuple[int, int, int]] = [(0, 0, 0)] + [(n + 1, n + 1, 0)] * n  # (unknown, words, size of the last word)
-    for end in range(1, n + 1):
-        for size in range(1, min(longest, end) + 1):
-            known = run[end - size:end] in cjk
-            if size > 1 and not known:
-                continue
-            u, w, _ = best[end - size]
-            cand = (u + (0 if known else 1), w + 1, size)
-            if cand[:2] < best[end][:2]:
-                best[end] = cand
-    out = []
-    end = n
-    while end > 0:
-        size = best[end][2]
-        out.append((run[end - size:end], offset + end - size, offset + end))
-        end -= size
-    out.reverse()
-    return out
-
-
-def _phrases(toks: list[_Tok]) -> list[_Tok]:
-    """Join the grammar's phrases ("customer service", "is there", "am i talking to") into one
-    token, and give separable verbs their role when their particle follows in the clause."""
-    out: list[_Tok] = []
-    pairs, separable = G.pairs, G.separable
-    i, n = 0, len(toks)
-    while i < n:
-        t = toks[i]
-        if i + 1 < n:
-            nxt = toks[i + 1]
-            found = pairs.get((t.word, nxt.word))
-            if found is None and (t.typed or nxt.typed):
-                found = pairs.get((t.typed or t.word, nxt.typed or nxt.word))
-            if found:
-                for words, roles, langs in found:
-                    k = len(words)
-                    if i + k <= n and all(words[j] in (toks[i + j].word, toks[i + j].typed) for j in range(2, k)):
-                        out.append(_Tok(" ".join(words), roles, t.start, toks[i + k - 1].end, t.cap, langs))
-                        i += k
-                        break
-                else:
-                    out.append(t)
-                    i += 1
-                continue
-        out.append(t)
-        i += 1
-    for i, t in enumerate(out):
-        if t.word in separable:
-            for particle, roles in separable[t.word]:
-                for u in out[i + 1:i + 8]:
-                    if u.tags & STOP:
-                        break
-                    if u.word == particle:
-                        t.tags |= roles
-                        t.partner = u
-                        u.tags = (u.tags & ~(NEG | ANCHOR)) | FILLER
-                        break
-    return out
-
-
-def _resolve(words: list[_Tok], score: dict[int, int]) -> None:
-    """Where languages give a word different roles ("nem": Portuguese "nor", colloquial German
-    "einem"; "transfere": a French past, a Portuguese present), keep the roles of the language
-    the message is most written in."""
-    for t in words:
-        by = G.conflicts.get(t.word)
-        if by:
-            best = max(by, key=lambda lang: (score.get(lang, 0), bin(by[lang]).count("1")))
-            if score.get(best, 0) > 0:
-                t.tags = by[best] | (t.tags & QPART)
-
-
 @dataclass(frozen=True)
 class _Hit:
     refused: bool
@@ -525,7 +68,7 @@ class _Hit:
     end: int
 
 
-def _mark(clause: list[_Tok]) -> tuple[list[bool], list[bool], list[bool]]:
+def _mark(clause: list[Token]) -> tuple[list[bool], list[bool], list[bool]]:
     """Per token: spoken of as what the bot is ("are you a real person?"), counted or owned ("four
     people", "my boss"), a negation of a machine rather than of the request ("not a bot")."""
     n = len(clause)
@@ -571,10 +114,13 @@ def _mark(clause: list[_Tok]) -> tuple[list[bool], list[bool], list[bool]]:
     return about, blocked, machine_neg
 
 
-def _negation(clause: list[_Tok], a: int, b: int, machine_neg: list[bool]) -> tuple[bool, bool]:
+def _negation(clause: list[Token], a: int, b: int, machine_neg: list[bool]) -> tuple[bool, bool]:
     """(negated, unable) for a request spanning tokens a..b: a negation inside it, before it
     (through wants, pronouns after "que"/"dass", at most one other word; a new subject ends the
-    reach: "I don't understand I want a human" asks), or just after it ("話したくない")."""
+    reach: "I don't understand I want a human" asks), or just after it ("話したくない"). After it,
+    in a language whose verbs do not come last, a negation says what a phone or a call did not do
+    ("my phone isn't working", "the call never came", "mi teléfono no funciona"), and refuses
+    only near a want ("operator not needed")."""
     neg = unable = False
     for k in range(a, b + 1):
         tags = clause[k].tags
@@ -604,14 +150,14 @@ def _negation(clause: list[_Tok], a: int, b: int, machine_neg: list[bool]) -> tu
         if tags & INABILITY:
             unable = True
         if tags & NEG and not machine_neg[k]:
-            neg = True
+            neg = neg or any(clause[j].tags & (LATE | WANT) for j in range(max(0, a - 3), min(len(clause), k + 2)))
             break
         if not tags & (GAP | WANT | TRANSFER) or not tags:
             break
     return neg, unable
 
 
-def _name(clause: list[_Tok], j: int, step: int = 1) -> bool:
+def _name(clause: list[Token], j: int, step: int = 1) -> bool:
     """A personal name: a capitalized word the grammar does not know, never the first word; after
     a preposition or an honorific ("to Maria", "mit Herrn Müller"), or just before a verb that
     follows its person ("kan ik Jan de Vries spreken")."""
@@ -670,7 +216,7 @@ def _target(clause, i, step, about, blocked, allowed) -> int | None:
     return None
 
 
-def _titled(clause: list[_Tok], j: int) -> bool:
+def _titled(clause: list[Token], j: int) -> bool:
     for k in range(j + 1, min(len(clause), j + 3)):
         u = clause[k].tags
         if u & HONORIFIC and u & PERSON:
@@ -680,11 +226,11 @@ def _titled(clause: list[_Tok], j: int) -> bool:
     return False
 
 
-def _clause_hits(clause: list[_Tok], message_has_bot: bool) -> list[_Hit]:
+def _clause_hits(clause: list[Token], message_has_bot: bool) -> list[_Hit]:
     about, blocked, machine_neg = _mark(clause)
     n = len(clause)
     hits: list[_Hit] = []
-    question = any(t.tags & QPART for t in clause)
+    question = any(t.tags & QPART or t.asked for t in clause)
     for i, t in enumerate(clause):
         tags = t.tags
         if not tags & ANCHOR or about[i] or tags & IDENT:
@@ -749,11 +295,11 @@ def _clause_hits(clause: list[_Tok], message_has_bot: bool) -> list[_Hit]:
     return hits
 
 
-def _negated_before(clause: list[_Tok], i: int) -> bool:
+def _negated_before(clause: list[Token], i: int) -> bool:
     return any(u.tags & NEG for u in clause[max(0, i - 6):i])
 
 
-def _negation_start(clause: list[_Tok], a: int) -> int:
+def _negation_start(clause: list[Token], a: int) -> int:
     """Where a refusal's quote starts: at its negation when it comes first ("no me derives")."""
     for k in range(a - 1, max(-1, a - 5), -1):
         if clause[k].tags & NEG:
@@ -761,7 +307,7 @@ def _negation_start(clause: list[_Tok], a: int) -> int:
     return clause[a].start
 
 
-def _aimed_at_customer(clause: list[_Tok], i: int, b: int) -> bool:
+def _aimed_at_customer(clause: list[Token], i: int, b: int) -> bool:
     """A transfer or a call with nothing after it but the customer and politeness: "transfer me",
     "derívame", "können Sie mich weiterleiten?", "call me back", "escalate this please"."""
     verb = clause[i].tags
@@ -774,7 +320,7 @@ def _aimed_at_customer(clause: list[_Tok], i: int, b: int) -> bool:
     return all(u.tags & (POLITE | QPART) for k, u in enumerate(clause) if k not in (i, b))  # "bitte weiterleiten"
 
 
-def _after_want(clause: list[_Tok], i: int) -> bool:
+def _after_want(clause: list[Token], i: int) -> bool:
     """A past form asks only in "I want to be transferred", "quiero ser transferido"."""
     for k in range(i - 1, max(-1, i - 4), -1):
         tags = clause[k].tags
@@ -785,8 +331,7 @@ def _after_want(clause: list[_Tok], i: int) -> bool:
     return False
 
 
-_WORDS = re.compile(rf"[^\W\d_{_CJK}]+(?:'[^\W\d_{_CJK}]+)*'?")
-_ANY_CJK = re.compile(f"[{_CJK}]")
+_ANY_CJK = re.compile(f"[{CJK}]")
 
 
 def _worth_reading(norm: str) -> bool:
@@ -797,8 +342,8 @@ def _worth_reading(norm: str) -> bool:
     Japanese are always read."""
     if _ANY_CJK.search(norm):
         return True
-    triggers, forms = G.triggers, G.forms
-    words = _WORDS.findall(norm)
+    triggers, forms = lexicon.G.triggers, lexicon.G.forms
+    words = LATIN_WORD.findall(norm)
     unknown = []
     for w in words:
         if w in triggers:
@@ -820,7 +365,7 @@ def analyse(text: str) -> tuple[Match | None, bool]:
     norm = normalize(text)
     if not _worth_reading(norm):
         return None, False
-    clauses = _tokens(text, norm)
+    clauses = read_clauses(text, norm)
     if not clauses:
         return None, False
     words = [t for c in clauses for t in c]
@@ -832,7 +377,8 @@ def analyse(text: str) -> tuple[Match | None, bool]:
     if not hits and len(words) <= 6 and not message_has_bot:
         # a verb of contact and nothing else to talk about: "Talk", "Contact", "Can I talk to you?"
         verbs = [t for t in words if t.tags & CONTACT and not t.tags & PAST and " " not in t.word]
-        if verbs and all(t is verbs[0] or t.tags & (GAP | POLITE | WANT) and not t.tags & (NEG | IDENT) for t in words):
+        # a case or an order is something to talk about: "hablamos de mi pedido?" asks no one
+        if verbs and all(t is verbs[0] or t.tags & (GAP | POLITE | WANT) and not t.tags & (NEG | IDENT | CASE) for t in words):
             hits.append(_Hit(False, verbs[0].start, verbs[0].end))
     if hits:
         last = hits[-1]
@@ -840,22 +386,6 @@ def analyse(text: str) -> tuple[Match | None, bool]:
     negated_cue = len(words) <= 10 and any(t.tags & NEG for t in words) and any(
         t.tags & (PERSON | SERVICE | HANDOFF | CONTACT | CALL) for t in words)
     return None, negated_cue
-
-
-@lru_cache(maxsize=16384)
-def written_in(text: str) -> frozenset[str]:
-    """The languages whose grammar has the most of the text's words, when at least two are:
-    "die Bestellung ist angekommen, danke" is German. Empty when the words say nothing (Chinese
-    and Japanese are told by their script elsewhere)."""
-    score: dict[int, int] = {}
-    for w in _WORDS.findall(normalize(text)):
-        for _, _, langs in _word(w):
-            for low in _BITS[langs] if langs else ():
-                score[low] = score.get(low, 0) + 1
-    top = max(score.values(), default=0)
-    if top < 2:
-        return frozenset()
-    return frozenset(G.languages[low.bit_length() - 1] for low, n in score.items() if n == top)
 
 
 def match(text: str) -> Match | None:

@@ -3,7 +3,7 @@ Japanese, Korean, Cyrillic, Arabic, Hebrew, Greek, Thai, Devanagari), else from 
 for the Latin-script languages Baton reads requests in (English, Spanish, Portuguese, French,
 German, Italian, Dutch, Polish). The customer's profile language wins when the helpdesk knows it.
 
-The languages requests are read in are those with a grammar (``explicit.LANGUAGES``: the eight
+The languages requests are read in are those with a grammar (``lexicon.LANGUAGES``: the eight
 above, Chinese and Japanese). Another language is said in the finding (``details["read"]``), so
 the agent knows Baton could not look for an explicit request, and an admin's rule
 (``language.unread_escalates``) can send such conversations to a person."""
@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
-from integration.core.engine.explicit import LANGUAGES
+from integration.core.engine.lexicon import LANGUAGES
 from integration.core.engine.text import tokens
 from integration.core.model import Conversation, Evidence, Finding, Role
 from integration.core.rules import LanguageRule

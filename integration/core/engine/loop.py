@@ -39,9 +39,21 @@ def bot_failed(text: str) -> re.Match[str] | None:
     return _BOT_FAILURE.search(fold(text))
 
 
+# "no" that declines what the bot offered ("No thanks", "no, that's all"), correcting nothing
+_DECLINE = re.compile(
+    r"""^\W*(?:no|nope|nah)\b\W*(?:thanks?|thank\s+you|thx|ty|that'?s\s+(?:all|it|everything|fine)|
+    that\s+is\s+(?:all|it|everything)|all\s+good|i'?m\s+(?:good|fine|ok|okay|all\s+set)|i\s+am\s+(?:good|fine|ok|okay|all\s+set))\b""",
+    re.VERBOSE,
+)
+
+
 @lru_cache(maxsize=16384)
 def customer_corrected(text: str) -> re.Match[str] | None:
-    return _CORRECTION.search(fold(text))
+    folded = fold(text)
+    m = _CORRECTION.search(folded)
+    if m and m.start() == 0 and _DECLINE.match(folded):
+        return _CORRECTION.search(folded, m.end())  # a correction later in the message still counts
+    return m
 
 
 @lru_cache(maxsize=16384)

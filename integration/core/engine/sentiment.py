@@ -15,7 +15,7 @@ from typing import Callable
 
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentiText, SentimentIntensityAnalyzer
 
-from integration.core.engine.explicit import written_in
+from integration.core.engine.lexicon import written_in
 from integration.core.engine.text import evidence_quote, fold, quote
 from integration.core.limits import TONE, cut
 from integration.core.model import Conversation, Evidence, Finding, Role

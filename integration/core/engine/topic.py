@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
+from integration.core.engine import lexicon
 from integration.core.engine.text import STOPWORDS, Vocabulary, evidence_quote, fold, tokens
 from integration.core.model import Conversation, Evidence, Finding, Priority
 from integration.core.rules import Topic, linear_pattern
@@ -80,10 +81,12 @@ def _prepared(topics: Mapping[str, Topic]) -> tuple[Compiled, "Vocabulary", Phra
 @lru_cache(maxsize=64)
 def _vocabulary(topics: tuple[tuple[str, Topic], ...]) -> Vocabulary:
     """The topics' own words (five letters or more), so a phrase also matches when the customer
-    mistyped one of its words ("cancfel my order" is "cancel my order")."""
+    mistyped one of its words ("cancfel my order" is "cancel my order"). A word of a language the
+    engine reads is written as meant, not mistyped: French "discute" is not "dispute", "demande"
+    is not Spanish "demanda"."""
     words = {w.rstrip("*"): w for _, t in topics for p in t.phrases if not p.startswith("re:")
              for w in fold(p).split() if len(w.rstrip("*")) >= 5 and w.rstrip("*").isalpha()}
-    return Vocabulary(words, frozenset(STOPWORDS), swaps=False, most=1)
+    return Vocabulary(words, frozenset(STOPWORDS) | lexicon.WORDS, swaps=False, most=1)
 
 
 @lru_cache(maxsize=16384)

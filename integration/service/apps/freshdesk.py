@@ -73,7 +73,7 @@ def _refused(e: Refused) -> Any:
 
 def issue_key(installation_id: str) -> tuple[str, dict[str, str]]:
     """A new app key for an installation and the settings change that stores its digest (the
-    caller saves it, e.g. ``store.change_settings(id, change, actor)``). The old key stops working."""
+    caller saves it, e.g. ``store.installations.change_settings(id, change, actor)``). The old key stops working."""
     made = fdk.new_key(installation_id)
     return made.key, {fdk.KEY_SETTING: made.digest}
 
@@ -97,7 +97,7 @@ def _authenticated() -> Installation:
     """The installation whose key the proxy sent, or 401 (410 once Baton was uninstalled)."""
     key = request.headers.get(fdk.KEY_HEADER, "")
     inst_id = fdk.key_installation(key)
-    inst = _baton().store.installation(inst_id) if inst_id else None
+    inst = _baton().store.installations.get(inst_id) if inst_id else None
     if inst is None or inst.provider != "freshdesk" or not fdk.key_matches(key, inst.settings.get(fdk.KEY_SETTING)):
         raise Refused(401, "Missing or wrong app key: reinstall Baton from the Freshdesk Marketplace.")
     if inst.status == "uninstalled":
@@ -141,7 +141,7 @@ def install_app() -> Any:
     if not isinstance(me, Mapping):
         raise Refused(422, f"{base_url} did not answer as Freshdesk does (GET /api/v2/agents/me).")
     store, who = _baton().store, f"{fdk.agent_name(me)} (Freshdesk app)"
-    inst = store.find_installation("freshdesk", base_url=base_url)
+    inst = store.installations.find("freshdesk", base_url=base_url)
     created = inst is None
     if inst is None:
         try:
@@ -151,19 +151,19 @@ def install_app() -> Any:
             raise Refused(422, f"Baton could not use Freshdesk at {base_url}: {e}") from None
     else:  # installed again: the key just proven replaces the stored one (and revives an uninstalled account,
         # whose webhook secret went with its data: a new one)
-        store.update_installation(inst.id, credentials={"api_key": api_key},
-                                  webhook_secret=inst.webhook_secret or secrets.token_urlsafe(32))
-        inst = store.installation(inst.id)  # type: ignore[assignment]
+        store.installations.update(inst.id, credentials={"api_key": api_key},
+                                   webhook_secret=inst.webhook_secret or secrets.token_urlsafe(32))
+        inst = store.installations.get(inst.id)  # type: ignore[assignment]
     key, change = issue_key(inst.id)
-    store.change_settings(inst.id, change, who)
-    store.record_audit(inst.id, who, "app installed" if created else "app installed again", {"base_url": base_url})
+    store.installations.change_settings(inst.id, change, who)
+    store.rules.record_audit(inst.id, who, "app installed" if created else "app installed again", {"base_url": base_url})
     return jsonify(installation=inst.id, key=key, webhook_secret=inst.webhook_secret), 201 if created else 200
 
 
 @bp.post("/uninstall")
 def uninstall_app() -> Any:
     inst = _authenticated()
-    _baton().store.uninstall(inst.id, "Freshdesk (the app was uninstalled)")
+    _baton().store.lifecycle.uninstall(inst.id, "Freshdesk (the app was uninstalled)")
     return jsonify(status="uninstalled")
 
 
@@ -213,7 +213,7 @@ def _linked(inst: Installation, wanted: Any) -> Installation:
     conversations by naming its installation id."""
     if wanted is None or wanted == inst.id:
         return inst
-    linked = _baton().store.installation(wanted) if isinstance(wanted, str) and len(wanted) <= 64 else None
+    linked = _baton().store.installations.get(wanted) if isinstance(wanted, str) and len(wanted) <= 64 else None
     if (linked is None or linked.provider not in LINKABLE or linked.status == "uninstalled"
             or linked.settings.get("freshdesk_installation") != inst.id):
         raise Refused(403, "That installation is not linked to this Freshdesk account.")

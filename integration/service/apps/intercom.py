@@ -112,7 +112,7 @@ def uninstall() -> Any:
         return jsonify(error=str(e)), 400
     stopped = []
     while (inst := _installation(workspace)) is not None:
-        _baton().store.uninstall(inst.id, UNINSTALLED_BY)
+        _baton().store.lifecycle.uninstall(inst.id, UNINSTALLED_BY)
         stopped.append(inst.id)
     return jsonify(status="uninstalled" if stopped else "unknown workspace", installations=stopped)
 
@@ -128,7 +128,7 @@ def _signed_body() -> tuple[bytes, Any]:
 
 
 def _installation(workspace: str) -> Installation | None:
-    inst = _baton().store.find_installation("intercom", setting=("app_id", workspace))
+    inst = _baton().store.installations.find("intercom", setting=("app_id", workspace))
     return inst if inst is not None and inst.status != "uninstalled" else None
 
 
@@ -183,7 +183,7 @@ def oauth_callback() -> Any:
                            {"access_token": token, "client_secret": settings.intercom_client_secret},
                            settings.public_url, settings={"api_user_name": me.name}, mode="webhooks",
                            development=settings.development)
-            store.record_audit(inst.id, me.name, "install", {"via": "Intercom OAuth", "teammate": me.id})
+            store.rules.record_audit(inst.id, me.name, "install", {"via": "Intercom OAuth", "teammate": me.id})
     except (ApiHostError, ApiTimeoutError):
         return _page(502, "Intercom could not be reached: try again in a minute.")
     except ValueError as e:  # egress.check_base_url: an address Baton does not connect to
@@ -196,7 +196,7 @@ def oauth_callback() -> Any:
                           f"installed Baton to add your Intercom teammate id {me.id} to Baton's console admins. "
                           "Baton's card in each conversation is open to every teammate.")
     if me.id == str(inst.settings.get("api_user_id") or "") and inst.settings.get("api_user_name") != me.name:
-        store.change_settings(inst.id, {"api_user_name": me.name}, me.name)  # who installed Baton, by name
+        store.installations.change_settings(inst.id, {"api_user_name": me.name}, me.name)  # who installed Baton, by name
     token = start_session(Identity(inst.id, me.id, me.name, "admin", "intercom", "page"))
     response = redirect(url_for("console.overview", s=token), code=303)
     response.delete_cookie(STATE_COOKIE, path=COOKIE_PATH)
@@ -215,7 +215,7 @@ def _open_console(token: str | None) -> Any:
         ident = sessions.read(current_app.config["SECRET_KEY"], token)
     except sessions.SessionError:
         return None
-    inst = _baton().store.installation(ident.installation_id)
+    inst = _baton().store.installations.get(ident.installation_id)
     if (inst is None or inst.provider != "intercom" or inst.status == "uninstalled" or ident.helpdesk != "intercom"
             or not ident.admin or not is_console_admin(inst, ident.user_id)):
         return None

@@ -129,7 +129,7 @@ def signed_load(location: str) -> Any:
         log.warning("zendesk.app.refused", extra={"location": location, "why": str(e)})
         return _refuse(401, f"Baton could not verify this sign-in from Zendesk ({e}). Reload the page in Zendesk.")
     g.zendesk_account = claims.account
-    inst = _baton().store.find_installation("zendesk", base_url=claims.account)
+    inst = _baton().store.installations.find("zendesk", base_url=claims.account)
     if inst is None or inst.status == "uninstalled":
         if location != "nav_bar":
             return _refuse(403, "Baton is not connected to this Zendesk account yet: an administrator connects it "
@@ -214,7 +214,7 @@ def oauth_callback() -> Any:
         return _refuse(403, "You allowed access as another Zendesk user than the one who asked to connect Baton.")
     if app.role(me) != "admin":
         return _refuse(403, "Only an administrator of this Zendesk account can connect Baton.")
-    inst = store.find_installation("zendesk", base_url=account)
+    inst = store.installations.find("zendesk", base_url=account)
     if inst is None or inst.status == "uninstalled":
         try:
             _install(store, settings, account, token, str(me.get("name") or me["id"]))
@@ -224,8 +224,8 @@ def oauth_callback() -> Any:
         except ValueError as e:  # egress.check_base_url: an address Baton does not connect to
             return _refuse(400, f"Baton cannot connect to this Zendesk account: {e}")
     else:  # connected again (the old token was revoked): the same installation, a new token
-        store.update_installation(inst.id, credentials={"oauth_token": token})
-        store.record_audit(inst.id, str(me.get("name") or me["id"]), "reconnect", {"via": CONNECTED_BY})
+        store.installations.update(inst.id, credentials={"oauth_token": token})
+        store.rules.record_audit(inst.id, str(me.get("name") or me["id"]), "reconnect", {"via": CONNECTED_BY})
     response = redirect(f"{account}{NAV_BAR_PAGE}", code=303)
     response.delete_cookie(NONCE_COOKIE, path=url_for("app_zendesk.oauth_callback"))
     return response
@@ -240,9 +240,9 @@ def _install(store: Store, settings: Settings, account: str, token: str, who: st
     adopted = app.adopt_requirement_webhook(ZendeskClient(inst).http, f"{public}/webhooks/zendesk/{inst.id}",
                                             str(inst.settings.get("webhook_id")))
     if adopted:
-        store.update_installation(inst.id, webhook_secret=adopted["webhook_secret"],
-                                  settings={**inst.settings, "webhook_id": adopted["webhook_id"]})
-    store.record_audit(inst.id, who, "connect", {"via": CONNECTED_BY, "adopted_webhook": bool(adopted)})
+        store.installations.update(inst.id, webhook_secret=adopted["webhook_secret"],
+                                   settings={**inst.settings, "webhook_id": adopted["webhook_id"]})
+    store.rules.record_audit(inst.id, who, "connect", {"via": CONNECTED_BY, "adopted_webhook": bool(adopted)})
     return inst.id
 
 
@@ -253,8 +253,8 @@ def sweep_uninstalled(store: Store, settings: Settings) -> list[str]:
     (``GET /api/v2/apps/installations``), deleting Baton's webhook there if it is still around. For
     a periodic task: Zendesk tells no one about an uninstall. Returns the installations marked."""
     gone = []
-    for inst_id in store.active_installations():
-        inst = store.installation(inst_id)
+    for inst_id in store.installations.active():
+        inst = store.installations.get(inst_id)
         if inst is None or inst.provider != "zendesk" or inst.settings.get("connected_by") != CONNECTED_BY:
             continue
         http = ZendeskClient(inst).http
@@ -267,6 +267,6 @@ def sweep_uninstalled(store: Store, settings: Settings) -> list[str]:
             http.request("DELETE", f"/api/v2/webhooks/{seg(inst.settings.get('webhook_id'))}")
         except ApiError:
             pass
-        store.uninstall(inst.id, "zendesk (the app was uninstalled)")
+        store.lifecycle.uninstall(inst.id, "zendesk (the app was uninstalled)")
         gone.append(inst.id)
     return gone

@@ -79,7 +79,7 @@ def _load_session() -> Any:
     except SessionError as e:
         return render_template("error.html", message=str(e), identity=None, fragment=False), 401
     g.token = token
-    inst = baton().store.installation(g.identity.installation_id)
+    inst = baton().store.installations.get(g.identity.installation_id)
     g.installation = inst  # also for an error page: it may be framed by this installation's helpdesk
     if "\x00" in request.path or any("\x00" in v for v in request.values.values()):  # PostgreSQL cannot
         # even compare such text (a path id included: /console/preview/%00 was a 500 there)

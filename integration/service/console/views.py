@@ -45,8 +45,8 @@ def overview() -> Any:
 
 @bp.post("/console/retry")
 def retry() -> Any:
-    events, writes = _store().replay(g.installation.id)
-    _store().record_audit(g.installation.id, identity().name, "retry", {"events": events, "writes": writes})
+    events, writes = _store().events.replay(g.installation.id)
+    _store().rules.record_audit(g.installation.id, identity().name, "retry", {"events": events, "writes": writes})
     return _go("console.overview", retried=f"{events} event(s) and {writes} write-back(s) queued again")
 
 
@@ -55,7 +55,7 @@ def save_resolution_types() -> Any:
     types = [t.strip()[:64] for t in request.form.get("types", "").splitlines() if t.strip()]
     if not types:
         return render_template("overview.html", **_overview_context(), types_error="List at least one resolution type."), 422
-    _store().change_settings(g.installation.id, {"resolution_types": list(dict.fromkeys(types))}, identity().name)
+    _store().installations.change_settings(g.installation.id, {"resolution_types": list(dict.fromkeys(types))}, identity().name)
     return _go("console.overview")
 
 
@@ -70,7 +70,7 @@ def save_console_admins() -> Any:
     if not all(i.isascii() and i.isdigit() and len(i) <= 20 for i in ids):
         return render_template("overview.html", **_overview_context(),
                                admins_error="Choose teammates from the list."), 422
-    _store().change_settings(g.installation.id, {"console_admins": list(dict.fromkeys(ids))}, identity().name)
+    _store().installations.change_settings(g.installation.id, {"console_admins": list(dict.fromkeys(ids))}, identity().name)
     return _go("console.overview", admins_saved="1")
 
 
@@ -81,15 +81,15 @@ def save_retention() -> Any:
         days = retention_days(request.form.get("retention_days", ""))
     except ValueError as e:
         return render_template("overview.html", **_overview_context(), retention_error=f"{str(e).capitalize()}."), 422
-    _store().change_settings(g.installation.id, {"retention_days": days}, identity().name)
+    _store().installations.change_settings(g.installation.id, {"retention_days": days}, identity().name)
     return _go("console.overview")
 
 
 def _overview_context() -> dict[str, Any]:
     now = utcnow()
     inst = g.installation
-    context = {"health": _store().health(inst.id, now - timedelta(days=1)), "now": now,
-               "versions": _store().versions(inst.id)[:1], "draft": _store().draft(inst.id),
+    context = {"health": _store().decisions.health(inst.id, now - timedelta(days=1)), "now": now,
+               "versions": _store().rules.versions(inst.id)[:1], "draft": _store().rules.draft(inst.id),
                "types": resolution_types(inst), "retention_days": retention_days_of(inst.settings)}
     if inst.provider == "intercom":  # console admins, chosen among the workspace's teammates by name
         names = _names()
@@ -108,9 +108,9 @@ def _overview_context() -> dict[str, Any]:
 
 @bp.get("/console/roster")
 def roster() -> Any:
-    data, synced = _store().roster(g.installation.id)
+    data, synced = _store().installations.roster(g.installation.id)
     rules = live_rules(g.installation)
-    stats = _store().group_stats(g.installation.id)
+    stats = _store().events.group_stats(g.installation.id)
     r = routing.roster_from_json(data, rules.routing, stats)
     return render_template("roster.html", roster=r, synced=synced, now=utcnow())
 
@@ -163,7 +163,7 @@ def activity() -> Any:
     span = span if span in RANGES else ""
     names = _names(live_rules(g.installation))
     since = utcnow() - RANGES[span][1] if RANGES[span][1] else None
-    rows, older, newer = _store().activity_page(
+    rows, older, newer = _store().decisions.activity_page(
         g.installation.id, action=action, categories=matching_categories(category, names), ticket_id=ticket,
         since=since, before=_cursor(request.args.get("before")), after=_cursor(request.args.get("after")),
         limit=ACTIVITY_PAGE)
@@ -206,18 +206,18 @@ def panel_data(inst: Any, ticket: str, user_id: str | None = None) -> dict[str, 
     (``mine``: the choice they saved, to see and change), and the question asked in the words of
     what Baton did (a conversation kept with the bot is not asked whether its escalation was right)."""
     store = _store()
-    rows = store.activity(inst.id, ticket_id=ticket, limit=1)
+    rows = store.decisions.activity(inst.id, ticket_id=ticket, limit=1)
     decision = rows[0] if rows else None
     customer = suggestions = None
     if decision is not None:
-        full = store.decided_conversation(inst.id, decision["id"])
+        full = store.decisions.decided_conversation(inst.id, decision["id"])
         conversation = conversation_from_json(full) if full else None
         customer = conversation.customer if conversation else None
         if conversation is not None and decision["action"] == "escalate":  # what the note suggested, each with its source
             suggestions = [s if s.url else replace(s, url=ticket_link(inst, s.ticket_id))
                            for s in baton().pipeline.suggester.suggest(inst.id, conversation)]
     names = words.names_for(store, inst, live_rules(inst))
-    given = store.feedback_for(inst.id, ticket)
+    given = store.decisions.feedback_for(inst.id, ticket)
     question, verdicts = QUESTIONS.get((decision or {}).get("action"), ("Baton's decision was …", VERDICTS))
     route = dict((decision or {}).get("route") or {})
     if route.get("group_id") and names.known_group(route["group_id"]):
@@ -239,7 +239,7 @@ def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
     types = resolution_types(inst)
     if not ticket or len(ticket) > 64:
         return "No ticket: open the panel from a ticket."
-    rows = _store().activity(inst.id, ticket_id=ticket, limit=1)
+    rows = _store().decisions.activity(inst.id, ticket_id=ticket, limit=1)
     _, verdicts = QUESTIONS.get(rows[0]["action"] if rows else "", ("", VERDICTS))
     if verdict is not None and verdict not in verdicts:
         return f"Choose one of the {len(verdicts)} answers."
@@ -247,12 +247,12 @@ def save_feedback(inst: Any, who: Any, ticket: str, form: Any) -> str | None:
         return "Choose a resolution type from the list."
     if verdict is None and resolution is None and missing is None:
         return "Nothing to save: choose a verdict, a resolution type or write what the bot should have known."
-    latest = next((f for f in reversed(_store().feedback_for(inst.id, ticket)) if f["author_id"] == str(who.user_id)), None)
+    latest = next((f for f in reversed(_store().decisions.feedback_for(inst.id, ticket)) if f["author_id"] == str(who.user_id)), None)
     if latest is not None and (latest["verdict"], latest["resolution"], latest["missing_knowledge"]) == (
             verdict, resolution, missing):
         return None  # saved again unchanged: nothing new to record
-    _store().record_feedback(inst.id, ticket, author_id=who.user_id, author_name=who.name, verdict=verdict,
-                             resolution=resolution, missing_knowledge=missing)
+    _store().decisions.record_feedback(inst.id, ticket, author_id=who.user_id, author_name=who.name, verdict=verdict,
+                                       resolution=resolution, missing_knowledge=missing)
     return None
 
 
@@ -264,7 +264,7 @@ def _published() -> dict[str, Any]:
 
 def _working() -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The rules the form edits (the draft if there is one, else the published ones) and the draft row."""
-    draft = _store().draft(g.installation.id)
+    draft = _store().rules.draft(g.installation.id)
     return (dict(draft["rules"]) if draft else _published()), draft
 
 
@@ -307,8 +307,8 @@ def save_rules() -> Any:
     data, parsed, problems, submitted = forms.check(request.form)
     section = _section(request.form.get("section"))
     if problems:
-        return _rules_page(data, _store().draft(g.installation.id), section, 422, problems, submitted)
-    _store().save_draft(g.installation.id, data, identity().name)
+        return _rules_page(data, _store().rules.draft(g.installation.id), section, 422, problems, submitted)
+    _store().rules.save_draft(g.installation.id, data, identity().name)
     if request.form.get("then") == "preview":
         return _go("console.preview")
     return _go("console.rules", saved="1", section=section)
@@ -316,14 +316,14 @@ def save_rules() -> Any:
 
 @bp.post("/console/rules/discard")
 def discard_draft() -> Any:
-    _store().discard_draft(g.installation.id, identity().name)
+    _store().rules.discard_draft(g.installation.id, identity().name)
     return _go("console.rules")
 
 
 @bp.get("/console/preview")
 def preview() -> Any:
     """The draft replayed on the last N conversations against the published rules."""
-    draft = _store().draft(g.installation.id)
+    draft = _store().rules.draft(g.installation.id)
     if draft is None:
         return render_template("preview.html", report=None, draft=None, n=0)
     n = _count(request.args.get("n"))
@@ -335,7 +335,7 @@ def preview() -> Any:
 @bp.get("/console/preview/<ticket>")
 def preview_one(ticket: str) -> Any:
     """One conversation's decision under the published rules and under the draft, explained."""
-    draft = _store().draft(g.installation.id)
+    draft = _store().rules.draft(g.installation.id)
     report = backtest(_store(), g.installation, draft["rules"], ticket=ticket) if draft else None
     if report is None or not report.changes:
         return render_template("error.html", message="Nothing to compare: no draft, or no kept conversation for "
@@ -366,14 +366,14 @@ def _loaded(data: Any) -> Any:
 
 
 def _next_version() -> int:
-    rows = _store().versions(g.installation.id)
+    rows = _store().rules.versions(g.installation.id)
     return (rows[0]["number"] if rows else 1) + 1
 
 
 @bp.get("/console/publish")
 def confirm_publish() -> Any:
     """Before publishing: what the draft changes, in rules and in the last conversations' decisions."""
-    draft = _store().draft(g.installation.id)
+    draft = _store().rules.draft(g.installation.id)
     if draft is None:
         return _go("console.preview")
     try:
@@ -387,7 +387,7 @@ def confirm_publish() -> Any:
 
 @bp.post("/console/publish")
 def publish() -> Any:
-    draft = _store().draft(g.installation.id)
+    draft = _store().rules.draft(g.installation.id)
     if draft is None:
         return _go("console.rules")
     try:
@@ -399,7 +399,7 @@ def publish() -> Any:
         return render_template("error.html", message="The draft changed since you confirmed it (saved again by "
                                f"{draft['author']} {_when(draft['updated_at'])}): review it again before publishing."), 409
     comment = (request.form.get("comment") or "").strip()[:500] or "no comment"
-    number = _store().publish(g.installation.id, draft["rules"], identity().name, comment)
+    number = _store().rules.publish(g.installation.id, draft["rules"], identity().name, comment)
     return _go("console.versions", published=number)
 
 
@@ -412,23 +412,23 @@ NO_SUCH_VERSION = "No such version: versions are numbered 1, 2, 3 … as they ar
 
 @bp.get("/console/versions")
 def versions() -> Any:
-    rows = _store().versions(g.installation.id)
+    rows = _store().rules.versions(g.installation.id)
     given = request.args.get("a", ""), request.args.get("b", "")
     a, b = (whole_number(raw) for raw in given)
-    chosen = {n: _store().version(g.installation.id, n) for n in (a, b) if n is not None}
+    chosen = {n: _store().rules.version(g.installation.id, n) for n in (a, b) if n is not None}
     if (given[0] and a is None) or (given[1] and b is None) or None in chosen.values():
         return render_template("error.html", message=NO_SUCH_VERSION), 404
     diff = _rule_changes(chosen[a]["rules"], chosen[b]["rules"]) if a and b else None
     return render_template("versions.html", rows=rows, diff=diff, a=a, b=b,
                            published=whole_number(request.args.get("published")),
-                           audit=_store().audit_log(g.installation.id, 30))
+                           audit=_store().rules.audit_log(g.installation.id, 30))
 
 
 @bp.get("/console/versions/<number>/rollback")
 def confirm_rollback(number: str) -> Any:
     """Before rolling back: what going back to version ``number`` changes, in rules and in the last
     conversations' decisions (version ``number`` replayed against the live rules)."""
-    version = _store().version(g.installation.id, n) if (n := whole_number(number)) else None
+    version = _store().rules.version(g.installation.id, n) if (n := whole_number(number)) else None
     if version is None:
         return render_template("error.html", message=NO_SUCH_VERSION), 404
     try:
@@ -444,11 +444,11 @@ def confirm_rollback(number: str) -> Any:
 def rollback(number: str) -> Any:
     """Roll back to version ``number``, read by ``whole_number`` (the route's int converter would
     take any count of digits, and a number past the column's range fails inside the database)."""
-    version = _store().version(g.installation.id, n) if (n := whole_number(number)) else None
+    version = _store().rules.version(g.installation.id, n) if (n := whole_number(number)) else None
     if version is None:
         return render_template("error.html", message=NO_SUCH_VERSION), 404
-    new = _store().publish(g.installation.id, version["rules"], identity().name, f"rollback to version {n}",
-                           action="rollback")
+    new = _store().rules.publish(g.installation.id, version["rules"], identity().name, f"rollback to version {n}",
+                                 action="rollback")
     return _go("console.versions", published=new)
 
 
@@ -478,5 +478,5 @@ def calibration_draft() -> Any:
                   None)
     if chosen is None:
         return render_template("error.html", message="That suggestion no longer applies: reload the review."), 409
-    _store().save_draft(g.installation.id, merged(_published(), chosen.patch), identity().name)
+    _store().rules.save_draft(g.installation.id, merged(_published(), chosen.patch), identity().name)
     return _go("console.preview")

@@ -232,7 +232,7 @@ class Names:
 def names_for(store: Any, inst: Any, rules: Rules | None = None) -> Names:
     """The names Baton synced for an installation (its roster: groups or teams, agents or
     teammates; brands or products when the connector syncs them) and its rules' own words."""
-    data, _ = store.roster(inst.id)
+    data, _ = store.installations.roster(inst.id)
     groups = {str(g["id"]): str(g.get("name") or g["id"]) for g in data.get("groups") or () if isinstance(g, Mapping)}
     agents = {str(a["id"]): str(a.get("name") or a["id"]) for a in data.get("agents") or () if isinstance(a, Mapping)}
     for a in data.get("teammates") or ():  # Intercom: every teammate, not only those who take handoffs

@@ -14,8 +14,8 @@ from tests.connectors.freshdesk.test_app import (FakeQueue, client, install, oth
 
 def freshchat(store: Any, linked_to: str | None) -> str:
     settings = {"api_user_id": "b-1"} | ({"freshdesk_installation": linked_to} if linked_to else {})
-    return store.add_installation("freshchat", "https://acme.freshchat.com", {"token": "t"}, settings=settings,
-                                  webhook_secret=public_pem(key_pair("tests-freshchat"))).id
+    return store.installations.add("freshchat", "https://acme.freshchat.com", {"token": "t"}, settings=settings,
+                                   webhook_secret=public_pem(key_pair("tests-freshchat"))).id
 
 
 def open_page(client: Any, key: str, user: int, installation: str, path: str = "/panel?ticket=c-1") -> Any:
@@ -29,8 +29,8 @@ def test_the_linked_freshchat_installations_panel_and_console_open_through_the_f
     admin, agent = people(sandbox)
     fd = install(client, sandbox.url).get_json()
     fc = freshchat(store, fd["installation"])
-    store.record_feedback(fc, "c-1", author_id="1", author_name="Ada", verdict="right", resolution=None,
-                          missing_knowledge="only the Freshchat conversation knows this")
+    store.decisions.record_feedback(fc, "c-1", author_id="1", author_name="Ada", verdict="right", resolution=None,
+                                    missing_knowledge="only the Freshchat conversation knows this")
     r = open_page(client, fd["key"], agent, fc)
     assert r.status_code == 200 and "only the Freshchat conversation knows this" in r.get_json()["html"]
     assert open_page(client, fd["key"], agent, fc, "/console/").get_json()["status"] == 403  # agents: panel only
@@ -50,6 +50,6 @@ def test_an_installation_that_does_not_name_this_freshdesk_app_is_refused(client
               "unknown": lambda: "nope",
               "uninstalled": lambda: freshchat(store, fd["installation"])}[case]()
     if case == "uninstalled":
-        store.uninstall(target, "test")
+        store.lifecycle.uninstall(target, "test")
     r = open_page(client, fd["key"], admin, target, "/console/")
     assert r.status_code == 403 and "not linked" in r.get_json()["error"]

@@ -88,14 +88,14 @@ def test_install_checks_the_key_with_freshdesk_and_answers_a_key_baton_keeps_onl
     r = install(client, sandbox.url)
     assert r.status_code == 201
     answer = r.get_json()
-    inst = store.installation(answer["installation"])
+    inst = store.installations.get(answer["installation"])
     assert (inst.provider, inst.base_url, inst.credentials, inst.settings["mode"]) == (
         "freshdesk", sandbox.url, {"api_key": API_KEY}, "app")
     assert answer["webhook_secret"] == inst.webhook_secret and len(inst.webhook_secret) >= 43
     assert answer["key"].startswith(f"{inst.id}.") and key_matches(answer["key"], inst.settings[KEY_SETTING])
     assert answer["key"] not in json.dumps(dict(inst.settings))  # a database dump opens nothing
     assert {"/api/v2/agents/me", "/api/v2/roles"} <= {e["path"] for e in sandbox.requests_log}
-    assert [a["action"] for a in store.audit_log(inst.id)][:2] == ["app installed", "settings"]
+    assert [a["action"] for a in store.rules.audit_log(inst.id)][:2] == ["app installed", "settings"]
 
 
 @pytest.mark.parametrize("domain, api_key, status, says", [
@@ -111,21 +111,21 @@ def test_install_refuses_what_freshdesk_would_not_accept_with_a_clear_4xx_and_cr
         client, store, sandbox, domain, api_key, status, says):
     r = install(client, domain.format(sandbox=sandbox.url, closed=free_port()), api_key)
     assert r.status_code == status and says in r.get_json()["error"]
-    assert store.active_installations() == []
+    assert store.installations.active() == []
 
 
 def test_install_refuses_a_body_that_is_not_json(client, store, sandbox):
     r = client.post("/apps/freshdesk/install", data=b"domain=x", headers={API_KEY_HEADER: API_KEY})
-    assert r.status_code == 400 and store.active_installations() == []
+    assert r.status_code == 400 and store.installations.active() == []
 
 
 def test_installing_again_keeps_the_installation_and_ends_the_old_key(client, store, sandbox):
     admin, _ = people(sandbox)
     first = install(client, sandbox.url).get_json()
-    store.uninstall(first["installation"], "Freshdesk")
+    store.lifecycle.uninstall(first["installation"], "Freshdesk")
     again = install(client, sandbox.url)
     assert again.status_code == 200 and again.get_json()["installation"] == first["installation"]
-    assert store.installation(first["installation"]).status == "active"
+    assert store.installations.get(first["installation"]).status == "active"
     assert page(client, first["key"], admin).status_code == 401
     assert page(client, again.get_json()["key"], admin).status_code == 200
 
@@ -143,8 +143,8 @@ def test_another_installations_key_never_reads_this_ones_pages(client, store, sa
     admin_a, _ = people(sandbox)
     admin_b, _ = people(other_sandbox)  # the same ids in both accounts: ids prove nothing across accounts
     a, b = (install(client, sb.url).get_json() for sb in (sandbox, other_sandbox))
-    store.record_feedback(a["installation"], "7", author_id=str(admin_a), author_name="Ada Admin", verdict="right",
-                          resolution=None, missing_knowledge="only account A knows this")
+    store.decisions.record_feedback(a["installation"], "7", author_id=str(admin_a), author_name="Ada Admin", verdict="right",
+                                    resolution=None, missing_knowledge="only account A knows this")
     seen_by_a = page(client, a["key"], admin_a, "/panel?ticket=7").get_json()
     assert "only account A knows this" in seen_by_a["html"]
 
@@ -202,12 +202,12 @@ def test_forms_are_posted_with_their_csrf_token_and_redirects_followed(client, s
     saved = page(client, answer["key"], agent, "/panel/feedback", "POST", form, shown["session"]).get_json()
     assert saved["status"] == 200 and saved["path"] == "/panel?ticket=5&saved=1"
     assert "your feedback is saved" in saved["html"]
-    (row,) = store.feedback_for(answer["installation"], "5")
+    (row,) = store.decisions.feedback_for(answer["installation"], "5")
     assert (row["verdict"], row["resolution"], row["author_id"], row["author_name"]) == (
         "right", "refund issued", str(agent), "Pat Agent")
 
     no_csrf = page(client, answer["key"], agent, "/panel/feedback", "POST", form[2:], shown["session"]).get_json()
-    assert no_csrf["status"] == 403 and len(store.feedback_for(answer["installation"], "5")) == 1
+    assert no_csrf["status"] == 403 and len(store.decisions.feedback_for(answer["installation"], "5")) == 1
 
 
 @pytest.mark.parametrize("body", [
@@ -229,7 +229,7 @@ def test_uninstall_stops_the_webhooks_with_410_and_closes_the_pages(client, stor
     answer = install(client, sandbox.url).get_json()
     assert client.post("/apps/freshdesk/uninstall").status_code == 401
     r = client.post("/apps/freshdesk/uninstall", json={"event": "onAppUninstall"}, headers={KEY_HEADER: answer["key"]})
-    assert r.status_code == 200 and store.installation(answer["installation"]).status == "uninstalled"
+    assert r.status_code == 200 and store.installations.get(answer["installation"]).status == "uninstalled"
     event = b'{"baton_event": "ticket_updated", "ticket_id": "1", "updated_at": "2026-11-20T10:00:00Z"}'
     hook = client.post(f"/webhooks/freshdesk/{answer['installation']}", data=event,
                        headers={webhook.SECRET_HEADER: answer["webhook_secret"], "Content-Type": "application/json"})
@@ -243,9 +243,9 @@ def test_the_sandbox_app_reaches_baton_only_through_its_templates(store, sandbox
     port = free_port()
     server = Server(create_app(settings(store), store=store, queue=queue), port=port)
     try:
-        inst = store.add_installation("freshdesk", sandbox.url, {"api_key": API_KEY}, settings={"api_user_id": "1"})
+        inst = store.installations.add("freshdesk", sandbox.url, {"api_key": API_KEY}, settings={"api_user_id": "1"})
         key, change = issue_key(inst.id)
-        store.change_settings(inst.id, change, "test")
+        store.installations.change_settings(inst.id, change, "test")
         sandbox.install_app({"baton_host": f"127.0.0.1:{port}", "baton_installation": inst.id},
                             {"baton_key": key, "baton_secret": inst.webhook_secret})
         customer = sandbox.add_contact("Carla Customer", "carla@example.com")["id"]
@@ -259,7 +259,7 @@ def test_the_sandbox_app_reaches_baton_only_through_its_templates(store, sandbox
         call = sandbox.app_requests[-1]
         assert (call["name"], call["url"], call["headers"][KEY_HEADER]) == (
             "baton_uninstall", f"http://127.0.0.1:{port}/apps/freshdesk/uninstall", key)
-        assert store.installation(inst.id).status == "uninstalled"
+        assert store.installations.get(inst.id).status == "uninstalled"
         assert sandbox.app_iparams == sandbox.app_secure_iparams == {}
         sandbox.create_ticket(customer, "Again", "Hello?")
         assert sandbox.wait_for_deliveries(10) and len(sandbox.deliveries) == 1  # the app no longer forwards

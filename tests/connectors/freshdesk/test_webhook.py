@@ -22,13 +22,15 @@ def fixture(name: str) -> bytes:
 
 EXPECTED = {
     "automation_ticket_updated": Event("freshdesk", "inst1", "automation:baton-conversation:165:2026-11-20T14:25:30Z",
-                                       "ticket_updated", "165", None, NOW),
+                                       "ticket_updated", "165", None, NOW, NOW),
     "on_ticket_create": Event("freshdesk", "inst1", "app:onTicketCreate:165", "ticket_created", "165", "48014615863",
-                              datetime.fromtimestamp(1763648411.975, timezone.utc)),
+                              datetime.fromtimestamp(1763648411.975, timezone.utc),
+                              datetime(2026, 11, 20, 14, 20, 11, tzinfo=timezone.utc)),
     "on_conversation_create": Event("freshdesk", "inst1", "app:onConversationCreate:48000004007", "comment_added", "165",
-                                    "48014615863", datetime.fromtimestamp(1763648730.123, timezone.utc)),
+                                    "48014615863", datetime.fromtimestamp(1763648730.123, timezone.utc), NOW),
     "on_ticket_update": Event("freshdesk", "inst1", "app:onTicketUpdate:165:1763652011500", "conversation_closed", "165",
-                              "48000001002", datetime.fromtimestamp(1763652011.5, timezone.utc)),
+                              "48000001002", datetime.fromtimestamp(1763652011.5, timezone.utc),
+                              datetime(2026, 11, 20, 15, 20, 11, tzinfo=timezone.utc)),
 }
 IGNORED = {"on_ticket_delete": "unhandled event onTicketDelete"}
 

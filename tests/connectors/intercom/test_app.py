@@ -141,7 +141,7 @@ def test_a_request_without_a_valid_signature_is_401(client, sandbox, inst, path,
                 "empty": lambda: post(client, path, body, signature=""),
                 "not ascii": lambda: post(client, path, body, signature="é" * 64)}[how]()
     assert response.status_code == 401
-    assert inst.id and client.application.extensions["baton"].store.installation(inst.id).status == "active"
+    assert inst.id and client.application.extensions["baton"].store.installations.get(inst.id).status == "active"
 
 
 def test_a_signature_of_another_body_is_401(client, sandbox, inst):
@@ -195,12 +195,12 @@ def test_an_unknown_or_uninstalled_workspace_gets_a_card_saying_so(client, store
     unknown = post(client, "/apps/intercom/canvas/initialize",
                    sample("initialize_request", workspace_id="nope1234", conversation=conversation))
     assert unknown.status_code == 200 and "Baton is not installed in this workspace" in texts(unknown.get_json())
-    store.uninstall(inst.id, "test")
+    store.lifecycle.uninstall(inst.id, "test")
     assert "Baton is not installed in this workspace" in texts(initialize(client, sandbox).get_json())
 
 
 def test_the_card_stays_under_64_kb_with_huge_quotes_and_many_reasons(client, store, sandbox, inst):
-    store.change_settings(inst.id, {"resolution_types": [f"type {i} " + "x" * 55 for i in range(400)]}, "test")
+    store.installations.change_settings(inst.id, {"resolution_types": [f"type {i} " + "x" * 55 for i in range(400)]}, "test")
     decide(store, inst, quote="“Q”" * 20_000, reasons=200)  # non-ASCII: 3 bytes a character in UTF-8
     response = initialize(client, sandbox)
     assert len(response.data) <= intercom.MAX_CANVAS_BYTES  # the bytes Intercom receives
@@ -232,7 +232,7 @@ def test_submitting_feedback_stores_it_and_answers_a_saved_card(client, store, s
     assert response.status_code == 200
     canvas = response.get_json()
     assert "Thanks: your feedback is saved." in texts(canvas)
-    (row,) = store.feedback_for(inst.id, TICKET)
+    (row,) = store.decisions.feedback_for(inst.id, TICKET)
     assert (row["verdict"], row["resolution"], row["missing_knowledge"]) == (
         "right", "refund issued", "Annual plans are refunded pro rata.")
     assert (row["author_id"], row["author_name"]) == ("1295", "Hoban Washburne")  # the request's admin
@@ -264,7 +264,7 @@ def test_nothing_chosen_puts_the_error_beside_the_text_area_and_saves_nothing(cl
     assert components[area]["error"] is True
     assert components[area + 1] == {"type": "text", "id": "feedback_error", "style": "error", "text": (
         "Nothing to save: choose a verdict, a resolution type or write what the bot should have known.")}
-    assert store.feedback_for(inst.id, TICKET) == []
+    assert store.decisions.feedback_for(inst.id, TICKET) == []
 
 
 def test_a_choice_not_on_the_card_is_flagged_on_its_input_and_the_entry_kept(client, store, sandbox, inst):
@@ -273,7 +273,7 @@ def test_a_choice_not_on_the_card_is_flagged_on_its_input_and_the_entry_kept(cli
     assert component(canvas, "resolution")["save_state"] == "failed"
     assert component(canvas, "resolution_error")["text"] == "Choose a resolution type from the list."
     assert component(canvas, "verdict")["value"] == "right" and component(canvas, "missing_knowledge")["value"] == "keep me"
-    assert store.feedback_for(inst.id, TICKET) == []
+    assert store.decisions.feedback_for(inst.id, TICKET) == []
 
 
 def test_input_values_of_the_wrong_type_are_ignored_not_a_500(client, store, sandbox, inst):
@@ -286,7 +286,7 @@ def test_input_values_of_the_wrong_type_are_ignored_not_a_500(client, store, san
 def test_the_signed_uninstall_request_stops_every_installation_of_that_workspace(client, store, sandbox, inst):
     response = post(client, "/apps/intercom/uninstall", {"app_id": sandbox.app_id})
     assert response.status_code == 200 and response.get_json()["installations"] == [inst.id]
-    assert store.installation(inst.id).status == "uninstalled"
+    assert store.installations.get(inst.id).status == "uninstalled"
     assert post(client, "/apps/intercom/uninstall", {"app_id": sandbox.app_id}).get_json()["status"] == "unknown workspace"
     assert post(client, "/apps/intercom/uninstall", {"nothing": 1}).status_code == 400
 
@@ -326,7 +326,7 @@ def test_oauth_installs_for_the_workspace_and_opens_the_console_for_the_installe
     back = consent(registered, params, ada)
     response = client.get("/apps/intercom/oauth/callback", query_string=back)
     assert response.status_code == 303 and response.headers["Location"].startswith("/console/?s=")
-    inst = store.find_installation("intercom", setting=("app_id", registered.app_id))
+    inst = store.installations.find("intercom", setting=("app_id", registered.app_id))
     assert inst.base_url == registered.url and inst.settings["api_user_id"] == ada
     assert inst.credentials["client_secret"] == SECRET and inst.credentials["access_token"].startswith("tok_")
     assert client.get(response.headers["Location"]).status_code == 200  # the console, as Ada
@@ -337,7 +337,7 @@ def test_oauth_installs_for_the_workspace_and_opens_the_console_for_the_installe
     assert again.status_code == 403 and bob.encode() in again.data
     assert len(store.rows(installations)) == 1
     # until Ada lists Bob as a console admin
-    store.change_settings(inst.id, {"console_admins": [bob]}, "Ada Admin")
+    store.installations.change_settings(inst.id, {"console_admins": [bob]}, "Ada Admin")
     third = browser.get("/apps/intercom/oauth/callback", query_string=consent(registered, start(browser, registered), bob))
     assert third.status_code == 303
 
@@ -347,7 +347,7 @@ def test_the_installed_app_opens_the_console_again_within_the_hour_without_a_new
     ada = registered.add_admin("Ada Admin", "ada@yourco.example")["id"]
     first = client.get("/apps/intercom/oauth/callback", query_string=consent(registered, start(client, registered), ada))
     console = first.headers["Location"]
-    inst = store.find_installation("intercom", setting=("app_id", registered.app_id))
+    inst = store.installations.find("intercom", setting=("app_id", registered.app_id))
     assert inst.settings["api_user_name"] == "Ada Admin"  # who installed it, by name
     # Ada opens Baton from the App Store again: the same console, no OAuth round trip
     again = client.get(f"/apps/intercom/install?host={registered.url}")
@@ -359,7 +359,7 @@ def test_the_installed_app_opens_the_console_again_within_the_hour_without_a_new
     monkeypatch.setattr(sessions, "SESSION_SECONDS", -1)
     assert client.get(f"/apps/intercom/install?host={registered.url}").status_code == 302
     monkeypatch.undo()
-    store.uninstall(inst.id, "Intercom")
+    store.lifecycle.uninstall(inst.id, "Intercom")
     assert client.get(f"/apps/intercom/install?host={registered.url}").status_code == 302
 
 
@@ -381,7 +381,7 @@ def test_a_tampered_or_replayed_oauth_callback_installs_nothing(client, store, r
         back = {"error": "access_denied", "state": back["state"]}
     response = client.get("/apps/intercom/oauth/callback", query_string=back)
     assert response.status_code == 400
-    assert store.find_installation("intercom", setting=("app_id", registered.app_id)) is None
+    assert store.installations.find("intercom", setting=("app_id", registered.app_id)) is None
 
 
 def test_a_code_is_good_once(client, store, registered):

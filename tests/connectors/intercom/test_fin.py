@@ -69,7 +69,7 @@ class Fin:
                 return
 
     def state(self, cid: str) -> State:
-        return self.store.state(self.inst.id, cid)
+        return self.store.events.state(self.inst.id, cid)
 
     def events(self, cid: str) -> list[dict]:
         return [e for e in self.store.rows(events) if e["ticket_id"] == str(cid)]
@@ -105,7 +105,7 @@ def test_a_fin_conversation_is_handed_over_once_though_each_fin_reply_arrives_tw
     assert len(view.notes) == 1 and view.group_id == fin.billing and "baton_escalated" in view.tags
     assert len([r for r in fin.driver.writes(cid) if r["path"].endswith("/parts")]) == 1  # one assignment
     assert fin.state(cid) is State.ESCALATED
-    row = fin.store.outcome(fin.inst.id, cid)
+    row = fin.store.outcomes.get(fin.inst.id, cid)
     assert row["bot_involved"] and row["escalated"]
 
 

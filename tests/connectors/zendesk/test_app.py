@@ -234,7 +234,7 @@ def people(zendesk: ZendeskSandbox) -> dict[str, int]:
 @pytest.fixture
 def connected(baton: Baton, zendesk: ZendeskSandbox) -> Any:
     """Baton installed for the sandbox account the way the operator command does (API token)."""
-    return baton.store.add_installation("zendesk", zendesk.url, {"email": zendesk.api_email, "token": zendesk.api_token})
+    return baton.store.installations.add("zendesk", zendesk.url, {"email": zendesk.api_email, "token": zendesk.api_token})
 
 
 def test_an_admin_is_sent_into_the_console_of_their_account(baton, zendesk, people, connected):
@@ -313,7 +313,7 @@ def test_an_admin_connects_baton_and_the_apps_own_webhook_is_adopted(baton, zend
     callback = consent(zendesk, start_connecting(baton, zendesk, people["admin"]), people["admin"])
     r = baton.client.get(callback)
     assert r.status_code == 303 and r.location == f"{zendesk.url}/agent/apps/baton"
-    inst = baton.store.find_installation("zendesk", base_url=zendesk.url)
+    inst = baton.store.installations.find("zendesk", base_url=zendesk.url)
     assert inst is not None and set(inst.credentials) == {"oauth_token"}
     assert inst.settings["connected_by"] == "zendesk_app" and inst.settings["api_user_id"] == str(people["admin"])
     (hook,) = zendesk.requirement_webhooks()
@@ -346,14 +346,14 @@ def test_connecting_is_refused_to_agents_to_another_user_to_tampered_states_and_
     baton.client.delete_cookie("baton_zendesk_oauth", path="/apps/zendesk/oauth/callback")
     assert baton.client.get(callback).status_code == 400  # the nonce cookie is this browser's proof
     assert baton.client.get("/apps/zendesk/connect?state=forged").status_code == 400
-    assert baton.store.find_installation("zendesk", base_url=zendesk.url) is None
+    assert baton.store.installations.find("zendesk", base_url=zendesk.url) is None
 
 
 def test_uninstalling_the_app_removes_its_webhook_and_the_sweep_marks_the_installation(baton, zendesk, people):
     from integration.service.apps.zendesk import sweep_uninstalled
 
     baton.client.get(consent(zendesk, start_connecting(baton, zendesk, people["admin"]), people["admin"]))
-    inst = baton.store.find_installation("zendesk", base_url=zendesk.url)
+    inst = baton.store.installations.find("zendesk", base_url=zendesk.url)
     assert sweep_uninstalled(baton.store, baton.settings) == []
     zendesk.uninstall_app()  # Zendesk deletes the app's requirements, and tells no one
     assert zendesk.requirement_webhooks() == []
@@ -361,7 +361,7 @@ def test_uninstalling_the_app_removes_its_webhook_and_the_sweep_marks_the_instal
                          timeout=5).json()["webhooks"]
     assert hooks == []
     assert sweep_uninstalled(baton.store, baton.settings) == [inst.id]
-    assert baton.store.installation(inst.id).status == "uninstalled"
+    assert baton.store.installations.get(inst.id).status == "uninstalled"
     page = baton.load(zendesk.app_token(people["admin"], "nav_bar"))  # reinstalled later: connect again
     assert page.status_code == 200 and b'id="connect"' in page.data
 

@@ -42,7 +42,7 @@ class Messaging:
         return self.driver.sandbox
 
     def event(self, cid: str) -> int:
-        return self.store.receive(Event("zendesk", self.inst.id, f"evt-{next(self.keys)}", "comment_added", cid))[0]
+        return self.store.events.receive(Event("zendesk", self.inst.id, f"evt-{next(self.keys)}", "comment_added", cid))[0]
 
     def escalating(self) -> str:
         """A conversation the AI agent holds, where the customer asks for a person."""
@@ -107,7 +107,7 @@ def test_the_customer_asking_for_a_human_is_handed_over_by_passcontrol_then_note
     assert "baton_escalated" in meta["dataCapture.systemField.tags"].split(",")
     assert meta["first_message_id"] == desk.sandbox.conversation(cid)["messages"][0]["id"]
     assert desk.sandbox.ai_ticket_writes == []  # nothing ever reached the AI agent ticket
-    assert desk.store.state(desk.inst.id, cid) is State.ESCALATED
+    assert desk.store.events.state(desk.inst.id, cid) is State.ESCALATED
 
 
 @pytest.mark.parametrize("refusal", [403, 422, None], ids=["403", "422", "silently-dropped"])
@@ -120,7 +120,7 @@ def test_a_ticket_zendesk_converts_late_gets_the_note_once_whether_it_refuses_or
         desk.pipe.send(held)  # control passed, the ticket is not editable yet: try again later
     assert desk.driver.control(cid) == "zd:agentWorkspace"
     assert desk.driver.notes(cid) == [] and desk.writes_while_the_bot_held_it() == []
-    assert desk.store.installation_status(desk.inst.id)[0] == "active"  # a refusal is not broken credentials
+    assert desk.store.installations.status(desk.inst.id)[0] == "active"  # a refusal is not broken credentials
     desk.sandbox.finish_conversion(cid)
     desk.clock.advance(3600)
     assert desk.pipe.deliver(held.row.id) == "sent"
@@ -152,7 +152,7 @@ def test_the_note_call_failing_after_passcontrol_ends_with_one_pass_and_one_note
 def test_a_worker_dying_right_after_passcontrol_ends_with_one_pass_and_one_note(desk):
     cid = desk.escalating()
     (held,) = desk.pipe.process_event(desk.event(cid))
-    client = ZendeskMessagingClient(desk.store.installation(desk.inst.id))
+    client = ZendeskMessagingClient(desk.store.installations.get(desk.inst.id))
     client.sunco.pass_control(cid, client._captured(held.row.plan))  # what the worker did before it died
     assert desk.pipe.deliver(held.row.id) == "skipped"  # its lease still holds
     desk.clock.advance(3600)
@@ -174,7 +174,7 @@ def test_what_the_customer_writes_while_waiting_reaches_the_agent_and_an_agent_r
     assert "wrote again while waiting" in note and "I want my money back NOW" in note
     desk.driver.say(cid, "Hi, I'm Alex from billing, looking at it now.", role="agent")
     assert desk.pipe.process_event(desk.event(cid)) == []
-    assert desk.store.state(desk.inst.id, cid) is State.ASSIGNED
+    assert desk.store.events.state(desk.inst.id, cid) is State.ASSIGNED
     assert desk.writes_while_the_bot_held_it() == []
 
 
@@ -196,7 +196,7 @@ def test_a_webhook_delivered_twice_is_decided_once(desk):
         assert r.status_code == 200
     held = [d for event_id in queue.events for d in desk.pipe.process_event(event_id)]
     assert len(held) == 1 and desk.pipe.send(held[0]) == "sent"
-    decisions = desk.store.decisions_for(desk.inst.id, cid)
+    decisions = desk.store.decisions.for_ticket(desk.inst.id, cid)
     assert [d["action"] for d in decisions].count("escalate") == 1
     assert len(queue.events) == 3  # the three messages, each once: the creation and the AI ticket's events add none
     assert len(desk.driver.notes(cid)) == 1 and len(desk.passes(cid)) == 1
@@ -214,9 +214,9 @@ def test_a_closed_ticket_resolves_the_conversation_and_the_customer_s_next_sessi
     released = [e for body in desk.receiver.bodies() if "events" in body for e in body["events"]
                 if e["type"] == "switchboard:releaseControl"]
     assert [e["payload"]["reason"] for e in released] == ["ticketClosed"]
-    closed = desk.store.receive(Event("zendesk", desk.inst.id, "closed-1", "conversation_closed", cid))[0]
+    closed = desk.store.events.receive(Event("zendesk", desk.inst.id, "closed-1", "conversation_closed", cid))[0]
     assert desk.pipe.process_event(closed) == []
-    assert desk.store.state(desk.inst.id, cid) is State.RESOLVED
+    assert desk.store.events.state(desk.inst.id, cid) is State.RESOLVED
     # weeks later the customer writes again: a new AI agent ticket, the bot holds it, Baton decides on this session
     desk.driver.say(cid, "Charged twice AGAIN. I want to talk to a human now")
     assert desk.driver.ticket_of(cid) != first and desk.driver.control(cid) == "zd:answerBot"

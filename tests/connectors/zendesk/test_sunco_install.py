@@ -31,7 +31,7 @@ def test_the_install_command_takes_the_conversations_api_key_and_sets_baton_up_o
         assert p.returncode == 0, p.stderr
         store = Store(f"sqlite:///{tmp_path}/b.db", Vault(secret_key))
         (row,) = store.rows(installations)
-        inst = store.installation(row["id"])
+        inst = store.installations.get(row["id"])
         (hook,) = driver.sandbox.sunco_webhooks()
         assert inst.settings[sunco.APP_ID] == key["app_id"]
         assert {k: inst.credentials[k] for k in (sunco.KEY_ID, sunco.SECRET, sunco.WEBHOOK_SECRET)} == {

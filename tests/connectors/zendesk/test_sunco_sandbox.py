@@ -4,7 +4,7 @@ import pytest
 import requests
 
 from connectors.zendesk.sandbox import ZendeskDriver
-from connectors.zendesk.sandbox_conversations import SUNCO_TRIES
+from connectors.zendesk.sandbox.conversations import SUNCO_TRIES
 
 TRIGGERS = ["conversation:message", "switchboard:passControl", "switchboard:offerControl",
             "switchboard:acceptControl", "switchboard:releaseControl"]

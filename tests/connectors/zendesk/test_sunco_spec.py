@@ -120,7 +120,7 @@ def handed_over(store, receiver):
     driver.say(cid, "Charges settle within 3 days.", role="bot")
     driver.say(cid, HUMAN)
     pipe = Pipeline(store, clock=Clock(), rng=random.Random(1))
-    (held,) = pipe.process_event(store.receive(Event("zendesk", inst.id, "e1", "comment_added", cid))[0])
+    (held,) = pipe.process_event(store.events.receive(Event("zendesk", inst.id, "e1", "comment_added", cid))[0])
     assert pipe.send(held) == "sent"
     driver.say(cid, "Thanks, waiting for the person now")
     assert driver.wait_for_deliveries()

@@ -165,8 +165,8 @@ def test_ticket_events_of_a_messaging_ticket_are_left_to_the_conversations_api()
 
 @pytest.fixture
 def web(store):
-    inst = store.add_installation("zendesk", "https://acme.zendesk.com", CREDS, settings={"api_user_id": "1", sunco.APP_ID: APP},
-                                  webhook_secret="whsec")
+    inst = store.installations.add("zendesk", "https://acme.zendesk.com", CREDS, settings={"api_user_id": "1", sunco.APP_ID: APP},
+                                   webhook_secret="whsec")
     queue = FakeQueue()
     return store, inst, queue, app(store, queue).test_client()
 

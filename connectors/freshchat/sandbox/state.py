@@ -1,33 +1,15 @@
-"""A local emulator ("sandbox") of the Freshdesk Messaging (Freshchat) API v2 subset Baton uses.
-
-Paths and shapes follow https://developers.freshchat.com/api/ as the public clients use it (Botpress'
-``integrations/freshchat``, Pipedream's ``components/freshchat``): ``/v2/accounts/configuration``,
-agents, groups, users and a user's conversations, conversations (``GET``/``PUT``) and their messages
-(``GET`` newest first, paged with ``page``/``items_per_page`` and a ``link`` to the next page;
-``POST`` a ``normal`` or ``private`` message). Calls need ``Authorization: Bearer <token>``. What
-Freshchat refuses, this refuses with a 400: a field it does not take, a status outside
-new/assigned/resolved/reopened, an agent or group that does not exist, a priority outside
-Low/Medium/High/Urgent, a conversation property the account never defined, a message without text
-parts or by an agent who does not exist. A 429 carries ``Retry-After``. Error bodies and the
-rate-limit headers (``X-RateLimit-Limit``/``-Remaining``) are [U]: Freshchat publishes neither.
-
-Webhooks go out as Freshchat sends them (https://crmsupport.freshworks.com/support/solutions/articles/50000004461):
-one URL per account, the four actions ``message_create``, ``conversation_assignment``,
-``conversation_resolution`` and ``conversation_reopen``, signed in ``X-Freshchat-Signature`` with an
-RSA key pair this sandbox holds (the private key never leaves it; ``public_key`` is what the admin
-copies), with ``X-Retry-Count`` and ``X-Freshchat-Payload-Version``. Every message is delivered,
-Baton's own and private ones included (they come back as echoes). Changes made through the API are
-attributed to the ``system`` actor [U]; those an agent makes in the UI (``update_as``) to that agent.
-
-Test knobs as every sandbox: ``throttle``, ``fail``, ``delay``, ``requests_log``, ``deliveries``,
-``wait_for_deliveries``, ``redeliver``. State lives in memory and every public method is thread-safe.
+"""The Freshchat sandbox's state: agents, groups, bots, users with their properties, conversations
+with their messages and CSAT, and the rules Freshchat applies to them (statuses, assignments,
+properties); what the admin sets up and what customers, bots and agents do; the webhook it sends,
+signed with the account's RSA key; the token's authentication and rate-limit headers. Its API
+routes (``api.py``) and pages (``pages.py``) are mixed in by :class:`FreshchatSandbox`
+(``__init__.py``).
 """
 from __future__ import annotations
 
 import base64
 import copy
 import hmac
-import html
 import json
 import threading
 import uuid
@@ -35,18 +17,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from flask import Flask, Response, abort, jsonify, request
+from flask import request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from connectors.freshchat import webhook
-from connectors.freshchat.client import TAGS_PROPERTY
-from connectors.sandbox import (JSON, ApiError, AppSetup, Driver, Outgoing, Person, Refusal, Sandbox, Setup, TicketView,
-                                sid, stars)
+from connectors.sandbox import JSON, ApiError, Outgoing, Refusal, Sandbox, stars
 
 STATUSES = ("new", "assigned", "resolved", "reopened")
 PRIORITIES = ("Low", "Medium", "High", "Urgent")
@@ -112,7 +91,9 @@ class _Job:
     body: bytes
 
 
-class FreshchatSandbox(Sandbox[_Job]):
+class FreshchatState(Sandbox[_Job]):
+    """The account's records and the rules that change them."""
+
     vendor = "freshchat"
     id_bases = {"interaction": 681406910844650}
     api_prefix = "/v2/"
@@ -384,291 +365,6 @@ class FreshchatSandbox(Sandbox[_Job]):
         status = err.code or 500
         return {"code": status, "status": err.name.upper().replace(" ", "_"), "message": err.name}, status
 
-    @staticmethod
-    def _body() -> JSON:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise invalid("Request body is not a JSON object")
-        return data
-
-    def _paged(self, key: str, rows: list[JSON], style: str = "links") -> Any:
-        """``page``/``items_per_page``: agents, groups and user lists carry ``pagination`` and
-        ``links.next_page``; messages a single ``link`` with ``rel: "next_page"`` [U]."""
-        try:
-            page, per_page = int(request.args.get("page", 1)), int(request.args.get("items_per_page", PER_PAGE))
-        except ValueError:
-            raise invalid("page and items_per_page must be numbers") from None
-        if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-            raise invalid(f"items_per_page must be between 1 and {MAX_PER_PAGE}")
-        start = (page - 1) * per_page
-        body: JSON = {key: rows[start:start + per_page]}
-        more = start + per_page < len(rows)
-        following = f"{request.path}?{urlencode({'page': page + 1, 'items_per_page': per_page})}"
-        if style == "link":
-            if more:
-                body["link"] = {"rel": "next_page", "href": following}
-        else:
-            total = max(1, -(-len(rows) // per_page))
-            body["pagination"] = {"total_items": len(rows), "total_pages": total, "current_page": page,
-                                  "items_per_page": per_page}
-            body["links"] = {"next_page": {"href": following, "rel": key, "type": "GET"}} if more else {}
-        return jsonify(body)
-
-    def _add_routes(self, app: Flask) -> None:
-        @app.get("/v2/accounts/configuration")
-        def configuration() -> JSON:
-            return {"app_id": self.app_id, "organisation_id": 1019183040122821, "domain": self.domain}
-
-        @app.get("/v2/agents")
-        def agents() -> Any:
-            with self._lock:
-                rows = copy.deepcopy(list(self._agents.values()))
-            return self._paged("agents", rows)
-
-        @app.get("/v2/agents/<key>")
-        def agent(key: str) -> JSON:
-            with self._lock:
-                return copy.deepcopy(self._find(self._agents, key))
-
-        @app.get("/v2/groups")
-        def groups() -> Any:
-            with self._lock:
-                rows = copy.deepcopy(list(self._groups.values()))
-            return self._paged("groups", rows)
-
-        @app.get("/v2/users/<key>")
-        def user(key: str) -> JSON:
-            with self._lock:
-                return copy.deepcopy(self._find(self._users, key))
-
-        @app.get("/v2/users/<key>/conversations")
-        def user_conversations(key: str) -> JSON:
-            with self._lock:
-                self._find(self._users, key)
-                return {"conversations": [{"id": c["conversation_id"], "status": c["status"],
-                                           "created_time": c["created_time"], "updated_time": c["updated_time"],
-                                           "assigned_agent_id": c["assigned_agent_id"]}
-                                          for c in self._conversations.values() if c["user_id"] == key]}
-
-        @app.get("/v2/conversations/<key>")
-        def conversation(key: str) -> JSON:
-            with self._lock:
-                return copy.deepcopy(self._find(self._conversations, key))
-
-        @app.put("/v2/conversations/<key>")
-        def update(key: str) -> JSON:
-            data = self._body()
-            with self._lock:
-                conv = self._find(self._conversations, key)
-                self._check_update(data)
-                return copy.deepcopy(self._change(conv, data, "system", None))
-
-        @app.get("/v2/conversations/<key>/messages")
-        def messages(key: str) -> Any:
-            with self._lock:
-                rows = copy.deepcopy(self._find(self._messages, key))[::-1]  # newest first
-            return self._paged("messages", rows, style="link")
-
-        @app.post("/v2/conversations/<key>/messages")
-        def post_message(key: str) -> tuple[JSON, int]:
-            data = self._body()
-            with self._lock:
-                conv = self._find(self._conversations, key)
-                parts = self._check_message(data, conv)
-                return self._add_message(conv, data["actor_type"], data["actor_id"], "", data.get("message_type", "normal"),
-                                         parts), 201
-
-        # A read-only view of the inbox for people (the demo's --serve), at the path of the
-        # conversation's ``url`` (``/a/<app id>/open/conversation/<internal id>``); no API, no auth.
-        @app.get("/a/inbox")
-        def inbox() -> Response:
-            with self._lock:
-                rows = "".join(
-                    "<tr>" + "".join(f"<td>{cell}</td>" for cell in (
-                        f"<a href='{html.escape(urlsplit(c['url']).path)}'>{c['conversation_internal_id']}</a>",
-                        html.escape(self._person(self._users, c["user_id"])), c["status"],
-                        html.escape(c["properties"].get("priority") or "-"),
-                        html.escape(self._person(self._agents, c["assigned_agent_id"])),
-                        html.escape(self._person(self._groups, c["assigned_group_id"])),
-                        html.escape(c["properties"].get(TAGS_PROPERTY) or ""))) + "</tr>"
-                    for c in reversed(list(self._conversations.values())))
-            head = "".join(f"<th>{h}</th>" for h in ("Conversation", "Customer", "Status", "Priority", "Agent", "Group",
-                                                      "Baton tags"))
-            return _page("Inbox", f"<h1>Inbox</h1><table cellpadding='6'><tr>{head}</tr>{rows}</table>")
-
-        @app.get("/a/<app_id>/open/conversation/<int:internal>")
-        def inbox_conversation(app_id: str, internal: int) -> Response:
-            with self._lock:
-                conv = next((c for c in self._conversations.values() if c["conversation_internal_id"] == internal), None)
-                if app_id != self.app_id or conv is None:
-                    abort(404)
-                items = []
-                for m in self._messages[conv["conversation_id"]]:
-                    table = {"user": self._users, "agent": self._agents, "bot": self._bots}.get(m["actor_type"], {})
-                    who = f"{self._person(table, m['actor_id'])} ({m['actor_type']})"
-                    text = "\n".join(p["text"]["content"] for p in m["message_parts"] if "text" in p)
-                    style = "background:#fff8c4;border:1px solid #e0c84a" if m["message_type"] == "private" \
-                        else "border:1px solid #ddd"
-                    label = " <i>private note</i>" if m["message_type"] == "private" else ""
-                    items.append(f"<div style='{style};padding:8px;margin:8px 0'><b>{html.escape(who)}</b>{label} "
-                                 f"<small>{m['created_time']}</small>"
-                                 f"<div style='white-space:pre-wrap'>{html.escape(text)}</div></div>")
-                meta = " · ".join((conv["status"], f"priority {conv['properties'].get('priority') or '-'}",
-                                   f"customer {self._person(self._users, conv['user_id'])}",
-                                   f"agent {self._person(self._agents, conv['assigned_agent_id'])}",
-                                   f"group {self._person(self._groups, conv['assigned_group_id'])}",
-                                   f"Baton tags {conv['properties'].get(TAGS_PROPERTY) or '-'}"))
-                title = f"Conversation {internal}"
-            return _page(title, f"<p><a href='/a/inbox'>Inbox</a></p><h1>{title}</h1><p>{html.escape(meta)}</p>"
-                                + "".join(items))
-
-    @staticmethod
-    def _person(table: dict[str, JSON], key: str | None) -> str:
-        """The name of a user, agent, bot or group, as the inbox shows it; "-" for none."""
-        row = table.get(key or "")
-        if row is None:
-            return "-"
-        return str(row.get("name") or f"{row.get('first_name', '')} {row.get('last_name', '')}".strip())
-
-    def _check_message(self, data: JSON, conv: JSON) -> list[JSON]:
-        unknown = sorted(set(data) - MESSAGE_FIELDS)
-        if unknown:
-            raise invalid(f"Unexpected fields in request: {', '.join(unknown)}")
-        parts = data.get("message_parts")
-        if not isinstance(parts, list) or not parts or not all(
-                isinstance(p, dict) and isinstance(p.get("text"), dict) and isinstance(p["text"].get("content"), str)
-                and p["text"]["content"] for p in parts):
-            raise invalid("message_parts must be a list of text parts")
-        if data.get("message_type", "normal") not in ("normal", "private"):
-            raise invalid("message_type must be normal or private")
-        kind, actor = data.get("actor_type"), data.get("actor_id")
-        if kind not in ACTOR_TYPES:
-            raise invalid(f"actor_type must be one of {', '.join(ACTOR_TYPES)}")
-        known = {"agent": self._agents, "bot": self._bots, "user": {conv["user_id"]: 1}}[kind]
-        if not isinstance(actor, str) or actor not in known:
-            raise invalid(f"actor_id must be a {kind} of this conversation's account")
-        if kind == "user" and data.get("message_type") == "private":
-            raise invalid("a user cannot write a private message")
-        return copy.deepcopy(parts)
-
-
-def _page(title: str, body: str) -> Response:
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)} · Freshchat sandbox</title>"
-            f"</head><body style='font-family:sans-serif;max-width:960px;margin:2em auto'>{body}</body></html>")
-    return Response(page, mimetype="text/html", headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
-
 
 def _dumps(payload: JSON) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode()
-
-
-class FreshchatDriver(Driver):
-    """Plays an admin, customers, a bot and agents on the Freshchat sandbox."""
-
-    sandbox_class = FreshchatSandbox
-    key, write_method = "freshchat", "PUT"
-    api_prefix = "/v2"
-    has_app = False  # reached through the business's Freshdesk app (README "Console and panel")
-
-    def setup(self) -> Setup:
-        """The admin makes the API token and the Baton agent, defines the ``cf_baton_tags`` property
-        and copies the webhook public key; the bot is the account's Freddy bot."""
-        self.bot_id = self.sandbox.add_bot("Freddy")["id"]
-        self.sandbox.add_property(TAGS_PROPERTY)
-        return Setup({"token": self.sandbox.token, "public_key": self.sandbox.public_key},
-                     {"api_user_id": self.sandbox.api_agent_id, "bot_user_ids": [self.bot_id]}, "webhook")
-
-    def connect(self, installation: Any, endpoint: str) -> None:
-        self.sandbox.set_webhook(endpoint)  # Admin > Webhooks: the URL the install command printed
-
-    @classmethod
-    def stored_secret(cls, secret: str) -> str:
-        """Freshchat signs with a private key; Baton keeps the public one."""
-        return public_pem(key_pair(secret))
-
-    # Baton's console and panel reach a Freshchat installation through its account's Freshdesk app
-    # (README "Console and panel"): Freshchat has no app of Baton's to show.
-    def show_app(self, app: AppSetup) -> None:
-        raise NotImplementedError("Freshchat installations are reached through the account's Freshdesk app")
-
-    def console_url(self, user: str = "admin") -> str:
-        raise NotImplementedError("Freshchat installations are reached through the account's Freshdesk app")
-
-    def panel_url(self, ticket_id: Any, user: str = "agent") -> str:
-        raise NotImplementedError("Freshchat installations are reached through the account's Freshdesk app")
-
-    def _new_group(self, name: str) -> str:
-        return str(self.sandbox.add_group(name)["id"])
-
-    def _new_agent(self, name: str, group_id: str, online: bool) -> str:
-        return str(self.sandbox.add_agent(name, f"{name.lower()}@yourco.example", [group_id], available=online)["id"])
-
-    def _add_customer(self, person: Person) -> str:
-        fields = dict(person.fields)
-        if person.organization:
-            fields["company"] = person.organization
-        if person.tags:
-            fields["tags"] = ",".join(person.tags)
-        return str(self.sandbox.add_user(person.name, person.email, fields)["id"])
-
-    def _open(self, customer: str, subject: str, text: str) -> str:
-        return str(self.sandbox.start_conversation(customer, text)["conversation_id"])
-
-    def _reply(self, cid: str, author: Any, text: str, role: str) -> None:
-        if role == "customer":
-            self.sandbox.user_message(cid, text)
-        elif role == "bot":
-            self.sandbox.bot_message(cid, str(author), text)
-        else:
-            self.sandbox.agent_message(cid, str(author), text)
-
-    def assign(self, cid: Any, agent_id: str) -> None:
-        self.sandbox.update_as(str(cid), agent_id, {"assigned_agent_id": agent_id, "status": "assigned"})
-
-    def solve(self, cid: Any) -> None:
-        self.sandbox.update_as(str(cid), self._agent_of(cid), {"status": "resolved"})
-
-    def reopen(self, cid: Any) -> None:
-        self.sandbox.update_as(str(cid), self._agent_of(cid), {"status": "reopened"})
-
-    def rate(self, cid: Any, good: bool | int, comment: str = "") -> None:
-        self.sandbox.add_csat(str(cid), stars(good), comment)
-
-    def view(self, cid: Any) -> TicketView:
-        conv = self.sandbox.get_conversation(str(cid))
-        messages = self.sandbox.get_messages(str(cid))
-        priority = conv["properties"].get("priority")
-        text = [(m, "\n".join(p["text"]["content"] for p in m["message_parts"] if "text" in p)) for m in messages]
-        baton = self.sandbox.api_agent_id
-        return TicketView(priority.lower() if isinstance(priority, str) else None, sid(conv["assigned_group_id"]),
-                          sid(conv["assigned_agent_id"]),
-                          tuple(t for t in (conv["properties"].get(TAGS_PROPERTY) or "").split(",") if t),
-                          tuple(t for m, t in text if m["message_type"] == "private"),
-                          tuple(t for m, t in text if m["message_type"] == "normal" and m["actor_id"] == baton))
-
-    def inbox_url(self, cid: Any) -> str:
-        """Where a person opens the conversation in the sandbox's (read-only) inbox."""
-        return self.url + urlsplit(self.sandbox.get_conversation(str(cid))["url"]).path
-
-    def writes(self, cid: Any) -> list[JSON]:
-        return [r for r in self.sandbox.requests_log if r["method"] in ("PUT", "POST")
-                and (r["path"] == f"/v2/conversations/{cid}" or r["path"] == f"/v2/conversations/{cid}/messages")]
-
-    def forged(self) -> bytes:
-        return _dumps({"actor": {"actor_type": "user", "actor_id": "9047e655-1e83-463e-b1b6-4a44beb1f07f"},
-                       "action": "message_create", "action_time": "2026-11-20T10:00:00.000Z",
-                       "data": {"message": {"message_parts": [{"text": {"content": "I want a human"}}],
-                                            "id": "a834cd45-c463-4644-b254-be9209244242", "message_type": "normal",
-                                            "conversation_id": "35e80ec8-c697-42e4-8ce9-a47a05004242",
-                                            "actor_type": "user", "actor_id": "9047e655-1e83-463e-b1b6-4a44beb1f07f",
-                                            "created_time": "2026-11-20T10:00:00.000Z"}}})
-
-    def auth(self, installation: Any, body: bytes, secret: str | None = None) -> dict[str, str]:
-        """Signed with the key whose public half the installation holds, or with the key pair named
-        ``secret`` (another account's); an installation holding no sandbox key gets a signature by
-        a key it does not know."""
-        key = key_pair(secret) if secret is not None else (private_for(installation.webhook_secret) or key_pair("unknown"))
-        return {webhook.SIGNATURE_HEADER: sign(key, body)}
-
-
-DRIVER = FreshchatDriver
