@@ -397,6 +397,38 @@ def takes_handoffs(user_id: Any, settings: Mapping[str, Any]) -> bool:
     return not is_baton(user_id, settings) and not is_bot(user_id, settings)
 
 
+PICKS_MAX = 500  # brands, skills or tags a roster keeps for the console's pickers (the most used tags first)
+
+
+def optional(read: Callable[[], Any], default: Any) -> Any:
+    """A read the account's plan or Baton's role may not allow (brands, skills, tags for the console's
+    pickers): its answer, else ``default`` on a 403 or a 404. A 401 still raises: the credentials no
+    longer work, which the installation's admin must hear of."""
+    try:
+        return read()
+    except ApiNotFound:
+        return default
+    except ApiUnauthorized as e:
+        if e.status != 403:
+            raise
+        return default
+
+
+def named(items: Any, kind: str = "") -> list[dict[str, str]]:
+    """``{"id", "name"}`` for each well-formed record of a helpdesk's list (a brand, a product, a
+    skill), as the roster keeps them; ``kind`` adds what kind of skill it is."""
+    out = []
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, Mapping) and item.get("id") not in (None, "") and not item.get("is_deleted"):
+            out.append({"id": str(item["id"]), "name": str(item.get("name") or item["id"]), **({"kind": kind} if kind else {})})
+    return out[:PICKS_MAX]
+
+
+def tag_names(tags: Iterable[Any]) -> list[str]:
+    """The names of a helpdesk's tags (``{"name": …}`` records), each once, in the order given."""
+    return list(dict.fromkeys(str(t["name"]) for t in tags if isinstance(t, Mapping) and t.get("name")))[:PICKS_MAX]
+
+
 def required_object(data: Any, *path: str) -> Mapping[str, Any]:
     """A required field that must be a JSON object."""
     value = required(data, *path)

@@ -68,6 +68,11 @@ class Driver(ABC):
     # the sandbox shows Baton's own marketplace app (show_app, console_url, panel_url); False where
     # Baton has no app in that product and is reached through another's (Freshchat: the Freshdesk app)
     has_app: ClassVar[bool] = True
+    # what the helpdesk lists besides groups and agents, for the console's pickers: brands (or
+    # products), skills, tags; a helpdesk without one lists none, and add_brand … return None there
+    has_brands: ClassVar[bool] = False
+    has_skills: ClassVar[bool] = False
+    lists_tags: ClassVar[bool] = False
 
     def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
         self.sandbox: Any = self.sandbox_class(retry_delays=retry_delays)  # type: ignore[call-arg]
@@ -120,6 +125,18 @@ class Driver(ABC):
         aid = str(self._new_agent(name, group_id, online))
         self.names[aid] = name
         return aid
+
+    def add_brand(self, name: str) -> str | None:
+        """A brand (Zendesk) or product (Freshdesk); None where the helpdesk has neither."""
+        return None
+
+    def add_skill(self, name: str, agent_ids: Sequence[str] = ()) -> str | None:
+        """A skill given to ``agent_ids``; None where the helpdesk has no skills."""
+        return None
+
+    def add_tag(self, name: str) -> bool:
+        """A tag in use in the account, as its tag list shows it; False where the helpdesk lists no tags."""
+        return False
 
     @abstractmethod
     def _new_group(self, name: str) -> Any: ...

@@ -396,3 +396,20 @@ def test_every_analytics_table_agrees_with_the_others_on_a_generated_history(tmp
     text = analytics.to_text(t["handoff_categories"])
     assert "invoices and receipts" in text and "refund" in text and "billing_dispute" not in text
     assert "category key" in analytics.to_csv(t["handoff_categories"]).splitlines()[0]
+
+
+def test_outcomes_recorded_with_the_old_reason_categories_count_under_their_topic():
+    """Before every conversation got its topic, a handoff's category was the signal that handed it over
+    (explicit_request, frustration …) or the customer's segment (vip): those rows count under the topic
+    their reasons name, else under no topic, and the handoff rate by category adds up again."""
+    rows = [handed("1", "explicit_request", reasons=["explicit_request", "risky_topic:refund"]),
+            handed("2", "frustration", reasons=["sentiment"]),
+            handed("3", "vip", reasons=["segment"]),
+            handed("4", "refund", reasons=["risky_topic:refund"]),
+            row("5", bot_involved=True, category="invoices", reasons=["segment"]),  # a track-only topic: current
+            row("6", bot_involved=True, category="refund")]
+    rates = {r.category: (r.conversations, r.escalated)
+             for r in report(rows, NOW, topics={"refund", "invoices"}).handoff.by_category}
+    assert rates == {"refund": (3, 2), "invoices": (1, 0), NO_CATEGORY: (2, 2)}
+    old = {r.category for r in report(rows[:3], NOW).handoff.by_category}
+    assert old == {"explicit_request", "frustration", "vip"}  # as recorded, without the topics to tell

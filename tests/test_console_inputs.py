@@ -101,7 +101,7 @@ def test_rolling_back_to_any_path_id_rolls_back_or_says_no_such_version(console,
     r = app.test_client().post(f"/console/versions/{quote(number, safe='')}/rollback", data={"s": token, "csrf": csrf})
     if exists:
         assert r.status_code == 303
-    elif "\x00" in number:
+    elif "\x00" in number and "/" not in number:
         assert r.status_code == 400  # refused before any page, as in a query string
     elif number and "/" not in number and number not in (".", ".."):
         assert r.status_code == 404, (number, r.status_code)

@@ -65,8 +65,8 @@ def test_a_group_that_left_the_helpdesk_is_named_as_missing_with_a_way_to_fix_it
     html = page(client, "/console/rules", token, section="routing")
     assert re.search(r'id="routing-default_group-warning">This group is not in Zendesk any more', html)
     chosen = options(html, "routing.default_group")
-    assert chosen[1] == ("7777", "⚠ group 7777 (no longer in Zendesk)") and ("8001", "Support") in chosen
-    assert "Everything else → group 7777 (no longer in Zendesk)." in html
+    assert chosen[1] == ("7777", "⚠ a group that no longer exists (7777)") and ("8001", "Support") in chosen
+    assert "Everything else → a group that no longer exists (7777)." in html
     form = rules_form(client, token)
     form["routing.default_group"] = "8001"  # the fix: another group, by name
     assert client.post("/console/rules", data={**form, "then": "stay"}).status_code == 303
@@ -333,7 +333,7 @@ def test_intercom_console_admins_are_ticked_among_the_teammates_by_name(store):
     html = page(client, "/console/", token)
     assert "Baton acts as <strong>Ada Admin</strong>, who installed it" in html
     boxes = re.findall(r'name="admin" value="(\d+)"( checked)?> ([^<]+)', html)
-    assert boxes == [("42", "", "Kim"), ("43", "", "Sam"), ("99", " checked", "⚠ teammate 99 (no longer in Intercom)")]
+    assert boxes == [("42", "", "Kim"), ("43", "", "Sam"), ("99", " checked", "⚠ a teammate that no longer exists (99)")]
     form = {"s": token, "csrf": csrf_token(app.config["SECRET_KEY"], token)}
     r = client.post("/console/console-admins", data={**form, "admin": ["43"]})  # Sam in, the one who left out
     assert r.status_code == 303 and store.installations.get(inst.id).settings["console_admins"] == ["43"]

@@ -23,8 +23,8 @@ from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, priority_if_higher, seg, sid,
-                             takes_handoffs)
+from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, named, optional,
+                             priority_if_higher, seg, sid, takes_handoffs)
 from integration.core.contract import (CHANGED_MAX, ApiInvalid, ApiNotFound, ApiUnauthorized, Guard, TicketSnapshot,
                                        oldest_changes)
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
@@ -133,7 +133,11 @@ class FreshdeskClient:
             for a in self._all("/api/v2/agents")
             if takes_handoffs(a["id"], self.settings)
         ]
-        return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents}
+        return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents,
+                # products are Freshdesk's brands (a ticket's product_id); skills where the plan has them
+                # (Omniroute: GET /api/v2/admin/skills, an assumption, README); Freshdesk lists no tags
+                "brands": named(optional(lambda: self._all("/api/v2/products"), [])),
+                "skills": named(optional(lambda: self._all("/api/v2/admin/skills"), []))}
 
     def _all(self, path: str) -> list[dict[str, Any]]:
         """Every item of a list: 100 a page (Freshdesk's default is 30), following the ``Link``

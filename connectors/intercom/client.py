@@ -22,8 +22,8 @@ import re
 from datetime import datetime
 from typing import Any, Mapping
 
-from connectors.base import (MAX_PAGES, HttpClient, author_role, build_customer, epoch_time, html_text, seg, sid,
-                             takes_handoffs)
+from connectors.base import (MAX_PAGES, HttpClient, author_role, build_customer, epoch_time, html_text, optional, seg,
+                             sid, tag_names, takes_handoffs)
 from integration.core.contract import CHANGED_MAX, ApiInvalid, ApiNotFound, Guard, TicketSnapshot, oldest_changes
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, Priority, ReplyToCustomer, Role, SetPriority, TicketOutcome)
@@ -145,7 +145,8 @@ class IntercomClient:
         return _TAG_IDS[key]
 
     def roster(self) -> dict[str, Any]:
-        """Admins (away mode = offline) and teams. Intercom has no skills or capacity API."""
+        """Admins (away mode = offline), teams and tags (``GET /tags``). Intercom has no skills or capacity
+        API, and its brands are in the Preview version only: none are read."""
         teams = self.http.request("GET", "/teams").get("teams") or []
         agents = [
             {"id": str(a["id"]), "name": a.get("name") or "", "groups": [str(t) for t in a.get("team_ids") or ()],
@@ -154,7 +155,8 @@ class IntercomClient:
             for a in self.http.request("GET", "/admins").get("admins") or []
             if takes_handoffs(a["id"], self.settings)
         ]
-        return {"groups": [{"id": str(t["id"]), "name": t["name"]} for t in teams], "agents": agents}
+        return {"groups": [{"id": str(t["id"]), "name": t["name"]} for t in teams], "agents": agents,
+                "tags": tag_names(optional(lambda: self.http.request("GET", "/tags").get("data") or [], []))}
 
     def probe(self) -> None:
         self.http.request("GET", "/me")

@@ -21,8 +21,8 @@ from typing import Any, Mapping
 
 from requests.auth import HTTPBasicAuth
 
-from connectors.base import (HttpClient, author_role, build_customer, html_text, iso_time, merged_tags, priority_if_higher, seg, sid,
-                             takes_handoffs)
+from connectors.base import (PICKS_MAX, HttpClient, author_role, build_customer, html_text, iso_time, merged_tags, named,
+                             optional, priority_if_higher, seg, sid, tag_names, takes_handoffs)
 from connectors.zendesk import conversations
 from integration.core.contract import (CHANGED_MAX, ApiConflict, ApiInvalid, ApiNotFound, Guard, TicketSnapshot,
                                        oldest_changes)
@@ -152,15 +152,44 @@ class ZendeskClient:
                 "capacity": sum(c.get("max_capacity") or 0 for c in channels) or 5,
                 "load": sum(c.get("work_item_count") or 0 for c in channels),
             })
-        return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents}
+        return {"groups": [{"id": str(g["id"]), "name": g["name"]} for g in groups], "agents": agents,
+                "brands": self._brands(), "skills": self._skills(), "tags": self._tags()}
+
+    def _brands(self) -> list[dict[str, str]]:
+        """Brands by name (``GET /api/v2/brands``; an agent who may not assign every brand lists only
+        the brands they are a member of): what the rules' scope picks from."""
+        return named(optional(lambda: self._all("/api/v2/brands.json", "brands"), []))
+
+    def _skills(self) -> list[dict[str, str]]:
+        """Skills by name: skills-based routing's attributes (skill types, ``GET
+        /api/v2/routing/attributes``) and each one's values (the skills, ``GET
+        /api/v2/routing/attributes/{id}/values``), whose ids are those an agent availability lists
+        (an assumption: README). Enterprise plans only; elsewhere 403 or 404, and no skills."""
+        def read() -> list[dict[str, str]]:
+            out: list[dict[str, str]] = []
+            for a in (self.http.request("GET", "/api/v2/routing/attributes.json") or {}).get("attributes") or []:
+                if isinstance(a, Mapping) and a.get("id") and len(out) < PICKS_MAX:
+                    values = self.http.request("GET", f"/api/v2/routing/attributes/{seg(a['id'])}/values.json") or {}
+                    out += named(values.get("attribute_values"), str(a.get("name") or ""))
+            return out[:PICKS_MAX]
+        return optional(read, [])  # type: ignore[no-any-return]
+
+    def _tags(self) -> list[str]:
+        """The most used tags of the last 60 days, most used first (``GET /api/v2/tags``, cursor
+        pagination, 100 a page): the first PICKS_MAX, what the console suggests (a new tag is typed)."""
+        def read() -> list[str]:
+            tags: list[Any] = []
+            for page in self.http.pages("/api/v2/tags.json", {"page[size]": 100}, _cursor_next):
+                tags += (page or {}).get("tags") or []
+                if len(tags) >= PICKS_MAX:
+                    break
+            return tag_names(tags)
+        return optional(read, [])  # type: ignore[no-any-return]
 
     def _all(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every item of a list, page after page: ``next_page`` (offset pagination, 100 a page) or
         ``links.next`` (cursor pagination, as agent availabilities use)."""
-        def following(body: Any, _headers: Any) -> Any:
-            return body.get("next_page") or ((body.get("links") or {}).get("next")
-                                             if (body.get("meta") or {}).get("has_more") else None)
-        return [item for page in self.http.pages(path, params, following) for item in page.get(key) or ()]
+        return [item for page in self.http.pages(path, params, _cursor_next) for item in page.get(key) or ()]
 
     def probe(self) -> None:
         self.http.request("GET", "/api/v2/users/me.json")
@@ -202,6 +231,13 @@ class ZendeskClient:
             if len(found) >= CHANGED_MAX:
                 break
         return oldest_changes(found, since)
+
+
+def _cursor_next(body: Any, _headers: Any) -> Any:
+    """A list's next page: ``next_page`` (offset pagination) or ``links.next`` while ``meta.has_more``
+    (cursor pagination, as agent availabilities and tags use)."""
+    return body.get("next_page") or ((body.get("links") or {}).get("next")
+                                     if (body.get("meta") or {}).get("has_more") else None)
 
 
 EXPORT_LAG = timedelta(seconds=61)  # Zendesk: start_time "must be at least one minute in the past"

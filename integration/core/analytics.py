@@ -16,7 +16,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Collection, Iterable, Mapping, Sequence
 
 Row = Mapping[str, Any]
 
@@ -349,9 +349,28 @@ def with_bot(row: Row) -> bool:
     return bool(row.get("bot_involved") or row.get("escalated"))
 
 
-def report(rows: Iterable[Row], now: datetime, since: datetime | None = None) -> Report:
-    """Every figure over the conversations first seen from ``since`` (all when None) to ``now``."""
-    kept = [r for r in rows if since is None or r["created_at"] >= since]
+# What a handoff's category could be before every conversation got its topic (issue 20): the signal
+# that handed it over, or the customer's segment (its reasons then hold "segment")
+SIGNAL_CATEGORIES = frozenset({"frustration", "sentiment", "explicit_request", "loop", "repeat_contact",
+                               "bot_confidence", "language", "model", "segment", "churn_risk"})
+
+
+def as_topic(row: Row, topics: Collection[str]) -> Row:
+    """An outcome recorded with the old reason-category as the current definition counts it, under its
+    topic: the first topic its reasons name, else none (a copy; other rows as they are). ``topics``: the
+    installation's topic keys (a track-only topic, which no reason names, is a current category)."""
+    category = row.get("category")
+    reasons = row.get("reasons") or ()
+    if category is None or category in topics or not (category in SIGNAL_CATEGORIES or "segment" in reasons):
+        return row
+    return {**row, "category": next((code.split(":", 1)[1] for code in reasons if code.startswith("risky_topic:")), None)}
+
+
+def report(rows: Iterable[Row], now: datetime, since: datetime | None = None,
+           topics: Collection[str] | None = None) -> Report:
+    """Every figure over the conversations first seen from ``since`` (all when None) to ``now``;
+    with ``topics``, outcomes recorded with the old reason-categories count under their topic."""
+    kept = [r if topics is None else as_topic(r, topics) for r in rows if since is None or r["created_at"] >= since]
     bot = [r for r in kept if with_bot(r)]
     esc = [r for r in bot if r.get("escalated")]
     start = since or (min(r["created_at"] for r in kept) if kept else now)

@@ -220,6 +220,12 @@ class RoutingRule:
     # to the next qualified agent and raises its priority
     sla: Mapping[str, int] = field(default_factory=dict)
 
+    def groups(self) -> set[str]:
+        """Every group these rules name (routes, hours, the names customers see)."""
+        named = {*self.hours, *self.segments.values(), *self.tiers.values(), self.default_group,
+                 *(c.group for c in self.categories.values()), *self.public_names}
+        return {g for g in named if g}
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -253,10 +259,8 @@ def roster_from_json(data: Mapping[str, object], rule: RoutingRule,
         gid = str(g["id"])
         groups[gid] = Group(gid, g.get("name") or gid, None, int(g.get("queue_depth") or 0),
                             tuple(float(x) for x in g.get("first_replies") or ()))
-    named = {*rule.hours, *rule.segments.values(), *rule.tiers.values(), rule.default_group,
-             *(c.group for c in rule.categories.values())}
-    for gid in named:
-        if gid and gid not in groups:
+    for gid in rule.groups():
+        if gid not in groups:
             groups[gid] = Group(gid, gid)  # not synced yet: its id is all Baton knows
     for gid, hours in rule.hours.items():
         groups[gid] = replace(groups[gid], hours=hours.business_hours())

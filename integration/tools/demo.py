@@ -123,11 +123,18 @@ def history_rng(helpdesk: str) -> random.Random:
 
 
 def _team(driver: Driver) -> dict[str, str]:
-    """One online agent per group, as the helpdesk's admin set it up; group name → id."""
-    groups = {}
+    """One online agent per group, as the helpdesk's admin set it up, with the brands, skills and tags
+    the console's pickers then offer by name (where the helpdesk has them); group name → id."""
+    groups, agents = {}, []
     for group, agent in zip(GROUPS, AGENTS):
         groups[group] = driver.add_group(group)
-        driver.add_agent(agent, groups[group])
+        agents.append(driver.add_agent(agent, groups[group]))
+    for brand in ("Acme Store", "Acme Pro"):
+        driver.add_brand(brand)
+    driver.add_skill("French", agents[:1])
+    driver.add_skill("Refunds", agents[1:2])
+    for tag in ("vip", "enterprise", "newsletter"):
+        driver.add_tag(tag)
     return groups
 
 

@@ -59,3 +59,21 @@ def test_a_read_gives_up_sooner_than_a_write():
     http.request("PUT", "/api/v2/tickets/1.json", json={})
     read, write = (call.request.req_kwargs["timeout"] for call in responses.calls)
     assert read[1] <= 5 < write[1]
+
+
+@pytest.mark.parametrize("status, listed", [(403, []), (404, []), (401, None)])
+@responses.activate
+def test_a_picker_list_the_plan_does_not_allow_is_empty_but_revoked_credentials_still_raise(status, listed):
+    """Brands, skills and tags are extras of some plans and roles: a 403 or 404 lists none and the
+    roster sync carries on; a 401 is the installation's credentials, which its admin must hear of."""
+    from connectors.base import optional
+    from integration.core.contract import ApiUnauthorized
+
+    responses.get("https://acme.zendesk.com/api/v2/brands.json", status=status, json={})
+    http = HttpClient("https://acme.zendesk.com")
+    read = lambda: http.request("GET", "/api/v2/brands.json")["brands"]  # noqa: E731
+    if listed is None:
+        with pytest.raises(ApiUnauthorized):
+            optional(read, [])
+    else:
+        assert optional(read, []) == listed

@@ -1,9 +1,10 @@
 """The multilingual suite of requests for a person, refusals of one, questions whether the bot is
-a person, and routine messages (``tests/engine/suite/<lang>.txt``, written by hand; see en.txt).
+a person, routine messages, and complaints of no person (``tests/engine/suite/<lang>.txt``, written by hand; see en.txt).
 
 Each language is measured as a whole, as the issue states its targets: at least 97 % of requests
 recognised, no refusal escalated by any signal, at most 1 % of "are you a bot?" questions and 2 %
-of routine messages escalated. Every third item of each class is *held out*: the grammar was first
+of routine messages escalated. A complaint that no one answered ("nobody has called me back",
+"nunca me pasaron con un humano", "没人理我") is never a refusal: it asks for a person. Every third item of each class is *held out*: the grammar was first
 fixed without looking at how those fared. ``suite/fresh/<lang>.txt`` was written after the grammar,
 to measure it once more on text it was not shaped on. The report gives each part's figures.
 
@@ -25,7 +26,7 @@ from integration.core.model import Action, Conversation, Customer, Message, Role
 
 SUITE = Path(__file__).with_name("suite")
 LANGS = ("en", "es", "pt", "fr", "de", "it", "nl", "pl", "zh", "ja")
-CLASSES = ("request", "refusal", "bot", "other")
+CLASSES = ("request", "refusal", "bot", "other", "complaint")
 
 
 @lru_cache(maxsize=None)
@@ -100,6 +101,18 @@ def test_routine_messages_stay_with_the_bot(lang):
     assert sum(outcome(t)[2] for _, t in items("other")) <= 0.02 * len(items("other"))
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_complaint_of_no_person_asks_for_one(lang):
+    # "I never got to talk to a person", "niemand hat mir geantwortet": a negated past contact or
+    # transfer, or no one as the one who did not answer, is frustration that wants a person; read
+    # as a refusal it would silence every signal
+    texts = [t for t, _ in load(lang)["complaint"]]
+    assert len(texts) >= 15
+    assert not [t for t in texts if outcome(t)[1]]  # never told as a refusal
+    missed = [t for t in texts if not (outcome(t)[0] or outcome(t)[2])]  # neither asked for nor escalated
+    assert len(missed) <= 0.1 * len(texts), missed
+
+
 def report() -> None:
     def pct(n: int, d: int) -> str:
         return f"{n / d:6.1%}" if d else "     -"
@@ -125,6 +138,12 @@ def report() -> None:
         total["ref"][0] += sum(e for _, _, e in ref)
         total["ref"][1] += len(ref)
         total["ref"][2] += sum(r for _, r, _ in ref)
+    comp = [outcome(t) for _, t in items("complaint")]
+    print("complaints of no person: " + ", ".join(
+        f"{lang} {sum(o[0] for o in c)}/{len(c)} asked ({sum(o[1] for o in c)} refusals)"
+        for lang in LANGS for c in [[outcome(t) for t, _ in load(lang)["complaint"]]]))
+    print(f"complaints of no person read as requests {sum(o[0] for o in comp)} of {len(comp)}, escalated "
+          f"{sum(o[2] for o in comp)}, told as refusals {sum(o[1] for o in comp)}")
     print(f"all   requests {pct(*total['req'][:2])} (kept out of shaping {pct(*total['req_held'][:2])}); refusals escalated "
           f"{total['ref'][0]} of {total['ref'][1]}, told as refusals {pct(total['ref'][2], total['ref'][1])}; "
           f"bot questions escalated {pct(*total['bot'][:2])}; routine escalated {pct(*total['other'][:2])}")
@@ -142,7 +161,8 @@ def report() -> None:
                 for text, held in rows:
                     fired, refused, escalated = outcome(text)
                     wrong = {"request": not fired, "refusal": escalated or not refused,
-                             "bot": fired or escalated, "other": fired or escalated}[cls]
+                             "bot": fired or escalated, "other": fired or escalated,
+                             "complaint": refused or not fired}[cls]
                     if wrong and (not held or "--held" in sys.argv):
                         print(f"  {lang} {cls:8} fired={fired:d} refused={refused:d} escalated={escalated:d}  {text}")
 

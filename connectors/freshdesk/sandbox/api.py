@@ -116,6 +116,8 @@ class FreshdeskApi(FreshdeskState):
         for name in ("agents", "groups", "roles"):
             app.add_url_rule(f"/api/v2/{name}", f"list_{name}",
                              self._list(lambda name=name: [tables[name][key] for key in sorted(tables[name])]))
+        for path, table in (("products", self._products), ("admin/skills", self._skills)):  # the console's pickers
+            app.add_url_rule(f"/api/v2/{path}", f"list_{path}", self._list(lambda table=table: [table[k] for k in sorted(table)]))
         app.add_url_rule("/api/v2/agents/me", "me", self._read(lambda: self._agents[self.api_agent_id]))
         app.add_url_rule("/api/v2/tickets", "list_tickets",
                          self._list(lambda: self._list_tickets(request.args.to_dict())))

@@ -18,6 +18,7 @@ class FreshdeskDriver(Driver):
 
     sandbox_class = FreshdeskSandbox
     key, write_method = "freshdesk", "PUT"
+    has_brands = has_skills = True  # products, Omniroute's skills; Freshdesk's API lists no tags
     PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}  # as Freshdesk's UI names them
 
 
@@ -58,6 +59,12 @@ class FreshdeskDriver(Driver):
         self.sandbox.add_automation(endpoint, AUTOMATION_BODY, headers)  # what the admin pastes from the README
         self.sandbox.add_automation(endpoint, FEEDBACK_BODY, headers, on=(FEEDBACK_EVENT,))  # and the feedback rule
         self.sandbox.add_app_forwarder(endpoint, headers)  # and the app events, which also echo our own writes
+
+    def add_brand(self, name: str) -> str:
+        return str(self.sandbox.add_product(name)["id"])
+
+    def add_skill(self, name: str, agent_ids: Sequence[str] = ()) -> str:
+        return str(self.sandbox.add_skill(name, [int(a) for a in agent_ids])["id"])
 
     def _new_group(self, name: str) -> int:
         return int(self.sandbox.add_group(name)["id"])

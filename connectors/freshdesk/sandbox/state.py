@@ -38,7 +38,7 @@ RATING_OF_STARS = {1: -103, 2: -102, 3: 100, 4: 102, 5: 103}
 # Distinct id ranges per kind, so that a ticket id mistaken for a contact id is a 404, not another record.
 ID_BASES = {"ticket": 1, "contact": 48000000001, "agent": 48000001001, "group": 48000002001,
             "company": 48000003001, "conversation": 48000004001, "role": 48000005001, "hook": 1,
-            "rating": 48000006001}
+            "rating": 48000006001, "product": 48000007001, "skill": 48000008001}
 # Freshdesk's four default roles, as GET /api/v2/roles lists them (https://developers.freshdesk.com/api/#roles:
 # id, name, description, default, created_at, updated_at); the descriptions are abridged.
 ROLES = (("Account Administrator", "Has complete control over the help desk including access to Account or "
@@ -132,6 +132,8 @@ class FreshdeskState(Sandbox[_Job]):
         self._ratings: dict[int, list[JSON]] = {}  # ticket → its satisfaction ratings
         self._automations: dict[int, JSON] = {}
         self._forwarders: dict[int, JSON] = {}
+        self._products: dict[int, JSON] = {}  # Freshdesk's brands (a ticket's product_id)
+        self._skills: dict[int, JSON] = {}  # Omniroute's skills (GET /api/v2/admin/skills)
         # the API key's agent administers the account (the app's install checks it can read roles)
         self.api_agent_id: int = self.add_agent("Baton API", f"baton@{domain}", role="Administrator")["id"]
         self.app = self._build_app()
@@ -163,6 +165,29 @@ class FreshdeskState(Sandbox[_Job]):
             for key in agent_ids:
                 self._agents[key]["group_ids"].append(group["id"])
             return copy.deepcopy(group)
+
+    def add_product(self, name: str) -> JSON:
+        """A product (https://developers.freshdesk.com/api/#products: id, name, description,
+        primary_email, default, created_at, updated_at)."""
+        with self._lock:
+            pid = next(self._ids["product"])
+            product = {"id": pid, "name": name, "description": None, "primary_email": None,
+                       "default": not self._products, "created_at": iso(self.clock()), "updated_at": iso(self.clock())}
+            self._products[pid] = product
+            return copy.deepcopy(product)
+
+    def add_skill(self, name: str, agent_ids: Iterable[int] = ()) -> JSON:
+        """A skill of Omniroute (``/api/v2/admin/skills``: id, name, rank, agents, match_type,
+        conditions), given to ``agent_ids``, whose ``skill_ids`` then list it."""
+        with self._lock:
+            agents = [self._find(self._agents, key, "agent")["id"] for key in agent_ids]
+            skill = {"id": next(self._ids["skill"]), "name": name, "rank": len(self._skills) + 1,
+                     "agents": [{"id": a} for a in agents], "match_type": "all", "conditions": [],
+                     "created_at": iso(self.clock()), "updated_at": iso(self.clock())}
+            self._skills[skill["id"]] = skill
+            for a in agents:
+                self._agents[a].setdefault("skill_ids", []).append(skill["id"])
+            return copy.deepcopy(skill)
 
     def add_company(self, name: str, custom_fields: dict[str, Any] | None = None) -> JSON:
         with self._lock:

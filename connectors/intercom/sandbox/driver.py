@@ -19,6 +19,11 @@ class IntercomDriver(Driver):
     sandbox_class = IntercomSandbox
     key, write_method = "intercom", "POST"
     api_prefix = "/"
+    lists_tags = True  # GET /tags; Intercom has no skills, and brands in its Preview version only
+
+    def add_tag(self, name: str) -> bool:
+        self.sandbox.add_tag(name)
+        return True
 
     def show_app(self, app: AppSetup) -> None:
         """Baton's app in the sandbox's Developer Hub, from ``manifests/intercom/app.json`` with the

@@ -313,6 +313,11 @@ class IntercomState(Sandbox[_Job]):
             raise ApiError(404, "not_found", NOT_FOUND[kind])
         return table[str(key)]
 
+    def add_tag(self, name: str) -> JSON:
+        """A tag made in Intercom's settings (Settings > Tags), on nothing yet."""
+        with self._lock:
+            return copy.deepcopy(self._tag(name))
+
     def _tag(self, name: str) -> JSON:
         """The tag with this name, created if there is none."""
         for tag in self._tables["tag"].values():

@@ -101,7 +101,43 @@ class ZendeskApi(ZendeskState):
         return {"tickets": page, "after_url": f"{request.host_url}api/v2/incremental/tickets/cursor.json?cursor={after}",
                 "after_cursor": after, "before_url": None, "before_cursor": None,
                 "end_of_stream": len(rows) <= per_page}
+    def _add_picker_routes(self, app: Flask) -> None:
+        """Brands, tags (cursor pagination: ``page[size]`` up to 100, ``page[after]``) and skills-based
+        routing's attributes and values, as the console's pickers read them."""
+        @app.get("/api/v2/brands")
+        def brands() -> JSON:
+            with self._lock:
+                return self._page("brands", [copy.deepcopy(self._brands[k]) for k in sorted(self._brands)])
+
+        @app.get("/api/v2/tags")
+        def tags() -> JSON:
+            try:
+                size = max(1, min(int(request.args.get("page[size]", 100)), 100))
+                start = int(request.args.get("page[after]") or 0)
+            except ValueError:
+                raise invalid("page", "must be a number") from None
+            with self._lock:
+                rows = self._popular_tags()
+            more = start + size < len(rows)
+            after = str(start + size) if more else None
+            next_url = f"{request.base_url}?" + urlencode({"page[size]": size, "page[after]": after}) if more else None
+            return {"tags": rows[start:start + size], "meta": {"has_more": more, "after_cursor": after,
+                                                                "before_cursor": None}, "links": {"next": next_url, "prev": None}}
+
+        @app.get("/api/v2/routing/attributes")
+        def attributes() -> JSON:
+            with self._lock:
+                rows = [copy.deepcopy(a["attribute"]) for a in self._attributes.values()]
+            return {"attributes": rows, "count": len(rows), "next_page": None, "previous_page": None}
+
+        @app.get("/api/v2/routing/attributes/<attribute_id>/values")
+        def attribute_values(attribute_id: str) -> JSON:
+            with self._lock:
+                return {"attribute_values": copy.deepcopy(self._find(self._attributes, attribute_id)["values"])}
+
     def _add_api_routes(self, app: Flask) -> None:
+        self._add_picker_routes(app)
+
         @app.get("/api/v2/users/me")
         def me() -> JSON:
             with self._lock:

@@ -21,6 +21,7 @@ class ZendeskDriver(Driver):
 
     sandbox_class = ZendeskSandbox
     key, write_method = "zendesk", "PUT"
+    has_brands = has_skills = lists_tags = True
 
     def __init__(self, retry_delays: Sequence[float] = (0.2, 0.2, 0.2)) -> None:
         super().__init__(retry_delays)
@@ -106,6 +107,16 @@ class ZendeskDriver(Driver):
     def ticket_of(self, cid: Any) -> int:
         """The ticket of a conversation: itself, or a messaging conversation's (AI agent) ticket."""
         return int(self.sandbox.conversation(cid)["ticket_id"]) if conversations.is_conversation(str(cid)) else int(cid)
+
+    def add_brand(self, name: str) -> str:
+        return str(self.sandbox.add_brand(name)["id"])
+
+    def add_skill(self, name: str, agent_ids: Sequence[str] = ()) -> str:
+        return self.sandbox.add_skill(name, agent_ids=[int(a) for a in agent_ids])  # type: ignore[no-any-return]
+
+    def add_tag(self, name: str) -> bool:
+        self.sandbox.use_tag(name)
+        return True
 
     def _new_group(self, name: str) -> int:
         return int(self.sandbox.add_group(name)["id"])

@@ -36,7 +36,7 @@ CONFLICT = {"error": "UpdateConflict", "description": "Safe Update prevented the
 # Distinct id ranges per kind, so that a ticket id mistaken for a user id is a 404, not another record.
 ID_BASES = {"ticket": 1001, "user": 5001, "organization": 7001, "group": 8001, "trigger": 9001,
             "comment": 100001, "audit": 500001, "audit_event": 600001, "app_installation": 30001,
-            "ticket_metric": 700001, "satisfaction_rating": 800001,
+            "ticket_metric": 700001, "satisfaction_rating": 800001, "brand": 360001,
             "sunco": int("5f74a0d52b5315fc00000000", 16)}  # Conversations API ids: 24 hex characters
 SOLVED = ("solved", "closed")
 MESSAGING = ("native_messaging", "messaging", "sunshine_conversations_api", "mobile_sdk", "whatsapp", "sms", "line")
@@ -106,6 +106,10 @@ class ZendeskState(ConversationsEmulator, Sandbox[_Job]):
         self._webhooks: dict[str, JSON] = {}
         self._secrets: dict[str, str] = {}
         self._triggers: dict[int, JSON] = {}
+        # what the console's pickers read: brands, skills (routing attributes and their values), tags in use
+        self._brands: dict[int, JSON] = {}
+        self._attributes: dict[str, JSON] = {}  # skill type id → {"attribute", "values"}
+        self._tag_uses: dict[str, int] = {}  # tags used on records the sandbox does not hold (macros, deleted tickets)
         # the app platform
         self.app_id = APP_ID
         self.oauth_clients = dict(OAUTH_CLIENTS)
@@ -156,6 +160,51 @@ class ZendeskState(ConversationsEmulator, Sandbox[_Job]):
         with self._lock:
             self._availability[user_id] = {"status": status, "skills": list(skills), "max_capacity": max_capacity,
                                             "work_item_count": work_item_count}
+
+    def add_brand(self, name: str) -> JSON:
+        """A brand (https://developer.zendesk.com/api-reference/ticketing/account-configuration/brands/);
+        the first is the account's default."""
+        with self._lock:
+            bid = next(self._ids["brand"])
+            slug = re.sub(r"[^a-z0-9]+", "", name.lower()) or f"brand{bid}"
+            brand = {"id": bid, "name": name, "active": True, "default": not self._brands, "subdomain": slug,
+                     "brand_url": f"https://{slug}.zendesk.com", "has_help_center": False, "is_deleted": False,
+                     "created_at": iso(self.clock()), "updated_at": iso(self.clock())}
+            self._brands[bid] = brand
+            return copy.deepcopy(brand)
+
+    def add_skill(self, name: str, skill_type: str = "Skills", agent_ids: Iterable[int] = ()) -> str:
+        """A skill (an attribute value of skills-based routing, under its skill type, an attribute), given
+        to ``agent_ids`` in their availability; returns its id, a UUID as Zendesk's are."""
+        with self._lock:
+            kind = next((a for a in self._attributes.values() if a["attribute"]["name"] == skill_type), None)
+            if kind is None:
+                aid = str(uuid.uuid4())
+                kind = self._attributes[aid] = {"attribute": {"id": aid, "name": skill_type, "created_at": iso(self.clock()),
+                                                              "updated_at": iso(self.clock())}, "values": []}
+            value = {"id": str(uuid.uuid4()), "name": name, "attribute_id": kind["attribute"]["id"],
+                     "created_at": iso(self.clock()), "updated_at": iso(self.clock())}
+            kind["values"].append(value)
+            for agent in agent_ids:
+                self._availability.setdefault(agent, {"status": "online", "skills": [], "max_capacity": 5,
+                                                      "work_item_count": 0})["skills"].append(value["id"])
+            return str(value["id"])
+
+    def use_tag(self, name: str, times: int = 1) -> None:
+        """A tag used ``times`` on records the sandbox does not hold; ``GET /api/v2/tags`` counts these
+        with the tags of its tickets, users and organizations."""
+        with self._lock:
+            for tag in norm_tags(name):
+                self._tag_uses[tag] = self._tag_uses.get(tag, 0) + times
+
+    def _popular_tags(self) -> list[JSON]:
+        """List Tags: the tags in use, the most used first (Zendesk: "up to the 20,000 most popular tags
+        in the last 60 days, in decreasing popularity")."""
+        counts = dict(self._tag_uses)
+        for record in (*self._tickets.values(), *self._users.values(), *self._orgs.values()):
+            for tag in record.get("tags") or ():
+                counts[tag] = counts.get(tag, 0) + 1
+        return [{"name": t, "count": n} for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
     def create_ticket(self, requester_id: int, subject: str, description: str, priority: str | None = None,
                       tags: Iterable[str] = (), status: str = "new", via: str = "web",

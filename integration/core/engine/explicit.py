@@ -30,7 +30,11 @@ Within one clause, a request is:
 A negation in scope turns a request into a refusal ("no me derives", "ich will nicht weitergeleitet
 werden", "不要转人工", "オペレーターと話したくない"): a refusal is reported so that no signal escalates
 the conversation against the customer's word. A negation of ability stays a request ("I can't reach
-anyone"). A person spoken of as what the bot is ("are you a real person?", "you sound like a
+anyone"), and so does a complaint that no person was reached: a negated contact, call or transfer
+that did not happen (a past form, a perfect auxiliary, "没", "ていない": "I have not spoken to a
+human yet", "nunca me pasaron con un humano") or no one as the one who did not answer ("nobody has
+called me back", "personne ne m'a répondu", "没人理我"); a want or a needlessness near it ("I didn't
+want to talk to anyone", "pas besoin") or a subjunctive ("todavía no me pases") keeps it a refusal. A person spoken of as what the bot is ("are you a real person?", "you sound like a
 human", "你是真人吗") is neither, and so is a person counted or owned ("a table for four people",
 "my boss asked for the invoice").
 """
@@ -43,8 +47,8 @@ from functools import lru_cache
 from integration.core.engine import lexicon
 from integration.core.engine.clauses import Token, read_clauses
 from integration.core.engine.lexicon import (
-    ABOUT, ANCHOR, AUX, CALL, CALLBACK, CASE, CJK, COMP, CONTACT, CONTRAST, CUSTOMER, DESK, ELSE, ESCALATE, EXIST, EXISTQ,
-    FILLER, GAP, HANDOFF, HELP, HONORIFIC, IDENT, IDENT_AFTER, INABILITY, LATE, LATIN_WORD, MACHINE, ME, NEG, NOBODY, NUM,
+    ABOUT, ANCHOR, AUX, CALL, CALLBACK, CASE, CJK, COMP, CONTACT, CONTRAST, CUSTOMER, DESK, DONE, ELSE, ESCALATE, EXIST, EXISTQ,
+    FILLER, GAP, HANDOFF, HELP, HONORIFIC, IDENT, IDENT_AFTER, INABILITY, LATE, LATIN_WORD, MACHINE, ME, MOOD, NEG, NO_NEED, NOBODY, NOBODY_SUBJ, NUM,
     OFFMENU, PAST, PERSON, PHONE, PLAIN, POLITE, POSS, PREP, PRONOUN, QPART, REAL, SERVICE, TARGET, TIME, TRANSFER,
     TRIGGER, WANT, YOUR, normalize,
 )
@@ -115,19 +119,25 @@ def _mark(clause: list[Token]) -> tuple[list[bool], list[bool], list[bool]]:
 
 
 def _negation(clause: list[Token], a: int, b: int, machine_neg: list[bool]) -> tuple[bool, bool]:
-    """(negated, unable) for a request spanning tokens a..b: a negation inside it, before it
+    return _negation_at(clause, a, b, machine_neg)[:2]
+
+
+def _negation_at(clause: list[Token], a: int, b: int, machine_neg: list[bool]) -> tuple[bool, bool, int]:
+    """(negated, unable, where the negation is or -1) for a request spanning tokens a..b: a negation inside it, before it
     (through wants, pronouns after "que"/"dass", at most one other word; a new subject ends the
     reach: "I don't understand I want a human" asks), or just after it ("話したくない"). After it,
     in a language whose verbs do not come last, a negation says what a phone or a call did not do
     ("my phone isn't working", "the call never came", "mi teléfono no funciona"), and refuses
     only near a want ("operator not needed")."""
     neg = unable = False
+    where = -1
     for k in range(a, b + 1):
         tags = clause[k].tags
         if tags & INABILITY:
             unable = True
         elif tags & NEG and not machine_neg[k] and k not in (a, b):
             neg = True
+            where = k if where < 0 else where
     other = 0
     k = a - 1
     while k >= 0 and a - k <= 7:
@@ -137,6 +147,7 @@ def _negation(clause: list[Token], a: int, b: int, machine_neg: list[bool]) -> t
             break
         if tags & NEG and not machine_neg[k]:
             neg = True
+            where = k
             break
         if tags & PRONOUN and not tags & (ME | NEG) and not (k > 0 and clause[k - 1].tags & COMP):
             break
@@ -150,11 +161,14 @@ def _negation(clause: list[Token], a: int, b: int, machine_neg: list[bool]) -> t
         if tags & INABILITY:
             unable = True
         if tags & NEG and not machine_neg[k]:
-            neg = neg or any(clause[j].tags & (LATE | WANT) for j in range(max(0, a - 3), min(len(clause), k + 2)))
+            late = any(clause[j].tags & (LATE | WANT) for j in range(max(0, a - 3), min(len(clause), k + 2)))
+            if late and where < 0:
+                where = k
+            neg = neg or late
             break
-        if not tags & (GAP | WANT | TRANSFER) or not tags:
+        if not tags & (GAP | WANT | TRANSFER | DONE) or not tags:
             break
-    return neg, unable
+    return neg, unable, where
 
 
 def _name(clause: list[Token], j: int, step: int = 1) -> bool:
@@ -235,13 +249,16 @@ def _clause_hits(clause: list[Token], message_has_bot: bool) -> list[_Hit]:
         tags = t.tags
         if not tags & ANCHOR or about[i] or tags & IDENT:
             continue
-        if tags & PAST and not _after_want(clause, i):
-            continue
+        # a past form asks only after a want ("I want to be transferred"), or in a complaint that
+        # it did not happen ("you never transferred me", "ich habe mit keinem Menschen gesprochen")
+        past = bool(tags & PAST) and not _after_want(clause, i)
         if tags & EXISTQ and not tags & EXIST and not question:
             continue
         if tags & (OFFMENU | CALLBACK) and not tags & (CONTACT | TRANSFER):
-            neg, unable = _negation(clause, i, i, machine_neg)
-            hits.append(_Hit(neg and not unable, t.start, t.end))
+            neg, unable, where = _negation_at(clause, i, i, machine_neg)
+            complaint = neg and not unable and _done(clause, i, i, i, where)
+            if not past or complaint:
+                hits.append(_Hit(neg and not unable and not complaint, t.start, t.end))
             continue
         allowed = 1 if tags & (CONTACT | TRANSFER | CALL) else 0
         j = _target(clause, i, 1, about, blocked, allowed)
@@ -250,25 +267,37 @@ def _clause_hits(clause: list[Token], message_has_bot: bool) -> list[_Hit]:
         if j is None:
             if tags & (HANDOFF | CALL):
                 b = clause.index(t.partner) if t.partner in clause else i
-                neg, unable = _negation(clause, i, b, machine_neg)
+                neg, unable, where = _negation_at(clause, i, b, machine_neg)
                 if neg and not unable:
-                    hits.append(_Hit(True, _negation_start(clause, i), clause[b].end))
-                elif not neg and _aimed_at_customer(clause, i, b):
+                    if _done(clause, i, i, b, where) and not _someone_else(clause, min(i, where)):
+                        # "Sie haben mich nicht weitergeleitet", not "my phone didn't ring"
+                        hits.append(_Hit(False, _negation_start(clause, i), clause[b].end))
+                    elif not past:
+                        hits.append(_Hit(True, _negation_start(clause, i), clause[b].end))
+                elif not neg and not past and _aimed_at_customer(clause, i, b):
                     hits.append(_Hit(False, t.start, clause[b].end))
             continue
         a, b = min(i, j), max(i, j)
         target = clause[j].tags
-        neg, unable = _negation(clause, a, b, machine_neg)
+        neg, unable, where = _negation_at(clause, a, b, machine_neg)
         start = _negation_start(clause, a) if neg else clause[a].start
         if target & MACHINE and not target & PERSON:
-            if neg:
+            if neg and not past:
                 hits.append(_Hit(False, start, clause[b].end))  # refusing the bot is asking for a person
             continue
-        if target & NOBODY:
-            hits.append(_Hit(not (unable or tags & (EXIST | EXISTQ)), start, clause[b].end))
+        # a contact that did not happen is a complaint, and asks: "I have not spoken to a human yet",
+        # "I talked to no one", "nunca me pasaron con un humano", "还没有转人工"
+        complaint = not unable and (neg or target & NOBODY) and _done(clause, i, a, b, where if neg else j)
+        if target & NOBODY_SUBJ and j > 0 and not clause[j - 1].tags & PREP and not _wanted(clause, a, b):
+            complaint = True  # no one as the one who does not answer: "es antwortet einfach niemand", "没人理我"
+        if past and not complaint:
             continue
-        refused = neg and not unable and not tags & (EXIST | EXISTQ)
+        if target & NOBODY:
+            hits.append(_Hit(not (unable or complaint or tags & (EXIST | EXISTQ)), start, clause[b].end))
+            continue
+        refused = neg and not unable and not complaint and not tags & (EXIST | EXISTQ)
         hits.append(_Hit(refused, start, clause[b].end))
+    hits += _no_one_answered(clause, machine_neg)
     # a way to reach a person: "your phone number", "customer service number", "客服电话"
     for i, t in enumerate(clause):
         if t.tags & PHONE and not about[i] and (
@@ -288,10 +317,92 @@ def _clause_hits(clause: list[Token], message_has_bot: bool) -> list[_Hit]:
     if not hits and not message_has_bot and n <= 8:
         people = [k for k, u in enumerate(clause) if u.tags & (PERSON | SERVICE | NOBODY) and not about[k] and not blocked[k]]
         rest = [u for k, u in enumerate(clause) if k not in people]
-        if people and all(u.tags & (GAP | NEG | WANT) and not u.tags & (IDENT | TIME | NUM) for u in rest):
+        if people and all(u.tags & (GAP | NEG | WANT | DONE) and not u.tags & (IDENT | TIME | NUM) for u in rest):
             neg = any(u.tags & NEG and not machine_neg[k] for k, u in enumerate(clause)) or \
                 any(clause[k].tags & NOBODY for k in people)
-            hits.append(_Hit(neg, clause[0].start, clause[-1].end))
+            done = not any(u.tags & WANT and not u.tags & DONE or u.tags & NO_NEED for u in rest) and \
+                any(u.tags & DONE for u in clause)
+            # "still no agent", "todavía ningún humano", "还是没有人工": a complaint, it asks
+            hits.append(_Hit(neg and not done, clause[0].start, clause[-1].end))
+    return hits
+
+
+def _done(clause: list[Token], i: int, a: int, b: int, where: int) -> bool:
+    """Whether a negated contact, call or transfer (verb at ``i``, spanning ``a``..``b``, negation
+    at ``where``) is one that did not happen rather than one refused: a past form of the verb, or a
+    word of what has (not) happened ("didn't", "have not", "yet", "todavía", "没", "まだ", "ていない")
+    from the negation through the verb, just before or just after, and no want or needlessness
+    between ("I didn't want to talk to anyone", "je n'ai pas besoin de parler à quelqu'un" refuse)."""
+    lo, hi = min(a, where) if where >= 0 else a, max(b, where)
+    if _wanted(clause, lo, hi) or clause[i].tags & MOOD:  # "todavía no me pases con un agente" refuses
+        return False
+    start = max(0, lo - 3)  # "seit 2 Tagen ruft mich keiner an"
+    # after the verb only in a language whose verbs come last ("話せていない"): "ne me transférez pas
+    # encore" refuses, "pas encore parlé à un humain" complains
+    return any((u.tags & DONE and (k <= hi or u.tags & LATE)) or u.tags & PAST and u.tags & ANCHOR and not _after_want(clause, k)
+               for k, u in enumerate(clause[start:hi + 4], start))
+
+
+def _someone_else(clause: list[Token], before: int) -> bool:
+    """Whether the clause speaks of something other than the company's people before ``before``
+    ("the courier never called me", "my phone didn't ring"): not a complaint of no person."""
+    for u in clause[:before]:
+        if not u.tags or u.tags & (PHONE | MACHINE | POSS):
+            return True
+        if not u.tags & FILLER:
+            return False  # its subject is the customer, "you", the company's people
+    return False
+
+
+def _wanted(clause: list[Token], lo: int, hi: int) -> bool:
+    """A want or a needlessness just before or within tokens lo..hi, or after them in a language
+    whose verbs come last ("話したくない"): what follows is refused, not missed."""
+    start = max(0, lo - 3)
+    return any((u.tags & WANT and not u.tags & (DONE | ME) or u.tags & NO_NEED) and (k <= hi or u.tags & LATE)
+               for k, u in enumerate(clause[start:hi + 4], start))
+
+
+def _no_one_answered(clause: list[Token], machine_neg: list[bool]) -> list[_Hit]:
+    """No one, or no person, as the one who did not answer, call or help: "nobody has called me
+    back", "no agent answered my chat", "nadie me atiende", "personne ne m'a répondu", "没人理我",
+    "誰も返事してくれない". A complaint: it asks for a person. A want near it refuses
+    instead ("I want no one to call me", "nobody needs to call me", "誰とも話したくない"), and a person after
+    a preposition is not the one who answers ("nie musisz mnie z nikim łączyć")."""
+    hits = []
+    n = len(clause)
+    for i, t in enumerate(clause):
+        if not t.tags & (CONTACT | CALL | TRANSFER | HELP) or t.tags & (WANT | EXIST):
+            continue
+        k, other = i - 1, 0
+        while k >= 0 and i - k <= 6:
+            u = clause[k].tags
+            if u & WANT and not u & DONE or u & NO_NEED:
+                break
+            if u & (NOBODY | PERSON | SERVICE) and not u & (MACHINE | IDENT):
+                if u & PREP or k > 0 and clause[k - 1].tags & PREP and u & NOBODY:
+                    break  # "with no one", "誰とも": not the one who answers
+                if k > 0 and clause[k - 1].tags & PREP:
+                    k -= 1  # "nikt z obsługi klienta", "nobody from support": who, from where
+                    continue
+                negated = bool(u & NOBODY) or any(
+                    clause[m].tags & NEG and not machine_neg[m] for m in range(max(0, k - 2), i) if m != k)
+                if not negated:
+                    k -= 1  # "nessuno dell'assistenza clienti": the desk the no one is from
+                    continue
+                lo = max(0, k - 4)
+                done = t.tags & PAST or any(clause[m].tags & DONE for m in range(lo, min(n, i + 4))) or \
+                    any(clause[m].tags & ME for m in range(k + 1, min(n, i + 2)))  # "ningún asesor me llamó"
+                wanted = any((clause[m].tags & WANT and not clause[m].tags & DONE or clause[m].tags & NO_NEED)
+                             and (m < i or clause[m].tags & LATE)
+                             for m in range(lo, min(n, i + 4)))
+                if negated and not wanted and (done or u & NOBODY and not t.tags & HELP):
+                    hits.append(_Hit(False, clause[k].start, t.end))
+                break
+            if not u & (GAP | NEG | DONE | DESK) or not u:
+                other += 1
+                if other > 1:
+                    break
+            k -= 1
     return hits
 
 

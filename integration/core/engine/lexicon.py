@@ -28,23 +28,26 @@ CATEGORIES = (
     "case", "want", "negation", "contrast", "inability", "nobody", "machine", "real", "polite", "me",
     "possessive", "exist", "exist_if_question", "identity", "identity_after", "question", "aux", "time",
     "about", "else", "off_menu", "number", "honorific", "preposition", "pronoun", "complementizer", "but",
-    "help", "filler", "plain", "phone", "your",
+    "help", "filler", "plain", "phone", "your", "done", "no_need", "nobody_subject",
 )
 _BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 (PERSON, SERVICE, DESK, CUSTOMER, CONTACT, CALL, CALLBACK, TRANSFER, HANDOFF, ESCALATE, CASE, WANT, NEG,
  CONTRAST, INABILITY, NOBODY, MACHINE, REAL, POLITE, ME, POSS, EXIST, EXISTQ, IDENT, IDENT_AFTER, QPART,
- AUX, TIME, ABOUT, ELSE, OFFMENU, NUM, HONORIFIC, PREP, PRONOUN, COMP, BUT, HELP, FILLER, PLAIN, PHONE, YOUR) = _BIT.values()
+ AUX, TIME, ABOUT, ELSE, OFFMENU, NUM, HONORIFIC, PREP, PRONOUN, COMP, BUT, HELP, FILLER, PLAIN, PHONE, YOUR,
+ DONE, NO_NEED, NOBODY_SUBJ) = _BIT.values()
 STOP = 1 << 49  # a mark that ends a clause
 PAST = 1 << 50  # a past form ("talked", "gesprochen"): a request only after a want or an auxiliary
+MOOD = 1 << 52  # a subjunctive or imperative form ("pases", "transfiram"): what is wished, never what did not happen
 LATE = 1 << 51  # a verb that may follow its person ("mit einem Menschen sprechen", "オペレーターと話したい")
 
 # what a category stands for beyond itself
 _IMPLIES = {"handoff": TRANSFER | HANDOFF, "escalate": TRANSFER | HANDOFF | ESCALATE, "nobody": NOBODY,
+            "nobody_subject": NOBODY,
             "callback": CALLBACK | CALL}
 ANCHOR = CONTACT | CALL | TRANSFER | WANT | EXIST | EXISTQ | CALLBACK | OFFMENU
 TARGET = PERSON | SERVICE | NOBODY | MACHINE
 # words that may stand between a verb and its person without breaking the request
-GAP = FILLER | REAL | POLITE | ME | CUSTOMER | PREP | AUX | COMP | HELP | QPART | PRONOUN | POSS | CASE | HONORIFIC | YOUR
+GAP = FILLER | REAL | POLITE | ME | CUSTOMER | PREP | AUX | COMP | HELP | QPART | PRONOUN | POSS | CASE | HONORIFIC | YOUR | DONE
 # the roles without one of which a message asks for no one and refuses no one
 TRIGGER = TARGET | DESK | CONTACT | CALL | CALLBACK | HANDOFF | OFFMENU | PHONE
 KEY = PERSON | SERVICE | DESK | CONTACT | CALL | CALLBACK | TRANSFER | WANT | MACHINE | NOBODY | EXIST | IDENT | OFFMENU
@@ -84,12 +87,15 @@ class _Grammar:
 
 
 def _expand(entry: str, paradigms: dict[str, list[str]]) -> list[tuple[str, int]]:
-    """"stem:paradigm" → every form with its past flag ("!" marks a past ending); else the word."""
+    """"stem:paradigm" → every form with its flags ("!" marks a past ending, "^" a subjunctive or
+    imperative one); else the word."""
     if ":" not in entry:
-        past = entry.endswith("!")
-        return [(entry.rstrip("!"), PAST if past else 0)]
+        return [(entry.rstrip("!^"), _FLAGS.get(entry[-1:], 0))]
     stem, name = entry.split(":", 1)
-    return [(stem + e.rstrip("!"), PAST if e.endswith("!") else 0) for e in paradigms[name]]
+    return [(stem + e.rstrip("!^"), _FLAGS.get(e[-1:], 0)) for e in paradigms[name]]
+
+
+_FLAGS = {"!": PAST, "^": MOOD}
 
 
 def load() -> _Grammar:
@@ -116,6 +122,7 @@ def load() -> _Grammar:
                 for n, (raw, past) in enumerate(_expand(entry, paradigms)):
                     raw = normalize(raw)
                     r = roles | past
+                    past &= PAST
                     if any(_is_cjk(c) for c in raw):
                         old = cjk.get(raw, (0, 0))
                         cjk[raw] = (old[0] | r, old[1] | lang_bit)
@@ -126,7 +133,7 @@ def load() -> _Grammar:
                         by[lang_bit] = by.get(lang_bit, 0) | r
                         if not past:
                             present.add(raw)
-                        if category in ("person", "service", "desk", "contact", "call", "transfer", "handoff", "escalate",
+                        if category in ("person", "service", "desk", "contact", "call", "transfer", "handoff", "escalate", "nobody",
                                         "want", "machine", "customer") and len(raw) >= 4 and not past and n == 0:
                             typo_targets.add(raw)
         for raw in present:
@@ -281,6 +288,8 @@ def _split(word: str) -> tuple[tuple[str, int], ...] | None:
     best = _split_from(word, 4)
     if not best or not any(r & KEY for _, r in best) or not best[-1][1] & ~(FILLER | ME | PRONOUN | PREP):
         return None
+    if any(len(w) == 1 and r & ~(FILLER | ME | PRONOUN | PREP) for w, r in best):
+        return None  # "wondering" is not "wo" + "n" (a negation) + "de" + "ring"
     content = [r for _, r in best if r & ~(FILLER | ME | PRONOUN | PREP | POLITE)]
     if len(best) == 2 and len(content) < 2:
         return None  # "umschreiben" is not "um" + "schreiben"; "talktoagent", "customerservice" are two words

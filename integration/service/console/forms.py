@@ -7,7 +7,9 @@ Form names are the rules' paths, with rows of a mapping numbered: ``sentiment.th
 ``topics[2].phrases``, ``routing.hours[0].weekly.mon``. Each mapping row has ``.__key__`` and a
 ``.__remove__`` box, and every mapping ends with one empty row to add an entry. A list whose
 values come from a known set is a box per value (``scope.channels.__pick__.email``) beside an
-empty ``scope.channels`` that says the list is on the form.
+empty ``scope.channels`` that says the list is on the form. Tags and skills are a combobox: the
+chosen ones are such boxes, and one more is added by name (``scope.tags``, typed: a tag may be new)
+or from a list (``routing.categories[0].skills.__add__``, a skill's id: no skill is typed).
 
 What the admin reads is names, never ids: groups are chosen by their name from what Baton synced
 of the helpdesk (the rules keep the id), categories, actions and tiers are words, a topic's key is
@@ -24,14 +26,16 @@ from typing import Any, Mapping, Sequence, get_args, get_origin, get_type_hints
 
 from integration.core.routing import DAYS, PLACEHOLDERS
 from integration.core.rules import DEFAULT_RULES, PRIORITIES, Rules, RulesError, load_rules
-from integration.service.console.words import (ACTIONS, CHANNELS as WORD_CHANNELS, DAYS as DAY_WORDS, FIELDS,
-                                               MESSAGE_KINDS, TIERS, Names, words)
+from integration.service.console.pickers import (TAG_FIELDS, Field, combo_field, group_field, pick_choices,
+                                                 unknown_label)
+from integration.service.console.words import (ACTIONS, DAYS as DAY_WORDS, FIELDS, MESSAGE_KINDS, TIERS, Names,
+                                               words)
 
 HELP = {
     "sentiment.threshold": "frustration score (0–1) that hands over",
     "sentiment.offer_threshold": "between this and the threshold: offer a person",
     "loop.similarity": "how alike two customer messages must be to count as asking again (0–1)",
-    "segment.tiers": "customer tiers or tags handed to a person, one per line",
+    "segment.tiers": "customer tiers or tags handed to a person",
     "segment.churn_risk": "churn risk (0–1) from which a customer is handed over",
     "bot_confidence.threshold": "the bot's confidence below this", "bot_confidence.field": "ticket field holding the confidence (as your bot writes it)",
     "language.bot_languages": "languages the bot speaks (ISO codes such as en, fr; one per line; empty: all)",
@@ -42,8 +46,9 @@ HELP = {
     "routing.notify_customer": "tell the customer in the conversation (many bots announce the handoff themselves)",
     "routing.discreet": "messages about these categories never name a team",
     "scope.channels": "none ticked: every channel", "scope.groups": "none ticked: every group",
-    "scope.brands": "none ticked: every one", "scope.tags": "one per line; empty: any tags",
-    "scope.exclude_tags": "one per line", "scope.bot_only": "only conversations a bot took part in",
+    "scope.brands": "none ticked: every one", "scope.tags": "none: any tags",
+    "scope.bot_only": "only conversations a bot took part in",
+    "skills": "only agents with every one of these skills",
     "weekly": "HH:MM-HH:MM, several separated by commas; empty: closed",
     "holidays": "country code of the public holidays (FR, US, …)", "closed": "closed dates, YYYY-MM-DD, one per line",
     "timezone": "e.g. Europe/Paris, America/New_York, UTC",
@@ -84,22 +89,6 @@ SECTIONS = (
      ("routing.notify_customer", "routing.messages", "routing.public_names", "routing.discreet")),
     ("scope", "Scope", "Which conversations Baton looks at at all.", ("scope",)),
 )
-
-
-@dataclass
-class Field:
-    name: str
-    label: str
-    kind: str  # select | group | picks | number | text | lines | checkbox | textarea | hidden
-    value: Any
-    choices: list[tuple[str, str]] = field(default_factory=list)  # (value, what the admin reads)
-    help: str = ""
-    error: str = ""
-    step: str = "any"
-    render_into: str = ""  # a customer message: rendered live beside the input
-    warning: str = ""  # e.g. the group it names is no longer in the helpdesk
-    suggest: tuple[str, ...] = ()  # values to offer while typing (a datalist)
-    optional: str = ""  # a select's empty choice ("no default group"), when it has one
 
 
 @dataclass
@@ -177,7 +166,7 @@ def form_for(rules: Rules, form: Mapping[str, str] | None = None, problems: Sequ
             continue
         target.error = (target.error + " " if target.error else "") + message
         typed = _translate(path, submitted or {})
-        if form is not None and typed in form and target.kind not in ("checkbox", "picks", "hidden"):
+        if form is not None and typed in form and target.kind not in ("checkbox", "picks", "combo", "hidden"):
             target.value = form[typed]
     return _sections(groups, names.group_word), orphans
 
@@ -209,6 +198,17 @@ def _errors(item: Any) -> int:
     return sum(_errors(f) for f in item.fields) + sum(_errors(r) for r in item.rows or ())
 
 
+def sections_naming(rules: Rules, gid: str) -> list[tuple[str, str]]:
+    """The sections of the rules that name a group, (key, title), in the order of the tabs: where to
+    fix a group the helpdesk no longer has."""
+    rt = rules.routing
+    where = {"routing": gid == rt.default_group or gid in rt.tiers.values()
+                        or any(c.group == gid for c in rt.categories.values()),
+             "customers": gid in rt.segments.values(), "hours": gid in rt.hours,
+             "messages": gid in rt.public_names, "scope": gid in rules.scope.groups}
+    return [(key, title) for key, title, _, _ in SECTIONS if where.get(key)]
+
+
 def section_of_problem(sections: Sequence[Section]) -> str | None:
     """The first section holding a refused value (shown first after a refused save)."""
     return next((s.key for s in sections if s.errors), None)
@@ -224,7 +224,9 @@ def _group(obj: Any, path: str, title: str, hint: Any, names: Names) -> Group:
         return _mapping(obj, path, title, hint, names)
     g = Group(path, title, help=HELP.get(path, ""))
     for f, sub in _hints(type(obj)):
-        g.fields.append(_field(getattr(obj, f.name), f"{path}.{f.name}", f.name, sub, names))
+        item = _field(getattr(obj, f.name), f"{path}.{f.name}", f.name, sub, names)
+        if item is not None:  # None: the helpdesk has no such thing (Intercom's brands, its skills)
+            g.fields.append(item)
     return g
 
 
@@ -252,54 +254,26 @@ def _field(value: Any, name: str, short: str, hint: Any, names: Names) -> Any:
         return Field(name, label(short), "checkbox", bool(value), help=help_)
     if hint in (int, float):
         return Field(name, label(short), "number", value, help=help_, step="1" if hint is int else "any")
+    if get_origin(hint) is tuple and (short == "skills" or name in TAG_FIELDS):
+        return combo_field(name, label(short), list(value or ()), short, names, help_)
+    if name == "scope.brands" and not names.has_brands and not value:
+        return None
     if get_origin(hint) is tuple:
-        choices = _pick_choices(name, names)
+        choices = pick_choices(name, names)
         if choices is not None:
             chosen = list(value or ())
             known = {v for v, _ in choices}
-            choices += [(v, _unknown(name, v, names)) for v in chosen if v not in known]
-            f = Field(name, label(short), "picks", chosen, choices, help_)
+            choices += [(v, unknown_label(name, v, names)) for v in chosen if v not in known]
+            f = Field(name, f"{names.brand_word.capitalize()}s" if name == "scope.brands" else label(short), "picks",
+                      chosen, choices, help_)
             missing = [v for v in chosen if v not in known]
-            if missing and name == "scope.groups":
-                f.warning = (f"{len(missing)} of the ticked {names.group_word}s {'is' if len(missing) == 1 else 'are'} "
+            if missing and name in ("scope.groups", "scope.brands"):
+                word = names.group_word if name == "scope.groups" else names.brand_word
+                f.warning = (f"{len(missing)} of the ticked {word}s {'is' if len(missing) == 1 else 'are'} "
                              f"no longer in {names.helpdesk_name}: untick {'it' if len(missing) == 1 else 'them'}.")
             return f
         return Field(name, label(short), "lines", "\n".join(value or ()), help=help_)
     return Field(name, label(short), "text", "" if value is None else value, help=help_)
-
-
-def group_field(name: str, label_: str, value: Any, names: Names, optional: str = "", help_: str = "") -> Field:
-    """A group chosen by its name. The rules keep its id; an id the helpdesk no longer has stays
-    chosen, named as missing, with a warning to choose another."""
-    current = "" if value is None else str(value)
-    choices = names.group_choices()
-    f = Field(name, label_, "group", current, choices, help_, optional=optional)
-    if current and not names.known_group(current):
-        f.choices = [(current, f"⚠ {names.group(current)}")] + choices
-        f.warning = (f"This {names.group_word} is not in {names.helpdesk_name} any more (or was never synced): "
-                     f"choose another.")
-    return f
-
-
-def _pick_choices(name: str, names: Names) -> list[tuple[str, str]] | None:
-    """The choices of a list field whose values come from a known set, else None (typed lines)."""
-    if name == "scope.channels":
-        return list(WORD_CHANNELS.items())
-    if name == "scope.groups":
-        return names.group_choices()
-    if name == "scope.brands" and names.brands:
-        return sorted(names.brands.items(), key=lambda kv: kv[1].lower())
-    if name == "routing.discreet":
-        return names.categories()
-    return None
-
-
-def _unknown(name: str, value: str, names: Names) -> str:
-    if name == "scope.groups":
-        return f"⚠ {names.group(value)}"
-    if name == "scope.brands":
-        return f"⚠ {names.brand_word} {value} (not found in {names.helpdesk_name})"
-    return names.category(value) if name == "routing.discreet" else value
 
 
 def _mapping(value: Mapping[str, Any], path: str, title: str, hint: Any, names: Names) -> Group:
@@ -376,7 +350,8 @@ def _key_field(prefix: str, path: str, key: str, names: Names) -> Field:
     if path == "routing.tiers":
         return Field(name, "Tier", "select", key, TIER_CHOICES, optional="choose a tier")
     if path == "routing.segments":
-        return Field(name, "Customer tier or tag", "text", key, suggest=tuple(names.rules.segment.tiers))
+        return Field(name, "Customer tier or tag", "text", key,
+                     suggest=tuple(dict.fromkeys([*names.rules.segment.tiers, *names.tags])))
     if path == "routing.messages":
         choices = [(k, MESSAGE_KINDS[k].capitalize()) for k in PLACEHOLDERS]
         choices += [(f"{k}:{c}", f"{MESSAGE_KINDS[k].capitalize()}, for {what}") for k in PLACEHOLDERS
@@ -492,9 +467,10 @@ def _read(path: str, hint: Any, form: Mapping[str, str], aliases: dict[str, str]
         return raw is not None
     if raw is None:
         return _ABSENT  # not on the form: the rule keeps its default
-    if get_origin(hint) is tuple:  # typed lines, and the boxes ticked among known values
+    if get_origin(hint) is tuple:  # typed lines, the boxes ticked among known values, one added from a list
         picked = [k[len(PICK) + len(path):] for k in form if k.startswith(path + PICK) and form.get(k)]
-        return [line.strip() for line in raw.splitlines() if line.strip()] + picked
+        added = [form.get(path + ADD_ONE, "").strip()]
+        return list(dict.fromkeys(v for v in [*(line.strip() for line in raw.splitlines()), *picked, *added] if v))
     if hint in (int, float) or path.endswith(".tier"):
         return _number(raw.strip(), int if hint is int or path.endswith(".tier") else float)
     if "None" in str(hint):
@@ -503,6 +479,7 @@ def _read(path: str, hint: Any, form: Mapping[str, str], aliases: dict[str, str]
 
 
 PICK = ".__pick__."  # a list field's box: ``scope.channels.__pick__.email``
+ADD_ONE = ".__add__"  # a combobox's choice from its list, without JavaScript: ``…skills.__add__``
 
 
 def _topic_key(prefix: str, form: Mapping[str, str], taken: Mapping[str, Any]) -> str:

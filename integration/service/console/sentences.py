@@ -90,7 +90,7 @@ def _routing(r: Rules, names: Names) -> list[str]:
     rt = r.routing
     out = []
     for cat, route in sorted(rt.categories.items(), key=lambda kv: names.category(kv[0])):
-        skills = f" (agents with {_list(list(route.skills), 'and')})" if route.skills else ""
+        skills = f" (agents with {_list([names.skill(k) for k in route.skills], 'and')})" if route.skills else ""
         out.append(f"{names.category(cat).capitalize()} → {names.group(route.group) if route.group else 'its tier'}"
                    f"{skills}.")
     out += [f"Tier {t} ({TIERS.get(t, '')}) → {names.group(g)}." for t, g in sorted(rt.tiers.items())]

@@ -96,7 +96,7 @@ def _overview_context() -> dict[str, Any]:
         installer = str(inst.settings.get("api_user_id") or "")
         chosen = [str(a) for a in inst.settings.get("console_admins") or ()]
         teammates = [(i, n) for i, n in names.agent_choices() if i != installer]
-        teammates += [(i, f"⚠ {names.agent(i).replace('agent', 'teammate', 1)}") for i in chosen
+        teammates += [(i, f"⚠ {names.agent(i)}") for i in chosen
                       if i not in names.agents and i != installer]
         context.update(admins=chosen, teammates=teammates,
                        installer=inst.settings.get("api_user_name") or names.agents.get(installer)
@@ -108,11 +108,25 @@ def _overview_context() -> dict[str, Any]:
 
 @bp.get("/console/roster")
 def roster() -> Any:
+    """The groups and agents as Baton last synced them, by name; a group the rules name but the
+    helpdesk no longer has is shown as such, with a link to each section of the rules naming it."""
     data, synced = _store().installations.roster(g.installation.id)
-    rules = live_rules(g.installation)
+    rules, draft = live_rules(g.installation), _store().rules.draft(g.installation.id)
     stats = _store().events.group_stats(g.installation.id)
     r = routing.roster_from_json(data, rules.routing, stats)
-    return render_template("roster.html", roster=r, synced=synced, now=utcnow())
+    names = _names(rules)
+    gone: dict[str, set[tuple[str, str]]] = {}
+    for named in (rules, forms.tolerant(draft["rules"]) if draft else None):  # the draft is what the rules page edits
+        for gid in (named.routing.groups() | set(named.scope.groups) if named else ()):
+            if not names.known_group(gid):
+                gone.setdefault(gid, set()).update(forms.sections_naming(named, gid))
+    agents = sorted(({"id": a.id, "name": a.name or f"a {names.agent_word} without a name", "online": a.online, "load": a.load,
+                      "capacity": a.capacity, "languages": a.languages, "groups": sorted(map(names.group, a.groups)),
+                      "skills": sorted(map(names.skill, a.skills))} for a in r.agents), key=lambda a: a["name"].lower())
+    in_order = {gid: sorted(where, key=lambda s: SECTION_KEYS.index(s[0])) for gid, where in sorted(gone.items())}
+    return render_template("roster.html", roster=r, synced=synced, now=utcnow(), names=names, agents=agents, gone=in_order,
+                           known=sorted(((gid, grp) for gid, grp in r.groups.items() if names.known_group(gid)),
+                                        key=lambda kv: kv[1].name.lower()))
 
 
 ACTIVITY_PAGE = 50
@@ -153,8 +167,9 @@ def matching_categories(query: str, names: words.Names) -> list[str] | None:
 
 @bp.get("/console/activity")
 def activity() -> Any:
-    """Decisions, the newest first, a page at a time; filtered by decision, category (by its name),
-    ticket and time range; each ticket links to it in the helpdesk."""
+    """Conversations by their latest decision, the newest first, a page at a time (a ticket's every
+    decision when searched by ticket); filtered by decision, category (by its name), ticket and time
+    range; each ticket links to it in the helpdesk."""
     action = request.args.get("action") or None
     action = action if action in words.DECIDED else None
     category = (request.args.get("category") or "")[:100]
@@ -172,6 +187,7 @@ def activity() -> Any:
     filters = {k: v for k, v in (("action", action), ("category", category), ("ticket", ticket), ("range", span)) if v}
     return render_template("activity.html", rows=rows, action=action, category=category, ticket=ticket, span=span,
                            ranges={k: v[0] for k, v in RANGES.items()}, names=names, filters=filters,
+                           other_filters={k: v for k, v in filters.items() if k != "ticket"},
                            older=cursor_of(rows[-1]) if rows and older else None,
                            newer=cursor_of(rows[0]) if rows and newer else None,
                            first_page=not request.args.get("before") and not request.args.get("after"))

@@ -3,7 +3,7 @@ brands, teammates, from what Baton synced of the helpdesk) and words for Baton's
 (categories, signals, actions, rule paths).
 
 Rules keep ids and keys, so they survive a group being renamed; every page shows names instead.
-An id the helpdesk no longer knows is shown as such ("group 8002, no longer in Zendesk"), never
+An id the helpdesk no longer knows is shown as such ("a group that no longer exists (8002)"), never
 as a bare number, so the admin sees what to fix.
 """
 from __future__ import annotations
@@ -15,7 +15,9 @@ from integration.core.rules import DEFAULT_RULES, Rules
 
 HELPDESKS = {"zendesk": "Zendesk", "freshdesk": "Freshdesk", "intercom": "Intercom"}
 GROUP_WORD = {"intercom": "team"}  # what the helpdesk calls a group
-BRAND_WORD = {"zendesk": "brand", "freshdesk": "product"}
+AGENT_WORD = {"intercom": "teammate"}  # and an agent
+BRAND_WORD = {"zendesk": "brand", "freshdesk": "product"}  # helpdesks that have brands, and their word for one
+HAS_SKILLS = {"zendesk", "freshdesk"}  # helpdesks whose agents have skills (Intercom's have none)
 
 # what Baton does, as a choice (the rules' actions) and as what happened (a decision's action)
 ACTIONS = {"escalate": "hand over now", "offer_human": "offer a person", "raise_priority": "raise the priority only",
@@ -78,6 +80,8 @@ class Names:
     agents: dict[str, str] = field(default_factory=dict)
     brands: dict[str, str] = field(default_factory=dict)
     rules: Rules = DEFAULT_RULES
+    skills: dict[str, str] = field(default_factory=dict)  # id → "French (Language)"
+    tags: tuple[str, ...] = ()  # the helpdesk's tags, the most used first (tags are names: no ids)
 
     @property
     def helpdesk_name(self) -> str:
@@ -91,6 +95,23 @@ class Names:
     def brand_word(self) -> str:
         return BRAND_WORD.get(self.helpdesk, "brand")
 
+    @property
+    def agent_word(self) -> str:
+        return AGENT_WORD.get(self.helpdesk, "agent")
+
+    @property
+    def has_brands(self) -> bool:
+        return self.helpdesk in BRAND_WORD
+
+    @property
+    def has_skills(self) -> bool:
+        return self.helpdesk in HAS_SKILLS
+
+    @staticmethod
+    def gone(word: str, key: Any) -> str:
+        """An id the helpdesk no longer has, as words: "a group that no longer exists (8002)"."""
+        return f"{'an' if word[:1] in 'aeiou' else 'a'} {word} that no longer exists ({key})"
+
     def group(self, gid: Any) -> str:
         """A group's name; an id the roster does not hold is named as missing."""
         if gid in (None, ""):
@@ -98,7 +119,7 @@ class Names:
         gid = str(gid)
         if gid in self.groups:
             return self.groups[gid]
-        return f"{self.group_word} {gid} (no longer in {self.helpdesk_name})"
+        return self.gone(self.group_word, gid)
 
     def known_group(self, gid: Any) -> bool:
         return str(gid) in self.groups
@@ -106,10 +127,19 @@ class Names:
     def agent(self, aid: Any) -> str:
         if aid in (None, ""):
             return "nobody"
-        return self.agents.get(str(aid)) or f"agent {aid} (no longer in {self.helpdesk_name})"
+        return self.agents.get(str(aid)) or self.gone(self.agent_word, aid)
 
     def brand(self, bid: Any) -> str:
-        return self.brands.get(str(bid)) or f"{self.brand_word} {bid}"
+        return self.brands.get(str(bid)) or self.gone(self.brand_word, bid)
+
+    def skill(self, sid: Any) -> str:
+        return self.skills.get(str(sid)) or self.gone("skill", sid)
+
+    def brand_choices(self) -> list[tuple[str, str]]:
+        return sorted(self.brands.items(), key=lambda kv: kv[1].lower())
+
+    def skill_choices(self) -> list[tuple[str, str]]:
+        return sorted(self.skills.items(), key=lambda kv: kv[1].lower())
 
     def category(self, key: str | None) -> str:
         """A decision's category as words: a topic's own name, a signal, a customer segment."""
@@ -213,6 +243,8 @@ class Names:
             return ", ".join(CHANNELS.get(v, v) for v in value) or "every channel"
         if last == "brands" and isinstance(value, (list, tuple)):
             return ", ".join(self.brand(v) for v in value) or f"every {self.brand_word}"
+        if last == "skills" and isinstance(value, (list, tuple)):
+            return ", ".join(self.skill(v) for v in value) or "none"
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, (list, tuple)):
@@ -239,4 +271,7 @@ def names_for(store: Any, inst: Any, rules: Rules | None = None) -> Names:
         if isinstance(a, Mapping):
             agents.setdefault(str(a["id"]), str(a.get("name") or a["id"]))
     brands = {str(b["id"]): str(b.get("name") or b["id"]) for b in data.get("brands") or () if isinstance(b, Mapping)}
-    return Names(inst.provider, groups, agents, brands, rules or DEFAULT_RULES)
+    skills = {str(k["id"]): str(k.get("name") or k["id"]) + (f" ({k['kind']})" if k.get("kind") else "")
+              for k in data.get("skills") or () if isinstance(k, Mapping)}
+    tags = tuple(str(t) for t in data.get("tags") or () if isinstance(t, str))
+    return Names(inst.provider, groups, agents, brands, rules or DEFAULT_RULES, skills, tags)

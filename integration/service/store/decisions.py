@@ -59,21 +59,29 @@ class DecisionRepository(Repository):
         """A page of decisions, the newest first, by keyset on (created_at, id) (an offset would
         read every row before the page): ``before`` a row's (created_at, id) gives the page of older
         decisions, ``after`` the page of newer ones, neither the newest. ``categories`` None is any
-        category, [] none. Returns the rows (without the conversation, with its subject), whether
-        older ones exist and whether newer ones exist."""
+        category, [] none. Without ``ticket_id``, each conversation once: its latest decision among
+        those the filters keep, with ``decided``, how many decisions it has in all (a Freshdesk
+        ticket decided on each customer reply); with it, every decision of that conversation.
+        Returns the rows (without the conversation, with its subject), whether older ones exist and
+        whether newer ones exist."""
         if categories is not None and not categories:
             return [], False, False
         cols = [c for c in decisions.c if c.name != "conversation"]
         subject = decisions.c.conversation["subject"].as_string().label("subject")
-        q = select(*cols, subject).where(decisions.c.installation_id == inst_id)
-        if action:
-            q = q.where(decisions.c.action == action)
-        if categories is not None:
-            q = q.where(decisions.c.category.in_(categories))
+
+        def kept(table: Any) -> list[Any]:  # the filters, on that table of decisions
+            return [table.c.installation_id == inst_id, *([table.c.action == action] if action else []),
+                    *([table.c.category.in_(categories)] if categories is not None else []),
+                    *([table.c.created_at >= since] if since is not None else [])]
+
+        q = select(*cols, subject).where(*kept(decisions))
         if ticket_id:
             q = q.where(decisions.c.ticket_id == ticket_id)
-        if since is not None:
-            q = q.where(decisions.c.created_at >= since)
+        else:  # one row per conversation: no later decision of it that the filters keep (ix_decisions_ticket)
+            later = decisions.alias("later")
+            q = q.where(~select(later.c.id).where(
+                *kept(later), later.c.ticket_id == decisions.c.ticket_id,
+                tuple_(later.c.created_at, later.c.id) > tuple_(decisions.c.created_at, decisions.c.id)).exists())
         key = tuple_(decisions.c.created_at, decisions.c.id)
         if after is not None:
             q = q.where(key > tuple_(*after)).order_by(decisions.c.created_at, decisions.c.id)
@@ -83,9 +91,13 @@ class DecisionRepository(Repository):
             q = q.order_by(decisions.c.created_at.desc(), decisions.c.id.desc())
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(q.limit(limit + 1)).mappings()]
-        more, rows = len(rows) > limit, rows[:limit]
+            more, rows = len(rows) > limit, rows[:limit]
+            counts = dict(conn.execute(select(decisions.c.ticket_id, func.count()).where(
+                decisions.c.installation_id == inst_id, decisions.c.ticket_id.in_({r["ticket_id"] for r in rows}))
+                .group_by(decisions.c.ticket_id)).all()) if rows else {}
         for r in rows:
             r["created_at"] = utc(r["created_at"])
+            r["decided"] = int(counts.get(r["ticket_id"], 1))
         if after is not None:
             return rows[::-1], True, more
         return rows, more, before is not None

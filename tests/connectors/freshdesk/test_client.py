@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import responses
 
@@ -93,9 +94,31 @@ def test_roster_reads_agents_and_groups():
     responses.get(f"{BASE}/api/v2/agents", json=[
         {"id": 5, "available": False, "group_ids": [12], "contact": {"name": "Sam", "language": "de"}},
         {"id": 900, "available": True, "group_ids": [], "contact": {"name": "Baton"}}])
+    responses.get(f"{BASE}/api/v2/products", json=[])
+    responses.get(f"{BASE}/api/v2/admin/skills", status=404, json={"code": "not_found"})  # no Omniroute
     assert FreshdeskClient(INST).roster() == {"groups": [{"id": "12", "name": "Billing"}], "agents": [
         {"id": "5", "name": "Sam", "groups": ["12"], "skills": [], "languages": ["de"], "online": False,
-         "capacity": 5, "load": 0}]}
+         "capacity": 5, "load": 0}], "brands": [], "skills": []}
+
+
+@responses.activate
+def test_roster_names_the_products_and_skills_an_admin_picks_from():
+    """Products are Freshdesk's brands; skills are Omniroute's (fixtures/README.md); a plan or role
+    without them (403) lists none, and Freshdesk lists no tags."""
+    api = Path(__file__).parents[3] / "connectors" / "freshdesk" / "fixtures" / "api"
+    responses.get(f"{BASE}/api/v2/groups", json=[])
+    responses.get(f"{BASE}/api/v2/agents", json=[{"id": 1, "available": True, "skill_ids": [1, 2], "contact": {"name": "Sam"}}])
+    responses.get(f"{BASE}/api/v2/products", json=json.loads((api / "products.json").read_text()))
+    responses.get(f"{BASE}/api/v2/admin/skills", json=json.loads((api / "admin_skills.json").read_text()))
+    roster = FreshdeskClient(INST).roster()
+    assert roster["brands"] == [{"id": "3", "name": "Acme Shoes"}, {"id": "4", "name": "Acme Hats"}]
+    assert roster["skills"] == [{"id": "1", "name": "German Travel Experts"}, {"id": "2", "name": "US Travel Experts"}]
+    assert roster["agents"][0]["skills"] == ["1", "2"] and "tags" not in roster
+    assert responses.calls[-1].request.url == f"{BASE}/api/v2/admin/skills?per_page=100"
+    responses.replace(responses.GET, f"{BASE}/api/v2/products", status=403, json={"code": "access_denied"})
+    responses.replace(responses.GET, f"{BASE}/api/v2/admin/skills", status=403, json={"code": "access_denied"})
+    roster = FreshdeskClient(INST).roster()
+    assert (roster["brands"], roster["skills"]) == ([], [])
 
 
 # Freshdesk Omni: a chat ticket starts assigned to the AI agent (settings["ai_agent_ids"])
@@ -139,6 +162,8 @@ def test_the_ai_agent_writes_as_the_bot_and_takes_no_handoffs():
     responses.get(f"{BASE}/api/v2/groups", json=[])
     responses.get(f"{BASE}/api/v2/agents", json=[{"id": 700, "available": True, "contact": {"name": "Freddy AI Agent"}},
                                                  {"id": 5, "available": True, "contact": {"name": "Sam"}}])
+    responses.get(f"{BASE}/api/v2/products", json=[])
+    responses.get(f"{BASE}/api/v2/admin/skills", json=[])
     assert [a["id"] for a in FreshdeskClient(OMNI).roster()["agents"]] == ["5"]
 
 

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -405,3 +406,19 @@ def test_redeliver_resends_the_same_body_and_headers(sandbox: FreshdeskSandbox, 
     assert body1 == body2 == body3 == f'{{"id": "{world["ticket"]["id"]}"}}'.encode()
     assert again["X-Baton-Secret"] == first["X-Baton-Secret"] == SECRET
     assert [(d["attempt"], d["status"]) for d in sandbox.deliveries] == [(1, 200), (1, 500), (1, 200)]
+
+
+def test_products_and_skills_are_listed_in_their_documented_shapes(sandbox: FreshdeskSandbox, api: Api,
+                                                                   world: dict[str, Any]) -> None:
+    """What the console's pickers read (connectors/freshdesk/fixtures/README.md): products (Freshdesk's
+    brands) and Omniroute's skills, which an agent's ``skill_ids`` then list."""
+    fixtures = Path(__file__).parents[3] / "connectors" / "freshdesk" / "fixtures" / "api"
+    sandbox.add_product("Acme Shoes")
+    products = api.get("/products").json()
+    assert [p["name"] for p in products] == ["Acme Shoes"]
+    assert set(products[0]) == set(json.loads((fixtures / "products.json").read_text())[0])
+    skill = sandbox.add_skill("German travel experts", [world["agent"]["id"]])
+    (listed,) = api.get("/admin/skills").json()
+    assert listed == skill and set(listed) == set(json.loads((fixtures / "admin_skills.json").read_text())[0])
+    assert listed["agents"] == [{"id": world["agent"]["id"]}]
+    assert api.get(f"/agents/{world['agent']['id']}").json()["skill_ids"] == [skill["id"]]

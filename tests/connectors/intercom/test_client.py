@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import responses
 
@@ -116,9 +117,11 @@ def test_roster_reads_admins_and_teams():
     responses.get(f"{BASE}/admins", json={"type": "admin.list", "admins": [
         {"id": "1", "name": "Sam", "team_ids": [77], "away_mode_enabled": True, "has_inbox_seat": True},
         {"id": "814000", "name": "Baton", "team_ids": []}]})
+    responses.get(f"{BASE}/tags", json=json.loads(
+        (Path(__file__).parents[3] / "connectors" / "intercom" / "fixtures" / "api" / "tags.json").read_text()))
     assert IntercomClient(INST).roster() == {"groups": [{"id": "77", "name": "Billing"}], "agents": [
         {"id": "1", "name": "Sam", "groups": ["77"], "skills": [], "languages": [], "online": False,
-         "capacity": 5, "load": 0}]}
+         "capacity": 5, "load": 0}], "tags": ["Beta User", "Amazing User", "Epic User"]}  # no skills, no brands
 
 
 def test_a_remembered_tag_id_that_no_longer_works_is_looked_up_again():

@@ -485,3 +485,15 @@ def test_an_assignment_stops_fin_only_when_the_sandbox_plays_that_answer(
     api.post(f"/conversations/{cid}/parts", json={"message_type": "assignment", "type": "team",
                                                   "admin_id": sandbox.api_admin_id, "assignee_id": world["team"]["id"]})
     assert (sandbox.fin_answer(cid, "Still here!") is None) is stops
+
+
+def test_tags_are_listed_in_their_documented_shape(sandbox: IntercomSandbox, api: Api) -> None:
+    """``GET /tags`` (connectors/intercom/fixtures/README.md): every tag of the workspace, by name,
+    one made in the settings on nothing yet included."""
+    from pathlib import Path
+
+    sandbox.add_tag("Beta User")
+    body = api.get("/tags").json()
+    example = json.loads((Path(__file__).parents[3] / "connectors" / "intercom" / "fixtures" / "api" / "tags.json").read_text())
+    assert body["type"] == example["type"] and [t["name"] for t in body["data"]] == ["Beta User"]
+    assert set(body["data"][0]) == set(example["data"][0])

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import responses
@@ -155,10 +156,18 @@ def test_roster_reads_groups_memberships_agents_and_availability():
     responses.get(f"{BASE}/api/v2/agent_availabilities", json={"data": [{"type": "agent_availabilities", "attributes": {
         "agent_id": 1, "agent_status": {"name": "away"}, "skills": [{"id": "billing"}],
         "channels": [{"name": "messaging", "max_capacity": 3, "work_item_count": 2}]}}]})
-    assert ZendeskClient(INST).roster() == {"groups": [{"id": "360", "name": "Billing"}], "agents": [
+    no_pickers(responses)
+    roster = ZendeskClient(INST).roster()
+    assert roster == {"groups": [{"id": "360", "name": "Billing"}], "agents": [
         {"id": "1", "name": "Sam", "groups": ["360"], "skills": ["billing"], "languages": ["fr"], "online": False,
-         "capacity": 3, "load": 2}]}  # Baton's API user and the bot never take handoffs
+         "capacity": 3, "load": 2}], "brands": [], "skills": [], "tags": []}  # Baton's API user and the bot never take handoffs
     assert "role%5B%5D=agent&role%5B%5D=admin" in responses.calls[2].request.url
+
+
+def no_pickers(rsps, status=404):
+    """A plan without brands, skills-based routing or the tags list (each answers ``status``)."""
+    for path in ("brands.json", "routing/attributes.json", "tags.json"):
+        rsps.get(f"{BASE}/api/v2/{path}", status=status, json={"error": "Forbidden" if status == 403 else "InvalidEndpoint"})
 
 
 @responses.activate
@@ -167,5 +176,47 @@ def test_roster_without_omnichannel_counts_agents_online():
     responses.get(f"{BASE}/api/v2/group_memberships.json", json={"group_memberships": []})
     responses.get(f"{BASE}/api/v2/users.json", json={"users": [{"id": 1, "name": "Sam"}]})
     responses.get(f"{BASE}/api/v2/agent_availabilities", status=404, json={})
-    (agent,) = ZendeskClient(INST).roster()["agents"]
+    no_pickers(responses, 403)  # a plan or a role without them: no brands, skills or tags, and no error
+    roster = ZendeskClient(INST).roster()
+    (agent,) = roster["agents"]
     assert agent["online"] and agent["load"] == 0
+    assert (roster["brands"], roster["skills"], roster["tags"]) == ([], [], [])
+
+
+API = Path(__file__).parents[3] / "connectors" / "zendesk" / "fixtures" / "api"
+
+
+@responses.activate
+def test_roster_names_the_brands_skills_and_tags_an_admin_picks_from():
+    """The console's pickers: brands by name, skills (routing attribute values) named with their skill
+    type, the most used tags; each read as its reference shows it (fixtures/README.md)."""
+    for path in ("groups.json", "group_memberships.json", "users.json"):
+        responses.get(f"{BASE}/api/v2/{path}", json={path.split(".")[0]: []})
+    responses.get(f"{BASE}/api/v2/agent_availabilities", json={"data": [], "meta": {"has_more": False}})
+    responses.get(f"{BASE}/api/v2/brands.json", json=json.loads((API / "brands.json").read_text()))
+    responses.get(f"{BASE}/api/v2/routing/attributes.json", json=json.loads((API / "routing_attributes.json").read_text()))
+    responses.get(f"{BASE}/api/v2/routing/attributes/15821cba-7326-11e8-b07e-950ba849aa27/values.json",
+                  json=json.loads((API / "routing_attribute_values.json").read_text()))
+    responses.get(f"{BASE}/api/v2/tags.json", json=json.loads((API / "tags.json").read_text()))
+    roster = ZendeskClient(INST).roster()
+    assert roster["brands"] == [{"id": "360002783572", "name": "Acme Shoes"}, {"id": "360002783573", "name": "Acme Hats"}]
+    assert roster["skills"] == [{"id": "b376b35a-e38b-11e8-a292-e3b6377c5575", "name": "French", "kind": "Language"}]
+    assert roster["tags"] == ["vip_gold", "billing"]
+    assert responses.calls[-1].request.url == f"{BASE}/api/v2/tags.json?page%5Bsize%5D=100"
+
+
+@responses.activate
+def test_roster_reads_the_most_used_tags_only():
+    """Tags are read a page at a time, the most used first, and no more than the pickers keep."""
+    from connectors.base import PICKS_MAX
+
+    for path in ("groups.json", "group_memberships.json", "users.json"):
+        responses.get(f"{BASE}/api/v2/{path}", json={path.split(".")[0]: []})
+    responses.get(f"{BASE}/api/v2/agent_availabilities", json={"data": []})
+    no_pickers(responses)
+    responses.replace(responses.GET, f"{BASE}/api/v2/tags.json", json={
+        "tags": [{"name": f"t{i}", "count": 1} for i in range(100)], "meta": {"has_more": True},
+        "links": {"next": f"{BASE}/api/v2/tags.json?page%5Bsize%5D=100&page%5Bafter%5D=x"}})
+    assert len(ZendeskClient(INST).roster()["tags"]) == 100  # the same names page after page: kept once
+    tag_calls = [c for c in responses.calls if "/tags.json" in c.request.url]
+    assert len(tag_calls) == PICKS_MAX // 100

@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -456,3 +457,37 @@ def test_agent_view_escapes_public_comments_and_renders_internal_notes(sandbox: 
     listing = requests.get(f"{sandbox.url}/agent/tickets", timeout=5).text
     assert f"/agent/tickets/{tid}" in listing and "Charged twice" in listing and "Billing" in listing
     assert requests.get(f"{sandbox.url}/agent/tickets/1", timeout=5).status_code == 404
+
+
+def test_brands_tags_and_skills_are_listed_in_their_documented_shapes(sandbox: ZendeskSandbox, api: Api,
+                                                                       world: dict[str, Any]) -> None:
+    """What the console's pickers read (connectors/zendesk/fixtures/README.md): brands, the most used
+    tags first a page at a time, skill types and their skills, with the keys of the fixtures."""
+    fixtures = Path(__file__).parents[3] / "connectors" / "zendesk" / "fixtures" / "api"
+
+    def shape(name: str, key: str) -> set[str]:
+        return set(json.loads((fixtures / name).read_text())[key][0])
+
+    sandbox.add_brand("Acme Shoes")
+    sandbox.add_brand("Acme Hats")
+    body = api.get("/brands.json").json()
+    assert [b["name"] for b in body["brands"]] == ["Acme Shoes", "Acme Hats"] and body["next_page"] is None
+    assert shape("brands.json", "brands") - {"logo", "host_mapping", "signature_template", "ticket_form_ids", "url",
+                                             "help_center_state"} <= set(body["brands"][0])
+    assert [b["default"] for b in body["brands"]] == [True, False]
+
+    sandbox.use_tag("vip_gold", times=3)  # the world's ticket is tagged billing, its customer vip, its org enterprise
+    first = api.get("/tags.json", params={"page[size]": 2}).json()
+    assert [t["name"] for t in first["tags"]] == ["vip_gold", "billing"] and first["tags"][0] == {"name": "vip_gold", "count": 3}
+    assert first["meta"]["has_more"] is True
+    rest = requests.get(first["links"]["next"], auth=api.session.auth, timeout=5).json()
+    assert [t["name"] for t in rest["tags"]] == ["enterprise", "vip"] and rest["meta"]["has_more"] is False
+
+    skill = sandbox.add_skill("French", "Language", agent_ids=[world["agent"]["id"]])
+    (kind,) = api.get("/routing/attributes.json").json()["attributes"]
+    assert kind["name"] == "Language" and set(kind) >= shape("routing_attributes.json", "attributes") - {"url"}
+    (value,) = api.get(f"/routing/attributes/{kind['id']}/values.json").json()["attribute_values"]
+    assert value == {**value, "id": skill, "name": "French", "attribute_id": kind["id"]}
+    (availability,) = api.get("/agent_availabilities").json()["data"]
+    assert availability["attributes"]["skills"] == [{"id": skill}]  # the id an agent's availability lists
+    assert api.get("/routing/attributes/nope/values.json").status_code == 404

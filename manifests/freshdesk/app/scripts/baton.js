@@ -1,6 +1,7 @@
 // Baton's pages work without JavaScript; this makes them easier to use:
 // - the rules' sections switch in place (the form keeps what was typed in the others);
 // - a long list of choices gets a filter box;
+// - tags and skills are added by searching them by name (a new tag may be typed; a skill may not);
 // - leaving a form with unsaved changes asks first (Save draft / Leave without saving / Stay);
 // - customer messages render live as they are typed.
 // The Freshdesk app carries a copy of this file (manifests/freshdesk/app/scripts/baton.js, kept
@@ -73,6 +74,131 @@
           var keep = !q || item.textContent.toLowerCase().indexOf(q) >= 0 || (item.selected && item.value);
           item.hidden = !keep;
         });
+      });
+    });
+  }
+
+  // tags and skills: each chosen one is a box; one more is added by typing part of its name and
+  // choosing it from the list (Enter adds a tag as typed where new tags are allowed: data-free)
+  function comboboxes(root) {
+    all(root, "fieldset[data-combobox]").forEach(function (box) {
+      var source = box.querySelector(".combo-input, .combo-select");
+      if (!source || box.__batonCombo) { return; }
+      box.__batonCombo = true;
+      var free = box.hasAttribute("data-free");
+      var chips = box.querySelector(".chips");
+      var select = source.tagName === "SELECT";
+      var base = select ? source.name.replace(/\.__add__$/, "") : source.name;
+      var options = select
+        ? all(source, "option").filter(function (o) { return o.value; }).map(function (o) { return {value: o.value, text: o.textContent}; })
+        : (source.list ? all(source.list, "option").map(function (o) { return {value: o.value, text: o.value}; }) : []);
+      var input = source;
+      if (select) { // a search box instead of the list; the list stays, hidden, with nothing chosen
+        input = document.createElement("input");
+        input.type = "text";
+        input.className = "c-txt__input combo-input";
+        input.setAttribute("aria-label", source.getAttribute("aria-label") || "Add");
+        input.placeholder = "Type part of a name";
+        input.id = source.id;
+        source.removeAttribute("id");
+        source.hidden = true;
+        source.parentNode.insertBefore(input, source);
+      } else {
+        input.removeAttribute("list"); // Baton's list below, not the browser's
+      }
+      input.setAttribute("autocomplete", "off");
+      var list = document.createElement("ul");
+      list.className = "combo-list";
+      list.id = (input.id || base.replace(/\W/g, "-")) + "-list";
+      list.setAttribute("role", "listbox");
+      list.hidden = true;
+      input.setAttribute("role", "combobox");
+      input.setAttribute("aria-autocomplete", "list");
+      input.setAttribute("aria-controls", list.id);
+      input.setAttribute("aria-expanded", "false");
+      input.parentNode.insertBefore(list, input.nextSibling);
+      var active = -1;
+
+      function boxFor(value) {
+        var name = base + ".__pick__." + value;
+        return all(chips, "input[type=checkbox]").filter(function (c) { return c.name === name; })[0];
+      }
+      function close() {
+        list.hidden = true;
+        active = -1;
+        input.setAttribute("aria-expanded", "false");
+        input.removeAttribute("aria-activedescendant");
+      }
+      function add(value, text) {
+        var existing = boxFor(value);
+        if (existing) { existing.checked = true; } else {
+          var label = document.createElement("label");
+          var tick = document.createElement("input");
+          label.className = "c-chk__label pick chip";
+          tick.type = "checkbox";
+          tick.className = "c-chk__input";
+          tick.name = base + ".__pick__." + value;
+          tick.checked = true;
+          label.appendChild(tick);
+          label.appendChild(document.createTextNode(" " + text));
+          chips.appendChild(label);
+        }
+        input.value = "";
+        close();
+        box.dispatchEvent(new Event("change", {bubbles: true})); // the save bar sees the change
+      }
+      function item(value, text, id) {
+        var li = document.createElement("li");
+        li.setAttribute("role", "option");
+        li.id = list.id + "-" + id;
+        li.textContent = text;
+        if (value === null) { li.setAttribute("aria-disabled", "true"); return li; }
+        li.setAttribute("data-value", value);
+        li.addEventListener("mousedown", function (event) { event.preventDefault(); add(value, li.getAttribute("data-text")); });
+        return li;
+      }
+      function render() {
+        var q = input.value.trim();
+        var lower = q.toLowerCase();
+        var found = options.filter(function (o) {
+          var b = boxFor(o.value);
+          return (!b || !b.checked) && (!lower || o.text.toLowerCase().indexOf(lower) >= 0);
+        }).slice(0, 8);
+        list.innerHTML = "";
+        active = -1;
+        found.forEach(function (o, i) { var li = item(o.value, o.text, i); li.setAttribute("data-text", o.text); list.appendChild(li); });
+        var exact = options.some(function (o) { return o.text.toLowerCase() === lower; });
+        if (free && q && !exact) {
+          var fresh = item(q, "Add “" + q + "” (a new tag)", "new");
+          fresh.setAttribute("data-text", q);
+          list.appendChild(fresh);
+        }
+        if (!free && q && !found.length) { list.appendChild(item(null, "None by that name", "none")); }
+        list.hidden = !list.children.length || (!q && !found.length);
+        input.setAttribute("aria-expanded", String(!list.hidden));
+      }
+      function highlight(n) {
+        var items = all(list, "li[data-value]");
+        if (!items.length) { return; }
+        active = (n + items.length) % items.length;
+        items.forEach(function (li, i) { li.classList.toggle("is-active", i === active); });
+        input.setAttribute("aria-activedescendant", items[active].id);
+      }
+      input.addEventListener("input", render);
+      input.addEventListener("focus", render);
+      input.addEventListener("blur", close);
+      input.addEventListener("keydown", function (event) {
+        var items = all(list, "li[data-value]");
+        if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+          event.preventDefault();
+          if (list.hidden) { render(); }
+          highlight(active + (event.key === "ArrowDown" ? 1 : -1));
+        } else if (event.key === "Enter") {
+          event.preventDefault(); // Enter here chooses; it never saves the form
+          var pick = items[active] || (items.length === 1 ? items[0] : null);
+          if (pick) { add(pick.getAttribute("data-value"), pick.getAttribute("data-text")); }
+          else if (free && input.value.trim()) { add(input.value.trim(), input.value.trim()); }
+        } else if (event.key === "Escape") { close(); }
       });
     });
   }
@@ -154,6 +280,7 @@
     messages(root);
     tabs(root);
     filters(root);
+    comboboxes(root);
     watch(root);
   };
   Baton.confirmLeave = confirmLeave;
