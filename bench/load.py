@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/load.py [--seconds 60] [--rate 200] [--tenants 50] [--database URL]
                                    [--noisy] [--chaos worker-kill|web-kill|redis-restart|pg-restart|blackhole]
+                                   [--redis-monitor]
+    .venv/bin/python bench/load.py --redis-costs
 
 Real processes as deployed (the Procfile's): gunicorn (2 workers × 8 threads), a Celery worker
 (prefork, 2 processes, with beat), a private Redis with its append-only file on (fsync every
@@ -25,6 +27,18 @@ one note), on the last line.
 with 429 (Retry-After 30 s) for the whole run, then recovers; the quiet tenants' end-to-end p95 is
 the figure to compare with a run without ``--noisy``.
 
+``--redis-monitor``: Redis's MONITOR feed from the first send to the settle, every command sorted
+by who sent it (kombu's queues and unacked bookkeeping, Baton's queued set and backlog counters, the
+quota guard, health checks) and by whether a client sent it or a script ran it inside Redis (one
+round trip per script, its commands in memory); the feed itself costs Redis and the machine some
+CPU, so the other figures of such a run are not the ones to compare.
+
+``--redis-costs`` (no load): what each kind of Redis work costs Redis itself, in its own CPU time,
+one at a time on a private redis-server with the append-only file on: a simple command, the guard's
+one script per API call, Baton's bookkeeping per publish and per take, and kombu's commands per
+message. With ``--redis-monitor``'s counts per webhook, Redis's CPU per webhook and what one Redis
+core carries (the README's capacity arithmetic).
+
 ``--chaos``: a third into the run, one fault: the worker SIGKILLed (and restarted, as a supervisor
 would), gunicorn SIGKILLed (restarted 5 s later), Redis SIGKILLed and restarted on its
 append-only file, PostgreSQL restarted (``pg_ctlcluster``; the machine's own), or one tenant's
@@ -37,6 +51,7 @@ import argparse
 import logging
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -176,11 +191,18 @@ def main() -> int:
     ap.add_argument("--noisy", action="store_true", help="tenant 0 floods 10×, tenant 1 is under a 429 storm")
     ap.add_argument("--chaos", choices=["worker-kill", "web-kill", "redis-restart", "pg-restart", "blackhole"])
     ap.add_argument("--settle", type=float, default=300, help="the longest wait for everything to finish (s)")
+    ap.add_argument("--redis-monitor", action="store_true",
+                    help="sort every Redis command of the run by who sent it (MONITOR: costs CPU)")
     ap.add_argument("--plan-limits", action="store_true",
                     help="the sandboxes announce their plans' API limits (Zendesk 700, Freshdesk 400 a minute …) "
                          "instead of an unmetered account: Baton then keeps to half of them and the rest waits")
+    ap.add_argument("--redis-costs", action="store_true",
+                    help="no load: Redis's own CPU per guard call, per bookkeeping script and per kombu message")
     args = ap.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    if args.redis_costs:
+        redis_costs()
+        return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="baton-load-"))
     if args.database.startswith("postgresql://"):
@@ -217,6 +239,7 @@ def main() -> int:
         if args.chaos:
             chaos.start()
         depth = {"main": 0, "bulk": 0}
+        monitor = RedisMonitor(redis_server.url) if args.redis_monitor else None
         sampling = threading.Event()
         threading.Thread(target=_sample, args=(redis_server, depth, sampling), daemon=True).start()
         start = time.monotonic()
@@ -231,9 +254,13 @@ def main() -> int:
         decided1 = _count(store, decisions)
         settled = _settle(store, tenants, args.settle)
         load1 = _backends(redis_server, store)
+        if monitor is not None:
+            monitor.stop()
         web_cpu = worker_cpu(web.proc.pid) - web0  # type: ignore[union-attr]
         _report(args, tmp / "access.log", skip, tenants, quiet, fault, start, sent_end, settled,
                 (decided1 - decided0) / max(cpu1 - cpu0, 1e-9), store, (load0, load1), depth, web_cpu)
+        if monitor is not None and not args.chaos:
+            monitor.report(_webhooks(tmp / "access.log", skip))
     finally:
         worker.stop()
         web.stop()
@@ -244,17 +271,160 @@ def main() -> int:
     return 0
 
 
-def _backends(redis_server: RedisServer, store: Store) -> tuple[int, int]:
-    """Commands Redis has processed and transactions PostgreSQL has committed so far (what each
-    webhook costs them: the capacity arithmetic in the README)."""
+def _backends(redis_server: RedisServer, store: Store) -> tuple[int, float, int]:
+    """Commands Redis has executed (a script's own commands included: Redis counts each), the CPU
+    seconds Redis has used, and transactions PostgreSQL has committed so far (what each webhook
+    costs them: the capacity arithmetic in the README)."""
     import redis
 
-    commands = int(redis.Redis.from_url(redis_server.url).info("stats")["total_commands_processed"])
+    info = redis.Redis.from_url(redis_server.url).info()
+    commands, cpu = int(info["total_commands_processed"]), float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
     if store.engine.dialect.name != "postgresql":
-        return commands, 0
+        return commands, cpu, 0
     with store.engine.connect() as conn:
         committed = conn.exec_driver_sql("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
-        return commands, int(committed.scalar_one())
+        return commands, cpu, int(committed.scalar_one())
+
+
+_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
+KOMBU_KEYS = ("celery", "baton.bulk", "unacked", "_kombu.", "celeryev", "/0.celeryev")
+
+
+class RedisMonitor:
+    """Redis's MONITOR feed, every command counted by owner and origin (see ``--redis-monitor``).
+    A MULTI … EXEC counts for the owner of the commands inside it; a script (EVALSHA) for the owner
+    of its first key; the bench's own queue-depth sampler (LLEN) and counters (INFO) are left out."""
+
+    def __init__(self, url: str):
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.counts: dict[tuple[str, str], int] = {}
+        self.commands: dict[tuple[str, str], int] = {}
+        self._multi: dict[str, list[str]] = {}  # client → the commands of its open MULTI
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        with self.client.monitor() as m:
+            self._ready.set()
+            while not self._stop.is_set():  # never idle: the workers' BRPOP comes back every second
+                line = m.connection.read_response()
+                with self._lock:
+                    if self._stop.is_set():
+                        break
+                    self._count(line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line))
+
+    def _count(self, line: str) -> None:
+        head, _, rest = line.partition("] ")
+        client = head.rsplit(" ", 1)[-1]
+        args = _ARG.findall(rest)
+        if not args:
+            return
+        name = args[0].upper()
+        origin = "script" if client == "lua" else "sent"
+        if name in ("LLEN", "INFO", "MONITOR"):
+            return  # the bench's own
+        if origin == "sent" and name == "MULTI":
+            self._multi[client] = []
+            return
+        if origin == "sent" and name in ("EXEC", "DISCARD") and client in self._multi:
+            inside = self._multi.pop(client)
+            owner = next((o for o in inside if o != "other"), "other")
+            self._add(owner, "sent", "MULTI")
+            self._add(owner, "sent", name)
+            return
+        owner = _owner(name, args[1:])
+        if origin == "sent" and client in self._multi:
+            self._multi[client].append(owner)
+        self._add(owner, origin, name)
+
+    def _add(self, owner: str, origin: str, name: str) -> None:
+        self.counts[owner, origin] = self.counts.get((owner, origin), 0) + 1
+        self.commands[owner, name] = self.commands.get((owner, name), 0) + 1
+
+    def stop(self) -> None:
+        time.sleep(1)  # the feed lags a little
+        with self._lock:
+            self._stop.set()
+
+    def report(self, webhooks: int) -> None:
+        n = max(webhooks, 1)
+        sent = sum(c for (_, o), c in self.counts.items() if o == "sent")
+        inside = sum(c for (_, o), c in self.counts.items() if o == "script")
+        print(f"Redis by MONITOR, per webhook received: {sent / n:.1f} commands sent by clients, "
+              f"{inside / n:.1f} more run inside scripts, {(sent + inside) / n:.1f} executed")
+        for owner in ("kombu", "baton-queue", "guard", "other"):
+            s, i = self.counts.get((owner, "sent"), 0), self.counts.get((owner, "script"), 0)
+            top = sorted(((c, name) for (o, name), c in self.commands.items() if o == owner), reverse=True)[:12]
+            print(f"  {owner:<12} sent {s / n:5.2f}  in scripts {i / n:5.2f}   "
+                  + ", ".join(f"{name} {c / n:.2f}" for c, name in top))
+
+
+def _owner(name: str, args: list[str]) -> str:
+    """Who a command is for, from its first key."""
+    if name in ("EVALSHA", "EVAL", "FCALL"):
+        key = args[2] if len(args) > 2 and args[1] != "0" else ""
+    elif name in ("BRPOP", "BLPOP", "PUBLISH", "SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE"):
+        return "kombu"
+    elif name in ("LINDEX", "HMGET", "ZRANGE") and args and args[0] in ("celery", "baton.bulk", "unacked", "unacked_index"):
+        return "baton-queue"  # the drain looking into kombu's queues and unacked messages (kombu never does)
+    else:
+        key = args[0] if args else ""
+    if key.startswith("baton:guard:"):
+        return "guard"
+    if key.startswith(("baton:queued", "baton:backlog:", "baton:")):
+        return "baton-queue"
+    if key.startswith(KOMBU_KEYS) or "pidbox" in key or "celery" in key:
+        return "kombu"
+    return "other"
+
+
+def redis_costs(n: int = 20_000) -> None:
+    """``--redis-costs``: each kind of work ``n`` times over one connection (50 installations in turn)."""
+    import redis
+
+    from integration.service import tasks
+    from integration.service.quota import Budget, Policy
+    from integration.service.quota_state import RedisBackend
+
+    server = RedisServer(aof=Path(tempfile.mkdtemp(prefix="baton-costs-")))
+    server.start()
+    try:
+        r = redis.Redis.from_url(server.url)
+        guard, unmetered, message = RedisBackend(r), Budget.of(UNMETERED, 60.0, Policy()), "x" * 1000  # ~ a task's
+
+        def held_and_acked(i: int) -> None:  # kombu's QoS: the message a worker took, then its ack
+            r.pipeline().zadd("unacked_index", {f"t{i}": time.time()}).hset("unacked", f"t{i}", message).execute()
+            r.pipeline().zrem("unacked_index", f"t{i}").hdel("unacked", f"t{i}").execute()
+
+        work = {
+            "a simple command (GET)": lambda i: r.get("k"),
+            "the guard, per API call (one script)": lambda i: guard.admit(f"i{i % 50}", 2e9 + i / 100, unmetered, 1.0, 30),
+            "Baton's bookkeeping per publish (one script)": lambda i: tasks._published(server.url, i, f"i{i % 50}"),
+            "Baton's bookkeeping per take (one script)": lambda i: tasks._taken(server.url, i, f"i{i % 50}"),
+            "kombu per message: publish (LPUSH)": lambda i: r.lpush("q", message),
+            "kombu per message: take (BRPOP)": lambda i: r.brpop(["q"], 1),
+            "kombu per message: held, then acked (2 x MULTI, 2, EXEC)": held_and_acked,
+        }
+        print(f"Redis's own CPU per operation ({n:,} of each, one connection, append-only file on):")
+        for name, do in work.items():
+            stats = r.info("cpu")
+            before = float(stats["used_cpu_sys"]) + float(stats["used_cpu_user"])
+            for i in range(n):
+                do(i)
+            stats = r.info("cpu")
+            print(f"  {name:<58} {(float(stats['used_cpu_sys']) + float(stats['used_cpu_user']) - before) * 1e6 / n:6.1f} µs")
+    finally:
+        server.stop()
+
+
+def _webhooks(access: Path, skip: int) -> int:
+    return sum(1 for line in access.read_text().splitlines()[skip:] if " /webhooks/" in line)
 
 
 def _sample(redis_server: RedisServer, depth: dict[str, int], done: threading.Event) -> None:
@@ -348,7 +518,7 @@ def _settle(store: Store, tenants: list[Tenant], longest: float) -> float:
 
 def _report(args: argparse.Namespace, access: Path, skip: int, tenants: list[Tenant], quiet: list[Tenant],
             fault: dict[str, float], start: float, sent_end: float, settled: float, per_cpu: float, store: Store,
-            load: tuple[tuple[int, int], tuple[int, int]], depth: dict[str, int], web_cpu: float) -> None:
+            load: tuple[tuple[int, float, int], tuple[int, float, int]], depth: dict[str, int], web_cpu: float) -> None:
     lines = [line.split() for line in access.read_text().splitlines()[skip:]]
     hooks = [(int(d) / 1000, int(s)) for d, s, path in lines if path.startswith("/webhooks/")]
     acks = [ms for ms, _ in hooks]
@@ -385,10 +555,11 @@ def _report(args: argparse.Namespace, access: Path, skip: int, tenants: list[Ten
     print(f"most tasks waiting in the broker: main queue {depth['main']}, bulk queue {depth['bulk']}")
     print(f"decisions per worker CPU-second: {per_cpu:.0f}; settled {settled:.0f} s after the last send; "
           f"events dead-lettered: {dead}")
-    (r0, x0), (r1, x1) = load
+    (r0, c0, x0), (r1, c1, x1) = load
     if hooks and not fault:  # a restarted Redis, PostgreSQL or gunicorn starts its counters again
         print(f"per webhook received: {web_cpu * 1000 / len(hooks):.1f} ms of web CPU (gunicorn, all processes), "
-              f"{(r1 - r0) / len(hooks):.1f} Redis commands, {(x1 - x0) / len(hooks):.1f} PostgreSQL commits "
+              f"{(r1 - r0) / len(hooks):.1f} Redis commands executed (those inside scripts included) and "
+              f"{(c1 - c0) * 1e6 / len(hooks):.0f} µs of Redis CPU, {(x1 - x0) / len(hooks):.1f} PostgreSQL commits "
               f"(all processes, beat included)")
     if args.noisy:
         for t in tenants[:2]:

@@ -227,6 +227,7 @@ def calls_per_helpdesk(n: int = 20) -> None:
     from integration.service.web import create_app
 
     print(f"\nAPI calls per escalation, {n} escalations each (reads · writes):")
+    follow_ups: list[str] = []
     for key in connectors.KEYS:
         tmp = Path(tempfile.mkdtemp(prefix=f"baton-calls-{key}-"))
         store = Store(f"sqlite:///{tmp}/baton.db", Vault(Fernet.generate_key().decode()))
@@ -247,9 +248,24 @@ def calls_per_helpdesk(n: int = 20) -> None:
         reads = [r for r in log if r not in writes]
         paths = sorted({f"{r['method']} {re.sub(r'[0-9a-f]{8}-[0-9a-f-]{27}|[0-9]+', '{id}', r['path'])}" for r in writes})
         print(f"  {key:<10} {len(reads) / n:.2f} · {len(writes) / n:.2f}   writes: {', '.join(paths)}  (installation {inst.id})")
+        # the customer writes again while the conversation waits for a person: a while-waiting note
+        desk.sandbox.reset_log()
+        for c in cids:
+            desk.say(c, "Hello? Still waiting here.")
+        for _ in range(3):
+            desk.wait_for_deliveries(timeout=30)
+            queue.wait_idle(timeout=30)
+        noted = sum(1 for c in cids if len(desk.notes(c)) == 2)
+        log = [r for r in desk.sandbox.requests_log if r["status"] in (200, 201)]
+        writes = [r for r in log if r["method"] in ("PUT", "POST", "DELETE") and "/search" not in r["path"]]
+        reads = [r for r in log if r not in writes]
+        paths = sorted({f"{r['method']} {re.sub(r'[0-9a-f]{8}-[0-9a-f-]{27}|[0-9]+', '{id}', r['path'])}" for r in reads})
+        follow_ups.append(f"  {key:<10} {len(reads) / n:.2f} · {len(writes) / n:.2f}   {noted}/{n} noted   reads: {', '.join(paths)}")
         desk.stop()
         server.stop()
         queue.stop()
+    print(f"\nAPI calls per follow-up customer message on a handed-over conversation, {n} each (reads · writes):")
+    print("\n".join(follow_ups))
 
 
 class _Collect:

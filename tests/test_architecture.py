@@ -81,18 +81,8 @@ def test_benches_and_the_product_never_import_the_tests():
     assert importers == []
 
 
-
-@pytest.mark.xfail(strict=False, reason="issue 22: the files still over 600 lines are being split on other branches "
-                                        "(pipeline, quota, analytics, the explicit signal's grammar)")
 def test_no_file_under_integration_is_over_600_lines():
     """A newcomer reads a module in one sitting: none under integration/ grows past 600 lines."""
     long = {str(p.relative_to(ROOT)): n for p in _sources("integration")
-            if (n := len(p.read_text().splitlines())) > 600}
-    assert long == {}
-
-
-def test_the_store_stays_one_small_module_per_repository():
-    """The store's repositories (issue 22) are already split: each module stays well under 600 lines."""
-    long = {p.name: n for p in (ROOT / "integration/service/store").glob("*.py")
             if (n := len(p.read_text().splitlines())) > 600}
     assert long == {}

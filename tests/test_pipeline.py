@@ -143,6 +143,28 @@ def test_what_the_customer_writes_while_waiting_reaches_the_agent_once(desk):
     assert len(desk.driver.notes(cid)) == 2 and desk.store.events.state(desk.inst.id, cid) is State.ESCALATED
 
 
+def test_a_message_on_a_handed_over_conversation_is_read_with_one_call(desk):
+    """Handed over and waiting: a new customer message reaches the agent, and an agent's first reply
+    hands the conversation to them, each read with one call (what changed), not the whole conversation."""
+    cid, _, (held,) = desk.decide()
+    desk.pipe.send(held)
+
+    def reads() -> int:
+        return len([r for r in desk.driver.api_log() if r["method"] == "GET"])
+    before = reads()
+    desk.driver.say(cid, "Still here. Please hurry, the invoice is due today.")
+    (note,) = desk.pipe.process_event(desk.event(cid))
+    assert reads() - before == 1
+    assert desk.pipe.send(note) == "sent"
+    waiting = desk.driver.notes(cid)[-1]
+    assert "wrote again while waiting" in waiting and "the invoice is due today" in waiting
+    before = reads()
+    desk.driver.say(cid, "Hi, I'm Alex from billing, looking at it now.", role="agent")
+    assert desk.pipe.process_event(desk.event(cid)) == []
+    assert reads() - before == 1
+    assert desk.store.events.state(desk.inst.id, cid) is State.ASSIGNED
+
+
 def test_routine_conversation_is_recorded_but_not_written(desk):
     cid, _, held = desk.decide("What are your opening hours?")
     assert held == []
@@ -747,3 +769,15 @@ def test_late_events_of_a_finished_conversation_write_nothing_in_any_order(desk,
         assert desk.pipe.process_event(desk.event(cid, kind)) == []
     assert desk.store.events.state(desk.inst.id, str(cid)) is State.RESOLVED
     assert len(desk.driver.writes(cid)) == writes and desk.driver.notes(cid) == []
+
+
+def test_a_change_in_the_same_second_as_batons_last_read_is_read_again_unless_it_is_the_creation():
+    from integration.service.pipeline import _seen
+    read = datetime(2026, 12, 7, 18, 17, 55, tzinfo=timezone.utc)
+    def event(kind: str, at: datetime) -> Event:
+        return Event("freshdesk", "i1", f"k:{kind}:{at}", kind, "14", None, at, at)
+    assert _seen(event("ticket_updated", read - timedelta(seconds=1)), read)  # older: that read saw it
+    assert not _seen(event("ticket_updated", read), read)  # whole seconds: maybe the customer's next message
+    assert _seen(event("ticket_created", read), read)  # a ticket is created once: its second copy reads nothing
+    assert not _seen(event("ticket_updated", read + timedelta(seconds=1)), read)
+    assert not _seen(event("ticket_updated", read), None)

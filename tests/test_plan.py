@@ -48,3 +48,20 @@ def test_a_tight_limit_still_gets_a_note_and_the_brief_is_shorter_still():
     assert note.brief is None or len(note.brief.html) < len(note.html)
     loose = _note(plan.NOTE_LIMIT)
     assert len(loose.brief.html) < len(loose.html) and "Baton ref k-1" in loose.brief.text
+
+
+def test_caught_up_adds_what_was_written_after_the_handoff_once():
+    """The helpdesk lists the messages of the handoff's last second again (it stamps whole
+    seconds): they are not new; a message in that same second that Baton never saw is."""
+    from datetime import datetime, timezone
+
+    from integration.core.model import Conversation, Message, Role
+    from integration.core.plan import caught_up
+    t = datetime(2026, 5, 1, 12, 0, 7, 400_000, tzinfo=timezone.utc)
+    stored = Conversation("1", (Message(Role.CUSTOMER, "charged twice", t.replace(second=1)),
+                                Message(Role.BOT, "let me check", t), Message(Role.CUSTOMER, "a human now", t)))
+    fresh = [Message(Role.BOT, "let me check", t.replace(microsecond=0)),
+             Message(Role.CUSTOMER, "please, a human now", t.replace(microsecond=0)),
+             Message(Role.CUSTOMER, "hello?", t.replace(microsecond=0))]
+    merged = caught_up(stored, fresh, t)
+    assert [m.text for m in merged.messages[len(stored.messages):]] == ["hello?"]

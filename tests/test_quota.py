@@ -11,13 +11,14 @@ from typing import Any, Callable
 
 import pytest
 import redis
+from redis.commands.core import Script
 
 import connectors
 from integration.core.contract import ApiHostError, ApiNotFound, ApiRateLimited, CircuitOpen
 from integration.core.model import Installation
 from integration.service.pipeline import LOOP_CAP, LOOP_REASON, MAX_ATTEMPTS, RetryLater
-from integration.service.quota import (ALL, NONE, ONE, PUBLISHED, Budget, Guards, Held, MemoryBackend, Policy, RedisBackend,
-                                       announced_limit)
+from integration.service.quota import ALL, NONE, ONE, PUBLISHED, Budget, Guards, Held, Policy, announced_limit
+from integration.service.quota_state import MemoryBackend, RedisBackend
 from integration.service.store import outbox
 from tests.test_pipeline import HUMAN, desk  # noqa: F401 - the fixture, reused
 
@@ -46,7 +47,7 @@ class Books:
 
     def __init__(self, kind: str, clock: FakeTime) -> None:
         self.kind, self.clock = kind, clock
-        self.memory = MemoryBackend(clock)
+        self.memory = MemoryBackend()
         self.prefix = f"baton:test:{uuid.uuid4().hex}:"
         self.clients: list[redis.Redis] = []
 
@@ -182,6 +183,53 @@ def test_two_processes_share_one_installations_budget(books, clock):
         first.before("GET", "/x")
     # another installation of the same helpdesk has its own budget
     books(still).guard(installation("freshdesk")).before("GET", "/x")
+
+
+def test_a_learned_limit_is_forgotten_after_a_day_without_a_response_confirming_it(books, clock):
+    """A plan changes: the limit a response announced holds a day, then the published default again."""
+    guard = books().guard(installation("zendesk"))
+    guard.after(200, {"X-Rate-Limit": "700"}, False)
+    assert busiest_minute(calls(guard, 400, clock)) == 350
+    clock.now += 86_400 + 61
+    assert busiest_minute(calls(guard, 400, clock)) == PUBLISHED["zendesk"].default // 2
+
+
+class Counting(redis.Redis):
+    """A Redis client that counts the commands it sends."""
+
+    sent: list[str]
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.sent.append(str(args[0]))
+        return super().execute_command(*args, **options)
+
+
+def test_a_call_asks_redis_once_and_its_answer_nothing_unless_it_changes_the_state(clock):
+    """The guard's share of Redis's work (README "Capacity"): one script per call checks the hold,
+    the breaker and the budget and records the call; an ordinary answer sends nothing."""
+    client = Counting.from_url(REDIS_URL)
+    client.sent = []
+    prefix = f"baton:test:{uuid.uuid4().hex}:"
+    backend = RedisBackend(client, prefix)
+    for script in vars(backend).values():  # in Redis's script cache, as after a process's first calls
+        if isinstance(script, Script):
+            client.script_load(script.script)
+    guard = Guards(backend, QUICK, clock, clock.sleep).guard(installation("zendesk"))
+    try:
+        guard.before("GET", "/x")
+        guard.after(200, {"X-Rate-Limit": "700"}, False)  # a limit learned: one more, once an hour
+        client.sent.clear()
+        for _ in range(10):
+            guard.before("GET", "/x")
+            guard.after(200, {"X-Rate-Limit": "700"}, False)
+        assert client.sent == ["EVALSHA"] * 10
+        client.sent.clear()
+        guard.before("GET", "/x")
+        guard.after(None, {}, True)  # a timeout counts three failures: still one script
+        assert client.sent == ["EVALSHA"] * 2
+    finally:
+        client.delete(*client.scan_iter(f"{prefix}*"))
+        client.close()
 
 
 # the circuit breaker (O3)
@@ -378,7 +426,7 @@ def sandbox(request):
 
 def test_an_open_breaker_makes_no_call_and_a_4xx_or_429_never_opens_it(sandbox, clock):
     driver, inst = sandbox
-    guards = Guards(MemoryBackend(clock), QUICK, clock, clock.sleep)
+    guards = Guards(MemoryBackend(), QUICK, clock, clock.sleep)
     client = connectors.get(inst.provider).client(inst, guard=guards.guard(inst))
     driver.fail(3 * QUICK.failures, 404)
     for _ in range(3 * QUICK.failures):
@@ -421,7 +469,7 @@ def test_with_redis_down_calls_still_go_and_it_is_logged_once(sandbox, caplog):
 
 def follow(desk: Any) -> Guards:
     """The desk's pipeline with guards on its own clock (the breaker's window and intervals)."""
-    guards = Guards(MemoryBackend(lambda: desk.clock.now.timestamp()), QUICK,
+    guards = Guards(MemoryBackend(), QUICK,
                     lambda: desk.clock.now.timestamp(), desk.clock.advance)
     desk.pipe.guards = guards
     return guards

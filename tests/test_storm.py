@@ -20,7 +20,8 @@ import connectors
 from integration.core.model import Event, State, utc
 from integration.service import tasks
 from integration.service.pipeline import RetryLater
-from integration.service.quota import Guards, MemoryBackend, Policy, RedisBackend
+from integration.service.quota import Guards, Policy
+from integration.service.quota_state import MemoryBackend, RedisBackend
 from integration.service.settings import Settings
 from integration.service.store import events, outbox, utcnow
 from integration.service.web import create_app
@@ -43,7 +44,7 @@ def guard_redis():
 def backend(request):
     """Where the guards keep the hold: one process's memory, or Redis (what every worker shares)."""
     if request.param == "memory":
-        yield lambda clock: MemoryBackend(clock)
+        yield lambda clock: MemoryBackend()
         return
     client = redis.Redis.from_url(request.getfixturevalue("guard_redis").url)
     yield lambda clock: RedisBackend(client, f"baton:test:{uuid.uuid4().hex}:")

@@ -55,7 +55,8 @@ def test_the_app_factory_builds_the_celery_app_from_the_settings(tmp_path):
     celery = app.extensions["celery"]
     assert isinstance(celery, Celery) and celery.conf.broker_url == "redis://127.0.0.1:1/5"
     assert celery.conf.beat_schedule["baton-drain"]["schedule"] == 7
-    assert {"baton.process_event", "baton.deliver", "baton.drain"} <= set(celery.tasks)
+    assert {"baton.process_event", "baton.deliver", "baton.drain", "baton.roll_up"} <= set(celery.tasks)
+    assert celery.conf.beat_schedule["baton-rollups"]["task"] == "baton.rollups"
     # sessions are signed with their own key, never with the key that encrypts credentials
     assert app.config["SECRET_KEY"] and app.config["SECRET_KEY"] != settings.secret_key
 
@@ -207,15 +208,23 @@ def test_a_flooding_installation_waits_in_the_bulk_queue_and_the_others_do_not_w
     """Past FAIR_BACKLOG events waiting, an installation's further events go to the bulk queue,
     which every worker also consumes, in turn with the main one (bench/load.py measures the effect
     with real workers); as the worker takes them, the installation's count goes down again."""
-    flood = [broker.queue.enqueue_event(broker.event("loud", f"k{n}"), "loud") for n in range(tasks.FAIR_BACKLOG + 30)]
+    loud = [broker.event("loud", f"k{n}") for n in range(tasks.FAIR_BACKLOG + 30)]
+    flood = [broker.queue.enqueue_event(eid, "loud") for eid in loud]
     quiet = broker.queue.enqueue_event(broker.event("calm", "c1"), "calm")
     assert flood.count(tasks.QUEUE) == tasks.FAIR_BACKLOG and flood.count(tasks.BULK) == 30
     assert quiet == tasks.QUEUE
     assert broker.redis.llen(tasks.QUEUE) == tasks.FAIR_BACKLOG + 1 and broker.redis.llen(tasks.BULK) == 30
     assert int(broker.redis.get(tasks.BACKLOG + "loud")) == tasks.FAIR_BACKLOG + 30
-    for _ in range(40):  # the worker took 40 of the loud one's events
-        tasks._taken(broker.redis, "loud")
+    assert broker.redis.zcard(tasks.QUEUED) == tasks.FAIR_BACKLOG + 31
+    for eid in loud[:40]:  # the worker took 40 of the loud one's events
+        tasks._taken(broker.settings.redis_url, eid, "loud")
+    assert int(broker.redis.get(tasks.BACKLOG + "loud")) == 10
+    assert broker.redis.zcard(tasks.QUEUED) == tasks.FAIR_BACKLOG + 31 - 40  # waiting in the broker no more
     assert broker.queue.enqueue_event(broker.event("loud", "k-late"), "loud") == tasks.QUEUE
+    for eid in loud[40:]:  # and the rest; a retry's delivery (no installation) is not counted again
+        tasks._taken(broker.settings.redis_url, eid, "loud")
+    tasks._taken(broker.settings.redis_url, loud[0], None)
+    assert int(broker.redis.get(tasks.BACKLOG + "loud")) == 1  # the late one still waits
     conf = tasks.celery_config(broker.settings)
     assert {q.name for q in conf["task_queues"]} == {tasks.QUEUE, tasks.BULK}  # workers consume both
     assert conf["broker_transport_options"]["queue_order_strategy"] == "round_robin"

@@ -23,12 +23,13 @@ No list of conversations by update time exists in the API (only a user's own con
 """
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any, Mapping
 
 from connectors.base import HttpClient, author_role, build_customer, iso_time, priority_if_higher, seg, sid, takes_handoffs
 from connectors.freshchat.webhook import pem
-from integration.core.contract import ApiInvalid, Guard, TicketSnapshot
+from integration.core.contract import SINCE_PAGES, ApiInvalid, Guard, TicketSnapshot, at_or_after
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, Priority, ReplyToCustomer, Role, SetPriority, TicketOutcome)
 
@@ -112,6 +113,19 @@ class FreshchatClient:
             fields={k: v for k, v in properties.items() if k != self.tags_property},
         )
         return TicketSnapshot(conversation, _fields(conv, tags))
+
+    def messages_since(self, ticket_id: str, since: datetime, customer_id: str | None) -> list[Message]:
+        """List Messages, newest first: the first page is one call; the next only while a whole page
+        came since (at most SINCE_PAGES)."""
+        found: list[Mapping[str, Any]] = []
+        pages = self.http.pages(f"{API}/conversations/{seg(ticket_id)}/messages", {"items_per_page": PAGE}, _next_page)
+        for page in itertools.islice(pages, SINCE_PAGES):
+            items = [m for m in _items(page, "messages") if isinstance(m, Mapping)]
+            found += items
+            oldest = iso_time(items[-1].get("created_time")) if items else None
+            if oldest is None or oldest < since.replace(microsecond=0):
+                break
+        return at_or_after((self._message(m, customer_id) for m in reversed(found)), since)
 
     def _message(self, m: Mapping[str, Any], customer: str | None) -> Message:
         actor_type, actor = m.get("actor_type"), m.get("actor_id")

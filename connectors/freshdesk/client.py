@@ -25,7 +25,7 @@ from requests.auth import HTTPBasicAuth
 
 from connectors.base import (HttpClient, author_role, build_customer, iso_time, merged_tags, named, optional,
                              priority_if_higher, seg, sid, takes_handoffs)
-from integration.core.contract import (CHANGED_MAX, ApiInvalid, ApiNotFound, ApiUnauthorized, Guard, TicketSnapshot,
+from integration.core.contract import (CHANGED_MAX, at_or_after, ApiInvalid, ApiNotFound, ApiUnauthorized, Guard, TicketSnapshot,
                                        oldest_changes)
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, Priority, ReplyToCustomer, Role, SetPriority, TicketOutcome)
@@ -69,12 +69,7 @@ class FreshdeskClient:
 
         first = Message(Role.CUSTOMER, ticket.get("description_text") or "", iso_time(ticket.get("created_at")), True,
                         str(ticket["requester_id"]))
-        messages = [first] + [
-            Message(author_role(c.get("user_id"), self.settings, (ticket["requester_id"],), bool(c.get("incoming"))),
-                    c.get("body_text") or "", iso_time(c.get("created_at")), not c.get("private"),
-                    str(c.get("user_id")))
-            for c in convs
-        ]
+        messages = [first] + [self._message(c, str(ticket["requester_id"])) for c in convs]
         conversation = Conversation(
             id=str(ticket["id"]),
             messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
@@ -88,6 +83,17 @@ class FreshdeskClient:
             fields=dict(ticket.get("custom_fields") or {}),
         )
         return TicketSnapshot(conversation, _ticket_fields(ticket))
+
+    def messages_since(self, ticket_id: str, since: datetime, customer_id: str | None) -> list[Message]:
+        """List All Conversations of a Ticket (the replies and notes, oldest first, 100 a page): one
+        call up to 100 of them. The ticket's description is its first message, never one since."""
+        convs = self._all(f"/api/v2/tickets/{seg(ticket_id)}/conversations")
+        return at_or_after((self._message(c, customer_id) for c in convs), since)
+
+    def _message(self, c: Mapping[str, Any], customer_id: str | None) -> Message:
+        return Message(author_role(c.get("user_id"), self.settings, (customer_id,) if customer_id else (),
+                                   bool(c.get("incoming"))),
+                       c.get("body_text") or "", iso_time(c.get("created_at")), not c.get("private"), str(c.get("user_id")))
 
     def update_body(self, plan: Plan) -> dict[str, Any]:
         fields = plan.ticket_fields

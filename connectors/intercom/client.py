@@ -24,7 +24,8 @@ from typing import Any, Mapping
 
 from connectors.base import (MAX_PAGES, HttpClient, author_role, build_customer, epoch_time, html_text, optional, seg,
                              sid, tag_names, takes_handoffs)
-from integration.core.contract import CHANGED_MAX, ApiInvalid, ApiNotFound, Guard, TicketSnapshot, oldest_changes
+from integration.core.contract import (CHANGED_MAX, ApiInvalid, ApiNotFound, Guard, TicketSnapshot, at_or_after,
+                                       oldest_changes)
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, Priority, ReplyToCustomer, Role, SetPriority, TicketOutcome)
 from integration.core.plan import ESCALATED_TAG
@@ -65,13 +66,7 @@ class IntercomClient:
             "query": {"field": "contact_ids", "operator": "=", "value": contact_id}}).get("conversations") or []
 
         source = conv.get("source") or {}
-        messages = [Message(Role.CUSTOMER, html_text(source.get("body")), epoch_time(conv.get("created_at")), True,
-                            str((source.get("author") or {}).get("id")))]
-        for part in _field_list(conv, "conversation_parts", "conversation_parts"):
-            if part.get("part_type") in _PARTS_WITH_TEXT and part.get("body"):
-                author = part.get("author") or {}
-                messages.append(Message(self._role(author), html_text(part["body"]), epoch_time(part.get("created_at")),
-                                        part["part_type"] != "note", str(author.get("id"))))
+        messages = self._messages(conv)
         conversation = Conversation(
             id=str(conv["id"]),
             messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
@@ -88,6 +83,23 @@ class IntercomClient:
                   "team_assignee_id": conv.get("team_assignee_id"), "admin_assignee_id": conv.get("admin_assignee_id"),
                   "updated_at": conv.get("updated_at"), "status": conv.get("state")}
         return TicketSnapshot(conversation, fields)
+
+    def messages_since(self, ticket_id: str, since: datetime, customer_id: str | None) -> list[Message]:
+        """Retrieve a Conversation: one call, its parts (up to 500) with their authors' kinds."""
+        conv = self.http.request("GET", f"/conversations/{seg(ticket_id)}", params={"display_as": "plaintext"})
+        return at_or_after(self._messages(conv), since)
+
+    def _messages(self, conv: Mapping[str, Any]) -> list[Message]:
+        """The opening message, then each part with text (a comment, or a note: private), oldest first."""
+        source = conv.get("source") or {}
+        messages = [Message(Role.CUSTOMER, html_text(source.get("body")), epoch_time(conv.get("created_at")), True,
+                            str((source.get("author") or {}).get("id")))]
+        for part in _field_list(conv, "conversation_parts", "conversation_parts"):
+            if part.get("part_type") in _PARTS_WITH_TEXT and part.get("body"):
+                author = part.get("author") or {}
+                messages.append(Message(self._role(author), html_text(part["body"]), epoch_time(part.get("created_at")),
+                                        part["part_type"] != "note", str(author.get("id"))))
+        return messages
 
     def _role(self, author: dict[str, Any]) -> Role:
         """Who wrote a part. A bot is never a teammate: a part by one is Baton's cue to decide, where a

@@ -15,6 +15,7 @@ pointed at a sandbox through process-wide environment variables.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
@@ -24,8 +25,8 @@ from requests.auth import HTTPBasicAuth
 from connectors.base import (PICKS_MAX, HttpClient, author_role, build_customer, html_text, iso_time, merged_tags, named,
                              optional, priority_if_higher, seg, sid, tag_names, takes_handoffs)
 from connectors.zendesk import conversations
-from integration.core.contract import (CHANGED_MAX, ApiConflict, ApiInvalid, ApiNotFound, Guard, TicketSnapshot,
-                                       oldest_changes)
+from integration.core.contract import (CHANGED_MAX, SINCE_PAGES, ApiConflict, ApiInvalid, ApiNotFound, Guard,
+                                       TicketSnapshot, at_or_after, oldest_changes)
 from integration.core.model import (AddNote, AddTags, Assign, Contact, Conversation, Customer, Installation, Message,
                                     Plan, ReplyToCustomer, Role, SetPriority, TicketOutcome)
 from integration.core.plan import ESCALATED_TAG
@@ -66,12 +67,7 @@ class ZendeskClient:
             org = self.http.request("GET", f"/api/v2/organizations/{seg(oid)}.json")["organization"]
         recent = self.http.request("GET", f"/api/v2/users/{seg(requester['id'])}/tickets/requested.json")["tickets"]
 
-        messages = tuple(
-            Message(author_role(c["author_id"], self.settings, (ticket["requester_id"],)),
-                    c.get("plain_body") or html_text(c.get("html_body")) or c.get("body") or "", iso_time(c.get("created_at")),
-                    bool(c.get("public", True)), str(c["author_id"]))
-            for c in comments
-        )
+        messages = tuple(self._message(c, str(ticket["requester_id"])) for c in comments)
         conversation = Conversation(
             id=str(ticket["id"]),
             messages=tuple(m for m in messages if m.role is not Role.SYSTEM),
@@ -86,10 +82,28 @@ class ZendeskClient:
         )
         return TicketSnapshot(conversation, _ticket_fields(ticket))
 
+    def messages_since(self, ticket_id: str, since: datetime, customer_id: str | None) -> list[Message]:
+        """List Comments newest first (``sort_order=desc``, 100 a page): one call unless more than a
+        page of comments came since (then the next pages, at most SINCE_PAGES)."""
+        found: list[dict[str, Any]] = []
+        pages = self.http.pages(f"/api/v2/tickets/{seg(ticket_id)}/comments.json", {"sort_order": "desc"}, _cursor_next)
+        for page in itertools.islice(pages, SINCE_PAGES):
+            comments = [c for c in page.get("comments") or () if isinstance(c, Mapping)]
+            found += comments
+            oldest = iso_time(comments[-1].get("created_at")) if comments else None
+            if oldest is None or oldest < since.replace(microsecond=0):
+                break
+        return at_or_after((self._message(c, customer_id) for c in reversed(found)), since)
+
+    def _message(self, c: Mapping[str, Any], customer_id: str | None) -> Message:
+        return Message(author_role(c.get("author_id"), self.settings, (customer_id,) if customer_id else ()),
+                       c.get("plain_body") or html_text(c.get("html_body")) or c.get("body") or "",
+                       iso_time(c.get("created_at")), bool(c.get("public", True)), str(c.get("author_id")))
+
     # writes
 
     def body(self, plan: Plan, fields: Mapping[str, Any]) -> dict[str, Any]:
-        ticket: dict[str, Any] = {"safe_update": True, "updated_stamp": fields["updated_at"]}
+        ticket: dict[str, Any] = {"safe_update": True, "updated_stamp": fields["updated_at"]} if fields.get("updated_at") else {}
         for action in plan.actions:
             if isinstance(action, AddNote):
                 ticket["comment"] = {"html_body": action.html, "public": False}
@@ -108,7 +122,9 @@ class ZendeskClient:
         """One PUT with note and fields; a message to the customer is a second comment, and
         Zendesk takes one comment per update, so it is a second PUT."""
         if any(not isinstance(a, ReplyToCustomer) for a in plan.actions):
-            fields = plan.ticket_fields or _ticket_fields(self.ticket(plan.ticket_id))
+            # a note alone wipes nothing: no read for it (a while-waiting note planned without one)
+            fields = plan.ticket_fields or ({} if all(isinstance(a, (AddNote, ReplyToCustomer)) for a in plan.actions)
+                                            else _ticket_fields(self.ticket(plan.ticket_id)))
             for attempt in range(CONFLICT_ATTEMPTS):
                 try:
                     self.http.request("PUT", f"/api/v2/tickets/{seg(plan.ticket_id)}.json", json=self.body(plan, fields))

@@ -20,13 +20,14 @@ the ticket while the bot holds the conversation.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from connectors.base import HttpClient, iso_time, merged_tags, priority_if_higher, seg, sid
 from connectors.zendesk import client as support
 from connectors.zendesk import conversations as sunco
-from integration.core.contract import ApiInvalid, ApiNotFound, ApiTooLarge, ApiUnauthorized, Guard, TicketSnapshot
+from integration.core.contract import (ApiInvalid, ApiNotFound, ApiTooLarge, ApiUnauthorized, Guard, TicketSnapshot,
+                                       at_or_after)
 from integration.core.model import (AddNote, AddTags, Assign, Conversation, Customer, Installation, Message, Plan,
                                     ReplyToCustomer, Role, SetPriority, TicketOutcome)
 
@@ -75,6 +76,14 @@ class ZendeskMessagingClient(support.ZendeskClient):
             url=f"{self.http.base_url}/agent/tickets/{seg(ticket['id'])}" if ticket else None,
         ), {**fields, "control": sunco.control(conversation), "ticket_id": sid((ticket or {}).get("id")),
             "requester_id": sid(person.get("zendeskId")), "first_message_id": raw[0].get("id") if raw else None})
+
+    def messages_since(self, ticket_id: str, since: datetime, customer_id: str | None) -> list[Message]:
+        """A messaging conversation: the latest page of List Messages (100), one call."""
+        api = self._api(ticket_id)
+        if api is None:
+            return super().messages_since(ticket_id, since, customer_id)
+        return at_or_after((Message(sunco.role(m), sunco.text(m), iso_time(m.get("received")), True,
+                                    sid((m.get("author") or {}).get("userId"))) for m in api.latest(ticket_id)), since)
 
     def _customer_of(self, zendesk_id: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None,
                                                       list[dict[str, Any]], dict[str, Any] | None]:

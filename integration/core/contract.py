@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Protocol
 
-from integration.core.model import Conversation, Event, Installation, Plan, TicketOutcome
+from integration.core.model import Conversation, Event, Installation, Message, Plan, Role, TicketOutcome
 
 
 # Webhook errors: the web tier maps each to one HTTP answer.
@@ -133,6 +133,15 @@ class Client(Protocol):
 
     def load(self, ticket_id: str) -> TicketSnapshot: ...
 
+    def messages_since(self, ticket_id: str, since: datetime, customer_id: str | None) -> list[Message]:
+        """The conversation's messages written at or after ``since`` (to the whole second: helpdesks
+        stamp whole seconds), oldest first, Baton's own left out: what an event about a conversation
+        already handed over needs, usually in one call (the newest page of the comments, the
+        conversation's parts or its messages) where :meth:`load` makes four or more. ``customer_id``
+        is who counts as the customer where the list alone does not say (the requester Baton read
+        at the handoff)."""
+        ...
+
     def apply(self, plan: Plan) -> None: ...
 
     def roster(self) -> dict[str, Any]:
@@ -164,6 +173,15 @@ class Client(Protocol):
 
 
 CHANGED_MAX = 1000  # conversations one ``changed_since`` returns; the next sweep goes on from there
+SINCE_PAGES = 5  # pages one ``messages_since`` reads at most: a longer burst keeps its newest messages
+
+
+def at_or_after(messages: Iterable[Message], since: datetime) -> list[Message]:
+    """``Client.messages_since``'s answer from what a helpdesk listed (any order): those stamped at or
+    after ``since`` to the whole second, oldest first, Baton's own (SYSTEM) left out."""
+    floor = since.replace(microsecond=0)
+    kept = [m for m in messages if m.role is not Role.SYSTEM and m.at is not None and m.at >= floor]
+    return sorted(kept, key=lambda m: m.at)  # type: ignore[arg-type, return-value]
 
 
 def oldest_changes(found: Iterable[tuple[Any, datetime | None]], since: datetime) -> list[tuple[str, datetime]]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import html as _html
 import re
 from dataclasses import replace
+from datetime import datetime
+from typing import Sequence
 
 from integration.core import routing
 from integration.core.contract import TicketSnapshot
 from integration.core.handoff import QUOTES, TAIL, build_package, render_html, render_text, waiting_note
-from integration.core.model import (AddNote, AddTags, Assign, Decision, Message, Plan, Priority, ReplyToCustomer,
+from integration.core.model import (AddNote, AddTags, Assign, Conversation, Decision, Message, Plan, Priority, ReplyToCustomer,
                                     Role, SetPriority, WriteBack)
 from integration.core.rules import Rules
 
@@ -78,6 +80,25 @@ def while_waiting(snapshot: TicketSnapshot, decision: Decision, new: list[Messag
     html, text = waiting_note(new, decision, bot_since, f"Baton ref {key}")
     return Plan(key, snapshot.conversation.id, (AddNote(html, text), SetPriority(decision.priority)),
                 snapshot.ticket_fields)
+
+
+def caught_up(stored: Conversation, fresh: Sequence[Message], since: datetime) -> Conversation:
+    """The conversation as Baton stored it at the handoff, followed by what was written after it:
+    ``fresh`` are the helpdesk's messages at or after ``since`` (the stored ones' last stamp), which
+    repeat the stored messages of that second (same author kind, same second, the same words; the
+    store may have kept only the end of a long one). The messages after the handoff start at
+    ``len(stored.messages)``."""
+    floor = since.replace(microsecond=0)
+    last = [m for m in stored.messages if m.at is not None and m.at >= floor]
+    new: list[Message] = []
+    for m in fresh:
+        seen = next((s for s in last if s.role is m.role and s.at is not None and m.at is not None
+                     and s.at.replace(microsecond=0) == m.at.replace(microsecond=0) and m.text.endswith(s.text)), None)
+        if seen is None:
+            new.append(m)
+        else:
+            last.remove(seen)  # each stored message repeats once
+    return replace(stored, messages=stored.messages + tuple(new))
 
 
 def sla_reroute(snapshot: TicketSnapshot, route: routing.Route, priority: Priority, minutes: int, key: str) -> Plan:

@@ -33,8 +33,10 @@ from integration.core import plan as planning
 from integration.core import routing
 from integration.core.contract import (ApiError, ApiRateLimited, ApiTooLarge, ApiUnauthorized, CircuitOpen, Connector,
                                        TicketSnapshot)
+from integration.core.codec import conversation_from_json
 from integration.core.engine import evaluate
-from integration.core.model import Action, AddNote, Assign, Conversation, Decision, Installation, Plan, Role, State
+from integration.core.model import (Action, AddNote, Assign, Conversation, Decision, Installation, Plan, Priority, Role,
+                                    SetPriority, State)
 from integration.core.rules import Rules, RulesError, load_rules
 from integration.core.suggest import note_text
 from integration.service import metrics
@@ -171,13 +173,13 @@ class Pipeline(Housekeeping):
                            observed=seen)
         if state is State.ASSIGNED:
             return Outcome("processed", "a person has the conversation")  # idempotent: no second write
-        if ev.changed_at is not None and ctx.seen_at is not None and ev.changed_at <= ctx.seen_at:
-            # one change often comes twice (Freshdesk's automation rule and its app's event), or after
-            # Baton read the ticket for an earlier event: what that read decided stands
+        if _seen(ev, ctx.seen_at):
             return Outcome("processed", "nothing new: Baton's last read of the ticket saw this change")
         if wait := self._held(ctx.rate_limited_until):  # parked for the drain: see :meth:`released`
             return dataclasses.replace(self._wait(wait, "the helpdesk asked us to wait"), held=True)
         try:
+            if state is State.ESCALATED and ev.kind == "comment_added" and (follow := self._follow_up(ctx)):
+                return follow
             snapshot = self.client(inst).load(ev.ticket_id)
         except ApiError as e:
             return self._failed(ctx, e)
@@ -203,21 +205,60 @@ class Pipeline(Housekeeping):
             return Outcome("dead", str(e), flag=f"invalid rules: {e}")
         snapshot = dataclasses.replace(snapshot, conversation=dataclasses.replace(snapshot.conversation, as_of=now))
         if state is State.ESCALATED:
-            return self.while_waiting(ctx, snapshot, rules)
+            waiting = self.while_waiting(ctx, snapshot, rules)
+            assert waiting is not None  # read with its ticket: a higher priority is planned
+            return waiting
         if why := rules.scope.excludes(snapshot.conversation):  # still counted: the human-only baseline
             return Outcome("processed", f"out of scope: {why}", observed=observed(snapshot.conversation))
         return self.decide(ctx, snapshot, rules, now)
 
-    def while_waiting(self, ctx: EventContext, snapshot: TicketSnapshot, rules: Rules) -> Outcome:
+    def _follow_up(self, ctx: EventContext) -> Outcome | None:
+        """A message on a conversation handed over and waiting, read with one call: the conversation
+        Baton stored with its handoff decision, followed by what the helpdesk lists since its last
+        message (``Client.messages_since``), where a full read makes four or more. None: read it all
+        (nothing stored to build on, rules that do not load, or a priority to raise, which needs
+        the ticket as it is now). A late message on a solved ticket reopens it in every helpdesk,
+        and a status change is its own event, so the ticket's status is not needed here."""
+        ev, inst = ctx.row.event, ctx.installation
+        assert inst is not None
+        found = self.store.decisions.decided_conversations(inst.id, 1, ev.ticket_id)
+        if ctx.messages_at_handoff is None or not found or found[0]["action"] != Action.ESCALATE.value:
+            return None
+        stored = conversation_from_json(found[0]["conversation"])
+        since = max((m.at for m in stored.messages if m.at is not None), default=None)
+        try:
+            rules = load_rules(inst.rules, stored=True)
+        except RulesError:
+            return None
+        if since is None:
+            return None
+        fresh = self.client(inst).messages_since(ev.ticket_id, since, stored.customer.id)
+        conversation = dataclasses.replace(planning.caught_up(stored, fresh, since), as_of=self.clock())
+        after = len(stored.messages)
+        if any(m.role is Role.AGENT and m.public for m in conversation.messages[after:]):
+            return Outcome("processed", "a human agent already replied", state=State.ASSIGNED, first_reply=True,
+                           observed=observed(conversation))
+        return self.while_waiting(ctx, TicketSnapshot(conversation), rules, after, Priority(found[0]["priority"]))
+
+    def while_waiting(self, ctx: EventContext, snapshot: TicketSnapshot, rules: Rules, after: int | None = None,
+                      handed_at: Priority | None = None) -> Outcome | None:
         """Handed over, nobody has answered yet: what the customer writes meanwhile reaches the
         agent as a short note (once per new message), and a customer who grows angrier gets a
-        higher priority. Nothing else is written: one escalation, one handoff."""
+        higher priority. Nothing else is written: one escalation, one handoff. ``after``: where the
+        messages since the handoff start (else counted from the customer's messages then);
+        ``handed_at``: the handoff's priority, for a conversation read without its ticket, which
+        then gets a note only (None when it needs a higher priority: read the ticket for that)."""
         conversation = snapshot.conversation
-        said = [i for i, m in enumerate(conversation.messages) if m.role is Role.CUSTOMER]
         before = ctx.messages_at_handoff
-        if before is not None and len(said) <= before:
-            start = said[before - 1] + 1 if before else 0
-            if answered := sum(1 for m in conversation.messages[start:] if m.role is Role.BOT):
+        if after is None:
+            said = [i for i, m in enumerate(conversation.messages) if m.role is Role.CUSTOMER]
+            if before is None or len(said) < before:
+                return Outcome("processed", "already handed over")
+            after = said[before - 1] + 1 if before else 0  # the first message after the one Baton handed over on
+        since = conversation.messages[after:]
+        new = [m for m in since if m.role is Role.CUSTOMER]
+        if not new:
+            if answered := sum(1 for m in since if m.role is Role.BOT):
                 # The handoff did not stop the bot (an Intercom assignment may not end a running Fin
                 # step: connectors/intercom/README.md). The conversation is still the team's; the
                 # agent reads these answers in the next while-waiting note; the admin reads it here.
@@ -225,13 +266,14 @@ class Pipeline(Housekeeping):
                                                                   "ticket": conversation.id, "answers": answered})
                 return Outcome("processed", f"handed over, but the bot answered {answered} time(s) since: "
                                             "the helpdesk did not stop it")
-        if before is None or len(said) <= before:
             return Outcome("processed", "already handed over")
-        new = [conversation.messages[i] for i in said[before:]]
-        key = f"baton-{ctx.row.event.installation_id}-{conversation.id}-while-waiting-{len(said)}"
-        after = said[before - 1] + 1 if before else 0  # the first message after the one Baton handed over on
+        key = f"baton-{ctx.row.event.installation_id}-{conversation.id}-while-waiting-{(before or 0) + len(new)}"
         decision = self.evaluate(conversation, rules, ctx.row.event.installation_id)
         plan = planning.while_waiting(snapshot, decision, new, after, key)
+        if handed_at is not None:
+            if decision.priority.rank > handed_at.rank:
+                return None
+            plan = dataclasses.replace(plan, actions=tuple(a for a in plan.actions if not isinstance(a, SetPriority)))
         return Outcome("processed", f"{len(new)} new customer message(s) since the handoff", plan=plan)
 
     def evaluate(self, conversation: Conversation, rules: Rules, inst_id: str) -> Decision:
@@ -445,6 +487,17 @@ class Pipeline(Housekeeping):
 
     def _roster_stale(self, synced: datetime | None) -> bool:
         return synced is None or self.clock() - synced > ROSTER_FRESH
+
+def _seen(ev: Event, seen_at: datetime | None) -> bool:
+    """Baton's last read of the ticket already saw the change this event tells of. One change often
+    comes twice (Freshdesk's automation rule and its app's event), or after Baton read the ticket
+    for an earlier event. Stamps are whole seconds, so a stamp equal to the read's may be another
+    change in the same second (the customer's next message): only a creation, which happens once,
+    is taken as seen at an equal stamp; any other change is seen only when strictly older."""
+    if ev.changed_at is None or seen_at is None:
+        return False
+    return ev.changed_at < seen_at or (ev.kind == "ticket_created" and ev.changed_at == seen_at)
+
 
 def _stamp(value: object) -> datetime | None:
     """A ticket's ``updated_at`` as the helpdesk gave it (ISO text, or Unix seconds) as a time."""

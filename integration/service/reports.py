@@ -14,11 +14,12 @@ from integration.service.store import Store
 
 
 def handoff_report(store: Store, inst_id: str, now: datetime, since: datetime | None) -> analytics.Report:
-    """Every figure over the installation's conversations first seen since ``since`` (all when None);
-    an outcome recorded with an old reason-category counts under its topic (``analytics.as_topic``)."""
+    """Every figure over the installation's conversations first seen since ``since`` (all when None):
+    the closed days' rollups and the open days' outcomes, summed (``OutcomeRepository.tallies``); an
+    outcome recorded with an old reason-category counts under its topic (``analytics.as_topic``)."""
     topics = topic_labels(store.installations.get(inst_id))
     with _quiet_gc():
-        return analytics.report(store.outcomes.rows(inst_id, since=since), now, since, topics=topics)
+        return analytics.summarize(store.outcomes.tallies(inst_id, now, since, topics), now, since)
 
 
 def topic_labels(inst: Installation | None) -> dict[str, str]:

@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Callable
 
@@ -26,6 +26,7 @@ from flask import Flask, current_app
 from kombu import Queue
 from kombu.exceptions import OperationalError
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 
 from integration.service.pipeline import Pipeline, RetryLater
@@ -71,6 +72,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "baton-reconcile": {"task": "baton.reconcile", "schedule": settings.reconcile_seconds},
             # customer text older than each installation's retention is removed (README "Data lifecycle")
             "baton-retention": {"task": "baton.retention", "schedule": RETENTION_SECONDS},
+            # the analytics count each day that closed here, not in the first report's request (README "Rollups")
+            "baton-rollups": {"task": "baton.rollups", "schedule": RETENTION_SECONDS},
         },
     }
 
@@ -118,12 +121,54 @@ def _broker(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0))
 
 
+# Baton's own bookkeeping of one task, one round trip each (bench/load.py --redis-monitor counts
+# them). Publish: the event is waiting since ARGV[2]; with an installation (KEYS[2]), one more of its
+# events waits, and the count comes back (the queue is chosen from it). Take: the event waits no more
+# and, on its first delivery (KEYS[2]), one fewer of the installation's does; a count at zero is
+# absent. The keys are not in one Redis Cluster slot: kombu's Redis transport runs on one Redis, not
+# a cluster, and so does this.
+_PUBLISH = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if not KEYS[2] then return 0 end
+local waiting = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return waiting
+"""
+_TAKE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+if KEYS[2] and redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end
+return 0
+"""
+BACKLOG_KEPT = 3600  # seconds an installation's backlog count outlives its last publish (a lost task's count)
+
+
+@lru_cache(maxsize=8)
+def _scripts(url: str) -> tuple[Script, Script]:
+    broker = _broker(url)
+    return broker.register_script(_PUBLISH), broker.register_script(_TAKE)
+
+
+def _published(url: str, event_id: int, installation: str | None) -> int:
+    """Record that the event's task is about to be published; returns how many of the
+    installation's events then wait (0 without one). Raises redis.RedisError or OSError."""
+    keys = [QUEUED] + ([BACKLOG + installation] if installation is not None else [])
+    return int(_scripts(url)[0](keys=keys, args=[event_id, time.time(), BACKLOG_KEPT]))
+
+
+def _taken(url: str, event_id: int, installation: str | None) -> None:
+    """The event's task left the broker's queue for a worker (``installation``: its first delivery,
+    counted in the installation's backlog; a retry's is not)."""
+    keys = [QUEUED] + ([BACKLOG + installation] if installation is not None else [])
+    try:
+        _scripts(url)[1](keys=keys, args=[event_id])
+    except (redis.RedisError, OSError):  # the set and the count only steer the drain and the next events
+        log.warning("tasks.taken-not-recorded", extra={"installation": installation})
+
+
 @shared_task(name="baton.process_event", bind=True, max_retries=None)
 def process_event(self: Task, event_id: int, installation: str | None = None) -> None:
     broker = _broker(self.app.conf.broker_url)
-    broker.zrem(QUEUED, event_id)
-    if installation is not None and not self.request.retries:
-        _taken(broker, installation)
+    _taken(self.app.conf.broker_url, event_id, None if self.request.retries else installation)
     try:
         held = _pipeline().process_event(event_id)
     except RetryLater as e:
@@ -134,15 +179,6 @@ def process_event(self: Task, event_id: int, installation: str | None = None) ->
             _pipeline().send(delivery)
         except RetryLater as e:  # if this publish fails, the drain finds the row
             self.app.send_task("baton.deliver", (delivery.row.id,), countdown=e.delay)
-
-
-def _taken(broker: redis.Redis, installation: str) -> None:
-    """One event of the installation left the broker's queue."""
-    try:
-        if broker.decr(BACKLOG + installation) < 0:
-            broker.set(BACKLOG + installation, 0)
-    except redis.RedisError:  # the count only steers the next events; the work goes on
-        log.warning("tasks.backlog-count-failed", extra={"installation": installation})
 
 
 @shared_task(name="baton.deliver", bind=True, max_retries=None)
@@ -169,28 +205,25 @@ def drain(self: Task) -> None:
         at = queued.get(eid)
         if eid in held or (at is not None and eid not in orphans and any(h is not None and h <= at for h in heads)):
             continue  # a worker has it, or something published no later still waits: its turn will come
-        broker.zadd(QUEUED, {eid: time.time()})
-        self.app.send_task("baton.process_event", (eid,), {"installation": inst}, queue=_fair_queue(broker, inst))
+        try:
+            queue = _fair_queue(_published(self.app.conf.broker_url, eid, inst))
+        except redis.RedisError:  # the count only steers: the main queue
+            queue = QUEUE
+        self.app.send_task("baton.process_event", (eid,), {"installation": inst}, queue=queue)
         pipeline.store.events.mark_enqueued(eid)
     extra: dict[str, int] = {}  # writes queued for each installation in this pass (not in its backlog count)
     for oid, inst in writes:
         extra[inst] = extra.get(inst, 0) + 1
-        self.app.send_task("baton.deliver", (oid,), queue=_fair_queue(broker, inst, extra[inst]))
+        try:
+            queue = _fair_queue(int(broker.get(BACKLOG + inst) or 0) + extra[inst])
+        except redis.RedisError:
+            queue = QUEUE
+        self.app.send_task("baton.deliver", (oid,), queue=queue)
 
 
-def _fair_queue(broker: redis.Redis, installation: str, uncounted: int = 0) -> str:
-    """The queue for one more task of the installation, as ``CeleryQueue.enqueue_event`` chooses
-    it: counted in its backlog (an event: the worker counts it out), or ``uncounted`` writes queued
-    besides its backlog (a write-back's task is not counted)."""
-    key = BACKLOG + installation
-    try:
-        if uncounted:
-            waiting = int(broker.get(key) or 0) + uncounted
-        else:
-            with broker.pipeline() as p:
-                waiting, _ = p.incr(key).expire(key, 3600).execute()
-    except redis.RedisError:  # the count only steers: the main queue
-        return QUEUE
+def _fair_queue(waiting: int) -> str:
+    """The queue for one more task of an installation with ``waiting`` tasks waiting, itself
+    included (see FAIR_BACKLOG)."""
     return BULK if waiting > FAIR_BACKLOG else QUEUE
 
 
@@ -284,6 +317,22 @@ def retain(inst_id: str) -> None:
     counts = _pipeline().store.lifecycle.apply_retention(inst_id)
     if any(counts.values()):
         log.info("tasks.retention", extra={"installation": inst_id, **counts})
+
+
+@shared_task(name="baton.rollups", bind=True)
+def rollups(self: Task) -> None:
+    """One task per installation, as the retention's."""
+    for inst_id in _pipeline().store.lifecycle.retained_installations():
+        self.app.send_task("baton.roll_up", (inst_id,))
+
+
+@shared_task(name="baton.roll_up")
+def roll_up(inst_id: str) -> None:
+    from integration.service.reports import topic_labels
+
+    store = _pipeline().store
+    store.outcomes.settle_rollups(inst_id, datetime.now(timezone.utc).date(),
+                                  topic_labels(store.installations.get(inst_id)))
 
 
 @shared_task(name="baton.reconcile", bind=True)
@@ -387,23 +436,18 @@ class CeleryQueue:
     """What the web layer uses to hand an event to the workers.
 
     A down broker must turn into a 503 at once, not after the client library's own reconnect
-    attempts (seconds): a quick ping with no retries comes first."""
+    attempts (seconds): Baton's own bookkeeping of the publish, on a client with no retries, comes
+    first and is that probe."""
 
     def __init__(self, celery: Celery):
         self.celery = celery
         self._probe = _broker(celery.conf.broker_url)
 
     def enqueue_event(self, event_id: int, installation: str | None = None) -> str:
-        """Publish the event for the workers; returns the queue it went to (see FAIR_BACKLOG)."""
-        self.ping()
-        queue = QUEUE
+        """Publish the event for the workers; returns the queue it went to (see FAIR_BACKLOG).
+        Baton's bookkeeping goes first, on the client without retries: it is the quick probe."""
         try:
-            if installation is not None:
-                key = BACKLOG + installation
-                with self._probe.pipeline() as p:
-                    waiting, _ = p.incr(key).expire(key, 3600).execute()
-                queue = BULK if waiting > FAIR_BACKLOG else QUEUE
-            self._probe.zadd(QUEUED, {event_id: time.time()})
+            queue = _fair_queue(_published(self.celery.conf.broker_url, event_id, installation))
             self.celery.send_task("baton.process_event", (event_id,),
                                   {"installation": installation} if installation else None, queue=queue, retry=False)
         except (OperationalError, OSError, redis.RedisError) as e:

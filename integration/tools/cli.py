@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     kn.add_argument("--format", choices=("json", "csv"), default="json", help="default json")
     kn.add_argument("--since", default="all", help="the period: 30d … or all (default all)")
 
+    ru = sub.add_parser("rollups", help="the analytics' counts of closed days: where each installation's end, or "
+                                        "--rebuild them from the outcomes")
+    ru.add_argument("--rebuild", action="store_true", help="count every closed day again from the outcomes")
+    ru.add_argument("--installation", help="one installation (default: every installation not uninstalled)")
+
     un = sub.add_parser("uninstall", help="stop Baton for an installation and delete its data (prints what it deleted)")
     un.add_argument("--installation", required=True, help="the installation id")
     er = sub.add_parser("erase", help="erase one customer's text and identity from an installation (GDPR Art. 17)")
@@ -107,7 +112,34 @@ def _run(args: argparse.Namespace) -> int:
         return _analytics(args)
     if args.command in ("uninstall", "erase", "rotate-keys"):
         return _lifecycle(args)
+    if args.command == "rollups":
+        return _rollups(args)
     return 2
+
+
+def _rollups(args: argparse.Namespace) -> int:
+    """``rollups``: the day each installation's rollups end; ``--rebuild``: count them all again."""
+    from integration.service.reports import topic_labels
+    from integration.service.store import utcnow
+
+    store = _store()
+    if args.installation is not None and store.installations.get(args.installation) is None:
+        print(f"error: no installation {args.installation!r} (python -m integration installations lists them)",
+              file=sys.stderr)
+        return 2
+    ids = [args.installation] if args.installation else store.lifecycle.retained_installations()
+    today = utcnow().date()
+    for inst_id in ids:
+        if args.rebuild:
+            rows = store.outcomes.rebuild_rollups(inst_id, today, topic_labels(store.installations.get(inst_id)))
+            print(f"{inst_id}: {rows} rollup rows, every day before {today:%Y-%m-%d} (UTC) counted again")
+            continue
+        through, rows = store.outcomes.rollups_end(inst_id)
+        print(f"{inst_id}: " + (f"{rows} rollup rows, the days before {through:%Y-%m-%d} (UTC)" if through
+                                 else "no rollups yet (the next report counts the closed days)"))
+    if not ids:
+        print("No installation yet.")
+    return 0
 
 
 def _lifecycle(args: argparse.Namespace) -> int:

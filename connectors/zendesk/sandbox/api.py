@@ -229,7 +229,10 @@ class ZendeskApi(ZendeskState):
             with self._lock:
                 self._find(self._tickets, ticket_id)
                 rows = copy.deepcopy(self._comments[ticket_id])
-            return self._page("comments", rows)
+            if request.args.get("sort_order", "asc") not in ("asc", "desc"):
+                raise invalid("sort_order", "must be asc or desc")
+            # List Comments: oldest first unless ``sort_order=desc``
+            return self._page("comments", rows[::-1] if request.args.get("sort_order") == "desc" else rows)
 
         @app.get("/api/v2/incremental/tickets/cursor")
         def incremental_tickets() -> JSON:

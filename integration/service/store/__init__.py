@@ -4,7 +4,8 @@
     store.events         events.py         received events, conversation state, the outbox: the unit of work
     store.rules          rules.py          rules versions, the draft, the audit log
     store.decisions      decisions.py      decisions, activity, health, the agents' feedback
-    store.outcomes       outcomes.py       what became of each conversation (analytics, calibration)
+    store.outcomes       outcomes.py       what became of each conversation (analytics, calibration);
+                         outcomes_rollups.py: the closed days' counts the analytics sum
     store.lifecycle      lifecycle.py      retention, uninstall purge, erasure, reconciliation marks
 
 The tables are declared together in ``tables.py`` (the repositories join across them, the lifecycle
@@ -31,7 +32,8 @@ from integration.service.store.lifecycle import (CUSTOMER_TEXT, LIFECYCLE_BATCH,
 from integration.service.store.outcomes import OutcomeRepository
 from integration.service.store.rules import RuleRepository
 from integration.service.store.tables import (audit, conversations, decisions, events, feedback, installations,
-                                              metadata, outbox, outcomes, rosters, rule_drafts, rule_versions)
+                                              metadata, outbox, outcomes, rollup_marks, rollups, rosters, rule_drafts,
+                                              rule_versions)
 
 __all__ = [
     "Store", "Vault", "SecretsUnreadable", "Repository", "utcnow", "plan_to_json", "plan_from_json", "alembic_config",
@@ -39,7 +41,7 @@ __all__ = [
     "LifecycleRepository", "EventRow", "EventContext", "Outcome", "OutboxRow", "Delivery", "ConversationMoved",
     "retention_days", "retention_days_of", "RETENTION_DAYS", "RETENTION_LIMITS", "LIFECYCLE_BATCH", "CUSTOMER_TEXT",
     "metadata", "installations", "events", "conversations", "decisions", "rule_versions", "rule_drafts", "feedback",
-    "outcomes", "audit", "rosters", "outbox",
+    "outcomes", "rollups", "rollup_marks", "audit", "rosters", "outbox",
 ]
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select, tuple_
 from integration.core import limits
 from integration.core.handoff import bounded_reason
 from integration.core.model import Decision, utc
+from integration.service.store import outcomes_rollups
 from integration.service.store.base import Repository, utcnow
 from integration.service.store.tables import decisions, events, feedback, installations, outbox
 
@@ -138,10 +139,12 @@ class DecisionRepository(Repository):
         with self.engine.begin() as conn:
             decision_id = conn.execute(select(func.max(decisions.c.id)).where(
                 decisions.c.installation_id == inst_id, decisions.c.ticket_id == ticket_id)).scalar()
-            return int(conn.execute(insert(feedback).values(
+            fid = int(conn.execute(insert(feedback).values(
                 installation_id=inst_id, ticket_id=ticket_id, decision_id=decision_id, verdict=verdict,
                 resolution=resolution, missing_knowledge=missing_knowledge, author_id=author_id,
                 author_name=author_name, created_at=now)).inserted_primary_key[0])
+            outcomes_rollups.feedback_given(conn, inst_id, ticket_id, fid)  # the panel's word in a closed day's rollup
+            return fid
 
     def feedback_for(self, inst_id: str, ticket_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

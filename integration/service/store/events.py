@@ -20,10 +20,11 @@ from integration.core.codec import conversation_to_json
 from integration.core.model import Conversation, Decision, Event, Installation, Plan, State, utc
 from integration.service.store.base import Repository, _insert_or_ignore, _on_conflict, _upsert, plan_from_json, plan_to_json, utcnow
 from integration.service.store.decisions import _decision_values
+from integration.service.store import outcomes_rollups
 from integration.service.store.installations import (_INSTALLATION, Vault, _flag, _rate_limit, _unprefixed,
                                                        installation_from_row)
 from integration.service.store.outcomes import _observe
-from integration.service.store.tables import conversations, decisions, events, installations, outbox, outcomes, rosters
+from integration.service.store.tables import conversations, decisions, events, installations, outbox, rosters
 
 
 @dataclass(frozen=True)
@@ -293,10 +294,7 @@ class EventRepository(Repository):
                     conversations.c.installation_id == ev.installation_id, conversations.c.ticket_id == ev.ticket_id,
                     conversations.c.escalated_at.is_not(None), conversations.c.first_reply_at.is_(None))
                     .values(first_reply_at=now))
-                conn.execute(update(outcomes).where(  # until the helpdesk's own figure is read
-                    outcomes.c.installation_id == ev.installation_id, outcomes.c.ticket_id == ev.ticket_id,
-                    outcomes.c.escalated_at.is_not(None), outcomes.c.first_agent_reply_at.is_(None))
-                    .values(first_agent_reply_at=now))
+                outcomes_rollups.first_reply(conn, ev.installation_id, ev.ticket_id, now)  # until the helpdesk's figure
             decision_id = None
             if outcome.decision is not None:
                 decision_id = conn.execute(insert(decisions).values(

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from sqlalchemy import JSON, Table, func, null, or_, select, update
 
 from integration.core.model import utc
+from integration.service.store import outcomes_rollups
 from integration.service.store.base import Repository, _has_json, utcnow
 from integration.service.store.rules import _audit
 from integration.service.store.tables import decisions, events, feedback, installations, metadata, outbox, outcomes
@@ -215,8 +216,15 @@ class LifecycleRepository(Repository):
         holds = or_(*(_has_json(table.c[c]) if isinstance(table.c[c].type, JSON) else table.c[c].is_not(None)
                       for c in columns))
         with self.engine.begin() as conn:
-            return int(conn.execute(update(table).where(*where, holds)
-                                    .values({c: null() for c in columns})).rowcount)
+            if table not in (outcomes, feedback):
+                return int(conn.execute(update(table).where(*where, holds)
+                                        .values({c: null() for c in columns})).rowcount)
+            # the agents' answers and what they said the bot lacked are in the closed days' rollups too
+            blanked = conn.execute(update(table).where(*where, holds).values({c: null() for c in columns})
+                                   .returning(table.c.installation_id, table.c.ticket_id)).all()
+            for inst_id in {i for i, _ in blanked}:
+                outcomes_rollups.recount_tickets(conn, inst_id, [t for i, t in blanked if i == inst_id])
+            return len(blanked)
 
     # reconciliation: where each installation's last sweep ended, and what Baton already heard of
 

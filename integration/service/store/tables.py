@@ -7,7 +7,7 @@ installation; the lifecycle walks every table). Each table names the repository 
 """
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
                         UniqueConstraint, false)
 
 metadata = MetaData()
@@ -146,6 +146,20 @@ outcomes = Table(
     Column("answer_text", Text),  # the gist of the agent's resolving reply (idem)
     Column("bot_verdict", String(32)),  # the helpdesk's AI agent's own verdict (model.BOT_VERDICTS)
     Index("ix_outcomes_recent", "installation_id", "created_at"),
+)
+# outcomes_rollups.py: the analytics' counts of each closed UTC day and category (0010)
+rollups = Table(
+    "rollups", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("category", String(64), primary_key=True),  # tally.NO_CATEGORY for none
+    Column("figures", JSON, nullable=False),  # Tally.to_json
+)
+rollup_marks = Table(
+    "rollup_marks", metadata,
+    Column("installation_id", String(64), primary_key=True),
+    Column("through", DateTime(timezone=True), nullable=False),  # every day before this one is in rollups
+    Column("topics", JSON),  # the installation's topic keys they were counted with (tally.as_topic)
 )
 # rules.py
 audit = Table(
