@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from sqlalchemy import Text, bindparam, cast, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.schema import Table
@@ -78,6 +80,12 @@ def alembic_config(conn: Connection) -> Any:
     cfg.set_main_option("script_location", str(Path(__file__).parents[1] / "migrations"))
     cfg.attributes["connection"] = conn
     return cfg
+
+
+def _dialect_insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT with its ON CONFLICT clauses (compiled on every execution: SQLAlchemy
+    2.0 gives them no cache key; a statement run per event takes :func:`_on_conflict`)."""
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def _insert_or_ignore(conn: Connection, table: Table, unique: tuple[str, ...], values: Mapping[str, Any]) -> int | None:
