@@ -3,6 +3,7 @@ webhook secrets encrypted at rest with Fernet (``BATON_SECRET_KEY``; several com
 rotate: the first encrypts, all decrypt), their status and 429 hold, and their rosters."""
 from __future__ import annotations
 
+import hmac
 import json
 import secrets
 from datetime import datetime
@@ -50,7 +51,7 @@ class Vault:
         the tokens they came from, so a change or a rotation (new tokens) decrypts again and drops
         what the old tokens held; an uninstall drops them (:meth:`forget`)."""
         held = self._opened.get(inst_id)
-        if held is None or held[0] != credentials or held[1] != secret:
+        if held is None or not (hmac.compare_digest(held[0], credentials) and hmac.compare_digest(held[1], secret)):
             held = (credentials, secret, json.loads(self.decrypt(credentials)), self.decrypt(secret))
             self._opened[inst_id] = held
         return dict(held[2]), held[3]  # the caller's own copy of the credentials
