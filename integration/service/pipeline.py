@@ -226,11 +226,11 @@ class Pipeline(Housekeeping):
             return None
         stored = conversation_from_json(found[0]["conversation"])
         since = max((m.at for m in stored.messages if m.at is not None), default=None)
+        if since is None:
+            return None
         try:
             rules = load_rules(inst.rules, stored=True)
         except RulesError:
-            return None
-        if since is None:
             return None
         fresh = self.client(inst).messages_since(ev.ticket_id, since, stored.customer.id)
         conversation = dataclasses.replace(planning.caught_up(stored, fresh, since), as_of=self.clock())
