@@ -204,9 +204,10 @@ class Counting(redis.Redis):
         return super().execute_command(*args, **options)
 
 
-def test_a_call_asks_redis_once_and_its_answer_nothing_unless_it_changes_the_state(clock):
-    """The guard's share of Redis's work (README "Capacity"): one script per call checks the hold,
-    the breaker and the budget and records the call; an ordinary answer sends nothing."""
+def test_a_process_asks_redis_once_per_batch_of_calls_and_an_answer_nothing_unless_it_changes_the_state(clock):
+    """The guard's share of Redis's work (README "Capacity"): while the window is nearly empty one
+    script takes a batch of turns (checking the hold and the breaker) that this process then spends
+    without asking again; an ordinary answer sends nothing; a failure drops what is left."""
     client = Counting.from_url(REDIS_URL)
     client.sent = []
     prefix = f"baton:test:{uuid.uuid4().hex}:"
@@ -219,17 +220,52 @@ def test_a_call_asks_redis_once_and_its_answer_nothing_unless_it_changes_the_sta
         guard.before("GET", "/x")
         guard.after(200, {"X-Rate-Limit": "700"}, False)  # a limit learned: one more, once an hour
         client.sent.clear()
-        for _ in range(10):
+        for _ in range(QUICK.batch):
             guard.before("GET", "/x")
             guard.after(200, {"X-Rate-Limit": "700"}, False)
-        assert client.sent == ["EVALSHA"] * 10
+        assert client.sent == ["EVALSHA"]
         client.sent.clear()
+        guard.before("GET", "/x")  # a new batch
+        guard.after(None, {}, True)  # a timeout counts three failures: one script, and the batch is dropped
         guard.before("GET", "/x")
-        guard.after(None, {}, True)  # a timeout counts three failures: still one script
-        assert client.sent == ["EVALSHA"] * 2
+        assert client.sent == ["EVALSHA"] * 3
+        client.sent.clear()
+        clock.now += QUICK.spend_for  # what is left of a batch lapses
+        guard.before("GET", "/x")
+        assert client.sent == ["EVALSHA"]
     finally:
         client.delete(*client.scan_iter(f"{prefix}*"))
         client.close()
+
+
+def test_a_batch_shrinks_to_one_turn_as_the_window_fills_and_unspent_turns_count_as_made(clock):
+    """Turns taken for later count in every process's window whether spent or not: Baton never
+    goes over its share, it may only leave some of it unused."""
+    backend = RedisBackend(redis.Redis.from_url(REDIS_URL), f"baton:test:{uuid.uuid4().hex}:")
+    budget = Budget.of(200, 60, QUICK)  # 100 calls a minute
+    taken = []
+    while (admitted := backend.admit("i", clock.now, budget, 0.0, 30.0, 8, 1.0))[0] == "ok":
+        taken.append(admitted[3])
+    assert taken[0] == 8 and taken == sorted(taken, reverse=True) and taken[-50:] == [1] * 50
+    assert sum(taken) == 100  # spent or not, the whole share, then refused
+    # the single turns leave the window a minute later; the batches count as made a second later
+    # (the end of the time they might be spent in), and leave it a second after them
+    assert backend.admit("i", clock.now + 60, budget, 0.0, 30.0, 8, 1.0)[3] == 1
+    assert backend.admit("i", clock.now + 61, budget, 0.0, 30.0, 8, 1.0)[3] == 8
+    backend.client.close()
+
+
+def test_another_process_sees_a_429_once_its_batch_lapses_and_the_limited_one_at_once(books, clock):
+    inst = installation()
+    first, second = books().guard(inst), books().guard(inst)
+    first.before("GET", "/x")  # with Redis: a batch, most of it left
+    first.after(200, {}, False)
+    limited(second)
+    with pytest.raises(Held):
+        second.before("GET", "/x")
+    clock.now += QUICK.spend_for
+    with pytest.raises(Held):
+        first.before("GET", "/x")
 
 
 # the circuit breaker (O3)

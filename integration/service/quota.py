@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -100,6 +101,12 @@ class Policy:
     # a held installation's probe (after a 429) is claimed this long: longer than one call with its
     # timeouts (15 s for a write); a claim whose process died lapses, and the next call probes
     probe_lease: float = 30.0
+    # a process takes up to ``batch`` turns of the budget at once while the window is nearly empty
+    # (one past half), and spends them within ``spend_for`` s: one Redis script per batch, not per
+    # call; unspent turns count as made. So another process's 429 or broken circuit stops this
+    # process's calls within ``spend_for`` s; its own stops them at once.
+    batch: int = 8
+    spend_for: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,8 @@ class Guards:
         self.backend = backend or MemoryBackend()
         self.policy, self.clock, self.sleep = policy, clock, sleep
         self._learned: dict[str, tuple[int, float]] = {}  # the limit this process last stored, and when
+        self._turns: dict[str, tuple[int, float]] = {}  # turns this process took and has not spent, until
+        self._lock = threading.Lock()
 
     @classmethod
     def redis(cls, url: str, prefix: str = "baton:guard:", policy: Policy = Policy(),
@@ -180,6 +189,26 @@ class Guards:
         429), ONE (the hold's time has come: the probe; asking again says NONE until it answered or
         its ``probe_lease`` lapsed), NONE (held, or its probe is out)."""
         return self.backend.parked(inst, self.clock(), self.policy.probe_lease)[0]
+
+    def spend(self, inst: str, now: float) -> bool:
+        """Whether a turn this process took earlier (:meth:`keep`) is left for a call now."""
+        with self._lock:
+            left, until = self._turns.pop(inst, (0, 0.0))
+            if left > 0 and now < until:
+                if left > 1:
+                    self._turns[inst] = (left - 1, until)
+                return True
+            return False
+
+    def keep(self, inst: str, turns: int, until: float) -> None:
+        with self._lock:
+            if turns > 0:
+                self._turns[inst] = (turns, until)
+
+    def drop(self, inst: str) -> None:
+        """This process saw the helpdesk refuse or fail: its next call asks the shared state again."""
+        with self._lock:
+            self._turns.pop(inst, None)
 
     def learned(self, inst: str, limit: int) -> bool:
         """Whether to store a limit a response announced: when it changed, or was last stored by this
@@ -204,8 +233,12 @@ class Guard:
         self._holding = False  # this call is the hold's probe
 
     def before(self, method: str, path: str) -> None:
-        state, seconds, self._holding = self.backend.admit(self.inst, self.guards.clock(), self.default,
-                                                           self.policy.max_wait, self.policy.probe_lease)
+        now = self.guards.clock()
+        if self.guards.spend(self.inst, now):
+            return
+        state, seconds, self._holding, taken = self.backend.admit(
+            self.inst, now, self.default, self.policy.max_wait, self.policy.probe_lease,
+            self.policy.batch, self.policy.spend_for)
         if state == HELD:
             raise Held(f"{method} {path}: held after the helpdesk's 429 until Retry-After and one probe call "
                        f"answering; {seconds:.0f} s", max(0.0, seconds))
@@ -219,13 +252,17 @@ class Guard:
         if state == PROBE:
             self._probing = True
             metrics.BREAKER_CHANGES.labels(self.helpdesk, "recovery").inc()
+        self.guards.keep(self.inst, taken - 1, now + self.policy.spend_for)
         if seconds > 0:
             metrics.QUOTA_WAITS.labels(self.helpdesk, "slept").inc()
             self.guards.sleep(seconds)
 
     def after(self, status: int | None, headers: Mapping[str, str], failed: bool) -> None:
+        if failed or status == 429:
+            self.guards.drop(self.inst)
         limit = announced_limit(self.helpdesk, headers)
         if limit is not None and self.guards.learned(self.inst, limit):
+            self.guards.drop(self.inst)  # taken under the budget before
             self.backend.learn(self.inst, self.guards.clock(), Budget.of(limit, self.published.window, self.policy))
         if status == 429:  # account-wide: every process holds the installation until Retry-After
             now = self.guards.clock()

@@ -44,12 +44,16 @@ class Backend(Protocol):
     """Where the budgets, holds and breakers of every installation live. Times are the guard's clock
     (seconds); intervals and expiries are seconds too."""
 
-    def admit(self, inst: str, now: float, default: Budget, max_wait: float, lease: float) -> tuple[str, float, bool]:
-        """One call, in one step: (state, seconds, probing the hold). (HELD, seconds until the
-        hold's time or until its probe's claim lapses); (BROKEN, seconds until the next probe);
-        (LIMITED, seconds until a turn: nothing recorded); (OK or PROBE, seconds to sleep before
-        calling: the turn is taken, and a probe claimed, the breaker's for its interval and the
-        hold's for ``lease`` seconds). ``default`` is the budget until one is learned."""
+    def admit(self, inst: str, now: float, default: Budget, max_wait: float, lease: float,
+              batch: int = 1, spend_for: float = 0.0) -> tuple[str, float, bool, int]:
+        """One call, in one step: (state, seconds, probing the hold, turns taken). (HELD, seconds
+        until the hold's time or until its probe's claim lapses); (BROKEN, seconds until the next
+        probe); (LIMITED, seconds until a turn: nothing recorded); (OK or PROBE, seconds to sleep
+        before calling: the turn is taken, and a probe claimed, the breaker's for its interval and
+        the hold's for ``lease`` seconds). ``default`` is the budget until one is learned. An OK
+        call without a wait may take up to ``batch`` turns (never more than the window has free)
+        for this process to spend within ``spend_for`` seconds: each counts in the window as made
+        at the end of that time, whether it is spent or not."""
         ...
 
     def take(self, inst: str, now: float, default: Budget, max_wait: float) -> float:
@@ -106,33 +110,35 @@ class MemoryBackend:
         self._holding: dict[str, float] = {}  # the hold's probe is out until (its claim lapses)
         self._released: dict[str, tuple[float, float]] = {}  # the drain released the probe of this hold, until
 
-    def admit(self, inst: str, now: float, default: Budget, max_wait: float, lease: float) -> tuple[str, float, bool]:
+    def admit(self, inst: str, now: float, default: Budget, max_wait: float, lease: float,
+              batch: int = 1, spend_for: float = 0.0) -> tuple[str, float, bool, int]:
+        """One turn at a time: in one process, taking several saves nothing."""
         with self._lock:
             holding, interval = False, None
             hold = self._held(inst, now)
             if hold is not None:
                 if now < hold:
-                    return HELD, hold - now, False
+                    return HELD, hold - now, False, 0
                 out = self._holding.get(inst, 0.0)
                 if out > now:
-                    return HELD, out - now, False
+                    return HELD, out - now, False, 0
                 holding = True
             opened = self._open.get(inst)
             if opened is not None and opened[1] > now:
                 at = self._probe.get(inst, 0.0)
                 if at > now:
-                    return BROKEN, at - now, False
+                    return BROKEN, at - now, False, 0
                 interval = opened[0]
             else:
                 self._open.pop(inst, None)
             wait = self._take(inst, now, default, max_wait)
             if wait < 0:
-                return LIMITED, -wait, False
+                return LIMITED, -wait, False, 0
             if holding:
                 self._holding[inst] = now + lease
             if interval is not None:
                 self._probe[inst] = now + interval
-            return (OK if interval is None else PROBE), wait, holding
+            return (OK if interval is None else PROBE), wait, holding, 1
 
     def take(self, inst: str, now: float, default: Budget, max_wait: float) -> float:
         with self._lock:
@@ -230,10 +236,13 @@ local function keep(key, ms)
   if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
 """
-# MemoryBackend.admit, atomic across processes. ARGV: now, default calls, default window, max_wait,
-# this call's member, lease, HOLD_KEPT, 1 to check the hold and the breaker (0: the budget alone).
-# The window is MemoryBackend._take's rule on a sorted set that keeps the latest ``calls`` turns (older
-# ones never count again; they are removed once there are more).
+# MemoryBackend.admit, atomic across processes, and taking several turns when the window has room.
+# ARGV: now, default calls, default window, max_wait, this call's member, lease, HOLD_KEPT, 1 to check
+# the hold and the breaker (0: the budget alone), batch, spend_for. KEYS[2] keeps the turns later
+# than a window ago (the window is MemoryBackend._take's rule). Turns taken for later go in as made at
+# the end of the time they may be spent in: any window holding one of them then holds fewer than
+# ``calls`` others whenever it is spent. A batch: up to ``batch`` turns while the window is empty,
+# fewer as it fills, one past half.
 _ADMIT = """
 local now, max_wait = tonumber(ARGV[1]), tonumber(ARGV[4])
 local s = redis.call('HMGET', KEYS[1], 'hold', 'holding', 'open', 'open_until', 'probe', 'calls', 'window',
@@ -242,31 +251,38 @@ local holding, interval = 0, nil
 if ARGV[8] == '1' then
   local hold = tonumber(s[1])
   if hold and now < hold + tonumber(ARGV[7]) then
-    if now < hold then return {3, tostring(hold - now), 0} end
+    if now < hold then return {3, tostring(hold - now), 0, 0} end
     local out = tonumber(s[2]) or 0
-    if now < out then return {3, tostring(out - now), 0} end
+    if now < out then return {3, tostring(out - now), 0, 0} end
     holding = 1
   end
   if s[3] and now < (tonumber(s[4]) or 0) then
     local at = tonumber(s[5]) or 0
-    if now < at then return {2, tostring(at - now), 0} end
+    if now < at then return {2, tostring(at - now), 0, 0} end
     interval = tonumber(s[3])
   end
 end
 local calls, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 if s[6] and now < (tonumber(s[8]) or 0) then calls, window = tonumber(s[6]), tonumber(s[7]) end
-local at = now
-local back = redis.call('ZRANGE', KEYS[2], -calls, -calls, 'WITHSCORES')
-if back[2] then
-  at = math.max(at, tonumber(back[2]) + window)
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -calls - 1)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+local free, at, k = calls - redis.call('ZCARD', KEYS[2]), now, 1
+if free <= 0 then
+  at = tonumber(redis.call('ZRANGE', KEYS[2], -calls, -calls, 'WITHSCORES')[2]) + window
+  if at - now > max_wait then return {4, tostring(at - now), 0, 0} end
+elseif holding == 0 and not interval then
+  k = math.max(1, math.min(free, math.ceil(tonumber(ARGV[9]) * (2 * free / calls - 1))))
 end
-if at - now > max_wait then return {4, tostring(at - now), 0} end
-redis.call('ZADD', KEYS[2], at, ARGV[5])
-redis.call('PEXPIRE', KEYS[2], math.ceil((at - now + window + 1) * 1000))
+local went, turns = at, {}
+if k > 1 then went = at + tonumber(ARGV[10]) end
+for i = 1, k do
+  turns[#turns + 1] = went
+  turns[#turns + 1] = ARGV[5] .. ':' .. i
+end
+redis.call('ZADD', KEYS[2], unpack(turns))
+redis.call('PEXPIRE', KEYS[2], math.ceil((went - now + window + 1) * 1000))
 if holding == 1 then redis.call('HSET', KEYS[1], 'holding', tostring(now + tonumber(ARGV[6]))) end
 if interval then redis.call('HSET', KEYS[1], 'probe', tostring(now + interval)) end
-return {interval and 1 or 0, tostring(at - now), holding}
+return {interval and 1 or 0, tostring(at - now), holding, k}
 """
 _LEARN = _KEEP + """
 redis.call('HSET', KEYS[1], 'calls', ARGV[1], 'window', ARGV[2], 'learned_until', ARGV[3])
@@ -362,18 +378,20 @@ class RedisBackend:
     def _key(self, inst: str, what: str) -> str:
         return f"{self.prefix}{{{inst}}}:{what}"
 
-    def _call(self, inst: str, now: float, default: Budget, max_wait: float, lease: float, gate: bool) -> tuple[str, float, bool]:
-        state, seconds, holding = self._admit(
+    def _call(self, inst: str, now: float, default: Budget, max_wait: float, lease: float, gate: bool,
+              batch: int, spend_for: float) -> tuple[str, float, bool, int]:
+        state, seconds, holding, taken = self._admit(
             keys=[self._key(inst, "state"), self._key(inst, "calls")],
             args=[repr(now), default.calls, repr(default.window), repr(max_wait), _member(now), repr(lease),
-                  HOLD_KEPT, int(gate)])
-        return ADMISSIONS[int(state)], float(seconds), bool(int(holding))
+                  HOLD_KEPT, int(gate), batch, repr(spend_for)])
+        return ADMISSIONS[int(state)], float(seconds), bool(int(holding)), int(taken)
 
-    def admit(self, inst: str, now: float, default: Budget, max_wait: float, lease: float) -> tuple[str, float, bool]:
-        return self._call(inst, now, default, max_wait, lease, True)
+    def admit(self, inst: str, now: float, default: Budget, max_wait: float, lease: float,
+              batch: int = 1, spend_for: float = 0.0) -> tuple[str, float, bool, int]:
+        return self._call(inst, now, default, max_wait, lease, True, batch, spend_for)
 
     def take(self, inst: str, now: float, default: Budget, max_wait: float) -> float:
-        state, seconds, _ = self._call(inst, now, default, max_wait, 0.0, False)
+        state, seconds, _, _ = self._call(inst, now, default, max_wait, 0.0, False, 1, 0.0)
         return -seconds if state == LIMITED else seconds
 
     def learn(self, inst: str, now: float, budget: Budget) -> None:
@@ -440,8 +458,9 @@ class FailOpen:
             self._down_until = None
         return result
 
-    def admit(self, inst: str, now: float, default: Budget, max_wait: float, lease: float) -> tuple[str, float, bool]:
-        return self._call("admit", inst, now, default, max_wait, lease)  # type: ignore[no-any-return]
+    def admit(self, inst: str, now: float, default: Budget, max_wait: float, lease: float,
+              batch: int = 1, spend_for: float = 0.0) -> tuple[str, float, bool, int]:
+        return self._call("admit", inst, now, default, max_wait, lease, batch, spend_for)  # type: ignore[no-any-return]
 
     def take(self, inst: str, now: float, default: Budget, max_wait: float) -> float:
         return self._call("take", inst, now, default, max_wait)  # type: ignore[no-any-return]
