@@ -404,9 +404,10 @@ def redis_costs(n: int = 20_000) -> None:
 
         work = {
             "a simple command (GET)": lambda i: r.get("k"),
-            "the guard, per API call (one script)": lambda i: guard.admit(f"i{i % 50}", 2e9 + i / 100, unmetered, 1.0, 30),
-            "Baton's bookkeeping per publish (one script)": lambda i: tasks._published(server.url, i, f"i{i % 50}"),
-            "Baton's bookkeeping per take (one script)": lambda i: tasks._taken(server.url, i, f"i{i % 50}"),
+            "the guard, per script (a batch of up to 8 API calls)":
+                lambda i: guard.admit(f"i{i % 50}", 2e9 + i / 100, unmetered, 1.0, 30, 8, 1.0),
+            "Baton's bookkeeping per publish (one round trip)": lambda i: tasks._published(server.url, i, f"i{i % 50}"),
+            "Baton's bookkeeping per take (one round trip)": lambda i: tasks._taken(server.url, i, f"i{i % 50}"),
             "kombu per message: publish (LPUSH)": lambda i: r.lpush("q", message),
             "kombu per message: take (BRPOP)": lambda i: r.brpop(["q"], 1),
             "kombu per message: held, then acked (2 x MULTI, 2, EXEC)": held_and_acked,

@@ -26,7 +26,6 @@ from flask import Flask, current_app
 from kombu import Queue
 from kombu.exceptions import OperationalError
 from redis.backoff import NoBackoff
-from redis.commands.core import Script
 from redis.retry import Retry
 
 from integration.service.pipeline import Pipeline, RetryLater
@@ -109,7 +108,7 @@ QUEUED = "baton:queued"
 # holds no worker at all: its work is parked in the store (Retry-After, breaker) and drained later.
 QUEUE, BULK = "celery", "baton.bulk"
 FAIR_BACKLOG = 20
-BACKLOG = "baton:backlog:"  # + installation id: its events published and not yet taken by a worker
+BACKLOG = "baton:backlog:"  # + installation id: its events published and not yet taken by a worker (see _published)
 
 
 def _pipeline() -> Pipeline:
@@ -121,54 +120,52 @@ def _broker(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0))
 
 
-# Baton's own bookkeeping of one task, one round trip each (bench/load.py --redis-monitor counts
-# them). Publish: the event is waiting since ARGV[2]; with an installation (KEYS[2]), one more of its
-# events waits, and the count comes back (the queue is chosen from it). Take: the event waits no more
-# and, on its first delivery (KEYS[2]), one fewer of the installation's does; a count at zero is
-# absent. The keys are not in one Redis Cluster slot: kombu's Redis transport runs on one Redis, not
-# a cluster, and so does this.
-_PUBLISH = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-if not KEYS[2] then return 0 end
-local waiting = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return waiting
-"""
-_TAKE = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-if KEYS[2] and redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) end
-return 0
-"""
-BACKLOG_KEPT = 3600  # seconds an installation's backlog count outlives its last publish (a lost task's count)
-
-
-@lru_cache(maxsize=8)
-def _scripts(url: str) -> tuple[Script, Script]:
-    broker = _broker(url)
-    return broker.register_script(_PUBLISH), broker.register_script(_TAKE)
+# Baton's own bookkeeping of one task, one round trip each and no script (bench/load.py
+# --redis-monitor counts them). Publish: the event waits since now, in QUEUED and, with an
+# installation, in its backlog (a sorted set of its events' ids by when they were published), whose
+# size comes back (the queue is chosen from it). Take: the event waits no more, in either. Adding or
+# removing an id twice changes nothing: a task the drain queues again, a retry's or a redelivered
+# message's take count once. A lost task's id stops counting after BACKLOG_KEPT seconds and goes when
+# its event's task is queued again and taken. The keys are not in one Redis Cluster slot: kombu's
+# Redis transport runs on one Redis, not a cluster, and so does this.
+BACKLOG_KEPT = 3600  # seconds a published event counts in its installation's backlog without being taken
 
 
 def _published(url: str, event_id: int, installation: str | None) -> int:
     """Record that the event's task is about to be published; returns how many of the
     installation's events then wait (0 without one). Raises redis.RedisError or OSError."""
-    keys = [QUEUED] + ([BACKLOG + installation] if installation is not None else [])
-    return int(_scripts(url)[0](keys=keys, args=[event_id, time.time(), BACKLOG_KEPT]))
+    now = time.time()
+    pipe = _broker(url).pipeline(transaction=False)
+    pipe.zadd(QUEUED, {event_id: now})
+    if installation is None:
+        pipe.execute()
+        return 0
+    pipe.zadd(BACKLOG + installation, {event_id: now})
+    pipe.zcount(BACKLOG + installation, now - BACKLOG_KEPT, "+inf")
+    return int(pipe.execute()[-1])
+
+
+def _backlog(broker: redis.Redis, installation: str) -> int:
+    """How many of the installation's events wait (see ``_published``)."""
+    return int(broker.zcount(BACKLOG + installation, time.time() - BACKLOG_KEPT, "+inf"))
 
 
 def _taken(url: str, event_id: int, installation: str | None) -> None:
-    """The event's task left the broker's queue for a worker (``installation``: its first delivery,
-    counted in the installation's backlog; a retry's is not)."""
-    keys = [QUEUED] + ([BACKLOG + installation] if installation is not None else [])
+    """The event's task left the broker's queue for a worker."""
+    pipe = _broker(url).pipeline(transaction=False)
+    pipe.zrem(QUEUED, event_id)
+    if installation is not None:
+        pipe.zrem(BACKLOG + installation, event_id)
     try:
-        _scripts(url)[1](keys=keys, args=[event_id])
-    except (redis.RedisError, OSError):  # the set and the count only steer the drain and the next events
+        pipe.execute()
+    except (redis.RedisError, OSError):  # the sets only steer the drain and the next events
         log.warning("tasks.taken-not-recorded", extra={"installation": installation})
 
 
 @shared_task(name="baton.process_event", bind=True, max_retries=None)
 def process_event(self: Task, event_id: int, installation: str | None = None) -> None:
     broker = _broker(self.app.conf.broker_url)
-    _taken(self.app.conf.broker_url, event_id, None if self.request.retries else installation)
+    _taken(self.app.conf.broker_url, event_id, installation)
     try:
         held = _pipeline().process_event(event_id)
     except RetryLater as e:
@@ -215,7 +212,7 @@ def drain(self: Task) -> None:
     for oid, inst in writes:
         extra[inst] = extra.get(inst, 0) + 1
         try:
-            queue = _fair_queue(int(broker.get(BACKLOG + inst) or 0) + extra[inst])
+            queue = _fair_queue(_backlog(broker, inst) + extra[inst])
         except redis.RedisError:
             queue = QUEUE
         self.app.send_task("baton.deliver", (oid,), queue=queue)
