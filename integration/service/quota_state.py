@@ -2,9 +2,10 @@
 process's memory (the embedded queue, tests, and the fallback while Redis fails), or Redis, shared
 by every worker process and machine.
 
-On Redis an API call asks once: one script (``_ADMIT``) checks the 429 hold, the breaker and the
-budget's window together and records the call, or records nothing when it refuses (a probe the
-budget refuses is not claimed, so the next call may probe). The answer to a call costs nothing
+On Redis one script (``_ADMIT``) checks the 429 hold, the breaker and the budget's window together
+and records the call, or a batch of turns the process spends on its next calls (quota.py says why
+and what it costs), or records nothing when it refuses (a probe the budget refuses is not claimed,
+so the next call may probe). In memory a turn is taken per call. The answer to a call costs nothing
 unless it changes the state (a 429, a failure, a probe's answer, a newly announced limit). Each
 installation's scalar state is one hash, read with one HMGET; the times in it are the guard's
 clock, compared in the scripts, and Redis's own expiry only cleans up.
