@@ -255,6 +255,25 @@ def test_a_batch_shrinks_to_one_turn_as_the_window_fills_and_unspent_turns_count
     backend.client.close()
 
 
+def test_a_batch_the_calls_left_unspent_makes_the_next_one_smaller(clock):
+    """Unspent turns are Baton's share lost for a window: a process asks for twice what its last
+    batch served."""
+    backend = RedisBackend(redis.Redis.from_url(REDIS_URL), f"baton:test:{uuid.uuid4().hex}:")
+    inst = installation()
+    guard = Guards(backend, QUICK, clock, clock.sleep).guard(inst)
+    counted = lambda: backend.client.zcard(backend._key(inst.id, "calls"))  # noqa: E731
+    guard.before("GET", "/x")
+    assert counted() == QUICK.batch  # nothing known of this process's calls yet: a whole batch
+    clock.now += QUICK.spend_for  # one call served, the rest lapsed
+    guard.before("GET", "/x")
+    assert counted() == QUICK.batch + 2
+    guard.before("GET", "/x")
+    guard.before("GET", "/x")  # both served: the next batch asks for 4
+    assert counted() == QUICK.batch + 2 + 4
+    backend.client.delete(backend._key(inst.id, "calls"))
+    backend.client.close()
+
+
 def test_another_process_sees_a_429_once_its_batch_lapses_and_the_limited_one_at_once(books, clock):
     inst = installation()
     first, second = books().guard(inst), books().guard(inst)

@@ -37,7 +37,7 @@ State lives in Redis, shared by every worker process and machine (the Celery bro
 this process's memory for the embedded queue (integration/service/quota_state.py). A process asks
 Redis once per batch of calls: one script checks the hold, the breaker and the budget and takes up
 to ``Policy.batch`` (8) turns of the window while it is nearly empty, fewer as it fills, one past
-half; the process spends them within ``Policy.spend_for`` (1 s) and unspent ones count as made, so
+half, and never more than twice what the process's last batch served; the process spends them within ``Policy.spend_for`` (1 s) and unspent ones count as made, so
 the budget holds across processes whatever is left unspent. The cost: a hold or an opened breaker
 that another process sets stops this process's calls only once its turns lapse (within that
 second); its own 429, 5xx or timeout drops them at once. A probe (the hold's, the breaker's) is
@@ -107,9 +107,10 @@ class Policy:
     # timeouts (15 s for a write); a claim whose process died lapses, and the next call probes
     probe_lease: float = 30.0
     # a process takes up to ``batch`` turns of the budget at once while the window is nearly empty
-    # (one past half), and spends them within ``spend_for`` s: one Redis script per batch, not per
-    # call; unspent turns count as made. So another process's 429 or broken circuit stops this
-    # process's calls within ``spend_for`` s; its own stops them at once.
+    # (one past half; never more than twice what its last batch served), and spends them within
+    # ``spend_for`` s: one Redis script per batch, not per call; unspent turns count as made. So
+    # another process's 429 or broken circuit stops this process's calls within ``spend_for`` s;
+    # its own stops them at once.
     batch: int = 8
     spend_for: float = 1.0
 
@@ -175,7 +176,8 @@ class Guards:
         self.backend = backend or MemoryBackend()
         self.policy, self.clock, self.sleep = policy, clock, sleep
         self._learned: dict[str, tuple[int, float]] = {}  # the limit this process last stored, and when
-        self._turns: dict[str, tuple[int, float]] = {}  # turns this process took and has not spent, until
+        self._turns: dict[str, tuple[int, float, int]] = {}  # turns left to spend, until, of how many taken
+        self._wants: dict[str, int] = {}  # turns the next batch asks for
         self._lock = threading.Lock()
 
     @classmethod
@@ -198,17 +200,23 @@ class Guards:
     def spend(self, inst: str, now: float) -> bool:
         """Whether a turn this process took earlier (:meth:`keep`) is left for a call now."""
         with self._lock:
-            left, until = self._turns.pop(inst, (0, 0.0))
+            left, until, taken = self._turns.pop(inst, (0, 0.0, 0))
             if left > 0 and now < until:
-                if left > 1:
-                    self._turns[inst] = (left - 1, until)
+                self._turns[inst] = (left - 1, until, taken)
                 return True
+            if taken:  # a batch spent or lapsed: the next asks for twice what this one served
+                self._wants[inst] = min(self.policy.batch, 2 * (taken - left))
             return False
 
-    def keep(self, inst: str, turns: int, until: float) -> None:
+    def want(self, inst: str) -> int:
+        """How many turns to ask for: a batch the calls of the last did not use is the share's
+        loss (unspent turns count as made), so twice what the last served, ``Policy.batch`` at most."""
+        return self._wants.get(inst, self.policy.batch)
+
+    def keep(self, inst: str, taken: int, until: float) -> None:
+        """This call took ``taken`` turns: the others are for this process's calls until ``until``."""
         with self._lock:
-            if turns > 0:
-                self._turns[inst] = (turns, until)
+            self._turns[inst] = (taken - 1, until, taken)
 
     def drop(self, inst: str) -> None:
         """This process saw the helpdesk refuse or fail: its next call asks the shared state again."""
@@ -243,7 +251,7 @@ class Guard:
             return
         state, seconds, self._holding, taken = self.backend.admit(
             self.inst, now, self.default, self.policy.max_wait, self.policy.probe_lease,
-            self.policy.batch, self.policy.spend_for)
+            self.guards.want(self.inst), self.policy.spend_for)
         if state == HELD:
             raise Held(f"{method} {path}: held after the helpdesk's 429 until Retry-After and one probe call "
                        f"answering; {seconds:.0f} s", max(0.0, seconds))
@@ -257,7 +265,7 @@ class Guard:
         if state == PROBE:
             self._probing = True
             metrics.BREAKER_CHANGES.labels(self.helpdesk, "recovery").inc()
-        self.guards.keep(self.inst, taken - 1, now + self.policy.spend_for)
+        self.guards.keep(self.inst, taken, now + self.policy.spend_for)
         if seconds > 0:
             metrics.QUOTA_WAITS.labels(self.helpdesk, "slept").inc()
             self.guards.sleep(seconds)
