@@ -423,8 +423,7 @@ class EventRepository(Repository):
 def _context_statement(writes: bool) -> Any:
     """The event with its installation, conversation and roster stamp, and the ticket's
     write-backs counted in the same statement (the outbox's ticket index): planned ones for the
-    handoff key, sent ones since ``writes_since`` for the loop breaker. Built once: a statement
-    object keeps its cache key, so executing it again costs neither building nor keying."""
+    handoff key, sent ones since ``writes_since`` for the loop breaker. Built once (store/base.py)."""
     ticket = (outbox.c.installation_id == events.c.installation_id) & (outbox.c.ticket_id == events.c.ticket_id)
     counts = [select(func.count()).where(ticket).scalar_subquery().label("earlier_plans")]
     if writes:
