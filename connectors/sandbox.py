@@ -6,7 +6,8 @@ Each vendor's ``sandbox`` package subclasses :class:`Sandbox` and keeps only wha
 its own way: the API, the record shapes, authentication, error bodies, rate-limit headers and the
 webhook format. The behaviour the subclasses inherit is the same for every vendor:
 
-- ``start``/``stop``/``url``: a werkzeug server on a daemon thread, so a test talks real HTTP.
+- ``start``/``stop``/``url``: a keep-alive HTTP/1.1 server (:class:`Serving`) on a daemon thread, so a
+  test talks real HTTP over connections kept open, as a helpdesk's API does.
 - ``requests_log``: one entry per API call (``at``, ``time``, ``method``, ``path``, ``status``, ``json``
   and the vendor's extra keys); a refused call is logged too, because a client's retries are what
   tests look at.
@@ -41,11 +42,35 @@ from connectors.base import sid  # noqa: F401  (the vendors' drivers import it f
 from flask import Flask, Response, g, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, make_server
+from cheroot import wsgi
 
 JSON = dict[str, Any]
 # What a before-request hook answers instead of the view: body and status, and maybe headers.
 Refusal = tuple[JSON, int] | tuple[JSON, int, dict[str, str]]
+
+
+class Serving:
+    """A WSGI app served on ``host:port`` from a daemon thread, keeping connections alive between
+    requests as a helpdesk's API (and gunicorn, in front of Baton) does. Werkzeug's development
+    server closes every connection after one answer, so each call a client made paid a new TCP
+    connection on both sides: the worker bench measured that instead of Baton (``bench/pipeline.py
+    --worker``). Cheroot serves each request on a pool thread and parks idle connections in a
+    selector, so a slow handler (a sandbox told to hang) holds one thread, not the server."""
+
+    THREADS = 32  # handlers running at once; more requests wait for one (a sandbox's delay() holds one)
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, name: str = "serving") -> None:
+        self.app = app
+        self._server = wsgi.Server((host, port), app, numthreads=self.THREADS, shutdown_timeout=1, timeout=30)
+        self._server.prepare()  # bound and listening once this returns
+        self.port = int(self._server.bind_addr[1])
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+        self._thread.join(timeout=5)
 
 
 class ApiError(Exception):
@@ -156,8 +181,7 @@ class Sandbox(ABC, Generic[JobT]):
         # set by stop(): a stopped helpdesk sends nothing more, not even the retries it had planned
         # (left running, they would reach whatever later listens on the port a test's receiver had)
         self._halted = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: Serving | None = None
         self._url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -165,20 +189,15 @@ class Sandbox(ABC, Generic[JobT]):
         if self._server is not None:
             raise RuntimeError("sandbox already started")
         self._halted.clear()
-        self._server = make_server(host, port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"{self.vendor}-sandbox", daemon=True)
-        self._thread.start()
-        self._url = f"http://{host}:{self._server.server_port}"
+        self._server = Serving(self.app, host, port, name=f"{self.vendor}-sandbox")
+        self._url = self._server.url
         return self._url
 
     def stop(self) -> None:
         self._halted.set()
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-        self._server = self._thread = self._url = None
+        if self._server is not None:
+            self._server.stop()
+        self._server = self._url = None
         with self._lock:
             if self._worker is not None:
                 self._jobs.put(None)  # the worker drops what is still queued (halted), then exits

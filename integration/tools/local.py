@@ -15,9 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from werkzeug.serving import BaseWSGIServer, make_server
-
-from connectors.sandbox import AppSetup, Driver
+from connectors.sandbox import AppSetup, Driver, Serving
 from integration.core.model import Installation
 from integration.service.installs import install
 from integration.service.settings import Settings
@@ -42,19 +40,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, every: float =
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-class Server:
-    """A WSGI app on a real port, served from a daemon thread."""
+class Server(Serving):
+    """A WSGI app (Baton's web, in the demo and the tests) on a real port, served from a daemon
+    thread with connections kept alive."""
 
     def __init__(self, app: Any, port: int = 0) -> None:
-        self._server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(app, "127.0.0.1", port, name="baton-web")
 
 
 def install_into(driver: Driver, store: Store, baton_url: str, rules: Mapping[str, Any] | None = None,

@@ -29,7 +29,7 @@ def test_a_forged_sign_in_an_expired_or_foreign_session_and_a_missing_csrf_token
     _post_token(page, f"{w.baton_url}/apps/zendesk/nav_bar", jwt.encode(genuine, forger, algorithm="RS256"))
     assert "could not verify" in page.inner_text("body") and "Rules" not in page.inner_text("body")
 
-    secret = w.server._server.app.config["SECRET_KEY"]  # type: ignore[attr-defined]
+    secret = w.server.app.config["SECRET_KEY"]
     other = w.store.installations.add("zendesk", "https://other.zendesk.com", {"token": "x"})
     foreign = issue(secret, Identity(other.id, "1", "Mallory", "admin", "zendesk"))
     page.goto(f"{w.baton_url}/console/rules?s={foreign}")
