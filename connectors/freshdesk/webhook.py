@@ -110,12 +110,26 @@ AUTOMATION_KINDS = ("ticket_updated", "rating_added")
 
 
 def _automation(data: Mapping[str, Any], inst: Installation) -> Event:
-    """A body template of README.md; Freshdesk renders every placeholder as text."""
+    """A body template of README.md; Freshdesk renders every placeholder as text. The conversation
+    rule's call for a customer's reply is a new message (``comment_added``: on a conversation handed
+    over and waiting, Baton reads only what came since); any other, or one it cannot tell, stays a
+    ticket update and the ticket is read whole."""
     ticket = ticket_number(required(data, "ticket_id"), "ticket_id (placeholder not rendered?)")
     updated = str(required(data, "updated_at"))
     rule = str(data.get("rule") or "baton")
-    return Event("freshdesk", inst.id, f"automation:{rule}:{ticket}:{updated}", str(data["baton_event"]), ticket,
+    kind = str(data["baton_event"])
+    if kind == "ticket_updated" and _a_reply(data.get("triggered_event")):
+        kind = "comment_added"
+    return Event("freshdesk", inst.id, f"automation:{rule}:{ticket}:{updated}", kind, ticket,
                  None, iso_time(updated), iso_time(updated))
+
+
+def _a_reply(triggered: Any) -> bool:
+    """Whether ``{{triggered_event}}`` names a reply. Freshdesk renders it as braces around the
+    event, e.g. ``{ticket_action:created}`` or ``{note_type:public}`` (reference, Additions); how it
+    renders "Reply is sent" is not published, so a value naming a reply in any of these forms counts
+    and anything else is read whole (connector README)."""
+    return isinstance(triggered, str) and "{{" not in triggered and "repl" in triggered.lower()
 
 
 def parse(body: bytes, inst: Installation) -> Event:

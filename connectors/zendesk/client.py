@@ -58,13 +58,21 @@ class ZendeskClient:
         return self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}.json")["ticket"]
 
     def load(self, ticket_id: str) -> TicketSnapshot:
-        ticket = self.ticket(ticket_id)
+        """The ticket with its requester and organization side-loaded (``include=users,organizations``,
+        Zendesk's "Side-loading related records"), its comments and the requester's other tickets:
+        three calls. Zendesk calls a side-loaded user "partial": one that lacks a field the customer
+        profile reads is fetched whole, as is an organization the ticket does not name (connector README)."""
+        shown = self.http.request("GET", f"/api/v2/tickets/{seg(ticket_id)}.json", params={"include": "users,organizations"})
+        ticket = shown["ticket"]
         comments = self._all(f"/api/v2/tickets/{seg(ticket_id)}/comments.json", "comments")
-        requester = self.http.request("GET", f"/api/v2/users/{seg(ticket['requester_id'])}.json")["user"]
+        requester = _sideloaded(shown, "users", ticket["requester_id"], _USER_READS)
+        if requester is None:
+            requester = self.http.request("GET", f"/api/v2/users/{seg(ticket['requester_id'])}.json")["user"]
         org = None
-        if ticket.get("organization_id") or requester.get("organization_id"):
-            oid = ticket.get("organization_id") or requester["organization_id"]
-            org = self.http.request("GET", f"/api/v2/organizations/{seg(oid)}.json")["organization"]
+        if oid := ticket.get("organization_id") or requester.get("organization_id"):
+            org = _sideloaded(shown, "organizations", oid, _ORG_READS)
+            if org is None:
+                org = self.http.request("GET", f"/api/v2/organizations/{seg(oid)}.json")["organization"]
         recent = self.http.request("GET", f"/api/v2/users/{seg(requester['id'])}/tickets/requested.json")["tickets"]
 
         messages = tuple(self._message(c, str(ticket["requester_id"])) for c in comments)
@@ -318,6 +326,20 @@ def _ticket_fields(ticket: dict[str, Any]) -> dict[str, Any]:
     return {"tags": list(ticket.get("tags") or ()), "priority": ticket.get("priority"),
             "updated_at": ticket["updated_at"], "status": ticket.get("status"),
             "group_id": ticket.get("group_id"), "assignee_id": ticket.get("assignee_id")}
+
+
+# what _customer reads of a user and of an organization: a side-loaded record without one of them
+# is read again whole
+_USER_READS = ("id", "name", "email", "user_fields", "tags", "created_at", "locale", "time_zone", "organization_id")
+_ORG_READS = ("id", "name", "organization_fields", "tags")
+
+
+def _sideloaded(shown: Mapping[str, Any], key: str, record_id: Any, reads: tuple[str, ...]) -> dict[str, Any] | None:
+    """The record ``record_id`` among a response's side-loaded ``key``, if it carries every field in ``reads``."""
+    for record in shown.get(key) or ():
+        if isinstance(record, dict) and str(record.get("id")) == str(record_id):
+            return record if all(name in record for name in reads) else None
+    return None
 
 
 def _customer(user: dict[str, Any], org: dict[str, Any] | None, recent: list[dict[str, Any]],

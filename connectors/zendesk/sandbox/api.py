@@ -196,8 +196,20 @@ class ZendeskApi(ZendeskState):
 
         @app.get("/api/v2/tickets/<int:ticket_id>")
         def show_ticket(ticket_id: int) -> JSON:
+            """Show Ticket, with ``include=users,organizations`` side-loading the users the ticket
+            names (requester, submitter, assignee) and its organization; other side-loads are
+            ignored here (fixtures/README.md)."""
+            include = set((request.args.get("include") or "").split(","))
             with self._lock:
-                return {"ticket": self._ticket_json(self._find(self._tickets, ticket_id))}
+                ticket = self._find(self._tickets, ticket_id)
+                shown: JSON = {"ticket": self._ticket_json(ticket)}
+                if "users" in include:
+                    named = {ticket.get(k) for k in ("requester_id", "submitter_id", "assignee_id")}
+                    shown["users"] = [copy.deepcopy(self._users[u]) for u in sorted(named - {None}) if u in self._users]
+                if "organizations" in include:
+                    org = ticket.get("organization_id")
+                    shown["organizations"] = [copy.deepcopy(self._orgs[org])] if org in self._orgs else []
+                return shown
 
         @app.get("/api/v2/tickets/<int:ticket_id>/metrics")
         def ticket_metrics(ticket_id: int) -> JSON:

@@ -82,6 +82,14 @@ def alembic_config(conn: Connection) -> Any:
     return cfg
 
 
+# Built once: the statements the worker runs for every event are module-level objects executed with a
+# parameter dict (``conn.execute(STMT, {...})``). Building one per call (``update(t).where(…).values(…)``)
+# coerces every value and computes a new cache key, more CPU than SQLite spends running it; a statement
+# object keeps its cache key. Their WHERE takes ``bindparam("b_…")`` values (a parameter may not be named
+# after a column the statement sets); the columns an UPDATE sets or an INSERT fills are the parameters'
+# other keys (SQLAlchemy compiles once per set of keys). ON CONFLICT statements: ``_on_conflict``.
+
+
 def _dialect_insert(conn: Connection, table: Table) -> Any:
     """The dialect's INSERT with its ON CONFLICT clauses (compiled on every execution: SQLAlchemy
     2.0 gives them no cache key; a statement run per event takes :func:`_on_conflict`)."""

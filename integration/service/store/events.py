@@ -254,7 +254,7 @@ class EventRepository(Repository):
             return {}
         kept = self._rosters.get(inst_id)
         if kept is None or kept[0] != synced:
-            data = conn.execute(select(rosters.c.data).where(rosters.c.installation_id == inst_id)).scalar()
+            data = conn.execute(_ROSTER, {"b_inst": inst_id}).scalar()
             kept = self._rosters[inst_id] = (synced, MappingProxyType(dict(data or {})))
         return kept[1]  # shared by this process's events: read, never changed (routing builds its own)
 
@@ -264,12 +264,11 @@ class EventRepository(Repository):
         belongs to whoever stored it first, and None is returned."""
         ev = ctx.row.event
         with self.engine.begin() as conn:
-            values: dict[str, Any] = {"status": outcome.status, "error": outcome.note, "not_before": outcome.not_before}
-            if outcome.attempt:
-                values["attempts"] = events.c.attempts + 1
+            values: dict[str, Any] = {"b_id": ctx.row.id, "status": outcome.status, "error": outcome.note,
+                                      "not_before": outcome.not_before}
             if outcome.status in ("processed", "dead"):
                 values["processed_at"] = now
-            conn.execute(update(events).where(events.c.id == ctx.row.id).values(**values))
+            conn.execute(_EVENT_TRIED if outcome.attempt else _EVENT_DONE, values)
             if outcome.observed:
                 _observe(conn, ev.installation_id, ev.ticket_id, outcome.observed, now)
             if outcome.flag:
@@ -290,14 +289,11 @@ class EventRepository(Repository):
                 _upsert(conn, conversations, ("installation_id", "ticket_id"), key, {**seen, "updated_at": now},
                         insert_only={"state": ctx.state.value})
             if outcome.first_reply:
-                conn.execute(update(conversations).where(
-                    conversations.c.installation_id == ev.installation_id, conversations.c.ticket_id == ev.ticket_id,
-                    conversations.c.escalated_at.is_not(None), conversations.c.first_reply_at.is_(None))
-                    .values(first_reply_at=now))
+                conn.execute(_FIRST_REPLY, {"b_inst": ev.installation_id, "b_ticket": ev.ticket_id, "first_reply_at": now})
                 outcomes_rollups.first_reply(conn, ev.installation_id, ev.ticket_id, now)  # until the helpdesk's figure
             decision_id = None
             if outcome.decision is not None:
-                decision_id = conn.execute(insert(decisions).values(
+                decision_id = conn.execute(_DECISION, dict(
                     **_decision_values(ev.installation_id, ev.ticket_id, ctx.row.id, outcome.decision, outcome.route),
                     conversation=conversation_to_json(limits.kept(outcome.conversation)) if outcome.conversation else None,
                     rules_version=ctx.installation.rules_version if ctx.installation else None,
@@ -314,8 +310,7 @@ class EventRepository(Repository):
 
     def state(self, inst_id: str, ticket_id: str) -> State:
         with self.engine.connect() as conn:
-            s = conn.execute(select(conversations.c.state).where(
-                conversations.c.installation_id == inst_id, conversations.c.ticket_id == ticket_id)).scalar()
+            s = conn.execute(_STATE, {"b_inst": inst_id, "b_ticket": ticket_id}).scalar()
         return State(s) if s else State.BOT
 
     def set_state(self, inst_id: str, ticket_id: str, state: State) -> None:
@@ -369,18 +364,9 @@ class EventRepository(Repository):
         and its installation are read in the same transaction."""
         now = now or utcnow()
         with self.engine.begin() as conn:
-            claimable = (
-                (outbox.c.status == "pending")
-                | ((outbox.c.status == "parked") & (outbox.c.not_before <= now))
-                | ((outbox.c.status == "sending") & (outbox.c.lease_until <= now))
-            )
-            n = conn.execute(update(outbox).where(outbox.c.id == outbox_id, claimable).values(
-                status="sending", lease_until=now + lease, attempts=outbox.c.attempts + 1)).rowcount
-            if not n:
+            if not conn.execute(_CLAIM, {"b_id": outbox_id, "b_now": now, "lease_until": now + lease}).rowcount:
                 return None
-            r = conn.execute(select(outbox, *_INSTALLATION)
-                             .outerjoin(installations, installations.c.id == outbox.c.installation_id)
-                             .where(outbox.c.id == outbox_id)).mappings().one()
+            r = conn.execute(_DELIVERY, {"b_id": outbox_id}).mappings().one()
             recent = (_writes_to_ticket(conn, r["installation_id"], r["ticket_id"], writes_since)
                       if writes_since is not None else None)
         inst = installation_from_row(self.vault, _unprefixed(r)) if r["i_id"] is not None else None
@@ -396,13 +382,12 @@ class EventRepository(Repository):
                rate_limited: tuple[str, datetime] | None = None) -> None:
         """End a delivery attempt in one transaction; ``refund`` does not count it (a wait the
         helpdesk asked for); ``flag`` and ``rate_limited`` also mark the installation."""
-        values: dict[str, Any] = {"status": status, "last_error": error, "lease_until": None, "not_before": not_before}
-        if refund:
-            values["attempts"] = outbox.c.attempts - 1
+        values: dict[str, Any] = {"b_id": outbox_id, "status": status, "last_error": error, "lease_until": None,
+                                  "not_before": not_before}
         if status == "sent":
             values.update(sent_at=utcnow(), plan=None)
         with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+            conn.execute(_FINISH_REFUNDED if refund else _FINISH, values)
             if flag:
                 _flag(conn, *flag)
             if rate_limited:
@@ -438,8 +423,7 @@ class EventRepository(Repository):
 def _context_statement(writes: bool) -> Any:
     """The event with its installation, conversation and roster stamp, and the ticket's
     write-backs counted in the same statement (the outbox's ticket index): planned ones for the
-    handoff key, sent ones since ``writes_since`` for the loop breaker. Built once: a statement
-    object keeps its cache key, so executing it again costs neither building nor keying."""
+    handoff key, sent ones since ``writes_since`` for the loop breaker. Built once (store/base.py)."""
     ticket = (outbox.c.installation_id == events.c.installation_id) & (outbox.c.ticket_id == events.c.ticket_id)
     counts = [select(func.count()).where(ticket).scalar_subquery().label("earlier_plans")]
     if writes:
@@ -460,12 +444,39 @@ def _context_statement(writes: bool) -> Any:
 
 _CONTEXT, _CONTEXT_WRITES = _context_statement(False), _context_statement(True)
 
+# The rest of the worker's per-event statements, built once too (store/base.py, "Built once"): the
+# WHERE takes parameters named b_…, and an UPDATE sets the columns its other parameters name.
+_EVENT_DONE = update(events).where(events.c.id == bindparam("b_id"))
+_EVENT_TRIED = _EVENT_DONE.values(attempts=events.c.attempts + 1)  # the try counts toward the dead-letter cap
+_DECISION = insert(decisions)
+_ROSTER = select(rosters.c.data).where(rosters.c.installation_id == bindparam("b_inst"))
+_TICKET = (conversations.c.installation_id == bindparam("b_inst")) & (conversations.c.ticket_id == bindparam("b_ticket"))
+_STATE = select(conversations.c.state).where(_TICKET)
+_HAND_OVER = update(conversations).where(_TICKET, conversations.c.state == bindparam("b_state"))  # compare-and-set
+_FIRST_REPLY = update(conversations).where(_TICKET, conversations.c.escalated_at.is_not(None),
+                                           conversations.c.first_reply_at.is_(None))
+_GROUP_STATS = (select(conversations.c.group_id, conversations.c.escalated_at, conversations.c.first_reply_at,
+                       conversations.c.state)
+                .where(conversations.c.installation_id == bindparam("b_inst"), conversations.c.group_id.is_not(None),
+                       conversations.c.escalated_at >= bindparam("b_since"))
+                .order_by(conversations.c.first_reply_at.desc()))
+_CLAIM = update(outbox).where(  # claimable: pending, parked until before b_now, or its sender's lease expired
+    outbox.c.id == bindparam("b_id"),
+    (outbox.c.status == "pending") | ((outbox.c.status == "parked") & (outbox.c.not_before <= bindparam("b_now")))
+    | ((outbox.c.status == "sending") & (outbox.c.lease_until <= bindparam("b_now")))
+).values(status="sending", attempts=outbox.c.attempts + 1)
+_DELIVERY = (select(outbox, *_INSTALLATION).outerjoin(installations, installations.c.id == outbox.c.installation_id)
+             .where(outbox.c.id == bindparam("b_id")))
+_FINISH = update(outbox).where(outbox.c.id == bindparam("b_id"))
+_FINISH_REFUNDED = _FINISH.values(attempts=outbox.c.attempts - 1)  # a wait the helpdesk asked for does not count
+_WRITES = select(func.count()).select_from(outbox).where(
+    outbox.c.installation_id == bindparam("b_inst"), outbox.c.ticket_id == bindparam("b_ticket"),
+    outbox.c.status == "sent", outbox.c.sent_at >= bindparam("b_since"))
+
 
 def _writes_to_ticket(conn: Connection, inst_id: str, ticket_id: str, since: datetime) -> int:
     """Write-backs sent to one ticket since ``since`` (the outbox's ticket index)."""
-    return int(conn.execute(select(func.count()).select_from(outbox).where(
-        outbox.c.installation_id == inst_id, outbox.c.ticket_id == ticket_id,
-        outbox.c.status == "sent", outbox.c.sent_at >= since)).scalar_one())
+    return int(conn.execute(_WRITES, {"b_inst": inst_id, "b_ticket": ticket_id, "b_since": since}).scalar_one())
 
 
 def _event_row(r: Mapping[str, Any]) -> EventRow:
@@ -486,11 +497,7 @@ def _group_stats(conn: Connection, inst_id: str, samples: int = 50) -> dict[str,
     """Per group: conversations waiting for a first reply, and the latest first-reply times in
     minutes (at most ``samples``), over the handoffs of the last STATS_WINDOW (read with every
     decision, so it must not grow with the installation's history)."""
-    rows = conn.execute(select(conversations.c.group_id, conversations.c.escalated_at,
-                               conversations.c.first_reply_at, conversations.c.state)
-                        .where(conversations.c.installation_id == inst_id, conversations.c.group_id.is_not(None),
-                               conversations.c.escalated_at >= utcnow() - STATS_WINDOW)
-                        .order_by(conversations.c.first_reply_at.desc())).all()
+    rows = conn.execute(_GROUP_STATS, {"b_inst": inst_id, "b_since": utcnow() - STATS_WINDOW}).all()
     out: dict[str, tuple[int, list[float]]] = {}
     for group, escalated, replied, state in rows:
         depth, waits = out.get(group, (0, []))
@@ -514,10 +521,10 @@ def _hand_over(conn: Connection, key: Mapping[str, str], seen: State, values: Ma
     insert do nothing, and the compare-and-set decides as before."""
     if not had_row and seen is State.BOT and _insert_or_ignore_row(conn, key, values):
         return
-    where = [conversations.c[k] == v for k, v in key.items()]
-    if conn.execute(update(conversations).where(*where, conversations.c.state == seen.value).values(**values)).rowcount:
+    where = {"b_inst": key["installation_id"], "b_ticket": key["ticket_id"]}
+    if conn.execute(_HAND_OVER, {**values, **where, "b_state": seen.value}).rowcount:
         return
-    exists = conn.execute(select(conversations.c.state).where(*where)).first()
+    exists = conn.execute(_STATE, where).first()
     if not (exists is None and seen is State.BOT and _insert_or_ignore_row(conn, key, values)):
         raise ConversationMoved(f"conversation {key['ticket_id']} is no longer {seen.value}")
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from integration.core.model import Installation, utc
@@ -226,18 +226,21 @@ class InstallationRepository(Repository):
         return (dict(row[0]), utc(row[1])) if row else ({}, None)
 
 
+# The worker's per-event writes to an installation, built once (see store/base.py, "Built once").
+_FLAG = update(installations).where(installations.c.id == bindparam("b_id")).values(status="broken")
+_RATE_LIMIT = update(installations).where(
+    installations.c.id == bindparam("b_id"),
+    installations.c.rate_limited_until.is_(None) | (installations.c.rate_limited_until < bindparam("b_until")))
+
+
 def _flag(conn: Connection, inst_id: str, reason: str) -> None:
     """Mark the installation as needing its admin (credentials revoked, rules invalid …)."""
-    conn.execute(update(installations).where(installations.c.id == inst_id)
-                 .values(status="broken", status_reason=reason))
+    conn.execute(_FLAG, {"b_id": inst_id, "status_reason": reason})
 
 
 def _rate_limit(conn: Connection, inst_id: str, until: datetime) -> None:
     """A 429 for one call holds every call to that account (Retry-After is account-wide)."""
-    conn.execute(update(installations).where(
-        installations.c.id == inst_id,
-        installations.c.rate_limited_until.is_(None) | (installations.c.rate_limited_until < until),
-    ).values(rate_limited_until=until))
+    conn.execute(_RATE_LIMIT, {"b_id": inst_id, "b_until": until, "rate_limited_until": until})
 
 
 def _new_id() -> str:

@@ -5,7 +5,7 @@ import json
 from datetime import date, datetime, timezone
 from typing import Any, Collection, Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from integration.core.model import utc
@@ -176,14 +176,20 @@ def _with_feedback(conn: Connection, inst_id: str, rows: list[dict[str, Any]], s
     return rows
 
 
+# read per handoff on request (built once: store/base.py)
+_ESCALATED = select(outcomes.c.escalated).where(outcomes.c.installation_id == bindparam("b_inst"),
+                                                outcomes.c.ticket_id == bindparam("b_ticket"))
+# the columns an event may set (not the row's key and stamps)
+_RECORDED = frozenset(c.name for c in outcomes.c) - {"installation_id", "ticket_id", "created_at", "updated_at"}
+
+
 def _observe(conn: Connection, inst_id: str, ticket_id: str, observed: Mapping[str, Any], now: datetime) -> None:
     """Record what an event told about the conversation. A handoff on the customer's explicit
     request, in a conversation Baton had already decided to keep with the bot, marks that earlier
     choice as a likely under-escalation (``asked_for_human_later``)."""
     values = dict(observed)
     if values.get("escalated") and "explicit_request" in (values.get("reasons") or ()):
-        before = conn.execute(select(outcomes.c.escalated).where(
-            outcomes.c.installation_id == inst_id, outcomes.c.ticket_id == ticket_id)).first()
+        before = conn.execute(_ESCALATED, {"b_inst": inst_id, "b_ticket": ticket_id}).first()
         if before is not None and not before[0]:
             values["asked_for_human_later"] = True
     _record_outcome(conn, inst_id, ticket_id, values, now)
@@ -192,8 +198,7 @@ def _observe(conn: Connection, inst_id: str, ticket_id: str, observed: Mapping[s
 def _record_outcome(conn: Connection, inst_id: str, ticket_id: str, values: Mapping[str, Any], now: datetime) -> None:
     from integration.service.store import outcomes_rollups  # it reads this module's readers
 
-    known = {c.name for c in outcomes.c} - {"installation_id", "ticket_id", "created_at", "updated_at"}
-    unknown = set(values) - known
+    unknown = set(values) - _RECORDED
     if unknown:
         raise ValueError(f"not outcome columns: {sorted(unknown)}")
     outcomes_rollups.record(conn, inst_id, ticket_id, values, now)  # and a closed day's rollup, when it is one's

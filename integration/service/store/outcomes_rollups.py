@@ -88,14 +88,20 @@ def _upsert(columns: tuple[str, ...]) -> TextClause:
         created_at=outcomes.c.created_at.type, through=rollup_marks.c.through.type)
 
 
+# first_reply's statements, run per event that tells a first reply: built once (store/base.py)
+_UNREPLIED = (outcomes.c.installation_id == bindparam("b_inst"), outcomes.c.ticket_id == bindparam("b_ticket"),
+              outcomes.c.escalated_at.is_not(None), outcomes.c.first_agent_reply_at.is_(None))
+_REPLIED = update(outcomes).where(*_UNREPLIED, ~exists().where(  # unless its day is counted
+    rollup_marks.c.installation_id == bindparam("b_inst"), rollup_marks.c.through > outcomes.c.created_at))
+_UNREPLIED_ROW = select(outcomes.c.ticket_id).where(*_UNREPLIED)
+
+
 def first_reply(conn: Connection, inst_id: str, ticket_id: str, now: datetime) -> None:
     """A person first answered a handed-over conversation (until the helpdesk's own figure is read)."""
-    where = (outcomes.c.installation_id == inst_id, outcomes.c.ticket_id == ticket_id,
-             outcomes.c.escalated_at.is_not(None), outcomes.c.first_agent_reply_at.is_(None))
-    counted = exists().where(rollup_marks.c.installation_id == inst_id, rollup_marks.c.through > outcomes.c.created_at)
-    if conn.execute(update(outcomes).where(*where, ~counted).values(first_agent_reply_at=now)).rowcount:
+    where = {"b_inst": inst_id, "b_ticket": ticket_id}
+    if conn.execute(_REPLIED, {**where, "first_agent_reply_at": now}).rowcount:
         return
-    if conn.execute(select(outcomes.c.ticket_id).where(*where)).first() is not None:
+    if conn.execute(_UNREPLIED_ROW, where).first() is not None:
         record(conn, inst_id, ticket_id, {"first_agent_reply_at": now}, now)
 
 

@@ -22,7 +22,7 @@ def fixture(name: str) -> bytes:
 
 EXPECTED = {
     "automation_ticket_updated": Event("freshdesk", "inst1", "automation:baton-conversation:165:2026-11-20T14:25:30Z",
-                                       "ticket_updated", "165", None, NOW, NOW),
+                                       "comment_added", "165", None, NOW, NOW),  # the customer replied
     "on_ticket_create": Event("freshdesk", "inst1", "app:onTicketCreate:165", "ticket_created", "165", "48014615863",
                               datetime.fromtimestamp(1763648411.975, timezone.utc),
                               datetime(2026, 11, 20, 14, 20, 11, tzinfo=timezone.utc)),
@@ -51,6 +51,18 @@ def test_every_fixture_is_tested_and_every_supported_event_has_one():
     assert files == set(EXPECTED) | set(IGNORED)
     events = {json.loads(fixture(n)).get("event") or "automation" for n in files}
     assert set(webhook.SUPPORTED_EVENTS) <= events
+
+
+@pytest.mark.parametrize("triggered, kind", [
+    ("customer_replied", "comment_added"), ("{reply_sent:requester}", "comment_added"),
+    ("{ticket_action:created}", "ticket_updated"), ("{note_type:public}", "ticket_updated"),
+    ("{{triggered_event}}", "ticket_updated"), ("", "ticket_updated"), (None, "ticket_updated")])
+def test_the_conversation_rule_tells_a_customer_reply_from_other_changes(triggered, kind):
+    """A reply is a new message (read from the handoff on); a creation, another change, or a value
+    that does not say (unrendered, missing) is a ticket update, read whole."""
+    data = json.loads(fixture("automation_ticket_updated"))
+    data["triggered_event"] = triggered
+    assert webhook.parse(json.dumps(data).encode(), INST).kind == kind
 
 
 def test_ticket_update_kinds():

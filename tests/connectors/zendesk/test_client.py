@@ -57,6 +57,34 @@ def test_load_builds_the_conversation_and_customer_context():
 
 
 @responses.activate
+def test_load_takes_the_requester_and_organization_side_loaded_with_the_ticket():
+    """Three calls, not five: the ticket's side-loads (``include=users,organizations``) carry the
+    requester and the organization whole, so neither is read again."""
+    responses.get(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET, "users": [USER], "organizations": [ORG]})
+    responses.get(f"{BASE}/api/v2/tickets/42/comments.json", json={"comments": COMMENTS})
+    responses.get(f"{BASE}/api/v2/users/100/tickets/requested.json", json={"tickets": RECENT})
+    c = ZendeskClient(INST).load("42").conversation.customer
+    assert (c.name, c.plan, c.tier, c.organization, c.language, c.churn_risk) == (
+        "Ann Lee", "Business", "vip", "Acme Corp", "fr", 0.8)
+    assert len(responses.calls) == 3
+    assert "include=users%2Corganizations" in responses.calls[0].request.url
+
+
+@responses.activate
+def test_a_partial_side_loaded_requester_is_read_whole():
+    """Zendesk documents side-loaded users as partial: one without the fields the profile reads
+    (here ``user_fields`` and ``tags``) is fetched with Show User, and its plan and tier still count."""
+    partial = {k: v for k, v in USER.items() if k not in ("user_fields", "tags")}
+    responses.get(f"{BASE}/api/v2/tickets/42.json", json={"ticket": TICKET, "users": [partial], "organizations": [ORG]})
+    responses.get(f"{BASE}/api/v2/tickets/42/comments.json", json={"comments": COMMENTS})
+    responses.get(f"{BASE}/api/v2/users/100.json", json={"user": USER})
+    responses.get(f"{BASE}/api/v2/users/100/tickets/requested.json", json={"tickets": RECENT})
+    c = ZendeskClient(INST).load("42").conversation.customer
+    assert (c.plan, c.tier, c.organization) == ("Business", "vip", "Acme Corp")
+    assert [call.request.url.split("?")[0] for call in responses.calls].count(f"{BASE}/api/v2/users/100.json") == 1
+
+
+@responses.activate
 def test_a_public_reply_by_a_human_agent_is_noticed():
     mock_reads(responses)
     responses.replace(responses.GET, f"{BASE}/api/v2/tickets/42/comments.json", json={"comments": COMMENTS + [
