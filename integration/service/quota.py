@@ -37,11 +37,11 @@ State lives in Redis, shared by every worker process and machine (the Celery bro
 this process's memory for the embedded queue (integration/service/quota_state.py). A process asks
 Redis once per batch of calls: one script checks the hold, the breaker and the budget and takes up
 to ``Policy.batch`` (8) turns of the window while it is nearly empty, fewer as it fills, one past
-half, and never more than twice what the process's last batch served; the process spends them within ``Policy.spend_for`` (1 s) and unspent ones count as made, so
-the budget holds across processes whatever is left unspent. The cost: a hold or an opened breaker
-that another process sets stops this process's calls only once its turns lapse (within that
-second); its own 429, 5xx or timeout drops them at once. A probe (the hold's, the breaker's) is
-always one turn. An answer costs nothing more unless it changes the state. Redis failing must not
+half, and never more than twice what the process's last batch served. The process spends them
+within ``Policy.spend_for`` (1 s) and unspent ones count as made, so the budget holds across
+processes whatever is left unspent. The cost: a hold or an opened breaker that another process sets
+stops this process's calls only once its turns lapse (within that second); its own 429, 5xx or
+timeout drops them at once. A probe (the hold's, the breaker's) is always one turn. An answer costs nothing more unless it changes the state. Redis failing must not
 stop Baton: the guard then falls back to this process's memory (every call still allowed unless
 this process itself saw the helpdesk fail), logs once, and tries Redis again a few seconds later.
 """
