@@ -152,7 +152,7 @@ def test_write_backs_still_to_do_survive_the_retention(desk):
     assert "invoice 7070" in notes and "Refund 8080" in notes
     assert desk.pipe.send(held) == "sent" and "invoice 7070" in dump(desk.driver.notes(waiting))
     assert desk.store.events.replay(desk.inst.id) == (0, 1)
-    desk.clock.advance(1)
+    desk.clock.now = max(desk.clock.now, utcnow()) + timedelta(seconds=1)  # replay waits from the real clock
     assert desk.pipe.deliver(gave_up.row.id) == "sent" and "Refund 8080" in dump(desk.driver.notes(dead))
 
 
