@@ -197,8 +197,8 @@ class ZendeskApi(ZendeskState):
         @app.get("/api/v2/tickets/<int:ticket_id>")
         def show_ticket(ticket_id: int) -> JSON:
             """Show Ticket, with ``include=users,organizations`` side-loading the users the ticket
-            names (requester, submitter, assignee) and its organization; other side-loads are
-            ignored here (fixtures/README.md)."""
+            names (requester, submitter, assignee) and its organization, whole (the connector README:
+            Zendesk calls them partial); the other side-loads Zendesk offers are not emulated."""
             include = set((request.args.get("include") or "").split(","))
             with self._lock:
                 ticket = self._find(self._tickets, ticket_id)
